@@ -1,0 +1,273 @@
+/* library.h: the threat library on embedded SQLite (WAL). ThreatQ's data model: objects
+ * (indicators and others), indicator types with their class, statuses, sources with TLP,
+ * score sensitivity and expiration policy, attributes with source and TLP, tags, links with
+ * link attributes, generated and manual scores, expiration; data collections (saved queries)
+ * read through keyset cursors; the HTTP response cache and plugin configuration.
+ *
+ * Ownership: every pointer a tq_lib_* function returns through an out-parameter is owned by
+ * the caller and freed with the matching *_free function named beside it. Input pointers are
+ * borrowed for the duration of the call only.
+ *
+ * Threads: one tq_lib handle per thread. Several processes may write the same file at once:
+ * writes take the lock up front (BEGIN IMMEDIATE) and wait up to the busy timeout. */
+#ifndef TQHOST_LIBRARY_H
+#define TQHOST_LIBRARY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tqhost/core.h"
+
+typedef struct tq_lib tq_lib;
+
+/* ---- opening --------------------------------------------------------------------------- */
+
+enum {
+  TQ_LIB_OPEN_EXISTING = 0, /* the file must be a tqhost library already */
+  TQ_LIB_OPEN_CREATE = 1,   /* create it (or an empty file) if needed, then migrate */
+};
+
+/* Opens the library at path and brings its schema to the current version. A file that is not
+ * an SQLite database, or an SQLite database that is not tqhost's, gets TQ_ECORRUPT and is
+ * never written. A missing file without TQ_LIB_OPEN_CREATE gets TQ_ENOTFOUND. */
+tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err);
+void tq_lib_close(tq_lib *lib);
+int tq_lib_schema_version(tq_lib *lib);
+
+/* Write transactions. Batches of writes go between begin and commit; commit also recomputes
+ * the score and expiration of every object the batch touched. Nested begins are counted: only
+ * the outermost commit commits. rollback undoes the whole batch. */
+tq_code tq_lib_begin(tq_lib *lib, tq_err *err);
+tq_code tq_lib_commit(tq_lib *lib, tq_err *err);
+void tq_lib_rollback(tq_lib *lib);
+
+/* ---- reference data -------------------------------------------------------------------- */
+
+/* Statuses, with ThreatQ's ids. */
+enum { TQ_STATUS_ACTIVE = 1, TQ_STATUS_EXPIRED, TQ_STATUS_INDIRECT, TQ_STATUS_REVIEW,
+       TQ_STATUS_WHITELISTED };
+const char *tq_lib_status_name(int status); /* "Active" ... ; NULL if unknown */
+int tq_lib_status_from_name(const char *name); /* case-insensitive; 0 if unknown */
+
+/* TLP ids as ThreatQ's: red 1, amber 2, green 3, white 4; 0 = none. */
+const char *tq_lib_tlp_name(int tlp);    /* "red" ...; "" for 0 */
+int tq_lib_tlp_from_name(const char *s); /* "red"/"TLP:RED"/"clear"(=white); -1 if unknown */
+
+/* The canonical spelling of an indicator type name among ThreatQ's 34 (case-insensitive
+ * match), or NULL. *class_out (may be NULL) gets "network" or "host". */
+const char *tq_lib_indicator_type_canon(const char *name, const char **class_out);
+/* The n-th of the 34 names (0-based), NULL past the end. */
+const char *tq_lib_indicator_type_at(size_t i);
+/* Whether name is one of the object types (indicator, adversary, malware, ...). */
+int tq_lib_object_type_valid(const char *name);
+
+/* ---- sources ----------------------------------------------------------------------------- */
+
+#define TQ_EXPIRE_NONE (-1)  /* source has no expiration policy */
+#define TQ_EXPIRE_NEVER (-2) /* source says: never expire */
+#define TQ_UNSET (-1000)     /* in tq_source_opts: leave as it is */
+
+typedef struct tq_source {
+  int64_t id;
+  char name[128];
+  char kind[16];        /* "user", "feed", "plugin" */
+  int tlp;              /* 0..4 */
+  int score;            /* score sensitivity 0..10 */
+  int expire_days;      /* > 0 days, TQ_EXPIRE_NONE or TQ_EXPIRE_NEVER */
+  int revoked_decrease; /* 0..10 */
+  int64_t objects;      /* how many objects it reports (filled by list) */
+} tq_source;
+
+/* Fields to set; TQ_UNSET leaves one as it is (or at its default on creation). kind NULL
+ * leaves it ("user" on creation). */
+typedef struct tq_source_opts {
+  const char *kind;
+  int tlp;
+  int score;
+  int expire_days;
+  int revoked_decrease;
+} tq_source_opts;
+void tq_source_opts_init(tq_source_opts *o);
+
+/* Creates the source (TQ_EEXIST if it exists and must_create) or updates the given fields.
+ * A change of score, expiration or revoked decrease recomputes every object of the source. */
+tq_code tq_lib_source_put(tq_lib *lib, const char *name, const tq_source_opts *opts,
+                          int must_create, int64_t *id_out, tq_err *err);
+tq_code tq_lib_source_get(tq_lib *lib, const char *name, tq_source *out, tq_err *err);
+/* All sources, ordered by name. *out is malloc'd (free()). */
+tq_code tq_lib_source_list(tq_lib *lib, tq_source **out, size_t *n, tq_err *err);
+
+/* ---- writing objects --------------------------------------------------------------------- */
+
+typedef struct tq_attr_in {
+  const char *name;
+  const char *value;
+  const char *source; /* NULL: the object's first source */
+  int tlp;            /* 0: the source's TLP */
+} tq_attr_in;
+
+/* One object to create or merge. Indicators are unique by (indicator type, canonical value);
+ * other objects by (object type, value). */
+typedef struct tq_object_in {
+  const char *object_type;    /* NULL or "indicator" for indicators */
+  const char *indicator_type; /* NULL: detected from the value (indicators only) */
+  const char *value;
+  const char *status;      /* NULL: Active for new objects, unchanged for existing */
+  const char *description; /* NULL: unchanged */
+  const char *const *sources; /* names; created as kind "user" when unknown */
+  size_t n_sources;
+  const tq_attr_in *attrs;
+  size_t n_attrs;
+  const char *const *tags;
+  size_t n_tags;
+  int64_t published_at; /* 0: now */
+  int64_t reported_at;  /* when the sources reported it (expiration base); 0: now */
+} tq_object_in;
+
+/* Creates or merges one object (inside the caller's transaction if one is open, else in its
+ * own). *id_out (may be NULL) gets its id, *created (may be NULL) whether it is new.
+ * TQ_EINVAL names the reason for a bad value or type. */
+tq_code tq_lib_object_put(tq_lib *lib, const tq_object_in *in, int64_t *id_out, int *created,
+                          tq_err *err);
+
+/* Adds one attribute to an existing object (merged if the same name/value/source exists). */
+tq_code tq_lib_attribute_add(tq_lib *lib, int64_t object_id, const tq_attr_in *attr,
+                             tq_err *err);
+tq_code tq_lib_tag_add(tq_lib *lib, int64_t object_id, const char *tag, tq_err *err);
+/* Links two objects (unordered; once per pair and source). link_type (may be NULL) is kept as
+ * the link attribute "type" (e.g. a STIX relationship type). */
+tq_code tq_lib_link(tq_lib *lib, int64_t a, int64_t b, const char *source, const char *link_type,
+                    tq_err *err);
+tq_code tq_lib_status_set(tq_lib *lib, int64_t object_id, int status, tq_err *err);
+/* Manual score 0..10, or -1 to revert to the generated score. */
+tq_code tq_lib_score_set(tq_lib *lib, int64_t object_id, int manual, tq_err *err);
+/* Per-indicator expiration exception: a date (Unix s), TQ_EXPIRE_NEVER, or TQ_EXPIRE_NONE to
+ * remove the exception. */
+tq_code tq_lib_expire_exception_set(tq_lib *lib, int64_t object_id, int64_t when, tq_err *err);
+/* Adds an attribute score rule: an attribute name (and value, NULL = any) adds delta. */
+tq_code tq_lib_score_rule_put(tq_lib *lib, const char *name, const char *value, double delta,
+                              tq_err *err);
+/* Moves every indicator whose expiration date is due (<= now) and whose status is not
+ * Expired or Whitelisted to Expired. *n_out gets how many. */
+tq_code tq_lib_expire_due(tq_lib *lib, int64_t now, int64_t *n_out, tq_err *err);
+
+/* ---- reading objects --------------------------------------------------------------------- */
+
+typedef struct tq_attr {
+  char *name;
+  char *value;
+  char *source;
+  int tlp;
+} tq_attr;
+
+typedef struct tq_link {
+  int64_t id;
+  int64_t other_id;
+  char *other_type; /* object type */
+  char *other_value;
+  char *other_indicator_type; /* NULL unless an indicator */
+  char *link_type;            /* NULL if none */
+  char *source;
+} tq_link;
+
+typedef struct tq_object {
+  int64_t id;
+  char *object_type;
+  char *indicator_type; /* NULL for non-indicators */
+  char *indicator_class;
+  char *value;
+  char *description;
+  int status;
+  double score_generated; /* 0..10 */
+  int score_manual;       /* -1: none */
+  int score;              /* what counts: manual if set, else floor(generated) */
+  int64_t published_at, created_at, updated_at;
+  int64_t expires_at;       /* 0: never / no policy */
+  int64_t expire_exception; /* 0 none, TQ_EXPIRE_NEVER, or a date */
+  char **sources;
+  size_t n_sources;
+  tq_attr *attrs;
+  size_t n_attrs;
+  char **tags;
+  size_t n_tags;
+  tq_link *links;
+  size_t n_links;
+} tq_object;
+
+/* Reads one object with its sources, attributes, tags and links. */
+tq_code tq_lib_object_get(tq_lib *lib, int64_t id, tq_object **out, tq_err *err);
+void tq_object_free(tq_object *obj);
+/* Finds an object by type and value. For indicators (object_type NULL or "indicator") the
+ * value is normalised first and indicator_type may be NULL (detected). TQ_ENOTFOUND when
+ * absent. */
+tq_code tq_lib_object_find(tq_lib *lib, const char *object_type, const char *indicator_type,
+                           const char *value, int64_t *id_out, tq_err *err);
+/* Counts of objects per type / indicators per status, for summaries. */
+tq_code tq_lib_count(tq_lib *lib, const char *object_type, int64_t *n, tq_err *err);
+
+/* ---- data collections (saved queries) and cursors ------------------------------------------ */
+
+typedef struct tq_query {
+  char *object_type;        /* NULL: "indicator" */
+  char **indicator_types;   /* any of these (canonical names); n = 0: any */
+  size_t n_indicator_types;
+  int *statuses; /* any of these; n = 0: any */
+  size_t n_statuses;
+  int score_min; /* -1: no bound */
+  int score_max; /* -1: no bound */
+  char *source;  /* reported by this source */
+  char *tag;
+  char *attr_name;  /* has an attribute of this name ... */
+  char *attr_value; /* ... with this value (NULL: any) */
+  int64_t updated_since; /* 0: no bound */
+} tq_query;
+
+void tq_query_init(tq_query *q);
+void tq_query_free(tq_query *q); /* frees the members, not q */
+/* The query as JSON text (malloc'd) and back; parse errors name the field. */
+char *tq_query_to_json(const tq_query *q);
+tq_code tq_query_from_json(const char *json, tq_query *q, tq_err *err);
+/* Checks names (types, statuses, sources) so that a typo is an error, not an empty result. */
+tq_code tq_query_validate(tq_lib *lib, const tq_query *q, tq_err *err);
+
+tq_code tq_lib_collection_put(tq_lib *lib, const char *name, const tq_query *q, int must_create,
+                              tq_err *err);
+tq_code tq_lib_collection_get(tq_lib *lib, const char *name, tq_query *q, tq_err *err);
+tq_code tq_lib_collection_delete(tq_lib *lib, const char *name, tq_err *err);
+/* Names of all collections (malloc'd array of malloc'd strings; free each and the array). */
+tq_code tq_lib_collection_list(tq_lib *lib, char ***names, size_t *n, tq_err *err);
+
+/* A keyset cursor: ids in ascending order, one page at a time, never the whole result. */
+typedef struct tq_cursor tq_cursor;
+/* after_id: start after this id (0 = from the start); used to resume a walk. */
+tq_code tq_lib_cursor_open(tq_lib *lib, const tq_query *q, int64_t after_id, tq_cursor **out,
+                           tq_err *err);
+/* Fills ids[0..*n) with up to max next ids; *n = 0 at the end. */
+tq_code tq_lib_cursor_next(tq_cursor *c, int64_t *ids, size_t max, size_t *n, tq_err *err);
+void tq_lib_cursor_close(tq_cursor *c);
+/* How many objects the query matches (a full count; for progress totals). */
+tq_code tq_lib_query_count(tq_lib *lib, const tq_query *q, int64_t *n, tq_err *err);
+
+/* ---- HTTP response cache ------------------------------------------------------------------- */
+
+/* Looks key up; TQ_ENOTFOUND when absent or expired at now. *body is malloc'd (free()). */
+tq_code tq_lib_cache_get(tq_lib *lib, const char *key, int64_t now, int *status, char **body,
+                         size_t *len, tq_err *err);
+tq_code tq_lib_cache_put(tq_lib *lib, const char *key, int status, const char *body, size_t len,
+                         int64_t expires_at, tq_err *err);
+
+/* ---- key/value settings (plugin configuration, feed state) -------------------------------- */
+
+/* A value per (scope, key); secret values are stored encrypted by the caller's choice of
+ * API above this one (the plugin part); this layer stores bytes. */
+tq_code tq_lib_setting_put(tq_lib *lib, const char *scope, const char *key, const char *value,
+                           int secret, tq_err *err);
+/* TQ_ENOTFOUND when absent; *value malloc'd. *secret (may be NULL) gets the flag. */
+tq_code tq_lib_setting_get(tq_lib *lib, const char *scope, const char *key, char **value,
+                           int *secret, tq_err *err);
+
+/* The raw SQLite handle, for parts that keep their own tables (runs, feed_state) through
+ * migrations registered here. Borrowed: valid until tq_lib_close. */
+struct sqlite3 *tq_lib_db(tq_lib *lib);
+
+#endif

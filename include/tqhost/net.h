@@ -1,0 +1,109 @@
+/* net.h: the HTTP client of tqhost, one curl multi event loop driving many requests at once.
+ *
+ * A *provider* is a named network policy shared by every run that uses it (an RST API key's
+ * rate limit is one provider): host allow-list, token bucket, connection cap, retries,
+ * timeouts, response size cap, TLS settings, cache TTL. Requests are submitted with a
+ * completion callback; tq_net_run() drives the loop and calls the callbacks from its own
+ * frame, never from inside a curl callback, so a callback may resume a Lua coroutine or
+ * submit a new request.
+ *
+ * Ownership: a tq_net_response handed to a callback belongs to the callback, which frees it
+ * with tq_net_response_free. Policies and requests are copied on submit; the caller's
+ * strings may be freed as soon as the call returns.
+ *
+ * Threads: one tq_net per thread. */
+#ifndef TQHOST_NET_H
+#define TQHOST_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tqhost/core.h"
+#include "tqhost/library.h"
+
+typedef struct tq_net tq_net;
+typedef struct tq_net_provider tq_net_provider;
+
+/* What went wrong with a request, for scripts (err.kind in Lua). */
+typedef enum tq_net_fail {
+  TQ_NET_OK = 0,
+  TQ_NET_TIMEOUT,   /* "timeout" */
+  TQ_NET_REFUSED,   /* "refused": connect failed, reset, DNS */
+  TQ_NET_TLS,       /* "tls" */
+  TQ_NET_BLOCKED,   /* "blocked": host off the allow-list (request or redirect) */
+  TQ_NET_TOO_LARGE, /* "too_large": body past the cap */
+  TQ_NET_HTTP       /* "http": a final status >= 400 after retries */
+} tq_net_fail;
+const char *tq_net_fail_name(tq_net_fail f);
+
+typedef struct tq_net_policy {
+  const char *const *allow_hosts; /* host names (or host:port); NULL/0 = any host */
+  size_t n_allow_hosts;
+  double rate_per_s; /* token bucket refill; 0 = unlimited */
+  double burst;      /* bucket size; 0 = max(1, rate_per_s) */
+  int max_conns;     /* connections at once for this provider; 0 = 16 */
+  int retry_max;     /* retries after the first attempt */
+  const int *retry_on; /* statuses retried (429, 5xx...); connection errors and timeouts are
+                          always retried while retry_max allows */
+  size_t n_retry_on;
+  int64_t backoff_ms;     /* base of the exponential backoff (with full jitter); 0 = 200 */
+  int64_t timeout_ms;     /* per attempt; 0 = 30000 */
+  size_t max_body;        /* response size cap; 0 = 16 MiB */
+  int64_t cache_ttl_ms;   /* 0 = no cache; GET responses with status < 400 are cached */
+  const char *ca_file;    /* NULL: system store */
+  int verify_tls;         /* 1 (default on: tq_net_policy_init) */
+  int follow_redirects;   /* max redirects followed, each checked against the allow-list */
+} tq_net_policy;
+void tq_net_policy_init(tq_net_policy *p);
+
+typedef struct tq_net_request {
+  const char *method; /* NULL: GET */
+  const char *url;
+  const char *const *headers; /* "Name: value" lines */
+  size_t n_headers;
+  const char *body;
+  size_t body_len;
+  int64_t timeout_ms; /* 0: the provider's */
+  int no_cache;
+} tq_net_request;
+
+typedef struct tq_net_response {
+  tq_net_fail fail; /* TQ_NET_OK when a response arrived (any status) */
+  int status;       /* HTTP status; 0 if none */
+  char *headers;    /* raw header block of the final response (NUL-terminated) */
+  char *body;       /* NUL-terminated; body_len bytes */
+  size_t body_len;
+  int attempts;     /* 1 + retries done */
+  int from_cache;
+  char error[256];  /* what failed, when fail != TQ_NET_OK */
+} tq_net_response;
+void tq_net_response_free(tq_net_response *r);
+/* The value of a response header (case-insensitive name), malloc'd, or NULL. */
+char *tq_net_response_header(const tq_net_response *r, const char *name);
+
+typedef void (*tq_net_done_fn)(void *ud, tq_net_response *resp);
+
+/* cache may be NULL (no response cache). Borrowed: must outlive the tq_net. */
+tq_code tq_net_new(tq_lib *cache, tq_net **out, tq_err *err);
+void tq_net_free(tq_net *net);
+
+/* The provider named name: created with policy on first use, shared afterwards (policy then
+ * ignored). Borrowed: owned by net. */
+tq_code tq_net_provider(tq_net *net, const char *name, const tq_net_policy *policy,
+                        tq_net_provider **out, tq_err *err);
+
+/* Queues a request; done(ud, resp) is called from a later tq_net_run. A request that waits
+ * for a token or a connection slot waits; it does not fail. Errors here are only for bad
+ * arguments (unparseable URL). A URL whose host is off the allow-list completes with
+ * TQ_NET_BLOCKED through done, like any other failure. */
+tq_code tq_net_submit(tq_net *net, tq_net_provider *prov, const tq_net_request *req,
+                      tq_net_done_fn done, void *ud, tq_err *err);
+/* Drives the loop for up to timeout_ms (or until at least one callback ran). */
+tq_code tq_net_run(tq_net *net, int64_t timeout_ms, tq_err *err);
+/* Requests submitted and not yet completed. */
+size_t tq_net_pending(const tq_net *net);
+/* Blocking convenience: submit and run until this request completes. */
+tq_code tq_net_fetch(tq_net *net, tq_net_provider *prov, const tq_net_request *req,
+                     tq_net_response **out, tq_err *err);
+
+#endif

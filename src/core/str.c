@@ -1,0 +1,104 @@
+/* str.c: small string and number parsing helpers shared by every part. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tqhost/core.h"
+
+char *tq_strdup(const char *s) { return s ? strdup(s) : NULL; }
+
+char *tq_strndup(const char *s, size_t n) { return s ? strndup(s, n) : NULL; }
+
+size_t tq_strlcpy(char *dst, const char *src, size_t n) {
+  size_t len = strlen(src);
+  if (n) {
+    size_t k = len < n - 1 ? len : n - 1;
+    memcpy(dst, src, k);
+    dst[k] = '\0';
+  }
+  return len;
+}
+
+char *tq_str_trim(char *s) {
+  char *p = s;
+  while (*p && isspace((unsigned char)*p))
+    p++;
+  size_t n = strlen(p);
+  while (n && isspace((unsigned char)p[n - 1]))
+    n--;
+  memmove(s, p, n);
+  s[n] = '\0';
+  return s;
+}
+
+int tq_str_ieq(const char *a, const char *b) { return strcasecmp(a, b) == 0; }
+
+int tq_str_startswith(const char *s, const char *prefix) {
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+tq_code tq_parse_int(const char *s, long long lo, long long hi, long long *out, const char *what,
+                     tq_err *err) {
+  char *end = NULL;
+  errno = 0;
+  long long v = (s && *s) ? strtoll(s, &end, 10) : 0;
+  if (s == NULL || *s == '\0' || *end != '\0' || errno != 0)
+    return tq_err_set(err, TQ_EINVAL, "%s: '%s' is not a whole number", what, s ? s : "");
+  if (v < lo || v > hi)
+    return tq_err_set(err, TQ_EINVAL, "%s: %lld is out of range %lld..%lld", what, v, lo, hi);
+  *out = v;
+  return TQ_OK;
+}
+
+tq_code tq_parse_duration_ms(const char *s, int64_t *out_ms, tq_err *err) {
+  char *end = NULL;
+  errno = 0;
+  double v = (s && *s) ? strtod(s, &end) : -1;
+  if (s == NULL || *s == '\0' || errno != 0 || v < 0 || end == s)
+    return tq_err_set(err, TQ_EINVAL, "'%s' is not a duration (e.g. 500ms, 30s, 5m, 1h, 2d)",
+                      s ? s : "");
+  double mul;
+  if (strcmp(end, "ms") == 0)
+    mul = 1;
+  else if (strcmp(end, "s") == 0 || *end == '\0')
+    mul = 1000;
+  else if (strcmp(end, "m") == 0)
+    mul = 60000;
+  else if (strcmp(end, "h") == 0)
+    mul = 3600000;
+  else if (strcmp(end, "d") == 0)
+    mul = 86400000;
+  else
+    return tq_err_set(err, TQ_EINVAL, "'%s': unknown duration unit '%s' (ms, s, m, h, d)", s, end);
+  *out_ms = (int64_t)(v * mul);
+  return TQ_OK;
+}
+
+tq_code tq_parse_size(const char *s, uint64_t *out, tq_err *err) {
+  char *end = NULL;
+  errno = 0;
+  double v = (s && *s) ? strtod(s, &end) : -1;
+  if (s == NULL || *s == '\0' || errno != 0 || v < 0 || end == s)
+    return tq_err_set(err, TQ_EINVAL, "'%s' is not a size (e.g. 32MiB)", s ? s : "");
+  double mul;
+  if (*end == '\0' || strcasecmp(end, "B") == 0)
+    mul = 1;
+  else if (strcasecmp(end, "KiB") == 0 || strcasecmp(end, "K") == 0)
+    mul = 1024.0;
+  else if (strcasecmp(end, "MiB") == 0 || strcasecmp(end, "M") == 0)
+    mul = 1024.0 * 1024;
+  else if (strcasecmp(end, "GiB") == 0 || strcasecmp(end, "G") == 0)
+    mul = 1024.0 * 1024 * 1024;
+  else if (strcasecmp(end, "KB") == 0)
+    mul = 1000.0;
+  else if (strcasecmp(end, "MB") == 0)
+    mul = 1e6;
+  else if (strcasecmp(end, "GB") == 0)
+    mul = 1e9;
+  else
+    return tq_err_set(err, TQ_EINVAL, "'%s': unknown size unit '%s' (B, KiB, MiB, GiB)", s, end);
+  *out = (uint64_t)(v * mul);
+  return TQ_OK;
+}
