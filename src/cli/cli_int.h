@@ -1,0 +1,73 @@
+/* cli_int.h: what the command files of the cli part share: the invocation context, option
+ * parsing helpers and output helpers. */
+#ifndef TQ_CLI_INT_H
+#define TQ_CLI_INT_H
+
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+
+#include "tqhost/core.h"
+#include "tqhost/library.h"
+
+/* Exit statuses. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+typedef struct cli {
+  const char *db_path;
+  int json;
+  const char *prog; /* "tqhost indicator add" for messages */
+  tq_lib *lib;      /* opened on demand by cli_lib */
+} cli;
+
+typedef int (*cli_cmd_fn)(cli *c, int argc, char **argv);
+
+typedef struct cli_cmd {
+  const char *name;
+  cli_cmd_fn fn;
+  const char *summary;
+} cli_cmd;
+
+/* Runs the sub-command argv[0] among cmds (NULL-terminated); prints help for --help or none. */
+int cli_dispatch(cli *c, const char *group, const cli_cmd *cmds, int argc, char **argv);
+
+/* Opens the library (existing unless create); prints the error and returns NULL on failure. */
+tq_lib *cli_lib(cli *c, int create);
+
+/* Prints "tqhost: <prog>: <message>" on stderr and returns EXIT_USAGE. */
+int cli_usage_error(cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints an error (its message) on stderr and returns EXIT_FAIL. */
+int cli_fail(cli *c, const tq_err *err);
+/* Whether argv has --help / -h before any "--". */
+int cli_wants_help(int argc, char **argv);
+/* Prints the help text of a command on stdout and returns EXIT_OK. */
+int cli_help(const char *text);
+
+/* Parses the options of a command with getopt_long. Returns the option char, -1 at the end,
+ * or '?' after printing an error about an unknown option or a missing argument. */
+int cli_getopt(cli *c, int argc, char **argv, const struct option *opts);
+
+/* Prints a cJSON value on stdout (pretty) and frees it; returns EXIT_OK. */
+int cli_print_json(cJSON *v);
+
+/* The JSON view of an object (sources, attributes, tags, links included). */
+cJSON *cli_object_json(const tq_object *o);
+/* The human view of an object on stdout. */
+void cli_object_print(const tq_object *o);
+/* One line for a list: id, type, value, status, score. */
+void cli_object_line(const tq_object *o);
+
+/* Parses query options (--object-type --type --status --score-min --score-max --source --tag
+ * --attribute NAME[=VALUE] --updated-since) from argv into q. Unknown options are errors.
+ * Remaining positional arguments are left at argv[optind...]. */
+int cli_query_opts(cli *c, int argc, char **argv, tq_query *q, int *limit);
+
+/* The command groups. */
+int cli_cmd_init(cli *c, int argc, char **argv);
+int cli_cmd_indicator(cli *c, int argc, char **argv);
+int cli_cmd_source(cli *c, int argc, char **argv);
+int cli_cmd_collection(cli *c, int argc, char **argv);
+int cli_cmd_expire(cli *c, int argc, char **argv);
+int cli_cmd_score(cli *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,74 @@
+/* internal.h: what the files of the library part share: the handle, the statement cache,
+ * the reference tables. Not a public header. */
+#ifndef TQ_LIBRARY_INTERNAL_H
+#define TQ_LIBRARY_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "tqhost/library.h"
+
+/* Prepared statements, compiled on first use and kept for the life of the handle. */
+typedef enum lib_stmt_id {
+  ST_OBJ_UPSERT,
+  ST_OBJ_FIND,
+  ST_TOUCH,
+  ST_OBJSRC_PUT,
+  ST_ATTR_PUT,
+  ST_SRC_BY_NAME,
+  ST_SRC_INSERT,
+  ST_TAG_ID,
+  ST_TAG_INSERT,
+  ST_OBJTAG_PUT,
+  ST_ITYPE_ID,
+  ST__COUNT
+} lib_stmt_id;
+
+/* A small open-addressing map from a name to an id (sources, tags), reset on rollback since
+ * rows created inside a rolled-back transaction vanish. */
+typedef struct lib_name_map {
+  char **names;
+  int64_t *ids;
+  size_t cap, len;
+} lib_name_map;
+
+struct tq_lib {
+  sqlite3 *db;
+  char *path;
+  int depth;     /* nested begin count */
+  int touched;   /* objects touched in the open transaction need recompute */
+  sqlite3_stmt *stmts[ST__COUNT];
+  lib_name_map sources;
+  lib_name_map tags;
+};
+
+/* Sets err from the database's last error with context; returns TQ_EDB (or TQ_EBUSY-like
+ * TQ_ETIMEOUT when the lock wait ran out). */
+tq_code lib_db_err(tq_lib *lib, tq_err *err, const char *what);
+/* The cached prepared statement id, reset and with bindings cleared. NULL on failure. */
+sqlite3_stmt *lib_stmt(tq_lib *lib, lib_stmt_id id, tq_err *err);
+/* Runs SQL with no result rows. */
+tq_code lib_exec(tq_lib *lib, const char *sql, tq_err *err);
+
+/* Schema and reference data (schema.c). */
+tq_code lib_migrate(tq_lib *lib, tq_err *err);
+extern const unsigned int LIB_APPLICATION_ID;
+
+/* Name maps (names.c). */
+int64_t lib_map_get(const lib_name_map *m, const char *name);
+tq_code lib_map_put(lib_name_map *m, const char *name, int64_t id);
+void lib_map_clear(lib_name_map *m);
+
+/* The id of the source named name, created with defaults (kind) when missing. */
+tq_code lib_source_id(tq_lib *lib, const char *name, const char *kind, int64_t *id, tq_err *err);
+/* Marks an object for score and expiration recompute at commit. */
+tq_code lib_touch(tq_lib *lib, int64_t object_id, tq_err *err);
+/* Recomputes the score and expiration of every touched object (score.c). */
+tq_code lib_recompute_touched(tq_lib *lib, tq_err *err);
+/* The id of an indicator type name (canonical), 0 if unknown. */
+int64_t lib_itype_id(const char *canonical_name);
+/* Canonical value of an indicator for identity, malloc'd into *out; *itype_out is the
+ * canonical type name (static). */
+tq_code lib_indicator_identity(const char *itype, const char *value, const char **itype_out,
+                               char **out, tq_err *err);
+
+#endif

@@ -1,0 +1,236 @@
+/* lib.c: opening a library file safely (a foreign or damaged file is refused, never
+ * written), the statement cache, and write transactions with deferred recompute. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+static const char *const STMT_SQL[ST__COUNT] = {
+    [ST_OBJ_UPSERT] =
+        "INSERT INTO objects(type,itype_id,value,status,description,published_at,created_at,"
+        "updated_at) VALUES(?1,?2,?3,coalesce(?4,1),?5,?6,?7,?7)"
+        " ON CONFLICT(value,itype_id,type) DO UPDATE SET updated_at=excluded.updated_at,"
+        " status=coalesce(?4,status), description=coalesce(?5,description), rev=rev+1"
+        " RETURNING id, rev",
+    [ST_OBJ_FIND] = "SELECT id FROM objects WHERE value=?1 AND itype_id=?2 AND type=?3",
+    [ST_TOUCH] = "INSERT OR IGNORE INTO temp.touched(id) VALUES(?1)",
+    [ST_OBJSRC_PUT] = "INSERT INTO object_sources(object_id,source_id,reported_at,tlp)"
+                      " VALUES(?1,?2,?3,?4) ON CONFLICT DO UPDATE SET"
+                      " reported_at=max(reported_at,excluded.reported_at)",
+    [ST_ATTR_PUT] = "INSERT OR IGNORE INTO attributes(object_id,name,value,source_id,tlp,"
+                    "created_at) VALUES(?1,?2,?3,?4,?5,?6)",
+    [ST_SRC_BY_NAME] = "SELECT id FROM sources WHERE name=?1",
+    [ST_SRC_INSERT] = "INSERT INTO sources(name,kind,created_at) VALUES(?1,?2,?3)",
+    [ST_TAG_ID] = "SELECT id FROM tags WHERE name=?1",
+    [ST_TAG_INSERT] = "INSERT INTO tags(name) VALUES(?1)",
+    [ST_OBJTAG_PUT] = "INSERT OR IGNORE INTO object_tags(object_id,tag_id) VALUES(?1,?2)",
+    [ST_ITYPE_ID] = "SELECT id FROM indicator_types WHERE name=?1",
+};
+
+tq_code lib_db_err(tq_lib *lib, tq_err *err, const char *what) {
+  int code = sqlite3_errcode(lib->db) & 0xff;
+  tq_code c = TQ_EDB;
+  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
+    c = TQ_ECORRUPT;
+  else if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+    c = TQ_ETIMEOUT;
+  else if (code == SQLITE_NOMEM)
+    c = TQ_ENOMEM;
+  else if (code == SQLITE_CONSTRAINT)
+    c = TQ_EINVAL;
+  return tq_err_set(err, c, "%s: %s: %s", lib->path, what, sqlite3_errmsg(lib->db));
+}
+
+tq_code lib_exec(tq_lib *lib, const char *sql, tq_err *err) {
+  char *msg = NULL;
+  if (sqlite3_exec(lib->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+    return TQ_OK;
+  sqlite3_free(msg);
+  return lib_db_err(lib, err, "executing SQL");
+}
+
+sqlite3_stmt *lib_stmt(tq_lib *lib, lib_stmt_id id, tq_err *err) {
+  sqlite3_stmt *st = lib->stmts[id];
+  if (st == NULL) {
+    if (sqlite3_prepare_v3(lib->db, STMT_SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+        SQLITE_OK) {
+      lib_db_err(lib, err, "preparing a statement");
+      return NULL;
+    }
+    lib->stmts[id] = st;
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return st;
+}
+
+/* Refuses, before SQLite touches it, a non-empty file that is not an SQLite database. */
+static tq_code check_header(const char *path, int flags, int *is_new, tq_err *err) {
+  struct stat sb;
+  *is_new = 0;
+  if (stat(path, &sb) != 0) {
+    if (errno != ENOENT)
+      return tq_err_set(err, TQ_EIO, "%s: %s", path, strerror(errno));
+    if (!(flags & TQ_LIB_OPEN_CREATE))
+      return tq_err_set(err, TQ_ENOTFOUND, "%s: no library here (run 'tqhost init' first)",
+                        path);
+    *is_new = 1;
+    return TQ_OK;
+  }
+  if (!S_ISREG(sb.st_mode))
+    return tq_err_set(err, TQ_EINVAL, "%s: not a regular file", path);
+  if (sb.st_size == 0) {
+    *is_new = 1;
+    return TQ_OK;
+  }
+  char head[16] = {0};
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    return tq_err_set(err, TQ_EIO, "%s: %s", path, strerror(errno));
+  size_t n = fread(head, 1, sizeof head, f);
+  fclose(f);
+  if (n < sizeof head || memcmp(head, "SQLite format 3", 16) != 0)
+    return tq_err_set(err, TQ_ECORRUPT,
+                      "%s: not a tqhost library (not an SQLite database); left untouched", path);
+  return TQ_OK;
+}
+
+/* An existing SQLite file must carry tqhost's application id, or be empty of tables. */
+static tq_code check_identity(tq_lib *lib, tq_err *err) {
+  sqlite3_stmt *st = NULL;
+  int appid = -1, tables = -1;
+  if (sqlite3_prepare_v2(lib->db, "PRAGMA application_id", -1, &st, NULL) != SQLITE_OK)
+    goto damaged;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    appid = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  if (sqlite3_prepare_v2(lib->db, "SELECT count(*) FROM sqlite_schema", -1, &st, NULL) !=
+      SQLITE_OK)
+    goto damaged;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    tables = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  if (appid < 0 || tables < 0)
+    goto damaged;
+  if ((unsigned int)appid == LIB_APPLICATION_ID || (appid == 0 && tables == 0))
+    return TQ_OK;
+  return tq_err_set(err, TQ_ECORRUPT,
+                    "%s: an SQLite database but not a tqhost library (application id %#x, %d "
+                    "tables); left untouched",
+                    lib->path, (unsigned)appid, tables);
+damaged:
+  return tq_err_set(err, TQ_ECORRUPT, "%s: damaged or unreadable database: %s; left untouched",
+                    lib->path, sqlite3_errmsg(lib->db));
+}
+
+static tq_code set_pragmas(tq_lib *lib, tq_err *err) {
+  sqlite3_busy_timeout(lib->db, 60000);
+  tq_code rc = lib_exec(lib,
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                        " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+                        err);
+  if (rc == TQ_OK)
+    rc = lib_exec(lib, "CREATE TEMP TABLE IF NOT EXISTS touched(id INTEGER PRIMARY KEY)", err);
+  return rc;
+}
+
+tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err) {
+  int is_new = 0;
+  tq_code rc = check_header(path, flags, &is_new, err);
+  if (rc != TQ_OK)
+    return rc;
+  tq_lib *lib = calloc(1, sizeof *lib);
+  if (lib == NULL || (lib->path = strdup(path)) == NULL) {
+    free(lib);
+    return tq_err_set(err, TQ_ENOMEM, "out of memory opening %s", path);
+  }
+  int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  if (is_new)
+    oflags |= SQLITE_OPEN_CREATE;
+  if (sqlite3_open_v2(path, &lib->db, oflags, NULL) != SQLITE_OK) {
+    rc = tq_err_set(err, TQ_EIO, "%s: cannot open: %s", path,
+                    lib->db ? sqlite3_errmsg(lib->db) : "out of memory");
+    goto fail;
+  }
+  sqlite3_extended_result_codes(lib->db, 0);
+  rc = check_identity(lib, err);
+  if (rc == TQ_OK && !is_new && !(flags & TQ_LIB_OPEN_CREATE) && tq_lib_schema_version(lib) == 0)
+    rc = tq_err_set(err, TQ_ENOTFOUND, "%s: empty database (run 'tqhost init' first)", path);
+  if (rc == TQ_OK)
+    rc = set_pragmas(lib, err);
+  if (rc == TQ_OK)
+    rc = lib_migrate(lib, err);
+  if (rc != TQ_OK)
+    goto fail;
+  *out = lib;
+  return TQ_OK;
+fail:
+  tq_lib_close(lib);
+  return rc;
+}
+
+void tq_lib_close(tq_lib *lib) {
+  if (lib == NULL)
+    return;
+  for (int i = 0; i < ST__COUNT; i++)
+    sqlite3_finalize(lib->stmts[i]);
+  sqlite3_close(lib->db);
+  lib_map_clear(&lib->sources);
+  lib_map_clear(&lib->tags);
+  free(lib->path);
+  free(lib);
+}
+
+struct sqlite3 *tq_lib_db(tq_lib *lib) { return lib->db; }
+
+tq_code tq_lib_begin(tq_lib *lib, tq_err *err) {
+  if (lib->depth++ > 0)
+    return TQ_OK;
+  tq_code rc = lib_exec(lib, "BEGIN IMMEDIATE", err);
+  if (rc != TQ_OK)
+    lib->depth = 0;
+  return rc;
+}
+
+tq_code tq_lib_commit(tq_lib *lib, tq_err *err) {
+  if (lib->depth <= 0)
+    return tq_err_set(err, TQ_EINTERNAL, "commit without begin");
+  if (--lib->depth > 0)
+    return TQ_OK;
+  tq_code rc = TQ_OK;
+  if (lib->touched)
+    rc = lib_recompute_touched(lib, err);
+  if (rc == TQ_OK)
+    rc = lib_exec(lib, "COMMIT", err);
+  if (rc != TQ_OK) {
+    lib->depth = 1;
+    tq_lib_rollback(lib);
+  }
+  return rc;
+}
+
+void tq_lib_rollback(tq_lib *lib) {
+  if (lib->depth <= 0)
+    return;
+  lib->depth = 0;
+  lib->touched = 0;
+  lib_exec(lib, "ROLLBACK", NULL);
+  lib_exec(lib, "DELETE FROM temp.touched", NULL);
+  /* Names created in the rolled-back transaction no longer exist. */
+  lib_map_clear(&lib->sources);
+  lib_map_clear(&lib->tags);
+}
+
+tq_code lib_touch(tq_lib *lib, int64_t object_id, tq_err *err) {
+  sqlite3_stmt *st = lib_stmt(lib, ST_TOUCH, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_int64(st, 1, object_id);
+  if (sqlite3_step(st) != SQLITE_DONE)
+    return lib_db_err(lib, err, "marking an object for recompute");
+  lib->touched = 1;
+  return TQ_OK;
+}

@@ -1,0 +1,78 @@
+/* names.c: name -> id maps for sources and tags, so that a bulk import does not look a source
+ * up once per row. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static uint64_t name_hash(const char *s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+int64_t lib_map_get(const lib_name_map *m, const char *name) {
+  if (m->cap == 0)
+    return 0;
+  size_t i = name_hash(name) & (m->cap - 1);
+  while (m->names[i]) {
+    if (strcmp(m->names[i], name) == 0)
+      return m->ids[i];
+    i = (i + 1) & (m->cap - 1);
+  }
+  return 0;
+}
+
+static tq_code map_grow(lib_name_map *m) {
+  size_t cap = m->cap ? m->cap * 2 : 64;
+  char **names = calloc(cap, sizeof *names);
+  int64_t *ids = calloc(cap, sizeof *ids);
+  if (names == NULL || ids == NULL) {
+    free(names);
+    free(ids);
+    return TQ_ENOMEM;
+  }
+  for (size_t j = 0; j < m->cap; j++) {
+    if (m->names[j] == NULL)
+      continue;
+    size_t i = name_hash(m->names[j]) & (cap - 1);
+    while (names[i])
+      i = (i + 1) & (cap - 1);
+    names[i] = m->names[j];
+    ids[i] = m->ids[j];
+  }
+  free(m->names);
+  free(m->ids);
+  m->names = names;
+  m->ids = ids;
+  m->cap = cap;
+  return TQ_OK;
+}
+
+tq_code lib_map_put(lib_name_map *m, const char *name, int64_t id) {
+  if ((m->len + 1) * 2 > m->cap && map_grow(m) != TQ_OK)
+    return TQ_ENOMEM;
+  size_t i = name_hash(name) & (m->cap - 1);
+  while (m->names[i]) {
+    if (strcmp(m->names[i], name) == 0) {
+      m->ids[i] = id;
+      return TQ_OK;
+    }
+    i = (i + 1) & (m->cap - 1);
+  }
+  m->names[i] = strdup(name);
+  if (m->names[i] == NULL)
+    return TQ_ENOMEM;
+  m->ids[i] = id;
+  m->len++;
+  return TQ_OK;
+}
+
+void lib_map_clear(lib_name_map *m) {
+  for (size_t i = 0; i < m->cap; i++)
+    free(m->names[i]);
+  free(m->names);
+  free(m->ids);
+  memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,342 @@
+/* object.c: writing and reading objects: identity (type + canonical value), sources,
+ * attributes, tags and links. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "tqhost/ioc.h"
+
+tq_code lib_indicator_identity(const char *itype, const char *value, const char **itype_out,
+                               char **out, tq_err *err) {
+  if (value == NULL || *value == '\0')
+    return tq_err_set(err, TQ_EINVAL, "empty indicator value");
+  if (itype == NULL || *itype == '\0') {
+    tq_ioc_type t = TQ_IOC_UNKNOWN;
+    tq_code rc = tq_ioc_classify(value, &t, out, err);
+    if (rc != TQ_OK)
+      return rc;
+    *itype_out = tq_lib_indicator_type_canon(tq_ioc_type_name(t), NULL);
+    return TQ_OK;
+  }
+  const char *canon = tq_lib_indicator_type_canon(itype, NULL);
+  if (canon == NULL)
+    return tq_err_set(err, TQ_EINVAL, "'%s' is not an indicator type (see 'tqhost indicator types')",
+                      itype);
+  *itype_out = canon;
+  tq_ioc_type t = tq_ioc_type_from_name(canon);
+  if (t != TQ_IOC_UNKNOWN)
+    return tq_ioc_normalize(t, value, out, err);
+  *out = strdup(value);
+  if (*out == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  tq_str_trim(*out);
+  if (**out == '\0') {
+    free(*out);
+    *out = NULL;
+    return tq_err_set(err, TQ_EINVAL, "empty indicator value");
+  }
+  return TQ_OK;
+}
+
+/* Resolves the identity of an object to write or find: (type, itype id, canonical value). */
+static tq_code identity(const char *object_type, const char *itype, const char *value,
+                        const char **type_out, int64_t *itype_id, char **canonical,
+                        tq_err *err) {
+  const char *type = object_type ? object_type : "indicator";
+  if (!tq_lib_object_type_valid(type))
+    return tq_err_set(err, TQ_EINVAL, "'%s' is not an object type", type);
+  *type_out = type;
+  if (strcmp(type, "indicator") == 0) {
+    const char *canon = NULL;
+    tq_code rc = lib_indicator_identity(itype, value, &canon, canonical, err);
+    if (rc != TQ_OK)
+      return rc;
+    *itype_id = lib_itype_id(canon);
+    return TQ_OK;
+  }
+  *itype_id = 0;
+  if (value == NULL || *value == '\0')
+    return tq_err_set(err, TQ_EINVAL, "empty %s value", type);
+  *canonical = strdup(value);
+  return *canonical ? TQ_OK : tq_err_set(err, TQ_ENOMEM, "out of memory");
+}
+
+static tq_code tag_id(tq_lib *lib, const char *name, int64_t *id, tq_err *err) {
+  int64_t found = lib_map_get(&lib->tags, name);
+  if (found) {
+    *id = found;
+    return TQ_OK;
+  }
+  if (*name == '\0')
+    return tq_err_set(err, TQ_EINVAL, "empty tag");
+  sqlite3_stmt *st = lib_stmt(lib, ST_TAG_ID, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  int step = sqlite3_step(st);
+  if (step == SQLITE_ROW) {
+    found = sqlite3_column_int64(st, 0);
+  } else if (step == SQLITE_DONE) {
+    st = lib_stmt(lib, ST_TAG_INSERT, err);
+    if (st == NULL)
+      return TQ_EDB;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+      return lib_db_err(lib, err, "creating a tag");
+    found = sqlite3_last_insert_rowid(lib->db);
+  } else {
+    return lib_db_err(lib, err, "looking up a tag");
+  }
+  if (lib_map_put(&lib->tags, name, found) != TQ_OK)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  *id = found;
+  return TQ_OK;
+}
+
+static tq_code put_tag(tq_lib *lib, int64_t object_id, const char *tag, tq_err *err) {
+  int64_t tid = 0;
+  tq_code rc = tag_id(lib, tag, &tid, err);
+  if (rc != TQ_OK)
+    return rc;
+  sqlite3_stmt *st = lib_stmt(lib, ST_OBJTAG_PUT, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_int64(st, 1, object_id);
+  sqlite3_bind_int64(st, 2, tid);
+  return sqlite3_step(st) == SQLITE_DONE ? TQ_OK : lib_db_err(lib, err, "tagging an object");
+}
+
+static tq_code put_attr(tq_lib *lib, int64_t object_id, const tq_attr_in *a, int64_t source_id,
+                        int64_t now, tq_err *err) {
+  if (a->name == NULL || *a->name == '\0' || a->value == NULL)
+    return tq_err_set(err, TQ_EINVAL, "attribute without a name or value");
+  if (a->tlp < 0 || a->tlp > 4)
+    return tq_err_set(err, TQ_EINVAL, "attribute %s: TLP %d is not 0..4", a->name, a->tlp);
+  sqlite3_stmt *st = lib_stmt(lib, ST_ATTR_PUT, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_int64(st, 1, object_id);
+  sqlite3_bind_text(st, 2, a->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, a->value, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, source_id);
+  sqlite3_bind_int(st, 5, a->tlp);
+  sqlite3_bind_int64(st, 6, now);
+  return sqlite3_step(st) == SQLITE_DONE ? TQ_OK : lib_db_err(lib, err, "adding an attribute");
+}
+
+static tq_code put_object_source(tq_lib *lib, int64_t object_id, int64_t source_id,
+                                 int64_t reported_at, tq_err *err) {
+  sqlite3_stmt *st = lib_stmt(lib, ST_OBJSRC_PUT, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_int64(st, 1, object_id);
+  sqlite3_bind_int64(st, 2, source_id);
+  sqlite3_bind_int64(st, 3, reported_at);
+  sqlite3_bind_int(st, 4, 0);
+  return sqlite3_step(st) == SQLITE_DONE ? TQ_OK
+                                         : lib_db_err(lib, err, "linking an object to a source");
+}
+
+/* The upsert itself: one statement that creates or merges and returns the id. */
+static tq_code upsert_row(tq_lib *lib, const tq_object_in *in, const char *type, int64_t itype_id,
+                          const char *value, int64_t now, int64_t *id, int *created,
+                          tq_err *err) {
+  int status = 0;
+  if (in->status) {
+    status = tq_lib_status_from_name(in->status);
+    if (status == 0)
+      return tq_err_set(err, TQ_EINVAL,
+                        "'%s' is not a status (Active, Expired, Indirect, Review, Whitelisted)",
+                        in->status);
+  }
+  sqlite3_stmt *st = lib_stmt(lib, ST_OBJ_UPSERT, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, itype_id);
+  sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
+  if (status)
+    sqlite3_bind_int(st, 4, status);
+  if (in->description)
+    sqlite3_bind_text(st, 5, in->description, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 6, in->published_at ? in->published_at : now);
+  sqlite3_bind_int64(st, 7, now);
+  if (sqlite3_step(st) != SQLITE_ROW)
+    return lib_db_err(lib, err, "writing an object");
+  *id = sqlite3_column_int64(st, 0);
+  *created = sqlite3_column_int64(st, 1) == 0;
+  sqlite3_reset(st);
+  return TQ_OK;
+}
+
+static tq_code object_put_in_tx(tq_lib *lib, const tq_object_in *in, int64_t *id_out,
+                                int *created_out, tq_err *err) {
+  const char *type = NULL;
+  int64_t itype_id = 0, id = 0, first_source = 0;
+  char *value = NULL;
+  int created = 0;
+  int64_t now = tq_time_now();
+  int64_t reported = in->reported_at ? in->reported_at : now;
+  tq_code rc = identity(in->object_type, in->indicator_type, in->value, &type, &itype_id, &value,
+                        err);
+  if (rc != TQ_OK)
+    return rc;
+  rc = upsert_row(lib, in, type, itype_id, value, now, &id, &created, err);
+  for (size_t i = 0; rc == TQ_OK && i < in->n_sources; i++) {
+    int64_t sid = 0;
+    rc = lib_source_id(lib, in->sources[i], NULL, &sid, err);
+    if (rc == TQ_OK)
+      rc = put_object_source(lib, id, sid, reported, err);
+    if (i == 0)
+      first_source = sid;
+  }
+  for (size_t i = 0; rc == TQ_OK && i < in->n_attrs; i++) {
+    int64_t sid = first_source;
+    if (in->attrs[i].source) {
+      rc = lib_source_id(lib, in->attrs[i].source, NULL, &sid, err);
+    } else if (sid == 0) {
+      rc = lib_source_id(lib, "tqhost", NULL, &sid, err);
+    }
+    if (rc == TQ_OK)
+      rc = put_attr(lib, id, &in->attrs[i], sid, now, err);
+  }
+  for (size_t i = 0; rc == TQ_OK && i < in->n_tags; i++)
+    rc = put_tag(lib, id, in->tags[i], err);
+  if (rc == TQ_OK)
+    rc = lib_touch(lib, id, err);
+  free(value);
+  if (rc == TQ_OK) {
+    if (id_out)
+      *id_out = id;
+    if (created_out)
+      *created_out = created;
+  }
+  return rc;
+}
+
+tq_code tq_lib_object_put(tq_lib *lib, const tq_object_in *in, int64_t *id_out, int *created,
+                          tq_err *err) {
+  if (lib->depth > 0)
+    return object_put_in_tx(lib, in, id_out, created, err);
+  tq_code rc = tq_lib_begin(lib, err);
+  if (rc != TQ_OK)
+    return rc;
+  rc = object_put_in_tx(lib, in, id_out, created, err);
+  if (rc != TQ_OK) {
+    tq_lib_rollback(lib);
+    return rc;
+  }
+  return tq_lib_commit(lib, err);
+}
+
+tq_code tq_lib_attribute_add(tq_lib *lib, int64_t object_id, const tq_attr_in *attr,
+                             tq_err *err) {
+  int64_t sid = 0;
+  tq_code rc = tq_lib_begin(lib, err);
+  if (rc != TQ_OK)
+    return rc;
+  rc = lib_source_id(lib, attr->source ? attr->source : "tqhost", NULL, &sid, err);
+  if (rc == TQ_OK)
+    rc = put_attr(lib, object_id, attr, sid, tq_time_now(), err);
+  if (rc == TQ_OK)
+    rc = lib_touch(lib, object_id, err);
+  if (rc != TQ_OK) {
+    tq_lib_rollback(lib);
+    return rc;
+  }
+  return tq_lib_commit(lib, err);
+}
+
+tq_code tq_lib_tag_add(tq_lib *lib, int64_t object_id, const char *tag, tq_err *err) {
+  tq_code rc = tq_lib_begin(lib, err);
+  if (rc != TQ_OK)
+    return rc;
+  rc = put_tag(lib, object_id, tag, err);
+  if (rc != TQ_OK) {
+    tq_lib_rollback(lib);
+    return rc;
+  }
+  return tq_lib_commit(lib, err);
+}
+
+tq_code tq_lib_link(tq_lib *lib, int64_t a, int64_t b, const char *source, const char *link_type,
+                    tq_err *err) {
+  if (a == b)
+    return tq_err_set(err, TQ_EINVAL, "an object cannot be linked to itself (id %lld)",
+                      (long long)a);
+  int64_t lo = a < b ? a : b, hi = a < b ? b : a, sid = 0;
+  sqlite3_stmt *st = NULL;
+  tq_code rc = tq_lib_begin(lib, err);
+  if (rc != TQ_OK)
+    return rc;
+  rc = lib_source_id(lib, source ? source : "tqhost", NULL, &sid, err);
+  if (rc != TQ_OK)
+    goto fail;
+  if (sqlite3_prepare_v2(lib->db,
+                         "INSERT OR IGNORE INTO links(a,b,source_id,link_type,created_at)"
+                         " SELECT ?1,?2,?3,?4,?5 WHERE (SELECT count(*) FROM objects"
+                         " WHERE id IN (?1,?2))=2",
+                         -1, &st, NULL) != SQLITE_OK) {
+    rc = lib_db_err(lib, err, "preparing a link");
+    goto fail;
+  }
+  sqlite3_bind_int64(st, 1, lo);
+  sqlite3_bind_int64(st, 2, hi);
+  sqlite3_bind_int64(st, 3, sid);
+  sqlite3_bind_text(st, 4, link_type ? link_type : "", -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, tq_time_now());
+  if (sqlite3_step(st) != SQLITE_DONE) {
+    rc = lib_db_err(lib, err, "linking objects");
+    goto fail;
+  }
+  sqlite3_finalize(st);
+  return tq_lib_commit(lib, err);
+fail:
+  sqlite3_finalize(st);
+  tq_lib_rollback(lib);
+  return rc;
+}
+
+tq_code tq_lib_object_find(tq_lib *lib, const char *object_type, const char *indicator_type,
+                           const char *value, int64_t *id_out, tq_err *err) {
+  const char *type = NULL;
+  int64_t itype_id = 0;
+  char *canonical = NULL;
+  tq_code rc = identity(object_type, indicator_type, value, &type, &itype_id, &canonical, err);
+  if (rc != TQ_OK)
+    return rc;
+  sqlite3_stmt *st = lib_stmt(lib, ST_OBJ_FIND, err);
+  if (st == NULL) {
+    free(canonical);
+    return TQ_EDB;
+  }
+  sqlite3_bind_text(st, 1, canonical, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, itype_id);
+  sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+  int step = sqlite3_step(st);
+  if (step == SQLITE_ROW)
+    *id_out = sqlite3_column_int64(st, 0);
+  else if (step == SQLITE_DONE)
+    rc = tq_err_set(err, TQ_ENOTFOUND, "no %s '%s' in the library", type, canonical);
+  else
+    rc = lib_db_err(lib, err, "finding an object");
+  sqlite3_reset(st);
+  free(canonical);
+  return rc;
+}
+
+tq_code tq_lib_count(tq_lib *lib, const char *object_type, int64_t *n, tq_err *err) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(lib->db, "SELECT count(*) FROM objects WHERE ?1 IS NULL OR type=?1", -1,
+                         &st, NULL) != SQLITE_OK)
+    return lib_db_err(lib, err, "counting objects");
+  if (object_type)
+    sqlite3_bind_text(st, 1, object_type, -1, SQLITE_STATIC);
+  tq_code rc = TQ_OK;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    *n = sqlite3_column_int64(st, 0);
+  else
+    rc = lib_db_err(lib, err, "counting objects");
+  sqlite3_finalize(st);
+  return rc;
+}

@@ -1,0 +1,190 @@
+/* read.c: reading one object whole: its row, sources, attributes, tags and links. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static char *col_dup(sqlite3_stmt *st, int i) {
+  const unsigned char *s = sqlite3_column_text(st, i);
+  return s ? strdup((const char *)s) : NULL;
+}
+
+/* Runs sql bound to id and calls row(st, obj) per row; row returns non-zero on ENOMEM. */
+static tq_code each_row(tq_lib *lib, const char *sql, int64_t id, tq_object *obj,
+                        int (*row)(sqlite3_stmt *, tq_object *), tq_err *err) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(lib->db, sql, -1, &st, NULL) != SQLITE_OK)
+    return lib_db_err(lib, err, "reading an object");
+  sqlite3_bind_int64(st, 1, id);
+  int step;
+  tq_code rc = TQ_OK;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    if (row(st, obj)) {
+      rc = tq_err_set(err, TQ_ENOMEM, "out of memory reading object %lld", (long long)id);
+      break;
+    }
+  }
+  if (rc == TQ_OK && step != SQLITE_DONE)
+    rc = lib_db_err(lib, err, "reading an object");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* Grows *arr (of elements of size sz) to hold one more than n. */
+static int grow(void **arr, size_t n, size_t sz) {
+  if ((n & (n - 1)) != 0 && n != 0)
+    return 0; /* capacity is the next power of two: room left */
+  size_t cap = n ? n * 2 : 4;
+  void *p = realloc(*arr, cap * sz);
+  if (p == NULL)
+    return 1;
+  *arr = p;
+  return 0;
+}
+
+static int row_source(sqlite3_stmt *st, tq_object *o) {
+  if (grow((void **)&o->sources, o->n_sources, sizeof(char *)))
+    return 1;
+  o->sources[o->n_sources] = col_dup(st, 0);
+  return o->sources[o->n_sources++] == NULL;
+}
+
+static int row_tag(sqlite3_stmt *st, tq_object *o) {
+  if (grow((void **)&o->tags, o->n_tags, sizeof(char *)))
+    return 1;
+  o->tags[o->n_tags] = col_dup(st, 0);
+  return o->tags[o->n_tags++] == NULL;
+}
+
+static int row_attr(sqlite3_stmt *st, tq_object *o) {
+  if (grow((void **)&o->attrs, o->n_attrs, sizeof(tq_attr)))
+    return 1;
+  tq_attr *a = &o->attrs[o->n_attrs++];
+  a->name = col_dup(st, 0);
+  a->value = col_dup(st, 1);
+  a->source = col_dup(st, 2);
+  a->tlp = sqlite3_column_int(st, 3);
+  return a->name == NULL || a->value == NULL || a->source == NULL;
+}
+
+static int row_link(sqlite3_stmt *st, tq_object *o) {
+  if (grow((void **)&o->links, o->n_links, sizeof(tq_link)))
+    return 1;
+  tq_link *l = &o->links[o->n_links++];
+  memset(l, 0, sizeof *l);
+  l->id = sqlite3_column_int64(st, 0);
+  l->other_id = sqlite3_column_int64(st, 1);
+  l->other_type = col_dup(st, 2);
+  l->other_value = col_dup(st, 3);
+  l->other_indicator_type = col_dup(st, 4);
+  const unsigned char *lt = sqlite3_column_text(st, 5);
+  l->link_type = lt && *lt ? strdup((const char *)lt) : NULL;
+  l->source = col_dup(st, 6);
+  return l->other_type == NULL || l->other_value == NULL || l->source == NULL;
+}
+
+static const char OBJECT_SQL[] =
+    "SELECT o.id, o.type, t.name, t.class, o.value, o.description, o.status, o.score_gen,"
+    " o.score_manual, o.score, o.published_at, o.created_at, o.updated_at, o.expires_at,"
+    " o.expire_exception FROM objects o LEFT JOIN indicator_types t ON t.id=o.itype_id"
+    " WHERE o.id=?1";
+
+static tq_code read_row(tq_lib *lib, int64_t id, tq_object *o, tq_err *err) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(lib->db, OBJECT_SQL, -1, &st, NULL) != SQLITE_OK)
+    return lib_db_err(lib, err, "reading an object");
+  sqlite3_bind_int64(st, 1, id);
+  int step = sqlite3_step(st);
+  tq_code rc = TQ_OK;
+  if (step == SQLITE_ROW) {
+    o->id = sqlite3_column_int64(st, 0);
+    o->object_type = col_dup(st, 1);
+    o->indicator_type = col_dup(st, 2);
+    o->indicator_class = col_dup(st, 3);
+    o->value = col_dup(st, 4);
+    o->description = col_dup(st, 5);
+    o->status = sqlite3_column_int(st, 6);
+    o->score_generated = sqlite3_column_double(st, 7);
+    o->score_manual = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 8);
+    o->score = sqlite3_column_int(st, 9);
+    o->published_at = sqlite3_column_int64(st, 10);
+    o->created_at = sqlite3_column_int64(st, 11);
+    o->updated_at = sqlite3_column_int64(st, 12);
+    o->expires_at = sqlite3_column_int64(st, 13);
+    o->expire_exception = sqlite3_column_int64(st, 14);
+    if (o->object_type == NULL || o->value == NULL)
+      rc = tq_err_set(err, TQ_ENOMEM, "out of memory reading object %lld", (long long)id);
+  } else if (step == SQLITE_DONE) {
+    rc = tq_err_set(err, TQ_ENOTFOUND, "no object with id %lld", (long long)id);
+  } else {
+    rc = lib_db_err(lib, err, "reading an object");
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+tq_code tq_lib_object_get(tq_lib *lib, int64_t id, tq_object **out, tq_err *err) {
+  tq_object *o = calloc(1, sizeof *o);
+  if (o == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  tq_code rc = read_row(lib, id, o, err);
+  if (rc == TQ_OK)
+    rc = each_row(lib,
+                  "SELECT s.name FROM object_sources os JOIN sources s ON s.id=os.source_id"
+                  " WHERE os.object_id=?1 ORDER BY os.reported_at, s.name",
+                  id, o, row_source, err);
+  if (rc == TQ_OK)
+    rc = each_row(lib,
+                  "SELECT a.name, a.value, s.name, a.tlp FROM attributes a JOIN sources s"
+                  " ON s.id=a.source_id WHERE a.object_id=?1 ORDER BY a.id",
+                  id, o, row_attr, err);
+  if (rc == TQ_OK)
+    rc = each_row(lib,
+                  "SELECT t.name FROM object_tags ot JOIN tags t ON t.id=ot.tag_id"
+                  " WHERE ot.object_id=?1 ORDER BY t.name",
+                  id, o, row_tag, err);
+  if (rc == TQ_OK)
+    rc = each_row(lib,
+                  "SELECT l.id, o.id, o.type, o.value, t.name, l.link_type, s.name FROM links l"
+                  " JOIN objects o ON o.id = CASE WHEN l.a=?1 THEN l.b ELSE l.a END"
+                  " LEFT JOIN indicator_types t ON t.id=o.itype_id"
+                  " JOIN sources s ON s.id=l.source_id WHERE l.a=?1 OR l.b=?1 ORDER BY l.id",
+                  id, o, row_link, err);
+  if (rc != TQ_OK) {
+    tq_object_free(o);
+    return rc;
+  }
+  *out = o;
+  return TQ_OK;
+}
+
+void tq_object_free(tq_object *o) {
+  if (o == NULL)
+    return;
+  free(o->object_type);
+  free(o->indicator_type);
+  free(o->indicator_class);
+  free(o->value);
+  free(o->description);
+  for (size_t i = 0; i < o->n_sources; i++)
+    free(o->sources[i]);
+  free(o->sources);
+  for (size_t i = 0; i < o->n_tags; i++)
+    free(o->tags[i]);
+  free(o->tags);
+  for (size_t i = 0; i < o->n_attrs; i++) {
+    free(o->attrs[i].name);
+    free(o->attrs[i].value);
+    free(o->attrs[i].source);
+  }
+  free(o->attrs);
+  for (size_t i = 0; i < o->n_links; i++) {
+    free(o->links[i].other_type);
+    free(o->links[i].other_value);
+    free(o->links[i].other_indicator_type);
+    free(o->links[i].link_type);
+    free(o->links[i].source);
+  }
+  free(o->links);
+  free(o);
+}
