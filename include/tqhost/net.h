@@ -52,7 +52,8 @@ typedef struct tq_net_policy {
   int64_t cache_ttl_ms;   /* 0 = no cache; GET responses with status < 400 are cached */
   const char *ca_file;    /* NULL: system store */
   int verify_tls;         /* 1 (default on: tq_net_policy_init) */
-  int follow_redirects;   /* max redirects followed, each checked against the allow-list */
+  int follow_redirects;   /* max redirects followed, each checked against the allow-list;
+                             0 = none (a 3xx is final); 5 from tq_net_policy_init */
 } tq_net_policy;
 void tq_net_policy_init(tq_net_policy *p);
 
@@ -68,9 +69,12 @@ typedef struct tq_net_request {
 } tq_net_request;
 
 typedef struct tq_net_response {
-  tq_net_fail fail; /* TQ_NET_OK when a response arrived (any status) */
+  tq_net_fail fail; /* TQ_NET_OK when a final response with status < 400 arrived;
+                       TQ_NET_HTTP when it has status >= 400 (status, headers and body are
+                       filled all the same); another value when no usable response came */
   int status;       /* HTTP status; 0 if none */
-  char *headers;    /* raw header block of the final response (NUL-terminated) */
+  char *headers;    /* raw header block of the final response (NUL-terminated); "" for a
+                       response from the cache, which keeps status and body only */
   char *body;       /* NUL-terminated; body_len bytes */
   size_t body_len;
   int attempts;     /* 1 + retries done */
@@ -87,10 +91,11 @@ typedef void (*tq_net_done_fn)(void *ud, tq_net_response *resp);
 tq_code tq_net_new(tq_lib *cache, tq_net **out, tq_err *err);
 void tq_net_free(tq_net *net);
 
-/* The provider named name: created with policy on first use, shared afterwards (policy then
- * ignored). Borrowed: owned by net. */
-tq_code tq_net_provider(tq_net *net, const char *name, const tq_net_policy *policy,
-                        tq_net_provider **out, tq_err *err);
+/* The provider named name: created with policy on first use (NULL: tq_net_policy_init's
+ * defaults), shared afterwards (policy then ignored). Borrowed: owned by net. (Named _get:
+ * C does not allow a function named like the type tq_net_provider.) */
+tq_code tq_net_provider_get(tq_net *net, const char *name, const tq_net_policy *policy,
+                            tq_net_provider **out, tq_err *err);
 
 /* Queues a request; done(ud, resp) is called from a later tq_net_run. A request that waits
  * for a token or a connection slot waits; it does not fail. Errors here are only for bad
@@ -102,8 +107,15 @@ tq_code tq_net_submit(tq_net *net, tq_net_provider *prov, const tq_net_request *
 tq_code tq_net_run(tq_net *net, int64_t timeout_ms, tq_err *err);
 /* Requests submitted and not yet completed. */
 size_t tq_net_pending(const tq_net *net);
-/* Blocking convenience: submit and run until this request completes. */
+/* Blocking convenience: submit and run until this request completes. Runs the callbacks of
+ * other requests that complete meanwhile. Not from inside a callback (TQ_EINTERNAL), nor is
+ * tq_net_run. */
 tq_code tq_net_fetch(tq_net *net, tq_net_provider *prov, const tq_net_request *req,
                      tq_net_response **out, tq_err *err);
+
+/* The key under which req is cached and merged with identical requests in flight:
+ * "METHOD scheme://host[:port]/path <hex SHA-256 of query, headers and body>" (see
+ * docs/net.md). No secret (header value, query) appears in clear. *out malloc'd (free()). */
+tq_code tq_net_cache_key(const tq_net_request *req, char **out, tq_err *err);
 
 #endif

@@ -108,8 +108,8 @@ tq_lib *cli_lib(cli *c, int create) {
     return c->lib;
   tq_err err;
   tq_err_clear(&err);
-  if (tq_lib_open(c->db_path, create ? TQ_LIB_OPEN_CREATE : TQ_LIB_OPEN_EXISTING, &c->lib,
-                  &err) != TQ_OK) {
+  if (tq_lib_open(c->db_path, create ? TQ_LIB_OPEN_CREATE : TQ_LIB_OPEN_EXISTING, &c->lib, &err) !=
+      TQ_OK) {
     cli_fail(c, &err);
     c->lib = NULL;
   }

@@ -37,8 +37,7 @@ static int coll_add(cli *c, int argc, char **argv) {
       cJSON_AddNumberToObject(j, "count", (double)n);
       cli_print_json(j);
     } else {
-      printf("added collection '%s': %s (%lld objects now)\n", argv[optind], json,
-             (long long)n);
+      printf("added collection '%s': %s (%lld objects now)\n", argv[optind], json, (long long)n);
     }
     free(json);
   }

@@ -11,7 +11,7 @@
 
 #include "cli_int.h"
 
-#define BATCH_ROWS 5000
+#define BATCH_ROWS 50000
 #define MAX_COLS 64
 
 static const char IMPORT_HELP[] =
@@ -25,15 +25,15 @@ typedef struct importer {
   cli *c;
   const char *path;
   const char *def_source, *def_status, *def_type;
-  int csv;                  /* CSV with a header */
-  char *header[MAX_COLS];   /* CSV column names */
+  int csv;                /* CSV with a header */
+  char *header[MAX_COLS]; /* CSV column names */
   size_t n_header;
-  char *cells[MAX_COLS];    /* the current row */
+  char *cells[MAX_COLS]; /* the current row */
   size_t n_cells;
-  long line, row_line;      /* physical line being read, line where the row began */
+  long line, row_line; /* physical line being read, line where the row began */
   long rows, added, merged, bad;
   int in_tx;
-  tq_code fatal;            /* a database failure stops the import */
+  tq_code fatal; /* a database failure stops the import */
   tq_err err;
 } importer;
 
@@ -43,8 +43,7 @@ static void row_clear(importer *im) {
   im->n_cells = 0;
 }
 
-__attribute__((format(printf, 2, 3))) static void report_bad(importer *im, const char *fmt,
-                                                              ...) {
+__attribute__((format(printf, 2, 3))) static void report_bad(importer *im, const char *fmt, ...) {
   va_list ap;
   im->bad++;
   fprintf(stderr, "%s:%ld: ", im->path, im->row_line);
@@ -81,9 +80,16 @@ static void import_one(importer *im, const char *value, const char *type, const 
     im->in_tx = 1;
   }
   const char *srcs[1] = {source};
-  tq_object_in in = {.indicator_type = type, .value = value, .status = status,
-                     .description = desc, .sources = srcs, .n_sources = 1, .attrs = attrs,
-                     .n_attrs = n_attrs, .tags = tags, .n_tags = n_tags};
+  tq_object_in in = {.indicator_type = type,
+                     .value = value,
+                     .status = status,
+                     .description = desc,
+                     .sources = srcs,
+                     .n_sources = 1,
+                     .attrs = attrs,
+                     .n_attrs = n_attrs,
+                     .tags = tags,
+                     .n_tags = n_tags};
   int created = 0;
   tq_err err;
   tq_code rc = tq_lib_object_put(im->c->lib, &in, NULL, &created, &err);
@@ -250,8 +256,8 @@ int cli_cmd_import(cli *c, int argc, char **argv) {
     im.fatal = im.err.code;
   if (im.fatal != TQ_OK) {
     tq_lib_rollback(c->lib);
-    fprintf(stderr, "%s: %s: stopped at line %ld: %s (the last batch was not written)\n",
-            c->prog, im.path, im.line, im.err.msg);
+    fprintf(stderr, "%s: %s: stopped at line %ld: %s (the last batch was not written)\n", c->prog,
+            im.path, im.line, im.err.msg);
     return EXIT_FAIL;
   }
   if (c->json) {
@@ -263,8 +269,8 @@ int cli_cmd_import(cli *c, int argc, char **argv) {
     cJSON_AddNumberToObject(j, "bad", (double)im.bad);
     cli_print_json(j);
   } else {
-    printf("%s: %ld rows: %ld added, %ld merged, %ld bad\n", im.path, im.rows, im.added,
-           im.merged, im.bad);
+    printf("%s: %ld rows: %ld added, %ld merged, %ld bad\n", im.path, im.rows, im.added, im.merged,
+           im.bad);
   }
   return im.bad ? EXIT_FAIL : EXIT_OK;
 }

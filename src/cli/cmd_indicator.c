@@ -81,9 +81,16 @@ static int ind_add(cli *c, int argc, char **argv) {
   if (cli_lib(c, 0) == NULL)
     return EXIT_FAIL;
   const char *srcs[1] = {o.source};
-  tq_object_in in = {.indicator_type = o.type, .value = argv[optind], .status = o.status,
-                     .description = o.description, .sources = srcs, .n_sources = 1,
-                     .attrs = o.attrs, .n_attrs = o.n_attrs, .tags = o.tags, .n_tags = o.n_tags};
+  tq_object_in in = {.indicator_type = o.type,
+                     .value = argv[optind],
+                     .status = o.status,
+                     .description = o.description,
+                     .sources = srcs,
+                     .n_sources = 1,
+                     .attrs = o.attrs,
+                     .n_attrs = o.n_attrs,
+                     .tags = o.tags,
+                     .n_tags = o.n_tags};
   int64_t id = 0;
   int created = 0;
   tq_err err;
@@ -199,8 +206,8 @@ static const char SET_HELP[] =
     "Changes an indicator: status, manual score (or back to generated), a per-indicator\n"
     "expiration exception (or back to the sources' policies), attributes, tags.\n";
 
-static int apply_set(cli *c, int64_t id, const ind_opts *o, const char *score,
-                     const char *expires, tq_err *err) {
+static int apply_set(cli *c, int64_t id, const ind_opts *o, const char *score, const char *expires,
+                     tq_err *err) {
   long long v;
   if (o->status) {
     int s = tq_lib_status_from_name(o->status);
@@ -240,10 +247,10 @@ static int apply_set(cli *c, int64_t id, const ind_opts *o, const char *score,
 
 static int ind_set(cli *c, int argc, char **argv) {
   static const struct option opts[] = {
-      {"type", required_argument, 0, 't'},    {"status", required_argument, 0, 'S'},
-      {"score", required_argument, 0, 'c'},   {"expires", required_argument, 0, 'e'},
+      {"type", required_argument, 0, 't'},      {"status", required_argument, 0, 'S'},
+      {"score", required_argument, 0, 'c'},     {"expires", required_argument, 0, 'e'},
       {"attribute", required_argument, 0, 'a'}, {"tag", required_argument, 0, 'g'},
-      {"source", required_argument, 0, 's'},  {0, 0, 0, 0}};
+      {"source", required_argument, 0, 's'},    {0, 0, 0, 0}};
   if (cli_wants_help(argc, argv))
     return cli_help(SET_HELP);
   ind_opts o = {.source = DEFAULT_SOURCE};

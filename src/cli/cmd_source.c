@@ -51,11 +51,8 @@ static int source_opts(cli *c, int argc, char **argv, tq_source_opts *o) {
       if (o->tlp < 0)
         return cli_usage_error(c, "--tlp: '%s' is not red, amber, green or white", optarg);
       break;
-    case 'k':
-      o->kind = optarg;
-      break;
-    default:
-      return EXIT_USAGE;
+    case 'k': o->kind = optarg; break;
+    default: return EXIT_USAGE;
     }
   }
   if (optind + 1 != argc)

@@ -108,9 +108,9 @@ void cli_object_print(const tq_object *o) {
     printf("  related\n");
   for (size_t i = 0; i < o->n_links; i++) {
     const tq_link *l = &o->links[i];
-    printf("    %-24s %s%s%s  [%s]\n", l->other_indicator_type ? l->other_indicator_type
-                                                                 : l->other_type,
-           l->other_value, l->link_type ? "  " : "", l->link_type ? l->link_type : "", l->source);
+    printf("    %-24s %s%s%s  [%s]\n",
+           l->other_indicator_type ? l->other_indicator_type : l->other_type, l->other_value,
+           l->link_type ? "  " : "", l->link_type ? l->link_type : "", l->source);
   }
 }
 
@@ -148,13 +148,17 @@ static int push_list(char ***arr, size_t *n, const char *list) {
 }
 
 int cli_query_opts(cli *c, int argc, char **argv, tq_query *q, int *limit) {
-  static const struct option opts[] = {
-      {"object-type", required_argument, 0, 'o'}, {"type", required_argument, 0, 't'},
-      {"status", required_argument, 0, 's'},      {"score-min", required_argument, 0, 'm'},
-      {"score-max", required_argument, 0, 'M'},   {"source", required_argument, 0, 'S'},
-      {"tag", required_argument, 0, 'g'},         {"attribute", required_argument, 0, 'a'},
-      {"updated-since", required_argument, 0, 'u'}, {"limit", required_argument, 0, 'l'},
-      {0, 0, 0, 0}};
+  static const struct option opts[] = {{"object-type", required_argument, 0, 'o'},
+                                       {"type", required_argument, 0, 't'},
+                                       {"status", required_argument, 0, 's'},
+                                       {"score-min", required_argument, 0, 'm'},
+                                       {"score-max", required_argument, 0, 'M'},
+                                       {"source", required_argument, 0, 'S'},
+                                       {"tag", required_argument, 0, 'g'},
+                                       {"attribute", required_argument, 0, 'a'},
+                                       {"updated-since", required_argument, 0, 'u'},
+                                       {"limit", required_argument, 0, 'l'},
+                                       {0, 0, 0, 0}};
   tq_err err;
   long long v;
   int ch;
@@ -169,8 +173,7 @@ int cli_query_opts(cli *c, int argc, char **argv, tq_query *q, int *limit) {
         return EXIT_FAIL;
       for (size_t i = 0; i < q->n_indicator_types; i++)
         if (tq_lib_indicator_type_canon(q->indicator_types[i], NULL) == NULL)
-          return cli_usage_error(c, "--type: '%s' is not an indicator type",
-                                 q->indicator_types[i]);
+          return cli_usage_error(c, "--type: '%s' is not an indicator type", q->indicator_types[i]);
       break;
     case 's': {
       char **names = NULL;
@@ -181,8 +184,10 @@ int cli_query_opts(cli *c, int argc, char **argv, tq_query *q, int *limit) {
       for (size_t i = 0; i < n; i++) {
         int s = tq_lib_status_from_name(names[i]);
         if (s == 0 && !bad) {
-          cli_usage_error(c, "--status: '%s' is not a status (Active, Expired, Indirect, Review, "
-                             "Whitelisted)", names[i]);
+          cli_usage_error(c,
+                          "--status: '%s' is not a status (Active, Expired, Indirect, Review, "
+                          "Whitelisted)",
+                          names[i]);
           bad = 1;
         }
         int *p = realloc(q->statuses, (q->n_statuses + 1) * sizeof *p);
@@ -233,8 +238,7 @@ int cli_query_opts(cli *c, int argc, char **argv, tq_query *q, int *limit) {
         return cli_usage_error(c, "%s", err.msg);
       *limit = (int)v;
       break;
-    default:
-      return EXIT_USAGE;
+    default: return EXIT_USAGE;
     }
   }
   return EXIT_OK;

@@ -7,8 +7,10 @@
 tq_code tq_lib_cache_get(tq_lib *lib, const char *key, int64_t now, int *status, char **body,
                          size_t *len, tq_err *err) {
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(lib->db, "SELECT status, body FROM http_cache WHERE key=?1 AND"
-                                  " expires_at > ?2", -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(lib->db,
+                         "SELECT status, body FROM http_cache WHERE key=?1 AND"
+                         " expires_at > ?2",
+                         -1, &st, NULL) != SQLITE_OK)
     return lib_db_err(lib, err, "reading the HTTP cache");
   sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, now);
@@ -39,15 +41,17 @@ tq_code tq_lib_cache_get(tq_lib *lib, const char *key, int64_t now, int *status,
 tq_code tq_lib_cache_put(tq_lib *lib, const char *key, int status, const char *body, size_t len,
                          int64_t expires_at, tq_err *err) {
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(lib->db, "INSERT OR REPLACE INTO http_cache(key,status,body,expires_at)"
-                                  " VALUES(?1,?2,?3,?4)", -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(lib->db,
+                         "INSERT OR REPLACE INTO http_cache(key,status,body,expires_at)"
+                         " VALUES(?1,?2,?3,?4)",
+                         -1, &st, NULL) != SQLITE_OK)
     return lib_db_err(lib, err, "writing the HTTP cache");
   sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 2, status);
   sqlite3_bind_blob(st, 3, body, (int)len, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, expires_at);
-  tq_code rc = sqlite3_step(st) == SQLITE_DONE ? TQ_OK
-                                               : lib_db_err(lib, err, "writing the HTTP cache");
+  tq_code rc =
+      sqlite3_step(st) == SQLITE_DONE ? TQ_OK : lib_db_err(lib, err, "writing the HTTP cache");
   sqlite3_finalize(st);
   return rc;
 }
@@ -55,8 +59,10 @@ tq_code tq_lib_cache_put(tq_lib *lib, const char *key, int status, const char *b
 tq_code tq_lib_setting_put(tq_lib *lib, const char *scope, const char *key, const char *value,
                            int secret, tq_err *err) {
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(lib->db, "INSERT OR REPLACE INTO settings(scope,key,value,secret)"
-                                  " VALUES(?1,?2,?3,?4)", -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(lib->db,
+                         "INSERT OR REPLACE INTO settings(scope,key,value,secret)"
+                         " VALUES(?1,?2,?3,?4)",
+                         -1, &st, NULL) != SQLITE_OK)
     return lib_db_err(lib, err, "writing a setting");
   sqlite3_bind_text(st, 1, scope, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);

@@ -9,7 +9,8 @@
 
 /* Prepared statements, compiled on first use and kept for the life of the handle. */
 typedef enum lib_stmt_id {
-  ST_OBJ_UPSERT,
+  ST_OBJ_INSERT,
+  ST_OBJ_MERGE,
   ST_OBJ_FIND,
   ST_TOUCH,
   ST_OBJSRC_PUT,
@@ -34,8 +35,8 @@ typedef struct lib_name_map {
 struct tq_lib {
   sqlite3 *db;
   char *path;
-  int depth;     /* nested begin count */
-  int touched;   /* objects touched in the open transaction need recompute */
+  int depth;   /* nested begin count */
+  int touched; /* objects touched in the open transaction need recompute */
   sqlite3_stmt *stmts[ST__COUNT];
   lib_name_map sources;
   lib_name_map tags;

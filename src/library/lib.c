@@ -9,12 +9,14 @@
 #include "internal.h"
 
 static const char *const STMT_SQL[ST__COUNT] = {
-    [ST_OBJ_UPSERT] =
+    [ST_OBJ_INSERT] =
         "INSERT INTO objects(type,itype_id,value,status,description,published_at,created_at,"
         "updated_at) VALUES(?1,?2,?3,coalesce(?4,1),?5,?6,?7,?7)"
-        " ON CONFLICT(value,itype_id,type) DO UPDATE SET updated_at=excluded.updated_at,"
-        " status=coalesce(?4,status), description=coalesce(?5,description), rev=rev+1"
-        " RETURNING id, rev",
+        " ON CONFLICT(value,itype_id,type) DO NOTHING",
+    [ST_OBJ_MERGE] = "UPDATE objects SET updated_at=?7, status=coalesce(?4,status),"
+                     " description=coalesce(?5,description), rev=rev+1"
+                     " WHERE value=?3 AND itype_id=?2 AND type=?1"
+                     " RETURNING id",
     [ST_OBJ_FIND] = "SELECT id FROM objects WHERE value=?1 AND itype_id=?2 AND type=?3",
     [ST_TOUCH] = "INSERT OR IGNORE INTO temp.touched(id) VALUES(?1)",
     [ST_OBJSRC_PUT] = "INSERT INTO object_sources(object_id,source_id,reported_at,tlp)"
@@ -75,8 +77,7 @@ static tq_code check_header(const char *path, int flags, int *is_new, tq_err *er
     if (errno != ENOENT)
       return tq_err_set(err, TQ_EIO, "%s: %s", path, strerror(errno));
     if (!(flags & TQ_LIB_OPEN_CREATE))
-      return tq_err_set(err, TQ_ENOTFOUND, "%s: no library here (run 'tqhost init' first)",
-                        path);
+      return tq_err_set(err, TQ_ENOTFOUND, "%s: no library here (run 'tqhost init' first)", path);
     *is_new = 1;
     return TQ_OK;
   }
@@ -107,8 +108,7 @@ static tq_code check_identity(tq_lib *lib, tq_err *err) {
   if (sqlite3_step(st) == SQLITE_ROW)
     appid = sqlite3_column_int(st, 0);
   sqlite3_finalize(st);
-  if (sqlite3_prepare_v2(lib->db, "SELECT count(*) FROM sqlite_schema", -1, &st, NULL) !=
-      SQLITE_OK)
+  if (sqlite3_prepare_v2(lib->db, "SELECT count(*) FROM sqlite_schema", -1, &st, NULL) != SQLITE_OK)
     goto damaged;
   if (sqlite3_step(st) == SQLITE_ROW)
     tables = sqlite3_column_int(st, 0);
@@ -184,7 +184,9 @@ void tq_lib_close(tq_lib *lib) {
   free(lib);
 }
 
-struct sqlite3 *tq_lib_db(tq_lib *lib) { return lib->db; }
+struct sqlite3 *tq_lib_db(tq_lib *lib) {
+  return lib->db;
+}
 
 tq_code tq_lib_begin(tq_lib *lib, tq_err *err) {
   if (lib->depth++ > 0)

@@ -20,8 +20,8 @@ tq_code lib_indicator_identity(const char *itype, const char *value, const char 
   }
   const char *canon = tq_lib_indicator_type_canon(itype, NULL);
   if (canon == NULL)
-    return tq_err_set(err, TQ_EINVAL, "'%s' is not an indicator type (see 'tqhost indicator types')",
-                      itype);
+    return tq_err_set(err, TQ_EINVAL,
+                      "'%s' is not an indicator type (see 'tqhost indicator types')", itype);
   *itype_out = canon;
   tq_ioc_type t = tq_ioc_type_from_name(canon);
   if (t != TQ_IOC_UNKNOWN)
@@ -40,8 +40,7 @@ tq_code lib_indicator_identity(const char *itype, const char *value, const char 
 
 /* Resolves the identity of an object to write or find: (type, itype id, canonical value). */
 static tq_code identity(const char *object_type, const char *itype, const char *value,
-                        const char **type_out, int64_t *itype_id, char **canonical,
-                        tq_err *err) {
+                        const char **type_out, int64_t *itype_id, char **canonical, tq_err *err) {
   const char *type = object_type ? object_type : "indicator";
   if (!tq_lib_object_type_valid(type))
     return tq_err_set(err, TQ_EINVAL, "'%s' is not an object type", type);
@@ -137,10 +136,9 @@ static tq_code put_object_source(tq_lib *lib, int64_t object_id, int64_t source_
                                          : lib_db_err(lib, err, "linking an object to a source");
 }
 
-/* The upsert itself: one statement that creates or merges and returns the id. */
+/* The upsert itself: creates or merges the row and gives its id. */
 static tq_code upsert_row(tq_lib *lib, const tq_object_in *in, const char *type, int64_t itype_id,
-                          const char *value, int64_t now, int64_t *id, int *created,
-                          tq_err *err) {
+                          const char *value, int64_t now, int64_t *id, int *created, tq_err *err) {
   int status = 0;
   if (in->status) {
     status = tq_lib_status_from_name(in->status);
@@ -149,24 +147,36 @@ static tq_code upsert_row(tq_lib *lib, const tq_object_in *in, const char *type,
                         "'%s' is not a status (Active, Expired, Indirect, Review, Whitelisted)",
                         in->status);
   }
-  sqlite3_stmt *st = lib_stmt(lib, ST_OBJ_UPSERT, err);
-  if (st == NULL)
-    return TQ_EDB;
-  sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, itype_id);
-  sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
-  if (status)
-    sqlite3_bind_int(st, 4, status);
-  if (in->description)
-    sqlite3_bind_text(st, 5, in->description, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 6, in->published_at ? in->published_at : now);
-  sqlite3_bind_int64(st, 7, now);
-  if (sqlite3_step(st) != SQLITE_ROW)
-    return lib_db_err(lib, err, "writing an object");
-  *id = sqlite3_column_int64(st, 0);
-  *created = sqlite3_column_int64(st, 1) == 0;
-  sqlite3_reset(st);
-  return TQ_OK;
+  /* New objects (the bulk case) take one plain insert; an existing one is merged. */
+  for (int pass = 0; pass < 2; pass++) {
+    sqlite3_stmt *st = lib_stmt(lib, pass ? ST_OBJ_MERGE : ST_OBJ_INSERT, err);
+    if (st == NULL)
+      return TQ_EDB;
+    sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, itype_id);
+    sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
+    if (status)
+      sqlite3_bind_int(st, 4, status);
+    if (in->description)
+      sqlite3_bind_text(st, 5, in->description, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, in->published_at ? in->published_at : now);
+    sqlite3_bind_int64(st, 7, now);
+    int step = sqlite3_step(st);
+    if (pass == 0 && step == SQLITE_DONE && sqlite3_changes(lib->db) == 1) {
+      *id = sqlite3_last_insert_rowid(lib->db);
+      *created = 1;
+      return TQ_OK;
+    }
+    if (pass == 1 && step == SQLITE_ROW) {
+      *id = sqlite3_column_int64(st, 0);
+      *created = 0;
+      sqlite3_reset(st);
+      return TQ_OK;
+    }
+    if (step != SQLITE_DONE)
+      return lib_db_err(lib, err, "writing an object");
+  }
+  return tq_err_set(err, TQ_EINTERNAL, "object '%s' neither inserted nor found", value);
 }
 
 static tq_code object_put_in_tx(tq_lib *lib, const tq_object_in *in, int64_t *id_out,
@@ -177,8 +187,8 @@ static tq_code object_put_in_tx(tq_lib *lib, const tq_object_in *in, int64_t *id
   int created = 0;
   int64_t now = tq_time_now();
   int64_t reported = in->reported_at ? in->reported_at : now;
-  tq_code rc = identity(in->object_type, in->indicator_type, in->value, &type, &itype_id, &value,
-                        err);
+  tq_code rc =
+      identity(in->object_type, in->indicator_type, in->value, &type, &itype_id, &value, err);
   if (rc != TQ_OK)
     return rc;
   rc = upsert_row(lib, in, type, itype_id, value, now, &id, &created, err);
@@ -229,8 +239,7 @@ tq_code tq_lib_object_put(tq_lib *lib, const tq_object_in *in, int64_t *id_out, 
   return tq_lib_commit(lib, err);
 }
 
-tq_code tq_lib_attribute_add(tq_lib *lib, int64_t object_id, const tq_attr_in *attr,
-                             tq_err *err) {
+tq_code tq_lib_attribute_add(tq_lib *lib, int64_t object_id, const tq_attr_in *attr, tq_err *err) {
   int64_t sid = 0;
   tq_code rc = tq_lib_begin(lib, err);
   if (rc != TQ_OK)

@@ -162,8 +162,8 @@ tq_code tq_query_validate(tq_lib *lib, const tq_query *q, tq_err *err) {
       return tq_err_set(err, TQ_EINVAL, "'%s' is not an indicator type", q->indicator_types[i]);
   if (q->score_min > 10 || q->score_max > 10 ||
       (q->score_min >= 0 && q->score_max >= 0 && q->score_min > q->score_max))
-    return tq_err_set(err, TQ_EINVAL, "score range %d..%d is empty or outside 0..10",
-                      q->score_min, q->score_max);
+    return tq_err_set(err, TQ_EINVAL, "score range %d..%d is empty or outside 0..10", q->score_min,
+                      q->score_max);
   if (q->source) {
     tq_source s;
     if (tq_lib_source_get(lib, q->source, &s, err) != TQ_OK)
@@ -295,17 +295,19 @@ static tq_code build_where(const tq_query *q, tq_buf *sql) {
     rc |= tq_buf_adds(sql, " AND o.score >= ?");
   if (q->score_max >= 0)
     rc |= tq_buf_adds(sql, " AND o.score <= ?");
+  /* Correlated EXISTS probes on each table's (object_id, ...) key: a page costs the rows it
+   * scans, never a materialisation of the whole filter set. */
   if (q->source)
-    rc |= tq_buf_adds(sql, " AND o.id IN (SELECT os.object_id FROM object_sources os JOIN"
-                           " sources s ON s.id=os.source_id WHERE s.name=?)");
+    rc |= tq_buf_adds(sql, " AND EXISTS(SELECT 1 FROM object_sources os WHERE os.object_id=o.id"
+                           " AND os.source_id=(SELECT id FROM sources WHERE name=?))");
   if (q->tag)
-    rc |= tq_buf_adds(sql, " AND o.id IN (SELECT ot.object_id FROM object_tags ot JOIN tags t"
-                           " ON t.id=ot.tag_id WHERE t.name=?)");
+    rc |= tq_buf_adds(sql, " AND EXISTS(SELECT 1 FROM object_tags ot WHERE ot.object_id=o.id"
+                           " AND ot.tag_id=(SELECT id FROM tags WHERE name=?))");
   if (q->attr_name)
-    rc |= tq_buf_adds(sql, q->attr_value ? " AND o.id IN (SELECT object_id FROM attributes"
-                                           " WHERE name=? AND value=?)"
-                                         : " AND o.id IN (SELECT object_id FROM attributes"
-                                           " WHERE name=?)");
+    rc |= tq_buf_adds(sql, q->attr_value ? " AND EXISTS(SELECT 1 FROM attributes a WHERE"
+                                           " a.object_id=o.id AND a.name=? AND a.value=?)"
+                                         : " AND EXISTS(SELECT 1 FROM attributes a WHERE"
+                                           " a.object_id=o.id AND a.name=?)");
   if (q->updated_since)
     rc |= tq_buf_adds(sql, " AND o.updated_at >= ?");
   return rc ? TQ_ENOMEM : TQ_OK;

@@ -134,10 +134,11 @@ tq_code tq_lib_object_get(tq_lib *lib, int64_t id, tq_object **out, tq_err *err)
                   " WHERE os.object_id=?1 ORDER BY os.reported_at, s.name",
                   id, o, row_source, err);
   if (rc == TQ_OK)
-    rc = each_row(lib,
-                  "SELECT a.name, a.value, s.name, a.tlp FROM attributes a JOIN sources s"
-                  " ON s.id=a.source_id WHERE a.object_id=?1 ORDER BY a.id",
-                  id, o, row_attr, err);
+    rc =
+        each_row(lib,
+                 "SELECT a.name, a.value, s.name, a.tlp FROM attributes a JOIN sources s"
+                 " ON s.id=a.source_id WHERE a.object_id=?1 ORDER BY a.created_at, a.name, a.value",
+                 id, o, row_attr, err);
   if (rc == TQ_OK)
     rc = each_row(lib,
                   "SELECT t.name FROM object_tags ot JOIN tags t ON t.id=ot.tag_id"

@@ -13,17 +13,39 @@ static const struct {
   const char *name;
   const char *klass;
 } ITYPES[] = {
-    {"ASN", "network"},           {"Binary String", "host"},    {"CIDR Block", "network"},
-    {"CVE", "host"},              {"Email Address", "network"}, {"Email Attachment", "network"},
-    {"Email Subject", "network"}, {"File Mapping", "host"},     {"File Path", "host"},
-    {"Filename", "host"},         {"FQDN", "network"},          {"Fuzzy Hash", "host"},
-    {"GOST Hash", "host"},        {"Hash ION", "host"},         {"IP Address", "network"},
-    {"IPv6 Address", "network"},  {"MAC Address", "network"},   {"MD5", "host"},
-    {"Mutex", "host"},            {"Password", "host"},         {"Registry Key", "host"},
-    {"Service Name", "host"},     {"SHA-1", "host"},            {"SHA-256", "host"},
-    {"SHA-384", "host"},          {"SHA-512", "host"},          {"String", "host"},
-    {"x509 Serial", "network"},   {"x509 Subject", "network"},  {"URL", "network"},
-    {"URL Path", "network"},      {"User-agent", "network"},    {"Username", "host"},
+    {"ASN", "network"},
+    {"Binary String", "host"},
+    {"CIDR Block", "network"},
+    {"CVE", "host"},
+    {"Email Address", "network"},
+    {"Email Attachment", "network"},
+    {"Email Subject", "network"},
+    {"File Mapping", "host"},
+    {"File Path", "host"},
+    {"Filename", "host"},
+    {"FQDN", "network"},
+    {"Fuzzy Hash", "host"},
+    {"GOST Hash", "host"},
+    {"Hash ION", "host"},
+    {"IP Address", "network"},
+    {"IPv6 Address", "network"},
+    {"MAC Address", "network"},
+    {"MD5", "host"},
+    {"Mutex", "host"},
+    {"Password", "host"},
+    {"Registry Key", "host"},
+    {"Service Name", "host"},
+    {"SHA-1", "host"},
+    {"SHA-256", "host"},
+    {"SHA-384", "host"},
+    {"SHA-512", "host"},
+    {"String", "host"},
+    {"x509 Serial", "network"},
+    {"x509 Subject", "network"},
+    {"URL", "network"},
+    {"URL Path", "network"},
+    {"User-agent", "network"},
+    {"Username", "host"},
     {"X-Mailer", "network"},
 };
 #define N_ITYPES (sizeof ITYPES / sizeof ITYPES[0])
@@ -142,19 +164,17 @@ static const char MIGRATION_1[] =
     " published_at INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
     " expires_at INTEGER, expire_exception INTEGER, rev INTEGER NOT NULL DEFAULT 0);"
     "CREATE UNIQUE INDEX objects_identity ON objects(value, itype_id, type);"
-    "CREATE INDEX objects_type ON objects(type, itype_id);"
     "CREATE INDEX objects_expiry ON objects(expires_at) WHERE expires_at IS NOT NULL;"
     "CREATE TABLE object_sources(object_id INTEGER NOT NULL REFERENCES objects(id)"
     " ON DELETE CASCADE, source_id INTEGER NOT NULL REFERENCES sources(id),"
     " reported_at INTEGER NOT NULL, tlp INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY(object_id, source_id)) WITHOUT ROWID;"
     "CREATE INDEX object_sources_by_source ON object_sources(source_id, object_id);"
-    "CREATE TABLE attributes(id INTEGER PRIMARY KEY, object_id INTEGER NOT NULL"
-    " REFERENCES objects(id) ON DELETE CASCADE, name TEXT NOT NULL, value TEXT NOT NULL,"
+    "CREATE TABLE attributes(object_id INTEGER NOT NULL REFERENCES objects(id)"
+    " ON DELETE CASCADE, name TEXT NOT NULL, value TEXT NOT NULL,"
     " source_id INTEGER NOT NULL REFERENCES sources(id), tlp INTEGER NOT NULL DEFAULT 0,"
-    " created_at INTEGER NOT NULL);"
-    "CREATE UNIQUE INDEX attributes_identity ON attributes(object_id, name, value, source_id);"
-    "CREATE INDEX attributes_by_name ON attributes(name, value);"
+    " created_at INTEGER NOT NULL, PRIMARY KEY(object_id, name, value, source_id))"
+    " WITHOUT ROWID;"
     "CREATE TABLE tags(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
     "CREATE TABLE object_tags(object_id INTEGER NOT NULL REFERENCES objects(id)"
     " ON DELETE CASCADE, tag_id INTEGER NOT NULL REFERENCES tags(id),"
@@ -186,8 +206,10 @@ static const char *const MIGRATIONS[] = {MIGRATION_1};
 static tq_code seed_reference(tq_lib *lib, tq_err *err) {
   sqlite3_stmt *st = NULL;
   tq_code rc = TQ_OK;
-  if (sqlite3_prepare_v2(lib->db, "INSERT INTO object_types(name,display_name,collection)"
-                                  " VALUES(?,?,?)", -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(lib->db,
+                         "INSERT INTO object_types(name,display_name,collection)"
+                         " VALUES(?,?,?)",
+                         -1, &st, NULL) != SQLITE_OK)
     return lib_db_err(lib, err, "seeding object types");
   for (size_t i = 0; i < N_OBJECT_TYPES && rc == TQ_OK; i++) {
     for (int k = 0; k < 3; k++)
@@ -199,8 +221,8 @@ static tq_code seed_reference(tq_lib *lib, tq_err *err) {
   sqlite3_finalize(st);
   if (rc != TQ_OK)
     return rc;
-  if (sqlite3_prepare_v2(lib->db, "INSERT INTO indicator_types(id,name,class) VALUES(?,?,?)",
-                         -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(lib->db, "INSERT INTO indicator_types(id,name,class) VALUES(?,?,?)", -1,
+                         &st, NULL) != SQLITE_OK)
     return lib_db_err(lib, err, "seeding indicator types");
   for (size_t i = 0; i < N_ITYPES && rc == TQ_OK; i++) {
     sqlite3_bind_int64(st, 1, (int64_t)i + 1);

@@ -7,26 +7,33 @@
  * A manual score overrides the generated one (the stored `score` column does that). */
 #include "internal.h"
 
+/* One pass over the touched objects: an aggregate per object joined back into the UPDATE,
+ * rather than one correlated subquery per rule and row. Attribute rules and revoked
+ * decreases are looked at only when some exist (uncorrelated EXISTS is evaluated once). */
 static const char RECOMPUTE_SQL[] =
-    "UPDATE objects SET"
-    " score_gen = max(0.0, min(10.0,"
-    "   coalesce((SELECT max(s.score) FROM object_sources os JOIN sources s ON s.id=os.source_id"
-    "             WHERE os.object_id=objects.id), 0)"
-    " + coalesce((SELECT sum(r.delta) FROM (SELECT DISTINCT name, value FROM attributes"
+    "WITH agg AS (SELECT t.id AS oid,"
+    "   coalesce(max(s.score), 0) AS smax,"
+    "   coalesce(max(s.expire_days = -2), 0) AS never,"
+    "   max(CASE WHEN s.expire_days > 0 THEN os.reported_at + s.expire_days * 86400 END)"
+    "     AS exp"
+    "  FROM temp.touched t LEFT JOIN object_sources os ON os.object_id = t.id"
+    "  LEFT JOIN sources s ON s.id = os.source_id GROUP BY t.id)"
+    " UPDATE objects SET"
+    " score_gen = max(0.0, min(10.0, agg.smax"
+    " + CASE WHEN EXISTS(SELECT 1 FROM score_rules) THEN"
+    "   coalesce((SELECT sum(r.delta) FROM (SELECT DISTINCT name, value FROM attributes"
     "             WHERE object_id=objects.id) a JOIN score_rules r ON r.name=a.name"
-    "             AND (r.value IS NULL OR r.value=a.value)), 0)"
-    " - coalesce((SELECT sum(s.revoked_decrease) FROM sources s WHERE s.id IN"
+    "             AND (r.value IS NULL OR r.value=a.value)), 0) ELSE 0 END"
+    " - CASE WHEN EXISTS(SELECT 1 FROM sources WHERE revoked_decrease > 0) THEN"
+    "   coalesce((SELECT sum(s.revoked_decrease) FROM sources s WHERE s.id IN"
     "             (SELECT source_id FROM attributes WHERE object_id=objects.id"
-    "              AND name='Revoked' AND lower(value) IN ('true','yes','1'))), 0))),"
+    "              AND name='Revoked' AND lower(value) IN ('true','yes','1'))), 0) ELSE 0 END)),"
     " expires_at = CASE"
     "   WHEN expire_exception = -2 THEN NULL"
     "   WHEN expire_exception > 0 THEN expire_exception"
-    "   WHEN EXISTS(SELECT 1 FROM object_sources os JOIN sources s ON s.id=os.source_id"
-    "               WHERE os.object_id=objects.id AND s.expire_days=-2) THEN NULL"
-    "   ELSE (SELECT max(os.reported_at + s.expire_days*86400) FROM object_sources os"
-    "         JOIN sources s ON s.id=os.source_id WHERE os.object_id=objects.id"
-    "         AND s.expire_days > 0) END"
-    " WHERE id IN (SELECT id FROM temp.touched)";
+    "   WHEN agg.never THEN NULL"
+    "   ELSE agg.exp END"
+    " FROM agg WHERE objects.id = agg.oid";
 
 tq_code lib_recompute_touched(tq_lib *lib, tq_err *err) {
   tq_code rc = lib_exec(lib, RECOMPUTE_SQL, err);
@@ -69,8 +76,7 @@ fail:
 static tq_code object_exists(tq_lib *lib, int64_t id, tq_err *err) {
   sqlite3_stmt *st = NULL;
   int found = 0;
-  if (sqlite3_prepare_v2(lib->db, "SELECT 1 FROM objects WHERE id=?1", -1, &st, NULL) !=
-      SQLITE_OK)
+  if (sqlite3_prepare_v2(lib->db, "SELECT 1 FROM objects WHERE id=?1", -1, &st, NULL) != SQLITE_OK)
     return lib_db_err(lib, err, "looking up an object");
   sqlite3_bind_int64(st, 1, id);
   found = sqlite3_step(st) == SQLITE_ROW;
@@ -95,8 +101,8 @@ tq_code tq_lib_score_set(tq_lib *lib, int64_t object_id, int manual, tq_err *err
   if (rc != TQ_OK)
     return rc;
   if (manual < 0)
-    return write_one(lib, "UPDATE objects SET score_manual=NULL WHERE id=?1", object_id, 0, 0,
-                     NULL, err);
+    return write_one(lib, "UPDATE objects SET score_manual=NULL WHERE id=?1", object_id, 0, 0, NULL,
+                     err);
   return write_one(lib, "UPDATE objects SET score_manual=?2 WHERE id=?1", object_id, manual, 1,
                    NULL, err);
 }
@@ -129,10 +135,11 @@ tq_code tq_lib_score_rule_put(tq_lib *lib, const char *name, const char *value, 
   tq_code rc = tq_lib_begin(lib, err);
   if (rc != TQ_OK)
     return rc;
-  if (sqlite3_prepare_v2(lib->db,
-                         "INSERT INTO score_rules(name,value,delta) VALUES(?1,?2,?3)"
-                         " ON CONFLICT(name, coalesce(value,'')) DO UPDATE SET delta=excluded.delta",
-                         -1, &st, NULL) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(
+          lib->db,
+          "INSERT INTO score_rules(name,value,delta) VALUES(?1,?2,?3)"
+          " ON CONFLICT(name, coalesce(value,'')) DO UPDATE SET delta=excluded.delta",
+          -1, &st, NULL) != SQLITE_OK) {
     rc = lib_db_err(lib, err, "preparing a score rule");
     goto fail;
   }
@@ -148,8 +155,8 @@ tq_code tq_lib_score_rule_put(tq_lib *lib, const char *name, const char *value, 
   st = NULL;
   /* Every object carrying that attribute is rescored. */
   if (sqlite3_prepare_v2(lib->db,
-                         "INSERT OR IGNORE INTO temp.touched(id) SELECT object_id FROM attributes"
-                         " WHERE name=?1",
+                         "INSERT OR IGNORE INTO temp.touched(id) SELECT DISTINCT object_id FROM"
+                         " attributes WHERE name=?1",
                          -1, &st, NULL) != SQLITE_OK) {
     rc = lib_db_err(lib, err, "preparing a rescore");
     goto fail;

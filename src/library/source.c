@@ -154,8 +154,8 @@ static void source_from_row(sqlite3_stmt *st, tq_source *s) {
   s->objects = sqlite3_column_int64(st, 7);
 }
 
-#define SOURCE_COLS                                                                               \
-  "SELECT id,name,kind,tlp,score,expire_days,revoked_decrease,"                                   \
+#define SOURCE_COLS                                                                                \
+  "SELECT id,name,kind,tlp,score,expire_days,revoked_decrease,"                                    \
   "(SELECT count(*) FROM object_sources WHERE source_id=sources.id) FROM sources "
 
 tq_code tq_lib_source_get(tq_lib *lib, const char *name, tq_source *out, tq_err *err) {

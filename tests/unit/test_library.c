@@ -1,0 +1,561 @@
+/* test_library.c: the threat library as a user of its C API sees it: identity and merging,
+ * scoring and expiration rules case by case, collections and cursors, and safe opening. */
+#include <cmocka.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tqhost/library.h"
+
+#define DAY 86400
+
+typedef struct fixture {
+  char path[64];
+  tq_lib *lib;
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  snprintf(f->path, sizeof f->path, "/tmp/tq_test_lib_%d.db", (int)getpid());
+  unlink(f->path);
+  tq_err err;
+  if (tq_lib_open(f->path, TQ_LIB_OPEN_CREATE, &f->lib, &err) != TQ_OK) {
+    fprintf(stderr, "open: %s\n", err.msg);
+    return -1;
+  }
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  tq_lib_close(f->lib);
+  char p[80];
+  unlink(f->path);
+  snprintf(p, sizeof p, "%s-wal", f->path);
+  unlink(p);
+  snprintf(p, sizeof p, "%s-shm", f->path);
+  unlink(p);
+  free(f);
+  return 0;
+}
+
+static void source(tq_lib *lib, const char *name, int score, int expire_days, int revoked) {
+  tq_source_opts o;
+  tq_source_opts_init(&o);
+  o.score = score;
+  o.expire_days = expire_days;
+  o.revoked_decrease = revoked;
+  tq_err err;
+  assert_int_equal(tq_lib_source_put(lib, name, &o, 0, NULL, &err), TQ_OK);
+}
+
+/* Puts value reported by src at time `at` with optional attributes; returns its id. */
+static int64_t put(tq_lib *lib, const char *value, const char *src, int64_t at,
+                   const tq_attr_in *attrs, size_t n_attrs) {
+  const char *srcs[1] = {src};
+  tq_object_in in = {.value = value,
+                     .sources = srcs,
+                     .n_sources = src ? 1 : 0,
+                     .attrs = attrs,
+                     .n_attrs = n_attrs,
+                     .reported_at = at};
+  int64_t id = 0;
+  tq_err err;
+  tq_code rc = tq_lib_object_put(lib, &in, &id, NULL, &err);
+  if (rc != TQ_OK)
+    fail_msg("put %s: %s", value, err.msg);
+  return id;
+}
+
+static tq_object *get(tq_lib *lib, int64_t id) {
+  tq_object *o = NULL;
+  tq_err err;
+  assert_int_equal(tq_lib_object_get(lib, id, &o, &err), TQ_OK);
+  return o;
+}
+
+static int score_of(tq_lib *lib, int64_t id) {
+  tq_object *o = get(lib, id);
+  int s = o->score;
+  tq_object_free(o);
+  return s;
+}
+
+static int64_t expiry_of(tq_lib *lib, int64_t id) {
+  tq_object *o = get(lib, id);
+  int64_t e = o->expires_at;
+  tq_object_free(o);
+  return e;
+}
+
+/* ---- identity ---- */
+
+static void test_same_indicator_spelled_differently_merges(void **state) {
+  fixture *f = *state;
+  int64_t a = put(f->lib, "Example.COM", "A", 0, NULL, 0);
+  int64_t b = put(f->lib, "example[.]com", "B", 0, NULL, 0);
+  assert_int_equal(a, b);
+  tq_object *o = get(f->lib, a);
+  assert_string_equal(o->value, "example.com");
+  assert_string_equal(o->indicator_type, "FQDN");
+  assert_int_equal(o->n_sources, 2);
+  tq_object_free(o);
+}
+
+static void test_invalid_value_is_refused_with_reason(void **state) {
+  fixture *f = *state;
+  const char *srcs[1] = {"A"};
+  tq_object_in in = {.value = "1.2.3.999", .sources = srcs, .n_sources = 1};
+  tq_err err;
+  assert_int_equal(tq_lib_object_put(f->lib, &in, NULL, NULL, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "999"));
+  int64_t n = -1;
+  assert_int_equal(tq_lib_count(f->lib, "indicator", &n, &err), TQ_OK);
+  assert_int_equal(n, 0);
+}
+
+static void test_explicit_type_must_be_a_threatq_name(void **state) {
+  fixture *f = *state;
+  tq_object_in in = {.value = "x", .indicator_type = "IPAddress"};
+  tq_err err;
+  assert_int_equal(tq_lib_object_put(f->lib, &in, NULL, NULL, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "IPAddress"));
+  tq_object_in ok = {.value = "evil.exe", .indicator_type = "filename"};
+  int64_t id = 0;
+  assert_int_equal(tq_lib_object_put(f->lib, &ok, &id, NULL, &err), TQ_OK);
+  tq_object *o = get(f->lib, id);
+  assert_string_equal(o->indicator_type, "Filename");
+  assert_string_equal(o->indicator_class, "host");
+  tq_object_free(o);
+}
+
+/* ---- scoring ---- */
+
+static void test_score_is_the_highest_source_sensitivity(void **state) {
+  fixture *f = *state;
+  source(f->lib, "low", 3, TQ_UNSET, TQ_UNSET);
+  source(f->lib, "high", 7, TQ_UNSET, TQ_UNSET);
+  int64_t id = put(f->lib, "10.0.0.1", "low", 0, NULL, 0);
+  assert_int_equal(score_of(f->lib, id), 3);
+  put(f->lib, "10.0.0.1", "high", 0, NULL, 0);
+  assert_int_equal(score_of(f->lib, id), 7);
+}
+
+static void test_attribute_rules_add_deltas_and_clamp(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  source(f->lib, "s", 7, TQ_UNSET, TQ_UNSET);
+  assert_int_equal(tq_lib_score_rule_put(f->lib, "Confidence", "high", 2, &err), TQ_OK);
+  assert_int_equal(tq_lib_score_rule_put(f->lib, "Malware Family", NULL, 3, &err), TQ_OK);
+  tq_attr_in conf = {.name = "Confidence", .value = "high"};
+  int64_t id = put(f->lib, "10.0.0.2", "s", 0, &conf, 1);
+  assert_int_equal(score_of(f->lib, id), 9);
+  tq_attr_in fam = {.name = "Malware Family", .value = "Emotet"};
+  put(f->lib, "10.0.0.2", "s", 0, &fam, 1);
+  assert_int_equal(score_of(f->lib, id), 10); /* 7 + 2 + 3 clamped */
+  assert_int_equal(tq_lib_score_rule_put(f->lib, "Benign", NULL, -10, &err), TQ_OK);
+  tq_attr_in benign = {.name = "Benign", .value = "yes"};
+  put(f->lib, "10.0.0.2", "s", 0, &benign, 1);
+  assert_int_equal(score_of(f->lib, id), 2); /* 7 + 2 + 3 - 10 */
+}
+
+static void test_new_rule_rescores_existing_objects(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  source(f->lib, "s", 4, TQ_UNSET, TQ_UNSET);
+  tq_attr_in a = {.name = "Category", .value = "c2"};
+  int64_t id = put(f->lib, "10.0.0.3", "s", 0, &a, 1);
+  assert_int_equal(score_of(f->lib, id), 4);
+  assert_int_equal(tq_lib_score_rule_put(f->lib, "Category", "c2", 3, &err), TQ_OK);
+  assert_int_equal(score_of(f->lib, id), 7);
+}
+
+static void test_manual_score_overrides_until_cleared(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  source(f->lib, "s", 6, TQ_UNSET, TQ_UNSET);
+  int64_t id = put(f->lib, "10.0.0.4", "s", 0, NULL, 0);
+  assert_int_equal(tq_lib_score_set(f->lib, id, 1, &err), TQ_OK);
+  assert_int_equal(score_of(f->lib, id), 1);
+  put(f->lib, "10.0.0.4", "s", 0, NULL, 0); /* a re-report does not undo it */
+  assert_int_equal(score_of(f->lib, id), 1);
+  assert_int_equal(tq_lib_score_set(f->lib, id, -1, &err), TQ_OK);
+  assert_int_equal(score_of(f->lib, id), 6);
+  assert_int_equal(tq_lib_score_set(f->lib, id, 11, &err), TQ_EINVAL);
+}
+
+static void test_revoked_applies_the_sources_decrease(void **state) {
+  fixture *f = *state;
+  source(f->lib, "feed", 5, TQ_UNSET, 3);
+  source(f->lib, "other", 4, TQ_UNSET, 8);
+  int64_t id = put(f->lib, "10.0.0.5", "feed", 0, NULL, 0);
+  assert_int_equal(score_of(f->lib, id), 5);
+  tq_attr_in rev = {.name = "Revoked", .value = "true"};
+  put(f->lib, "10.0.0.5", "feed", 0, &rev, 1);
+  assert_int_equal(score_of(f->lib, id), 2); /* 5 - feed's 3 */
+  tq_attr_in rev2 = {.name = "Revoked", .value = "true", .source = "other"};
+  put(f->lib, "10.0.0.5", "other", 0, &rev2, 1);
+  assert_int_equal(score_of(f->lib, id), 0); /* 5 - 3 - 8 clamped */
+}
+
+static void test_source_change_rescores_its_objects(void **state) {
+  fixture *f = *state;
+  source(f->lib, "s", 2, TQ_UNSET, TQ_UNSET);
+  int64_t id = put(f->lib, "10.0.0.6", "s", 0, NULL, 0);
+  assert_int_equal(score_of(f->lib, id), 2);
+  source(f->lib, "s", 8, TQ_UNSET, TQ_UNSET);
+  assert_int_equal(score_of(f->lib, id), 8);
+}
+
+/* ---- expiration ---- */
+
+static void test_no_policy_never_expires(void **state) {
+  fixture *f = *state;
+  int64_t id = put(f->lib, "10.1.0.1", "nopolicy", 1000000, NULL, 0);
+  assert_int_equal(expiry_of(f->lib, id), 0);
+}
+
+static void test_policy_sets_date_from_report(void **state) {
+  fixture *f = *state;
+  source(f->lib, "d30", TQ_UNSET, 30, TQ_UNSET);
+  int64_t t0 = 1700000000;
+  int64_t id = put(f->lib, "10.1.0.2", "d30", t0, NULL, 0);
+  assert_int_equal(expiry_of(f->lib, id), t0 + 30 * DAY);
+}
+
+static void test_latest_date_wins_across_sources(void **state) {
+  fixture *f = *state;
+  source(f->lib, "d30", TQ_UNSET, 30, TQ_UNSET);
+  source(f->lib, "d10", TQ_UNSET, 10, TQ_UNSET);
+  int64_t t0 = 1700000000;
+  int64_t id = put(f->lib, "10.1.0.3", "d30", t0, NULL, 0);
+  /* d10 reports 5 days later: t0+15d < t0+30d, the later date stays */
+  put(f->lib, "10.1.0.3", "d10", t0 + 5 * DAY, NULL, 0);
+  assert_int_equal(expiry_of(f->lib, id), t0 + 30 * DAY);
+  /* d10 reports again 25 days later: t0+35d is now the latest */
+  put(f->lib, "10.1.0.3", "d10", t0 + 25 * DAY, NULL, 0);
+  assert_int_equal(expiry_of(f->lib, id), t0 + 35 * DAY);
+}
+
+static void test_never_expire_source_wins(void **state) {
+  fixture *f = *state;
+  source(f->lib, "d30", TQ_UNSET, 30, TQ_UNSET);
+  source(f->lib, "forever", TQ_UNSET, TQ_EXPIRE_NEVER, TQ_UNSET);
+  int64_t id = put(f->lib, "10.1.0.4", "d30", 1700000000, NULL, 0);
+  assert_int_not_equal(expiry_of(f->lib, id), 0);
+  put(f->lib, "10.1.0.4", "forever", 1700000000, NULL, 0);
+  assert_int_equal(expiry_of(f->lib, id), 0);
+}
+
+static void test_exception_wins_over_all_sources(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  source(f->lib, "forever", TQ_UNSET, TQ_EXPIRE_NEVER, TQ_UNSET);
+  source(f->lib, "d30", TQ_UNSET, 30, TQ_UNSET);
+  int64_t a = put(f->lib, "10.1.0.5", "forever", 1700000000, NULL, 0);
+  assert_int_equal(tq_lib_expire_exception_set(f->lib, a, 1800000000, &err), TQ_OK);
+  assert_int_equal(expiry_of(f->lib, a), 1800000000);
+  int64_t b = put(f->lib, "10.1.0.6", "d30", 1700000000, NULL, 0);
+  assert_int_equal(tq_lib_expire_exception_set(f->lib, b, TQ_EXPIRE_NEVER, &err), TQ_OK);
+  assert_int_equal(expiry_of(f->lib, b), 0);
+  assert_int_equal(tq_lib_expire_exception_set(f->lib, b, TQ_EXPIRE_NONE, &err), TQ_OK);
+  assert_int_equal(expiry_of(f->lib, b), 1700000000 + 30 * DAY);
+}
+
+static void test_expire_moves_due_indicators_only(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  source(f->lib, "d1", TQ_UNSET, 1, TQ_UNSET);
+  int64_t t0 = 1700000000;
+  int64_t due = put(f->lib, "10.2.0.1", "d1", t0, NULL, 0);
+  int64_t later = put(f->lib, "10.2.0.2", "d1", t0 + 10 * DAY, NULL, 0);
+  int64_t white = put(f->lib, "10.2.0.3", "d1", t0, NULL, 0);
+  assert_int_equal(tq_lib_status_set(f->lib, white, TQ_STATUS_WHITELISTED, &err), TQ_OK);
+  int64_t n = 0;
+  assert_int_equal(tq_lib_expire_due(f->lib, t0 + 2 * DAY, &n, &err), TQ_OK);
+  assert_int_equal(n, 1);
+  tq_object *o = get(f->lib, due);
+  assert_int_equal(o->status, TQ_STATUS_EXPIRED);
+  tq_object_free(o);
+  o = get(f->lib, later);
+  assert_int_equal(o->status, TQ_STATUS_ACTIVE);
+  tq_object_free(o);
+  o = get(f->lib, white);
+  assert_int_equal(o->status, TQ_STATUS_WHITELISTED);
+  tq_object_free(o);
+}
+
+/* ---- collections and cursors ---- */
+
+static void fill(tq_lib *lib, int n) {
+  tq_err err;
+  source(lib, "feed", 6, TQ_UNSET, TQ_UNSET);
+  assert_int_equal(tq_lib_begin(lib, &err), TQ_OK);
+  for (int i = 0; i < n; i++) {
+    char v[32];
+    snprintf(v, sizeof v, "%d.%d.%d.%d", 11, (i >> 16) & 255, (i >> 8) & 255, i & 255);
+    const char *srcs[1] = {i % 2 ? "feed" : "analyst"};
+    const char *tags[1] = {"even"};
+    tq_attr_in attr = {.name = "Bucket", .value = i % 3 ? "b" : "a"};
+    tq_object_in in = {.value = v,
+                       .sources = srcs,
+                       .n_sources = 1,
+                       .attrs = &attr,
+                       .n_attrs = 1,
+                       .tags = tags,
+                       .n_tags = i % 2 ? 0 : 1};
+    assert_int_equal(tq_lib_object_put(lib, &in, NULL, NULL, &err), TQ_OK);
+  }
+  assert_int_equal(tq_lib_commit(lib, &err), TQ_OK);
+}
+
+static void walk(tq_lib *lib, const tq_query *q, size_t page, int64_t *total, int64_t *pages) {
+  tq_cursor *c = NULL;
+  tq_err err;
+  int64_t ids[1000], last = 0;
+  size_t n = 0;
+  *total = *pages = 0;
+  assert_int_equal(tq_lib_cursor_open(lib, q, 0, &c, &err), TQ_OK);
+  for (;;) {
+    assert_int_equal(tq_lib_cursor_next(c, ids, page, &n, &err), TQ_OK);
+    if (n == 0)
+      break;
+    (*pages)++;
+    for (size_t i = 0; i < n; i++) {
+      assert_true(ids[i] > last); /* ascending, no repeats */
+      last = ids[i];
+    }
+    *total += (int64_t)n;
+  }
+  tq_lib_cursor_close(c);
+}
+
+static void test_cursor_walks_every_match_once_in_pages(void **state) {
+  fixture *f = *state;
+  fill(f->lib, 2500);
+  tq_query q;
+  tq_query_init(&q);
+  int64_t total, pages;
+  walk(f->lib, &q, 1000, &total, &pages);
+  assert_int_equal(total, 2500);
+  assert_int_equal(pages, 3);
+}
+
+static void test_query_filters_combine(void **state) {
+  fixture *f = *state;
+  fill(f->lib, 300);
+  tq_err err;
+  int64_t n = 0;
+  tq_query q;
+  tq_query_init(&q);
+  q.source = strdup("feed");
+  assert_int_equal(tq_lib_query_count(f->lib, &q, &n, &err), TQ_OK);
+  assert_int_equal(n, 150);
+  q.score_min = 6;
+  assert_int_equal(tq_lib_query_count(f->lib, &q, &n, &err), TQ_OK);
+  assert_int_equal(n, 150);
+  q.score_min = 7;
+  assert_int_equal(tq_lib_query_count(f->lib, &q, &n, &err), TQ_OK);
+  assert_int_equal(n, 0);
+  tq_query_free(&q);
+  q.tag = strdup("even");
+  assert_int_equal(tq_lib_query_count(f->lib, &q, &n, &err), TQ_OK);
+  assert_int_equal(n, 150);
+  tq_query_free(&q);
+  q.attr_name = strdup("Bucket");
+  q.attr_value = strdup("a");
+  assert_int_equal(tq_lib_query_count(f->lib, &q, &n, &err), TQ_OK);
+  assert_int_equal(n, 100);
+  tq_query_free(&q);
+  q.indicator_types = calloc(1, sizeof(char *));
+  q.indicator_types[0] = strdup("FQDN");
+  q.n_indicator_types = 1;
+  assert_int_equal(tq_lib_query_count(f->lib, &q, &n, &err), TQ_OK);
+  assert_int_equal(n, 0);
+  tq_query_free(&q);
+}
+
+static void test_cursor_resumes_after_an_id(void **state) {
+  fixture *f = *state;
+  fill(f->lib, 50);
+  tq_query q;
+  tq_query_init(&q);
+  tq_cursor *c = NULL;
+  tq_err err;
+  int64_t ids[100];
+  size_t n = 0;
+  assert_int_equal(tq_lib_cursor_open(f->lib, &q, 20, &c, &err), TQ_OK);
+  assert_int_equal(tq_lib_cursor_next(c, ids, 100, &n, &err), TQ_OK);
+  assert_int_equal(n, 30);
+  assert_int_equal(ids[0], 21);
+  tq_lib_cursor_close(c);
+}
+
+static void test_collection_saves_and_reloads_its_query(void **state) {
+  fixture *f = *state;
+  fill(f->lib, 10);
+  tq_err err;
+  tq_query q, back;
+  tq_query_init(&q);
+  q.statuses = calloc(1, sizeof(int));
+  q.statuses[0] = TQ_STATUS_ACTIVE;
+  q.n_statuses = 1;
+  q.score_min = 5;
+  q.source = strdup("feed");
+  assert_int_equal(tq_lib_collection_put(f->lib, "IPs to enrich", &q, 1, &err), TQ_OK);
+  assert_int_equal(tq_lib_collection_put(f->lib, "IPs to enrich", &q, 1, &err), TQ_EEXIST);
+  assert_int_equal(tq_lib_collection_get(f->lib, "IPs to enrich", &back, &err), TQ_OK);
+  assert_int_equal(back.score_min, 5);
+  assert_string_equal(back.source, "feed");
+  assert_int_equal(back.n_statuses, 1);
+  int64_t n = 0;
+  assert_int_equal(tq_lib_query_count(f->lib, &back, &n, &err), TQ_OK);
+  assert_int_equal(n, 5);
+  tq_query_free(&q);
+  tq_query_free(&back);
+  assert_int_equal(tq_lib_collection_get(f->lib, "nope", &back, &err), TQ_ENOTFOUND);
+}
+
+static void test_collection_with_unknown_names_is_refused(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  tq_query q;
+  tq_query_init(&q);
+  q.source = strdup("No Such Feed");
+  assert_int_equal(tq_lib_collection_put(f->lib, "x", &q, 1, &err), TQ_ENOTFOUND);
+  assert_non_null(strstr(err.msg, "No Such Feed"));
+  tq_query_free(&q);
+  assert_int_equal(tq_query_from_json("{\"statuses\":[\"Dead\"]}", &q, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "Dead"));
+}
+
+/* ---- opening ---- */
+
+static void test_foreign_file_is_refused_and_untouched(void **state) {
+  (void)state;
+  const char *p = "/tmp/tq_test_foreign.txt";
+  FILE *fp = fopen(p, "w");
+  fputs("not a database, just notes\n", fp);
+  fclose(fp);
+  tq_lib *lib = NULL;
+  tq_err err;
+  assert_int_equal(tq_lib_open(p, TQ_LIB_OPEN_CREATE, &lib, &err), TQ_ECORRUPT);
+  assert_non_null(strstr(err.msg, "not a tqhost library"));
+  char buf[64] = {0};
+  fp = fopen(p, "r");
+  assert_non_null(fgets(buf, sizeof buf, fp));
+  fclose(fp);
+  assert_string_equal(buf, "not a database, just notes\n");
+  unlink(p);
+}
+
+static void test_other_sqlite_database_is_refused(void **state) {
+  (void)state;
+  const char *p = "/tmp/tq_test_other.db";
+  unlink(p);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db, "CREATE TABLE notes(x); INSERT INTO notes VALUES(1)", NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  tq_lib *lib = NULL;
+  tq_err err;
+  assert_int_equal(tq_lib_open(p, TQ_LIB_OPEN_CREATE, &lib, &err), TQ_ECORRUPT);
+  assert_non_null(strstr(err.msg, "not a tqhost library"));
+  assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema", -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 1); /* still only its own table */
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  unlink(p);
+}
+
+static void test_missing_file_needs_init(void **state) {
+  (void)state;
+  tq_lib *lib = NULL;
+  tq_err err;
+  assert_int_equal(tq_lib_open("/tmp/tq_test_missing.db", TQ_LIB_OPEN_EXISTING, &lib, &err),
+                   TQ_ENOTFOUND);
+  assert_non_null(strstr(err.msg, "tqhost init"));
+  assert_int_equal(access("/tmp/tq_test_missing.db", F_OK), -1);
+}
+
+static void test_rollback_forgets_the_batch(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  assert_int_equal(tq_lib_begin(f->lib, &err), TQ_OK);
+  put(f->lib, "10.9.9.9", "temporary source", 0, NULL, 0);
+  tq_lib_rollback(f->lib);
+  int64_t id;
+  assert_int_equal(tq_lib_object_find(f->lib, NULL, NULL, "10.9.9.9", &id, &err), TQ_ENOTFOUND);
+  tq_source s;
+  assert_int_equal(tq_lib_source_get(f->lib, "temporary source", &s, &err), TQ_ENOTFOUND);
+  /* the name cache was reset too: the source is created again, not dangling */
+  int64_t id2 = put(f->lib, "10.9.9.9", "temporary source", 0, NULL, 0);
+  tq_object *o = get(f->lib, id2);
+  assert_string_equal(o->sources[0], "temporary source");
+  tq_object_free(o);
+}
+
+static void test_links_are_seen_from_both_ends(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  int64_t ip = put(f->lib, "10.3.0.1", "s", 0, NULL, 0);
+  tq_object_in mal = {.object_type = "malware", .value = "Emotet"};
+  int64_t m = 0;
+  assert_int_equal(tq_lib_object_put(f->lib, &mal, &m, NULL, &err), TQ_OK);
+  assert_int_equal(tq_lib_link(f->lib, ip, m, "s", "indicates", &err), TQ_OK);
+  assert_int_equal(tq_lib_link(f->lib, m, ip, "s", "indicates", &err), TQ_OK); /* same link */
+  tq_object *o = get(f->lib, ip);
+  assert_int_equal(o->n_links, 1);
+  assert_string_equal(o->links[0].other_value, "Emotet");
+  assert_string_equal(o->links[0].link_type, "indicates");
+  tq_object_free(o);
+  o = get(f->lib, m);
+  assert_int_equal(o->n_links, 1);
+  assert_string_equal(o->links[0].other_value, "10.3.0.1");
+  tq_object_free(o);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+      T(test_same_indicator_spelled_differently_merges),
+      T(test_invalid_value_is_refused_with_reason),
+      T(test_explicit_type_must_be_a_threatq_name),
+      T(test_score_is_the_highest_source_sensitivity),
+      T(test_attribute_rules_add_deltas_and_clamp),
+      T(test_new_rule_rescores_existing_objects),
+      T(test_manual_score_overrides_until_cleared),
+      T(test_revoked_applies_the_sources_decrease),
+      T(test_source_change_rescores_its_objects),
+      T(test_no_policy_never_expires),
+      T(test_policy_sets_date_from_report),
+      T(test_latest_date_wins_across_sources),
+      T(test_never_expire_source_wins),
+      T(test_exception_wins_over_all_sources),
+      T(test_expire_moves_due_indicators_only),
+      T(test_cursor_walks_every_match_once_in_pages),
+      T(test_query_filters_combine),
+      T(test_cursor_resumes_after_an_id),
+      T(test_collection_saves_and_reloads_its_query),
+      T(test_collection_with_unknown_names_is_refused),
+      T(test_rollback_forgets_the_batch),
+      T(test_links_are_seen_from_both_ends),
+      cmocka_unit_test(test_foreign_file_is_refused_and_untouched),
+      cmocka_unit_test(test_other_sqlite_database_is_refused),
+      cmocka_unit_test(test_missing_file_needs_init),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
