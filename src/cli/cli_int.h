@@ -57,6 +57,10 @@ void cli_object_print(const tq_object *o);
 /* One line for a list: id, type, value, status, score. */
 void cli_object_line(const tq_object *o);
 
+/* Walks q with a keyset cursor (limit 0 = all): appends each object's JSON to arr, or prints
+ * one line each when arr is NULL. */
+int cli_walk_query(cli *c, const tq_query *q, long long limit, cJSON *arr);
+
 /* Parses query options (--object-type --type --status --score-min --score-max --source --tag
  * --attribute NAME[=VALUE] --updated-since) from argv into q. Unknown options are errors.
  * Remaining positional arguments are left at argv[optind...]. */

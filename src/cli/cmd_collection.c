@@ -99,51 +99,27 @@ static int coll_show(cli *c, int argc, char **argv) {
   tq_query q;
   if (tq_lib_collection_get(c->lib, argv[optind], &q, &err) != TQ_OK)
     return cli_fail(c, &err);
-  tq_cursor *cur = NULL;
-  int64_t ids[256], count = 0;
-  size_t n = 0;
-  long long shown = 0;
-  int rc = EXIT_OK;
-  if (tq_lib_query_count(c->lib, &q, &count, &err) != TQ_OK ||
-      tq_lib_cursor_open(c->lib, &q, 0, &cur, &err) != TQ_OK) {
+  int64_t count = 0;
+  if (tq_lib_query_count(c->lib, &q, &count, &err) != TQ_OK) {
     tq_query_free(&q);
     return cli_fail(c, &err);
   }
   cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
   if (!arr)
     printf("collection '%s': %lld objects\n", argv[optind], (long long)count);
-  do {
-    if (tq_lib_cursor_next(cur, ids, 256, &n, &err) != TQ_OK) {
-      rc = cli_fail(c, &err);
-      break;
-    }
-    for (size_t i = 0; i < n && (limit == 0 || shown < limit); i++, shown++) {
-      tq_object *o = NULL;
-      if (tq_lib_object_get(c->lib, ids[i], &o, &err) != TQ_OK) {
-        rc = cli_fail(c, &err);
-        break;
-      }
-      if (arr)
-        cJSON_AddItemToArray(arr, cli_object_json(o));
-      else
-        cli_object_line(o);
-      tq_object_free(o);
-    }
-  } while (rc == EXIT_OK && n > 0 && (limit == 0 || shown < limit));
-  tq_lib_cursor_close(cur);
+  int rc = cli_walk_query(c, &q, limit, arr);
   tq_query_free(&q);
-  if (arr) {
-    if (rc != EXIT_OK) {
-      cJSON_Delete(arr);
-      return rc;
-    }
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "name", argv[optind]);
-    cJSON_AddNumberToObject(j, "count", (double)count);
-    cJSON_AddItemToObject(j, "objects", arr);
-    return cli_print_json(j);
+  if (arr == NULL)
+    return rc;
+  if (rc != EXIT_OK) {
+    cJSON_Delete(arr);
+    return rc;
   }
-  return rc;
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "name", argv[optind]);
+  cJSON_AddNumberToObject(j, "count", (double)count);
+  cJSON_AddItemToObject(j, "objects", arr);
+  return cli_print_json(j);
 }
 
 static int coll_delete(cli *c, int argc, char **argv) {

@@ -131,45 +131,17 @@ static int ind_get(cli *c, int argc, char **argv) {
   return rc == EXIT_OK ? print_object(c, id) : rc;
 }
 
-/* Walks a query with a cursor, printing each object; limit 0 = all. */
+/* Prints the query's objects: a JSON array with --json, else a header and one line each. */
 static int print_query(cli *c, const tq_query *q, int limit) {
-  tq_cursor *cur = NULL;
-  tq_err err;
-  int64_t ids[512];
-  size_t n = 0;
-  int shown = 0, rc = EXIT_OK;
   cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
-  if (tq_lib_cursor_open(c->lib, q, 0, &cur, &err) != TQ_OK) {
-    cJSON_Delete(arr);
-    return cli_fail(c, &err);
-  }
   if (!c->json)
     printf("%8s  %-14s %-12s %5s  %s\n", "id", "type", "status", "score", "value");
-  do {
-    if (tq_lib_cursor_next(cur, ids, 512, &n, &err) != TQ_OK) {
-      rc = cli_fail(c, &err);
-      break;
-    }
-    for (size_t i = 0; i < n && (limit == 0 || shown < limit); i++, shown++) {
-      tq_object *o = NULL;
-      if (tq_lib_object_get(c->lib, ids[i], &o, &err) != TQ_OK) {
-        rc = cli_fail(c, &err);
-        break;
-      }
-      if (arr)
-        cJSON_AddItemToArray(arr, cli_object_json(o));
-      else
-        cli_object_line(o);
-      tq_object_free(o);
-    }
-  } while (rc == EXIT_OK && n > 0 && (limit == 0 || shown < limit));
-  tq_lib_cursor_close(cur);
-  if (arr) {
-    if (rc == EXIT_OK)
-      cli_print_json(arr);
-    else
-      cJSON_Delete(arr);
-  }
+  int rc = cli_walk_query(c, q, limit, arr);
+  if (arr == NULL)
+    return rc;
+  if (rc == EXIT_OK)
+    return cli_print_json(arr);
+  cJSON_Delete(arr);
   return rc;
 }
 

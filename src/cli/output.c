@@ -243,3 +243,34 @@ int cli_query_opts(cli *c, int argc, char **argv, tq_query *q, int *limit) {
   }
   return EXIT_OK;
 }
+
+int cli_walk_query(cli *c, const tq_query *q, long long limit, cJSON *arr) {
+  tq_cursor *cur = NULL;
+  tq_err err;
+  int64_t ids[256];
+  size_t n = 0;
+  long long shown = 0;
+  int rc = EXIT_OK;
+  if (tq_lib_cursor_open(c->lib, q, 0, &cur, &err) != TQ_OK)
+    return cli_fail(c, &err);
+  do {
+    if (tq_lib_cursor_next(cur, ids, 256, &n, &err) != TQ_OK) {
+      rc = cli_fail(c, &err);
+      break;
+    }
+    for (size_t i = 0; i < n && rc == EXIT_OK && (limit == 0 || shown < limit); i++, shown++) {
+      tq_object *o = NULL;
+      if (tq_lib_object_get(c->lib, ids[i], &o, &err) != TQ_OK) {
+        rc = cli_fail(c, &err);
+        break;
+      }
+      if (arr)
+        cJSON_AddItemToArray(arr, cli_object_json(o));
+      else
+        cli_object_line(o);
+      tq_object_free(o);
+    }
+  } while (rc == EXIT_OK && n > 0 && (limit == 0 || shown < limit));
+  tq_lib_cursor_close(cur);
+  return rc;
+}

@@ -59,6 +59,10 @@ int64_t lib_map_get(const lib_name_map *m, const char *name);
 tq_code lib_map_put(lib_name_map *m, const char *name, int64_t id);
 void lib_map_clear(lib_name_map *m);
 
+/* The id of name in a name table (sources, tags) through the map m: looked up with the get
+ * statement, created with the insert statement (bound: name[, kind, now]) when missing. */
+tq_code lib_named_id(tq_lib *lib, lib_name_map *m, lib_stmt_id get, lib_stmt_id insert,
+                     const char *name, const char *kind, int64_t *id, tq_err *err);
 /* The id of the source named name, created with defaults (kind) when missing. */
 tq_code lib_source_id(tq_lib *lib, const char *name, const char *kind, int64_t *id, tq_err *err);
 /* Marks an object for score and expiration recompute at commit. */

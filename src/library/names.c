@@ -76,3 +76,38 @@ void lib_map_clear(lib_name_map *m) {
   free(m->ids);
   memset(m, 0, sizeof *m);
 }
+
+tq_code lib_named_id(tq_lib *lib, lib_name_map *m, lib_stmt_id get, lib_stmt_id insert,
+                     const char *name, const char *kind, int64_t *id, tq_err *err) {
+  int64_t found = lib_map_get(m, name);
+  if (found) {
+    *id = found;
+    return TQ_OK;
+  }
+  sqlite3_stmt *st = lib_stmt(lib, get, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  int step = sqlite3_step(st);
+  if (step == SQLITE_ROW) {
+    found = sqlite3_column_int64(st, 0);
+  } else if (step == SQLITE_DONE) {
+    st = lib_stmt(lib, insert, err);
+    if (st == NULL)
+      return TQ_EDB;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_bind_parameter_count(st) >= 3) {
+      sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(st, 3, tq_time_now());
+    }
+    if (sqlite3_step(st) != SQLITE_DONE)
+      return lib_db_err(lib, err, "creating a name");
+    found = sqlite3_last_insert_rowid(lib->db);
+  } else {
+    return lib_db_err(lib, err, "looking up a name");
+  }
+  if (lib_map_put(m, name, found) != TQ_OK)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  *id = found;
+  return TQ_OK;
+}

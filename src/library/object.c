@@ -61,35 +61,9 @@ static tq_code identity(const char *object_type, const char *itype, const char *
 }
 
 static tq_code tag_id(tq_lib *lib, const char *name, int64_t *id, tq_err *err) {
-  int64_t found = lib_map_get(&lib->tags, name);
-  if (found) {
-    *id = found;
-    return TQ_OK;
-  }
   if (*name == '\0')
     return tq_err_set(err, TQ_EINVAL, "empty tag");
-  sqlite3_stmt *st = lib_stmt(lib, ST_TAG_ID, err);
-  if (st == NULL)
-    return TQ_EDB;
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  int step = sqlite3_step(st);
-  if (step == SQLITE_ROW) {
-    found = sqlite3_column_int64(st, 0);
-  } else if (step == SQLITE_DONE) {
-    st = lib_stmt(lib, ST_TAG_INSERT, err);
-    if (st == NULL)
-      return TQ_EDB;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
-      return lib_db_err(lib, err, "creating a tag");
-    found = sqlite3_last_insert_rowid(lib->db);
-  } else {
-    return lib_db_err(lib, err, "looking up a tag");
-  }
-  if (lib_map_put(&lib->tags, name, found) != TQ_OK)
-    return tq_err_set(err, TQ_ENOMEM, "out of memory");
-  *id = found;
-  return TQ_OK;
+  return lib_named_id(lib, &lib->tags, ST_TAG_ID, ST_TAG_INSERT, name, NULL, id, err);
 }
 
 static tq_code put_tag(tq_lib *lib, int64_t object_id, const char *tag, tq_err *err) {

@@ -14,37 +14,10 @@ void tq_source_opts_init(tq_source_opts *o) {
 }
 
 tq_code lib_source_id(tq_lib *lib, const char *name, const char *kind, int64_t *id, tq_err *err) {
-  int64_t found = lib_map_get(&lib->sources, name);
-  if (found) {
-    *id = found;
-    return TQ_OK;
-  }
   if (*name == '\0' || strlen(name) >= sizeof(((tq_source *)0)->name))
     return tq_err_set(err, TQ_EINVAL, "source name '%s' is empty or longer than 127 bytes", name);
-  sqlite3_stmt *st = lib_stmt(lib, ST_SRC_BY_NAME, err);
-  if (st == NULL)
-    return TQ_EDB;
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  int step = sqlite3_step(st);
-  if (step == SQLITE_ROW) {
-    found = sqlite3_column_int64(st, 0);
-  } else if (step == SQLITE_DONE) {
-    st = lib_stmt(lib, ST_SRC_INSERT, err);
-    if (st == NULL)
-      return TQ_EDB;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, kind ? kind : "user", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, tq_time_now());
-    if (sqlite3_step(st) != SQLITE_DONE)
-      return lib_db_err(lib, err, "creating a source");
-    found = sqlite3_last_insert_rowid(lib->db);
-  } else {
-    return lib_db_err(lib, err, "looking up a source");
-  }
-  if (lib_map_put(&lib->sources, name, found) != TQ_OK)
-    return tq_err_set(err, TQ_ENOMEM, "out of memory");
-  *id = found;
-  return TQ_OK;
+  return lib_named_id(lib, &lib->sources, ST_SRC_BY_NAME, ST_SRC_INSERT, name, kind ? kind : "user",
+                      id, err);
 }
 
 static tq_code check_opts(const char *name, const tq_source_opts *o, tq_err *err) {

@@ -1,6 +1,5 @@
 /* test_library.c: the threat library as a user of its C API sees it: identity and merging,
  * scoring and expiration rules case by case, collections and cursors, and safe opening. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -10,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cmocka.h> /* after the headers it needs */
 
 #include "tqhost/library.h"
 
