@@ -1,0 +1,471 @@
+/* ctx.c: what an entry receives besides the object: ctx (config, secrets, the change set
+ * methods) and obj (a read-only view of the object), plus the tq_changeset they fill. A
+ * secret is an opaque userdata: only http header values turn it back into its text. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua_int.h"
+
+/* ---- change set --------------------------------------------------------------------------- */
+
+void tq_changeset_init(tq_changeset *cs) {
+  memset(cs, 0, sizeof *cs);
+  cs->score = -1;
+}
+
+static void attrs_free(tq_cs_attr *a, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(a[i].name);
+    free(a[i].value);
+  }
+  free(a);
+}
+
+void tq_changeset_free(tq_changeset *cs) {
+  attrs_free(cs->attrs, cs->n_attrs);
+  for (size_t i = 0; i < cs->n_tags; i++)
+    free(cs->tags[i]);
+  free(cs->tags);
+  for (size_t i = 0; i < cs->n_links; i++) {
+    free(cs->links[i].object_type);
+    free(cs->links[i].value);
+    free(cs->links[i].link_type);
+    free(cs->links[i].description);
+  }
+  free(cs->links);
+  for (size_t i = 0; i < cs->n_indicators; i++) {
+    free(cs->indicators[i].indicator_type);
+    free(cs->indicators[i].value);
+    attrs_free(cs->indicators[i].attrs, cs->indicators[i].n_attrs);
+  }
+  free(cs->indicators);
+  free(cs->status);
+  cJSON_Delete(cs->show);
+  tq_changeset_init(cs);
+}
+
+int tq_changeset_empty(const tq_changeset *cs) {
+  return cs->n_attrs == 0 && cs->n_tags == 0 && cs->n_links == 0 && cs->n_indicators == 0 &&
+         cs->score < 0 && cs->status == NULL && cs->show == NULL;
+}
+
+/* ---- secrets ------------------------------------------------------------------------------ */
+
+typedef struct secret_ud {
+  const tq_lua_script *script;
+  size_t index;
+} secret_ud;
+
+int secret_test(lua_State *L, int idx, const tq_lua_script *script, const char **real) {
+  secret_ud *s = luaL_testudata(L, idx, SECRET_MT);
+  if (s == NULL)
+    return 0;
+  if (real)
+    *real = (script && s->script == script) ? script->secrets[s->index].value : NULL;
+  return 1;
+}
+
+static int secret_tostring(lua_State *L) {
+  lua_pushliteral(L, SECRET_MASK);
+  return 1;
+}
+
+/* secret .. x and x .. secret give the mask in place of the secret. */
+static int secret_concat(lua_State *L) {
+  for (int i = 1; i <= 2; i++) {
+    if (secret_test(L, i, NULL, NULL))
+      lua_pushliteral(L, SECRET_MASK);
+    else if (lua_type(L, i) == LUA_TSTRING || lua_type(L, i) == LUA_TNUMBER)
+      lua_pushvalue(L, i);
+    else
+      return luaL_error(L, "attempt to concatenate a %s value", luaL_typename(L, i));
+  }
+  lua_concat(L, 2);
+  return 1;
+}
+
+static int secret_index(lua_State *L) {
+  return luaL_error(L, "a secret is opaque: it can only be used as an http header value");
+}
+
+/* ctx.secret(key): the plugin's own secret as an opaque value, or nil if it has none. */
+static int ctx_secret(lua_State *L) {
+  tq_lua_run *run = run_check(L, "ctx.secret");
+  int arg = luaL_testudata(L, 1, CTX_MT) ? 2 : 1;
+  const char *key = luaL_checkstring(L, arg);
+  const tq_lua_script *s = run->script;
+  for (size_t i = 0; i < s->n_secrets; i++) {
+    if (strcmp(s->secrets[i].key, key) == 0) {
+      secret_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
+      u->script = s;
+      u->index = i;
+      luaL_setmetatable(L, SECRET_MT);
+      return 1;
+    }
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+/* ---- change set methods ---------------------------------------------------------------------- */
+
+/* The text of argument idx for the change set: strings and numbers (converted), capped,
+ * with secret values masked, pushed as a Lua string (so that a later error leaks nothing)
+ * and returned. Secrets and other types raise an error naming the method and the field.
+ * [-0, +1] */
+static const char *cs_park(lua_State *L, int idx, const char *method, const char *field) {
+  idx = lua_absindex(L, idx);
+  if (secret_test(L, idx, NULL, NULL))
+    luaL_error(L, "%s: %s is a secret; secrets cannot be stored", method, field);
+  int t = lua_type(L, idx);
+  if (t != LUA_TSTRING && t != LUA_TNUMBER)
+    luaL_error(L, "%s: %s must be a string or a number (got %s)", method, field,
+               luaL_typename(L, idx));
+  size_t len;
+  lua_pushvalue(L, idx);
+  const char *s = lua_tolstring(L, -1, &len);
+  if (len > TQ_LUA_MAX_VALUE)
+    luaL_error(L, "%s: %s is %d bytes, over the %d-byte cap", method, field, (int)len,
+               TQ_LUA_MAX_VALUE);
+  if (strlen(s) != len)
+    luaL_error(L, "%s: %s contains a NUL byte", method, field);
+  char *copy = redact_dup(run_of(L)->script, s);
+  if (copy == NULL)
+    luaL_error(L, "%s: out of memory", method);
+  lua_pushstring(L, copy);
+  free(copy);
+  lua_remove(L, -2);
+  return lua_tostring(L, -1);
+}
+
+/* Optional text field key of the table at idx, parked like cs_park; NULL (and nil pushed)
+ * when absent. [-0, +1] */
+static const char *cs_park_field(lua_State *L, int idx, const char *key, const char *method) {
+  if (lua_isnoneornil(L, idx)) {
+    lua_pushnil(L);
+    return NULL;
+  }
+  lua_getfield(L, idx, key);
+  if (lua_isnil(L, -1))
+    return NULL;
+  const char *v = cs_park(L, -1, method, key);
+  lua_remove(L, -2);
+  return v;
+}
+
+/* A malloc'd copy of s (NULL stays NULL); raises on out of memory. */
+static char *cs_dup(lua_State *L, const char *s, const char *method) {
+  if (s == NULL)
+    return NULL;
+  char *d = tq_strdup(s);
+  if (d == NULL)
+    luaL_error(L, "%s: out of memory", method);
+  return d;
+}
+
+/* Makes room for one more item in *arr (n items of size sz), refusing past
+ * TQ_LUA_MAX_ITEMS, and returns the new slot zeroed. The caller counts it once filled. */
+static void *cs_grow(lua_State *L, void **arr, size_t n, size_t sz, const char *method) {
+  if (n >= TQ_LUA_MAX_ITEMS)
+    luaL_error(L, "%s: change set full (%d entries)", method, TQ_LUA_MAX_ITEMS);
+  void *p = realloc(*arr, (n + 1) * sz);
+  if (p == NULL)
+    luaL_error(L, "%s: out of memory", method);
+  *arr = p;
+  memset((char *)p + n * sz, 0, sz);
+  return (char *)p + n * sz;
+}
+
+/* Methods take ctx as self (ctx:tag(x)); ctx.tag(x) is accepted too. Returns the index of
+ * the first real argument. */
+static int ctx_args(lua_State *L) { return luaL_testudata(L, 1, CTX_MT) ? 2 : 1; }
+
+static int ctx_attribute(lua_State *L) {
+  tq_lua_run *run = run_check(L, "ctx:attribute");
+  int a = ctx_args(L);
+  const char *name = cs_park(L, a, "ctx:attribute", "name");
+  const char *value = cs_park(L, a + 1, "ctx:attribute", "value");
+  tq_cs_attr *slot =
+      cs_grow(L, (void **)&run->cs.attrs, run->cs.n_attrs, sizeof *slot, "ctx:attribute");
+  slot->name = cs_dup(L, name, "ctx:attribute");
+  slot->value = tq_strdup(value);
+  if (slot->value == NULL) {
+    free(slot->name);
+    return luaL_error(L, "ctx:attribute: out of memory");
+  }
+  run->cs.n_attrs++;
+  return 0;
+}
+
+static int ctx_tag(lua_State *L) {
+  tq_lua_run *run = run_check(L, "ctx:tag");
+  int a = ctx_args(L);
+  const char *tag = cs_park(L, a, "ctx:tag", "tag");
+  char **slot = cs_grow(L, (void **)&run->cs.tags, run->cs.n_tags, sizeof *slot, "ctx:tag");
+  *slot = cs_dup(L, tag, "ctx:tag");
+  run->cs.n_tags++;
+  return 0;
+}
+
+static int ctx_score(lua_State *L) {
+  tq_lua_run *run = run_check(L, "ctx:score");
+  int a = ctx_args(L);
+  lua_Number n = luaL_checknumber(L, a);
+  if (!(n >= 0 && n <= 10))
+    return luaL_error(L, "ctx:score: %f is out of range 0..10", (double)n);
+  run->cs.score = (int)n;
+  return 0;
+}
+
+static int ctx_status(lua_State *L) {
+  tq_lua_run *run = run_check(L, "ctx:status");
+  int a = ctx_args(L);
+  const char *name = luaL_checkstring(L, a);
+  int id = tq_lib_status_from_name(name);
+  if (id == 0)
+    return luaL_error(L,
+                      "ctx:status: '%s' is not a status (Active, Expired, Indirect, Review, "
+                      "Whitelisted)",
+                      name);
+  char *copy = cs_dup(L, tq_lib_status_name(id), "ctx:status");
+  free(run->cs.status);
+  run->cs.status = copy;
+  return 0;
+}
+
+/* ctx:link(object_type, value, {link_type = ..., description = ...}) */
+static int ctx_link(lua_State *L) {
+  tq_lua_run *run = run_check(L, "ctx:link");
+  int a = ctx_args(L);
+  if (!lua_isnoneornil(L, a + 2))
+    luaL_checktype(L, a + 2, LUA_TTABLE);
+  const char *type = cs_park(L, a, "ctx:link", "object type");
+  const char *value = cs_park(L, a + 1, "ctx:link", "value");
+  const char *link_type = cs_park_field(L, a + 2, "link_type", "ctx:link");
+  const char *desc = cs_park_field(L, a + 2, "description", "ctx:link");
+  if (!tq_lib_object_type_valid(type))
+    return luaL_error(L, "ctx:link: '%s' is not an object type", type);
+  tq_cs_link *slot = cs_grow(L, (void **)&run->cs.links, run->cs.n_links, sizeof *slot, "ctx:link");
+  run->cs.n_links++; /* counted first: its members are freed with the set if a copy fails */
+  slot->object_type = cs_dup(L, type, "ctx:link");
+  slot->value = cs_dup(L, value, "ctx:link");
+  slot->link_type = cs_dup(L, link_type, "ctx:link");
+  slot->description = cs_dup(L, desc, "ctx:link");
+  return 0;
+}
+
+/* Checks every {name = value} of the table at idx (value: string, number or a list of
+ * them) and returns how many attributes it gives. */
+static size_t indicator_attrs_check(lua_State *L, int idx) {
+  size_t count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "ctx:indicator: attribute names must be strings");
+    const char *name = lua_tostring(L, -2);
+    size_t n = lua_istable(L, -1) ? lua_rawlen(L, -1) : 1;
+    for (size_t i = 1; i <= n; i++) {
+      if (lua_istable(L, -1))
+        lua_rawgeti(L, -1, (lua_Integer)i);
+      else
+        lua_pushvalue(L, -1);
+      cs_park(L, -1, "ctx:indicator", name);
+      lua_pop(L, 2);
+      count++;
+    }
+    lua_pop(L, 1);
+  }
+  if (count > TQ_LUA_MAX_ITEMS)
+    luaL_error(L, "ctx:indicator: %d attributes, over the cap of %d", (int)count, TQ_LUA_MAX_ITEMS);
+  return count;
+}
+
+/* Fills ind->attrs from the table at idx, already checked. Each attribute is counted once
+ * both copies exist, so that an out-of-memory error leaves a consistent entry. */
+static void indicator_attrs_fill(lua_State *L, int idx, tq_cs_indicator *ind) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *name = lua_tostring(L, -2);
+    size_t n = lua_istable(L, -1) ? lua_rawlen(L, -1) : 1;
+    for (size_t i = 1; i <= n; i++) {
+      if (lua_istable(L, -1))
+        lua_rawgeti(L, -1, (lua_Integer)i);
+      else
+        lua_pushvalue(L, -1);
+      const char *value = cs_park(L, -1, "ctx:indicator", name);
+      tq_cs_attr *slot =
+          cs_grow(L, (void **)&ind->attrs, ind->n_attrs, sizeof *slot, "ctx:indicator");
+      slot->name = cs_dup(L, name, "ctx:indicator");
+      slot->value = tq_strdup(value);
+      if (slot->value == NULL) {
+        free(slot->name);
+        luaL_error(L, "ctx:indicator: out of memory");
+      }
+      ind->n_attrs++;
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* ctx:indicator(type, value, {attribute = value, ...}): a related indicator, linked to the
+ * object of the run. */
+static int ctx_indicator(lua_State *L) {
+  tq_lua_run *run = run_check(L, "ctx:indicator");
+  int a = ctx_args(L);
+  int has_attrs = !lua_isnoneornil(L, a + 2);
+  if (has_attrs) {
+    luaL_checktype(L, a + 2, LUA_TTABLE);
+    indicator_attrs_check(L, a + 2);
+  }
+  const char *type = cs_park(L, a, "ctx:indicator", "type");
+  const char *value = cs_park(L, a + 1, "ctx:indicator", "value");
+  if (tq_lib_indicator_type_canon(type, NULL) == NULL)
+    return luaL_error(L, "ctx:indicator: '%s' is not an indicator type", type);
+  tq_cs_indicator *slot =
+      cs_grow(L, (void **)&run->cs.indicators, run->cs.n_indicators, sizeof *slot, "ctx:indicator");
+  run->cs.n_indicators++;
+  slot->indicator_type = cs_dup(L, tq_lib_indicator_type_canon(type, NULL), "ctx:indicator");
+  slot->value = cs_dup(L, value, "ctx:indicator");
+  if (has_attrs)
+    indicator_attrs_fill(L, a + 2, slot);
+  return 0;
+}
+
+/* ctx:show(value): what the analyst sees; any JSON-able value, replacing an earlier one. */
+static int ctx_show(lua_State *L) {
+  tq_lua_run *run = run_check(L, "ctx:show");
+  int a = ctx_args(L);
+  luaL_checkany(L, a);
+  cJSON *show = json_from_lua(L, a, "ctx:show");
+  cJSON_Delete(run->cs.show);
+  run->cs.show = show;
+  return 0;
+}
+
+/* ctx.config -> the script's frozen config; other keys -> the methods table. */
+static int ctx_index(lua_State *L) {
+  const char *key = lua_tostring(L, 2);
+  if (key && strcmp(key, "config") == 0) {
+    tq_lua_run *run = run_check(L, "ctx.config");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, run->script->config_ref);
+    return 1;
+  }
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "methods");
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+static int ctx_newindex(lua_State *L) {
+  return luaL_error(L, "attempt to modify ctx (field '%s'): use its methods",
+                    luaL_tolstring(L, 2, NULL));
+}
+
+static int ctx_tostring(lua_State *L) {
+  tq_lua_run *run = run_of(L);
+  lua_pushfstring(L, "ctx(run %I)", (lua_Integer)(run ? run->id : 0));
+  return 1;
+}
+
+static const luaL_Reg ctx_methods[] = {
+    {"secret", ctx_secret},       {"attribute", ctx_attribute}, {"tag", ctx_tag},
+    {"score", ctx_score},         {"status", ctx_status},       {"link", ctx_link},
+    {"indicator", ctx_indicator}, {"show", ctx_show},           {NULL, NULL}};
+
+void ctx_register(lua_State *L) {
+  luaL_newmetatable(L, SECRET_MT);
+  lua_pushcfunction(L, secret_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, secret_concat);
+  lua_setfield(L, -2, "__concat");
+  lua_pushcfunction(L, secret_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, secret_index);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushliteral(L, "secret");
+  lua_setfield(L, -2, "__name");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, CTX_MT);
+  lua_pushcfunction(L, ctx_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, ctx_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, ctx_tostring);
+  lua_setfield(L, -2, "__tostring");
+  luaL_newlib(L, ctx_methods);
+  lua_setfield(L, -2, "methods");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+}
+
+void ctx_push(lua_State *L, tq_lua_run *run) {
+  (void)run; /* the methods find their run through the thread */
+  lua_newuserdatauv(L, 0, 0);
+  luaL_setmetatable(L, CTX_MT);
+}
+
+/* ---- obj ---------------------------------------------------------------------------------- */
+
+static void set_str(lua_State *L, const char *key, const char *v) {
+  if (v == NULL)
+    return;
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, key);
+}
+
+/* Pushes a frozen list of strings. [-0, +1] */
+static void push_str_list(lua_State *L, char *const *v, size_t n, const char *name) {
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_pushstring(L, v[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  freeze_view(L, -1, name);
+  lua_remove(L, -2);
+}
+
+static void push_attrs(lua_State *L, const tq_attr *a, size_t n) {
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_createtable(L, 0, 3);
+    set_str(L, "name", a[i].name);
+    set_str(L, "value", a[i].value);
+    set_str(L, "source", a[i].source);
+    freeze_view(L, -1, "obj.attributes[i]");
+    lua_remove(L, -2);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  freeze_view(L, -1, "obj.attributes");
+  lua_remove(L, -2);
+}
+
+void obj_push(lua_State *L, const tq_object *obj) {
+  if (obj == NULL) {
+    lua_pushnil(L);
+    return;
+  }
+  lua_createtable(L, 0, 12);
+  lua_pushinteger(L, obj->id);
+  lua_setfield(L, -2, "id");
+  set_str(L, "value", obj->value);
+  set_str(L, "type", obj->object_type ? obj->object_type : "indicator");
+  set_str(L, "indicator_type", obj->indicator_type);
+  set_str(L, "description", obj->description);
+  set_str(L, "status", tq_lib_status_name(obj->status));
+  lua_pushinteger(L, obj->score);
+  lua_setfield(L, -2, "score");
+  push_attrs(L, obj->attrs, obj->n_attrs);
+  lua_setfield(L, -2, "attributes");
+  push_str_list(L, obj->sources, obj->n_sources, "obj.sources");
+  lua_setfield(L, -2, "sources");
+  push_str_list(L, obj->tags, obj->n_tags, "obj.tags");
+  lua_setfield(L, -2, "tags");
+  freeze_view(L, -1, "obj");
+  lua_remove(L, -2);
+}

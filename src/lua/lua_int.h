@@ -1,0 +1,168 @@
+/* lua_int.h: what the files of src/lua share and nobody else sees: the runtime, script and
+ * run structures, the sandbox helpers and the binding openers. */
+#ifndef TQHOST_LUA_INT_H
+#define TQHOST_LUA_INT_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "tqhost/lua.h"
+
+#define LUA_PART "lua"
+#define SECRET_MASK "********"
+#define SECRET_MT "tq.secret"
+#define CTX_MT "tq.ctx"
+#define HOOK_COUNT 1000       /* instructions between two budget checks */
+#define KILL_SLACK (1u << 20) /* bytes a killed run may still use to unwind and report */
+
+typedef enum run_state { RUN_QUEUED, RUN_WAITING, RUN_DONE } run_state;
+typedef enum run_kill {
+  KILL_NONE,
+  KILL_MEMORY,
+  KILL_INSTRUCTIONS,
+  KILL_TIMEOUT,
+  KILL_CANCEL
+} run_kill;
+
+/* One recorded exchange of the replay file. */
+typedef struct replay_entry {
+  char *method;
+  char *url;
+  int status;
+  char *headers; /* raw "name: value\r\n" lines */
+  char *body;
+  size_t body_len;
+  int fail; /* tq_net_fail */
+} replay_entry;
+
+struct tq_lua_script {
+  tq_lua *rt;
+  int refs; /* the caller's + one per active run */
+  char *name;
+  char *path;
+  char *lib_dir;
+  tq_net_provider *provider;
+  tq_lua_kv *secrets; /* copies */
+  size_t n_secrets;
+  tq_lua_limits limits;
+  int chunk_ref;   /* the compiled chunk: function(_ENV) -> entries */
+  int modules_ref; /* table: module name -> compiled chunk */
+  int config_ref;  /* frozen ctx.config table */
+  char **entries;
+  size_t n_entries;
+  tq_lua_script *next; /* every script of rt, for tq_lua_free */
+  tq_lua_script *prev;
+};
+
+struct tq_lua_run {
+  tq_lua *rt;
+  tq_lua_script *script;
+  uint64_t id;
+  lua_State *co;
+  int co_ref, env_ref, loaded_ref;
+  run_state state;
+  int started;    /* the entry's first resume happened */
+  int nargs;      /* values to pass at the next resume */
+  int io_pending; /* a tq_net request holds a pointer to this run */
+  int orphan;     /* freed by its owner while io_pending: the callback frees it */
+  run_kill kill;
+  int64_t mem; /* bytes allocated while this run executed (net of frees) */
+  uint64_t instr;
+  int64_t started_ms, deadline_ms, started_us, elapsed_us;
+  tq_net_response *resp; /* the completed request, consumed by the continuation */
+  tq_lua_status status;
+  char *message;
+  char *traceback;
+  char *object; /* the object's value, for logs */
+  tq_changeset cs;
+  tq_lua_done_fn done;
+  void *done_ud;
+  tq_lua_run *next, *prev;         /* rt's active list */
+  tq_lua_run *all_next, *all_prev; /* every run not yet freed, for tq_lua_free */
+  tq_lua_run *next_ready;          /* rt's ready FIFO */
+  int in_ready;                    /* whether it is in that FIFO */
+  tq_lua_run *next_finished;       /* rt's list of runs whose done callback is due */
+};
+
+struct tq_lua {
+  lua_State *L;
+  tq_lua_opts opts;
+  char *replay_file;
+  size_t mem, mem_cap;
+  tq_lua_run *cur; /* the run executing now: allocations are charged to it */
+  int env_mt_ref;  /* the shared metatable of every run's _ENV: {__index = base} */
+  int base_ref;
+  int fmt_ref; /* string.format, for log */
+  uint64_t next_run_id;
+  size_t n_active;
+  size_t io_pending;
+  tq_lua_run *active;
+  tq_lua_run *all;
+  tq_lua_run *ready_head, *ready_tail;
+  tq_lua_run *finished;
+  tq_lua_script *scripts;
+  replay_entry *replay;
+  size_t n_replay;
+};
+
+/* ---- runtime.c ---- */
+/* The run executing on thread L (NULL on the main thread). */
+static inline tq_lua_run *run_of(lua_State *L) { return *(tq_lua_run **)lua_getextraspace(L); }
+/* Like run_of but raises a Lua error when L is not a run ("what" names the caller). */
+tq_lua_run *run_check(lua_State *L, const char *what);
+void hook_arm(lua_State *co, tq_lua_run *run);
+void run_kill_now(tq_lua_run *run, run_kill kill);
+/* Reads a file of at most max bytes into a malloc'd NUL-terminated buffer. */
+tq_code read_file(const char *path, size_t max, char **out, size_t *len, tq_err *err);
+/* Compiles source as function(_ENV) with a text-only loader; pushes it or returns an error
+ * with the message pushed. [-0, +1] */
+int compile_chunk(lua_State *L, const char *src, size_t len, const char *chunkname);
+/* Pushes the frozen read-only proxy of the table at idx (which is then no longer to be
+ * written by the host either). [-0, +1] */
+void freeze_table(lua_State *L, int idx, const char *name);
+/* Pushes a cheap read-only view of the table at idx, for per-run data. [-0, +1] */
+void freeze_view(lua_State *L, int idx, const char *name);
+/* If the value at idx is a frozen proxy or a view, pushes the real table and returns 1; else 0. */
+int unfreeze(lua_State *L, int idx);
+/* Copies s (masking every secret value of script) into a malloc'd string; NULL on ENOMEM. */
+char *redact_dup(const tq_lua_script *script, const char *s);
+
+/* ---- run.c ---- */
+void run_mark_ready(tq_lua_run *run);
+void run_destroy(tq_lua_run *run);
+void rt_kill_all(tq_lua *rt);
+
+/* ---- bindings: each pushes its module table (not yet frozen). [-0, +1] ---- */
+int luaopen_tq_http(lua_State *L);
+int luaopen_tq_json(lua_State *L);
+int luaopen_tq_ioc(lua_State *L);
+int luaopen_tq_log(lua_State *L);
+int luaopen_tq_stix(lua_State *L);
+int luaopen_tq_tq(lua_State *L);
+/* Registers the ctx and secret metatables. [-0, +0] */
+void ctx_register(lua_State *L);
+/* Pushes the ctx userdata of run. [-0, +1] */
+void ctx_push(lua_State *L, tq_lua_run *run);
+/* Pushes obj as a frozen table (or nil). [-0, +1] */
+void obj_push(lua_State *L, const tq_object *obj);
+/* Whether the value at idx is a secret; if so and real is non-NULL, *real gets its value
+ * (borrowed from the script) when it belongs to script, else NULL. */
+int secret_test(lua_State *L, int idx, const tq_lua_script *script, const char **real);
+/* print and log: the text of log.info(fmt, ...) from stack items [first, top]. [-0, +1] */
+void log_format(lua_State *L, int first);
+void log_emit(lua_State *L, tq_log_level level, const char *text);
+
+/* ---- json.c ---- */
+/* Converts the value at idx to cJSON (NULL with a Lua error raised on failure: cycles,
+ * functions, secrets, non-finite numbers). what names the caller in the error. */
+cJSON *json_from_lua(lua_State *L, int idx, const char *what);
+/* Pushes the Lua value of item. [-0, +1] */
+void json_to_lua(lua_State *L, const cJSON *item);
+/* Decodes text and pushes the value, or pushes nil, message. Returns the number pushed. */
+int json_decode_push(lua_State *L, const char *text, size_t len);
+
+/* ---- http.c ---- */
+tq_code replay_load(tq_lua *rt, const char *path, tq_err *err);
+void replay_free(tq_lua *rt);
+
+#endif

@@ -1,0 +1,588 @@
+/* run.c: runs and their scheduler. A run is a coroutine with its own _ENV (an empty table
+ * whose shared metatable reads the base); it is queued at start, resumed by tq_lua_step, and
+ * parks in RUN_WAITING while tq_net does its I/O. Net callbacks only mark a run ready
+ * (run_mark_ready); resuming always happens here, from the step's own frame. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua_int.h"
+
+const char *tq_lua_status_name(tq_lua_status s) {
+  switch (s) {
+  case TQ_LUA_ACTIVE: return "active";
+  case TQ_LUA_OK: return "ok";
+  case TQ_LUA_FAILED: return "failed";
+  case TQ_LUA_ERROR: return "error";
+  case TQ_LUA_KILLED: return "killed";
+  }
+  return "unknown";
+}
+
+/* ---- lists ------------------------------------------------------------------------------------
+ */
+
+static void ready_push(tq_lua *rt, tq_lua_run *run) {
+  run->in_ready = 1;
+  run->next_ready = NULL;
+  if (rt->ready_tail)
+    rt->ready_tail->next_ready = run;
+  else
+    rt->ready_head = run;
+  rt->ready_tail = run;
+}
+
+static tq_lua_run *ready_pop(tq_lua *rt) {
+  tq_lua_run *run = rt->ready_head;
+  if (run) {
+    rt->ready_head = run->next_ready;
+    if (rt->ready_head == NULL)
+      rt->ready_tail = NULL;
+    run->next_ready = NULL;
+    run->in_ready = 0;
+  }
+  return run;
+}
+
+static void ready_remove(tq_lua *rt, tq_lua_run *run) {
+  if (!run->in_ready)
+    return;
+  run->in_ready = 0;
+  tq_lua_run **pp = &rt->ready_head;
+  tq_lua_run *prev = NULL;
+  while (*pp && *pp != run) {
+    prev = *pp;
+    pp = &(*pp)->next_ready;
+  }
+  if (*pp == NULL)
+    return;
+  *pp = run->next_ready;
+  if (rt->ready_tail == run)
+    rt->ready_tail = prev;
+}
+
+static void finished_remove(tq_lua *rt, tq_lua_run *run) {
+  for (tq_lua_run **pp = &rt->finished; *pp; pp = &(*pp)->next_finished) {
+    if (*pp == run) {
+      *pp = run->next_finished;
+      return;
+    }
+  }
+}
+
+/* Called by the net callback (through http.c) once the run's response is stored. */
+void run_mark_ready(tq_lua_run *run) {
+  run->state = RUN_QUEUED;
+  ready_push(run->rt, run);
+}
+
+/* ---- creating a run ---------------------------------------------------------------------------
+ */
+
+/* Records the traceback of an error raised under lua_pcall into the run, keeping the error
+ * value as it is. */
+static int run_msgh(lua_State *L) {
+  tq_lua_run *run = run_of(L);
+  if (run && run->traceback == NULL && run->kill == KILL_NONE) {
+    luaL_traceback(L, L, NULL, 1);
+    run->traceback = redact_dup(run->script, lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+static int64_t now_us(void) { return tq_time_now_us(); }
+
+static tq_lua_run *run_alloc(tq_lua *rt, tq_lua_script *s) {
+  tq_lua_run *run = calloc(1, sizeof *run);
+  if (run == NULL)
+    return NULL;
+  run->rt = rt;
+  run->script = s;
+  s->refs++;
+  run->id = rt->next_run_id++;
+  run->co_ref = run->env_ref = run->loaded_ref = LUA_NOREF;
+  tq_changeset_init(&run->cs);
+  run->started_us = now_us();
+  run->started_ms = tq_mono_ms();
+  run->deadline_ms = run->started_ms + s->limits.timeout_ms;
+  run->next = rt->active;
+  if (rt->active)
+    rt->active->prev = run;
+  rt->active = run;
+  rt->n_active++;
+  run->all_next = rt->all;
+  if (rt->all)
+    rt->all->all_prev = run;
+  rt->all = run;
+  return run;
+}
+
+/* Creates the coroutine and the run's _ENV and calls the compiled chunk with it, leaving the
+ * entries table on the coroutine's stack. Everything is charged to the run. Returns LUA_OK or
+ * the error status with the error value on the coroutine's stack. */
+static int run_prepare_protected(lua_State *L) {
+  tq_lua_run *run = lua_touserdata(L, 1);
+  tq_lua *rt = run->rt;
+  lua_State *co = lua_newthread(L);
+  run->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  *(tq_lua_run **)lua_getextraspace(co) = run;
+  run->co = co;
+  lua_createtable(L, 0, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->env_mt_ref);
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "_G");
+  run->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+static int run_prepare(tq_lua_run *run) {
+  tq_lua *rt = run->rt;
+  lua_State *L = rt->L;
+  rt->cur = run;
+  lua_pushcfunction(L, run_prepare_protected);
+  lua_pushlightuserdata(L, run);
+  int st = lua_pcall(L, 1, 0, 0);
+  if (st != LUA_OK) {
+    rt->cur = NULL;
+    lua_pop(L, 1);
+    run->co = NULL; /* the caller reports "out of memory creating the run" */
+    return st;
+  }
+  lua_State *co = run->co;
+  hook_arm(co, run);
+  lua_pushcfunction(co, run_msgh);
+  lua_rawgeti(co, LUA_REGISTRYINDEX, run->script->chunk_ref);
+  lua_rawgeti(co, LUA_REGISTRYINDEX, run->env_ref);
+  st = lua_pcall(co, 1, 1, 1);
+  lua_remove(co, 1);
+  rt->cur = NULL;
+  return st;
+}
+
+/* ---- finishing --------------------------------------------------------------------------------
+ */
+
+static void run_unlink_active(tq_lua_run *run) {
+  tq_lua *rt = run->rt;
+  if (run->prev)
+    run->prev->next = run->next;
+  else if (rt->active == run)
+    rt->active = run->next;
+  if (run->next)
+    run->next->prev = run->prev;
+  run->next = run->prev = NULL;
+  rt->n_active--;
+}
+
+/* The error value at idx of co as text: strings and numbers as they are, secrets masked,
+ * anything else by its type (no metamethod runs on the host's side). */
+static char *error_text(const tq_lua_run *run, lua_State *co, int idx) {
+  int t = lua_type(co, idx);
+  if (t == LUA_TSTRING || t == LUA_TNUMBER)
+    return redact_dup(run->script, lua_tostring(co, idx));
+  if (secret_test(co, idx, NULL, NULL))
+    return tq_strdup(SECRET_MASK);
+  char buf[64];
+  snprintf(buf, sizeof buf, "(error object is a %s value)", lua_typename(co, t));
+  return tq_strdup(buf);
+}
+
+static void run_log_result(const tq_lua_run *run) {
+  const char *plugin = run->script ? run->script->name : "?";
+  const char *obj = run->object ? run->object : "";
+  switch (run->status) {
+  case TQ_LUA_ERROR:
+    tq_log(TQ_LOG_ERROR, LUA_PART, "plugin=%s run=%llu object=%s error: %s\n%s", plugin,
+           (unsigned long long)run->id, obj, run->message, run->traceback ? run->traceback : "");
+    break;
+  case TQ_LUA_KILLED:
+    tq_log(TQ_LOG_WARN, LUA_PART, "plugin=%s run=%llu object=%s killed: %s", plugin,
+           (unsigned long long)run->id, obj, run->message);
+    break;
+  case TQ_LUA_FAILED:
+    tq_log(TQ_LOG_INFO, LUA_PART, "plugin=%s run=%llu object=%s failed: %s", plugin,
+           (unsigned long long)run->id, obj, run->message);
+    break;
+  default: break;
+  }
+}
+
+/* Moves the run to DONE with status and message (taken), releases its Lua objects and its
+ * script, and queues its done callback. */
+static void run_finish(tq_lua_run *run, tq_lua_status status, char *message) {
+  tq_lua *rt = run->rt;
+  if (run->state == RUN_DONE) {
+    free(message);
+    return;
+  }
+  ready_remove(rt, run);
+  run->state = RUN_DONE;
+  run->status = status;
+  run->message = message ? message : tq_strdup("");
+  run->elapsed_us = now_us() - run->started_us;
+  run_log_result(run);
+  if (rt->L) {
+    luaL_unref(rt->L, LUA_REGISTRYINDEX, run->co_ref);
+    luaL_unref(rt->L, LUA_REGISTRYINDEX, run->env_ref);
+    luaL_unref(rt->L, LUA_REGISTRYINDEX, run->loaded_ref);
+  }
+  run->co_ref = run->env_ref = run->loaded_ref = LUA_NOREF;
+  run->co = NULL;
+  run_unlink_active(run);
+  tq_lua_script_free(run->script);
+  run->script = NULL;
+  run->next_finished = rt->finished;
+  rt->finished = run;
+}
+
+static char *kill_text(const tq_lua_run *run) {
+  const tq_lua_limits *lim = &run->script->limits;
+  char buf[128];
+  switch (run->kill) {
+  case KILL_MEMORY:
+    snprintf(buf, sizeof buf, "memory budget exceeded (%zu KiB)", lim->memory / 1024);
+    break;
+  case KILL_INSTRUCTIONS:
+    snprintf(buf, sizeof buf, "instruction budget exceeded (%llu instructions)",
+             (unsigned long long)lim->instructions);
+    break;
+  case KILL_TIMEOUT:
+    snprintf(buf, sizeof buf, "timeout: run exceeded %lld ms", (long long)lim->timeout_ms);
+    break;
+  default: snprintf(buf, sizeof buf, "run cancelled"); break;
+  }
+  return tq_strdup(buf);
+}
+
+/* An error status from the coroutine: killed (budget), or a bug with its traceback. */
+static void run_finish_error(tq_lua_run *run, int st, int traced) {
+  lua_State *co = run->co;
+  if (run->kill != KILL_NONE) {
+    run_finish(run, TQ_LUA_KILLED, kill_text(run));
+    return;
+  }
+  if (st == LUA_ERRMEM) {
+    run_finish(run, TQ_LUA_KILLED,
+               tq_strdup("out of memory: the runtime's memory cap was "
+                         "reached"));
+    return;
+  }
+  char *msg = error_text(run, co, -1);
+  if (!traced && run->traceback == NULL) {
+    luaL_traceback(run->rt->L, co, NULL, 0);
+    run->traceback = redact_dup(run->script, lua_tostring(run->rt->L, -1));
+    lua_pop(run->rt->L, 1);
+  }
+  run_finish(run, TQ_LUA_ERROR, msg);
+}
+
+/* Stores a table returned by the entry as the change set's show value (unless ctx:show was
+ * called). Runs protected on the finished coroutine: a cycle or a function is an error. */
+static int store_returned_show(lua_State *L) {
+  tq_lua_run *run = run_of(L);
+  cJSON *show = json_from_lua(L, 1, "entry result");
+  if (run->cs.show == NULL)
+    run->cs.show = show;
+  else
+    cJSON_Delete(show);
+  return 0;
+}
+
+/* The entry returned: nothing (ok), nil, "reason" (failed), or a table to show (ok). */
+static void run_finish_ok(tq_lua_run *run, int nres) {
+  lua_State *co = run->co;
+  int first = lua_gettop(co) - nres + 1;
+  if (nres >= 1 && lua_isnil(co, first)) {
+    char *why = nres >= 2 ? error_text(run, co, first + 1) : tq_strdup("no reason given");
+    run_finish(run, TQ_LUA_FAILED, why);
+    return;
+  }
+  if (nres >= 1 && lua_istable(co, first)) {
+    lua_pushcfunction(co, store_returned_show);
+    lua_pushvalue(co, first);
+    run->rt->cur = run;
+    int st = lua_pcall(co, 1, 0, 0);
+    run->rt->cur = NULL;
+    if (st != LUA_OK) {
+      run_finish(run, TQ_LUA_ERROR, error_text(run, co, -1));
+      return;
+    }
+  }
+  run_finish(run, TQ_LUA_OK, NULL);
+}
+
+static void run_resume(tq_lua_run *run) {
+  tq_lua *rt = run->rt;
+  int nres = 0;
+  rt->cur = run;
+  int nargs = run->nargs;
+  run->nargs = 0;
+  run->started = 1;
+  int st = lua_resume(run->co, rt->L, nargs, &nres);
+  rt->cur = NULL;
+  if (st == LUA_YIELD) {
+    lua_pop(run->co, nres);
+    return;
+  }
+  if (st == LUA_OK)
+    run_finish_ok(run, nres);
+  else
+    run_finish_error(run, st, 0);
+}
+
+/* ---- public: starting ----------------------------------------------------------------------- */
+
+/* Pushes the entry function and its two arguments (obj, ctx) on the coroutine in place of the
+ * entries table. Protected: obj_push allocates. */
+static int push_entry_args(lua_State *L) {
+  tq_lua_run *run = run_of(L);
+  const char *entry = lua_touserdata(L, 1);
+  const tq_object *obj = lua_touserdata(L, 2);
+  lua_getfield(L, 3, entry);
+  if (!lua_isfunction(L, -1))
+    return luaL_error(L, "entry '%s' is not a function", entry);
+  obj_push(L, obj);
+  ctx_push(L, run);
+  return 3;
+}
+
+tq_code tq_lua_run_start(tq_lua *rt, tq_lua_script *script, const char *entry, const tq_object *obj,
+                         tq_lua_done_fn done, void *ud, tq_lua_run **out, tq_err *err) {
+  if (entry == NULL || !tq_lua_script_has_entry(script, entry))
+    return tq_err_set(err, TQ_ENOTFOUND, "lua: plugin '%s' has no entry '%s'", script->name,
+                      entry ? entry : "(null)");
+  tq_lua_run *run = run_alloc(rt, script);
+  if (run == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "lua: out of memory starting a run");
+  run->done = done;
+  run->done_ud = ud;
+  if (obj && obj->value)
+    run->object = tq_strdup(obj->value);
+  *out = run;
+  int st = run_prepare(run);
+  if (run->co == NULL) {
+    run_finish(run, TQ_LUA_KILLED, tq_strdup("out of memory creating the run"));
+    return TQ_OK;
+  }
+  if (st != LUA_OK) {
+    run_finish_error(run, st, 1);
+    return TQ_OK;
+  }
+  lua_State *co = run->co;
+  lua_pushcfunction(co, push_entry_args);
+  lua_pushlightuserdata(co, (void *)entry);
+  lua_pushlightuserdata(co, (void *)obj);
+  lua_pushvalue(co, -4);
+  rt->cur = run;
+  st = lua_pcall(co, 3, 3, 0);
+  rt->cur = NULL;
+  if (st != LUA_OK) {
+    run_finish_error(run, st, 1);
+    return TQ_OK;
+  }
+  lua_remove(co, 1); /* the entries table: only fn, obj, ctx stay */
+  run->nargs = 2;
+  run->state = RUN_QUEUED;
+  ready_push(rt, run);
+  return TQ_OK;
+}
+
+/* Runs the script's chunk once in a throw-away run and records the names of its entries. */
+tq_code run_probe_entries(tq_lua *rt, tq_lua_script *s, tq_err *err) {
+  tq_code rc = TQ_OK;
+  tq_lua_run *run = run_alloc(rt, s);
+  if (run == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "lua: out of memory loading '%s'", s->path);
+  int st = run_prepare(run);
+  if (run->co == NULL) {
+    rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", s->path);
+    goto done;
+  }
+  lua_State *co = run->co;
+  if (st != LUA_OK) {
+    char *msg = error_text(run, co, -1);
+    rc = tq_err_set(err, TQ_EINVAL, "%s: %s", s->path, msg ? msg : "error");
+    free(msg);
+    goto done;
+  }
+  if (!lua_istable(co, -1)) {
+    rc = tq_err_set(err, TQ_EINVAL,
+                    "%s: the script must return a table of entry functions "
+                    "(it returned a %s)",
+                    s->path, luaL_typename(co, -1));
+    goto done;
+  }
+  size_t n = 0;
+  lua_pushnil(co);
+  while (lua_next(co, -2)) {
+    if (lua_type(co, -2) == LUA_TSTRING && lua_isfunction(co, -1)) {
+      char **grown = realloc(s->entries, (n + 1) * sizeof *grown);
+      char *name = tq_strdup(lua_tostring(co, -2));
+      if (grown == NULL || name == NULL) {
+        free(name);
+        if (grown)
+          s->entries = grown;
+        lua_pop(co, 2);
+        rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", s->path);
+        goto done;
+      }
+      s->entries = grown;
+      s->entries[n++] = name;
+      s->n_entries = n;
+    }
+    lua_pop(co, 1);
+  }
+  if (n == 0)
+    rc = tq_err_set(err, TQ_EINVAL, "%s: the returned table has no entry functions", s->path);
+done:
+  run_finish(run, TQ_LUA_OK, NULL);
+  finished_remove(rt, run);
+  tq_lua_run_free(run);
+  return rc;
+}
+
+/* ---- public: scheduling -------------------------------------------------------------------- */
+
+static void check_deadlines(tq_lua *rt) {
+  int64_t now = tq_mono_ms();
+  tq_lua_run *run = rt->active;
+  while (run) {
+    tq_lua_run *next = run->next;
+    if (run->state == RUN_WAITING && now >= run->deadline_ms) {
+      run->kill = KILL_TIMEOUT;
+      run_finish(run, TQ_LUA_KILLED, kill_text(run));
+    }
+    run = next;
+  }
+}
+
+static int64_t nearest_deadline(const tq_lua *rt) {
+  int64_t best = INT64_MAX;
+  for (const tq_lua_run *run = rt->active; run; run = run->next)
+    if (run->state == RUN_WAITING && run->deadline_ms < best)
+      best = run->deadline_ms;
+  return best;
+}
+
+/* Calls the done callbacks of the runs finished since the last call, oldest first. */
+static void notify_finished(tq_lua *rt) {
+  tq_lua_run *list = NULL;
+  while (rt->finished) {
+    tq_lua_run *run = rt->finished;
+    rt->finished = run->next_finished;
+    run->next_finished = list;
+    list = run;
+  }
+  while (list) {
+    tq_lua_run *run = list;
+    list = run->next_finished;
+    run->next_finished = NULL;
+    if (run->done)
+      run->done(run->done_ud, run);
+  }
+}
+
+tq_code tq_lua_step(tq_lua *rt, int64_t timeout_ms, tq_err *err) {
+  tq_code rc = TQ_OK;
+  tq_lua_run *last = rt->ready_tail; /* runs made ready during this turn wait for the next */
+  while (last && rt->ready_head) {
+    tq_lua_run *run = ready_pop(rt);
+    if (run->state == RUN_QUEUED)
+      run_resume(run);
+    if (run == last)
+      break;
+  }
+  check_deadlines(rt);
+  notify_finished(rt);
+  /* I/O is driven on every turn (without waiting while some run is ready) so that a stream
+   * of CPU-bound runs cannot starve the requests in flight. */
+  if (rt->io_pending > 0 && rt->opts.net) {
+    int64_t wait = nearest_deadline(rt) - tq_mono_ms();
+    if (wait > timeout_ms)
+      wait = timeout_ms;
+    if (wait < 0 || rt->ready_head != NULL || rt->n_active == 0)
+      wait = 0;
+    rc = tq_net_run(rt->opts.net, wait, err);
+  }
+  return rc;
+}
+
+tq_code tq_lua_run_all(tq_lua *rt, tq_err *err) {
+  while (rt->n_active > 0 || rt->finished) {
+    tq_code rc = tq_lua_step(rt, 100, err);
+    if (rc != TQ_OK)
+      return rc;
+  }
+  return TQ_OK;
+}
+
+size_t tq_lua_active(const tq_lua *rt) { return rt->n_active; }
+
+/* ---- public: results ------------------------------------------------------------------------ */
+
+tq_lua_status tq_lua_run_status(const tq_lua_run *run) { return run->status; }
+const char *tq_lua_run_message(const tq_lua_run *run) { return run->message ? run->message : ""; }
+const char *tq_lua_run_traceback(const tq_lua_run *run) {
+  return run->traceback ? run->traceback : "";
+}
+uint64_t tq_lua_run_id(const tq_lua_run *run) { return run->id; }
+int64_t tq_lua_run_elapsed_us(const tq_lua_run *run) { return run->elapsed_us; }
+uint64_t tq_lua_run_instructions(const tq_lua_run *run) { return run->instr; }
+const tq_changeset *tq_lua_run_changeset(const tq_lua_run *run) { return &run->cs; }
+
+void tq_lua_run_take_changeset(tq_lua_run *run, tq_changeset *out) {
+  *out = run->cs;
+  tq_changeset_init(&run->cs);
+}
+
+/* Frees the run's memory; the net callback calls this for an orphan. */
+void run_destroy(tq_lua_run *run) {
+  tq_lua *rt = run->rt;
+  if (run->all_prev)
+    run->all_prev->all_next = run->all_next;
+  else if (rt->all == run)
+    rt->all = run->all_next;
+  if (run->all_next)
+    run->all_next->all_prev = run->all_prev;
+  tq_changeset_free(&run->cs);
+  if (run->resp)
+    tq_net_response_free(run->resp);
+  free(run->message);
+  free(run->traceback);
+  free(run->object);
+  free(run);
+}
+
+void tq_lua_run_free(tq_lua_run *run) {
+  if (run == NULL)
+    return;
+  if (run->state != RUN_DONE) {
+    run->kill = KILL_CANCEL;
+    run_finish(run, TQ_LUA_KILLED, tq_strdup("run cancelled"));
+  }
+  finished_remove(run->rt, run);
+  if (run->io_pending) {
+    run->orphan = 1;
+    return;
+  }
+  run_destroy(run);
+}
+
+void rt_kill_all(tq_lua *rt) {
+  while (rt->active) {
+    tq_lua_run *run = rt->active;
+    run->kill = KILL_CANCEL;
+    run_finish(run, TQ_LUA_KILLED, tq_strdup("run cancelled: runtime closed"));
+  }
+  rt->finished = NULL; /* no callbacks while closing */
+  tq_lua_run *run = rt->all;
+  while (run) {
+    tq_lua_run *next = run->all_next;
+    if (run->io_pending)
+      run->orphan = 1; /* freed by its net callback */
+    else
+      run_destroy(run);
+    run = next;
+  }
+}

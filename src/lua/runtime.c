@@ -1,0 +1,878 @@
+/* runtime.c: the lua_State of a tq_lua and its sandbox: the accounting allocator, the budget
+ * hook, the read-only shared base (safe globals, frozen library tables), require limited to
+ * host modules and the lib dir, text-only load, and script loading. The scheduler lives in
+ * run.c, the modules in the bind files. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lualib.h>
+
+#include "lua_int.h"
+
+#define MAX_SCRIPT_BYTES (4u << 20)
+#define MAX_MODULE_NAME 128
+#define DEFAULT_STATE_MEMORY ((size_t)1 << 30)
+
+static char frozen_key; /* light userdata key of the real table in a proxy's metatable */
+static char view_key;   /* light userdata key of the real table inside a view */
+static char name_key;   /* light userdata key of a view's name */
+
+/* ---- allocator and budgets ---------------------------------------------------------------- */
+
+/* Every allocation of the State goes through here: the State as a whole is capped, and while
+ * a run executes (rt->cur) its net allocation is charged to it and capped by its budget. A
+ * refused allocation becomes Lua's "not enough memory" error; the run is also marked killed so
+ * that a pcall around the bomb cannot keep it alive. */
+static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  tq_lua *rt = ud;
+  size_t old = ptr ? osize : 0;
+  tq_lua_run *run = rt->cur;
+  if (nsize == 0) {
+    free(ptr);
+    rt->mem -= old;
+    if (run)
+      run->mem = run->mem > (int64_t)old ? run->mem - (int64_t)old : 0;
+    return NULL;
+  }
+  if (nsize > old) {
+    size_t grow = nsize - old;
+    if (rt->mem + grow > rt->mem_cap)
+      return NULL;
+    if (run) {
+      size_t cap = run->script ? run->script->limits.memory : 0;
+      if (run->kill != KILL_NONE)
+        cap += KILL_SLACK;
+      if (cap && (size_t)run->mem + grow > cap) {
+        if (run->kill == KILL_NONE)
+          run_kill_now(run, KILL_MEMORY);
+        return NULL;
+      }
+    }
+  }
+  void *p = realloc(ptr, nsize);
+  if (p == NULL)
+    return NULL;
+  rt->mem = rt->mem - old + nsize;
+  if (run) {
+    run->mem += (int64_t)nsize - (int64_t)old;
+    if (run->mem < 0)
+      run->mem = 0;
+  }
+  return p;
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+void hook_arm(lua_State *co, tq_lua_run *run) {
+  lua_sethook(co, budget_hook, LUA_MASKCOUNT, run->kill == KILL_NONE ? HOOK_COUNT : 1);
+}
+
+/* Marks the run killed and re-arms its hook to fire on every instruction: from now on each
+ * hook call raises the kill error again, so no pcall can swallow it. lua_sethook is safe to
+ * call from anywhere, the allocator included. */
+void run_kill_now(tq_lua_run *run, run_kill kill) {
+  if (run->kill == KILL_NONE)
+    run->kill = kill;
+  if (run->co)
+    hook_arm(run->co, run);
+}
+
+static void push_kill_message(lua_State *L, const tq_lua_run *run) {
+  const tq_lua_limits *lim = &run->script->limits;
+  switch (run->kill) {
+  case KILL_MEMORY:
+    lua_pushfstring(L, "memory budget exceeded (%d KiB)", (int)(lim->memory / 1024));
+    break;
+  case KILL_INSTRUCTIONS:
+    lua_pushfstring(L, "instruction budget exceeded (%I instructions)",
+                    (lua_Integer)lim->instructions);
+    break;
+  case KILL_TIMEOUT:
+    lua_pushfstring(L, "timeout: run exceeded %I ms", (lua_Integer)lim->timeout_ms);
+    break;
+  default: lua_pushliteral(L, "run cancelled"); break;
+  }
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  tq_lua_run *run = run_of(L);
+  if (run == NULL || run->script == NULL)
+    return;
+  if (run->kill == KILL_NONE) {
+    run->instr += HOOK_COUNT;
+    if (run->instr > run->script->limits.instructions)
+      run_kill_now(run, KILL_INSTRUCTIONS);
+    else if (tq_mono_ms() > run->deadline_ms)
+      run_kill_now(run, KILL_TIMEOUT);
+    else
+      return;
+  }
+  push_kill_message(L, run);
+  lua_error(L);
+}
+
+tq_lua_run *run_check(lua_State *L, const char *what) {
+  tq_lua_run *run = run_of(L);
+  if (run == NULL)
+    luaL_error(L, "%s: only available inside a run", what);
+  return run;
+}
+
+/* ---- frozen tables -------------------------------------------------------------------------- */
+
+static int ro_newindex(lua_State *L) {
+  const char *name = "?";
+  lua_pushlightuserdata(L, &name_key);
+  if (lua_rawget(L, 1) == LUA_TSTRING)
+    name = lua_tostring(L, -1);
+  else if (lua_getmetatable(L, 1)) {
+    lua_getfield(L, -1, "__name");
+    if (lua_type(L, -1) == LUA_TSTRING)
+      name = lua_tostring(L, -1);
+  }
+  return luaL_error(L, "attempt to modify read-only table '%s' (field '%s')", name,
+                    luaL_tolstring(L, 2, NULL));
+}
+
+int unfreeze(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TTABLE)
+    return 0;
+  idx = lua_absindex(L, idx);
+  lua_pushlightuserdata(L, &view_key);
+  if (lua_rawget(L, idx) == LUA_TTABLE)
+    return 1;
+  lua_pop(L, 1);
+  if (!lua_getmetatable(L, idx))
+    return 0;
+  lua_pushlightuserdata(L, &frozen_key);
+  if (lua_rawget(L, -2) != LUA_TTABLE) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_remove(L, -2);
+  return 1;
+}
+
+static int ro_next(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 2);
+  if (lua_next(L, 1))
+    return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+static int ro_pairs(lua_State *L) {
+  if (!unfreeze(L, 1))
+    return luaL_error(L, "pairs: not a read-only table");
+  lua_pushcfunction(L, ro_next);
+  lua_insert(L, -2);
+  lua_pushnil(L);
+  return 3;
+}
+
+static int ro_len(lua_State *L) {
+  if (!unfreeze(L, 1))
+    return luaL_error(L, "#: not a read-only table");
+  lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+  return 1;
+}
+
+/* The proxy is an empty table whose metatable reads through to the real table; writes raise
+ * an error naming the table; the metatable is hidden from scripts (__metatable = false). All
+ * functions are light C functions so that a proxy costs two tables and no closure. */
+void freeze_table(lua_State *L, int idx, const char *name) {
+  idx = lua_absindex(L, idx);
+  lua_createtable(L, 0, 0);
+  lua_createtable(L, 0, 7);
+  lua_pushvalue(L, idx);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, ro_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, ro_pairs);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushcfunction(L, ro_len);
+  lua_setfield(L, -2, "__len");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__name");
+  lua_pushlightuserdata(L, &frozen_key);
+  lua_pushvalue(L, idx);
+  lua_rawset(L, -3);
+  lua_setmetatable(L, -2);
+}
+
+/* A view is the cheap read-only table for per-run data (obj, tq.get results): one table
+ * holding the real one under a light userdata key, with a metatable shared by all views.
+ * Scripts cannot index with a light userdata, and next/pairs/rawset see through or refuse. */
+static int view_index(lua_State *L) {
+  lua_pushlightuserdata(L, &view_key);
+  lua_rawget(L, 1);
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+void freeze_view(lua_State *L, int idx, const char *name) {
+  idx = lua_absindex(L, idx);
+  lua_createtable(L, 0, 2);
+  lua_pushlightuserdata(L, &view_key);
+  lua_pushvalue(L, idx);
+  lua_rawset(L, -3);
+  lua_pushlightuserdata(L, &name_key);
+  lua_pushstring(L, name);
+  lua_rawset(L, -3);
+  lua_pushlightuserdata(L, &view_key); /* the shared metatable lives under the same key */
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_setmetatable(L, -2);
+}
+
+static void view_register(lua_State *L) {
+  lua_pushlightuserdata(L, &view_key);
+  lua_createtable(L, 0, 6);
+  lua_pushcfunction(L, view_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, ro_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, ro_pairs);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushcfunction(L, ro_len);
+  lua_setfield(L, -2, "__len");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+/* next(t, k), seeing through read-only tables (a view keeps its real table inside). */
+static int sb_next(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 2);
+  if (unfreeze(L, 1))
+    lua_replace(L, 1);
+  if (lua_next(L, 1))
+    return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+/* ---- safe base functions ----------------------------------------------------------------------
+ */
+
+/* rawset, except on read-only proxies (which would otherwise gain fields that shadow nothing
+ * but confuse readers) and on the shared tables. */
+static int sb_rawset(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkany(L, 2);
+  luaL_checkany(L, 3);
+  if (unfreeze(L, 1))
+    return luaL_error(L, "rawset: attempt to modify a read-only table");
+  lua_settop(L, 3);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+/* setmetatable without __gc: a finaliser would run inside whichever run triggers the
+ * collection, on that run's budget. */
+static int sb_setmetatable(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int t = lua_type(L, 2);
+  luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+  if (t == LUA_TTABLE && lua_getfield(L, 2, "__gc") != LUA_TNIL)
+    return luaL_error(L, "setmetatable: __gc is not allowed in the sandbox");
+  if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+    return luaL_error(L, "cannot change a protected metatable");
+  lua_settop(L, 2);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+/* load(text [, chunkname [, mode [, env]]]): text chunks only; the default environment is
+ * the calling run's own _ENV, never the host's globals. */
+static int sb_load(lua_State *L) {
+  size_t len;
+  const char *s = lua_tolstring(L, 1, &len);
+  if (s == NULL)
+    return luaL_error(L, "load: only string chunks are allowed in the sandbox");
+  const char *name = luaL_optstring(L, 2, "=(load)");
+  const char *mode = luaL_optstring(L, 3, "t");
+  if (strcmp(mode, "t") != 0 || (len > 0 && s[0] == LUA_SIGNATURE[0])) {
+    luaL_pushfail(L);
+    lua_pushliteral(L, "load: binary chunks are not allowed in the sandbox");
+    return 2;
+  }
+  int has_env = !lua_isnone(L, 4);
+  if (luaL_loadbufferx(L, s, len, name, "t") != LUA_OK) {
+    luaL_pushfail(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  if (has_env)
+    lua_pushvalue(L, 4);
+  else {
+    tq_lua_run *run = run_check(L, "load");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, run->env_ref);
+  }
+  lua_setupvalue(L, -2, 1);
+  return 1;
+}
+
+static int sb_collectgarbage(lua_State *L) {
+  const char *opt = luaL_optstring(L, 1, "collect");
+  if (strcmp(opt, "count") != 0)
+    return luaL_error(L, "collectgarbage: option '%s' is not allowed in the sandbox", opt);
+  tq_lua_run *run = run_of(L);
+  int64_t bytes = run ? run->mem : 0;
+  lua_pushnumber(L, (lua_Number)bytes / 1024.0);
+  return 1;
+}
+
+static int sb_print(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 1; i <= n; i++) {
+    if (i > 1)
+      luaL_addchar(&b, '\t');
+    if (secret_test(L, i, NULL, NULL))
+      luaL_addstring(&b, SECRET_MASK);
+    else {
+      luaL_tolstring(L, i, NULL);
+      luaL_addvalue(&b);
+    }
+  }
+  luaL_pushresult(&b);
+  log_emit(L, TQ_LOG_INFO, lua_tostring(L, -1));
+  return 0;
+}
+
+/* ---- require ----------------------------------------------------------------------------------
+ */
+
+static const char *const host_modules[] = {"http", "json", "ioc", "log", "stix", "tq", NULL};
+
+/* A module name is dotted words of [A-Za-z0-9_-]: never a path, never "..". */
+static int module_name_ok(const char *name) {
+  size_t n = strlen(name);
+  if (n == 0 || n > MAX_MODULE_NAME || name[0] == '.' || name[n - 1] == '.' ||
+      strstr(name, "..") != NULL)
+    return 0;
+  for (const char *p = name; *p; p++)
+    if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
+      return 0;
+  return 1;
+}
+
+/* Pushes the compiled chunk of module name for the run's script, compiling it on first use
+ * (once per script). Raises on a missing file or a syntax error. [-0, +1] */
+static void module_compiled(lua_State *L, tq_lua_script *s, const char *name) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->modules_ref);
+  if (lua_getfield(L, -1, name) == LUA_TFUNCTION) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
+  if (s->lib_dir == NULL)
+    luaL_error(L, "require: module '%s' not found (no lib dir for plugin '%s')", name, s->name);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "@");
+  luaL_addstring(&b, s->lib_dir);
+  luaL_addchar(&b, '/');
+  for (const char *p = name; *p; p++)
+    luaL_addchar(&b, *p == '.' ? '/' : *p);
+  luaL_addstring(&b, ".lua");
+  luaL_pushresult(&b);
+  const char *chunkname = lua_tostring(L, -1);
+  char *src = NULL;
+  size_t len = 0;
+  tq_err err;
+  if (read_file(chunkname + 1, MAX_SCRIPT_BYTES, &src, &len, &err) != TQ_OK)
+    luaL_error(L, "require: module '%s' not found: %s", name, err.msg);
+  int st = compile_chunk(L, src, len, chunkname);
+  free(src);
+  if (st != LUA_OK)
+    lua_error(L);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, name);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+static int sb_require(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  for (int i = 0; host_modules[i]; i++) {
+    if (strcmp(name, host_modules[i]) == 0) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, run_check(L, "require")->rt->base_ref);
+      lua_getfield(L, -1, name);
+      return 1;
+    }
+  }
+  if (!module_name_ok(name))
+    return luaL_error(L,
+                      "require: '%s' is not a module name (paths, '..' and C modules are "
+                      "refused; use dotted names such as \"rst.ioc\")",
+                      name);
+  tq_lua_run *run = run_check(L, "require");
+  if (run->loaded_ref == LUA_NOREF) {
+    lua_newtable(L);
+    run->loaded_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, run->loaded_ref); /* 2: loaded */
+  int t = lua_getfield(L, 2, name);
+  if (t == LUA_TLIGHTUSERDATA)
+    return luaL_error(L, "require: module '%s' requires itself (a loop)", name);
+  if (t != LUA_TNIL)
+    return 1;
+  lua_pushlightuserdata(L, &frozen_key); /* "loading" mark */
+  lua_setfield(L, 2, name);
+  module_compiled(L, run->script, name);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, run->env_ref);
+  lua_call(L, 1, 1);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+  }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, 2, name);
+  return 1;
+}
+
+/* ---- building the base ------------------------------------------------------------------------
+ */
+
+static const char *const safe_base[] = {
+    "assert", "error",  "ipairs",   "pairs",  "pcall",  "select",       "tonumber", "tostring",
+    "type",   "xpcall", "rawequal", "rawlen", "rawget", "getmetatable", "_VERSION", NULL};
+
+static const luaL_Reg sandbox_fns[] = {{"rawset", sb_rawset}, {"setmetatable", sb_setmetatable},
+                                       {"load", sb_load},     {"collectgarbage", sb_collectgarbage},
+                                       {"print", sb_print},   {"require", sb_require},
+                                       {"next", sb_next},     {NULL, NULL}};
+
+/* Copies the fields of the table at idx except those named in skip into a new table and
+ * pushes it. [-0, +1] */
+static void copy_table(lua_State *L, int idx, const char *const *skip) {
+  idx = lua_absindex(L, idx);
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int skipped = 0;
+    for (int i = 0; skip && skip[i] && lua_type(L, -2) == LUA_TSTRING; i++)
+      skipped |= strcmp(lua_tostring(L, -2), skip[i]) == 0;
+    if (skipped) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+}
+
+/* Sets base[name] to the frozen proxy of the table on top, popping it. [-1, +0] */
+static void base_set_frozen(lua_State *L, int base, const char *name) {
+  freeze_table(L, -1, name);
+  lua_setfield(L, base, name);
+  lua_pop(L, 1);
+}
+
+/* The string table without dump, installed also as the strings' method table so that
+ * ("").dump cannot reach it; the strings' metatable is hidden (getmetatable("") -> false). */
+static void base_add_string(lua_State *L, int base) {
+  static const char *const skip[] = {"dump", NULL};
+  luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
+  copy_table(L, -1, skip);
+  lua_remove(L, -2);
+  lua_pushliteral(L, "");
+  lua_getmetatable(L, -1);
+  lua_pushvalue(L, -3);
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 2);
+  base_set_frozen(L, base, "string");
+}
+
+static void base_add_libs(lua_State *L, int base) {
+  static const char *const os_keep[] = {"time", "clock", "date", NULL};
+  luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 0);
+  base_set_frozen(L, base, "table");
+  luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 0);
+  base_set_frozen(L, base, "math");
+  luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 0);
+  base_set_frozen(L, base, "utf8");
+  luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
+  lua_newtable(L);
+  for (int i = 0; os_keep[i]; i++) {
+    lua_getfield(L, -2, os_keep[i]);
+    lua_setfield(L, -2, os_keep[i]);
+  }
+  lua_remove(L, -2);
+  base_set_frozen(L, base, "os");
+  static const struct {
+    const char *name;
+    lua_CFunction open;
+  } mods[] = {{"http", luaopen_tq_http}, {"json", luaopen_tq_json}, {"ioc", luaopen_tq_ioc},
+              {"log", luaopen_tq_log},   {"stix", luaopen_tq_stix}, {"tq", luaopen_tq_tq}};
+  for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {
+    mods[i].open(L);
+    base_set_frozen(L, base, mods[i].name);
+  }
+}
+
+/* Builds base (registry ref) and the shared _ENV metatable {__index = base}. Runs in a
+ * protected call so that an allocation failure is an error, not a panic. */
+static int build_base(lua_State *L) {
+  tq_lua *rt = lua_touserdata(L, 1);
+  view_register(L);
+  luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+  lua_pop(L, 1);
+  lua_newtable(L);
+  int base = lua_gettop(L);
+  for (int i = 0; safe_base[i]; i++) {
+    lua_getglobal(L, safe_base[i]);
+    lua_setfield(L, base, safe_base[i]);
+  }
+  luaL_setfuncs(L, sandbox_fns, 0);
+  base_add_string(L, base);
+  base_add_libs(L, base);
+  lua_getfield(L, base, "string");
+  lua_getfield(L, -1, "format");
+  rt->fmt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
+  ctx_register(L);
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, base);
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  rt->env_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  rt->base_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* ---- runtime ----------------------------------------------------------------------------------
+ */
+
+void tq_lua_opts_init(tq_lua_opts *o) { memset(o, 0, sizeof *o); }
+
+static int rt_panic(lua_State *L) {
+  tq_log(TQ_LOG_ERROR, LUA_PART, "unprotected Lua error: %s", lua_tostring(L, -1));
+  abort();
+}
+
+tq_code tq_lua_new(const tq_lua_opts *opts, tq_lua **out, tq_err *err) {
+  tq_code rc = TQ_ENOMEM;
+  tq_lua *rt = calloc(1, sizeof *rt);
+  if (rt == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "lua: out of memory creating the runtime");
+  if (opts)
+    rt->opts = *opts;
+  rt->mem_cap = rt->opts.state_memory ? rt->opts.state_memory : DEFAULT_STATE_MEMORY;
+  rt->next_run_id = 1;
+  rt->L = lua_newstate(rt_alloc, rt);
+  if (rt->L == NULL) {
+    tq_err_set(err, TQ_ENOMEM, "lua: cannot create a lua_State");
+    goto fail;
+  }
+  lua_atpanic(rt->L, rt_panic);
+  *(tq_lua_run **)lua_getextraspace(rt->L) = NULL;
+  lua_pushcfunction(rt->L, build_base);
+  lua_pushlightuserdata(rt->L, rt);
+  if (lua_pcall(rt->L, 1, 0, 0) != LUA_OK) {
+    tq_err_set(err, TQ_ENOMEM, "lua: building the sandbox failed: %s", lua_tostring(rt->L, -1));
+    goto fail;
+  }
+  lua_gc(rt->L, LUA_GCGEN, 0, 0); /* runs make many short-lived objects */
+  if (rt->opts.replay_file) {
+    rt->replay_file = tq_strdup(rt->opts.replay_file);
+    rc = replay_load(rt, rt->replay_file, err);
+    if (rc != TQ_OK)
+      goto fail;
+  }
+  rt->opts.replay_file = rt->replay_file;
+  *out = rt;
+  return TQ_OK;
+fail:
+  tq_lua_free(rt);
+  return err ? err->code : rc;
+}
+
+size_t tq_lua_memory(const tq_lua *rt) { return rt->mem; }
+
+static void script_destroy(tq_lua_script *s);
+
+void tq_lua_free(tq_lua *rt) {
+  if (rt == NULL)
+    return;
+  if (rt->L)
+    rt_kill_all(rt);
+  while (rt->io_pending > 0 && rt->opts.net) {
+    if (tq_net_run(rt->opts.net, 100, NULL) != TQ_OK)
+      break;
+  }
+  while (rt->scripts)
+    script_destroy(rt->scripts);
+  if (rt->L)
+    lua_close(rt->L);
+  replay_free(rt);
+  free(rt->replay_file);
+  free(rt);
+}
+
+/* ---- files, chunks, redaction ------------------------------------------------------------------
+ */
+
+tq_code read_file(const char *path, size_t max, char **out, size_t *len, tq_err *err) {
+  tq_code rc = TQ_OK;
+  char *data = NULL;
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    return tq_err_set(err, errno == ENOENT ? TQ_ENOTFOUND : TQ_EIO, "%s: cannot open: %s", path,
+                      strerror(errno));
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    rc = tq_err_set(err, TQ_EIO, "%s: not a regular file", path);
+    goto fail;
+  }
+  if ((size_t)st.st_size > max) {
+    rc = tq_err_set(err, TQ_ELIMIT, "%s: %lld bytes, over the %zu-byte cap", path,
+                    (long long)st.st_size, max);
+    goto fail;
+  }
+  data = malloc((size_t)st.st_size + 1);
+  if (data == NULL) {
+    rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", path);
+    goto fail;
+  }
+  size_t n = fread(data, 1, (size_t)st.st_size, f);
+  if (n != (size_t)st.st_size) {
+    rc = tq_err_set(err, TQ_EIO, "%s: short read", path);
+    goto fail;
+  }
+  data[n] = '\0';
+  fclose(f);
+  *out = data;
+  *len = n;
+  return TQ_OK;
+fail:
+  free(data);
+  fclose(f);
+  return rc;
+}
+
+/* The source becomes the body of function(...) whose first statement binds _ENV to the first
+ * argument, on the same line so that line numbers stay those of the file. A shebang line is
+ * commented out. Each call with a fresh env gives closures bound to that env. */
+int compile_chunk(lua_State *L, const char *src, size_t len, const char *chunkname) {
+  static const char prefix[] = "local _ENV = ...; ";
+  int shebang = len > 0 && src[0] == '#';
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, prefix);
+  if (shebang)
+    luaL_addstring(&b, "--");
+  luaL_addlstring(&b, src, len);
+  luaL_pushresult(&b);
+  size_t n;
+  const char *text = lua_tolstring(L, -1, &n);
+  if (len > 0 && src[0] == LUA_SIGNATURE[0]) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "%s: binary chunks are not allowed", chunkname + 1);
+    return LUA_ERRSYNTAX;
+  }
+  int st = luaL_loadbufferx(L, text, n, chunkname, "t");
+  lua_remove(L, -2);
+  return st;
+}
+
+/* Whether s contains the text of one of the script's secrets. */
+static int has_secret(const tq_lua_script *script, const char *s) {
+  for (size_t i = 0; script && i < script->n_secrets; i++)
+    if (script->secrets[i].value[0] && strstr(s, script->secrets[i].value))
+      return 1;
+  return 0;
+}
+
+char *redact_dup(const tq_lua_script *script, const char *s) {
+  if (s == NULL)
+    return NULL;
+  if (!has_secret(script, s))
+    return tq_strdup(s);
+  tq_buf b;
+  tq_buf_init(&b, 0);
+  const char *p = s;
+  while (*p) {
+    size_t hit_len = 0;
+    for (size_t i = 0; script && i < script->n_secrets && hit_len == 0; i++) {
+      size_t n = strlen(script->secrets[i].value);
+      if (n > 0 && strncmp(p, script->secrets[i].value, n) == 0)
+        hit_len = n;
+    }
+    tq_code rc = hit_len ? tq_buf_adds(&b, SECRET_MASK) : tq_buf_addc(&b, *p);
+    if (rc != TQ_OK) {
+      tq_buf_free(&b);
+      return NULL;
+    }
+    p += hit_len ? hit_len : 1;
+  }
+  return tq_buf_take(&b);
+}
+
+/* ---- scripts ----------------------------------------------------------------------------------
+ */
+
+void tq_lua_script_opts_init(tq_lua_script_opts *o) { memset(o, 0, sizeof *o); }
+
+static void script_destroy(tq_lua_script *s) {
+  tq_lua *rt = s->rt;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    rt->scripts = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  if (rt->L) {
+    luaL_unref(rt->L, LUA_REGISTRYINDEX, s->chunk_ref);
+    luaL_unref(rt->L, LUA_REGISTRYINDEX, s->modules_ref);
+    luaL_unref(rt->L, LUA_REGISTRYINDEX, s->config_ref);
+  }
+  for (size_t i = 0; i < s->n_secrets; i++) {
+    free((char *)s->secrets[i].key);
+    char *v = (char *)s->secrets[i].value;
+    if (v)
+      explicit_bzero(v, strlen(v));
+    free(v);
+  }
+  free(s->secrets);
+  for (size_t i = 0; i < s->n_entries; i++)
+    free(s->entries[i]);
+  free(s->entries);
+  free(s->name);
+  free(s->path);
+  free(s->lib_dir);
+  free(s);
+}
+
+void tq_lua_script_free(tq_lua_script *s) {
+  if (s && --s->refs <= 0)
+    script_destroy(s);
+}
+
+int tq_lua_script_has_entry(const tq_lua_script *s, const char *entry) {
+  for (size_t i = 0; i < s->n_entries; i++)
+    if (strcmp(s->entries[i], entry) == 0)
+      return 1;
+  return 0;
+}
+
+const char *tq_lua_script_name(const tq_lua_script *s) { return s->name; }
+
+static tq_code script_copy_opts(tq_lua_script *s, const tq_lua_script_opts *o, tq_err *err) {
+  s->name = tq_strdup(o->name);
+  s->path = tq_strdup(o->path);
+  s->lib_dir = o->lib_dir ? tq_strdup(o->lib_dir) : NULL;
+  s->provider = o->provider;
+  s->limits = o->limits;
+  if (s->limits.memory == 0)
+    s->limits.memory = 32u << 20;
+  if (s->limits.instructions == 0)
+    s->limits.instructions = 50000000;
+  if (s->limits.timeout_ms == 0)
+    s->limits.timeout_ms = 30000;
+  s->secrets = calloc(o->n_secrets ? o->n_secrets : 1, sizeof *s->secrets);
+  if (!s->name || !s->path || (o->lib_dir && !s->lib_dir) || !s->secrets)
+    return tq_err_set(err, TQ_ENOMEM, "lua: out of memory loading '%s'", o->path);
+  for (size_t i = 0; i < o->n_secrets; i++) {
+    s->secrets[i].key = tq_strdup(o->secrets[i].key);
+    s->secrets[i].value = tq_strdup(o->secrets[i].value ? o->secrets[i].value : "");
+    s->n_secrets++;
+    if (!s->secrets[i].key || !s->secrets[i].value)
+      return tq_err_set(err, TQ_ENOMEM, "lua: out of memory loading '%s'", o->path);
+  }
+  return TQ_OK;
+}
+
+/* Pushes the config as a frozen table of strings. Secret keys are left out even if the
+ * caller passed them in config too. [-0, +1] */
+static int push_config(lua_State *L) {
+  const tq_lua_script_opts *o = lua_touserdata(L, 1);
+  lua_newtable(L);
+  for (size_t i = 0; i < o->n_config; i++) {
+    int secret = 0;
+    for (size_t j = 0; j < o->n_secrets; j++)
+      secret |= strcmp(o->secrets[j].key, o->config[i].key) == 0;
+    if (secret || o->config[i].value == NULL)
+      continue;
+    lua_pushstring(L, o->config[i].value);
+    lua_setfield(L, -2, o->config[i].key);
+  }
+  freeze_table(L, -1, "ctx.config");
+  return 1;
+}
+
+/* Compiles the file and keeps the chunk, the module cache and the config. */
+static tq_code script_compile(tq_lua *rt, tq_lua_script *s, const tq_lua_script_opts *o,
+                              tq_err *err) {
+  char *src = NULL;
+  size_t len = 0;
+  tq_code rc = read_file(s->path, MAX_SCRIPT_BYTES, &src, &len, err);
+  if (rc != TQ_OK)
+    return rc;
+  lua_State *L = rt->L;
+  lua_pushfstring(L, "@%s", s->path);
+  int st = compile_chunk(L, src, len, lua_tostring(L, -1));
+  free(src);
+  if (st != LUA_OK) {
+    rc = tq_err_set(err, TQ_EINVAL, "%s", lua_tostring(L, -1));
+    lua_pop(L, 2);
+    return rc;
+  }
+  s->chunk_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
+  lua_newtable(L);
+  s->modules_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushcfunction(L, push_config);
+  lua_pushlightuserdata(L, (void *)o);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    return tq_err_set(err, TQ_ENOMEM, "%s: out of memory building ctx.config", s->path);
+  }
+  s->config_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return TQ_OK;
+}
+
+tq_code run_probe_entries(tq_lua *rt, tq_lua_script *s, tq_err *err);
+
+tq_code tq_lua_load(tq_lua *rt, const tq_lua_script_opts *opts, tq_lua_script **out, tq_err *err) {
+  if (opts == NULL || opts->name == NULL || opts->path == NULL)
+    return tq_err_set(err, TQ_EINVAL, "lua: a script needs a name and a path");
+  tq_lua_script *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "lua: out of memory loading '%s'", opts->path);
+  s->rt = rt;
+  s->refs = 1;
+  s->chunk_ref = s->modules_ref = s->config_ref = LUA_NOREF;
+  s->next = rt->scripts;
+  if (rt->scripts)
+    rt->scripts->prev = s;
+  rt->scripts = s;
+  tq_code rc = script_copy_opts(s, opts, err);
+  if (rc == TQ_OK)
+    rc = script_compile(rt, s, opts, err);
+  if (rc == TQ_OK)
+    rc = run_probe_entries(rt, s, err);
+  if (rc != TQ_OK)
+    goto fail;
+  *out = s;
+  return TQ_OK;
+fail:
+  script_destroy(s);
+  return rc;
+}

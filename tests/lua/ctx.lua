@@ -1,0 +1,110 @@
+-- ctx.lua: entries exercising obj, ctx (config, secrets, change set), json, log and http in
+-- replay mode, for tests/unit/test_lua_ctx.c. The secret "api_key" must never leak.
+local M = {}
+
+function M.changeset(obj, ctx)
+  ctx:attribute("Country", "NL")
+  ctx:attribute("ASN", 64500)              -- numbers become text
+  ctx:tag("rst-enriched")
+  ctx:score(7)
+  ctx:status("review")                     -- case-insensitive, stored canonical
+  ctx:link("malware", "Emotet", {link_type = "indicates", description = "seen together"})
+  ctx:indicator("FQDN", "evil.example", {["Resolved IP"] = obj.value, Note = {"a", "b"}})
+  ctx:show{summary = "enriched " .. obj.value, rows = {{k = "score", v = 7}}}
+end
+
+function M.bad_status(obj, ctx) ctx:status("Deleted") end
+function M.bad_score(obj, ctx) ctx:score(11) end
+function M.bad_link_type(obj, ctx) ctx:link("no-such-type", "x") end
+
+function M.read_obj(obj, ctx)
+  assert(obj.value == "45.83.122.166", "value")
+  assert(obj.type == "indicator" and obj.indicator_type == "IP Address", "types")
+  assert(obj.status == "Active" and obj.score == 4, "status/score")
+  assert(#obj.attributes == 2 and obj.attributes[2].name == "Country", "attributes")
+  assert(obj.attributes[2].source == "RST Cloud", "attribute source")
+  assert(#obj.tags == 1 and obj.tags[1] == "c2", "tags")
+  local n = 0
+  for _, a in ipairs(obj.attributes) do n = n + 1 end
+  for k, v in pairs(obj) do n = n + 1 end
+  assert(n >= 10, "iteration of a read-only view")
+  assert(json.decode(json.encode(obj)).value == obj.value, "a view encodes")
+end
+
+function M.write_obj(obj, ctx) obj.value = "1.1.1.1" end
+function M.write_obj_attr(obj, ctx) obj.attributes[1].value = "x" end
+
+function M.config(obj, ctx)
+  assert(ctx.config.base_url == "http://127.0.0.1", "base_url")
+  assert(ctx.config.threshold == "5", "threshold")
+  assert(ctx.config.api_key == nil, "a secret field is in ctx.config")
+  assert(ctx.secret("missing") == nil, "missing secret")
+end
+
+function M.write_config(obj, ctx) ctx.config.base_url = "http://evil" end
+
+-- every way a script might try to show a secret
+function M.secret_log(obj, ctx)
+  local key = ctx.secret("api_key")
+  log.warn("key is %s", key)
+  log.warn(key)
+  print("print:", key)
+  assert(tostring(key) == "********")
+  assert(string.format("%s", key) == "********")
+end
+
+function M.secret_concat(obj, ctx)
+  local s = "Bearer " .. ctx.secret("api_key")
+  assert(s == "Bearer ********", s)
+  ctx:attribute("Auth", s)
+  ctx:tag(ctx.secret("api_key") .. "!")
+end
+
+function M.secret_attribute(obj, ctx) ctx:attribute("Key", ctx.secret("api_key")) end
+function M.secret_show(obj, ctx) ctx:show{key = ctx.secret("api_key")} end
+function M.secret_json(obj, ctx) return json.encode({k = ctx.secret("api_key")}) end
+function M.secret_return(obj, ctx) return nil, ctx.secret("api_key") end
+function M.secret_error(obj, ctx) error(ctx.secret("api_key")) end
+function M.secret_index(obj, ctx) return ctx.secret("api_key").value end
+
+function M.json_roundtrip(obj, ctx)
+  local v = json.decode('{"a":[1,2,{"b":null}],"s":"x","f":1.5,"t":true,"e":{}}')
+  assert(v.a[3].b == json.null, "null")
+  assert(v.a[2] == 2 and math.type(v.a[2]) == "integer", "integers")
+  assert(v.f == 1.5 and v.t == true and v.s == "x", "scalars")
+  local back = json.decode(json.encode(v))
+  assert(back.a[1] == 1 and back.a[3].b == json.null, "roundtrip")
+  assert(json.encode({1, 2, 3}) == "[1,2,3]", "array")
+  assert(json.encode({}) == "{}", "empty table")
+  local bad, err = json.decode("{oops")
+  assert(bad == nil and err:find("invalid JSON"), "decode error")
+end
+
+function M.json_cycle(obj, ctx)
+  local t = {}
+  t.self = t
+  return json.encode(t)
+end
+
+function M.json_function(obj, ctx) return json.encode({f = print}) end
+
+function M.http_replay(obj, ctx)
+  local resp, err = http.get("https://api.example.test/v1/ioc",
+                             {query = {value = obj.value, type = "ip"},
+                              headers = {["X-Api-Key"] = ctx.secret("api_key")}})
+  assert(resp, err and err.message)
+  assert(resp.status == 200, "status")
+  assert(resp.headers["content-type"] == "application/json", "header names are lower-case")
+  local data = resp:json()
+  ctx:score(data.score)
+  local r2, e2 = http.post("https://api.example.test/v1/missing", {json = {value = obj.value}})
+  assert(r2 == nil and e2.kind == "http" and e2.status == 404, "404 is an http error")
+  local r3, e3 = http.get("https://api.example.test/v1/slow")
+  assert(r3 == nil and e3.kind == "timeout", "recorded timeout")
+end
+
+function M.http_unrecorded(obj, ctx)
+  return http.get("https://api.example.test/v1/other", {query = {q = "a b&c"}})
+end
+
+return M

@@ -1,0 +1,272 @@
+/* test_lua_ctx.c: what an entry sees and records: the read-only obj, ctx.config without
+ * secrets, the change set, secrets that never leak (log, concatenation, json, show,
+ * attributes, results), json, and http in replay mode (tests/lua/ctx.lua, replay.json). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "../lua/lua_test.h"
+
+#define SECRET "S3cr3t-Value-XYZ"
+
+typedef struct fixture {
+  tq_lua *rt;
+  tq_lua_script *s;
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  tq_lua_opts o;
+  tq_lua_opts_init(&o);
+  char replay[4096];
+  snprintf(replay, sizeof replay, "%s", lt_path("replay.json"));
+  o.replay_file = replay;
+  tq_err err = {0};
+  if (tq_lua_new(&o, &f->rt, &err) != TQ_OK)
+    fail_msg("%s", err.msg);
+  static const tq_lua_kv secrets[] = {{"api_key", SECRET}};
+  tq_lua_limits lim = {0};
+  f->s = lt_load(f->rt, "ctx-test", "ctx.lua", lim, secrets, 1, NULL);
+  assert_non_null(f->s);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  tq_lua_script_free(f->s);
+  tq_lua_free(f->rt);
+  free(f);
+  return 0;
+}
+
+static tq_object *sample_object(void) {
+  static char *sources[] = {"RST Cloud"};
+  static char *tags[] = {"c2"};
+  static tq_attr attrs[] = {{"Confidence", "80", "RST Cloud", 0},
+                            {"Country", "DE", "RST Cloud", 0}};
+  static tq_object obj;
+  memset(&obj, 0, sizeof obj);
+  obj.id = 42;
+  obj.object_type = "indicator";
+  obj.indicator_type = "IP Address";
+  obj.value = "45.83.122.166";
+  obj.status = TQ_STATUS_ACTIVE;
+  obj.score = 4;
+  obj.sources = sources;
+  obj.n_sources = 1;
+  obj.tags = tags;
+  obj.n_tags = 1;
+  obj.attrs = attrs;
+  obj.n_attrs = 2;
+  return &obj;
+}
+
+/* Runs one entry on the sample object and returns the finished run. */
+static tq_lua_run *run_one(fixture *f, const char *entry) {
+  tq_lua_run *run = lt_start(f->rt, f->s, entry, sample_object());
+  tq_err err = {0};
+  assert_int_equal(tq_lua_run_all(f->rt, &err), TQ_OK);
+  return run;
+}
+
+static void expect(fixture *f, const char *entry, tq_lua_status st, const char *want) {
+  tq_lua_run *run = run_one(f, entry);
+  if (tq_lua_run_status(run) != st || strstr(tq_lua_run_message(run), want) == NULL)
+    fail_msg("%s: %s '%s' (wanted %s '%s')", entry, tq_lua_status_name(tq_lua_run_status(run)),
+             tq_lua_run_message(run), tq_lua_status_name(st), want);
+  tq_lua_run_free(run);
+}
+
+/* The secret text appears nowhere in what a run leaves behind. */
+static void assert_no_secret(const tq_lua_run *run) {
+  assert_null(strstr(tq_lua_run_message(run), SECRET));
+  assert_null(strstr(tq_lua_run_traceback(run), SECRET));
+  const tq_changeset *cs = tq_lua_run_changeset(run);
+  for (size_t i = 0; i < cs->n_attrs; i++)
+    assert_null(strstr(cs->attrs[i].value, SECRET));
+  for (size_t i = 0; i < cs->n_tags; i++)
+    assert_null(strstr(cs->tags[i], SECRET));
+  if (cs->show) {
+    char *text = cJSON_PrintUnformatted(cs->show);
+    assert_null(strstr(text, SECRET));
+    free(text);
+  }
+}
+
+static void test_changeset_records_every_kind(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "changeset");
+  if (tq_lua_run_status(run) != TQ_LUA_OK)
+    fail_msg("%s", tq_lua_run_message(run));
+  const tq_changeset *cs = tq_lua_run_changeset(run);
+  assert_int_equal(cs->n_attrs, 2);
+  assert_string_equal(cs->attrs[0].name, "Country");
+  assert_string_equal(cs->attrs[1].value, "64500");
+  assert_int_equal(cs->n_tags, 1);
+  assert_int_equal(cs->score, 7);
+  assert_string_equal(cs->status, "Review");
+  assert_int_equal(cs->n_links, 1);
+  assert_string_equal(cs->links[0].object_type, "malware");
+  assert_string_equal(cs->links[0].link_type, "indicates");
+  assert_string_equal(cs->links[0].description, "seen together");
+  assert_int_equal(cs->n_indicators, 1);
+  assert_string_equal(cs->indicators[0].indicator_type, "FQDN");
+  assert_int_equal(cs->indicators[0].n_attrs, 3);
+  assert_non_null(cs->show);
+  assert_string_equal(cJSON_GetObjectItem(cs->show, "summary")->valuestring,
+                      "enriched 45.83.122.166");
+  tq_changeset taken;
+  tq_lua_run_take_changeset(run, &taken);
+  assert_true(tq_changeset_empty(tq_lua_run_changeset(run)));
+  tq_lua_run_free(run);
+  assert_int_equal(taken.score, 7);
+  tq_changeset_free(&taken);
+}
+
+static void test_changeset_values_are_validated(void **state) {
+  expect(*state, "bad_status", TQ_LUA_ERROR, "'Deleted' is not a status");
+  expect(*state, "bad_score", TQ_LUA_ERROR, "out of range 0..10");
+  expect(*state, "bad_link_type", TQ_LUA_ERROR, "'no-such-type' is not an object type");
+}
+
+static void test_obj_is_a_readable_view(void **state) { expect(*state, "read_obj", TQ_LUA_OK, ""); }
+
+static void test_obj_is_read_only(void **state) {
+  expect(*state, "write_obj", TQ_LUA_ERROR, "read-only table 'obj' (field 'value')");
+  expect(*state, "write_obj_attr", TQ_LUA_ERROR, "read-only table");
+}
+
+static void test_config_has_no_secret_and_is_read_only(void **state) {
+  expect(*state, "config", TQ_LUA_OK, "");
+  expect(*state, "write_config", TQ_LUA_ERROR, "read-only table 'ctx.config'");
+}
+
+static void test_a_secret_never_reaches_the_log(void **state) {
+  fixture *f = *state;
+  tq_log_set_level(TQ_LOG_INFO);
+  lt_capture cap;
+  lt_capture_begin(&cap);
+  tq_lua_run *run = run_one(f, "secret_log");
+  char *log = lt_capture_end(&cap);
+  tq_log_set_level(TQ_LOG_WARN);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  assert_null(strstr(log, SECRET));
+  assert_non_null(strstr(log, "key is ********"));
+  assert_non_null(strstr(log, "print:\t********"));
+  assert_non_null(strstr(log, "plugin=ctx-test"));
+  assert_non_null(strstr(log, "object=45.83.122.166"));
+  free(log);
+  tq_lua_run_free(run);
+}
+
+static void test_a_concatenated_secret_is_masked(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "secret_concat");
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  const tq_changeset *cs = tq_lua_run_changeset(run);
+  assert_string_equal(cs->attrs[0].value, "Bearer ********");
+  assert_string_equal(cs->tags[0], "********!");
+  assert_no_secret(run);
+  tq_lua_run_free(run);
+}
+
+static void test_a_secret_cannot_be_stored_or_encoded(void **state) {
+  fixture *f = *state;
+  const char *entries[] = {"secret_attribute", "secret_show",  "secret_json",
+                           "secret_return",    "secret_error", "secret_index"};
+  lt_capture cap;
+  lt_capture_begin(&cap);
+  tq_lua_run *runs[6];
+  for (int i = 0; i < 6; i++)
+    runs[i] = lt_start(f->rt, f->s, entries[i], sample_object());
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  char *log = lt_capture_end(&cap);
+  assert_null(strstr(log, SECRET));
+  free(log);
+  for (int i = 0; i < 6; i++) {
+    assert_int_not_equal(tq_lua_run_status(runs[i]), TQ_LUA_OK);
+    assert_no_secret(runs[i]);
+    assert_true(tq_changeset_empty(tq_lua_run_changeset(runs[i])));
+  }
+  assert_non_null(strstr(tq_lua_run_message(runs[0]), "secrets cannot be stored"));
+  assert_non_null(strstr(tq_lua_run_message(runs[1]), "a secret cannot be encoded"));
+  assert_non_null(strstr(tq_lua_run_message(runs[2]), "a secret cannot be encoded"));
+  assert_string_equal(tq_lua_run_message(runs[3]), "********");
+  assert_string_equal(tq_lua_run_message(runs[4]), "********");
+  assert_non_null(strstr(tq_lua_run_message(runs[5]), "a secret is opaque"));
+  for (int i = 0; i < 6; i++)
+    tq_lua_run_free(runs[i]);
+}
+
+static void test_json_roundtrips(void **state) { expect(*state, "json_roundtrip", TQ_LUA_OK, ""); }
+
+static void test_json_refuses_cycles_and_functions(void **state) {
+  expect(*state, "json_cycle", TQ_LUA_ERROR, "a cycle");
+  expect(*state, "json_function", TQ_LUA_ERROR, "cannot encode a function value at $.f");
+}
+
+static void test_http_answers_from_the_replay_file(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "http_replay");
+  if (tq_lua_run_status(run) != TQ_LUA_OK)
+    fail_msg("%s", tq_lua_run_message(run));
+  assert_int_equal(tq_lua_run_changeset(run)->score, 8);
+  tq_lua_run_free(run);
+}
+
+static void test_an_unrecorded_request_names_its_url(void **state) {
+  expect(*state, "http_unrecorded", TQ_LUA_ERROR,
+         "no recorded response for GET https://api.example.test/v1/other?q=a%20b%26c");
+}
+
+static void test_many_replayed_runs_interleave(void **state) {
+  fixture *f = *state;
+  tq_lua_run *runs[50];
+  for (int i = 0; i < 50; i++)
+    runs[i] = lt_start(f->rt, f->s, i % 2 ? "http_replay" : "changeset", sample_object());
+  assert_int_equal(tq_lua_active(f->rt), 50);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  for (int i = 0; i < 50; i++) {
+    assert_int_equal(tq_lua_run_status(runs[i]), TQ_LUA_OK);
+    tq_lua_run_free(runs[i]);
+  }
+}
+
+static void test_a_bad_replay_file_is_refused(void **state) {
+  (void)state;
+  FILE *fp = fopen("/tmp/tq_lua_bad_replay.json", "w");
+  fputs("[{\"url\": \"https://x\"}, {\"method\": \"GET\"}]", fp);
+  fclose(fp);
+  tq_lua_opts o;
+  tq_lua_opts_init(&o);
+  o.replay_file = "/tmp/tq_lua_bad_replay.json";
+  tq_lua *rt = NULL;
+  tq_err err = {0};
+  assert_int_equal(tq_lua_new(&o, &rt, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "tq_lua_bad_replay.json: exchange 2: \"url\""));
+  unlink("/tmp/tq_lua_bad_replay.json");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_changeset_records_every_kind, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_changeset_values_are_validated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_obj_is_a_readable_view, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_obj_is_read_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_config_has_no_secret_and_is_read_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_secret_never_reaches_the_log, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_concatenated_secret_is_masked, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_secret_cannot_be_stored_or_encoded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_json_roundtrips, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_json_refuses_cycles_and_functions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_http_answers_from_the_replay_file, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_an_unrecorded_request_names_its_url, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_many_replayed_runs_interleave, setup, teardown),
+      cmocka_unit_test(test_a_bad_replay_file_is_refused),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

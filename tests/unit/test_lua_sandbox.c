@@ -1,0 +1,291 @@
+/* test_lua_sandbox.c: every way out of the Lua sandbox and every budget, each tried by one run
+ * while well-behaved runs of the same scheduler go on and succeed (tests/lua/sandbox.lua).
+ * No network and no library: nothing here needs tq_net or tq_lib. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "../lua/lua_test.h"
+
+typedef struct fixture {
+  tq_lua *rt;
+  tq_lua_script *s;
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  tq_err err = {0};
+  assert_int_equal(tq_lua_new(NULL, &f->rt, &err), TQ_OK);
+  tq_lua_limits lim = {.memory = 16u << 20, .instructions = 20000000, .timeout_ms = 5000};
+  f->s = lt_load(f->rt, "sandbox-test", "sandbox.lua", lim, NULL, 0, NULL);
+  assert_non_null(f->s);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  tq_lua_script_free(f->s);
+  tq_lua_free(f->rt);
+  free(f);
+  return 0;
+}
+
+/* Runs entry between four well-behaved runs; asserts those succeed with their change set and
+ * that the hostile one ended with status, its message containing want. */
+static void expect_alone(fixture *f, const char *entry, tq_lua_status status, const char *want) {
+  tq_lua_run *good[4];
+  good[0] = lt_start(f->rt, f->s, "ok", NULL);
+  good[1] = lt_start(f->rt, f->s, "ok", NULL);
+  tq_lua_run *bad = lt_start(f->rt, f->s, entry, NULL);
+  good[2] = lt_start(f->rt, f->s, "ok", NULL);
+  good[3] = lt_start(f->rt, f->s, "ok", NULL);
+  tq_err err = {0};
+  assert_int_equal(tq_lua_run_all(f->rt, &err), TQ_OK);
+  if (tq_lua_run_status(bad) != status || strstr(tq_lua_run_message(bad), want) == NULL)
+    fail_msg("%s: status %s message '%s', wanted %s with '%s'", entry,
+             tq_lua_status_name(tq_lua_run_status(bad)), tq_lua_run_message(bad),
+             tq_lua_status_name(status), want);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(tq_lua_run_status(good[i]), TQ_LUA_OK);
+    const tq_changeset *cs = tq_lua_run_changeset(good[i]);
+    assert_int_equal(cs->n_tags, 1);
+    assert_string_equal(cs->tags[0], "fine");
+    tq_lua_run_free(good[i]);
+  }
+  tq_lua_run_free(bad);
+  assert_int_equal(tq_lua_active(f->rt), 0);
+}
+
+static void test_os_execute_is_absent(void **state) {
+  expect_alone(*state, "os_execute", TQ_LUA_ERROR, "execute");
+  assert_int_not_equal(access("/tmp/tqhost-sandbox-escaped", F_OK), 0);
+}
+
+static void test_io_is_absent(void **state) {
+  expect_alone(*state, "io_open", TQ_LUA_ERROR, "global 'io'");
+}
+
+static void test_require_of_a_relative_path_is_refused(void **state) {
+  expect_alone(*state, "require_parent", TQ_LUA_ERROR, "'../x' is not a module name");
+}
+
+static void test_require_of_an_absolute_path_is_refused(void **state) {
+  expect_alone(*state, "require_abs", TQ_LUA_ERROR, "'/etc/passwd' is not a module name");
+}
+
+static void test_binary_chunks_are_refused(void **state) {
+  expect_alone(*state, "load_binary", TQ_LUA_FAILED, "binary chunks are not allowed");
+}
+
+static void test_load_of_text_uses_the_run_env(void **state) {
+  expect_alone(*state, "load_text_env", TQ_LUA_OK, "");
+}
+
+static void test_debug_is_absent(void **state) {
+  expect_alone(*state, "debug_access", TQ_LUA_ERROR, "global 'debug'");
+}
+
+static void test_string_dump_is_unreachable(void **state) {
+  expect_alone(*state, "string_dump", TQ_LUA_OK, "");
+}
+
+static void test_memory_bomb_is_killed(void **state) {
+  expect_alone(*state, "memory_bomb", TQ_LUA_KILLED, "memory budget exceeded");
+}
+
+static void test_memory_bomb_inside_pcall_is_killed(void **state) {
+  expect_alone(*state, "memory_bomb_pcall", TQ_LUA_KILLED, "memory budget exceeded");
+}
+
+static void test_endless_loop_inside_pcall_is_killed(void **state) {
+  expect_alone(*state, "endless_pcall", TQ_LUA_KILLED, "instruction budget exceeded");
+}
+
+static void test_deep_recursion_is_an_error(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = lt_start(f->rt, f->s, "deep_recursion", NULL);
+  tq_lua_run *ok = lt_start(f->rt, f->s, "ok", NULL);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  /* Lua's own limit or the memory budget, whichever comes first: never a crash */
+  tq_lua_status st = tq_lua_run_status(run);
+  const char *msg = tq_lua_run_message(run);
+  assert_true((st == TQ_LUA_ERROR && strstr(msg, "stack overflow")) ||
+              (st == TQ_LUA_KILLED && strstr(msg, "memory budget exceeded")));
+  assert_int_equal(tq_lua_run_status(ok), TQ_LUA_OK);
+  tq_lua_run_free(run);
+  tq_lua_run_free(ok);
+}
+
+static void test_deep_recursion_with_room_is_a_stack_overflow(void **state) {
+  fixture *f = *state;
+  tq_lua_limits lim = {.memory = 512u << 20, .instructions = 500000000, .timeout_ms = 20000};
+  tq_lua_script *s = lt_load(f->rt, "sandbox-deep", "sandbox.lua", lim, NULL, 0, NULL);
+  assert_non_null(s);
+  tq_lua_run *run = lt_start(f->rt, s, "deep_recursion", NULL);
+  tq_lua_run *meta = lt_start(f->rt, s, "metamethod_recursion", NULL);
+  tq_lua_run *ok = lt_start(f->rt, s, "ok", NULL);
+  tq_lua_script_free(s);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_ERROR);
+  assert_non_null(strstr(tq_lua_run_message(run), "stack overflow"));
+  assert_int_equal(tq_lua_run_status(meta), TQ_LUA_ERROR);
+  assert_non_null(strstr(tq_lua_run_message(meta), "stack overflow"));
+  assert_int_equal(tq_lua_run_status(ok), TQ_LUA_OK);
+  tq_lua_run_free(run);
+  tq_lua_run_free(meta);
+  tq_lua_run_free(ok);
+}
+
+static void test_writing_the_string_table_fails(void **state) {
+  expect_alone(*state, "write_string", TQ_LUA_ERROR,
+               "attempt to modify read-only table 'string' (field 'x')");
+}
+
+static void test_rawset_on_a_library_table_fails(void **state) {
+  expect_alone(*state, "rawset_string", TQ_LUA_ERROR, "read-only table");
+  expect_alone(*state, "read_global", TQ_LUA_OK, ""); /* string.upper intact */
+}
+
+static void test_the_shared_base_is_out_of_reach(void **state) {
+  expect_alone(*state, "write_base_via_metatable", TQ_LUA_ERROR,
+               "cannot change a protected metatable");
+}
+
+static void test_gc_metamethods_are_refused(void **state) {
+  expect_alone(*state, "gc_metamethod", TQ_LUA_ERROR, "__gc is not allowed");
+}
+
+static void test_a_global_is_not_visible_to_another_run(void **state) {
+  fixture *f = *state;
+  tq_lua_run *a = lt_start(f->rt, f->s, "set_global", NULL);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(a), TQ_LUA_OK);
+  tq_lua_run *b = lt_start(f->rt, f->s, "read_global", NULL);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  if (tq_lua_run_status(b) != TQ_LUA_OK)
+    fail_msg("%s", tq_lua_run_message(b));
+  tq_lua_run_free(a);
+  tq_lua_run_free(b);
+}
+
+static void test_an_error_has_a_traceback(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = lt_start(f->rt, f->s, "error_traceback", NULL);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_ERROR);
+  assert_non_null(strstr(tq_lua_run_message(run), "sandbox.lua:"));
+  assert_non_null(strstr(tq_lua_run_message(run), "boom in helper"));
+  assert_non_null(strstr(tq_lua_run_traceback(run), "stack traceback"));
+  assert_non_null(strstr(tq_lua_run_traceback(run), "inner_helper"));
+  tq_lua_run_free(run);
+}
+
+static void test_nil_reason_is_a_failure_of_the_object(void **state) {
+  expect_alone(*state, "fail", TQ_LUA_FAILED, "not found here");
+}
+
+static void test_require_loads_lib_modules_once_per_run(void **state) {
+  expect_alone(*state, "require_lib", TQ_LUA_OK, "");
+}
+
+static void test_collectgarbage_is_limited(void **state) {
+  expect_alone(*state, "collectgarbage_full", TQ_LUA_ERROR, "not allowed in the sandbox");
+}
+
+static void test_a_returned_table_is_shown(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = lt_start(f->rt, f->s, "show_return", NULL);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  const cJSON *show = tq_lua_run_changeset(run)->show;
+  assert_non_null(show);
+  assert_string_equal(cJSON_GetObjectItem(show, "summary")->valuestring, "shown");
+  tq_lua_run_free(run);
+}
+
+static void test_timeout_kills_a_busy_run(void **state) {
+  fixture *f = *state;
+  tq_lua_limits lim = {.memory = 8u << 20, .instructions = UINT64_MAX / 2, .timeout_ms = 200};
+  tq_lua_script *s = lt_load(f->rt, "sandbox-timeout", "sandbox.lua", lim, NULL, 0, NULL);
+  assert_non_null(s);
+  int64_t t0 = tq_mono_ms();
+  tq_lua_run *run = lt_start(f->rt, s, "endless_loop", NULL);
+  tq_lua_run *ok = lt_start(f->rt, s, "ok", NULL);
+  tq_lua_script_free(s); /* the runs keep it alive */
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_KILLED);
+  assert_non_null(strstr(tq_lua_run_message(run), "timeout"));
+  assert_true(tq_mono_ms() - t0 < 2000);
+  assert_int_equal(tq_lua_run_status(ok), TQ_LUA_OK);
+  tq_lua_run_free(run);
+  tq_lua_run_free(ok);
+}
+
+static void test_unknown_entry_is_refused_at_start(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = NULL;
+  tq_err err = {0};
+  assert_int_equal(tq_lua_run_start(f->rt, f->s, "nope", NULL, NULL, NULL, &run, &err),
+                   TQ_ENOTFOUND);
+  assert_non_null(strstr(err.msg, "no entry 'nope'"));
+}
+
+static void test_a_script_must_return_entries(void **state) {
+  fixture *f = *state;
+  tq_lua_limits lim = {0};
+  FILE *fp = fopen("/tmp/tq_lua_noentries.lua", "w");
+  fputs("x = 1\nreturn 5\n", fp);
+  fclose(fp);
+  tq_lua_script_opts o;
+  tq_lua_script_opts_init(&o);
+  o.name = "bad";
+  o.path = "/tmp/tq_lua_noentries.lua";
+  o.limits = lim;
+  tq_lua_script *s = NULL;
+  tq_err err = {0};
+  assert_int_equal(tq_lua_load(f->rt, &o, &s, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "must return a table of entry functions"));
+  fp = fopen("/tmp/tq_lua_noentries.lua", "w");
+  fputs("return {\n  x = function() end,,\n}\n", fp);
+  fclose(fp);
+  assert_int_equal(tq_lua_load(f->rt, &o, &s, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "tq_lua_noentries.lua:2:"));
+  unlink("/tmp/tq_lua_noentries.lua");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_os_execute_is_absent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_io_is_absent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_require_of_a_relative_path_is_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_require_of_an_absolute_path_is_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_binary_chunks_are_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_load_of_text_uses_the_run_env, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_debug_is_absent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_string_dump_is_unreachable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_memory_bomb_is_killed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_memory_bomb_inside_pcall_is_killed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_endless_loop_inside_pcall_is_killed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deep_recursion_is_an_error, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deep_recursion_with_room_is_a_stack_overflow, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_writing_the_string_table_fails, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rawset_on_a_library_table_fails, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_the_shared_base_is_out_of_reach, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gc_metamethods_are_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_global_is_not_visible_to_another_run, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_an_error_has_a_traceback, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_nil_reason_is_a_failure_of_the_object, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_require_loads_lib_modules_once_per_run, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_collectgarbage_is_limited, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_returned_table_is_shown, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_timeout_kills_a_busy_run, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unknown_entry_is_refused_at_start, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_script_must_return_entries, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
