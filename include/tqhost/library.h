@@ -44,9 +44,14 @@ void tq_lib_rollback(tq_lib *lib);
 /* ---- reference data -------------------------------------------------------------------- */
 
 /* Statuses, with ThreatQ's ids. */
-enum { TQ_STATUS_ACTIVE = 1, TQ_STATUS_EXPIRED, TQ_STATUS_INDIRECT, TQ_STATUS_REVIEW,
-       TQ_STATUS_WHITELISTED };
-const char *tq_lib_status_name(int status); /* "Active" ... ; NULL if unknown */
+enum {
+  TQ_STATUS_ACTIVE = 1,
+  TQ_STATUS_EXPIRED,
+  TQ_STATUS_INDIRECT,
+  TQ_STATUS_REVIEW,
+  TQ_STATUS_WHITELISTED
+};
+const char *tq_lib_status_name(int status);    /* "Active" ... ; NULL if unknown */
 int tq_lib_status_from_name(const char *name); /* case-insensitive; 0 if unknown */
 
 /* TLP ids as ThreatQ's: red 1, amber 2, green 3, white 4; 0 = none. */
@@ -112,8 +117,8 @@ typedef struct tq_object_in {
   const char *object_type;    /* NULL or "indicator" for indicators */
   const char *indicator_type; /* NULL: detected from the value (indicators only) */
   const char *value;
-  const char *status;      /* NULL: Active for new objects, unchanged for existing */
-  const char *description; /* NULL: unchanged */
+  const char *status;         /* NULL: Active for new objects, unchanged for existing */
+  const char *description;    /* NULL: unchanged */
   const char *const *sources; /* names; created as kind "user" when unknown */
   size_t n_sources;
   const tq_attr_in *attrs;
@@ -131,8 +136,7 @@ tq_code tq_lib_object_put(tq_lib *lib, const tq_object_in *in, int64_t *id_out, 
                           tq_err *err);
 
 /* Adds one attribute to an existing object (merged if the same name/value/source exists). */
-tq_code tq_lib_attribute_add(tq_lib *lib, int64_t object_id, const tq_attr_in *attr,
-                             tq_err *err);
+tq_code tq_lib_attribute_add(tq_lib *lib, int64_t object_id, const tq_attr_in *attr, tq_err *err);
 tq_code tq_lib_tag_add(tq_lib *lib, int64_t object_id, const char *tag, tq_err *err);
 /* Links two objects (unordered; once per pair and source). link_type (may be NULL) is kept as
  * the link attribute "type" (e.g. a STIX relationship type). */
@@ -208,8 +212,8 @@ tq_code tq_lib_count(tq_lib *lib, const char *object_type, int64_t *n, tq_err *e
 /* ---- data collections (saved queries) and cursors ------------------------------------------ */
 
 typedef struct tq_query {
-  char *object_type;        /* NULL: "indicator" */
-  char **indicator_types;   /* any of these (canonical names); n = 0: any */
+  char *object_type;      /* NULL: "indicator" */
+  char **indicator_types; /* any of these (canonical names); n = 0: any */
   size_t n_indicator_types;
   int *statuses; /* any of these; n = 0: any */
   size_t n_statuses;
@@ -217,8 +221,8 @@ typedef struct tq_query {
   int score_max; /* -1: no bound */
   char *source;  /* reported by this source */
   char *tag;
-  char *attr_name;  /* has an attribute of this name ... */
-  char *attr_value; /* ... with this value (NULL: any) */
+  char *attr_name;       /* has an attribute of this name ... */
+  char *attr_value;      /* ... with this value (NULL: any) */
   int64_t updated_since; /* 0: no bound */
 } tq_query;
 

@@ -25,6 +25,9 @@ static const char MAIN_HELP[] =
     "  collection add|list|show|delete   data collections (saved queries)\n"
     "  score rule                 attribute scoring rules\n"
     "  expire                     move due indicators to Expired\n"
+    "  feed add|list|show|poll|enable|disable|delete   TAXII 2.1 feeds (RST presets)\n"
+    "  plugin list|check|configure|test   Operation plugins ($TQHOST_PLUGINS, ./plugins)\n"
+    "  op list|run                run an operation on one indicator\n"
     "\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
 
@@ -35,6 +38,9 @@ static const cli_cmd TOP[] = {
     {"collection", cli_cmd_collection, "data collections"},
     {"score", cli_cmd_score, "scoring rules"},
     {"expire", cli_cmd_expire, "expire due indicators"},
+    {"feed", cli_cmd_feed, "TAXII feeds"},
+    {"plugin", cli_cmd_plugin, "Operation plugins"},
+    {"op", cli_cmd_op, "run operations"},
     {NULL, NULL, NULL},
 };
 

@@ -73,5 +73,8 @@ int cli_cmd_source(cli *c, int argc, char **argv);
 int cli_cmd_collection(cli *c, int argc, char **argv);
 int cli_cmd_expire(cli *c, int argc, char **argv);
 int cli_cmd_score(cli *c, int argc, char **argv);
+int cli_cmd_feed(cli *c, int argc, char **argv);
+int cli_cmd_plugin(cli *c, int argc, char **argv);
+int cli_cmd_op(cli *c, int argc, char **argv);
 
 #endif

@@ -199,7 +199,53 @@ static const char MIGRATION_1[] =
     "CREATE TABLE settings(scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
     " secret INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(scope, key)) WITHOUT ROWID;";
 
-static const char *const MIGRATIONS[] = {MIGRATION_1};
+/* Migration 2: feeds (src/feed): feed definitions, their checkpoints, the STIX id -> object
+ * map, the versions already ingested, and links whose other end has not arrived yet. */
+static const char MIGRATION_2[] =
+    "CREATE TABLE feeds(name TEXT PRIMARY KEY,"
+    " kind TEXT NOT NULL CHECK(kind IN ('taxii','rst-reports')),"
+    " discovery TEXT NOT NULL, collection TEXT NOT NULL DEFAULT '', username TEXT,"
+    " password_env TEXT, ca_file TEXT, verify INTEGER NOT NULL DEFAULT 1,"
+    " source TEXT NOT NULL, match_type TEXT, page_size INTEGER NOT NULL DEFAULT 1000,"
+    " overlap_s INTEGER NOT NULL DEFAULT 0, every_s INTEGER NOT NULL DEFAULT 3600,"
+    " enabled INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL,"
+    " last_poll_at INTEGER, last_ok INTEGER, last_error TEXT, last_summary TEXT);"
+    "CREATE TABLE feed_state(feed TEXT PRIMARY KEY REFERENCES feeds(name) ON DELETE CASCADE,"
+    " checkpoint TEXT, last_next TEXT, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE stix_refs(stix_id TEXT NOT NULL, object_id INTEGER NOT NULL"
+    " REFERENCES objects(id) ON DELETE CASCADE, PRIMARY KEY(stix_id, object_id)) WITHOUT ROWID;"
+    "CREATE TABLE stix_seen(feed TEXT NOT NULL, stix_id TEXT NOT NULL,"
+    " modified_s INTEGER NOT NULL, modified_ns INTEGER NOT NULL,"
+    " PRIMARY KEY(feed, stix_id)) WITHOUT ROWID;"
+    "CREATE TABLE stix_pending(feed TEXT NOT NULL, from_id TEXT NOT NULL, to_id TEXT NOT NULL,"
+    " link_type TEXT NOT NULL DEFAULT '', PRIMARY KEY(feed, from_id, to_id, link_type))"
+    " WITHOUT ROWID;"
+    "CREATE INDEX stix_pending_to ON stix_pending(to_id);";
+
+/* Migration 3: actions and workflows (src/workflow): workflow definitions, bulk runs with
+ * their checkpoint (the last committed object id and the counts), and the items of a run that
+ * were not found or failed, with the reason. */
+static const char MIGRATION_3[] =
+    "CREATE TABLE workflows(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
+    " collection TEXT NOT NULL, actions TEXT NOT NULL, settings TEXT NOT NULL DEFAULT '{}',"
+    " schedule TEXT, enabled INTEGER NOT NULL DEFAULT 1, last_run_at INTEGER,"
+    " next_run_at INTEGER, created_at INTEGER NOT NULL);"
+    "CREATE TABLE runs(id INTEGER PRIMARY KEY, action TEXT NOT NULL,"
+    " workflow_id INTEGER REFERENCES workflows(id) ON DELETE SET NULL,"
+    " status TEXT NOT NULL CHECK(status IN ('running','done','interrupted','failed')),"
+    " input TEXT NOT NULL, settings TEXT NOT NULL DEFAULT '{}',"
+    " concurrency INTEGER NOT NULL DEFAULT 0, last_id INTEGER NOT NULL DEFAULT 0,"
+    " total INTEGER NOT NULL DEFAULT 0, enriched INTEGER NOT NULL DEFAULT 0,"
+    " not_found INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,"
+    " started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, finished_at INTEGER,"
+    " seconds REAL NOT NULL DEFAULT 0, error TEXT);"
+    "CREATE INDEX runs_by_workflow ON runs(workflow_id, id);"
+    "CREATE TABLE run_items(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " object_id INTEGER NOT NULL,"
+    " outcome TEXT NOT NULL CHECK(outcome IN ('not_found','failed')),"
+    " reason TEXT NOT NULL DEFAULT '', PRIMARY KEY(run_id, object_id)) WITHOUT ROWID;";
+
+static const char *const MIGRATIONS[] = {MIGRATION_1, MIGRATION_2, MIGRATION_3};
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 
 /* Fills the reference tables (migration 1 only). */

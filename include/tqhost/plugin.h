@@ -1,0 +1,267 @@
+/* plugin.h: Operation plugins. A plugin is a folder plugins/<name>/ with a manifest.yaml
+ * (schemas/operation.schema.json) and a Lua script. This part reads YAML with positions,
+ * validates documents against JSON Schemas, loads manifests into tq_plugin, keeps each
+ * plugin's configuration in the library (passwords encrypted with libsodium), runs one
+ * operation on one object with the Lua runtime and applies its change set in one
+ * transaction. It also hosts busted for `tqhost plugin test`.
+ *
+ * Ownership: every pointer returned through an out-parameter is owned by the caller and
+ * freed with the *_free function named beside it; inputs are borrowed for the call.
+ * Threads: nothing here keeps global state; one tq_lib / tq_lua per thread as below. */
+#ifndef TQHOST_PLUGIN_H
+#define TQHOST_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "tqhost/core.h"
+#include "tqhost/library.h"
+#include "tqhost/lua.h"
+
+/* ---- diagnostics --------------------------------------------------------------------------
+ * A list of messages ("file:line:col: path: what"), for commands that report every error of
+ * a file at once rather than the first. */
+typedef struct tq_diags {
+  char **msgs;
+  size_t n;
+} tq_diags;
+void tq_diags_add(tq_diags *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tq_diags_free(tq_diags *d);
+
+/* ---- YAML with positions --------------------------------------------------------------------
+ * A YAML file as a cJSON tree (mappings -> objects, sequences -> arrays, plain scalars typed by
+ * the YAML 1.2 core schema: null, true/false, integers, floats; quoted scalars are strings),
+ * with the 1-based line and column where each node starts. */
+typedef struct tq_ymark {
+  const cJSON *node;
+  int line, col;
+} tq_ymark;
+
+typedef struct tq_ydoc {
+  char *path;
+  cJSON *root;
+  tq_ymark *marks;
+  size_t n_marks, cap_marks;
+} tq_ydoc;
+
+/* Parses the first document of path. Errors (TQ_ENOTFOUND/TQ_EIO for the file, TQ_EINVAL for
+ * syntax, aliases or duplicate keys) name path:line:col. *out is freed with tq_ydoc_free. */
+tq_code tq_ydoc_load(const char *path, tq_ydoc **out, tq_err *err);
+/* Same, from text in memory; name is used in messages. */
+tq_code tq_ydoc_parse(const char *name, const char *text, size_t len, tq_ydoc **out, tq_err *err);
+void tq_ydoc_free(tq_ydoc *d);
+/* Where node starts; 0 when unknown (then *line = *col = 0). */
+int tq_ydoc_pos(const tq_ydoc *d, const cJSON *node, int *line, int *col);
+
+/* ---- JSON Schema (draft 2020-12 subset) -------------------------------------------------
+ * Keywords: type, required, properties, additionalProperties (false or a schema), enum,
+ * const, items, minItems, maxItems, minLength, maxLength, minimum, maximum, pattern (POSIX
+ * extended regex), $ref to "#/$defs/NAME", and the annotations $schema $id title description
+ * default examples $comment. Any other keyword is reported as unsupported so that a schema
+ * never silently checks less than it says. */
+
+/* Called once per violation: node is the failing instance node, path its location
+ * ("operations[0].indicator_types[2]", "" for the root), msg what is wrong. */
+typedef void (*tq_schema_error_fn)(void *ud, const cJSON *node, const char *path, const char *msg);
+/* Validates instance against schema; returns the number of violations reported. */
+size_t tq_schema_validate(const cJSON *schema, const cJSON *instance, tq_schema_error_fn fn,
+                          void *ud);
+/* Validates a YAML document; each violation is added to diags as "file:line:col: path: msg".
+ * Returns the number added. */
+size_t tq_schema_check_ydoc(const cJSON *schema, const tq_ydoc *doc, tq_diags *diags);
+/* Loads schemas/<name> (e.g. "operation.schema.json"): from $TQHOST_SCHEMAS if set, else the
+ * first schemas/ folder found going up from the executable's folder, else
+ * /usr/share/tqhost/schemas. *out is a cJSON tree (cJSON_Delete). */
+tq_code tq_schema_load(const char *name, cJSON **out, tq_err *err);
+
+/* ---- manifests ------------------------------------------------------------------------------ */
+
+typedef enum tq_field_type {
+  TQ_FIELD_STRING,
+  TQ_FIELD_URL,
+  TQ_FIELD_INTEGER,
+  TQ_FIELD_BOOLEAN,
+  TQ_FIELD_SELECT,
+  TQ_FIELD_PASSWORD /* a secret: encrypted at rest, masked everywhere */
+} tq_field_type;
+const char *tq_field_type_name(tq_field_type t);
+
+typedef struct tq_plugin_field {
+  char *key;
+  char *label;
+  tq_field_type type;
+  int required;
+  char *def;      /* the default as text, NULL if none */
+  char **options; /* select fields */
+  size_t n_options;
+} tq_plugin_field;
+
+typedef struct tq_plugin_op {
+  char *name;
+  char *label;
+  char *entry;
+  char **object_types;
+  size_t n_object_types;
+  char **indicator_types; /* canonical names */
+  size_t n_indicator_types;
+} tq_plugin_op;
+
+typedef struct tq_plugin_network {
+  char **hosts; /* as written, "{config.KEY}" not yet substituted */
+  size_t n_hosts;
+  int rate_requests; /* 0: no rate limit */
+  int64_t rate_per_ms;
+  int *retry_on;
+  size_t n_retry_on;
+  int retry_max;
+  int64_t cache_ttl_ms;
+} tq_plugin_network;
+
+typedef struct tq_plugin {
+  char *dir;      /* the plugin's folder */
+  char *manifest; /* dir/manifest.yaml */
+  char *name, *label, *version, *description, *author;
+  char *script; /* absolute or relative to cwd: dir/<script> */
+  tq_plugin_field *fields;
+  size_t n_fields;
+  tq_plugin_op *ops;
+  size_t n_ops;
+  tq_plugin_network net;
+  tq_lua_limits limits;
+} tq_plugin;
+
+/* Loads and validates dir/manifest.yaml. Every schema violation and semantic error (unknown
+ * indicator type, duplicate key, bad duration) is added to diags (may be NULL) as
+ * "file:line:col: path: what"; the first one is also in err. TQ_EINVAL when there is any.
+ * *out is freed with tq_plugin_free. */
+tq_code tq_plugin_load(const char *dir, tq_plugin **out, tq_diags *diags, tq_err *err);
+void tq_plugin_free(tq_plugin *p);
+const tq_plugin_field *tq_plugin_field_find(const tq_plugin *p, const char *key);
+const tq_plugin_op *tq_plugin_op_find(const tq_plugin *p, const char *name);
+/* Whether op accepts an object of that type (and indicator type, for indicators). */
+int tq_plugin_op_accepts(const tq_plugin_op *op, const char *object_type,
+                         const char *indicator_type);
+
+/* ---- registry -------------------------------------------------------------------------------
+ * The plugins folder: $TQHOST_PLUGINS or ./plugins. Each sub-folder with a manifest.yaml is a
+ * plugin (lib/ holds shared Lua modules, required by scripts). */
+const char *tq_plugin_dir(void);
+/* The folder's plugins, sorted by name. Folders whose manifest fails to load are reported in
+ * diags (may be NULL) and skipped. *out is freed with tq_plugin_list_free. */
+tq_code tq_plugin_list(const char *plugins_dir, tq_plugin ***out, size_t *n, tq_diags *diags,
+                       tq_err *err);
+void tq_plugin_list_free(tq_plugin **list, size_t n);
+/* Loads plugins_dir/name. TQ_ENOTFOUND names the folder when there is no such plugin. */
+tq_code tq_plugin_find(const char *plugins_dir, const char *name, tq_plugin **out, tq_err *err);
+
+/* ---- configuration ----------------------------------------------------------------------------
+ * Stored in the library's settings under scope "plugin:NAME". Password fields are encrypted
+ * with crypto_secretbox under a 32-byte key file (see tq_plugin_key_path). */
+#define TQ_SECRET_MASK "********"
+
+/* The key file of the library db_path: $TQHOST_KEY_FILE, else "<db_path>.key". Malloc'd. */
+char *tq_plugin_key_path(const char *db_path);
+/* Checks value against the field's type: url (http/https with a host), integer, boolean
+ * (true/false/yes/no/1/0, stored as "true"/"false"), select (one of the options), password
+ * (non-empty). *norm (malloc'd) gets the value to store. */
+tq_code tq_plugin_field_check(const tq_plugin_field *f, const char *value, char **norm,
+                              tq_err *err);
+/* Sets key=value pairs (all checked first; written in one transaction). key_path is the key
+ * file (created 0600 on first use). */
+tq_code tq_plugin_configure(tq_lib *lib, const tq_plugin *p, const char *key_path,
+                            const tq_lua_kv *kvs, size_t n, tq_err *err);
+
+/* A plugin's effective configuration: stored values over manifest defaults. Secrets are in
+ * their own array, decrypted (only when want_secrets). Every string is malloc'd. */
+typedef struct tq_plugin_config {
+  tq_lua_kv *config; /* non-secret fields that have a value */
+  size_t n_config;
+  tq_lua_kv *secrets; /* password fields that have a value */
+  size_t n_secrets;
+  char **missing; /* required fields without a value (keys) */
+  size_t n_missing;
+} tq_plugin_config;
+tq_code tq_plugin_config_load(tq_lib *lib, const tq_plugin *p, const char *key_path,
+                              int want_secrets, tq_plugin_config *out, tq_err *err);
+void tq_plugin_config_free(tq_plugin_config *c);
+/* The value of key in c (config or secrets), or NULL. */
+const char *tq_plugin_config_get(const tq_plugin_config *c, const char *key);
+
+/* Encrypts/decrypts one secret with the key file (created when encrypting). The stored form
+ * is "sb1:" + base64(nonce || box). *out malloc'd. */
+tq_code tq_plugin_secret_seal(const char *key_path, const char *plain, char **out, tq_err *err);
+tq_code tq_plugin_secret_open(const char *key_path, const char *sealed, char **out, tq_err *err);
+
+/* ---- running an operation ---------------------------------------------------------------------
+ */
+
+/* The network policy of p with "{config.KEY}" substituted from cfg: hosts become allow-list
+ * host names. Strings in *out point into *store (free with tq_plugin_policy_free). */
+typedef struct tq_plugin_policy {
+  tq_net_policy policy;
+  char **hosts;
+  size_t n_hosts;
+} tq_plugin_policy;
+tq_code tq_plugin_policy_build(const tq_plugin *p, const tq_plugin_config *cfg,
+                               tq_plugin_policy *out, tq_err *err);
+void tq_plugin_policy_free(tq_plugin_policy *pp);
+
+/* Picks the operation of p: the one named (op_name non-NULL), else the only one, else the one
+ * that accepts indicator_type. TQ_EINVAL lists the candidates when ambiguous; TQ_ENOTFOUND
+ * when none fits. */
+tq_code tq_plugin_op_pick(const tq_plugin *p, const char *op_name, const char *object_type,
+                          const char *indicator_type, const tq_plugin_op **out, tq_err *err);
+
+typedef struct tq_op_request {
+  const tq_plugin *plugin;
+  const tq_plugin_op *op;
+  const tq_object *obj;        /* the object view given to the entry */
+  const tq_plugin_config *cfg; /* with secrets */
+  const char *plugins_dir;     /* for lib/ (require); NULL: <plugin dir>/.. */
+  const char *replay_file;     /* non-NULL: recorded HTTP, no network */
+  tq_lib *lib;                 /* HTTP cache and tq.* reads; may be NULL */
+} tq_op_request;
+
+typedef struct tq_op_result {
+  tq_lua_status status;
+  char *message;   /* failure reason or error message, "" if none */
+  char *traceback; /* "" if none */
+  tq_changeset cs;
+  int64_t elapsed_us;
+} tq_op_result;
+
+/* Runs the operation to completion. Errors here are the host's (script does not compile,
+ * runtime could not start); what the script did is in *res. Free res with tq_op_result_free. */
+tq_code tq_plugin_op_run(const tq_op_request *rq, tq_op_result *res, tq_err *err);
+void tq_op_result_free(tq_op_result *res);
+
+/* Checks a change set before writing: names, types, values (indicator values must normalise
+ * as their type, link targets must be object types or indicator types). */
+tq_code tq_plugin_changeset_check(const tq_changeset *cs, tq_err *err);
+
+/* What tq_plugin_apply wrote. */
+typedef struct tq_apply_summary {
+  int64_t object_id;
+  int object_created;
+  size_t attrs, tags, links, indicators;
+  int score_set, status_set;
+} tq_apply_summary;
+
+/* Writes cs in one transaction: the object (created if obj->id == 0, with the plugin's label
+ * as source of kind "plugin"), attributes (source = label), tags, links (targets created),
+ * related indicators (new ones Indirect, linked to the object), manual score, status. On any
+ * error nothing is written. */
+tq_code tq_plugin_apply(tq_lib *lib, const tq_plugin *p, const tq_object *obj,
+                        const tq_changeset *cs, tq_apply_summary *out, tq_err *err);
+
+/* ---- plugin tests ---------------------------------------------------------------------------
+ * Runs dir/spec/ *_spec.lua with busted (Lua 5.4, Debian's lua-busted) inside the host, in an
+ * unsandboxed lua_State that offers require "tqhost.test" (T.run, see docs/plugins.md). The
+ * working directory is dir for the duration. Returns busted's exit status (0 all passed),
+ * or -1 with err set when the host could not start busted. Busted may exit the process
+ * itself on failures (os.exit), with its status. */
+int tq_plugin_test(const char *dir, tq_err *err);
+
+#endif

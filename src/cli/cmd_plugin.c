@@ -1,0 +1,270 @@
+/* cmd_plugin.c: `tqhost plugin list|check|configure|test`: the Operation plugins of the
+ * plugins folder ($TQHOST_PLUGINS or ./plugins), their manifests, their configuration (secrets
+ * masked in every output) and their busted specs. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli_int.h"
+#include "tqhost/plugin.h"
+
+/* The library if its file exists, quietly NULL otherwise: listing plugins needs no library. */
+static tq_lib *lib_if_any(cli *c) {
+  if (c->lib == NULL && access(c->db_path, F_OK) == 0)
+    return cli_lib(c, 0);
+  return c->lib;
+}
+
+/* ---- list ------------------------------------------------------------------------------------ */
+
+static cJSON *plugin_json(const tq_plugin *p, const tq_plugin_config *cfg) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "name", p->name);
+  cJSON_AddStringToObject(o, "label", p->label);
+  cJSON_AddStringToObject(o, "version", p->version);
+  cJSON *ops = cJSON_AddArrayToObject(o, "operations");
+  for (size_t i = 0; i < p->n_ops; i++)
+    cJSON_AddItemToArray(ops, cJSON_CreateString(p->ops[i].name));
+  cJSON_AddBoolToObject(o, "configured", cfg->n_missing == 0);
+  cJSON *missing = cJSON_AddArrayToObject(o, "missing");
+  for (size_t i = 0; i < cfg->n_missing; i++)
+    cJSON_AddItemToArray(missing, cJSON_CreateString(cfg->missing[i]));
+  return o;
+}
+
+static void plugin_line(const tq_plugin *p, const tq_plugin_config *cfg) {
+  char ops[256] = "";
+  for (size_t i = 0; i < p->n_ops; i++) {
+    size_t len = strlen(ops);
+    snprintf(ops + len, sizeof ops - len, "%s%s", i ? "," : "", p->ops[i].name);
+  }
+  char conf[200] = "yes";
+  if (cfg->n_missing)
+    snprintf(conf, sizeof conf, "no (needs %s)", cfg->missing[0]);
+  printf("%-22s %-26s %-8s %-18s %s\n", p->name, p->label, p->version, ops, conf);
+}
+
+static int plugin_list(cli *c, int argc, char **argv) {
+  if (cli_wants_help(argc, argv))
+    return cli_help("usage: tqhost plugin list\n"
+                    "Lists the plugins of $TQHOST_PLUGINS (default ./plugins): name, label,\n"
+                    "version, operations and whether every required config field is set.\n");
+  if (argc > 1)
+    return cli_usage_error(c, "unexpected argument '%s'", argv[1]);
+  tq_plugin **list = NULL;
+  size_t n = 0;
+  tq_diags diags = {0};
+  tq_err err;
+  if (tq_plugin_list(tq_plugin_dir(), &list, &n, &diags, &err) != TQ_OK)
+    return cli_fail(c, &err);
+  for (size_t i = 0; i < diags.n; i++)
+    fprintf(stderr, "%s: skipped: %s\n", c->prog, diags.msgs[i]);
+  tq_lib *lib = lib_if_any(c);
+  cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
+  if (!c->json)
+    printf("%-22s %-26s %-8s %-18s %s\n", "name", "label", "version", "operations", "configured");
+  int rc = EXIT_OK;
+  for (size_t i = 0; i < n && rc == EXIT_OK; i++) {
+    tq_plugin_config cfg;
+    /* Secrets are not opened here: a listing never needs their text. */
+    if (tq_plugin_config_load(lib, list[i], NULL, 0, &cfg, &err) != TQ_OK) {
+      rc = cli_fail(c, &err);
+      break;
+    }
+    if (arr)
+      cJSON_AddItemToArray(arr, plugin_json(list[i], &cfg));
+    else
+      plugin_line(list[i], &cfg);
+    tq_plugin_config_free(&cfg);
+  }
+  tq_plugin_list_free(list, n);
+  tq_diags_free(&diags);
+  if (arr)
+    return rc == EXIT_OK ? cli_print_json(arr) : (cJSON_Delete(arr), rc);
+  return rc;
+}
+
+/* ---- check ------------------------------------------------------------------------------------
+ */
+
+/* Where operations[i].entry is written in the manifest, as "file:line:col". */
+static void entry_pos(const tq_plugin *p, size_t i, char *out, size_t n) {
+  tq_ydoc *doc = NULL;
+  tq_err err;
+  int line = 0, col = 0;
+  if (tq_ydoc_load(p->manifest, &doc, &err) == TQ_OK) {
+    const cJSON *ops = cJSON_GetObjectItemCaseSensitive(doc->root, "operations");
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ops, (int)i), "entry");
+    tq_ydoc_pos(doc, e, &line, &col);
+  }
+  snprintf(out, n, "%s:%d:%d", p->manifest, line, col);
+  tq_ydoc_free(doc);
+}
+
+/* Compiles the script (its top level runs once, without network) and checks each entry. */
+static void check_script(const tq_plugin *p, tq_diags *d) {
+  tq_lua *rt = NULL;
+  tq_lua_script *s = NULL;
+  tq_lua_opts lo;
+  tq_lua_opts_init(&lo);
+  tq_err err;
+  tq_plugin_config cfg;
+  char *lib_dir = NULL;
+  if (tq_plugin_config_load(NULL, p, NULL, 0, &cfg, &err) != TQ_OK ||
+      asprintf(&lib_dir, "%s/../lib", p->dir) < 0) {
+    tq_diags_add(d, "%s: %s", p->manifest, err.msg);
+    return;
+  }
+  tq_lua_script_opts so;
+  tq_lua_script_opts_init(&so);
+  so.name = p->name;
+  so.path = p->script;
+  so.lib_dir = lib_dir;
+  so.config = cfg.config;
+  so.n_config = cfg.n_config;
+  so.limits = p->limits;
+  if (tq_lua_new(&lo, &rt, &err) != TQ_OK || tq_lua_load(rt, &so, &s, &err) != TQ_OK) {
+    tq_diags_add(d, "%s", err.msg);
+  } else {
+    for (size_t i = 0; i < p->n_ops; i++) {
+      if (tq_lua_script_has_entry(s, p->ops[i].entry))
+        continue;
+      char pos[4200];
+      entry_pos(p, i, pos, sizeof pos);
+      tq_diags_add(d, "%s: operations[%zu].entry: %s does not return an entry '%s'", pos, i,
+                   p->script, p->ops[i].entry);
+    }
+  }
+  tq_lua_script_free(s);
+  tq_lua_free(rt);
+  free(lib_dir);
+  tq_plugin_config_free(&cfg);
+}
+
+static int plugin_check(cli *c, int argc, char **argv) {
+  if (cli_wants_help(argc, argv))
+    return cli_help("usage: tqhost plugin check DIR\n"
+                    "Validates DIR/manifest.yaml against schemas/operation.schema.json, compiles\n"
+                    "the script and checks that every operation's entry exists. Prints OK, or\n"
+                    "every error as FILE:LINE:COLUMN: FIELD: WHAT (exit status 1).\n");
+  if (argc != 2)
+    return cli_usage_error(c, "needs exactly one plugin folder");
+  tq_diags d = {0};
+  tq_plugin *p = NULL;
+  tq_err err;
+  if (tq_plugin_load(argv[1], &p, &d, &err) == TQ_OK)
+    check_script(p, &d);
+  else if (d.n == 0)
+    tq_diags_add(&d, "%s", err.msg);
+  int rc = d.n ? EXIT_FAIL : EXIT_OK;
+  if (c->json) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", d.n == 0);
+    cJSON *errs = cJSON_AddArrayToObject(o, "errors");
+    for (size_t i = 0; i < d.n; i++)
+      cJSON_AddItemToArray(errs, cJSON_CreateString(d.msgs[i]));
+    cli_print_json(o);
+  } else if (d.n == 0) {
+    printf("OK %s %s: %zu operation%s\n", p->name, p->version, p->n_ops, p->n_ops == 1 ? "" : "s");
+  } else {
+    for (size_t i = 0; i < d.n; i++)
+      fprintf(stderr, "%s\n", d.msgs[i]);
+    fprintf(stderr, "%s: %zu error%s\n", c->prog, d.n, d.n == 1 ? "" : "s");
+  }
+  tq_diags_free(&d);
+  tq_plugin_free(p);
+  return rc;
+}
+
+/* ---- configure --------------------------------------------------------------------------------
+ */
+
+/* Prints the effective configuration: secrets as the mask, defaults marked. */
+static int print_config(cli *c, const tq_plugin *p, tq_lib *lib) {
+  tq_plugin_config cfg;
+  tq_err err;
+  if (tq_plugin_config_load(lib, p, NULL, 0, &cfg, &err) != TQ_OK)
+    return cli_fail(c, &err);
+  cJSON *o = c->json ? cJSON_CreateObject() : NULL;
+  for (size_t i = 0; i < p->n_fields; i++) {
+    const tq_plugin_field *f = &p->fields[i];
+    const char *v = tq_plugin_config_get(&cfg, f->key);
+    if (o)
+      cJSON_AddItemToObject(o, f->key, v ? cJSON_CreateString(v) : cJSON_CreateNull());
+    else
+      printf("%-20s %-9s %s%s\n", f->key, tq_field_type_name(f->type), v ? v : "(not set)",
+             !v && f->required ? " (required)" : "");
+  }
+  tq_plugin_config_free(&cfg);
+  return o ? cli_print_json(o) : EXIT_OK;
+}
+
+static int plugin_configure(cli *c, int argc, char **argv) {
+  if (cli_wants_help(argc, argv))
+    return cli_help("usage: tqhost plugin configure NAME [KEY=VALUE]...\n"
+                    "Sets config fields of plugin NAME (keys from its manifest; values checked by\n"
+                    "the field's type: url, integer, boolean, select, password) and prints the\n"
+                    "configuration. Password fields are encrypted with the key file <db>.key\n"
+                    "($TQHOST_KEY_FILE), created on first use, and shown as " TQ_SECRET_MASK ".\n"
+                    "Without KEY=VALUE, only prints the configuration.\n");
+  if (argc < 2)
+    return cli_usage_error(c, "needs a plugin NAME");
+  size_t n = (size_t)argc - 2;
+  tq_lua_kv *kvs = calloc(n ? n : 1, sizeof *kvs);
+  if (kvs == NULL)
+    return EXIT_FAIL;
+  for (size_t i = 0; i < n; i++) {
+    char *eq = strchr(argv[i + 2], '=');
+    if (eq == NULL || eq == argv[i + 2]) {
+      free(kvs);
+      return cli_usage_error(c, "'%s' is not KEY=VALUE", argv[i + 2]);
+    }
+    *eq = '\0';
+    kvs[i] = (tq_lua_kv){argv[i + 2], eq + 1};
+  }
+  tq_plugin *p = NULL;
+  tq_err err;
+  int rc = EXIT_OK;
+  char *key_path = tq_plugin_key_path(c->db_path);
+  if (tq_plugin_find(tq_plugin_dir(), argv[1], &p, &err) != TQ_OK)
+    rc = cli_fail(c, &err);
+  else if (cli_lib(c, 0) == NULL)
+    rc = EXIT_FAIL;
+  else if (n && tq_plugin_configure(c->lib, p, key_path, kvs, n, &err) != TQ_OK)
+    rc = cli_fail(c, &err);
+  else
+    rc = print_config(c, p, c->lib);
+  free(key_path);
+  free(kvs);
+  tq_plugin_free(p);
+  return rc;
+}
+
+/* ---- test -------------------------------------------------------------------------------------
+ */
+
+static int plugin_test(cli *c, int argc, char **argv) {
+  if (cli_wants_help(argc, argv))
+    return cli_help("usage: tqhost plugin test DIR\n"
+                    "Runs DIR/spec/*_spec.lua with busted inside the host; the specs use\n"
+                    "require \"tqhost.test\" to run the plugin's entries on recorded HTTP.\n"
+                    "Exit status: busted's (0 when every spec passed).\n");
+  if (argc != 2)
+    return cli_usage_error(c, "needs exactly one plugin folder");
+  tq_err err;
+  fflush(stdout);
+  int status = tq_plugin_test(argv[1], &err);
+  if (status < 0)
+    return cli_fail(c, &err);
+  return status == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+int cli_cmd_plugin(cli *c, int argc, char **argv) {
+  static const cli_cmd cmds[] = {
+      {"list", plugin_list, "the plugins, their operations and configuration state"},
+      {"check", plugin_check, "validate a plugin folder (manifest, script, entries)"},
+      {"configure", plugin_configure, "set config fields (secrets encrypted)"},
+      {"test", plugin_test, "run a plugin's busted specs"},
+      {NULL, NULL, NULL}};
+  return cli_dispatch(c, "plugin", cmds, argc - 1, argv + 1);
+}

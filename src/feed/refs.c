@@ -1,0 +1,228 @@
+/* refs.c: the STIX bookkeeping of the ingest in the library's own database: which versions a
+ * feed has ingested (stix_seen, the idempotency key), which library objects a STIX id became
+ * (stix_refs, so that relationships and report refs resolve across pages and polls), and the
+ * links still waiting for their other end (stix_pending). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "feed_int.h"
+
+static const char *const SQL[FS__COUNT] = {
+    [FS_SEEN_GET] = "SELECT modified_s, modified_ns FROM stix_seen WHERE feed=?1 AND stix_id=?2",
+    [FS_SEEN_PUT] = "INSERT INTO stix_seen(feed,stix_id,modified_s,modified_ns) VALUES(?1,?2,?3,?4)"
+                    " ON CONFLICT(feed,stix_id) DO UPDATE SET modified_s=excluded.modified_s,"
+                    " modified_ns=excluded.modified_ns",
+    [FS_REF_PUT] = "INSERT OR IGNORE INTO stix_refs(stix_id,object_id) VALUES(?1,?2)",
+    [FS_REF_GET] = "SELECT object_id FROM stix_refs WHERE stix_id=?1",
+    [FS_PENDING_PUT] = "INSERT OR IGNORE INTO stix_pending(feed,from_id,to_id,link_type)"
+                       " VALUES(?1,?2,?3,?4)",
+    [FS_PENDING_DEL] = "DELETE FROM stix_pending WHERE feed=?1 AND from_id=?2 AND to_id=?3"
+                       " AND link_type=?4",
+    [FS_SRC_TLP] = "UPDATE object_sources SET tlp=?3 WHERE object_id=?1 AND"
+                   " source_id=(SELECT id FROM sources WHERE name=?2)",
+    [FS_NEW_PUT] = "INSERT OR IGNORE INTO temp.feed_new(stix_id) VALUES(?1)",
+};
+
+sqlite3_stmt *feed_stmt(tq_feed_ingest *in, feed_stmt_id id, tq_err *err) {
+  sqlite3_stmt *st = in->st[id];
+  if (st == NULL) {
+    if (sqlite3_prepare_v3(tq_lib_db(in->lib), SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+        SQLITE_OK) {
+      feed_db_err(in->lib, err, "preparing the ingest");
+      return NULL;
+    }
+    in->st[id] = st;
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return st;
+}
+
+tq_code feed_page_begin(tq_feed_ingest *in, tq_err *err) {
+  /* Created here rather than once: a rollback of the transaction that created it drops it. */
+  if (sqlite3_exec(tq_lib_db(in->lib),
+                   "CREATE TEMP TABLE IF NOT EXISTS feed_new(stix_id TEXT PRIMARY KEY);"
+                   "DELETE FROM temp.feed_new",
+                   NULL, NULL, NULL) != SQLITE_OK)
+    return feed_db_err(in->lib, err, "preparing a page");
+  return TQ_OK;
+}
+
+tq_code feed_seen(tq_feed_ingest *in, const char *id, tq_stix_time version, int *seen,
+                  tq_err *err) {
+  sqlite3_stmt *st = feed_stmt(in, FS_SEEN_GET, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_text(st, 1, in->feed, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  int step = sqlite3_step(st);
+  *seen = 0;
+  if (step == SQLITE_ROW) {
+    tq_stix_time had = {sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1)};
+    *seen = tq_stix_time_cmp(version, had) <= 0;
+  } else if (step != SQLITE_DONE) {
+    return feed_db_err(in->lib, err, "reading stix_seen");
+  }
+  sqlite3_reset(st);
+  return TQ_OK;
+}
+
+tq_code feed_seen_put(tq_feed_ingest *in, const char *id, tq_stix_time version, tq_err *err) {
+  sqlite3_stmt *st = feed_stmt(in, FS_SEEN_PUT, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_text(st, 1, in->feed, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, version.seconds);
+  sqlite3_bind_int(st, 4, version.nanos);
+  return sqlite3_step(st) == SQLITE_DONE ? TQ_OK : feed_db_err(in->lib, err, "writing stix_seen");
+}
+
+tq_code feed_ref_put(tq_feed_ingest *in, const char *stix_id, int64_t object_id, tq_err *err) {
+  sqlite3_stmt *st = feed_stmt(in, FS_REF_PUT, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_text(st, 1, stix_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, object_id);
+  if (sqlite3_step(st) != SQLITE_DONE)
+    return feed_db_err(in->lib, err, "writing stix_refs");
+  st = feed_stmt(in, FS_NEW_PUT, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_text(st, 1, stix_id, -1, SQLITE_STATIC);
+  return sqlite3_step(st) == SQLITE_DONE ? TQ_OK : feed_db_err(in->lib, err, "noting a new id");
+}
+
+tq_code feed_ref_get(tq_feed_ingest *in, const char *stix_id, tq_err *err) {
+  sqlite3_stmt *st = feed_stmt(in, FS_REF_GET, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_text(st, 1, stix_id, -1, SQLITE_STATIC);
+  in->n_ids = 0;
+  int step;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    if (in->n_ids == in->cap_ids) {
+      size_t cap = in->cap_ids ? in->cap_ids * 2 : 16;
+      int64_t *v = realloc(in->ids, cap * sizeof *v);
+      if (v == NULL)
+        return tq_err_set(err, TQ_ENOMEM, "feed: out of memory");
+      in->ids = v;
+      in->cap_ids = cap;
+    }
+    in->ids[in->n_ids++] = sqlite3_column_int64(st, 0);
+  }
+  sqlite3_reset(st);
+  return step == SQLITE_DONE ? TQ_OK : feed_db_err(in->lib, err, "reading stix_refs");
+}
+
+static tq_code pending_op(tq_feed_ingest *in, feed_stmt_id id, const char *from, const char *to,
+                          const char *link_type, tq_err *err) {
+  sqlite3_stmt *st = feed_stmt(in, id, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_text(st, 1, in->feed, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, link_type ? link_type : "", -1, SQLITE_STATIC);
+  return sqlite3_step(st) == SQLITE_DONE ? TQ_OK
+                                         : feed_db_err(in->lib, err, "writing stix_pending");
+}
+
+/* Links both ends when they are known; *linked says whether they were. */
+static tq_code link_known(tq_feed_ingest *in, const char *from_id, const char *to_id,
+                          const char *link_type, int *linked, tq_err *err) {
+  *linked = 0;
+  tq_code rc = feed_ref_get(in, from_id, err);
+  if (rc != TQ_OK || in->n_ids == 0)
+    return rc;
+  size_t n_from = in->n_ids;
+  int64_t from_local[8], *from = n_from <= 8 ? from_local : malloc(n_from * sizeof *from);
+  if (from == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "feed: out of memory");
+  memcpy(from, in->ids, n_from * sizeof *from);
+  rc = feed_ref_get(in, to_id, err);
+  for (size_t i = 0; rc == TQ_OK && in->n_ids && i < n_from; i++)
+    for (size_t k = 0; rc == TQ_OK && k < in->n_ids; k++)
+      if (from[i] != in->ids[k]) {
+        rc = tq_lib_link(in->lib, from[i], in->ids[k], in->source,
+                         link_type && *link_type ? link_type : NULL, err);
+        in->sum->links += rc == TQ_OK;
+      }
+  if (rc == TQ_OK)
+    *linked = in->n_ids > 0;
+  if (from != from_local)
+    free(from);
+  return rc;
+}
+
+tq_code feed_link_refs(tq_feed_ingest *in, const char *from_id, const char *to_id,
+                       const char *link_type, tq_err *err) {
+  int linked = 0;
+  tq_code rc = link_known(in, from_id, to_id, link_type, &linked, err);
+  if (rc == TQ_OK && !linked)
+    rc = pending_op(in, FS_PENDING_PUT, from_id, to_id, link_type, err);
+  return rc;
+}
+
+typedef struct pending_row {
+  char *from, *to, *type;
+} pending_row;
+
+/* Reads the pending rows that touch an id mapped in this page. */
+static tq_code pending_candidates(tq_feed_ingest *in, pending_row **out, size_t *n, tq_err *err) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(tq_lib_db(in->lib),
+                         "SELECT from_id,to_id,link_type FROM stix_pending WHERE feed=?1 AND"
+                         " from_id IN (SELECT stix_id FROM temp.feed_new) UNION"
+                         " SELECT from_id,to_id,link_type FROM stix_pending WHERE feed=?1 AND"
+                         " to_id IN (SELECT stix_id FROM temp.feed_new)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return feed_db_err(in->lib, err, "reading stix_pending");
+  sqlite3_bind_text(st, 1, in->feed, -1, SQLITE_STATIC);
+  pending_row *v = NULL;
+  size_t len = 0, cap = 0;
+  tq_code rc = TQ_OK;
+  int step;
+  while (rc == TQ_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    if (len == cap) {
+      cap = cap ? cap * 2 : 16;
+      pending_row *nv = realloc(v, cap * sizeof *v);
+      if (nv == NULL) {
+        rc = tq_err_set(err, TQ_ENOMEM, "feed: out of memory");
+        break;
+      }
+      v = nv;
+    }
+    v[len].from = tq_strdup((const char *)sqlite3_column_text(st, 0));
+    v[len].to = tq_strdup((const char *)sqlite3_column_text(st, 1));
+    v[len].type = tq_strdup((const char *)sqlite3_column_text(st, 2));
+    len++;
+    if (!v[len - 1].from || !v[len - 1].to || !v[len - 1].type)
+      rc = tq_err_set(err, TQ_ENOMEM, "feed: out of memory");
+  }
+  if (rc == TQ_OK && step != SQLITE_DONE)
+    rc = feed_db_err(in->lib, err, "reading stix_pending");
+  sqlite3_finalize(st);
+  *out = v;
+  *n = len;
+  return rc;
+}
+
+tq_code feed_resolve_pending(tq_feed_ingest *in, tq_err *err) {
+  pending_row *v = NULL;
+  size_t n = 0;
+  tq_code rc = pending_candidates(in, &v, &n, err);
+  for (size_t i = 0; rc == TQ_OK && i < n; i++) {
+    int linked = 0;
+    rc = link_known(in, v[i].from, v[i].to, v[i].type, &linked, err);
+    if (rc == TQ_OK && linked)
+      rc = pending_op(in, FS_PENDING_DEL, v[i].from, v[i].to, v[i].type, err);
+  }
+  for (size_t i = 0; i < n; i++) {
+    free(v[i].from);
+    free(v[i].to);
+    free(v[i].type);
+  }
+  free(v);
+  return rc;
+}
