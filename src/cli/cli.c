@@ -28,6 +28,7 @@ static const char MAIN_HELP[] =
     "  feed add|list|show|poll|enable|disable|delete   TAXII 2.1 feeds (RST presets)\n"
     "  plugin list|check|configure|test   Operation plugins ($TQHOST_PLUGINS, ./plugins)\n"
     "  op list|run                run an operation on one indicator\n"
+    "  action list|run|runs|resume   Actions: bulk enrichment of a collection ($TQHOST_ACTIONS)\n"
     "\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
 
@@ -41,6 +42,7 @@ static const cli_cmd TOP[] = {
     {"feed", cli_cmd_feed, "TAXII feeds"},
     {"plugin", cli_cmd_plugin, "Operation plugins"},
     {"op", cli_cmd_op, "run operations"},
+    {"action", cli_cmd_action, "bulk actions"},
     {NULL, NULL, NULL},
 };
 

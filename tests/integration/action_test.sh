@@ -83,11 +83,15 @@ new_db() {
   echo "$db"
 }
 
-# dump DB: what RST IoC Lookup wrote, one "value<TAB>attribute<TAB>value" line each, sorted.
+# dump DB [main]: what RST IoC Lookup wrote, one "value<TAB>attribute<TAB>value" line each,
+# sorted; with "main" only on the imported indicators (not on related ones it created).
 dump() {
+  local only=""
+  [ "${2:-}" = main ] && only="AND o.id IN (SELECT object_id FROM object_sources os
+    JOIN sources i ON i.id = os.source_id WHERE i.name = 'Import')"
   sqlite3 -separator $'\t' "$1" "SELECT o.value, a.name, a.value FROM attributes a
     JOIN objects o ON o.id = a.object_id JOIN sources s ON s.id = a.source_id
-    WHERE s.name = 'RST IoC Lookup' ORDER BY 1, 2, 3"
+    WHERE s.name = 'RST IoC Lookup' $only ORDER BY 1, 2, 3"
 }
 run_counts() { # run_counts DB RUN_ID: "status enriched not_found failed"
   sqlite3 -separator " " "$1" "SELECT status, enriched, not_found, failed FROM runs WHERE id = $2"
@@ -98,7 +102,9 @@ sum_is_n() { # sum_is_n "status e nf f"
 }
 
 make_values
-start_sim CLEAN
+# Noise Control batches are ready after two pending (301) polls: the sandbox has no sleep, so
+# at the test's unlimited rate polls come back to back (see docs/actions.md).
+start_sim CLEAN --batch-pending-ms 0 --batch-pending-polls 2 --stats
 start_sim FAULTY --fault-429 0.1 --fault-500 0.02 --fault-truncate 0.01 --retry-after 0 --stats
 start_sim SLOW --latency-ms 20
 
@@ -130,10 +136,11 @@ reasons=$(jq -r '.reasons[] | select(.outcome == "failed") | .reason' <<<"$out")
 check "failures carry their reason" grep -q "invalid JSON" <<<"$reasons"
 items=$(sqlite3 "$B" "SELECT count(*) FROM run_items WHERE run_id = 1")
 check "not-found and failed items are recorded ($items)" [ "$items" -eq $((nf + failed)) ]
-dump "$B" >"$WORK/B.tsv"
+dump "$B" main >"$WORK/B.tsv"
+dump "$A" main >"$WORK/A_main.tsv"
 # Every indicator enriched in B has exactly the attributes it has in A.
 cut -f1 "$WORK/B.tsv" | sort -u >"$WORK/B.values"
-awk -F'\t' 'NR == FNR { want[$1] = 1; next } ($1 in want)' "$WORK/B.values" "$WORK/A.tsv" \
+awk -F'\t' 'NR == FNR { want[$1] = 1; next } ($1 in want)' "$WORK/B.values" "$WORK/A_main.tsv" \
   >"$WORK/A_of_B.tsv"
 check "enriched indicators identical to the fault-free run" cmp -s "$WORK/A_of_B.tsv" "$WORK/B.tsv"
 check "faulty run enriched as many as it says" \
@@ -194,10 +201,13 @@ read -r status enriched nf failed < <(jq -r '"\(.status) \(.enriched) \(.not_fou
 check "noise batch run is done ($status $enriched $nf $failed)" [ "$status" = done ]
 check "noise batch run accounts for all items" [ $((enriched + nf + failed)) -eq "$N" ]
 check "noise batch run has no failure" [ "$failed" -eq 0 ]
+kill "${SIMS[0]}" && wait "${SIMS[0]}" 2>/dev/null
+check "noise batches went through the batch API" grep -Eq "benign.batch[^0-9]*[1-9]" "$WORK/CLEAN.err"
 verdicts=$(sqlite3 "$A" "SELECT count(*) FROM attributes WHERE name = 'RST Noise Control Verdict'")
 check "noise batch verdicts written ($verdicts = $enriched)" [ "$verdicts" -eq "$enriched" ]
+start_sim CLEAN2
 small=$("$TQ" --db "$A" --json action run rst-noise-control-action 8.8.8.8 \
-  --set "base_url=$CLEAN_URL" --set whitelist_on_drop=true)
+  --set "base_url=$CLEAN2_URL" --set whitelist_on_drop=true)
 check "below the threshold: single lookup, Drop verdict" \
   [ "$(jq -r .enriched <<<"$small")" = 1 ]
 st=$("$TQ" --db "$A" --json indicator get 8.8.8.8 | jq -r .status)

@@ -118,6 +118,10 @@ void sim_reply_free(sim_reply *out) {
   memset(out, 0, sizeof *out);
 }
 
+const char *sim_request_header(const sim_request *rq, const char *name) {
+  return rq->conn ? MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name) : NULL;
+}
+
 /* ---- query strings ---------------------------------------------------------------------- */
 static int hexval(char c) {
   if (c >= '0' && c <= '9')
@@ -302,8 +306,8 @@ static int fault_reply(const sim_config *cfg, const fault_roll *roll, sim_req *r
 }
 
 /* Calls the route's handler; a failing handler becomes a 500 naming what failed. */
-static void run_handler(sim_server *srv, const sim_route *route, const char *method,
-                        const char *query, const char *key, sim_req *req) {
+static void run_handler(sim_server *srv, struct MHD_Connection *conn, const sim_route *route,
+                        const char *method, const char *query, const char *key, sim_req *req) {
   tq_err err = {0};
   if (req->too_large) {
     sim_reply_message(&req->reply, MHD_HTTP_CONTENT_TOO_LARGE, "request body over 8 MiB", &err);
@@ -315,7 +319,8 @@ static void run_handler(sim_server *srv, const sim_route *route, const char *met
                     .query = query,
                     .body = req->body.data ? req->body.data : "",
                     .body_len = req->body.len,
-                    .api_key = key};
+                    .api_key = key,
+                    .conn = conn};
   if (route->fn(srv->cfg, &rq, &req->reply, &err) == TQ_OK)
     return;
   atomic_fetch_add(&srv->handler_errors, 1);
@@ -351,7 +356,7 @@ static unsigned prepare(sim_server *srv, struct MHD_Connection *conn, const char
   latency = roll.fired[FAULT_STALL] ? srv->cfg->stall_ms : latency + roll.jitter_ms;
   if (fault_reply(srv->cfg, &roll, req))
     return latency;
-  run_handler(srv, route, method, query, key, req);
+  run_handler(srv, conn, route, method, query, key, req);
   damage_reply(&roll, &req->reply);
   return latency;
 }
@@ -473,16 +478,24 @@ tq_code sim_http_start(const sim_config *cfg, sim_server **out, unsigned *port, 
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* loopback only, by design */
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                    MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+  /* --tls-cert/--tls-key: MHD (GnuTLS in Debian) serves HTTPS on the same port instead. */
+  struct MHD_OptionItem tls[] = {
+      {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
+  if (cfg->tls_cert_pem && cfg->tls_key_pem) {
+    flags |= MHD_USE_TLS;
+    tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cfg->tls_cert_pem};
+    tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, cfg->tls_key_pem};
+  }
   srv->daemon = MHD_start_daemon(
       flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
       (unsigned)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_CONNECTION_TIMEOUT,
       (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SIM_CONN_MEMORY,
       MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-      MHD_OPTION_END);
+      MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
   if (srv->daemon == NULL) {
-    code =
-        tq_err_set(err, TQ_EIO, "server: cannot listen on 127.0.0.1:%u (port in use?)", cfg->port);
+    code = tq_err_set(err, TQ_EIO, "server: cannot listen on 127.0.0.1:%u (port in use%s?)",
+                      cfg->port, cfg->tls_cert_pem ? ", or a bad TLS certificate or key" : "");
     goto fail;
   }
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);

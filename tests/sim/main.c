@@ -15,6 +15,7 @@
 static const char usage[] =
     "usage: rstsim [options]\n"
     "Simulates the RST Cloud REST API (IoC Lookup, Noise Control, Whois, Report Hub, auth)\n"
+    "and its TAXII 2.1 server (discovery at /taxii2/: Threat Feed and Report Hub collections)\n"
     "on 127.0.0.1 with deterministic data. Prints 'rstsim listening on 127.0.0.1:PORT'.\n"
     "\n"
     "  --port N              port, 0 = any free port (default 0)\n"
@@ -41,6 +42,13 @@ static const char usage[] =
     "                        (default 0 = none)\n"
     "  --batch-pending-ms N  a Noise Control batch answers 301 for N ms (default 1000)\n"
     "  --batch-pending-polls N  ... and for its first N result polls (default 0)\n"
+    "  --taxii-objects N     TAXII: entries (object versions) per collection (default 2000)\n"
+    "  --taxii-user U        TAXII: require HTTP Basic auth with user U ...\n"
+    "  --taxii-password P    ... and password P (default: no credentials needed)\n"
+    "  --taxii-next-ttl-ms N TAXII: a 'next' cursor expires after N ms idle (default 30000)\n"
+    "  --taxii-page-max N    TAXII: the server's cap on 'limit' (default 1000)\n"
+    "  --tls-cert FILE       serve HTTPS with this PEM certificate (chain) ...\n"
+    "  --tls-key FILE        ... and this PEM private key\n"
     "  --stats               print counters to stderr at exit\n"
     "  --help                this text\n";
 
@@ -67,6 +75,13 @@ enum {
   OPT_QUOTA,
   OPT_PMS,
   OPT_PPOLLS,
+  OPT_TX_OBJECTS,
+  OPT_TX_USER,
+  OPT_TX_PASS,
+  OPT_TX_TTL,
+  OPT_TX_PAGE,
+  OPT_TLS_CERT,
+  OPT_TLS_KEY,
   OPT_STATS,
   OPT_HELP
 };
@@ -94,6 +109,13 @@ static const struct option options[] = {
     {"quota", required_argument, NULL, OPT_QUOTA},
     {"batch-pending-ms", required_argument, NULL, OPT_PMS},
     {"batch-pending-polls", required_argument, NULL, OPT_PPOLLS},
+    {"taxii-objects", required_argument, NULL, OPT_TX_OBJECTS},
+    {"taxii-user", required_argument, NULL, OPT_TX_USER},
+    {"taxii-password", required_argument, NULL, OPT_TX_PASS},
+    {"taxii-next-ttl-ms", required_argument, NULL, OPT_TX_TTL},
+    {"taxii-page-max", required_argument, NULL, OPT_TX_PAGE},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"stats", no_argument, NULL, OPT_STATS},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
@@ -140,6 +162,42 @@ static tq_code parse_seed(const char *s, uint64_t *out, tq_err *err) {
   return TQ_OK;
 }
 
+/* Reads a whole PEM file into *out (malloc'd, NUL-terminated): MHD takes TLS material as text. */
+static tq_code read_pem(const char *path, const char *opt, char **out, tq_err *err) {
+  tq_code code = TQ_OK;
+  tq_buf b;
+  tq_buf_init(&b, 1u << 20);
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    return tq_err_set(err, TQ_EIO, "--%s: cannot open '%s'", opt, path);
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    if (tq_buf_add(&b, chunk, n) != TQ_OK) {
+      code = tq_err_set(err, TQ_ELIMIT, "--%s: '%s' is over 1 MiB", opt, path);
+      goto fail;
+    }
+  if (ferror(f) || b.len == 0 || strstr(b.data, "-----BEGIN ") == NULL) {
+    code = tq_err_set(err, TQ_EINVAL, "--%s: '%s' is empty, unreadable or not PEM", opt, path);
+    goto fail;
+  }
+  fclose(f);
+  free(*out); /* the option given twice: the last one wins */
+  *out = tq_buf_take(&b);
+  return TQ_OK;
+fail:
+  fclose(f);
+  tq_buf_free(&b);
+  return code;
+}
+
+static tq_code set_string(const char *arg, const char *opt, const char **out, tq_err *err) {
+  if (*arg == '\0')
+    return tq_err_set(err, TQ_EINVAL, "--%s: the value must not be empty", opt);
+  *out = arg;
+  return TQ_OK;
+}
+
 /* Applies one option; *exit_now is set by --help. */
 static tq_code apply_option(sim_config *c, int opt, const char *arg, int *exit_now, tq_err *err) {
   const char *name = NULL;
@@ -173,10 +231,30 @@ static tq_code apply_option(sim_config *c, int opt, const char *arg, int *exit_n
   case OPT_QUOTA: return parse_uint(arg, name, 4000000000LL, &c->quota, err);
   case OPT_PMS: return parse_uint(arg, name, 3600000, &c->pending_ms, err);
   case OPT_PPOLLS: return parse_uint(arg, name, 1000000, &c->pending_polls, err);
+  case OPT_TX_OBJECTS: return parse_uint(arg, name, 10000000, &c->taxii_objects, err);
+  case OPT_TX_USER: return set_string(arg, name, &c->taxii_user, err);
+  case OPT_TX_PASS: return set_string(arg, name, &c->taxii_password, err);
+  case OPT_TX_TTL: return parse_uint(arg, name, 86400000, &c->taxii_next_ttl_ms, err);
+  case OPT_TX_PAGE: return parse_uint(arg, name, 100000, &c->taxii_page_max, err);
+  case OPT_TLS_CERT: return read_pem(arg, name, &c->tls_cert_pem, err);
+  case OPT_TLS_KEY: return read_pem(arg, name, &c->tls_key_pem, err);
   case OPT_STATS: c->stats = 1; return TQ_OK;
   case OPT_HELP: *exit_now = 1; return TQ_OK;
   default: return tq_err_set(err, TQ_EINVAL, "unknown option (see --help)");
   }
+}
+
+/* Options that only make sense together. */
+static tq_code check_combinations(const sim_config *c, tq_err *err) {
+  if ((c->tls_cert_pem == NULL) != (c->tls_key_pem == NULL))
+    return tq_err_set(err, TQ_EINVAL, "--tls-cert and --tls-key must be given together");
+  if ((c->taxii_user == NULL) != (c->taxii_password == NULL))
+    return tq_err_set(err, TQ_EINVAL, "--taxii-user and --taxii-password must be given together");
+  if (c->taxii_page_max == 0)
+    return tq_err_set(err, TQ_EINVAL, "--taxii-page-max: must be at least 1");
+  if (c->taxii_next_ttl_ms == 0)
+    return tq_err_set(err, TQ_EINVAL, "--taxii-next-ttl-ms: must be at least 1");
+  return TQ_OK;
 }
 
 static tq_code parse_args(int argc, char **argv, sim_config *c, int *exit_now, tq_err *err) {
@@ -187,7 +265,10 @@ static tq_code parse_args(int argc, char **argv, sim_config *c, int *exit_now, t
                     .now = DEFAULT_NOW,
                     .stall_ms = 60000,
                     .retry_after_s = 1,
-                    .pending_ms = 1000};
+                    .pending_ms = 1000,
+                    .taxii_objects = 2000,
+                    .taxii_next_ttl_ms = 30000,
+                    .taxii_page_max = 1000};
   int opt;
   opterr = 0; /* our own message names the option */
   while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -202,7 +283,13 @@ static tq_code parse_args(int argc, char **argv, sim_config *c, int *exit_now, t
     return tq_err_set(err, TQ_EINVAL, "unexpected argument '%s' (see --help)", argv[optind]);
   if (c->threads == 0)
     c->threads = 1;
-  return TQ_OK;
+  return check_combinations(c, err);
+}
+
+static void free_tls(sim_config *c) {
+  free(c->tls_cert_pem);
+  free(c->tls_key_pem);
+  c->tls_cert_pem = c->tls_key_pem = NULL;
 }
 
 int main(int argc, char **argv) {
@@ -213,10 +300,12 @@ int main(int argc, char **argv) {
   unsigned port = 0;
   if (parse_args(argc, argv, &cfg, &exit_now, &err) != TQ_OK) {
     fprintf(stderr, "rstsim: %s\n", err.msg);
+    free_tls(&cfg);
     return 2;
   }
   if (exit_now) {
     fputs(usage, stdout);
+    free_tls(&cfg);
     return 0;
   }
   /* Block the stop signals before any thread starts, so that only sigwait below sees them. */
@@ -226,7 +315,8 @@ int main(int argc, char **argv) {
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   signal(SIGPIPE, SIG_IGN);
-  if (sim_keys_init(&err) != TQ_OK || sim_timer_start(&err) != TQ_OK)
+  if (sim_taxii_init(&cfg, &err) != TQ_OK || sim_keys_init(&err) != TQ_OK ||
+      sim_timer_start(&err) != TQ_OK)
     goto fail;
   if (sim_http_start(&cfg, &srv, &port, &err) != TQ_OK)
     goto fail;
@@ -236,10 +326,14 @@ int main(int argc, char **argv) {
   sigwait(&stop, &sig);
   sim_http_stop(srv, cfg.stats ? stderr : NULL);
   sim_benign_cleanup();
+  sim_taxii_cleanup();
   sim_keys_free();
+  free_tls(&cfg);
   return 0;
 fail:
   fprintf(stderr, "rstsim: %s\n", err.msg);
   sim_timer_stop();
+  sim_taxii_cleanup();
+  free_tls(&cfg);
   return 1;
 }

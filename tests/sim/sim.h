@@ -1,7 +1,7 @@
 /* sim.h: internal contracts of rstsim, the RST Cloud API simulator used by tests and demos
  * (never part of the tqhost product). One route family per file (ioc.c, benign.c, whois.c,
- * reports.c, auth.c); http.c is the libmicrohttpd glue (auth, rate limit, faults, latency);
- * data.c is the deterministic data model; routes.c lists the families. */
+ * reports.c, auth.c, taxii.c with stixgen.c); http.c is the libmicrohttpd glue (auth, rate limit,
+ * faults, latency); data.c is the deterministic data model; routes.c lists the families. */
 #ifndef RSTSIM_SIM_H
 #define RSTSIM_SIM_H
 
@@ -33,9 +33,18 @@ typedef struct sim_config {
   unsigned pending_ms;    /* a benign batch stays pending this long ... */
   unsigned pending_polls; /* ... and for this many result polls */
   int stats;              /* print counters to stderr at exit */
+  /* TAXII 2.1 (taxii.c) */
+  unsigned taxii_objects;     /* entries (object versions) per collection */
+  const char *taxii_user;     /* NULL = TAXII needs no credentials */
+  const char *taxii_password; /* with taxii_user */
+  unsigned taxii_next_ttl_ms; /* a `next` cursor expires after this long idle */
+  unsigned taxii_page_max;    /* the server's cap on `limit` */
+  /* TLS (http.c): PEM text read by main.c from --tls-cert / --tls-key; NULL = plain HTTP */
+  char *tls_cert_pem, *tls_key_pem;
 } sim_config;
 
 /* ---- one request as a route handler sees it -------------------------------------------- */
+struct MHD_Connection;
 typedef struct sim_request {
   const char *method;
   const char *path;  /* raw (still percent-encoded) path, no query */
@@ -43,8 +52,12 @@ typedef struct sim_request {
   const char *query; /* raw query string without '?', "" when none */
   const char *body;  /* request body (NUL-terminated), "" when none */
   size_t body_len;
-  const char *api_key; /* the X-Api-Key value (NULL on routes without key auth) */
+  const char *api_key;         /* the X-Api-Key value (NULL on routes without key auth) */
+  struct MHD_Connection *conn; /* for sim_request_header */
 } sim_request;
+
+/* A request header (name in any case) or NULL; valid while the handler runs (http.c). */
+const char *sim_request_header(const sim_request *rq, const char *name);
 
 /* What a handler answers. body is malloc'd and owned by the reply (sim_reply_free). */
 #define SIM_MAX_HEADERS 4
@@ -81,6 +94,7 @@ extern const sim_route sim_routes_benign[];
 extern const sim_route sim_routes_whois[];
 extern const sim_route sim_routes_reports[];
 extern const sim_route sim_routes_auth[];
+extern const sim_route sim_routes_taxii[];
 /* routes.c: the families in match order, NULL-terminated. */
 extern const sim_route *const sim_route_families[];
 
@@ -220,5 +234,8 @@ typedef struct sim_whois_facts {
 void sim_whois_facts_get(const sim_config *cfg, const char *regdomain, sim_whois_facts *out);
 /* benign.c: forgets every batch job (at exit, after the server stopped). */
 void sim_benign_cleanup(void);
+/* taxii.c: builds the collections' orderings (before the server starts) and frees them. */
+tq_code sim_taxii_init(const sim_config *cfg, tq_err *err);
+void sim_taxii_cleanup(void);
 
 #endif

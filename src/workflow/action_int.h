@@ -1,0 +1,85 @@
+/* action_int.h: what the files of the action runner share: the loaded action, the effective
+ * configuration of a run, the runs/run_items store and the batch-entry result protocol. */
+#ifndef TQ_ACTION_INT_H
+#define TQ_ACTION_INT_H
+
+#include <cjson/cJSON.h>
+
+#include "tqhost/workflow.h"
+
+struct tq_action {
+  char *path; /* the YAML file */
+  char *name, *label, *version, *description;
+  char *plugin_name;
+  char *entry;
+  char *batch_entry; /* NULL: no bulk API */
+  int batch_threshold;
+  int batch_max;
+  int batch_size;
+  int concurrency;
+  char **itypes; /* canonical names; n = 0: any indicator */
+  size_t n_itypes;
+  tq_plugin_field *fields;
+  size_t n_fields;
+  tq_plugin_network net; /* the action's, or a copy of the plugin's */
+  tq_lua_limits limits;
+  tq_plugin *plugin; /* the package: config scope, label (source), provider name */
+  char *plugins_dir;
+  char *script; /* resolved path of the script that holds entry */
+};
+
+/* ---- configuration (action_config.c) ---- */
+
+/* The configuration a run uses: the plugin's stored values for shared keys, else the action's
+ * defaults, else the plugin's defaults; then the overrides (checked against the field). */
+typedef struct action_cfg {
+  tq_plugin_config pc; /* config = plain, secrets = passwords */
+} action_cfg;
+
+tq_code action_cfg_build(tq_lib *lib, const tq_action *a, const char *key_path,
+                         const tq_lua_kv *ovr, size_t n_ovr, action_cfg *out, tq_err *err);
+void action_cfg_free(action_cfg *c);
+/* The field (action's first, then the plugin's) of key, or NULL. */
+const tq_plugin_field *action_field(const tq_action *a, const char *key);
+
+/* ---- run store (run_store.c) ---- */
+
+typedef struct run_row {
+  int64_t id;
+  char *action;
+  char *status;
+  char *input;    /* JSON {"collection": NAME} or {"values": [...]} */
+  char *settings; /* JSON object of non-secret overrides */
+  int concurrency;
+  int64_t workflow_id, last_id, total, enriched, not_found, failed;
+  double seconds;
+} run_row;
+
+tq_code run_store_create(tq_lib *lib, run_row *r, tq_err *err);
+tq_code run_store_load(tq_lib *lib, int64_t id, run_row *r, tq_err *err);
+void run_row_free(run_row *r);
+/* Inside the caller's transaction: counts, last_id, seconds, status (NULL: unchanged). */
+tq_code run_store_checkpoint(tq_lib *lib, const run_row *r, const char *status, const char *error,
+                             tq_err *err);
+tq_code run_store_item(tq_lib *lib, int64_t run_id, int64_t object_id, const char *outcome,
+                       const char *reason, tq_err *err);
+
+/* ---- batch entries (action_batch.c) ---- */
+
+/* The object handed to a batch entry: type "indicator", indicator_type the chunk's type,
+ * value "N objects", description a JSON list [{"id", "value", "score", "status"}]. */
+char *action_batch_items_json(const int64_t *ids, char *const *values, const int *scores, size_t n);
+/* One object's outcome read from a batch entry's show {"items": [...]}: found (1/0), or
+ * *reason (malloc'd) when it failed; the change set is filled from item.changes. */
+typedef struct batch_item {
+  int64_t id;
+  int found;
+  char *reason;
+  tq_changeset cs;
+} batch_item;
+/* Parses show; items[] gets every entry that names an id. *out malloc'd (free each with
+ * batch_item_free, then the array). */
+tq_code action_batch_parse(const cJSON *show, batch_item **out, size_t *n, tq_err *err);
+void batch_item_free(batch_item *it);
+
+#endif

@@ -1,0 +1,819 @@
+/* run.c: the bulk runner of actions. It walks the input (a collection through the library's
+ * keyset cursor, or explicit values resolved to ids) in id order, admits Lua runs under the
+ * action's concurrency (the provider's token bucket and connection cap are tq_net's: a run
+ * waits for a token, never fails for want of one), records each outcome in the window and lets
+ * run_commit.c write the done prefix with the checkpoint. SIGINT/SIGTERM end the loop: runs in
+ * flight are dropped (redone on resume), what is done is committed, the run is "interrupted".
+ * The public entry points tq_action_run and tq_action_resume live at the end. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run_int.h"
+
+/* Set by the signal handlers while a run is active; signals force a global. */
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig) {
+  (void)sig;
+  g_stop = 1;
+}
+
+typedef struct sig_saved {
+  struct sigaction intr, term;
+} sig_saved;
+
+static void signals_install(sig_saved *saved) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  g_stop = 0;
+  sigaction(SIGINT, &sa, &saved->intr);
+  sigaction(SIGTERM, &sa, &saved->term);
+}
+
+static void signals_restore(const sig_saved *saved) {
+  sigaction(SIGINT, &saved->intr, NULL);
+  sigaction(SIGTERM, &saved->term, NULL);
+}
+
+/* ---- the window -------------------------------------------------------------------------------
+ */
+
+slot *runner_slot(runner *r, size_t k) { return &r->slots[(r->head + k) % r->cap]; }
+
+void slot_clear(slot *s) {
+  free(s->reason);
+  free(s->itype);
+  free(s->value);
+  tq_changeset_free(&s->cs);
+  memset(s, 0, sizeof *s);
+}
+
+void runner_fail(runner *r, const tq_err *err) {
+  if (!r->has_fatal) {
+    r->fatal = *err;
+    r->has_fatal = 1;
+  }
+}
+
+static slot *append(runner *r, int64_t id) {
+  slot *s = &r->slots[(r->head + r->count) % r->cap];
+  r->count++;
+  memset(s, 0, sizeof *s);
+  tq_changeset_init(&s->cs);
+  s->id = id;
+  s->r = r;
+  return s;
+}
+
+static void finish_slot(runner *r, slot *s, int outcome, char *reason) {
+  s->state = SLOT_DONE;
+  s->outcome = outcome;
+  free(s->reason);
+  s->reason = reason;
+  r->done_session++;
+  r->failed_session += outcome == OUT_FAILED;
+}
+
+static void finish_slot_msg(runner *r, slot *s, int outcome, const char *fmt, const char *arg) {
+  char *reason = NULL;
+  if (asprintf(&reason, fmt, arg) < 0)
+    reason = NULL;
+  finish_slot(r, s, outcome, reason);
+}
+
+/* ---- the input ----------------------------------------------------------------------------------
+ */
+
+/* The next id of the input after after_id, 0 at the end. */
+static int64_t next_id(runner *r, tq_err *err) {
+  if (r->ids) {
+    while (r->ids_i < r->n_ids && r->ids[r->ids_i] <= r->after_id)
+      r->ids_i++;
+    return r->ids_i < r->n_ids ? r->ids[r->ids_i++] : 0;
+  }
+  if (r->page_i == r->page_n) {
+    r->page_i = r->page_n = 0;
+    if (tq_lib_cursor_next(r->cur, r->page, sizeof r->page / sizeof r->page[0], &r->page_n, err) !=
+        TQ_OK)
+      return -1;
+    if (r->page_n == 0)
+      return 0;
+  }
+  return r->page[r->page_i++];
+}
+
+/* Why the action does not take obj, or NULL when it does. */
+static const char *refuse(const runner *r, const tq_object *obj) {
+  if (obj->object_type && strcmp(obj->object_type, "indicator") != 0)
+    return obj->object_type;
+  if (r->a->n_itypes == 0)
+    return NULL;
+  for (size_t i = 0; i < r->a->n_itypes; i++)
+    if (obj->indicator_type && tq_str_ieq(r->a->itypes[i], obj->indicator_type))
+      return NULL;
+  return obj->indicator_type ? obj->indicator_type : "untyped";
+}
+
+/* ---- single runs --------------------------------------------------------------------------------
+ */
+
+/* An ok run's outcome: not found when its view says found = false, else enriched. */
+static void take_ok(runner *r, slot *s, tq_lua_run *run) {
+  tq_lua_run_take_changeset(run, &s->cs);
+  const cJSON *found = cJSON_GetObjectItemCaseSensitive(s->cs.show, "found");
+  if (cJSON_IsFalse(found)) {
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(s->cs.show, "message");
+    finish_slot_msg(r, s, OUT_NOT_FOUND, "%s",
+                    cJSON_IsString(msg) ? msg->valuestring : "not found");
+    tq_changeset_free(&s->cs);
+    tq_changeset_init(&s->cs);
+    return;
+  }
+  cJSON_Delete(s->cs.show);
+  s->cs.show = NULL;
+  run_filter_changes(r, &s->cs);
+  finish_slot(r, s, OUT_ENRICHED, NULL);
+}
+
+static void on_run_done(void *ud, tq_lua_run *run) {
+  slot *s = ud;
+  runner *r = s->r;
+  tq_lua_status st = tq_lua_run_status(run);
+  const char *msg = tq_lua_run_message(run);
+  if (st == TQ_LUA_OK)
+    take_ok(r, s, run);
+  else if (st == TQ_LUA_ERROR)
+    finish_slot_msg(r, s, OUT_FAILED, "script error: %s", msg);
+  else
+    finish_slot_msg(r, s, OUT_FAILED, "%s", *msg ? msg : tq_lua_status_name(st));
+  tq_lua_run_free(run);
+  s->run = NULL;
+  r->active--;
+}
+
+static tq_code start_single(runner *r, slot *s, tq_err *err) {
+  tq_object *obj = NULL;
+  tq_err e;
+  tq_code rc = tq_lib_object_get(r->lib, s->id, &obj, &e);
+  if (rc == TQ_ENOTFOUND) {
+    finish_slot_msg(r, s, OUT_FAILED, "%s", "the object no longer exists");
+    return TQ_OK;
+  }
+  if (rc != TQ_OK) {
+    *err = e;
+    return rc;
+  }
+  const char *refused = refuse(r, obj);
+  if (refused) {
+    finish_slot_msg(r, s, OUT_FAILED, "the action does not accept %s objects", refused);
+  } else {
+    s->state = SLOT_RUNNING;
+    rc = tq_lua_run_start(r->rt, r->script, r->a->entry, obj, on_run_done, s, &s->run, err);
+    if (rc == TQ_OK)
+      r->active++;
+  }
+  tq_object_free(obj);
+  return rc;
+}
+
+/* ---- batch runs -------------------------------------------------------------------------------
+ */
+
+static int by_item_id(const void *x, const void *y) {
+  int64_t a = ((const batch_item *)x)->id, b = ((const batch_item *)y)->id;
+  return a < b ? -1 : a > b;
+}
+
+static void chunk_free(chunk *c) {
+  for (size_t i = 0; i < c->n; i++)
+    c->slots[i]->chunk = NULL;
+  free(c->slots);
+  free(c);
+}
+
+static void chunk_outcomes(runner *r, chunk *c, batch_item *items, size_t n) {
+  qsort(items, n, sizeof *items, by_item_id);
+  for (size_t i = 0; i < c->n; i++) {
+    slot *s = c->slots[i];
+    batch_item key = {.id = s->id};
+    batch_item *it = n ? bsearch(&key, items, n, sizeof *items, by_item_id) : NULL;
+    if (it == NULL) {
+      finish_slot_msg(r, s, OUT_FAILED, "%s", "no answer for this object in the batch result");
+    } else if (it->reason) {
+      finish_slot(r, s, OUT_FAILED, it->reason);
+      it->reason = NULL;
+    } else if (!it->found) {
+      finish_slot_msg(r, s, OUT_NOT_FOUND, "%s", "not found");
+    } else {
+      s->cs = it->cs;
+      tq_changeset_init(&it->cs);
+      run_filter_changes(r, &s->cs);
+      finish_slot(r, s, OUT_ENRICHED, NULL);
+    }
+  }
+}
+
+static void on_chunk_done(void *ud, tq_lua_run *run) {
+  chunk *c = ud;
+  runner *r = c->r;
+  tq_lua_status st = tq_lua_run_status(run);
+  const char *msg = tq_lua_run_message(run);
+  batch_item *items = NULL;
+  size_t n = 0;
+  tq_err e;
+  tq_err_clear(&e);
+  if (st == TQ_LUA_OK &&
+      action_batch_parse(tq_lua_run_changeset(run)->show, &items, &n, &e) == TQ_OK) {
+    chunk_outcomes(r, c, items, n);
+  } else {
+    const char *why = st == TQ_LUA_OK ? e.msg : *msg ? msg : tq_lua_status_name(st);
+    for (size_t i = 0; i < c->n; i++)
+      finish_slot_msg(r, c->slots[i], OUT_FAILED, "batch lookup: %s", why);
+  }
+  for (size_t i = 0; i < n; i++)
+    batch_item_free(&items[i]);
+  free(items);
+  tq_lua_run_free(run);
+  chunk_free(c);
+  r->active--;
+}
+
+/* Starts one batch entry call over up to batch_max waiting slots of indicator type itype. */
+static tq_code start_chunk(runner *r, const char *itype, tq_err *err) {
+  size_t max = (size_t)r->a->batch_max, n = 0;
+  chunk *c = calloc(1, sizeof *c);
+  int64_t *ids = calloc(max, sizeof *ids);
+  char **values = calloc(max, sizeof *values);
+  int *scores = calloc(max, sizeof *scores);
+  tq_code rc = TQ_OK;
+  if (!c || !ids || !values || !scores || (c->slots = calloc(max, sizeof *c->slots)) == NULL) {
+    rc = tq_err_set(err, TQ_ENOMEM, "batch: out of memory");
+    goto done;
+  }
+  for (size_t k = 0; k < r->count && n < max; k++) {
+    slot *s = runner_slot(r, k);
+    if (s->state == SLOT_WAIT_BATCH && strcmp(s->itype, itype) == 0) {
+      c->slots[n] = s;
+      ids[n] = s->id, values[n] = s->value, scores[n] = s->score;
+      n++;
+    }
+  }
+  c->r = r;
+  c->n = n;
+  char *json = action_batch_items_json(ids, values, scores, n);
+  char label[64];
+  snprintf(label, sizeof label, "%zu objects", n);
+  tq_object obj = {.object_type = "indicator",
+                   .indicator_type = (char *)itype,
+                   .value = label,
+                   .description = json,
+                   .status = TQ_STATUS_ACTIVE};
+  if (json == NULL)
+    rc = tq_err_set(err, TQ_ENOMEM, "batch: out of memory");
+  else
+    rc =
+        tq_lua_run_start(r->rt, r->script, r->a->batch_entry, &obj, on_chunk_done, c, &c->run, err);
+  free(json);
+  if (rc == TQ_OK) {
+    for (size_t i = 0; i < n; i++) {
+      c->slots[i]->state = SLOT_RUNNING;
+      c->slots[i]->chunk = c;
+    }
+    r->active++;
+    c = NULL;
+  }
+done:
+  if (c) {
+    free(c->slots);
+    free(c);
+  }
+  free(ids), free(values), free(scores);
+  return rc;
+}
+
+/* A slot that waits for a batch: the object's view is kept until the chunk starts. */
+static tq_code enqueue_batch(runner *r, slot *s, tq_err *err) {
+  tq_object *obj = NULL;
+  tq_err e;
+  tq_code rc = tq_lib_object_get(r->lib, s->id, &obj, &e);
+  if (rc == TQ_ENOTFOUND) {
+    finish_slot_msg(r, s, OUT_FAILED, "%s", "the object no longer exists");
+    return TQ_OK;
+  }
+  if (rc != TQ_OK) {
+    *err = e;
+    return rc;
+  }
+  const char *refused = refuse(r, obj);
+  if (refused) {
+    finish_slot_msg(r, s, OUT_FAILED, "the action does not accept %s objects", refused);
+  } else {
+    s->state = SLOT_WAIT_BATCH;
+    s->itype = tq_strdup(obj->indicator_type);
+    s->value = tq_strdup(obj->value);
+    s->score = obj->score;
+    if (s->itype == NULL || s->value == NULL)
+      rc = tq_err_set(err, TQ_ENOMEM, "batch: out of memory");
+  }
+  tq_object_free(obj);
+  return rc;
+}
+
+/* Starts chunks: full ones always; partial ones when the input is exhausted or the window is
+ * full (nothing more could join them). */
+static tq_code dispatch_chunks(runner *r, tq_err *err) {
+  int flush = r->eof || r->count == r->cap;
+  for (size_t k = 0; k < r->count && r->active < (size_t)r->conc; k++) {
+    slot *s = runner_slot(r, k);
+    if (s->state != SLOT_WAIT_BATCH)
+      continue;
+    size_t same = 0;
+    for (size_t j = k; j < r->count && same < (size_t)r->a->batch_max; j++) {
+      slot *t = runner_slot(r, j);
+      same += t->state == SLOT_WAIT_BATCH && strcmp(t->itype, s->itype) == 0;
+    }
+    if (!flush && same < (size_t)r->a->batch_max)
+      continue;
+    tq_code rc = start_chunk(r, s->itype, err);
+    if (rc != TQ_OK)
+      return rc;
+  }
+  return TQ_OK;
+}
+
+/* ---- the loop -----------------------------------------------------------------------------------
+ */
+
+static tq_code admit(runner *r, tq_err *err) {
+  tq_code rc = TQ_OK;
+  while (rc == TQ_OK && !r->eof && r->count < r->cap &&
+         (r->batch_mode || r->active < (size_t)r->conc)) {
+    int64_t id = next_id(r, err);
+    if (id < 0)
+      return err->code ? err->code : TQ_EDB;
+    if (id == 0) {
+      r->eof = 1;
+      break;
+    }
+    r->after_id = id;
+    slot *s = append(r, id);
+    rc = r->batch_mode ? enqueue_batch(r, s, err) : start_single(r, s, err);
+  }
+  if (rc == TQ_OK && r->batch_mode)
+    rc = dispatch_chunks(r, err);
+  return rc;
+}
+
+/* Drops the runs in flight: their items stay uncommitted and are redone on resume. */
+static void drop_in_flight(runner *r) {
+  for (size_t k = 0; k < r->count; k++) {
+    slot *s = runner_slot(r, k);
+    if (s->run) {
+      tq_lua_run_free(s->run);
+      s->run = NULL;
+    }
+    if (s->chunk) {
+      chunk *c = s->chunk;
+      tq_lua_run_free(c->run);
+      chunk_free(c);
+    }
+  }
+  r->active = 0;
+}
+
+static tq_code loop(runner *r, tq_err *err) {
+  tq_code rc = TQ_OK;
+  while (rc == TQ_OK && !g_stop) {
+    rc = admit(r, err);
+    if (rc != TQ_OK || (r->eof && r->count == 0))
+      break;
+    if (r->active > 0)
+      rc = tq_lua_step(r->rt, 50, err);
+    if (rc == TQ_OK)
+      rc = run_commit_due(r, 0, NULL, err);
+    run_progress_draw(r, 0);
+  }
+  return rc;
+}
+
+/* ---- setting up
+ * ----------------------------------------------------------------------------------- */
+
+/* write_attributes ("all", "none" or a comma-separated list), write_links,
+ * write_related_indicators ("false" to leave them out). */
+static tq_code setup_filters(runner *r, tq_err *err) {
+  const char *attrs = tq_plugin_config_get(&r->cfg.pc, "write_attributes");
+  const char *links = tq_plugin_config_get(&r->cfg.pc, "write_links");
+  const char *inds = tq_plugin_config_get(&r->cfg.pc, "write_related_indicators");
+  r->no_links = links && strcmp(links, "false") == 0;
+  r->no_indicators = inds && strcmp(inds, "false") == 0;
+  if (attrs == NULL || tq_str_ieq(attrs, "all"))
+    return TQ_OK;
+  if (tq_str_ieq(attrs, "none")) {
+    r->no_attrs = 1;
+    return TQ_OK;
+  }
+  char *copy = tq_strdup(attrs), *save = NULL;
+  size_t cap = strlen(attrs) / 2 + 2;
+  r->keep_attrs = calloc(cap, sizeof *r->keep_attrs);
+  if (copy == NULL || r->keep_attrs == NULL) {
+    free(copy);
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  }
+  for (char *t = strtok_r(copy, ",", &save); t && r->n_keep_attrs < cap;
+       t = strtok_r(NULL, ",", &save)) {
+    char *name = tq_str_trim(t);
+    if (*name && (r->keep_attrs[r->n_keep_attrs] = tq_strdup(name)) != NULL)
+      r->n_keep_attrs++;
+  }
+  free(copy);
+  return TQ_OK;
+}
+
+static tq_code setup_lua(runner *r, const char *key_path, const tq_lua_kv *ovr, size_t n_ovr,
+                         tq_err *err) {
+  const tq_action *a = r->a;
+  tq_code rc = action_cfg_build(r->lib, a, key_path, ovr, n_ovr, &r->cfg, err);
+  if (rc == TQ_OK)
+    rc = setup_filters(r, err);
+  r->view = *a->plugin;
+  r->view.net = a->net;
+  r->view.limits = a->limits;
+  if (rc == TQ_OK)
+    rc = tq_plugin_policy_build(&r->view, &r->cfg.pc, &r->pp, err);
+  if (rc != TQ_OK)
+    return rc;
+  if (r->o->rate_per_s > 0) {
+    r->pp.policy.rate_per_s = r->o->rate_per_s;
+    r->pp.policy.burst = r->o->rate_per_s < 1 ? 1 : r->o->rate_per_s;
+  }
+  r->pp.policy.max_conns = r->conc;
+  tq_lua_opts lo;
+  tq_lua_opts_init(&lo);
+  if ((rc = tq_net_new(a->net.cache_ttl_ms > 0 ? r->lib : NULL, &r->net, err)) != TQ_OK ||
+      (rc = tq_net_provider_get(r->net, a->plugin->name, &r->pp.policy, &r->prov, err)) != TQ_OK)
+    return rc;
+  lo.net = r->net;
+  lo.lib = r->lib;
+  if ((rc = tq_lua_new(&lo, &r->rt, err)) != TQ_OK)
+    return rc;
+  char lib_dir[4096];
+  snprintf(lib_dir, sizeof lib_dir, "%s/lib", a->plugins_dir);
+  tq_lua_script_opts so;
+  tq_lua_script_opts_init(&so);
+  so.name = a->plugin->name;
+  so.path = a->script;
+  so.lib_dir = lib_dir;
+  so.provider = r->prov;
+  so.config = r->cfg.pc.config;
+  so.n_config = r->cfg.pc.n_config;
+  so.secrets = r->cfg.pc.secrets;
+  so.n_secrets = r->cfg.pc.n_secrets;
+  so.limits = a->limits;
+  if ((rc = tq_lua_load(r->rt, &so, &r->script, err)) != TQ_OK)
+    return rc;
+  const char *entry = r->batch_mode ? a->batch_entry : a->entry;
+  if (!tq_lua_script_has_entry(r->script, entry))
+    return tq_err_set(err, TQ_EINVAL, "%s: action %s: the script %s has no entry '%s'", a->path,
+                      a->name, a->script, entry);
+  return TQ_OK;
+}
+
+static int by_id(const void *x, const void *y) {
+  int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+  return a < b ? -1 : a > b;
+}
+
+/* The plugin's source, kind "plugin", for indicators the run creates from values. */
+static tq_code ensure_source(runner *r, tq_err *err) {
+  tq_source s;
+  tq_code rc = tq_lib_source_get(r->lib, r->a->plugin->label, &s, err);
+  if (rc != TQ_ENOTFOUND)
+    return rc;
+  tq_source_opts so;
+  tq_source_opts_init(&so);
+  so.kind = "plugin";
+  return tq_lib_source_put(r->lib, r->a->plugin->label, &so, 0, NULL, err);
+}
+
+/* Explicit values: found in the library, or created (as the plugin's) unless dry run. */
+static tq_code resolve_values(runner *r, const char *const *values, size_t n, tq_err *err) {
+  if ((r->ids = calloc(n ? n : 1, sizeof *r->ids)) == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  tq_code rc = r->o->dry_run ? TQ_OK : tq_lib_begin(r->lib, err);
+  if (rc == TQ_OK && !r->o->dry_run)
+    rc = ensure_source(r, err);
+  const char *srcs[1] = {r->a->plugin->label};
+  for (size_t i = 0; rc == TQ_OK && i < n; i++) {
+    int64_t id = 0;
+    tq_err e;
+    rc = tq_lib_object_find(r->lib, NULL, NULL, values[i], &id, &e);
+    if (rc == TQ_ENOTFOUND && r->o->dry_run) {
+      rc = tq_err_set(err, TQ_ENOTFOUND, "'%s' is not in the library (a dry run creates nothing)",
+                      values[i]);
+    } else if (rc == TQ_ENOTFOUND || rc == TQ_EINVAL) {
+      tq_object_in in = {.value = values[i], .sources = srcs, .n_sources = 1};
+      rc = tq_lib_object_put(r->lib, &in, &id, NULL, err);
+    } else if (rc != TQ_OK) {
+      *err = e;
+    }
+    if (rc != TQ_OK)
+      tq_err_prefix(err, "value '%s': ", values[i]);
+    else
+      r->ids[r->n_ids++] = id;
+  }
+  if (!r->o->dry_run) {
+    if (rc == TQ_OK)
+      rc = tq_lib_commit(r->lib, err);
+    else
+      tq_lib_rollback(r->lib);
+  }
+  if (rc != TQ_OK)
+    return rc;
+  qsort(r->ids, r->n_ids, sizeof *r->ids, by_id);
+  size_t k = 0;
+  for (size_t i = 0; i < r->n_ids; i++)
+    if (k == 0 || r->ids[k - 1] != r->ids[i])
+      r->ids[k++] = r->ids[i];
+  r->n_ids = k;
+  return TQ_OK;
+}
+
+static tq_code setup_collection(runner *r, const char *name, tq_err *err) {
+  tq_code rc = tq_lib_collection_get(r->lib, name, &r->query, err);
+  if (rc == TQ_OK && r->row.total == 0)
+    rc = tq_lib_query_count(r->lib, &r->query, &r->row.total, err);
+  if (rc == TQ_OK)
+    rc = tq_lib_cursor_open(r->lib, &r->query, r->after_id, &r->cur, err);
+  return rc;
+}
+
+static void runner_free(runner *r) {
+  drop_in_flight(r);
+  for (size_t k = 0; k < r->count; k++)
+    slot_clear(runner_slot(r, k));
+  free(r->slots);
+  tq_lua_script_free(r->script);
+  tq_lua_free(r->rt);
+  tq_net_free(r->net);
+  tq_plugin_policy_free(&r->pp);
+  action_cfg_free(&r->cfg);
+  for (size_t i = 0; i < r->n_keep_attrs; i++)
+    free(r->keep_attrs[i]);
+  free(r->keep_attrs);
+  tq_lib_cursor_close(r->cur);
+  tq_query_free(&r->query);
+  free(r->ids);
+}
+
+/* ---- one session (a run or a resume) ----------------------------------------------------------
+ */
+
+typedef struct session_in {
+  const char *collection;
+  const char *const *values;
+  size_t n_values;
+  const tq_lua_kv *overrides;
+  size_t n_overrides;
+} session_in;
+
+/* The overrides worth recording for a resume: every non-secret one, as a JSON object. */
+static char *settings_json(const tq_action *a, const session_in *in) {
+  cJSON *j = cJSON_CreateObject();
+  for (size_t i = 0; j && i < in->n_overrides; i++) {
+    const tq_plugin_field *f = action_field(a, in->overrides[i].key);
+    if (f && f->type != TQ_FIELD_PASSWORD) {
+      cJSON_DeleteItemFromObjectCaseSensitive(j, in->overrides[i].key);
+      cJSON_AddStringToObject(j, in->overrides[i].key, in->overrides[i].value);
+    }
+  }
+  char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+  cJSON_Delete(j);
+  return s;
+}
+
+static char *input_json(const session_in *in) {
+  cJSON *j = cJSON_CreateObject();
+  if (j && in->collection) {
+    cJSON_AddStringToObject(j, "collection", in->collection);
+  } else if (j) {
+    cJSON *arr = cJSON_AddArrayToObject(j, "values");
+    for (size_t i = 0; arr && i < in->n_values; i++)
+      cJSON_AddItemToArray(arr, cJSON_CreateString(in->values[i]));
+  }
+  char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+  cJSON_Delete(j);
+  return s;
+}
+
+static tq_code setup_input(runner *r, const session_in *in, tq_err *err) {
+  if (in->collection)
+    return setup_collection(r, in->collection, err);
+  tq_code rc = resolve_values(r, in->values, in->n_values, err);
+  if (rc == TQ_OK && r->row.total == 0)
+    r->row.total = (int64_t)r->n_ids;
+  return rc;
+}
+
+static void summarize(const runner *r, const char *status, tq_run_summary *out) {
+  memset(out, 0, sizeof *out);
+  out->run_id = r->row.id;
+  tq_strlcpy(out->status, status, sizeof out->status);
+  out->enriched = r->row.enriched;
+  out->not_found = r->row.not_found;
+  out->failed = r->row.failed;
+  out->total = r->row.total;
+  out->seconds = r->row.seconds;
+  if (r->has_fatal)
+    tq_strlcpy(out->error, r->fatal.msg, sizeof out->error);
+}
+
+/* Runs the loop and writes the final checkpoint. Errors inside the loop fail the run (status
+ * "failed" with the error), they are not returned. */
+static void execute(runner *r, tq_run_summary *out) {
+  tq_err err;
+  tq_err_clear(&err);
+  sig_saved saved;
+  signals_install(&saved);
+  if (loop(r, &err) != TQ_OK)
+    runner_fail(r, &err);
+  int stopped = g_stop;
+  signals_restore(&saved);
+  drop_in_flight(r);
+  const char *status = r->has_fatal ? "failed" : stopped ? "interrupted" : "done";
+  tq_err_clear(&err);
+  if (r->has_fatal)
+    tq_lib_rollback(r->lib); /* a batch cut short by the error, if any */
+  if (run_commit_due(r, 1, status, &err) != TQ_OK) {
+    runner_fail(r, &err);
+    status = "failed";
+  }
+  run_progress_end(r);
+  summarize(r, status, out);
+}
+
+/* A resumed run is "running" again until its final checkpoint. */
+static tq_code mark_running(runner *r, tq_err *err) {
+  tq_code rc = tq_lib_begin(r->lib, err);
+  if (rc == TQ_OK)
+    rc = run_store_checkpoint(r->lib, &r->row, "running", NULL, err);
+  if (rc == TQ_OK)
+    return tq_lib_commit(r->lib, err);
+  tq_lib_rollback(r->lib);
+  return rc;
+}
+
+static tq_code session(tq_lib *lib, const tq_action *a, const tq_action_opts *o, run_row *row,
+                       const session_in *in, tq_run_summary *out, tq_err *err) {
+  runner r;
+  memset(&r, 0, sizeof r);
+  tq_query_init(&r.query);
+  r.lib = lib, r.a = a, r.o = o, r.row = *row;
+  r.after_id = row->last_id;
+  r.conc = o->concurrency > 0     ? o->concurrency
+           : row->concurrency > 0 ? row->concurrency
+                                  : a->concurrency;
+  r.seconds_before = row->seconds;
+  r.committed_before = row->enriched + row->not_found + row->failed;
+  r.failed_before = row->failed;
+  char *key_path = tq_plugin_key_path(o->db_path ? o->db_path : "tqhost.db");
+  tq_code rc = key_path ? setup_input(&r, in, err) : tq_err_set(err, TQ_ENOMEM, "out of memory");
+  r.batch_mode = a->batch_entry && r.row.total >= a->batch_threshold;
+  size_t cap = (size_t)r.conc * 16;
+  if (r.batch_mode)
+    cap = (size_t)a->batch_max * (size_t)r.conc * 2;
+  if (cap < (size_t)a->batch_size * 2)
+    cap = (size_t)a->batch_size * 2;
+  r.cap = cap > 65536 ? 65536 : cap;
+  if (rc == TQ_OK && (r.slots = calloc(r.cap, sizeof *r.slots)) == NULL)
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+  if (rc == TQ_OK)
+    rc = setup_lua(&r, key_path, in->overrides, in->n_overrides, err);
+  free(key_path);
+  if (rc == TQ_OK && !o->dry_run && r.row.id == 0) {
+    r.row.concurrency = r.conc;
+    rc = run_store_create(lib, &r.row, err);
+  } else if (rc == TQ_OK && r.row.id != 0) {
+    rc = mark_running(&r, err);
+  }
+  if (rc == TQ_OK) {
+    r.t0_ms = r.last_commit_ms = r.last_draw_ms = tq_mono_ms();
+    r.progress = o->progress && isatty(STDERR_FILENO);
+    execute(&r, out);
+    row->id = r.row.id;
+  }
+  runner_free(&r);
+  return rc;
+}
+
+/* ---- public entry points ------------------------------------------------------------------------
+ */
+
+tq_code tq_action_run(tq_lib *lib, const tq_action *a, const tq_action_opts *o, tq_run_summary *out,
+                      tq_err *err) {
+  memset(out, 0, sizeof *out);
+  if ((o->collection == NULL) == (o->n_values == 0))
+    return tq_err_set(err, TQ_EINVAL, "action %s: give a collection or values (one of them)",
+                      a->name);
+  session_in in = {.collection = o->collection,
+                   .values = o->values,
+                   .n_values = o->n_values,
+                   .overrides = o->overrides,
+                   .n_overrides = o->n_overrides};
+  run_row row;
+  memset(&row, 0, sizeof row);
+  row.action = a->name;
+  row.workflow_id = o->workflow_id;
+  row.input = input_json(&in);
+  row.settings = settings_json(a, &in);
+  tq_code rc = row.input && row.settings ? session(lib, a, o, &row, &in, out, err)
+                                         : tq_err_set(err, TQ_ENOMEM, "out of memory");
+  free(row.input);
+  free(row.settings);
+  return rc;
+}
+
+/* Recorded settings first, then the caller's overrides (which win: later keys replace). */
+static tq_code resume_overrides(const run_row *row, const tq_action_opts *o, tq_lua_kv **out,
+                                size_t *n, cJSON **keep, tq_err *err) {
+  *keep = cJSON_Parse(row->settings);
+  int count = cJSON_GetArraySize(*keep);
+  *out = calloc((size_t)count + o->n_overrides + 1, sizeof **out);
+  *n = 0;
+  if (*out == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  const cJSON *e;
+  cJSON_ArrayForEach(e, *keep) {
+    if (cJSON_IsString(e))
+      (*out)[(*n)++] = (tq_lua_kv){e->string, e->valuestring};
+  }
+  for (size_t i = 0; i < o->n_overrides; i++)
+    (*out)[(*n)++] = o->overrides[i];
+  return TQ_OK;
+}
+
+static tq_code resume_input(const run_row *row, cJSON **input, session_in *in, const char ***values,
+                            tq_err *err) {
+  *input = cJSON_Parse(row->input);
+  const cJSON *coll = cJSON_GetObjectItemCaseSensitive(*input, "collection");
+  const cJSON *vals = cJSON_GetObjectItemCaseSensitive(*input, "values");
+  if (cJSON_IsString(coll)) {
+    in->collection = coll->valuestring;
+    return TQ_OK;
+  }
+  int count = cJSON_GetArraySize(vals);
+  if (!cJSON_IsArray(vals) || count == 0)
+    return tq_err_set(err, TQ_ECORRUPT, "run %lld: its recorded input is damaged",
+                      (long long)row->id);
+  if ((*values = calloc((size_t)count, sizeof **values)) == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  const cJSON *e;
+  cJSON_ArrayForEach(e, vals) {
+    if (cJSON_IsString(e))
+      (*values)[in->n_values++] = e->valuestring;
+  }
+  in->values = *values;
+  return TQ_OK;
+}
+
+tq_code tq_action_resume(tq_lib *lib, int64_t run_id, const tq_action_opts *o, tq_run_summary *out,
+                         tq_err *err) {
+  memset(out, 0, sizeof *out);
+  run_row row;
+  tq_action *a = NULL;
+  cJSON *settings = NULL, *input = NULL;
+  tq_lua_kv *ovr = NULL;
+  const char **values = NULL;
+  session_in in = {0};
+  tq_code rc = run_store_load(lib, run_id, &row, err);
+  if (rc != TQ_OK)
+    return rc;
+  if (strcmp(row.status, "done") == 0) {
+    rc = tq_err_set(err, TQ_EINVAL, "run %lld is done already: nothing to resume",
+                    (long long)run_id);
+    goto fail;
+  }
+  if ((rc = tq_action_find(tq_action_dir(), row.action, &a, err)) != TQ_OK ||
+      (rc = resume_overrides(&row, o, &ovr, &in.n_overrides, &settings, err)) != TQ_OK ||
+      (rc = resume_input(&row, &input, &in, &values, err)) != TQ_OK)
+    goto fail;
+  in.overrides = ovr;
+  tq_action_opts ro = *o;
+  ro.dry_run = 0; /* a recorded run always writes */
+  rc = session(lib, a, &ro, &row, &in, out, err);
+fail:
+  if (rc != TQ_OK)
+    tq_err_prefix(err, "resuming run %lld: ", (long long)run_id);
+  free(values);
+  free(ovr);
+  cJSON_Delete(settings);
+  cJSON_Delete(input);
+  tq_action_free(a);
+  run_row_free(&row);
+  return rc;
+}

@@ -1,0 +1,97 @@
+/* run_int.h: the bulk runner's state, shared by run.c (admission and the event loop),
+ * run_commit.c (batches with their checkpoint) and run_progress.c (the progress bar).
+ *
+ * The window: items enter in object id order (the cursor's order) at the tail of a ring of
+ * slots and leave from the head once done. Only a prefix of done slots is ever committed, so
+ * the checkpoint "everything up to last_id is accounted for" is true after every commit, even
+ * when later items finished first. */
+#ifndef TQ_RUN_INT_H
+#define TQ_RUN_INT_H
+
+#include "action_int.h"
+
+enum slot_state { SLOT_WAIT_BATCH = 1, SLOT_RUNNING, SLOT_DONE };
+enum outcome { OUT_ENRICHED = 1, OUT_NOT_FOUND, OUT_FAILED };
+
+struct runner;
+
+typedef struct slot {
+  int64_t id;
+  int state;
+  int outcome;
+  char *reason;        /* failed / not found: why (malloc'd) */
+  tq_changeset cs;     /* enriched: what to write */
+  tq_lua_run *run;     /* single mode, while running */
+  struct chunk *chunk; /* batch mode, while running */
+  char *itype;         /* batch mode, while waiting: the grouping key and the object's view */
+  char *value;
+  int score;
+  struct runner *r;
+} slot;
+
+/* One call of the batch entry over several slots. */
+typedef struct chunk {
+  struct runner *r;
+  slot **slots;
+  size_t n;
+  tq_lua_run *run;
+} chunk;
+
+typedef struct runner {
+  tq_lib *lib;
+  const tq_action *a;
+  const tq_action_opts *o;
+  tq_plugin view; /* the plugin with the action's network and limits (shallow copy) */
+  action_cfg cfg;
+  tq_plugin_policy pp;
+  tq_net *net;
+  tq_net_provider *prov;
+  tq_lua *rt;
+  tq_lua_script *script;
+  int conc;
+  int batch_mode;
+  /* write filters from the configuration */
+  char **keep_attrs; /* NULL: all */
+  size_t n_keep_attrs;
+  int no_attrs, no_links, no_indicators;
+  /* the input: a cursor over a collection, or sorted explicit ids */
+  tq_query query;
+  tq_cursor *cur;
+  int64_t page[512];
+  size_t page_n, page_i;
+  int64_t *ids;
+  size_t n_ids, ids_i;
+  int64_t after_id;
+  int eof;
+  /* the window */
+  slot *slots;
+  size_t cap, head, count;
+  size_t active; /* runs in flight */
+  /* the checkpoint and counts */
+  run_row row;
+  double seconds_before;
+  int64_t t0_ms, last_commit_ms;
+  /* progress */
+  int progress;
+  int64_t done_session, failed_session, last_draw_ms;
+  int64_t committed_before; /* items accounted for when this session started */
+  int64_t failed_before;
+  tq_err fatal;
+  int has_fatal;
+} runner;
+
+slot *runner_slot(runner *r, size_t k); /* the k-th slot from the head */
+void slot_clear(slot *s);
+void runner_fail(runner *r, const tq_err *err);
+
+/* run_commit.c: commits the done prefix (all of it when final); counts and checkpoint in the
+ * same transaction. status non-NULL: also set the run's status (final checkpoint). */
+tq_code run_commit_due(runner *r, int final, const char *status, tq_err *err);
+/* Applies the write filters to a change set. */
+void run_filter_changes(const runner *r, tq_changeset *cs);
+
+/* run_progress.c */
+void run_progress_draw(runner *r, int force);
+void run_progress_end(runner *r);
+
+#endif

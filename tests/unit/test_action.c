@@ -1,0 +1,285 @@
+/* test_action.c: the bulk action runner against a local libmicrohttpd server that answers the
+ * RST IoC Lookup route: values with "miss" are not found, with "fail" a 500 (after retries:
+ * failed), others a hit. Checks the counts, what is written, the checkpoint rows, the write
+ * filters, resume after a checkpoint, and the errors a user sees. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <microhttpd.h>
+#include <sqlite3.h>
+
+#include "tqhost/workflow.h"
+
+typedef struct fx {
+  char dir[64];
+  char db[128];
+  char url[64];
+  tq_lib *lib;
+  tq_action *a;
+  struct MHD_Daemon *mhd;
+} fx;
+
+static char g_src[4096];
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *data,
+                              size_t *size, void **ptr) {
+  (void)cls, (void)url, (void)method, (void)version, (void)data, (void)size, (void)ptr;
+  const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "value");
+  char body[512];
+  int status = 200;
+  if (v == NULL || strstr(v, "fail")) {
+    status = 500;
+    snprintf(body, sizeof body, "{\"message\":\"Internal server error\"}");
+  } else if (strstr(v, "miss")) {
+    snprintf(body, sizeof body, "{\"ioc_value\":\"%s\",\"error\":\"Not Found\"}", v);
+  } else {
+    snprintf(body, sizeof body,
+             "{\"id\":\"7b72e456-adb4-3555-b298-32b57807d0e8\",\"ioc_value\":\"%s\","
+             "\"ioc_type\":\"domain\",\"tags\":{\"str\":[\"c2\"]},\"score\":{\"total\":\"42\"},"
+             "\"threat\":[\"emotet\"],\"fp\":{\"alarm\":\"false\"}}",
+             v);
+  }
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+  enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
+  MHD_destroy_response(r);
+  return rc;
+}
+
+static void add(fx *f, const char *value) {
+  const char *srcs[1] = {"Test"};
+  tq_object_in in = {.value = value, .sources = srcs, .n_sources = 1};
+  tq_err err = {0};
+  if (tq_lib_object_put(f->lib, &in, NULL, NULL, &err) != TQ_OK)
+    fail_msg("add %s: %s", value, err.msg);
+}
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof *f);
+  tq_err err = {0};
+  strcpy(f->dir, "/tmp/tq_action_XXXXXX");
+  if (f == NULL || mkdtemp(f->dir) == NULL)
+    return -1;
+  snprintf(f->db, sizeof f->db, "%s/lib.db", f->dir);
+  f->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, answer, NULL,
+                            MHD_OPTION_END);
+  if (f->mhd == NULL)
+    return -1;
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(f->mhd, MHD_DAEMON_INFO_BIND_PORT);
+  snprintf(f->url, sizeof f->url, "http://127.0.0.1:%u/v1", (unsigned)info->port);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/actions/rst-ioc-lookup-action.yaml", g_src);
+  if (tq_lib_open(f->db, TQ_LIB_OPEN_CREATE, &f->lib, &err) != TQ_OK ||
+      tq_action_load(path, &f->a, NULL, &err) != TQ_OK) {
+    fprintf(stderr, "setup: %s\n", err.msg);
+    return -1;
+  }
+  tq_query q;
+  tq_query_init(&q);
+  q.source = tq_strdup("Test");
+  tq_lib_begin(f->lib, &err);
+  for (int i = 0; i < 30; i++) {
+    char v[64];
+    snprintf(v, sizeof v, "%s%d.example.org", i % 10 == 1 ? "miss" : i % 10 == 2 ? "fail" : "d", i);
+    add(f, v);
+  }
+  if (tq_lib_commit(f->lib, &err) != TQ_OK ||
+      tq_lib_collection_put(f->lib, "c", &q, 1, &err) != TQ_OK)
+    return -1;
+  tq_query_free(&q);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  tq_action_free(f->a);
+  tq_lib_close(f->lib);
+  MHD_stop_daemon(f->mhd);
+  char cmd[200];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+  free(f);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static tq_lua_kv g_sets[4];
+
+static tq_action_opts opts(fx *f, size_t n_extra, const tq_lua_kv *extra) {
+  g_sets[0] = (tq_lua_kv){"api_key", "unit-test-key-0123456789"};
+  g_sets[1] = (tq_lua_kv){"base_url", f->url};
+  for (size_t i = 0; i < n_extra && i < 2; i++)
+    g_sets[2 + i] = extra[i];
+  tq_action_opts o = {.collection = "c",
+                      .overrides = g_sets,
+                      .n_overrides = 2 + n_extra,
+                      .concurrency = 4,
+                      .db_path = f->db,
+                      .rate_per_s = 100000};
+  return o;
+}
+
+static int64_t sql_int(fx *f, const char *sql) {
+  sqlite3_stmt *st = NULL;
+  int64_t v = -1;
+  if (sqlite3_prepare_v2(tq_lib_db(f->lib), sql, -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+static void run_ok(fx *f, const tq_action_opts *o, tq_run_summary *s) {
+  tq_err err = {0};
+  if (tq_action_run(f->lib, f->a, o, s, &err) != TQ_OK)
+    fail_msg("run: %s", err.msg);
+}
+
+/* Every item ends enriched, not found or failed; the run row and run_items say the same. */
+static void test_run_counts_every_item(void **state) {
+  fx *f = *state;
+  tq_action_opts o = opts(f, 0, NULL);
+  tq_run_summary s;
+  run_ok(f, &o, &s);
+  assert_string_equal(s.status, "done");
+  assert_int_equal(s.total, 30);
+  assert_int_equal(s.enriched, 24);
+  assert_int_equal(s.not_found, 3);
+  assert_int_equal(s.failed, 3);
+  assert_int_equal(sql_int(f, "SELECT enriched + not_found + failed FROM runs WHERE id = 1"), 30);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM run_items WHERE outcome = 'failed'"), 3);
+  assert_int_equal(sql_int(f, "SELECT last_id FROM runs"), sql_int(f, "SELECT max(id) FROM "
+                                                                      "objects WHERE value LIKE "
+                                                                      "'%example.org'"));
+  tq_run_reason *r = NULL;
+  size_t n = 0;
+  tq_err err = {0};
+  assert_int_equal(tq_run_reasons(f->lib, s.run_id, &r, &n, &err), TQ_OK);
+  assert_int_equal(n, 2);
+  assert_string_equal(r[0].outcome, "failed"); /* ties: failed before not_found */
+  assert_non_null(strstr(r[0].reason, "HTTP 500"));
+  tq_run_reasons_free(r, n);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM attributes WHERE name = 'RST Score'"), 24);
+  /* the plugin's label is the source: an operation and an action write the same */
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM sources WHERE name = 'RST IoC Lookup' AND "
+                              "kind = 'plugin'"),
+                   1);
+  /* secrets given as overrides are never recorded */
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM runs WHERE settings LIKE '%unit-test-key%'"),
+                   0);
+}
+
+/* write_attributes and write_links narrow down what is written. */
+static void test_write_filters(void **state) {
+  fx *f = *state;
+  tq_lua_kv extra[2] = {{"write_attributes", "RST Score, Category"}, {"write_links", "false"}};
+  tq_action_opts o = opts(f, 2, extra);
+  tq_run_summary s;
+  run_ok(f, &o, &s);
+  assert_int_equal(s.enriched, 24);
+  assert_int_equal(sql_int(f, "SELECT count(DISTINCT a.name) FROM attributes a JOIN sources s ON "
+                              "s.id = a.source_id WHERE s.name = 'RST IoC Lookup'"),
+                   2);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM links"), 0);
+}
+
+/* A dry run contacts the API but writes nothing, not even a run. */
+static void test_dry_run_writes_nothing(void **state) {
+  fx *f = *state;
+  tq_action_opts o = opts(f, 0, NULL);
+  o.dry_run = 1;
+  tq_run_summary s;
+  run_ok(f, &o, &s);
+  assert_int_equal(s.enriched, 24);
+  assert_int_equal(s.run_id, 0);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM runs"), 0);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM attributes"), 0);
+}
+
+/* Resume continues after the checkpoint: items up to last_id are not redone, the rest is. */
+static void test_resume_after_checkpoint(void **state) {
+  fx *f = *state;
+  tq_action_opts o = opts(f, 0, NULL);
+  tq_run_summary s;
+  run_ok(f, &o, &s);
+  /* As if killed after the first 10 items: their results stay, the rest is undone. */
+  int64_t mid = sql_int(f, "SELECT id FROM objects WHERE value LIKE '%example.org' ORDER BY id "
+                           "LIMIT 1 OFFSET 9");
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "DELETE FROM attributes WHERE object_id > %lld; DELETE FROM run_items WHERE object_id "
+           "> %lld; UPDATE runs SET status = 'running', last_id = %lld, enriched = 8, "
+           "not_found = 1, failed = 1",
+           (long long)mid, (long long)mid, (long long)mid);
+  assert_int_equal(sqlite3_exec(tq_lib_db(f->lib), sql, NULL, NULL, NULL), SQLITE_OK);
+  tq_err err = {0};
+  tq_action_opts ro = opts(f, 0, NULL);
+  ro.collection = NULL;
+  ro.overrides = g_sets; /* the API key again: secrets are not recorded */
+  ro.n_overrides = 1;
+  assert_int_equal(tq_action_resume(f->lib, s.run_id, &ro, &s, &err), TQ_OK);
+  assert_string_equal(s.status, "done");
+  assert_int_equal(s.enriched, 24);
+  assert_int_equal(s.not_found + s.failed, 6);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM attributes WHERE name = 'RST Score'"), 24);
+  assert_int_equal(tq_action_resume(f->lib, s.run_id, &ro, &s, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "done already"));
+}
+
+/* Errors name what is wrong. */
+static void test_errors_are_named(void **state) {
+  fx *f = *state;
+  tq_run_summary s;
+  tq_err err = {0};
+  tq_lua_kv bad[1] = {{"colour", "red"}};
+  tq_action_opts o = opts(f, 1, bad);
+  assert_int_equal(tq_action_run(f->lib, f->a, &o, &s, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "'colour' is not a setting"));
+  o = opts(f, 0, NULL);
+  o.overrides = g_sets + 1; /* no api_key, none stored */
+  o.n_overrides = 1;
+  assert_int_equal(tq_action_run(f->lib, f->a, &o, &s, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "tqhost plugin configure rst-ioc-lookup api_key="));
+  o = opts(f, 0, NULL);
+  o.collection = "nope";
+  assert_int_not_equal(tq_action_run(f->lib, f->a, &o, &s, &err), TQ_OK);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM runs"), 0);
+  tq_action *a = NULL;
+  char path[200];
+  snprintf(path, sizeof path, "%s/bad.yaml", f->dir);
+  FILE *fp = fopen(path, "w");
+  fputs("name: bad\nlabel: Bad\nversion: 1.0.0\nplugin: rst-ioc-lookup\nentry: lookup\n"
+        "input:\n  object_types: [indicator]\n  indicator_types: [IP Adress]\n",
+        fp);
+  fclose(fp);
+  assert_int_equal(tq_action_load(path, &a, NULL, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "bad.yaml:8:21: input.indicator_types[0]: 'IP Adress'"));
+  assert_int_equal(tq_action_find(f->dir, "missing", &a, &err), TQ_ENOTFOUND);
+}
+
+int main(void) {
+  const char *here = __FILE__;
+  const char *slash = strrchr(here, '/');
+  snprintf(g_src, sizeof g_src, "%.*s/../..", (int)(slash - here), here);
+  char buf[4200];
+  snprintf(buf, sizeof buf, "%s/plugins", g_src);
+  setenv("TQHOST_PLUGINS", buf, 1);
+  snprintf(buf, sizeof buf, "%s/schemas", g_src);
+  setenv("TQHOST_SCHEMAS", buf, 1);
+  snprintf(buf, sizeof buf, "%s/actions", g_src);
+  setenv("TQHOST_ACTIONS", buf, 1);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_run_counts_every_item, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_write_filters, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resume_after_checkpoint, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_errors_are_named, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
