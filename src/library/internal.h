@@ -21,6 +21,11 @@ typedef enum lib_stmt_id {
   ST_TAG_INSERT,
   ST_OBJTAG_PUT,
   ST_ITYPE_ID,
+  ST_READ_OBJECT,
+  ST_READ_SOURCES,
+  ST_READ_ATTRS,
+  ST_READ_TAGS,
+  ST_READ_LINKS,
   ST__COUNT
 } lib_stmt_id;
 

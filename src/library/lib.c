@@ -30,6 +30,22 @@ static const char *const STMT_SQL[ST__COUNT] = {
     [ST_TAG_INSERT] = "INSERT INTO tags(name) VALUES(?1)",
     [ST_OBJTAG_PUT] = "INSERT OR IGNORE INTO object_tags(object_id,tag_id) VALUES(?1,?2)",
     [ST_ITYPE_ID] = "SELECT id FROM indicator_types WHERE name=?1",
+    [ST_READ_OBJECT] =
+        "SELECT o.id, o.type, t.name, t.class, o.value, o.description, o.status, o.score_gen,"
+        " o.score_manual, o.score, o.published_at, o.created_at, o.updated_at, o.expires_at,"
+        " o.expire_exception FROM objects o LEFT JOIN indicator_types t ON t.id=o.itype_id"
+        " WHERE o.id=?1",
+    [ST_READ_SOURCES] = "SELECT s.name FROM object_sources os JOIN sources s ON s.id=os.source_id"
+                        " WHERE os.object_id=?1 ORDER BY os.reported_at, s.name",
+    [ST_READ_ATTRS] = "SELECT a.name, a.value, s.name, a.tlp FROM attributes a JOIN sources s"
+                      " ON s.id=a.source_id WHERE a.object_id=?1"
+                      " ORDER BY a.created_at, a.name, a.value",
+    [ST_READ_TAGS] = "SELECT t.name FROM object_tags ot JOIN tags t ON t.id=ot.tag_id"
+                     " WHERE ot.object_id=?1 ORDER BY t.name",
+    [ST_READ_LINKS] = "SELECT l.id, o.id, o.type, o.value, t.name, l.link_type, s.name FROM links l"
+                      " JOIN objects o ON o.id = CASE WHEN l.a=?1 THEN l.b ELSE l.a END"
+                      " LEFT JOIN indicator_types t ON t.id=o.itype_id"
+                      " JOIN sources s ON s.id=l.source_id WHERE l.a=?1 OR l.b=?1 ORDER BY l.id",
 };
 
 tq_code lib_db_err(tq_lib *lib, tq_err *err, const char *what) {

@@ -9,12 +9,13 @@ static char *col_dup(sqlite3_stmt *st, int i) {
   return s ? strdup((const char *)s) : NULL;
 }
 
-/* Runs sql bound to id and calls row(st, obj) per row; row returns non-zero on ENOMEM. */
-static tq_code each_row(tq_lib *lib, const char *sql, int64_t id, tq_object *obj,
+/* Runs the cached statement sid bound to id and calls row(st, obj) per row; row returns
+ * non-zero on ENOMEM. */
+static tq_code each_row(tq_lib *lib, lib_stmt_id sid, int64_t id, tq_object *obj,
                         int (*row)(sqlite3_stmt *, tq_object *), tq_err *err) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(lib->db, sql, -1, &st, NULL) != SQLITE_OK)
-    return lib_db_err(lib, err, "reading an object");
+  sqlite3_stmt *st = lib_stmt(lib, sid, err);
+  if (st == NULL)
+    return TQ_EDB;
   sqlite3_bind_int64(st, 1, id);
   int step;
   tq_code rc = TQ_OK;
@@ -26,7 +27,7 @@ static tq_code each_row(tq_lib *lib, const char *sql, int64_t id, tq_object *obj
   }
   if (rc == TQ_OK && step != SQLITE_DONE)
     rc = lib_db_err(lib, err, "reading an object");
-  sqlite3_finalize(st);
+  sqlite3_reset(st);
   return rc;
 }
 
@@ -83,16 +84,10 @@ static int row_link(sqlite3_stmt *st, tq_object *o) {
   return l->other_type == NULL || l->other_value == NULL || l->source == NULL;
 }
 
-static const char OBJECT_SQL[] =
-    "SELECT o.id, o.type, t.name, t.class, o.value, o.description, o.status, o.score_gen,"
-    " o.score_manual, o.score, o.published_at, o.created_at, o.updated_at, o.expires_at,"
-    " o.expire_exception FROM objects o LEFT JOIN indicator_types t ON t.id=o.itype_id"
-    " WHERE o.id=?1";
-
 static tq_code read_row(tq_lib *lib, int64_t id, tq_object *o, tq_err *err) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(lib->db, OBJECT_SQL, -1, &st, NULL) != SQLITE_OK)
-    return lib_db_err(lib, err, "reading an object");
+  sqlite3_stmt *st = lib_stmt(lib, ST_READ_OBJECT, err);
+  if (st == NULL)
+    return TQ_EDB;
   sqlite3_bind_int64(st, 1, id);
   int step = sqlite3_step(st);
   tq_code rc = TQ_OK;
@@ -119,7 +114,7 @@ static tq_code read_row(tq_lib *lib, int64_t id, tq_object *o, tq_err *err) {
   } else {
     rc = lib_db_err(lib, err, "reading an object");
   }
-  sqlite3_finalize(st);
+  sqlite3_reset(st);
   return rc;
 }
 
@@ -129,28 +124,13 @@ tq_code tq_lib_object_get(tq_lib *lib, int64_t id, tq_object **out, tq_err *err)
     return tq_err_set(err, TQ_ENOMEM, "out of memory");
   tq_code rc = read_row(lib, id, o, err);
   if (rc == TQ_OK)
-    rc = each_row(lib,
-                  "SELECT s.name FROM object_sources os JOIN sources s ON s.id=os.source_id"
-                  " WHERE os.object_id=?1 ORDER BY os.reported_at, s.name",
-                  id, o, row_source, err);
+    rc = each_row(lib, ST_READ_SOURCES, id, o, row_source, err);
   if (rc == TQ_OK)
-    rc =
-        each_row(lib,
-                 "SELECT a.name, a.value, s.name, a.tlp FROM attributes a JOIN sources s"
-                 " ON s.id=a.source_id WHERE a.object_id=?1 ORDER BY a.created_at, a.name, a.value",
-                 id, o, row_attr, err);
+    rc = each_row(lib, ST_READ_ATTRS, id, o, row_attr, err);
   if (rc == TQ_OK)
-    rc = each_row(lib,
-                  "SELECT t.name FROM object_tags ot JOIN tags t ON t.id=ot.tag_id"
-                  " WHERE ot.object_id=?1 ORDER BY t.name",
-                  id, o, row_tag, err);
+    rc = each_row(lib, ST_READ_TAGS, id, o, row_tag, err);
   if (rc == TQ_OK)
-    rc = each_row(lib,
-                  "SELECT l.id, o.id, o.type, o.value, t.name, l.link_type, s.name FROM links l"
-                  " JOIN objects o ON o.id = CASE WHEN l.a=?1 THEN l.b ELSE l.a END"
-                  " LEFT JOIN indicator_types t ON t.id=o.itype_id"
-                  " JOIN sources s ON s.id=l.source_id WHERE l.a=?1 OR l.b=?1 ORDER BY l.id",
-                  id, o, row_link, err);
+    rc = each_row(lib, ST_READ_LINKS, id, o, row_link, err);
   if (rc != TQ_OK) {
     tq_object_free(o);
     return rc;
