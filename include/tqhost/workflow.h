@@ -122,4 +122,74 @@ typedef struct tq_run_reason {
 tq_code tq_run_reasons(tq_lib *lib, int64_t run_id, tq_run_reason **out, size_t *n, tq_err *err);
 void tq_run_reasons_free(tq_run_reason *r, size_t n);
 
+
+/* ---- workflows ------------------------------------------------------------------------------
+ * A workflow is a data collection, one or more actions run over it in order, settings that
+ * override the actions' defaults, and an optional schedule (ThreatQ's: every 1h, 6h, 24h, 2d,
+ * 14d or 30d; daily at HH:MM; weekly on a day at HH:MM; times in UTC). `tqhost workflow tick`
+ * runs every due workflow once and polls every due feed: call it from cron. */
+
+typedef struct tq_schedule {
+  enum { TQ_SCHED_NONE, TQ_SCHED_EVERY, TQ_SCHED_DAILY, TQ_SCHED_WEEKLY } kind;
+  int64_t every_s; /* TQ_SCHED_EVERY */
+  int hour, minute; /* DAILY, WEEKLY (UTC) */
+  int weekday;      /* WEEKLY: 0 = Sunday .. 6 = Saturday */
+} tq_schedule;
+
+/* Parses "every:3600" / "daily:HH:MM" / "weekly:DOW:HH:MM" (the stored form) or NULL/"" (no
+ * schedule). */
+tq_code tq_schedule_parse(const char *text, tq_schedule *out, tq_err *err);
+/* The stored form of s into out (>= 32 bytes); "" for none. */
+void tq_schedule_format(const tq_schedule *s, char *out, size_t n);
+/* A person's form: "every 6h", "daily at 02:30 UTC", "weekly on Monday at 08:00 UTC", "manual". */
+void tq_schedule_describe(const tq_schedule *s, char *out, size_t n);
+/* The first time strictly after `after` at which s is due; 0 for no schedule. */
+int64_t tq_schedule_next(const tq_schedule *s, int64_t after);
+/* Parses the CLI forms: every ("1h".."30d", ThreatQ's six periods), daily ("HH:MM"), weekly
+ * (day name or 0-6, "HH:MM"); pass NULL for the ones not given. */
+tq_code tq_schedule_from_cli(const char *every, const char *daily, const char *weekly_day,
+                             const char *weekly_time, tq_schedule *out, tq_err *err);
+
+typedef struct tq_workflow {
+  int64_t id;
+  char *name;
+  char *collection;
+  char **actions;
+  size_t n_actions;
+  tq_lua_kv *settings; /* KEY=VALUE overrides of the actions' config */
+  size_t n_settings;
+  tq_schedule schedule;
+  int enabled;
+  int64_t last_run_at, next_run_at, created_at; /* 0: never / none */
+} tq_workflow;
+void tq_workflow_free(tq_workflow *w); /* frees the members and w */
+
+/* Creates a workflow after checking that the collection and every action exist. */
+tq_code tq_workflow_add(tq_lib *lib, const tq_workflow *w, tq_err *err);
+tq_code tq_workflow_get(tq_lib *lib, const char *name, tq_workflow **out, tq_err *err);
+/* All workflows by name; free each with tq_workflow_free and the array with free(). */
+tq_code tq_workflow_list(tq_lib *lib, tq_workflow ***out, size_t *n, tq_err *err);
+tq_code tq_workflow_set_enabled(tq_lib *lib, const char *name, int enabled, tq_err *err);
+tq_code tq_workflow_delete(tq_lib *lib, const char *name, tq_err *err);
+
+/* Called after each action of a workflow run with that action's summary. */
+typedef void (*tq_workflow_step_fn)(void *ud, const tq_workflow *w, const char *action,
+                                    tq_code rc, const tq_err *err, const tq_run_summary *sum);
+
+/* Runs the workflow's actions in order over its collection (each action's failure is
+ * reported through step and does not stop the next one), then sets last_run_at = now and the
+ * next due time. *n_failed (may be NULL) gets how many actions failed. */
+tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts *base,
+                        int64_t now, tq_workflow_step_fn step, void *ud, size_t *n_failed,
+                        tq_err *err);
+/* Runs every enabled workflow due at now (next_run_at <= now), once each, in name order. A
+ * workflow that missed several periods runs once, not once per period. */
+tq_code tq_workflow_tick(tq_lib *lib, const tq_action_opts *base, int64_t now,
+                         tq_workflow_step_fn step, void *ud, size_t *n_run, size_t *n_failed,
+                         tq_err *err);
+/* Appends the workflow's last `limit` runs (newest first) to the JSON array out: run id,
+ * start, action, status, items requested, enriched, not found, failed, seconds, error. */
+tq_code tq_workflow_activity(tq_lib *lib, int64_t workflow_id, int limit, cJSON *out,
+                             tq_err *err);
+
 #endif

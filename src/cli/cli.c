@@ -29,6 +29,7 @@ static const char MAIN_HELP[] =
     "  plugin list|check|configure|test   Operation plugins ($TQHOST_PLUGINS, ./plugins)\n"
     "  op list|run                run an operation on one indicator\n"
     "  action list|run|runs|resume   Actions: bulk enrichment of a collection ($TQHOST_ACTIONS)\n"
+    "  workflow add|list|show|run|enable|disable|delete|tick   workflows on a schedule\n"
     "\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
 
@@ -43,6 +44,7 @@ static const cli_cmd TOP[] = {
     {"plugin", cli_cmd_plugin, "Operation plugins"},
     {"op", cli_cmd_op, "run operations"},
     {"action", cli_cmd_action, "bulk actions"},
+    {"workflow", cli_cmd_workflow, "workflows and the scheduler"},
     {NULL, NULL, NULL},
 };
 

@@ -77,5 +77,6 @@ int cli_cmd_feed(cli *c, int argc, char **argv);
 int cli_cmd_plugin(cli *c, int argc, char **argv);
 int cli_cmd_op(cli *c, int argc, char **argv);
 int cli_cmd_action(cli *c, int argc, char **argv);
+int cli_cmd_workflow(cli *c, int argc, char **argv);
 
 #endif

@@ -1,0 +1,355 @@
+/* workflow.c: workflows (a data collection, actions run over it in order, settings that
+ * override the actions' defaults, a schedule) stored in the library, run on demand or when
+ * due by tq_workflow_tick. The runs themselves (and their activity log) are the action
+ * runner's. */
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tqhost/workflow.h"
+
+void tq_workflow_free(tq_workflow *w) {
+  if (w == NULL)
+    return;
+  free(w->name);
+  free(w->collection);
+  for (size_t i = 0; i < w->n_actions; i++)
+    free(w->actions[i]);
+  free(w->actions);
+  for (size_t i = 0; i < w->n_settings; i++) {
+    free((char *)w->settings[i].key);
+    free((char *)w->settings[i].value);
+  }
+  free(w->settings);
+  free(w);
+}
+
+static tq_code db_err(tq_lib *lib, tq_err *err, const char *what) {
+  return tq_err_set(err, TQ_EDB, "%s: %s", what, sqlite3_errmsg(tq_lib_db(lib)));
+}
+
+static char *actions_json(const tq_workflow *w) {
+  cJSON *a = cJSON_CreateArray();
+  for (size_t i = 0; a && i < w->n_actions; i++)
+    cJSON_AddItemToArray(a, cJSON_CreateString(w->actions[i]));
+  char *s = cJSON_PrintUnformatted(a);
+  cJSON_Delete(a);
+  return s;
+}
+
+static char *settings_json(const tq_workflow *w) {
+  cJSON *o = cJSON_CreateObject();
+  for (size_t i = 0; o && i < w->n_settings; i++)
+    cJSON_AddStringToObject(o, w->settings[i].key, w->settings[i].value);
+  char *s = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  return s;
+}
+
+/* Checks that what the workflow names exists, so that a typo fails now, not at 3 a.m. */
+static tq_code check_refs(tq_lib *lib, const tq_workflow *w, tq_err *err) {
+  if (w->name == NULL || *w->name == '\0')
+    return tq_err_set(err, TQ_EINVAL, "a workflow needs a name");
+  if (w->n_actions == 0)
+    return tq_err_set(err, TQ_EINVAL,
+                      "workflow '%s': each workflow needs at least one action "
+                      "(--action NAME)",
+                      w->name);
+  tq_query q;
+  tq_code rc = tq_lib_collection_get(lib, w->collection, &q, err);
+  if (rc != TQ_OK)
+    return tq_err_prefix(err, "workflow '%s': ", w->name);
+  tq_query_free(&q);
+  for (size_t i = 0; i < w->n_actions; i++) {
+    tq_action *a = NULL;
+    rc = tq_action_find(tq_action_dir(), w->actions[i], &a, err);
+    if (rc != TQ_OK)
+      return tq_err_prefix(err, "workflow '%s': ", w->name);
+    tq_action_free(a);
+  }
+  return TQ_OK;
+}
+
+tq_code tq_workflow_add(tq_lib *lib, const tq_workflow *w, tq_err *err) {
+  tq_code rc = check_refs(lib, w, err);
+  if (rc != TQ_OK)
+    return rc;
+  char sched[32];
+  tq_schedule_format(&w->schedule, sched, sizeof sched);
+  char *acts = actions_json(w), *sets = settings_json(w);
+  int64_t now = tq_time_now();
+  sqlite3_stmt *st = NULL;
+  if (acts == NULL || sets == NULL) {
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+    goto done;
+  }
+  if (sqlite3_prepare_v2(tq_lib_db(lib),
+                         "INSERT INTO workflows(name,collection,actions,settings,schedule,enabled,"
+                         "next_run_at,created_at) VALUES(?1,?2,?3,?4,nullif(?5,''),1,?6,?7)",
+                         -1, &st, NULL) != SQLITE_OK) {
+    rc = db_err(lib, err, "adding a workflow");
+    goto done;
+  }
+  sqlite3_bind_text(st, 1, w->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, w->collection, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, acts, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, sets, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, sched, -1, SQLITE_STATIC);
+  int64_t next = tq_schedule_next(&w->schedule, now);
+  if (next)
+    sqlite3_bind_int64(st, 6, next);
+  sqlite3_bind_int64(st, 7, now);
+  if (sqlite3_step(st) != SQLITE_DONE) {
+    int constraint = (sqlite3_errcode(tq_lib_db(lib)) & 0xff) == SQLITE_CONSTRAINT;
+    rc = constraint ? tq_err_set(err, TQ_EEXIST, "workflow '%s' exists already", w->name)
+                    : db_err(lib, err, "adding a workflow");
+  }
+done:
+  sqlite3_finalize(st);
+  free(acts);
+  free(sets);
+  return rc;
+}
+
+/* Fills w's lists from the stored JSON. */
+static tq_code parse_lists(tq_workflow *w, const char *acts, const char *sets, tq_err *err) {
+  cJSON *a = cJSON_Parse(acts), *s = cJSON_Parse(sets), *it;
+  tq_code rc = TQ_OK;
+  if (!cJSON_IsArray(a) || !cJSON_IsObject(s)) {
+    rc = tq_err_set(err, TQ_ECORRUPT, "workflow '%s': stored actions or settings are damaged",
+                    w->name);
+    goto done;
+  }
+  w->actions = calloc((size_t)cJSON_GetArraySize(a) + 1, sizeof(char *));
+  w->settings = calloc((size_t)cJSON_GetArraySize(s) + 1, sizeof(tq_lua_kv));
+  if (w->actions == NULL || w->settings == NULL) {
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+    goto done;
+  }
+  cJSON_ArrayForEach(it, a) if (cJSON_IsString(it)) w->actions[w->n_actions++] =
+      strdup(it->valuestring);
+  cJSON_ArrayForEach(it, s) if (cJSON_IsString(it)) w->settings[w->n_settings++] =
+      (tq_lua_kv){.key = strdup(it->string), .value = strdup(it->valuestring)};
+done:
+  cJSON_Delete(a);
+  cJSON_Delete(s);
+  return rc;
+}
+
+#define WF_COLS                                                                                    \
+  "SELECT id,name,collection,actions,settings,schedule,enabled,coalesce(last_run_at,0),"           \
+  "coalesce(next_run_at,0),created_at FROM workflows "
+
+static tq_code row_to_workflow(sqlite3_stmt *st, tq_workflow **out, tq_err *err) {
+  tq_workflow *w = calloc(1, sizeof *w);
+  if (w == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  w->id = sqlite3_column_int64(st, 0);
+  w->name = strdup((const char *)sqlite3_column_text(st, 1));
+  w->collection = strdup((const char *)sqlite3_column_text(st, 2));
+  w->enabled = sqlite3_column_int(st, 6);
+  w->last_run_at = sqlite3_column_int64(st, 7);
+  w->next_run_at = sqlite3_column_int64(st, 8);
+  w->created_at = sqlite3_column_int64(st, 9);
+  tq_code rc = parse_lists(w, (const char *)sqlite3_column_text(st, 3),
+                           (const char *)sqlite3_column_text(st, 4), err);
+  if (rc == TQ_OK)
+    rc = tq_schedule_parse((const char *)sqlite3_column_text(st, 5), &w->schedule, err);
+  if (rc != TQ_OK) {
+    tq_workflow_free(w);
+    return rc;
+  }
+  *out = w;
+  return TQ_OK;
+}
+
+tq_code tq_workflow_get(tq_lib *lib, const char *name, tq_workflow **out, tq_err *err) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(tq_lib_db(lib), WF_COLS "WHERE name=?1", -1, &st, NULL) != SQLITE_OK)
+    return db_err(lib, err, "reading a workflow");
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  int step = sqlite3_step(st);
+  tq_code rc;
+  if (step == SQLITE_ROW)
+    rc = row_to_workflow(st, out, err);
+  else if (step == SQLITE_DONE)
+    rc = tq_err_set(err, TQ_ENOTFOUND, "no workflow named '%s'", name);
+  else
+    rc = db_err(lib, err, "reading a workflow");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* Reads the workflows selected by where (bound to ?1 = now when it uses it). */
+static tq_code select_workflows(tq_lib *lib, const char *where, int64_t now, tq_workflow ***out,
+                                size_t *n, tq_err *err) {
+  char sql[512];
+  snprintf(sql, sizeof sql, WF_COLS "%s ORDER BY name", where);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(tq_lib_db(lib), sql, -1, &st, NULL) != SQLITE_OK)
+    return db_err(lib, err, "listing workflows");
+  if (sqlite3_bind_parameter_count(st) >= 1)
+    sqlite3_bind_int64(st, 1, now);
+  tq_workflow **arr = NULL;
+  size_t len = 0;
+  tq_code rc = TQ_OK;
+  int step;
+  while (rc == TQ_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    tq_workflow **p = realloc(arr, (len + 1) * sizeof *p);
+    if (p == NULL) {
+      rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+      break;
+    }
+    arr = p;
+    rc = row_to_workflow(st, &arr[len], err);
+    if (rc == TQ_OK)
+      len++;
+  }
+  sqlite3_finalize(st);
+  if (rc != TQ_OK) {
+    for (size_t i = 0; i < len; i++)
+      tq_workflow_free(arr[i]);
+    free(arr);
+    return rc;
+  }
+  *out = arr;
+  *n = len;
+  return TQ_OK;
+}
+
+tq_code tq_workflow_list(tq_lib *lib, tq_workflow ***out, size_t *n, tq_err *err) {
+  return select_workflows(lib, "", 0, out, n, err);
+}
+
+/* Runs one UPDATE/DELETE on the workflow named name; TQ_ENOTFOUND when none matched. */
+static tq_code change_one(tq_lib *lib, const char *sql, const char *name, int64_t a, int64_t b,
+                          tq_err *err) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(tq_lib_db(lib), sql, -1, &st, NULL) != SQLITE_OK)
+    return db_err(lib, err, "changing a workflow");
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  if (sqlite3_bind_parameter_count(st) >= 2)
+    sqlite3_bind_int64(st, 2, a);
+  if (sqlite3_bind_parameter_count(st) >= 3) {
+    if (b)
+      sqlite3_bind_int64(st, 3, b);
+    else
+      sqlite3_bind_null(st, 3);
+  }
+  tq_code rc = TQ_OK;
+  if (sqlite3_step(st) != SQLITE_DONE)
+    rc = db_err(lib, err, "changing a workflow");
+  else if (sqlite3_changes(tq_lib_db(lib)) == 0)
+    rc = tq_err_set(err, TQ_ENOTFOUND, "no workflow named '%s'", name);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+tq_code tq_workflow_set_enabled(tq_lib *lib, const char *name, int enabled, tq_err *err) {
+  tq_workflow *w = NULL;
+  tq_code rc = tq_workflow_get(lib, name, &w, err);
+  if (rc != TQ_OK)
+    return rc;
+  /* Enabling again counts the schedule from now: no burst of missed runs. */
+  int64_t next = enabled ? tq_schedule_next(&w->schedule, tq_time_now()) : w->next_run_at;
+  tq_workflow_free(w);
+  return change_one(lib, "UPDATE workflows SET enabled=?2, next_run_at=?3 WHERE name=?1", name,
+                    enabled != 0, next, err);
+}
+
+tq_code tq_workflow_delete(tq_lib *lib, const char *name, tq_err *err) {
+  return change_one(lib, "DELETE FROM workflows WHERE name=?1", name, 0, 0, err);
+}
+
+tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts *base, int64_t now,
+                        tq_workflow_step_fn step, void *ud, size_t *n_failed, tq_err *err) {
+  size_t failed = 0;
+  for (size_t i = 0; i < w->n_actions; i++) {
+    tq_action *a = NULL;
+    tq_run_summary sum;
+    tq_err aerr;
+    memset(&sum, 0, sizeof sum);
+    tq_err_clear(&aerr);
+    tq_code rc = tq_action_find(tq_action_dir(), w->actions[i], &a, &aerr);
+    if (rc == TQ_OK) {
+      tq_action_opts o = *base;
+      o.collection = w->collection;
+      o.values = NULL;
+      o.n_values = 0;
+      o.overrides = w->settings;
+      o.n_overrides = w->n_settings;
+      o.workflow_id = w->id;
+      rc = tq_action_run(lib, a, &o, &sum, &aerr);
+      if (rc == TQ_OK && strcmp(sum.status, "done") != 0)
+        rc = TQ_EINTERNAL; /* interrupted or failed as a whole: counted as a failure */
+    }
+    tq_action_free(a);
+    if (rc != TQ_OK)
+      failed++;
+    if (step)
+      step(ud, w, w->actions[i], rc, &aerr, &sum);
+  }
+  if (n_failed)
+    *n_failed = failed;
+  int64_t next = tq_schedule_next(&w->schedule, now);
+  return change_one(lib, "UPDATE workflows SET last_run_at=?2, next_run_at=?3 WHERE name=?1",
+                    w->name, now, next, err);
+}
+
+tq_code tq_workflow_tick(tq_lib *lib, const tq_action_opts *base, int64_t now,
+                         tq_workflow_step_fn step, void *ud, size_t *n_run, size_t *n_failed,
+                         tq_err *err) {
+  tq_workflow **due = NULL;
+  size_t n = 0, failed = 0;
+  tq_code rc = select_workflows(
+      lib, "WHERE enabled=1 AND next_run_at IS NOT NULL AND next_run_at<=?1", now, &due, &n, err);
+  if (rc != TQ_OK)
+    return rc;
+  for (size_t i = 0; i < n && rc == TQ_OK; i++) {
+    size_t f = 0;
+    rc = tq_workflow_run(lib, due[i], base, now, step, ud, &f, err);
+    failed += f;
+  }
+  for (size_t i = 0; i < n; i++)
+    tq_workflow_free(due[i]);
+  free(due);
+  if (n_run)
+    *n_run = n;
+  if (n_failed)
+    *n_failed = failed;
+  return rc;
+}
+
+tq_code tq_workflow_activity(tq_lib *lib, int64_t workflow_id, int limit, cJSON *out, tq_err *err) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(tq_lib_db(lib),
+                         "SELECT id, action, status, total, enriched, not_found, failed,"
+                         " started_at, seconds, coalesce(error,'') FROM runs"
+                         " WHERE workflow_id=?1 ORDER BY id DESC LIMIT ?2",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_err(lib, err, "reading the activity log");
+  sqlite3_bind_int64(st, 1, workflow_id);
+  sqlite3_bind_int(st, 2, limit);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    cJSON *j = cJSON_CreateObject();
+    char t[20];
+    tq_time_format(sqlite3_column_int64(st, 7), t);
+    cJSON_AddNumberToObject(j, "run_id", (double)sqlite3_column_int64(st, 0));
+    cJSON_AddStringToObject(j, "started_at", t);
+    cJSON_AddStringToObject(j, "action", (const char *)sqlite3_column_text(st, 1));
+    cJSON_AddStringToObject(j, "status", (const char *)sqlite3_column_text(st, 2));
+    cJSON_AddNumberToObject(j, "requested", (double)sqlite3_column_int64(st, 3));
+    cJSON_AddNumberToObject(j, "enriched", (double)sqlite3_column_int64(st, 4));
+    cJSON_AddNumberToObject(j, "not_found", (double)sqlite3_column_int64(st, 5));
+    cJSON_AddNumberToObject(j, "failed", (double)sqlite3_column_int64(st, 6));
+    cJSON_AddNumberToObject(j, "seconds", sqlite3_column_double(st, 8));
+    const char *e = (const char *)sqlite3_column_text(st, 9);
+    if (e && *e)
+      cJSON_AddStringToObject(j, "error", e);
+    cJSON_AddItemToArray(out, j);
+  }
+  sqlite3_finalize(st);
+  return TQ_OK;
+}
