@@ -21,7 +21,8 @@ static const char *const STMT_SQL[ST__COUNT] = {
     [ST_TOUCH] = "INSERT OR IGNORE INTO temp.touched(id) VALUES(?1)",
     [ST_OBJSRC_PUT] = "INSERT INTO object_sources(object_id,source_id,reported_at,tlp)"
                       " VALUES(?1,?2,?3,?4) ON CONFLICT DO UPDATE SET"
-                      " reported_at=max(reported_at,excluded.reported_at)",
+                      " reported_at=max(reported_at,excluded.reported_at),"
+                      " tlp=CASE WHEN excluded.tlp > 0 THEN excluded.tlp ELSE tlp END",
     [ST_ATTR_PUT] = "INSERT OR IGNORE INTO attributes(object_id,name,value,source_id,tlp,"
                     "created_at) VALUES(?1,?2,?3,?4,?5,?6)",
     [ST_SRC_BY_NAME] = "SELECT id FROM sources WHERE name=?1",
@@ -46,6 +47,9 @@ static const char *const STMT_SQL[ST__COUNT] = {
                       " JOIN objects o ON o.id = CASE WHEN l.a=?1 THEN l.b ELSE l.a END"
                       " LEFT JOIN indicator_types t ON t.id=o.itype_id"
                       " JOIN sources s ON s.id=l.source_id WHERE l.a=?1 OR l.b=?1 ORDER BY l.id",
+    [ST_LINK_PUT] = "INSERT OR IGNORE INTO links(a,b,source_id,link_type,created_at)"
+                    " SELECT ?1,?2,?3,?4,?5 WHERE (SELECT count(*) FROM objects"
+                    " WHERE id IN (?1,?2))=2",
 };
 
 tq_code lib_db_err(tq_lib *lib, tq_err *err, const char *what) {
@@ -82,6 +86,51 @@ sqlite3_stmt *lib_stmt(tq_lib *lib, lib_stmt_id id, tq_err *err) {
   }
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
+  return st;
+}
+
+/* Multi-row inserts: ?1 is the object id, ?2 the time (attributes only), and row i binds its
+ * own values from parameter first + i * per_row on. */
+static char *multi_sql(lib_multi_id id, size_t n) {
+  tq_buf b;
+  tq_buf_init(&b, 16384);
+  tq_code rc = tq_buf_adds(&b, id == LM_ATTRS ? "INSERT OR IGNORE INTO attributes(object_id,name,"
+                                               "value,source_id,tlp,created_at) VALUES"
+                                             : "INSERT OR IGNORE INTO object_tags(object_id,"
+                                               "tag_id) VALUES");
+  for (size_t i = 0; rc == TQ_OK && i < n; i++) {
+    const char *sep = i ? "," : "";
+    if (id == LM_ATTRS) {
+      size_t p = LIB_ATTR_PARAM0 + i * LIB_ATTR_PARAMS;
+      rc = tq_buf_printf(&b, "%s(?1,?%zu,?%zu,?%zu,?%zu,?2)", sep, p, p + 1, p + 2, p + 3);
+    } else {
+      rc = tq_buf_printf(&b, "%s(?1,?%zu)", sep, LIB_TAG_PARAM0 + i);
+    }
+  }
+  if (rc != TQ_OK) {
+    tq_buf_free(&b);
+    return NULL;
+  }
+  return b.data;
+}
+
+sqlite3_stmt *lib_multi_stmt(tq_lib *lib, lib_multi_id id, size_t n, tq_err *err) {
+  sqlite3_stmt *st = lib->multi[id][n];
+  if (st == NULL) {
+    char *sql = multi_sql(id, n);
+    if (sql == NULL) {
+      tq_err_set(err, TQ_ENOMEM, "out of memory preparing a statement");
+      return NULL;
+    }
+    int prc = sqlite3_prepare_v3(lib->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    free(sql);
+    if (prc != SQLITE_OK) {
+      lib_db_err(lib, err, "preparing a statement");
+      return NULL;
+    }
+    lib->multi[id][n] = st;
+  }
+  sqlite3_reset(st);
   return st;
 }
 
@@ -144,9 +193,13 @@ damaged:
 
 static tq_code set_pragmas(tq_lib *lib, tq_err *err) {
   sqlite3_busy_timeout(lib->db, 60000);
+  /* A CLI process opens and closes the library for each command: checkpointing the WAL on
+   * every close costs fsyncs (milliseconds) for nothing; the next writer's auto-checkpoint does
+   * it. The WAL stays beside the database between commands. */
+  sqlite3_db_config(lib->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
   tq_code rc = lib_exec(lib,
                         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                        " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+                        " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=8000;",
                         err);
   if (rc == TQ_OK)
     rc = lib_exec(lib, "CREATE TEMP TABLE IF NOT EXISTS touched(id INTEGER PRIMARY KEY)", err);
@@ -193,6 +246,9 @@ void tq_lib_close(tq_lib *lib) {
     return;
   for (int i = 0; i < ST__COUNT; i++)
     sqlite3_finalize(lib->stmts[i]);
+  for (int i = 0; i < LM__COUNT; i++)
+    for (int n = 0; n <= LIB_MULTI_MAX; n++)
+      sqlite3_finalize(lib->multi[i][n]);
   sqlite3_close(lib->db);
   lib_map_clear(&lib->sources);
   lib_map_clear(&lib->tags);
@@ -213,6 +269,16 @@ tq_code tq_lib_begin(tq_lib *lib, tq_err *err) {
   return rc;
 }
 
+/* Resets every cached statement. One left on a row (a lookup that read its one row and
+ * stopped) keeps a read transaction open after the commit, and while one is open the WAL can
+ * never be checkpointed: it then grows by every page each commit writes, and so do the cost
+ * of reading through it and the disk it takes. */
+static void lib_stmts_release(tq_lib *lib) {
+  for (int i = 0; i < ST__COUNT; i++)
+    if (lib->stmts[i])
+      sqlite3_reset(lib->stmts[i]);
+}
+
 tq_code tq_lib_commit(tq_lib *lib, tq_err *err) {
   if (lib->depth <= 0)
     return tq_err_set(err, TQ_EINTERNAL, "commit without begin");
@@ -227,6 +293,7 @@ tq_code tq_lib_commit(tq_lib *lib, tq_err *err) {
     lib->depth = 1;
     tq_lib_rollback(lib);
   }
+  lib_stmts_release(lib);
   return rc;
 }
 
