@@ -16,6 +16,7 @@ static const char ADD_HELP[] =
 /* Collected options of add and set. */
 typedef struct ind_opts {
   const char *type, *source, *status, *description;
+  const char *score, *expires; /* set only */
   tq_attr_in attrs[64];
   size_t n_attrs;
   const char *tags[64];
@@ -30,6 +31,35 @@ static int parse_attr(cli *c, ind_opts *o, char *arg) {
     return cli_usage_error(c, "too many --attribute options (64 at most)");
   *eq = '\0';
   o->attrs[o->n_attrs++] = (tq_attr_in){.name = arg, .value = eq + 1};
+  return EXIT_OK;
+}
+
+/* Parses the options of add and set (each passes the subset it accepts) into o, then checks
+ * that exactly one VALUE follows. */
+static int ind_opts_parse(cli *c, int argc, char **argv, const struct option *opts, ind_opts *o) {
+  int ch, rc;
+  while ((ch = cli_getopt(c, argc, argv, opts)) != -1) {
+    switch (ch) {
+    case 't': o->type = optarg; break;
+    case 's': o->source = optarg; break;
+    case 'S': o->status = optarg; break;
+    case 'd': o->description = optarg; break;
+    case 'c': o->score = optarg; break;
+    case 'e': o->expires = optarg; break;
+    case 'a':
+      if ((rc = parse_attr(c, o, optarg)) != EXIT_OK)
+        return rc;
+      break;
+    case 'g':
+      if (o->n_tags == 64)
+        return cli_usage_error(c, "too many --tag options (64 at most)");
+      o->tags[o->n_tags++] = optarg;
+      break;
+    default: return EXIT_USAGE;
+    }
+  }
+  if (optind + 1 != argc)
+    return cli_usage_error(c, "needs exactly one VALUE");
   return EXIT_OK;
 }
 
@@ -57,27 +87,9 @@ static int ind_add(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help(ADD_HELP);
   ind_opts o = {.source = DEFAULT_SOURCE};
-  int ch, rc;
-  while ((ch = cli_getopt(c, argc, argv, opts)) != -1) {
-    switch (ch) {
-    case 't': o.type = optarg; break;
-    case 's': o.source = optarg; break;
-    case 'S': o.status = optarg; break;
-    case 'd': o.description = optarg; break;
-    case 'a':
-      if ((rc = parse_attr(c, &o, optarg)) != EXIT_OK)
-        return rc;
-      break;
-    case 'g':
-      if (o.n_tags == 64)
-        return cli_usage_error(c, "too many --tag options (64 at most)");
-      o.tags[o.n_tags++] = optarg;
-      break;
-    default: return EXIT_USAGE;
-    }
-  }
-  if (optind + 1 != argc)
-    return cli_usage_error(c, "needs exactly one VALUE");
+  int rc = ind_opts_parse(c, argc, argv, opts, &o);
+  if (rc != EXIT_OK)
+    return rc;
   if (cli_lib(c, 0) == NULL)
     return EXIT_FAIL;
   const char *srcs[1] = {o.source};
@@ -178,8 +190,8 @@ static const char SET_HELP[] =
     "Changes an indicator: status, manual score (or back to generated), a per-indicator\n"
     "expiration exception (or back to the sources' policies), attributes, tags.\n";
 
-static int apply_set(cli *c, int64_t id, const ind_opts *o, const char *score, const char *expires,
-                     tq_err *err) {
+static int apply_set(cli *c, int64_t id, const ind_opts *o, tq_err *err) {
+  const char *score = o->score, *expires = o->expires;
   long long v;
   if (o->status) {
     int s = tq_lib_status_from_name(o->status);
@@ -226,36 +238,16 @@ static int ind_set(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help(SET_HELP);
   ind_opts o = {.source = DEFAULT_SOURCE};
-  const char *score = NULL, *expires = NULL;
-  int ch, rc;
-  while ((ch = cli_getopt(c, argc, argv, opts)) != -1) {
-    switch (ch) {
-    case 't': o.type = optarg; break;
-    case 'S': o.status = optarg; break;
-    case 'c': score = optarg; break;
-    case 'e': expires = optarg; break;
-    case 's': o.source = optarg; break;
-    case 'a':
-      if ((rc = parse_attr(c, &o, optarg)) != EXIT_OK)
-        return rc;
-      break;
-    case 'g':
-      if (o.n_tags == 64)
-        return cli_usage_error(c, "too many --tag options (64 at most)");
-      o.tags[o.n_tags++] = optarg;
-      break;
-    default: return EXIT_USAGE;
-    }
-  }
-  if (optind + 1 != argc)
-    return cli_usage_error(c, "needs exactly one VALUE");
+  int rc = ind_opts_parse(c, argc, argv, opts, &o);
+  if (rc != EXIT_OK)
+    return rc;
   int64_t id = 0;
   if (cli_lib(c, 0) == NULL)
     return EXIT_FAIL;
   if ((rc = find_value(c, o.type, argv[optind], &id)) != EXIT_OK)
     return rc;
   tq_err err;
-  if (apply_set(c, id, &o, score, expires, &err) != TQ_OK)
+  if (apply_set(c, id, &o, &err) != TQ_OK)
     return cli_fail(c, &err);
   return print_object(c, id);
 }
