@@ -127,6 +127,8 @@ typedef struct tq_object_in {
   size_t n_tags;
   int64_t published_at; /* 0: now */
   int64_t reported_at;  /* when the sources reported it (expiration base); 0: now */
+  int source_tlp;       /* TLP 1..4 the sources give the object (kept on each object-source
+                           row); 0: leave the rows' TLP as it is */
 } tq_object_in;
 
 /* Creates or merges one object (inside the caller's transaction if one is open, else in its

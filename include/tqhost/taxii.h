@@ -110,7 +110,8 @@ typedef struct tq_taxii_pass_opts {
 } tq_taxii_pass_opts;
 void tq_taxii_pass_opts_init(tq_taxii_pass_opts *o);
 
-/* Called for every page, in order, before the next request. checkpoint is the value to store
+/* Called for every page, in order (the next page may already be downloading on the walk's
+ * fetch thread; the callback itself runs on the caller's thread). checkpoint is the value to store
  * atomically with the page's objects: the later of the previous checkpoint and the page's
  * Date-Added-Last, normalised (TQ_TAXII_TIME_LEN form), or "" while there is none. A non-OK
  * return stops the pass with that error. The page is the callback's to read, not to free. */

@@ -16,8 +16,6 @@ typedef enum feed_stmt_id {
   FS_REF_GET,
   FS_PENDING_PUT,
   FS_PENDING_DEL,
-  FS_SRC_TLP,
-  FS_NEW_PUT,
   FS__COUNT
 } feed_stmt_id;
 
@@ -37,6 +35,10 @@ struct tq_feed_ingest {
   size_t n_markings, cap_markings;
   int64_t *ids; /* scratch: object ids of one STIX id */
   size_t n_ids, cap_ids;
+  const char **page_ids; /* STIX ids mapped in the page being ingested (borrowed from it) */
+  size_t n_page_ids, cap_page_ids;
+  const char **set; /* page_ids as an open-addressing set (refs.c) */
+  size_t cap_set, mask_set;
 };
 
 /* feed_db_err: err from the database's last error, naming what was being done. */
@@ -64,7 +66,7 @@ tq_code feed_ref_get(tq_feed_ingest *in, const char *stix_id, tq_err *err);
  * end is not known yet the link waits in stix_pending. */
 tq_code feed_link_refs(tq_feed_ingest *in, const char *from_id, const char *to_id,
                        const char *link_type, tq_err *err);
-/* Starts a page: an empty temp.feed_new, the STIX ids mapped in the page. */
+/* Starts a page: no STIX id mapped in it yet. */
 tq_code feed_page_begin(tq_feed_ingest *in, tq_err *err);
 /* Links the pending rows that the STIX ids mapped in this page complete. */
 tq_code feed_resolve_pending(tq_feed_ingest *in, tq_err *err);

@@ -248,6 +248,7 @@ static int64_t stix_seconds(int has, tq_stix_time t) { return has ? t.seconds : 
  * object reported) when the library refuses the value. */
 static tq_code put_one(tq_feed_ingest *in, const tq_stix_object *o, tq_object_in *obj, int tlp,
                        int *bad, tq_err *err) {
+  obj->source_tlp = tlp;
   int64_t id = 0;
   int created = 0;
   tq_err e;
@@ -270,18 +271,7 @@ static tq_code put_one(tq_feed_ingest *in, const tq_stix_object *o, tq_object_in
     in->sum->indicators_created += created;
     in->sum->indicators_updated += !created;
   }
-  rc = feed_ref_put(in, o->id, id, err);
-  if (rc == TQ_OK && tlp > 0) {
-    sqlite3_stmt *st = feed_stmt(in, FS_SRC_TLP, err);
-    if (st == NULL)
-      return TQ_EDB;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, in->source, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, tlp);
-    if (sqlite3_step(st) != SQLITE_DONE)
-      rc = feed_db_err(in->lib, err, "setting the source TLP");
-  }
-  return rc;
+  return feed_ref_put(in, o->id, id, err);
 }
 
 /* Whether every observable of a parsed pattern can stand alone as a typed indicator. */

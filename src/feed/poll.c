@@ -363,7 +363,7 @@ static void record(poll_ctx *p, tq_code rc, const tq_err *err) {
   free(text);
 }
 
-static tq_code poll_feed(poll_ctx *p, tq_err *err) {
+static tq_code poll_feed_run(poll_ctx *p, tq_err *err) {
   tq_code rc = ensure_source(p->lib, p->f->source, err);
   if (rc == TQ_OK)
     rc = tq_feed_ingest_new(p->lib, p->f->name, p->f->source, p->sum, &p->in, err);
@@ -372,6 +372,21 @@ static tq_code poll_feed(poll_ctx *p, tq_err *err) {
   count_pending(p->lib, p->f->name, &p->sum->links_pending);
   tq_feed_ingest_free(p->in);
   p->in = NULL;
+  return rc;
+}
+
+/* Frames the WAL may hold during a poll before SQLite copies it back into the database. A
+ * page of objects dirties a page of every random-keyed index it touches (identities, STIX
+ * ids), 1,000 to 3,000 pages per commit: at SQLite's default of 1,000 every commit would be
+ * followed by a checkpoint and its fsyncs. This lets a checkpoint gather several commits (a
+ * page dirtied by each is copied once) and keeps the WAL bounded (64 MiB plus one commit). */
+#define POLL_WAL_FRAMES 16384
+#define DEFAULT_WAL_FRAMES 1000
+
+static tq_code poll_feed(poll_ctx *p, tq_err *err) {
+  sqlite3_wal_autocheckpoint(tq_lib_db(p->lib), POLL_WAL_FRAMES);
+  tq_code rc = poll_feed_run(p, err);
+  sqlite3_wal_autocheckpoint(tq_lib_db(p->lib), DEFAULT_WAL_FRAMES);
   return rc;
 }
 

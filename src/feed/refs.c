@@ -2,6 +2,7 @@
  * feed has ingested (stix_seen, the idempotency key), which library objects a STIX id became
  * (stix_refs, so that relationships and report refs resolve across pages and polls), and the
  * links still waiting for their other end (stix_pending). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,9 +19,6 @@ static const char *const SQL[FS__COUNT] = {
                        " VALUES(?1,?2,?3,?4)",
     [FS_PENDING_DEL] = "DELETE FROM stix_pending WHERE feed=?1 AND from_id=?2 AND to_id=?3"
                        " AND link_type=?4",
-    [FS_SRC_TLP] = "UPDATE object_sources SET tlp=?3 WHERE object_id=?1 AND"
-                   " source_id=(SELECT id FROM sources WHERE name=?2)",
-    [FS_NEW_PUT] = "INSERT OR IGNORE INTO temp.feed_new(stix_id) VALUES(?1)",
 };
 
 sqlite3_stmt *feed_stmt(tq_feed_ingest *in, feed_stmt_id id, tq_err *err) {
@@ -39,12 +37,25 @@ sqlite3_stmt *feed_stmt(tq_feed_ingest *in, feed_stmt_id id, tq_err *err) {
 }
 
 tq_code feed_page_begin(tq_feed_ingest *in, tq_err *err) {
-  /* Created here rather than once: a rollback of the transaction that created it drops it. */
-  if (sqlite3_exec(tq_lib_db(in->lib),
-                   "CREATE TEMP TABLE IF NOT EXISTS feed_new(stix_id TEXT PRIMARY KEY);"
-                   "DELETE FROM temp.feed_new",
-                   NULL, NULL, NULL) != SQLITE_OK)
-    return feed_db_err(in->lib, err, "preparing a page");
+  (void)err;
+  in->n_page_ids = 0;
+  return TQ_OK;
+}
+
+/* Notes stix_id as mapped in this page (the pending links it may complete are looked up at
+ * the end of the page). An object that became several library objects comes in a row. */
+static tq_code note_page_id(tq_feed_ingest *in, const char *stix_id, tq_err *err) {
+  if (in->n_page_ids && strcmp(in->page_ids[in->n_page_ids - 1], stix_id) == 0)
+    return TQ_OK;
+  if (in->n_page_ids == in->cap_page_ids) {
+    size_t cap = in->cap_page_ids ? in->cap_page_ids * 2 : 256;
+    const char **v = realloc(in->page_ids, cap * sizeof *v);
+    if (v == NULL)
+      return tq_err_set(err, TQ_ENOMEM, "feed: out of memory");
+    in->page_ids = v;
+    in->cap_page_ids = cap;
+  }
+  in->page_ids[in->n_page_ids++] = stix_id;
   return TQ_OK;
 }
 
@@ -86,11 +97,7 @@ tq_code feed_ref_put(tq_feed_ingest *in, const char *stix_id, int64_t object_id,
   sqlite3_bind_int64(st, 2, object_id);
   if (sqlite3_step(st) != SQLITE_DONE)
     return feed_db_err(in->lib, err, "writing stix_refs");
-  st = feed_stmt(in, FS_NEW_PUT, err);
-  if (st == NULL)
-    return TQ_EDB;
-  sqlite3_bind_text(st, 1, stix_id, -1, SQLITE_STATIC);
-  return sqlite3_step(st) == SQLITE_DONE ? TQ_OK : feed_db_err(in->lib, err, "noting a new id");
+  return note_page_id(in, stix_id, err);
 }
 
 tq_code feed_ref_get(tq_feed_ingest *in, const char *stix_id, tq_err *err) {
@@ -168,22 +175,115 @@ typedef struct pending_row {
   char *from, *to, *type;
 } pending_row;
 
+/* The STIX ids mapped in this page as a JSON list, for one query over all of them. Ids are
+ * checked to be "<type>--<uuid>" of [a-z0-9-] when parsed: nothing in them needs escaping. */
+static tq_code page_ids_json(const tq_feed_ingest *in, tq_buf *out) {
+  tq_code rc = tq_buf_addc(out, '[');
+  for (size_t i = 0; rc == TQ_OK && i < in->n_page_ids; i++)
+    rc = tq_buf_printf(out, "%s\"%s\"", i ? "," : "", in->page_ids[i]);
+  return rc == TQ_OK ? tq_buf_addc(out, ']') : rc;
+}
+
+/* ---- the STIX ids of the page as a set ------------------------------------------------ */
+
+static uint64_t id_hash(const char *s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+/* An open-addressing set over in->page_ids (load <= 1/2), rebuilt for each page. */
+static tq_code page_set_build(tq_feed_ingest *in, tq_err *err) {
+  size_t cap = 16;
+  while (cap < 2 * in->n_page_ids)
+    cap *= 2;
+  if (cap > in->cap_set) {
+    const char **v = realloc(in->set, cap * sizeof *v);
+    if (v == NULL)
+      return tq_err_set(err, TQ_ENOMEM, "feed: out of memory");
+    in->set = v;
+    in->cap_set = cap;
+  }
+  in->mask_set = cap - 1;
+  memset(in->set, 0, cap * sizeof *in->set);
+  for (size_t i = 0; i < in->n_page_ids; i++) {
+    size_t k = id_hash(in->page_ids[i]) & in->mask_set;
+    while (in->set[k] && strcmp(in->set[k], in->page_ids[i]) != 0)
+      k = (k + 1) & in->mask_set;
+    in->set[k] = in->page_ids[i];
+  }
+  return TQ_OK;
+}
+
+static int page_set_has(const tq_feed_ingest *in, const char *id) {
+  for (size_t k = id_hash(id) & in->mask_set; in->set[k]; k = (k + 1) & in->mask_set)
+    if (strcmp(in->set[k], id) == 0)
+      return 1;
+  return 0;
+}
+
+/* The pending links of the feed that an id of this page completes. While the feed has few
+ * pending links (the usual case: the other end comes a page or two later) they are all read
+ * and matched against the page's ids in memory; past that, the page's ids go to SQLite as
+ * one JSON list, so that the cost stays with the page and not with the backlog. */
+static tq_code pending_query(tq_feed_ingest *in, tq_buf *ids, sqlite3_stmt **out, int *scan,
+                             tq_err *err) {
+  sqlite3 *db = tq_lib_db(in->lib);
+  sqlite3_stmt *st = NULL;
+  int64_t few = 4 * (int64_t)in->n_page_ids + 64, n = 0;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT count(*) FROM (SELECT 1 FROM stix_pending WHERE feed=?1"
+                         " LIMIT ?2)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return feed_db_err(in->lib, err, "counting stix_pending");
+  sqlite3_bind_text(st, 1, in->feed, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, few);
+  if (sqlite3_step(st) == SQLITE_ROW)
+    n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  *scan = n < few;
+  if (*scan && page_set_build(in, err) != TQ_OK)
+    return TQ_ENOMEM;
+  if (!*scan && page_ids_json(in, ids) != TQ_OK)
+    return tq_err_set(err, TQ_ENOMEM, "feed: out of memory");
+  const char *sql = *scan ? "SELECT from_id,to_id,link_type FROM stix_pending WHERE feed=?1"
+                          : "SELECT from_id,to_id,link_type FROM stix_pending WHERE feed=?1 AND"
+                            " from_id IN (SELECT value FROM json_each(?2)) UNION"
+                            " SELECT from_id,to_id,link_type FROM stix_pending WHERE feed=?1 AND"
+                            " to_id IN (SELECT value FROM json_each(?2))";
+  if (sqlite3_prepare_v2(db, sql, -1, out, NULL) != SQLITE_OK)
+    return feed_db_err(in->lib, err, "reading stix_pending");
+  sqlite3_bind_text(*out, 1, in->feed, -1, SQLITE_STATIC);
+  if (!*scan)
+    sqlite3_bind_text(*out, 2, ids->data, (int)ids->len, SQLITE_STATIC);
+  return TQ_OK;
+}
+
 /* Reads the pending rows that touch an id mapped in this page. */
 static tq_code pending_candidates(tq_feed_ingest *in, pending_row **out, size_t *n, tq_err *err) {
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(tq_lib_db(in->lib),
-                         "SELECT from_id,to_id,link_type FROM stix_pending WHERE feed=?1 AND"
-                         " from_id IN (SELECT stix_id FROM temp.feed_new) UNION"
-                         " SELECT from_id,to_id,link_type FROM stix_pending WHERE feed=?1 AND"
-                         " to_id IN (SELECT stix_id FROM temp.feed_new)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return feed_db_err(in->lib, err, "reading stix_pending");
-  sqlite3_bind_text(st, 1, in->feed, -1, SQLITE_STATIC);
+  *out = NULL;
+  *n = 0;
+  if (in->n_page_ids == 0)
+    return TQ_OK;
+  tq_buf ids;
+  tq_buf_init(&ids, (size_t)1 << 30);
+  int scan = 0;
+  tq_code qrc = pending_query(in, &ids, &st, &scan, err);
+  if (qrc != TQ_OK) {
+    sqlite3_finalize(st);
+    tq_buf_free(&ids);
+    return qrc;
+  }
   pending_row *v = NULL;
   size_t len = 0, cap = 0;
   tq_code rc = TQ_OK;
   int step;
   while (rc == TQ_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    if (scan && !page_set_has(in, (const char *)sqlite3_column_text(st, 0)) &&
+        !page_set_has(in, (const char *)sqlite3_column_text(st, 1)))
+      continue;
     if (len == cap) {
       cap = cap ? cap * 2 : 16;
       pending_row *nv = realloc(v, cap * sizeof *v);
@@ -203,6 +303,7 @@ static tq_code pending_candidates(tq_feed_ingest *in, pending_row **out, size_t 
   if (rc == TQ_OK && step != SQLITE_DONE)
     rc = feed_db_err(in->lib, err, "reading stix_pending");
   sqlite3_finalize(st);
+  tq_buf_free(&ids);
   *out = v;
   *n = len;
   return rc;

@@ -139,5 +139,7 @@ void tq_feed_ingest_free(tq_feed_ingest *in) {
     sqlite3_finalize(in->st[i]);
   free(in->markings);
   free(in->ids);
+  free(in->page_ids);
+  free(in->set);
   free(in);
 }

@@ -26,6 +26,7 @@ typedef enum lib_stmt_id {
   ST_READ_ATTRS,
   ST_READ_TAGS,
   ST_READ_LINKS,
+  ST_LINK_PUT,
   ST__COUNT
 } lib_stmt_id;
 
@@ -37,12 +38,24 @@ typedef struct lib_name_map {
   size_t cap, len;
 } lib_name_map;
 
+/* Rows one multi-row insert writes at most (attributes, tags of one object). */
+#define LIB_MULTI_MAX 16
+
+/* Multi-row inserts, one statement per row count 1..LIB_MULTI_MAX, compiled on first use.
+ * Attribute row i binds name, value, source id, TLP from LIB_ATTR_PARAM0 + 4 * i; tag row i
+ * binds its tag id at LIB_TAG_PARAM0 + i; ?1 is the object id and ?2 the time. */
+#define LIB_ATTR_PARAM0 3
+#define LIB_ATTR_PARAMS 4
+#define LIB_TAG_PARAM0 2
+typedef enum lib_multi_id { LM_ATTRS, LM_TAGS, LM__COUNT } lib_multi_id;
+
 struct tq_lib {
   sqlite3 *db;
   char *path;
   int depth;   /* nested begin count */
   int touched; /* objects touched in the open transaction need recompute */
   sqlite3_stmt *stmts[ST__COUNT];
+  sqlite3_stmt *multi[LM__COUNT][LIB_MULTI_MAX + 1];
   lib_name_map sources;
   lib_name_map tags;
 };
@@ -52,6 +65,8 @@ struct tq_lib {
 tq_code lib_db_err(tq_lib *lib, tq_err *err, const char *what);
 /* The cached prepared statement id, reset and with bindings cleared. NULL on failure. */
 sqlite3_stmt *lib_stmt(tq_lib *lib, lib_stmt_id id, tq_err *err);
+/* The cached insert of n rows (1..LIB_MULTI_MAX) of kind id, reset. NULL on failure. */
+sqlite3_stmt *lib_multi_stmt(tq_lib *lib, lib_multi_id id, size_t n, tq_err *err);
 /* Runs SQL with no result rows. */
 tq_code lib_exec(tq_lib *lib, const char *sql, tq_err *err);
 

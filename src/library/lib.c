@@ -95,9 +95,9 @@ static char *multi_sql(lib_multi_id id, size_t n) {
   tq_buf b;
   tq_buf_init(&b, 16384);
   tq_code rc = tq_buf_adds(&b, id == LM_ATTRS ? "INSERT OR IGNORE INTO attributes(object_id,name,"
-                                               "value,source_id,tlp,created_at) VALUES"
-                                             : "INSERT OR IGNORE INTO object_tags(object_id,"
-                                               "tag_id) VALUES");
+                                                "value,source_id,tlp,created_at) VALUES"
+                                              : "INSERT OR IGNORE INTO object_tags(object_id,"
+                                                "tag_id) VALUES");
   for (size_t i = 0; rc == TQ_OK && i < n; i++) {
     const char *sep = i ? "," : "";
     if (id == LM_ATTRS) {
@@ -199,7 +199,7 @@ static tq_code set_pragmas(tq_lib *lib, tq_err *err) {
   sqlite3_db_config(lib->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
   tq_code rc = lib_exec(lib,
                         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                        " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=8000;",
+                        " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
                         err);
   if (rc == TQ_OK)
     rc = lib_exec(lib, "CREATE TEMP TABLE IF NOT EXISTS touched(id INTEGER PRIMARY KEY)", err);
@@ -225,6 +225,9 @@ tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err) {
     goto fail;
   }
   sqlite3_extended_result_codes(lib->db, 0);
+  /* Before the first read: another process's checkpoint or WAL recovery holds the lock for a
+   * moment, and without the timeout the identity check would take that for damage. */
+  sqlite3_busy_timeout(lib->db, 60000);
   rc = check_identity(lib, err);
   if (rc == TQ_OK && !is_new && !(flags & TQ_LIB_OPEN_CREATE) && tq_lib_schema_version(lib) == 0)
     rc = tq_err_set(err, TQ_ENOTFOUND, "%s: empty database (run 'tqhost init' first)", path);

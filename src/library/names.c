@@ -89,9 +89,10 @@ tq_code lib_named_id(tq_lib *lib, lib_name_map *m, lib_stmt_id get, lib_stmt_id 
     return TQ_EDB;
   sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
   int step = sqlite3_step(st);
-  if (step == SQLITE_ROW) {
+  if (step == SQLITE_ROW)
     found = sqlite3_column_int64(st, 0);
-  } else if (step == SQLITE_DONE) {
+  sqlite3_reset(st); /* a statement left on a row would hold a read transaction open */
+  if (step == SQLITE_DONE) {
     st = lib_stmt(lib, insert, err);
     if (st == NULL)
       return TQ_EDB;
@@ -103,7 +104,7 @@ tq_code lib_named_id(tq_lib *lib, lib_name_map *m, lib_stmt_id get, lib_stmt_id 
     if (sqlite3_step(st) != SQLITE_DONE)
       return lib_db_err(lib, err, "creating a name");
     found = sqlite3_last_insert_rowid(lib->db);
-  } else {
+  } else if (step != SQLITE_ROW) {
     return lib_db_err(lib, err, "looking up a name");
   }
   if (lib_map_put(m, name, found) != TQ_OK)

@@ -79,12 +79,20 @@ static tq_code put_tag(tq_lib *lib, int64_t object_id, const char *tag, tq_err *
   return sqlite3_step(st) == SQLITE_DONE ? TQ_OK : lib_db_err(lib, err, "tagging an object");
 }
 
-static tq_code put_attr(tq_lib *lib, int64_t object_id, const tq_attr_in *a, int64_t source_id,
-                        int64_t now, tq_err *err) {
+/* The checks of an attribute to write, done before anything of its object is written. */
+static tq_code check_attr(const tq_attr_in *a, tq_err *err) {
   if (a->name == NULL || *a->name == '\0' || a->value == NULL)
     return tq_err_set(err, TQ_EINVAL, "attribute without a name or value");
   if (a->tlp < 0 || a->tlp > 4)
     return tq_err_set(err, TQ_EINVAL, "attribute %s: TLP %d is not 0..4", a->name, a->tlp);
+  return TQ_OK;
+}
+
+static tq_code put_attr(tq_lib *lib, int64_t object_id, const tq_attr_in *a, int64_t source_id,
+                        int64_t now, tq_err *err) {
+  tq_code rc = check_attr(a, err);
+  if (rc != TQ_OK)
+    return rc;
   sqlite3_stmt *st = lib_stmt(lib, ST_ATTR_PUT, err);
   if (st == NULL)
     return TQ_EDB;
@@ -97,15 +105,58 @@ static tq_code put_attr(tq_lib *lib, int64_t object_id, const tq_attr_in *a, int
   return sqlite3_step(st) == SQLITE_DONE ? TQ_OK : lib_db_err(lib, err, "adding an attribute");
 }
 
+/* The attributes of one object, LIB_MULTI_MAX rows per statement: a feed object carries a
+ * dozen or more, and one statement per row costs more than the rows. sids[i] is the source
+ * of attrs[i]. */
+static tq_code put_attrs(tq_lib *lib, int64_t object_id, const tq_attr_in *attrs,
+                         const int64_t *sids, size_t n, int64_t now, tq_err *err) {
+  for (size_t at = 0; at < n; at += LIB_MULTI_MAX) {
+    size_t k = n - at < LIB_MULTI_MAX ? n - at : LIB_MULTI_MAX;
+    sqlite3_stmt *st = lib_multi_stmt(lib, LM_ATTRS, k, err);
+    if (st == NULL)
+      return TQ_EDB;
+    sqlite3_bind_int64(st, 1, object_id);
+    sqlite3_bind_int64(st, 2, now);
+    for (size_t i = 0; i < k; i++) {
+      const tq_attr_in *a = &attrs[at + i];
+      int p = LIB_ATTR_PARAM0 + (int)(i * LIB_ATTR_PARAMS);
+      sqlite3_bind_text(st, p, a->name, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, p + 1, a->value, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(st, p + 2, sids[at + i]);
+      sqlite3_bind_int(st, p + 3, a->tlp);
+    }
+    if (sqlite3_step(st) != SQLITE_DONE)
+      return lib_db_err(lib, err, "adding attributes");
+  }
+  return TQ_OK;
+}
+
+/* The tags of one object by tag id, LIB_MULTI_MAX rows per statement. */
+static tq_code put_tag_ids(tq_lib *lib, int64_t object_id, const int64_t *tids, size_t n,
+                           tq_err *err) {
+  for (size_t at = 0; at < n; at += LIB_MULTI_MAX) {
+    size_t k = n - at < LIB_MULTI_MAX ? n - at : LIB_MULTI_MAX;
+    sqlite3_stmt *st = lib_multi_stmt(lib, LM_TAGS, k, err);
+    if (st == NULL)
+      return TQ_EDB;
+    sqlite3_bind_int64(st, 1, object_id);
+    for (size_t i = 0; i < k; i++)
+      sqlite3_bind_int64(st, LIB_TAG_PARAM0 + (int)i, tids[at + i]);
+    if (sqlite3_step(st) != SQLITE_DONE)
+      return lib_db_err(lib, err, "tagging an object");
+  }
+  return TQ_OK;
+}
+
 static tq_code put_object_source(tq_lib *lib, int64_t object_id, int64_t source_id,
-                                 int64_t reported_at, tq_err *err) {
+                                 int64_t reported_at, int tlp, tq_err *err) {
   sqlite3_stmt *st = lib_stmt(lib, ST_OBJSRC_PUT, err);
   if (st == NULL)
     return TQ_EDB;
   sqlite3_bind_int64(st, 1, object_id);
   sqlite3_bind_int64(st, 2, source_id);
   sqlite3_bind_int64(st, 3, reported_at);
-  sqlite3_bind_int(st, 4, 0);
+  sqlite3_bind_int(st, 4, tlp);
   return sqlite3_step(st) == SQLITE_DONE ? TQ_OK
                                          : lib_db_err(lib, err, "linking an object to a source");
 }
@@ -153,41 +204,65 @@ static tq_code upsert_row(tq_lib *lib, const tq_object_in *in, const char *type,
   return tq_err_set(err, TQ_EINTERNAL, "object '%s' neither inserted nor found", value);
 }
 
+/* Ids of the names an object refers to (its sources, the sources of its attributes, its
+ * tags), resolved and checked before anything of the object is written, so that a refused
+ * object leaves no half of itself behind. */
+typedef struct put_ids {
+  int64_t local[3 * LIB_MULTI_MAX];
+  int64_t *v; /* local or malloc'd: n_sources, then n_attrs, then n_tags ids */
+} put_ids;
+
+static tq_code resolve_ids(tq_lib *lib, const tq_object_in *in, put_ids *ids, tq_err *err) {
+  size_t n = in->n_sources + in->n_attrs + in->n_tags;
+  ids->v = n <= sizeof ids->local / sizeof *ids->local ? ids->local : malloc(n * sizeof *ids->v);
+  if (ids->v == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  int64_t *sid = ids->v, *aid = sid + in->n_sources, *tid = aid + in->n_attrs;
+  tq_code rc = TQ_OK;
+  if (in->source_tlp < 0 || in->source_tlp > 4)
+    rc = tq_err_set(err, TQ_EINVAL, "source TLP %d is not 0..4", in->source_tlp);
+  for (size_t i = 0; rc == TQ_OK && i < in->n_sources; i++)
+    rc = lib_source_id(lib, in->sources[i], NULL, &sid[i], err);
+  for (size_t i = 0; rc == TQ_OK && i < in->n_attrs; i++) {
+    const tq_attr_in *a = &in->attrs[i];
+    rc = check_attr(a, err);
+    if (rc == TQ_OK && a->source)
+      rc = lib_source_id(lib, a->source, NULL, &aid[i], err);
+    else if (rc == TQ_OK && in->n_sources > 0)
+      aid[i] = sid[0];
+    else if (rc == TQ_OK)
+      rc = lib_source_id(lib, "tqhost", NULL, &aid[i], err);
+  }
+  for (size_t i = 0; rc == TQ_OK && i < in->n_tags; i++)
+    rc = tag_id(lib, in->tags[i], &tid[i], err);
+  return rc;
+}
+
 static tq_code object_put_in_tx(tq_lib *lib, const tq_object_in *in, int64_t *id_out,
                                 int *created_out, tq_err *err) {
   const char *type = NULL;
-  int64_t itype_id = 0, id = 0, first_source = 0;
+  int64_t itype_id = 0, id = 0;
   char *value = NULL;
   int created = 0;
   int64_t now = tq_time_now();
   int64_t reported = in->reported_at ? in->reported_at : now;
+  put_ids ids = {.v = NULL};
   tq_code rc =
       identity(in->object_type, in->indicator_type, in->value, &type, &itype_id, &value, err);
-  if (rc != TQ_OK)
-    return rc;
-  rc = upsert_row(lib, in, type, itype_id, value, now, &id, &created, err);
-  for (size_t i = 0; rc == TQ_OK && i < in->n_sources; i++) {
-    int64_t sid = 0;
-    rc = lib_source_id(lib, in->sources[i], NULL, &sid, err);
-    if (rc == TQ_OK)
-      rc = put_object_source(lib, id, sid, reported, err);
-    if (i == 0)
-      first_source = sid;
-  }
-  for (size_t i = 0; rc == TQ_OK && i < in->n_attrs; i++) {
-    int64_t sid = first_source;
-    if (in->attrs[i].source) {
-      rc = lib_source_id(lib, in->attrs[i].source, NULL, &sid, err);
-    } else if (sid == 0) {
-      rc = lib_source_id(lib, "tqhost", NULL, &sid, err);
-    }
-    if (rc == TQ_OK)
-      rc = put_attr(lib, id, &in->attrs[i], sid, now, err);
-  }
-  for (size_t i = 0; rc == TQ_OK && i < in->n_tags; i++)
-    rc = put_tag(lib, id, in->tags[i], err);
+  if (rc == TQ_OK)
+    rc = resolve_ids(lib, in, &ids, err);
+  if (rc == TQ_OK)
+    rc = upsert_row(lib, in, type, itype_id, value, now, &id, &created, err);
+  for (size_t i = 0; rc == TQ_OK && i < in->n_sources; i++)
+    rc = put_object_source(lib, id, ids.v[i], reported, in->source_tlp, err);
+  if (rc == TQ_OK)
+    rc = put_attrs(lib, id, in->attrs, ids.v + in->n_sources, in->n_attrs, now, err);
+  if (rc == TQ_OK)
+    rc = put_tag_ids(lib, id, ids.v + in->n_sources + in->n_attrs, in->n_tags, err);
   if (rc == TQ_OK)
     rc = lib_touch(lib, id, err);
+  if (ids.v != ids.local)
+    free(ids.v);
   free(value);
   if (rc == TQ_OK) {
     if (id_out)
@@ -248,19 +323,15 @@ tq_code tq_lib_link(tq_lib *lib, int64_t a, int64_t b, const char *source, const
     return tq_err_set(err, TQ_EINVAL, "an object cannot be linked to itself (id %lld)",
                       (long long)a);
   int64_t lo = a < b ? a : b, hi = a < b ? b : a, sid = 0;
-  sqlite3_stmt *st = NULL;
   tq_code rc = tq_lib_begin(lib, err);
   if (rc != TQ_OK)
     return rc;
   rc = lib_source_id(lib, source ? source : "tqhost", NULL, &sid, err);
   if (rc != TQ_OK)
     goto fail;
-  if (sqlite3_prepare_v2(lib->db,
-                         "INSERT OR IGNORE INTO links(a,b,source_id,link_type,created_at)"
-                         " SELECT ?1,?2,?3,?4,?5 WHERE (SELECT count(*) FROM objects"
-                         " WHERE id IN (?1,?2))=2",
-                         -1, &st, NULL) != SQLITE_OK) {
-    rc = lib_db_err(lib, err, "preparing a link");
+  sqlite3_stmt *st = lib_stmt(lib, ST_LINK_PUT, err);
+  if (st == NULL) {
+    rc = TQ_EDB;
     goto fail;
   }
   sqlite3_bind_int64(st, 1, lo);
@@ -272,10 +343,8 @@ tq_code tq_lib_link(tq_lib *lib, int64_t a, int64_t b, const char *source, const
     rc = lib_db_err(lib, err, "linking objects");
     goto fail;
   }
-  sqlite3_finalize(st);
   return tq_lib_commit(lib, err);
 fail:
-  sqlite3_finalize(st);
   tq_lib_rollback(lib);
   return rc;
 }

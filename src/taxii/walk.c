@@ -7,7 +7,12 @@
  *    far; the caller stores it in the same transaction as the page's objects;
  *  - a cursor the server no longer knows (400 to a `next`) restarts the pass from the last
  *    checkpoint;
- *  - guards: the same `next` twice, the same page twice, a page cap per pass. */
+ *  - guards: the same `next` twice, the same page twice, a page cap per pass.
+ * The requests and the parsing run on a thread of their own, one page ahead of the caller's
+ * callback (which in a feed writes the library): the two overlap, and at most two pages are
+ * in memory whatever the size of the collection (one in the callback, one fetched or being
+ * fetched). Pages are freed on the fetching thread, where they were allocated. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +21,35 @@
 
 void tq_taxii_pass_opts_init(tq_taxii_pass_opts *o) { memset(o, 0, sizeof *o); }
 
-/* The walker's state between pages. */
+/* A fetched and parsed page on its way from the fetching thread to the callback, with the
+ * checkpoint to store with it; or the end of the pass (last set) with its outcome. */
+typedef struct item {
+  struct item *next;
+  int last;
+  tq_code rc; /* last: how the fetching ended */
+  tq_err err;
+  tq_stix_page page;
+  char checkpoint[TQ_TAXII_TIME_LEN];
+} item;
+
+/* The hand-over between the fetching thread and the caller's: a queue of at most one ready
+ * page, and the pages the callback is done with, to be freed by the fetching thread. */
+typedef struct handover {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  item *ready, *ready_tail;
+  size_t n_ready;
+  item *used; /* done with, to free */
+  int cancel; /* the caller stopped: fetch no more */
+} handover;
+
+/* The walker's state between pages (owned by the fetching thread while the pass runs). */
 typedef struct walk {
   tq_taxii *t;
   const char *url;
   const tq_taxii_pass_opts *o;
-  tq_taxii_page_fn fn;
-  void *ud;
-  tq_taxii_pass_result *res;
+  handover *h;
+  tq_taxii_pass_result *res;     /* the fetching thread's own: pages fetched, its checkpoint */
   char after[TQ_TAXII_TIME_LEN]; /* added_after of the current stretch ("" none) */
   char *next;                    /* cursor to send, or NULL */
   uint64_t prev_hash;            /* FNV-1a of the previous page's body */
@@ -132,6 +158,104 @@ static tq_code restart(walk *w, tq_err *err) {
   return start_after(w, err);
 }
 
+/* ---- the hand-over ------------------------------------------------------------------------ */
+
+static void item_free(item *it) {
+  tq_stix_page_free(&it->page);
+  free(it);
+}
+
+/* Frees the pages the callback is done with (on the fetching thread). */
+static void free_used(handover *h) {
+  pthread_mutex_lock(&h->mu);
+  item *used = h->used;
+  h->used = NULL;
+  pthread_mutex_unlock(&h->mu);
+  while (used) {
+    item *next = used->next;
+    item_free(used);
+    used = next;
+  }
+}
+
+/* Waits until no page waits for the caller, so that the next request starts while the
+ * caller works on the page before (and no more pages are held). 0 when the caller stopped. */
+static int wait_room(handover *h) {
+  pthread_mutex_lock(&h->mu);
+  while (!h->cancel && h->n_ready > 0)
+    pthread_cond_wait(&h->cv, &h->mu);
+  int ok = !h->cancel;
+  pthread_mutex_unlock(&h->mu);
+  return ok;
+}
+
+/* Queues it for the caller, waiting while a page is queued already. 0 (it freed) when the
+ * caller has stopped. */
+static int enqueue(handover *h, item *it) {
+  pthread_mutex_lock(&h->mu);
+  while (!h->cancel && !it->last && h->n_ready >= 1)
+    pthread_cond_wait(&h->cv, &h->mu);
+  int ok = !h->cancel;
+  if (ok) {
+    it->next = NULL;
+    if (h->ready_tail)
+      h->ready_tail->next = it;
+    else
+      h->ready = it;
+    h->ready_tail = it;
+    h->n_ready++;
+    pthread_cond_broadcast(&h->cv);
+  }
+  pthread_mutex_unlock(&h->mu);
+  if (!ok)
+    item_free(it);
+  return ok;
+}
+
+/* Hands page (moved out, left empty) to the caller with the checkpoint to store. *wanted is
+ * 0 when the caller has stopped and nothing more is wanted. */
+static tq_code deliver(walk *w, tq_stix_page *page, int *wanted, tq_err *err) {
+  free_used(w->h);
+  item *it = calloc(1, sizeof *it);
+  if (it == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "taxii: out of memory walking %s", w->url);
+  it->page = *page;
+  memset(page, 0, sizeof *page);
+  memcpy(it->checkpoint, w->res->checkpoint, sizeof it->checkpoint);
+  *wanted = enqueue(w->h, it);
+  return TQ_OK;
+}
+
+/* The next item for the caller, waiting for it. */
+static item *dequeue(handover *h) {
+  pthread_mutex_lock(&h->mu);
+  while (h->ready == NULL)
+    pthread_cond_wait(&h->cv, &h->mu);
+  item *it = h->ready;
+  h->ready = it->next;
+  if (h->ready == NULL)
+    h->ready_tail = NULL;
+  h->n_ready--;
+  pthread_cond_broadcast(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+  return it;
+}
+
+/* Gives a page the callback is done with back to the fetching thread to free. */
+static void give_back(handover *h, item *it) {
+  pthread_mutex_lock(&h->mu);
+  it->next = h->used;
+  h->used = it;
+  pthread_mutex_unlock(&h->mu);
+}
+
+static void cancel(handover *h) {
+  pthread_mutex_lock(&h->mu);
+  h->cancel = 1;
+  pthread_cond_broadcast(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+}
+
 /* Requests, parses and hands over one page. *done is set when the pass is over. */
 static tq_code one_page(walk *w, int *done, int *bad_bodies, tq_err *err) {
   tq_taxii_query q = {.added_after = w->after[0] ? w->after : NULL,
@@ -162,40 +286,133 @@ static tq_code one_page(walk *w, int *done, int *bad_bodies, tq_err *err) {
   w->res->pages++;
   w->res->objects += (int64_t)(page.n_objects + page.n_bad);
   advance_checkpoint(w, &r, page.n_objects + page.n_bad);
-  rc = w->fn(w->ud, &page, w->res->checkpoint, err);
-  if (rc == TQ_OK)
-    *done = next_step(w, &page, &r) == STEP_DONE;
+  /* Decided before the hand-over, which gives the page away; the body is not needed past
+   * here (the page's strings are the tree's own), so it goes before the page waits. */
+  *done = next_step(w, &page, &r) == STEP_DONE;
+  tq_taxii_page_resp_clear(&r);
+  int wanted = 1;
+  rc = deliver(w, &page, &wanted, err);
+  if (!wanted)
+    *done = 1; /* the caller stopped */
 done:
   tq_stix_page_free(&page);
   tq_taxii_page_resp_clear(&r);
   return rc;
 }
 
+/* The fetching thread: the walk of the pass, every page handed over, then an item that says
+ * how the walk ended. */
+static void *fetch_main(void *arg) {
+  walk *w = arg;
+  item *end = calloc(1, sizeof *end);
+  tq_err err;
+  tq_err_clear(&err);
+  tq_code rc = start_after(w, &err);
+  int done = 0, bad_bodies = 0;
+  while (rc == TQ_OK && !done) {
+    if (w->res->pages >= w->max_pages) {
+      char n[24];
+      snprintf(n, sizeof n, "%d", w->max_pages);
+      stop(w, "reached the cap of %s pages per pass; the next poll continues", n);
+      break;
+    }
+    if (!wait_room(w->h))
+      break;
+    free_used(w->h);
+    rc = one_page(w, &done, &bad_bodies, &err);
+  }
+  free(w->next);
+  w->next = NULL;
+  free_used(w->h);
+  if (end == NULL) {
+    /* Without memory for the last item the caller still has to be told: it waits on the
+     * cancel flag instead, which the end of the walk raises. */
+    cancel(w->h);
+    return NULL;
+  }
+  end->last = 1;
+  end->rc = rc;
+  end->err = err;
+  enqueue(w->h, end);
+  return NULL;
+}
+
+/* Takes the pages from the fetching thread and hands each to fn, in order. Returns the first
+ * failure of fn, else how the walk ended. */
+static tq_code consume(walk *w, tq_taxii_page_fn fn, void *ud, tq_taxii_pass_result *res,
+                       tq_err *err) {
+  handover *h = w->h;
+  for (;;) {
+    item *it = NULL;
+    pthread_mutex_lock(&h->mu);
+    while (h->ready == NULL && !h->cancel)
+      pthread_cond_wait(&h->cv, &h->mu);
+    int lost = h->ready == NULL; /* the fetching thread ended without its last item */
+    pthread_mutex_unlock(&h->mu);
+    if (lost)
+      return tq_err_set(err, TQ_ENOMEM, "taxii: out of memory walking %s", w->url);
+    it = dequeue(h);
+    if (it->last) {
+      tq_code rc = it->rc;
+      if (rc != TQ_OK && err)
+        *err = it->err;
+      free(it);
+      return rc;
+    }
+    res->pages++;
+    res->objects += (int64_t)(it->page.n_objects + it->page.n_bad);
+    memcpy(res->checkpoint, it->checkpoint, sizeof res->checkpoint);
+    tq_code rc = fn(ud, &it->page, it->checkpoint, err);
+    give_back(h, it);
+    if (rc != TQ_OK)
+      return rc;
+  }
+}
+
 tq_code tq_taxii_pass(tq_taxii *t, const char *objects_url, const tq_taxii_pass_opts *o,
                       tq_taxii_page_fn fn, void *ud, tq_taxii_pass_result *res, tq_err *err) {
   memset(res, 0, sizeof *res);
-  walk w = {.t = t, .url = objects_url, .o = o, .fn = fn, .ud = ud, .res = res};
+  /* The fetching thread keeps its own count and checkpoint: it runs ahead of fn. */
+  tq_taxii_pass_result ahead;
+  memset(&ahead, 0, sizeof ahead);
+  handover h = {.ready = NULL};
+  walk w = {.t = t, .url = objects_url, .o = o, .h = &h, .res = &ahead};
   w.limit = o->limit > 0 ? o->limit : 1000;
   w.limit_max = o->limit_max > w.limit ? o->limit_max : w.limit * 8;
   w.max_pages = o->max_pages > 0 ? o->max_pages : 100000;
   w.max_restarts = o->max_restarts > 0 ? o->max_restarts : 3;
   if (o->checkpoint && *o->checkpoint) {
     /* The stored checkpoint in the fixed form, so later comparisons are textual. */
-    tq_code rc = tq_taxii_time_norm(o->checkpoint, 0, res->checkpoint, err);
+    tq_code rc = tq_taxii_time_norm(o->checkpoint, 0, ahead.checkpoint, err);
     if (rc != TQ_OK)
       return tq_err_prefix(err, "checkpoint: ");
+    memcpy(res->checkpoint, ahead.checkpoint, sizeof res->checkpoint);
   }
-  tq_code rc = start_after(&w, err);
-  int done = 0, bad_bodies = 0;
-  while (rc == TQ_OK && !done) {
-    if (res->pages >= w.max_pages) {
-      char n[24];
-      snprintf(n, sizeof n, "%d", w.max_pages);
-      stop(&w, "reached the cap of %s pages per pass; the next poll continues", n);
-      break;
-    }
-    rc = one_page(&w, &done, &bad_bodies, err);
+  pthread_t th;
+  if (pthread_mutex_init(&h.mu, NULL) != 0)
+    return tq_err_set(err, TQ_ENOMEM, "taxii: cannot start walking %s", objects_url);
+  if (pthread_cond_init(&h.cv, NULL) != 0) {
+    pthread_mutex_destroy(&h.mu);
+    return tq_err_set(err, TQ_ENOMEM, "taxii: cannot start walking %s", objects_url);
   }
-  free(w.next);
+  tq_code rc = TQ_OK;
+  if (pthread_create(&th, NULL, fetch_main, &w) != 0) {
+    rc = tq_err_set(err, TQ_ENOMEM, "taxii: cannot start a thread walking %s", objects_url);
+    goto fail;
+  }
+  rc = consume(&w, fn, ud, res, err);
+  cancel(&h); /* when fn failed: the fetching thread stops at its next hand-over */
+  pthread_join(th, NULL);
+  free_used(&h);
+  while (h.ready)
+    item_free(dequeue(&h));
+  res->restarts = ahead.restarts;
+  if (rc == TQ_OK) {
+    res->complete = ahead.complete;
+    memcpy(res->stopped, ahead.stopped, sizeof res->stopped);
+  }
+fail:
+  pthread_cond_destroy(&h.cv);
+  pthread_mutex_destroy(&h.mu);
   return rc;
 }
