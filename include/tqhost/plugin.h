@@ -132,6 +132,37 @@ typedef struct tq_plugin {
   tq_lua_limits limits;
 } tq_plugin;
 
+/* ---- loading documents ----------------------------------------------------------------------
+ * What the manifest and action file loaders share: the first error goes to err, every error to
+ * diags (may be NULL) as "file:line:col: path: what"; allocation failures set oom. */
+typedef struct tq_docload {
+  const tq_ydoc *doc;
+  tq_diags *diags;
+  size_t n_errors;
+  tq_err *err;
+  int oom;
+} tq_docload;
+void tq_docload_error(tq_docload *m, const cJSON *node, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* obj[key] as a malloc'd string; NULL when absent or not a string. */
+char *tq_docload_str(tq_docload *m, const cJSON *obj, const char *key);
+/* A scalar as text ("true", "42", "x"), malloc'd; NULL for other nodes. */
+char *tq_docload_scalar(tq_docload *m, const cJSON *v);
+/* The strings of an array (others skipped), malloc'd; free with tq_docload_list_free. */
+char **tq_docload_list(tq_docload *m, const cJSON *arr, size_t *n);
+void tq_docload_list_free(char **v, size_t n);
+/* obj[key] as a duration in ms ("30s", "1h"); def when absent; an error when malformed. */
+int64_t tq_docload_duration(tq_docload *m, const cJSON *obj, const char *key, const char *path,
+                            int64_t def);
+/* The `config` block: fields with their defaults checked against their types, unique keys. */
+void tq_docload_fields(tq_docload *m, const cJSON *arr, tq_plugin_field **out, size_t *n);
+/* The `network` block (hosts, rate_limit, retry, cache_ttl) and the `limits` block. */
+void tq_docload_network(tq_docload *m, const cJSON *net, tq_plugin_network *n);
+void tq_docload_limits(tq_docload *m, const cJSON *lim, tq_lua_limits *l);
+/* Free what tq_docload_fields and tq_docload_network made. */
+void tq_docload_fields_free(tq_plugin_field *fields, size_t n);
+void tq_docload_network_free(tq_plugin_network *n);
+
 /* Loads and validates dir/manifest.yaml. Every schema violation and semantic error (unknown
  * indicator type, duplicate key, bad duration) is added to diags (may be NULL) as
  * "file:line:col: path: what"; the first one is also in err. TQ_EINVAL when there is any.

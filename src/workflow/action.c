@@ -12,80 +12,8 @@
 
 #include "action_int.h"
 
-typedef struct aload {
-  const tq_ydoc *doc;
-  tq_diags *diags;
-  size_t n_errors;
-  tq_err *err;
-  int oom;
-} aload;
-
-static void aerr(aload *m, const cJSON *node, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void aerr(aload *m, const cJSON *node, const char *path, const char *fmt, ...) {
-  char msg[400];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  int line, col;
-  tq_ydoc_pos(m->doc, node, &line, &col);
-  if (m->n_errors++ == 0)
-    tq_err_set(m->err, TQ_EINVAL, "%s:%d:%d: %s: %s", m->doc->path, line, col, path, msg);
-  tq_diags_add(m->diags, "%s:%d:%d: %s: %s", m->doc->path, line, col, path, msg);
-}
-
 static const cJSON *get(const cJSON *obj, const char *key) {
   return cJSON_GetObjectItemCaseSensitive(obj, key);
-}
-
-static char *dup_str(aload *m, const cJSON *obj, const char *key) {
-  const cJSON *v = get(obj, key);
-  if (!cJSON_IsString(v))
-    return NULL;
-  char *s = tq_strdup(v->valuestring);
-  m->oom |= s == NULL;
-  return s;
-}
-
-/* A scalar as text ("true", "42", "x"); NULL for other nodes. */
-static char *scalar_dup(aload *m, const cJSON *v) {
-  char num[64];
-  const char *s = NULL;
-  if (cJSON_IsString(v))
-    s = v->valuestring;
-  else if (cJSON_IsBool(v))
-    s = cJSON_IsTrue(v) ? "true" : "false";
-  else if (cJSON_IsNumber(v)) {
-    snprintf(num, sizeof num, "%.17g", v->valuedouble);
-    s = num;
-  }
-  if (s == NULL)
-    return NULL;
-  char *d = tq_strdup(s);
-  m->oom |= d == NULL;
-  return d;
-}
-
-static void free_list(char **v, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    free(v[i]);
-  free(v);
-}
-
-static int64_t duration_of(aload *m, const cJSON *obj, const char *key, const char *path,
-                           int64_t def) {
-  const cJSON *v = get(obj, key);
-  int64_t ms = 0;
-  tq_err e;
-  if (!cJSON_IsString(v))
-    return def;
-  if (tq_parse_duration_ms(v->valuestring, &ms, &e) != TQ_OK) {
-    aerr(m, v, path, "%s", e.msg);
-    return def;
-  }
-  return ms;
 }
 
 static int int_of(const cJSON *obj, const char *key, int def) {
@@ -95,62 +23,9 @@ static int int_of(const cJSON *obj, const char *key, int def) {
 
 /* ---- config fields ------------------------------------------------------------------------- */
 
-static void load_field(aload *m, const cJSON *j, tq_plugin_field *f, const char *path) {
-  static const char *const names[] = {"string", "url", "integer", "boolean", "select", "password"};
-  f->key = dup_str(m, j, "key");
-  f->label = dup_str(m, j, "label");
-  const cJSON *t = get(j, "type");
-  for (size_t i = 0; cJSON_IsString(t) && i < sizeof names / sizeof names[0]; i++)
-    if (strcmp(names[i], t->valuestring) == 0)
-      f->type = (tq_field_type)i;
-  f->required = cJSON_IsTrue(get(j, "required"));
-  const cJSON *opts = get(j, "options"), *e;
-  int n_opts = cJSON_GetArraySize(opts);
-  if (n_opts > 0 && (f->options = calloc((size_t)n_opts, sizeof *f->options)) == NULL)
-    m->oom = 1;
-  cJSON_ArrayForEach(e, opts) {
-    if (f->options && cJSON_IsString(e) && (f->options[f->n_options] = tq_strdup(e->valuestring)))
-      f->n_options++;
-  }
-  const cJSON *d = get(j, "default");
-  f->def = scalar_dup(m, d);
-  if (f->type == TQ_FIELD_SELECT && f->n_options == 0)
-    aerr(m, j, path, "a select field needs options");
-  if (f->type == TQ_FIELD_PASSWORD && f->def)
-    aerr(m, d, path, "a password field cannot have a default (it would be stored in clear)");
-  if (f->def && f->type != TQ_FIELD_PASSWORD) {
-    char *norm = NULL;
-    tq_err e2;
-    if (tq_plugin_field_check(f, f->def, &norm, &e2) != TQ_OK) {
-      aerr(m, d, path, "default: %s", e2.msg);
-    } else {
-      free(f->def);
-      f->def = norm;
-    }
-  }
-}
-
-static void load_fields(aload *m, const cJSON *arr, tq_action *a) {
-  int n = cJSON_GetArraySize(arr);
-  if (n <= 0 || (a->fields = calloc((size_t)n, sizeof *a->fields)) == NULL) {
-    m->oom |= n > 0;
-    return;
-  }
-  const cJSON *j;
-  cJSON_ArrayForEach(j, arr) {
-    char path[64];
-    snprintf(path, sizeof path, "config[%zu]", a->n_fields);
-    tq_plugin_field *f = &a->fields[a->n_fields++];
-    load_field(m, j, f, path);
-    for (size_t i = 0; f->key && i + 1 < a->n_fields; i++)
-      if (a->fields[i].key && strcmp(a->fields[i].key, f->key) == 0)
-        aerr(m, get(j, "key"), path, "key '%s' is defined twice", f->key);
-  }
-}
-
 /* ---- input, network, limits ---------------------------------------------------------------- */
 
-static void load_input(aload *m, const cJSON *in, tq_action *a) {
+static void load_input(tq_docload *m, const cJSON *in, tq_action *a) {
   const cJSON *types = get(in, "indicator_types"), *e;
   int n = cJSON_GetArraySize(types);
   if (n > 0 && (a->itypes = calloc((size_t)n, sizeof *a->itypes)) == NULL)
@@ -161,50 +36,22 @@ static void load_input(aload *m, const cJSON *in, tq_action *a) {
     const char *canon =
         cJSON_IsString(e) ? tq_lib_indicator_type_canon(e->valuestring, NULL) : NULL;
     if (canon == NULL)
-      aerr(m, e, path, "'%s' is not an indicator type", cJSON_IsString(e) ? e->valuestring : "?");
+      tq_docload_error(m, e, path, "'%s' is not an indicator type",
+                       cJSON_IsString(e) ? e->valuestring : "?");
     else if (a->itypes && (a->itypes[a->n_itypes] = tq_strdup(canon)) != NULL)
       a->n_itypes++;
   }
   a->batch_size = int_of(in, "batch_size", 100);
   a->concurrency = int_of(in, "concurrency", 8);
-  a->batch_entry = dup_str(m, in, "batch_entry");
+  a->batch_entry = tq_docload_str(m, in, "batch_entry");
   a->batch_threshold = int_of(in, "batch_threshold", 0);
   a->batch_max = int_of(in, "batch_max", 1000);
   if ((a->batch_entry == NULL) != (a->batch_threshold == 0))
-    aerr(m, in, "input", "batch_entry and batch_threshold go together");
-}
-
-static void load_network(aload *m, const cJSON *net, tq_plugin_network *n) {
-  const cJSON *hosts = get(net, "hosts"), *e;
-  int nh = cJSON_GetArraySize(hosts);
-  if (nh > 0 && (n->hosts = calloc((size_t)nh, sizeof *n->hosts)) == NULL)
-    m->oom = 1;
-  cJSON_ArrayForEach(e, hosts) {
-    if (n->hosts && cJSON_IsString(e) && (n->hosts[n->n_hosts] = tq_strdup(e->valuestring)))
-      n->n_hosts++;
-  }
-  const cJSON *rl = get(net, "rate_limit");
-  if (cJSON_IsNumber(get(rl, "requests"))) {
-    n->rate_requests = get(rl, "requests")->valueint;
-    n->rate_per_ms = duration_of(m, rl, "per", "network.rate_limit.per", 1000);
-    if (n->rate_per_ms <= 0)
-      aerr(m, get(rl, "per"), "network.rate_limit.per", "must be longer than 0");
-  }
-  const cJSON *retry = get(net, "retry");
-  const cJSON *on = get(retry, "on");
-  int n_on = cJSON_GetArraySize(on);
-  if (n_on > 0 && (n->retry_on = calloc((size_t)n_on, sizeof(int))) == NULL)
-    m->oom = 1;
-  cJSON_ArrayForEach(e, on) {
-    if (n->retry_on && cJSON_IsNumber(e))
-      n->retry_on[n->n_retry_on++] = e->valueint;
-  }
-  n->retry_max = int_of(retry, "max", 0);
-  n->cache_ttl_ms = duration_of(m, net, "cache_ttl", "network.cache_ttl", 0);
+    tq_docload_error(m, in, "input", "batch_entry and batch_threshold go together");
 }
 
 /* The plugin's network section, copied (the action then owns it). */
-static void copy_network(aload *m, const tq_plugin_network *src, tq_plugin_network *n) {
+static void copy_network(tq_docload *m, const tq_plugin_network *src, tq_plugin_network *n) {
   *n = *src;
   n->hosts = NULL, n->n_hosts = 0, n->retry_on = NULL, n->n_retry_on = 0;
   if (src->n_hosts && (n->hosts = calloc(src->n_hosts, sizeof *n->hosts)) == NULL)
@@ -218,38 +65,21 @@ static void copy_network(aload *m, const tq_plugin_network *src, tq_plugin_netwo
     n->retry_on[n->n_retry_on++] = src->retry_on[i];
 }
 
-static void load_limits(aload *m, const cJSON *lim, tq_lua_limits *l) {
-  const cJSON *mem = get(lim, "memory");
-  char *text = scalar_dup(m, mem);
-  if (text) {
-    uint64_t bytes = 0;
-    tq_err e;
-    if (tq_parse_size(text, &bytes, &e) != TQ_OK || bytes < 64 * 1024)
-      aerr(m, mem, "limits.memory", "%s", bytes ? "must be at least 64KiB" : e.msg);
-    l->memory = (size_t)bytes;
-    free(text);
-  }
-  const cJSON *ins = get(lim, "instructions");
-  if (cJSON_IsNumber(ins))
-    l->instructions = (uint64_t)ins->valuedouble;
-  l->timeout_ms = duration_of(m, lim, "timeout", "limits.timeout", 0);
-}
-
 /* ---- plugin and script ------------------------------------------------------------------------
  */
 
-static void load_plugin(aload *m, const cJSON *root, tq_action *a) {
+static void load_plugin(tq_docload *m, const cJSON *root, tq_action *a) {
   const cJSON *node = get(root, "plugin");
   tq_err e;
   tq_err_clear(&e);
   if (tq_plugin_find(a->plugins_dir, a->plugin_name, &a->plugin, &e) != TQ_OK) {
-    aerr(m, node, "plugin", "%s", e.msg);
+    tq_docload_error(m, node, "plugin", "%s", e.msg);
     return;
   }
   const cJSON *script = get(root, "script");
   if (cJSON_IsString(script)) {
     if (strstr(script->valuestring, "..") || script->valuestring[0] == '/') {
-      aerr(m, script, "script", "must be a path inside the plugins folder");
+      tq_docload_error(m, script, "script", "must be a path inside the plugins folder");
       return;
     }
     if (asprintf(&a->script, "%s/%s", a->plugins_dir, script->valuestring) < 0) {
@@ -263,41 +93,43 @@ static void load_plugin(aload *m, const cJSON *root, tq_action *a) {
   }
   struct stat st;
   if (stat(a->script, &st) != 0)
-    aerr(m, cJSON_IsString(script) ? script : node, cJSON_IsString(script) ? "script" : "plugin",
-         "script '%s' does not exist", a->script);
+    tq_docload_error(m, cJSON_IsString(script) ? script : node,
+                     cJSON_IsString(script) ? "script" : "plugin", "script '%s' does not exist",
+                     a->script);
 }
 
 /* The file's base name must be the action's name: actions are found by file. */
-static void check_file_name(aload *m, const cJSON *root, const tq_action *a) {
+static void check_file_name(tq_docload *m, const cJSON *root, const tq_action *a) {
   const char *slash = strrchr(a->path, '/');
   const char *base = slash ? slash + 1 : a->path;
   size_t len = strlen(base);
   if (a->name && (len < 5 || strcmp(base + len - 5, ".yaml") != 0 || strlen(a->name) != len - 5 ||
                   strncmp(base, a->name, len - 5) != 0))
-    aerr(m, get(root, "name"), "name", "'%s' differs from the file name '%s' (expected %s.yaml)",
-         a->name, base, a->name);
+    tq_docload_error(m, get(root, "name"), "name",
+                     "'%s' differs from the file name '%s' (expected %s.yaml)", a->name, base,
+                     a->name);
 }
 
-static void load_doc(aload *m, const cJSON *root, tq_action *a) {
-  a->name = dup_str(m, root, "name");
-  a->label = dup_str(m, root, "label");
-  a->version = dup_str(m, root, "version");
-  a->description = dup_str(m, root, "description");
-  a->plugin_name = dup_str(m, root, "plugin");
-  a->entry = dup_str(m, root, "entry");
+static void load_doc(tq_docload *m, const cJSON *root, tq_action *a) {
+  a->name = tq_docload_str(m, root, "name");
+  a->label = tq_docload_str(m, root, "label");
+  a->version = tq_docload_str(m, root, "version");
+  a->description = tq_docload_str(m, root, "description");
+  a->plugin_name = tq_docload_str(m, root, "plugin");
+  a->entry = tq_docload_str(m, root, "entry");
   load_input(m, get(root, "input"), a);
-  load_fields(m, get(root, "config"), a);
+  tq_docload_fields(m, get(root, "config"), &a->fields, &a->n_fields);
   check_file_name(m, root, a);
   load_plugin(m, root, a);
   if (a->plugin == NULL)
     return;
   if (get(root, "network"))
-    load_network(m, get(root, "network"), &a->net);
+    tq_docload_network(m, get(root, "network"), &a->net);
   else
     copy_network(m, &a->plugin->net, &a->net);
   a->limits = a->plugin->limits;
   if (get(root, "limits"))
-    load_limits(m, get(root, "limits"), &a->limits);
+    tq_docload_limits(m, get(root, "limits"), &a->limits);
 }
 
 tq_code tq_action_load(const char *path, tq_action **out, tq_diags *diags, tq_err *err) {
@@ -324,7 +156,7 @@ tq_code tq_action_load(const char *path, tq_action **out, tq_diags *diags, tq_er
     rc = TQ_EINVAL;
     goto fail;
   }
-  aload m = {.doc = doc, .diags = d, .err = err};
+  tq_docload m = {.doc = doc, .diags = d, .err = err};
   load_doc(&m, doc->root, a);
   if (m.oom)
     rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", path);
@@ -348,15 +180,9 @@ fail:
 void tq_action_free(tq_action *a) {
   if (a == NULL)
     return;
-  for (size_t i = 0; i < a->n_fields; i++) {
-    tq_plugin_field *f = &a->fields[i];
-    free(f->key), free(f->label), free(f->def);
-    free_list(f->options, f->n_options);
-  }
-  free(a->fields);
-  free_list(a->itypes, a->n_itypes);
-  free_list(a->net.hosts, a->net.n_hosts);
-  free(a->net.retry_on);
+  tq_docload_fields_free(a->fields, a->n_fields);
+  tq_docload_list_free(a->itypes, a->n_itypes);
+  tq_docload_network_free(&a->net);
   tq_plugin_free(a->plugin);
   free(a->path), free(a->name), free(a->label), free(a->version), free(a->description);
   free(a->plugin_name), free(a->entry), free(a->batch_entry), free(a->plugins_dir);
