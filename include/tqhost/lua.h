@@ -78,6 +78,9 @@ typedef struct tq_lua_script_opts {
   const tq_lua_kv *secrets; /* ctx.secret(key): the plugin's own secrets only */
   size_t n_secrets;
   tq_lua_limits limits;
+  int outcome_only; /* 1: ctx:show (and a table an entry returns) keeps only its "found"
+                       (boolean) and "message" (string) fields: for a caller that reads only
+                       the outcome (the bulk runner), the rest is never converted */
 } tq_lua_script_opts;
 void tq_lua_script_opts_init(tq_lua_script_opts *o);
 
@@ -171,7 +174,12 @@ tq_code tq_lua_run_all(tq_lua *rt, tq_err *err);
 size_t tq_lua_active(const tq_lua *rt);
 
 /* Results. Strings are borrowed from the run (valid until tq_lua_run_free); "" when none.
- * Secrets of the run's script never appear in them (replaced by "********"). */
+ * Secrets of the run's script never appear in them (replaced by "********"), nor in change
+ * set values, logs or tracebacks. Only secrets of at least TQ_LUA_REDACT_MIN bytes are
+ * searched for in text: a shorter one would match ordinary words and corrupt them (an API
+ * key "k" inside "attack_pattern"). A secret value itself (ctx.secret) is opaque whatever its
+ * length: it can never be stored, encoded or printed. */
+#define TQ_LUA_REDACT_MIN 6
 tq_lua_status tq_lua_run_status(const tq_lua_run *run);
 const char *tq_lua_run_message(const tq_lua_run *run);
 const char *tq_lua_run_traceback(const tq_lua_run *run);

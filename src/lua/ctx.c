@@ -6,6 +6,10 @@
 
 #include "lua_int.h"
 
+static const char ctx_magic = 'c'; /* its address marks a ctx userdata */
+static char obj_mt_key;            /* registry key of the obj views' metatable */
+static char obj_lazy_key;          /* view key of the packed lists not yet built */
+
 /* ---- change set --------------------------------------------------------------------------- */
 
 void tq_changeset_init(tq_changeset *cs) {
@@ -91,7 +95,7 @@ static int secret_index(lua_State *L) {
 /* ctx.secret(key): the plugin's own secret as an opaque value, or nil if it has none. */
 static int ctx_secret(lua_State *L) {
   tq_lua_run *run = run_check(L, "ctx.secret");
-  int arg = luaL_testudata(L, 1, CTX_MT) ? 2 : 1;
+  int arg = ctx_is(L, 1) ? 2 : 1;
   const char *key = luaL_checkstring(L, arg);
   const tq_lua_script *s = run->script;
   for (size_t i = 0; i < s->n_secrets; i++) {
@@ -129,6 +133,8 @@ static const char *cs_park(lua_State *L, int idx, const char *method, const char
                TQ_LUA_MAX_VALUE);
   if (strlen(s) != len)
     luaL_error(L, "%s: %s contains a NUL byte", method, field);
+  if (!redact_needed(run_of(L)->script, s))
+    return s; /* the common case: no copy */
   char *copy = redact_dup(run_of(L)->script, s);
   if (copy == NULL)
     luaL_error(L, "%s: out of memory", method);
@@ -164,21 +170,26 @@ static char *cs_dup(lua_State *L, const char *s, const char *method) {
 }
 
 /* Makes room for one more item in *arr (n items of size sz), refusing past
- * TQ_LUA_MAX_ITEMS, and returns the new slot zeroed. The caller counts it once filled. */
+ * TQ_LUA_MAX_ITEMS, and returns the new slot zeroed. The caller counts it once filled. The
+ * array doubles when n is 0 or a power of two (its capacity is then n), so that filling it
+ * costs a few reallocations, not one per item; only the run appends to its arrays. */
 static void *cs_grow(lua_State *L, void **arr, size_t n, size_t sz, const char *method) {
   if (n >= TQ_LUA_MAX_ITEMS)
     luaL_error(L, "%s: change set full (%d entries)", method, TQ_LUA_MAX_ITEMS);
-  void *p = realloc(*arr, (n + 1) * sz);
-  if (p == NULL)
-    luaL_error(L, "%s: out of memory", method);
-  *arr = p;
+  if ((n & (n - 1)) == 0) {
+    void *p = realloc(*arr, (n ? 2 * n : 1) * sz);
+    if (p == NULL)
+      luaL_error(L, "%s: out of memory", method);
+    *arr = p;
+  }
+  void *p = *arr;
   memset((char *)p + n * sz, 0, sz);
   return (char *)p + n * sz;
 }
 
 /* Methods take ctx as self (ctx:tag(x)); ctx.tag(x) is accepted too. Returns the index of
  * the first real argument. */
-static int ctx_args(lua_State *L) { return luaL_testudata(L, 1, CTX_MT) ? 2 : 1; }
+static int ctx_args(lua_State *L) { return ctx_is(L, 1) ? 2 : 1; }
 
 static int ctx_attribute(lua_State *L) {
   tq_lua_run *run = run_check(L, "ctx:attribute");
@@ -337,25 +348,40 @@ static int ctx_show(lua_State *L) {
   tq_lua_run *run = run_check(L, "ctx:show");
   int a = ctx_args(L);
   luaL_checkany(L, a);
-  cJSON *show = json_from_lua(L, a, "ctx:show");
+  cJSON *show = show_from_lua(L, a, "ctx:show");
   cJSON_Delete(run->cs.show);
   run->cs.show = show;
   return 0;
 }
 
-/* ctx.config -> the script's frozen config; other keys -> the methods table. */
-static int ctx_index(lua_State *L) {
-  const char *key = lua_tostring(L, 2);
-  if (key && strcmp(key, "config") == 0) {
-    tq_lua_run *run = run_check(L, "ctx.config");
-    lua_rawgeti(L, LUA_REGISTRYINDEX, run->script->config_ref);
-    return 1;
+/* The outcome part of a show value: an object with only its "found" (boolean) and
+ * "message" (string, redacted) fields. NULL when out of memory. [-0, +0] */
+static cJSON *show_outcome(lua_State *L, int idx) {
+  tq_lua_run *run = run_of(L);
+  cJSON *out = cJSON_CreateObject();
+  if (out == NULL || !lua_istable(L, idx))
+    return out;
+  if (lua_getfield(L, idx, "found") == LUA_TBOOLEAN)
+    cJSON_AddBoolToObject(out, "found", lua_toboolean(L, -1));
+  if (lua_getfield(L, idx, "message") == LUA_TSTRING) {
+    char *msg = redact_dup(run->script, lua_tostring(L, -1));
+    if (msg)
+      cJSON_AddStringToObject(out, "message", msg);
+    free(msg);
   }
-  lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "methods");
-  lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
-  return 1;
+  lua_pop(L, 2);
+  return out;
+}
+
+cJSON *show_from_lua(lua_State *L, int idx, const char *what) {
+  tq_lua_run *run = run_of(L);
+  if (run && run->script && run->script->outcome_only) {
+    cJSON *out = show_outcome(L, lua_absindex(L, idx));
+    if (out == NULL)
+      luaL_error(L, "%s: out of memory", what);
+    return out;
+  }
+  return json_from_lua(L, idx, what);
 }
 
 static int ctx_newindex(lua_State *L) {
@@ -374,6 +400,14 @@ static const luaL_Reg ctx_methods[] = {
     {"score", ctx_score},         {"status", ctx_status},       {"link", ctx_link},
     {"indicator", ctx_indicator}, {"show", ctx_show},           {NULL, NULL}};
 
+int ctx_is(lua_State *L, int idx) {
+  const void *const *p = lua_touserdata(L, idx);
+  return p && lua_type(L, idx) == LUA_TUSERDATA && lua_rawlen(L, idx) == sizeof(void *) &&
+         *p == &ctx_magic;
+}
+
+static void obj_register(lua_State *L);
+
 void ctx_register(lua_State *L) {
   luaL_newmetatable(L, SECRET_MT);
   lua_pushcfunction(L, secret_tostring);
@@ -389,28 +423,41 @@ void ctx_register(lua_State *L) {
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
+  obj_register(L);
+}
 
-  luaL_newmetatable(L, CTX_MT);
-  lua_pushcfunction(L, ctx_index);
+/* The ctx of a script: a userdata holding only a marker, shared by every run of the script
+ * (the methods find their run through the thread), whose __index is one table with the
+ * methods and the frozen config, so that ctx.config and ctx:tag are plain lookups.
+ * Argument 1: the frozen config. [-0, +1] */
+int ctx_new_protected(lua_State *L) {
+  const void **p = lua_newuserdatauv(L, sizeof(void *), 0);
+  *p = &ctx_magic;
+  lua_createtable(L, 0, 5);
+  luaL_newlib(L, ctx_methods);
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "config");
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, ctx_newindex);
   lua_setfield(L, -2, "__newindex");
   lua_pushcfunction(L, ctx_tostring);
   lua_setfield(L, -2, "__tostring");
-  luaL_newlib(L, ctx_methods);
-  lua_setfield(L, -2, "methods");
+  lua_pushliteral(L, "ctx");
+  lua_setfield(L, -2, "__name");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
+  lua_setmetatable(L, -2);
+  return 1;
 }
 
 void ctx_push(lua_State *L, tq_lua_run *run) {
-  (void)run; /* the methods find their run through the thread */
-  lua_newuserdatauv(L, 0, 0);
-  luaL_setmetatable(L, CTX_MT);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, run->script->ctx_ref);
 }
 
-/* ---- obj ---------------------------------------------------------------------------------- */
+/* ---- obj ----------------------------------------------------------------------------------
+ * obj is a view (read-only) whose scalar fields are set at start; its lists (attributes,
+ * sources, tags) are packed into one string and built only when a script first reads one of
+ * them, or iterates or encodes obj: most entries read obj.value and nothing else. */
 
 static void set_str(lua_State *L, const char *key, const char *v) {
   if (v == NULL)
@@ -419,24 +466,63 @@ static void set_str(lua_State *L, const char *key, const char *v) {
   lua_setfield(L, -2, key);
 }
 
-/* Pushes a frozen list of strings. [-0, +1] */
-static void push_str_list(lua_State *L, char *const *v, size_t n, const char *name) {
+/* Packing: three uint32 counts (attributes, sources, tags), then for each string one byte
+ * (1 present, 0 NULL) and, when present, its text with its NUL. An attribute is three
+ * strings: name, value, source. */
+static void pack_str(luaL_Buffer *b, const char *v) {
+  luaL_addchar(b, v ? 1 : 0);
+  if (v)
+    luaL_addlstring(b, v, strlen(v) + 1);
+}
+
+static void pack_lists(lua_State *L, const tq_object *obj) {
+  uint32_t counts[3] = {(uint32_t)obj->n_attrs, (uint32_t)obj->n_sources, (uint32_t)obj->n_tags};
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, (const char *)counts, sizeof counts);
+  for (size_t i = 0; i < obj->n_attrs; i++) {
+    pack_str(&b, obj->attrs[i].name);
+    pack_str(&b, obj->attrs[i].value);
+    pack_str(&b, obj->attrs[i].source);
+  }
+  for (size_t i = 0; i < obj->n_sources; i++)
+    pack_str(&b, obj->sources[i]);
+  for (size_t i = 0; i < obj->n_tags; i++)
+    pack_str(&b, obj->tags[i]);
+  luaL_pushresult(&b);
+}
+
+/* The next packed string (NULL for an absent one); advances *p. The packing is ours, made
+ * in pack_lists, so it is trusted. */
+static const char *unpack_str(const char **p) {
+  const char *at = *p;
+  if (*at++ == 0) {
+    *p = at;
+    return NULL;
+  }
+  *p = at + strlen(at) + 1;
+  return at;
+}
+
+/* Pushes a frozen list of n packed strings. [-0, +1] */
+static void push_str_list(lua_State *L, const char **p, uint32_t n, const char *name) {
   lua_createtable(L, (int)n, 0);
-  for (size_t i = 0; i < n; i++) {
-    lua_pushstring(L, v[i]);
+  for (uint32_t i = 0; i < n; i++) {
+    const char *v = unpack_str(p);
+    lua_pushstring(L, v ? v : "");
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   freeze_view(L, -1, name);
   lua_remove(L, -2);
 }
 
-static void push_attrs(lua_State *L, const tq_attr *a, size_t n) {
+static void push_attrs(lua_State *L, const char **p, uint32_t n) {
   lua_createtable(L, (int)n, 0);
-  for (size_t i = 0; i < n; i++) {
+  for (uint32_t i = 0; i < n; i++) {
     lua_createtable(L, 0, 3);
-    set_str(L, "name", a[i].name);
-    set_str(L, "value", a[i].value);
-    set_str(L, "source", a[i].source);
+    set_str(L, "name", unpack_str(p));
+    set_str(L, "value", unpack_str(p));
+    set_str(L, "source", unpack_str(p));
     freeze_view(L, -1, "obj.attributes[i]");
     lua_remove(L, -2);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
@@ -445,12 +531,57 @@ static void push_attrs(lua_State *L, const tq_attr *a, size_t n) {
   lua_remove(L, -2);
 }
 
+void obj_materialize(lua_State *L, int view, int real) {
+  view = lua_absindex(L, view);
+  real = lua_absindex(L, real);
+  if (lua_rawgetp(L, view, &obj_lazy_key) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    return;
+  }
+  uint32_t counts[3];
+  const char *p = lua_tostring(L, -1); /* anchored on the stack while we read */
+  memcpy(counts, p, sizeof counts);
+  p += sizeof counts;
+  push_attrs(L, &p, counts[0]);
+  lua_setfield(L, real, "attributes");
+  push_str_list(L, &p, counts[1], "obj.sources");
+  lua_setfield(L, real, "sources");
+  push_str_list(L, &p, counts[2], "obj.tags");
+  lua_setfield(L, real, "tags");
+  lua_pushnil(L);
+  lua_rawsetp(L, view, &obj_lazy_key);
+  lua_pop(L, 1);
+}
+
+/* obj[k]: the field, building the lists on the first read of one of them. */
+static int obj_index(lua_State *L) {
+  view_push_real(L, 1);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, -2) != LUA_TNIL)
+    return 1;
+  lua_pop(L, 1);
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+  if (k && (strcmp(k, "attributes") == 0 || strcmp(k, "sources") == 0 || strcmp(k, "tags") == 0)) {
+    obj_materialize(L, 1, -1);
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    return 1;
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+static void obj_register(lua_State *L) {
+  view_metatable_new(L, obj_index);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &obj_mt_key);
+}
+
 void obj_push(lua_State *L, const tq_object *obj) {
   if (obj == NULL) {
     lua_pushnil(L);
     return;
   }
-  lua_createtable(L, 0, 12);
+  lua_createtable(L, 0, 10);
   lua_pushinteger(L, obj->id);
   lua_setfield(L, -2, "id");
   set_str(L, "value", obj->value);
@@ -460,12 +591,8 @@ void obj_push(lua_State *L, const tq_object *obj) {
   set_str(L, "status", tq_lib_status_name(obj->status));
   lua_pushinteger(L, obj->score);
   lua_setfield(L, -2, "score");
-  push_attrs(L, obj->attrs, obj->n_attrs);
-  lua_setfield(L, -2, "attributes");
-  push_str_list(L, obj->sources, obj->n_sources, "obj.sources");
-  lua_setfield(L, -2, "sources");
-  push_str_list(L, obj->tags, obj->n_tags, "obj.tags");
-  lua_setfield(L, -2, "tags");
-  freeze_view(L, -1, "obj");
+  freeze_view_mt(L, -1, "obj", &obj_mt_key);
   lua_remove(L, -2);
+  pack_lists(L, obj);
+  lua_rawsetp(L, -2, &obj_lazy_key);
 }

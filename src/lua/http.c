@@ -465,12 +465,44 @@ static int http_with(lua_State *L, const char *method) {
   return l_http_request(L);
 }
 
+/* Resumed by the scheduler once the sleep is over (or the run's deadline came). */
+static int sleep_cont(lua_State *L, int status, lua_KContext kctx) {
+  (void)status;
+  (void)kctx;
+  tq_lua_run *run = run_of(L);
+  if (run->kill == KILL_NONE && tq_mono_ms() >= run->deadline_ms) {
+    run_kill_now(run, KILL_TIMEOUT);
+    return luaL_error(L, "timeout: run exceeded its wall-clock budget");
+  }
+  return 0;
+}
+
+/* http.sleep(ms): yields for ms milliseconds while the other runs go on (the scheduler wakes
+ * the run; the net loop keeps driving I/O meanwhile). A sleep that would outlast the run's
+ * timeout ends at the deadline, where the run is killed. In replay mode it returns at once:
+ * recorded answers do not need pacing. */
+static int l_http_sleep(lua_State *L) {
+  tq_lua_run *run = run_check(L, "http.sleep");
+  lua_Number ms = luaL_checknumber(L, 1);
+  if (!(ms >= 0) || ms > 1e12)
+    return luaL_error(L, "http.sleep: ms must be a number of milliseconds >= 0");
+  if (run->rt->opts.replay_file)
+    return 0;
+  if (!lua_isyieldable(L))
+    return luaL_error(L, "http.sleep: cannot sleep here (a module loading, a metamethod)");
+  run_sleep(run, tq_mono_ms() + (int64_t)ms);
+  return lua_yieldk(L, 0, 0, sleep_cont);
+}
+
 static int l_http_get(lua_State *L) { return http_with(L, "GET"); }
 static int l_http_post(lua_State *L) { return http_with(L, "POST"); }
 
 int luaopen_tq_http(lua_State *L) {
-  static const luaL_Reg fns[] = {
-      {"request", l_http_request}, {"get", l_http_get}, {"post", l_http_post}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"request", l_http_request},
+                                 {"get", l_http_get},
+                                 {"post", l_http_post},
+                                 {"sleep", l_http_sleep},
+                                 {NULL, NULL}};
   luaL_newmetatable(L, RESP_MT);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, resp_json);

@@ -1,5 +1,6 @@
-/* json.c: the json module (json.decode, json.encode, json.null) and the Lua <-> cJSON
- * conversions the other bindings share (ctx:show, http json bodies, replay files). A table is
+/* json.c: the json module (json.decode, json.encode, json.null), the direct JSON text -> Lua
+ * decoder, and the Lua <-> cJSON conversions the other bindings share (ctx:show, http json
+ * bodies, replay files). A table is
  * an array when its keys are exactly 1..n (n > 0); an empty table is an object. */
 #include <math.h>
 #include <stdlib.h>
@@ -49,28 +50,239 @@ static void to_lua_depth(lua_State *L, const cJSON *item, int depth) {
 
 void json_to_lua(lua_State *L, const cJSON *item) { to_lua_depth(L, item, 0); }
 
+/* ---- text -> Lua ---------------------------------------------------------------------------
+ * A direct decoder: tables and strings are made as the text is read, with no cJSON tree in
+ * between (a response of a hundred values was a hundred mallocs and frees before). It reads
+ * what cJSON reads: whitespace is any byte <= ' ', text after the value is ignored, a key
+ * given twice keeps its last value, numbers are integers when integral and below 2^53. */
+
+typedef struct jdec {
+  lua_State *L;
+  const char *p, *end;
+  const char *bad; /* where the text stopped being JSON (set before raising) */
+} jdec;
+
+static char jd_sentinel; /* the error value of a syntax error: the caller reports d->bad */
+
+static void jd_syntax(jdec *d, const char *at) {
+  d->bad = at;
+  lua_pushlightuserdata(d->L, &jd_sentinel);
+  lua_error(d->L);
+}
+
+static void jd_ws(jdec *d) {
+  while (d->p < d->end && (unsigned char)*d->p <= ' ')
+    d->p++;
+}
+
+static int jd_hex4(jdec *d, const char *at, unsigned *out) {
+  if (d->end - at < 4)
+    return 0;
+  unsigned v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = at[i];
+    int h = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (h < 0)
+      return 0;
+    v = v * 16 + (unsigned)h;
+  }
+  *out = v;
+  return 1;
+}
+
+static void jd_utf8(luaL_Buffer *b, unsigned cp) {
+  if (cp < 0x80) {
+    luaL_addchar(b, (char)cp);
+  } else if (cp < 0x800) {
+    luaL_addchar(b, (char)(0xC0 | (cp >> 6)));
+    luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    luaL_addchar(b, (char)(0xE0 | (cp >> 12)));
+    luaL_addchar(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
+    luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
+  } else {
+    luaL_addchar(b, (char)(0xF0 | (cp >> 18)));
+    luaL_addchar(b, (char)(0x80 | ((cp >> 12) & 0x3F)));
+    luaL_addchar(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
+    luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
+  }
+}
+
+/* One escape after the backslash at *pp; advances *pp past it. */
+static void jd_escape(jdec *d, luaL_Buffer *b, const char **pp) {
+  const char *q = *pp + 1;
+  if (q >= d->end)
+    jd_syntax(d, q);
+  static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+  const char *hit = memchr(from, *q, sizeof from - 1);
+  if (hit) {
+    luaL_addchar(b, to[hit - from]);
+    *pp = q + 1;
+    return;
+  }
+  unsigned cp = 0, lo = 0;
+  if (*q != 'u' || !jd_hex4(d, q + 1, &cp))
+    jd_syntax(d, q);
+  q += 5;
+  if (cp >= 0xDC00 && cp <= 0xDFFF)
+    jd_syntax(d, q - 6);
+  if (cp >= 0xD800 && cp <= 0xDBFF) { /* a high surrogate needs its low half */
+    if (d->end - q < 6 || q[0] != '\\' || q[1] != 'u' || !jd_hex4(d, q + 2, &lo) || lo < 0xDC00 ||
+        lo > 0xDFFF)
+      jd_syntax(d, q);
+    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+    q += 6;
+  }
+  jd_utf8(b, cp);
+  *pp = q;
+}
+
+/* A string at d->p (on its opening quote). [-0, +1] */
+static void jd_string(jdec *d) {
+  const char *q = d->p + 1, *run = q;
+  while (q < d->end && *q != '"' && *q != '\\')
+    q++;
+  if (q < d->end && *q == '"') { /* no escape: the common case, one copy */
+    lua_pushlstring(d->L, run, (size_t)(q - run));
+    d->p = q + 1;
+    return;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(d->L, &b);
+  for (;;) {
+    luaL_addlstring(&b, run, (size_t)(q - run));
+    if (q >= d->end)
+      jd_syntax(d, q);
+    if (*q == '"')
+      break;
+    jd_escape(d, &b, &q);
+    run = q;
+    while (q < d->end && *q != '"' && *q != '\\')
+      q++;
+  }
+  luaL_pushresult(&b);
+  d->p = q + 1;
+}
+
+static void jd_number(jdec *d) {
+  const char *q = d->p;
+  char buf[64];
+  size_t n = 0;
+  while (q < d->end && n < sizeof buf - 1 && *q && strchr("0123456789+-eE.", *q))
+    buf[n++] = *q++;
+  buf[n] = '\0';
+  char *stop = NULL;
+  double v = strtod(buf, &stop);
+  if (n == 0 || stop == buf)
+    jd_syntax(d, d->p);
+  d->p += stop - buf;
+  if (v == floor(v) && fabs(v) < 9007199254740992.0)
+    lua_pushinteger(d->L, (lua_Integer)v);
+  else
+    lua_pushnumber(d->L, v);
+}
+
+static void jd_value(jdec *d, int depth);
+
+static void jd_literal(jdec *d, const char *word, size_t len) {
+  if ((size_t)(d->end - d->p) < len || memcmp(d->p, word, len) != 0)
+    jd_syntax(d, d->p);
+  d->p += len;
+}
+
+/* An array or object at d->p (on '[' or '{'). [-0, +1] */
+static void jd_container(jdec *d, int depth) {
+  lua_State *L = d->L;
+  int object = *d->p == '{';
+  char close = object ? '}' : ']';
+  if (depth > JSON_MAX_DEPTH)
+    luaL_error(L, "json: nesting deeper than %d", JSON_MAX_DEPTH);
+  luaL_checkstack(L, 4, "json: nesting too deep");
+  lua_createtable(L, 0, 0);
+  d->p++;
+  jd_ws(d);
+  if (d->p < d->end && *d->p == close) {
+    d->p++;
+    return;
+  }
+  for (lua_Integer i = 1;; i++) {
+    jd_ws(d);
+    if (object) {
+      if (d->p >= d->end || *d->p != '"')
+        jd_syntax(d, d->p);
+      jd_string(d);
+      jd_ws(d);
+      if (d->p >= d->end || *d->p != ':')
+        jd_syntax(d, d->p);
+      d->p++;
+      jd_ws(d);
+      jd_value(d, depth + 1);
+      lua_rawset(L, -3);
+    } else {
+      jd_value(d, depth + 1);
+      lua_rawseti(L, -2, i);
+    }
+    jd_ws(d);
+    if (d->p < d->end && *d->p == ',') {
+      d->p++;
+      continue;
+    }
+    if (d->p < d->end && *d->p == close) {
+      d->p++;
+      return;
+    }
+    jd_syntax(d, d->p);
+  }
+}
+
+static void jd_value(jdec *d, int depth) {
+  if (d->p >= d->end)
+    jd_syntax(d, d->p);
+  switch (*d->p) {
+  case '"': jd_string(d); return;
+  case '{':
+  case '[': jd_container(d, depth); return;
+  case 't':
+    jd_literal(d, "true", 4);
+    lua_pushboolean(d->L, 1);
+    return;
+  case 'f':
+    jd_literal(d, "false", 5);
+    lua_pushboolean(d->L, 0);
+    return;
+  case 'n':
+    jd_literal(d, "null", 4);
+    push_null(d->L);
+    return;
+  default: jd_number(d); return;
+  }
+}
+
 static int decode_protected(lua_State *L) {
-  json_to_lua(L, lua_touserdata(L, 1));
+  jdec *d = lua_touserdata(L, 1);
+  d->L = L;
+  if (d->end - d->p >= 3 && memcmp(d->p, "\xEF\xBB\xBF", 3) == 0)
+    d->p += 3; /* a UTF-8 byte order mark */
+  jd_ws(d);
+  jd_value(d, 0);
   return 1;
 }
 
 int json_decode_push(lua_State *L, const char *text, size_t len) {
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-  if (root == NULL) {
-    lua_pushnil(L);
-    size_t at = end && end >= text ? (size_t)(end - text) : 0;
-    lua_pushfstring(L, "json: invalid JSON at byte %d", (int)at + 1);
-    return 2;
-  }
-  /* json_to_lua may raise (depth, memory): convert under pcall so that root is freed. */
+  jdec d = {.p = text, .end = text + len};
   lua_pushcfunction(L, decode_protected);
-  lua_pushlightuserdata(L, root);
-  int st = lua_pcall(L, 1, 1, 0);
-  cJSON_Delete(root);
-  if (st != LUA_OK)
-    return lua_error(L);
-  return 1;
+  lua_pushlightuserdata(L, &d);
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+    return 1;
+  if (lua_touserdata(L, -1) != &jd_sentinel)
+    return lua_error(L); /* depth or memory: raised as before */
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  lua_pushfstring(L, "json: invalid JSON at byte %d", (int)(d.bad - text) + 1);
+  return 2;
 }
 
 /* ---- Lua -> cJSON ------------------------------------------------------------------------- */

@@ -11,7 +11,6 @@
 #define LUA_PART "lua"
 #define SECRET_MASK "********"
 #define SECRET_MT "tq.secret"
-#define CTX_MT "tq.ctx"
 #define HOOK_COUNT 1000       /* instructions between two budget checks */
 #define KILL_SLACK (1u << 20) /* bytes a killed run may still use to unwind and report */
 
@@ -45,9 +44,12 @@ struct tq_lua_script {
   tq_lua_kv *secrets; /* copies */
   size_t n_secrets;
   tq_lua_limits limits;
-  int chunk_ref;   /* the compiled chunk: function(_ENV) -> entries */
-  int modules_ref; /* table: module name -> compiled chunk */
-  int config_ref;  /* frozen ctx.config table */
+  int chunk_ref;    /* the compiled chunk: function(_ENV) -> entries */
+  int modules_ref;  /* table: module name -> compiled chunk */
+  int loaded_ref;   /* table: module name -> the loaded module (read-only), shared by runs */
+  int config_ref;   /* frozen ctx.config table */
+  int ctx_ref;      /* the ctx userdata every run of the script gets */
+  int outcome_only; /* ctx:show keeps found and message only (tq_lua_script_opts) */
   char **entries;
   size_t n_entries;
   tq_lua_script *next; /* every script of rt, for tq_lua_free */
@@ -59,12 +61,13 @@ struct tq_lua_run {
   tq_lua_script *script;
   uint64_t id;
   lua_State *co;
-  int co_ref, env_ref, loaded_ref;
+  int co_ref, env_ref;
   run_state state;
-  int started;    /* the entry's first resume happened */
-  int nargs;      /* values to pass at the next resume */
-  int io_pending; /* a tq_net request holds a pointer to this run */
-  int orphan;     /* freed by its owner while io_pending: the callback frees it */
+  int started;     /* the entry's first resume happened */
+  int nargs;       /* values to pass at the next resume */
+  int io_pending;  /* a tq_net request holds a pointer to this run */
+  int64_t wake_ms; /* > 0: sleeping (http.sleep) in RUN_WAITING until this monotonic time */
+  int orphan;      /* freed by its owner while io_pending: the callback frees it */
   run_kill kill;
   int64_t mem; /* bytes allocated while this run executed (net of frees) */
   uint64_t instr;
@@ -96,6 +99,7 @@ struct tq_lua {
   uint64_t next_run_id;
   size_t n_active;
   size_t io_pending;
+  size_t n_sleeping; /* runs in http.sleep */
   tq_lua_run *active;
   tq_lua_run *all;
   tq_lua_run *ready_head, *ready_tail;
@@ -122,6 +126,14 @@ int compile_chunk(lua_State *L, const char *src, size_t len, const char *chunkna
 void freeze_table(lua_State *L, int idx, const char *name);
 /* Pushes a cheap read-only view of the table at idx, for per-run data. [-0, +1] */
 void freeze_view(lua_State *L, int idx, const char *name);
+/* freeze_view with the metatable found in the registry under mt_key (made with
+ * view_metatable_new): views with an __index of their own. [-0, +1] */
+void freeze_view_mt(lua_State *L, int idx, const char *name, const void *mt_key);
+/* Pushes a new view metatable (read-only, pairs and # see through) with index as __index.
+ * [-0, +1] */
+void view_metatable_new(lua_State *L, lua_CFunction index);
+/* Pushes the real table of the view at idx, as it is (lazy lists not built). [-0, +1] */
+void view_push_real(lua_State *L, int idx);
 /* If the value at idx is a frozen proxy or a view, pushes the real table and returns 1; else 0. */
 int unfreeze(lua_State *L, int idx);
 /* Copies s (masking every secret value of script) into a malloc'd string; NULL on ENOMEM. */
@@ -129,6 +141,8 @@ char *redact_dup(const tq_lua_script *script, const char *s);
 
 /* ---- run.c ---- */
 void run_mark_ready(tq_lua_run *run);
+/* Parks the run in RUN_WAITING until wake_ms (capped at its deadline); the caller yields. */
+void run_sleep(tq_lua_run *run, int64_t wake_ms);
 void run_destroy(tq_lua_run *run);
 void rt_kill_all(tq_lua *rt);
 
@@ -142,9 +156,23 @@ int luaopen_tq_tq(lua_State *L);
 /* Registers the ctx and secret metatables. [-0, +0] */
 void ctx_register(lua_State *L);
 /* Pushes the ctx userdata of run. [-0, +1] */
-void ctx_push(lua_State *L, tq_lua_run *run);
-/* Pushes obj as a frozen table (or nil). [-0, +1] */
+void ctx_push(lua_State *L, tq_lua_run *run); /* the script's shared ctx */
+/* Pushes obj as a frozen view (or nil); its lists are built on first use. [-0, +1] */
 void obj_push(lua_State *L, const tq_object *obj);
+/* Builds the lists of the obj view at view into its real table at real, if still pending
+ * (any other view: nothing). [-0, +0] */
+void obj_materialize(lua_State *L, int view, int real);
+/* Whether the value at idx is a script's ctx. */
+int ctx_is(lua_State *L, int idx);
+/* Pushes a new ctx for a script; argument 1 is its frozen config. A lua_CFunction to call
+ * protected. [-0, +1] */
+int ctx_new_protected(lua_State *L);
+/* ctx:show's conversion (also for a table returned by the entry): the full JSON, or only
+ * found and message when the script is outcome_only. Raises like json_from_lua. */
+cJSON *show_from_lua(lua_State *L, int idx, const char *what);
+/* Whether s must be redacted: it holds one of the script's secrets of at least
+ * TQ_LUA_REDACT_MIN bytes. */
+int redact_needed(const tq_lua_script *script, const char *s);
 /* Whether the value at idx is a secret; if so and real is non-NULL, *real gets its value
  * (borrowed from the script) when it belongs to script, else NULL. */
 int secret_test(lua_State *L, int idx, const tq_lua_script *script, const char **real);

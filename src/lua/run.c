@@ -4,6 +4,7 @@
  * (run_mark_ready); resuming always happens here, from the step's own frame. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lua_int.h"
 
@@ -69,10 +70,20 @@ static void finished_remove(tq_lua *rt, tq_lua_run *run) {
   }
 }
 
-/* Called by the net callback (through http.c) once the run's response is stored. */
+/* Called by the net callback (through http.c) once the run's response is stored, and by
+ * the scheduler when a sleep is over. */
 void run_mark_ready(tq_lua_run *run) {
   run->state = RUN_QUEUED;
+  run->wake_ms = 0;
   ready_push(run->rt, run);
+}
+
+void run_sleep(tq_lua_run *run, int64_t wake_ms) {
+  if (wake_ms > run->deadline_ms)
+    wake_ms = run->deadline_ms;
+  run->wake_ms = wake_ms > 0 ? wake_ms : 1;
+  run->state = RUN_WAITING;
+  run->rt->n_sleeping++;
 }
 
 /* ---- creating a run ---------------------------------------------------------------------------
@@ -100,7 +111,7 @@ static tq_lua_run *run_alloc(tq_lua *rt, tq_lua_script *s) {
   run->script = s;
   s->refs++;
   run->id = rt->next_run_id++;
-  run->co_ref = run->env_ref = run->loaded_ref = LUA_NOREF;
+  run->co_ref = run->env_ref = LUA_NOREF;
   tq_changeset_init(&run->cs);
   run->started_us = now_us();
   run->started_ms = tq_mono_ms();
@@ -217,6 +228,10 @@ static void run_finish(tq_lua_run *run, tq_lua_status status, char *message) {
     return;
   }
   ready_remove(rt, run);
+  if (run->wake_ms > 0) {
+    rt->n_sleeping--;
+    run->wake_ms = 0;
+  }
   run->state = RUN_DONE;
   run->status = status;
   run->message = message ? message : tq_strdup("");
@@ -225,9 +240,8 @@ static void run_finish(tq_lua_run *run, tq_lua_status status, char *message) {
   if (rt->L) {
     luaL_unref(rt->L, LUA_REGISTRYINDEX, run->co_ref);
     luaL_unref(rt->L, LUA_REGISTRYINDEX, run->env_ref);
-    luaL_unref(rt->L, LUA_REGISTRYINDEX, run->loaded_ref);
   }
-  run->co_ref = run->env_ref = run->loaded_ref = LUA_NOREF;
+  run->co_ref = run->env_ref = LUA_NOREF;
   run->co = NULL;
   run_unlink_active(run);
   tq_lua_script_free(run->script);
@@ -281,7 +295,7 @@ static void run_finish_error(tq_lua_run *run, int st, int traced) {
  * called). Runs protected on the finished coroutine: a cycle or a function is an error. */
 static int store_returned_show(lua_State *L) {
   tq_lua_run *run = run_of(L);
-  cJSON *show = json_from_lua(L, 1, "entry result");
+  cJSON *show = show_from_lua(L, 1, "entry result");
   if (run->cs.show == NULL)
     run->cs.show = show;
   else
@@ -444,12 +458,26 @@ done:
 
 /* ---- public: scheduling -------------------------------------------------------------------- */
 
+/* Wakes the sleepers whose time came; a sleeper at its deadline wakes too and its
+ * continuation reports the timeout. */
+static void wake_sleepers(tq_lua *rt) {
+  if (rt->n_sleeping == 0)
+    return;
+  int64_t now = tq_mono_ms();
+  for (tq_lua_run *run = rt->active; run; run = run->next) {
+    if (run->state == RUN_WAITING && run->wake_ms > 0 && now >= run->wake_ms) {
+      rt->n_sleeping--;
+      run_mark_ready(run);
+    }
+  }
+}
+
 static void check_deadlines(tq_lua *rt) {
   int64_t now = tq_mono_ms();
   tq_lua_run *run = rt->active;
   while (run) {
     tq_lua_run *next = run->next;
-    if (run->state == RUN_WAITING && now >= run->deadline_ms) {
+    if (run->state == RUN_WAITING && run->wake_ms == 0 && now >= run->deadline_ms) {
       run->kill = KILL_TIMEOUT;
       run_finish(run, TQ_LUA_KILLED, kill_text(run));
     }
@@ -457,11 +485,16 @@ static void check_deadlines(tq_lua *rt) {
   }
 }
 
+/* The nearest time a waiting run needs the scheduler: a deadline or the end of a sleep. */
 static int64_t nearest_deadline(const tq_lua *rt) {
   int64_t best = INT64_MAX;
-  for (const tq_lua_run *run = rt->active; run; run = run->next)
-    if (run->state == RUN_WAITING && run->deadline_ms < best)
-      best = run->deadline_ms;
+  for (const tq_lua_run *run = rt->active; run; run = run->next) {
+    if (run->state != RUN_WAITING)
+      continue;
+    int64_t t = run->wake_ms > 0 ? run->wake_ms : run->deadline_ms;
+    if (t < best)
+      best = t;
+  }
   return best;
 }
 
@@ -483,8 +516,19 @@ static void notify_finished(tq_lua *rt) {
   }
 }
 
+/* How long the step may wait for I/O or a sleeper: 0 while some run is ready. */
+static int64_t step_wait(const tq_lua *rt, int64_t timeout_ms) {
+  int64_t wait = nearest_deadline(rt) - tq_mono_ms();
+  if (wait > timeout_ms)
+    wait = timeout_ms;
+  if (wait < 0 || rt->ready_head != NULL || rt->n_active == 0)
+    wait = 0;
+  return wait;
+}
+
 tq_code tq_lua_step(tq_lua *rt, int64_t timeout_ms, tq_err *err) {
   tq_code rc = TQ_OK;
+  wake_sleepers(rt);
   tq_lua_run *last = rt->ready_tail; /* runs made ready during this turn wait for the next */
   while (last && rt->ready_head) {
     tq_lua_run *run = ready_pop(rt);
@@ -496,14 +540,15 @@ tq_code tq_lua_step(tq_lua *rt, int64_t timeout_ms, tq_err *err) {
   check_deadlines(rt);
   notify_finished(rt);
   /* I/O is driven on every turn (without waiting while some run is ready) so that a stream
-   * of CPU-bound runs cannot starve the requests in flight. */
+   * of CPU-bound runs cannot starve the requests in flight. The wait ends at the nearest
+   * deadline or wake-up; with sleepers and no I/O the thread just sleeps until then. */
   if (rt->io_pending > 0 && rt->opts.net) {
-    int64_t wait = nearest_deadline(rt) - tq_mono_ms();
-    if (wait > timeout_ms)
-      wait = timeout_ms;
-    if (wait < 0 || rt->ready_head != NULL || rt->n_active == 0)
-      wait = 0;
-    rc = tq_net_run(rt->opts.net, wait, err);
+    rc = tq_net_run(rt->opts.net, step_wait(rt, timeout_ms), err);
+  } else if (rt->n_sleeping > 0) {
+    int64_t wait = step_wait(rt, timeout_ms);
+    struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000};
+    if (wait > 0)
+      nanosleep(&ts, NULL);
   }
   return rc;
 }

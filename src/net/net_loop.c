@@ -211,6 +211,7 @@ tq_code tq_net_run(tq_net *net, int64_t timeout_ms, tq_err *err) {
     return tq_err_set(err, TQ_EINTERNAL, "net: tq_net_run called from a completion callback");
   int64_t deadline = net_now_us() + (timeout_ms > 0 ? timeout_ms : 0) * 1000;
   net->in_run = 1;
+  int polled = 0; /* a zero timeout still reads the sockets once */
   for (;;) {
     int64_t next = loop_step(net);
     if (net->done_head) {
@@ -218,12 +219,13 @@ tq_code tq_net_run(tq_net *net, int64_t timeout_ms, tq_err *err) {
       break;
     }
     int64_t now = net_now_us();
-    if (net->pending == 0 || now >= deadline)
+    if (net->pending == 0 || (now >= deadline && polled))
       break;
     if (next < 0 || next > deadline)
       next = deadline;
     int64_t wait_ms = next > now ? (next - now + 999) / 1000 : 0;
     wait_events(net, wait_ms > INT_MAX ? INT_MAX : (int)wait_ms);
+    polled = 1;
   }
   net->in_run = 0;
   return TQ_OK;

@@ -475,6 +475,9 @@ static tq_code setup_lua(runner *r, const char *key_path, const tq_lua_kv *ovr, 
   so.secrets = r->cfg.pc.secrets;
   so.n_secrets = r->cfg.pc.n_secrets;
   so.limits = a->limits;
+  /* A single run's outcome is all the runner reads of its show (found, message); a batch
+   * entry's show carries the results of every item and is read whole. */
+  so.outcome_only = !r->batch_mode;
   if ((rc = tq_lua_load(r->rt, &so, &r->script, err)) != TQ_OK)
     return rc;
   const char *entry = r->batch_mode ? a->batch_entry : a->entry;
@@ -554,6 +557,7 @@ static tq_code setup_collection(runner *r, const char *name, tq_err *err) {
 }
 
 static void runner_free(runner *r) {
+  run_writer_stop(r);
   drop_in_flight(r);
   for (size_t k = 0; k < r->count; k++)
     slot_clear(runner_slot(r, k));
@@ -701,6 +705,8 @@ static tq_code session(tq_lib *lib, const tq_action *a, const tq_action_opts *o,
   } else if (rc == TQ_OK && r.row.id != 0) {
     rc = mark_running(&r, err);
   }
+  if (rc == TQ_OK)
+    rc = run_writer_start(&r, err);
   if (rc == TQ_OK) {
     r.t0_ms = r.last_commit_ms = r.last_draw_ms = tq_mono_ms();
     r.progress = o->progress && isatty(STDERR_FILENO);

@@ -2,10 +2,14 @@
  * transaction together with the run's checkpoint (last committed id, counts, time spent) and
  * the run_items rows of not-found and failed items, so that a kill at any moment leaves a
  * library where every item up to last_id is written and accounted for, and none after it.
- * Also the write filters (which attributes, links, related indicators an action writes). */
+ * Batches are written by a writer thread on its own connection while the runner goes on (see
+ * "one batch" below). Also the write filters (which attributes, links, related indicators an
+ * action writes). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sqlite3.h>
 
 #include "run_int.h"
 
@@ -57,7 +61,15 @@ void run_filter_changes(const runner *r, tq_changeset *cs) {
     drop_indicators(cs);
 }
 
-/* ---- one batch ------------------------------------------------------------------------------- */
+/* ---- one batch ------------------------------------------------------------------------------
+ * A batch is the done prefix of the window, moved out of it (so that the window's slots are
+ * free for new items at once) into a job: its items, the checkpoint it ends with (last id,
+ * seconds) and, for the final one, the run's status. A job is written in one transaction,
+ * either here on the runner's thread (the final one, dry runs, libraries without a file) or by
+ * the writer thread on a connection of its own, while the runner's thread goes on with Lua
+ * and I/O: the library's writes then use the second core. One job at a time is written; the
+ * runner does not hand over the next one before the writer is done with the last, so at most
+ * two batches are held (the window bounds the rest). */
 
 static size_t done_prefix(runner *r) {
   size_t k = 0;
@@ -82,10 +94,10 @@ static void mark_failed(slot *s, const char *what, const char *msg) {
   tq_changeset_init(&s->cs);
 }
 
-/* Writes slot s inside the open transaction. *rolled_back tells that the library rolled the
- * whole transaction back (tq_plugin_apply does on a write error): s is then marked failed and
- * the batch must be written again. */
-static tq_code write_slot(runner *r, slot *s, int *rolled_back, tq_err *err) {
+/* Writes slot s inside the open transaction of lib. *rolled_back tells that the library
+ * rolled the whole transaction back (tq_plugin_apply does on a write error): s is then marked
+ * failed and the batch must be written again. */
+static tq_code write_slot(const runner *r, tq_lib *lib, slot *s, int *rolled_back, tq_err *err) {
   if (s->outcome == OUT_ENRICHED && has_changes(&s->cs)) {
     tq_err e;
     if (tq_plugin_changeset_check(&s->cs, &e) != TQ_OK) {
@@ -93,7 +105,7 @@ static tq_code write_slot(runner *r, slot *s, int *rolled_back, tq_err *err) {
     } else {
       tq_object obj = {.id = s->id, .object_type = "indicator"};
       tq_apply_summary sum;
-      if (tq_plugin_apply(r->lib, &r->view, &obj, &s->cs, &sum, &e) != TQ_OK) {
+      if (tq_plugin_apply(lib, &r->view, &obj, &s->cs, &sum, &e) != TQ_OK) {
         mark_failed(s, "writing to the library", e.msg);
         *rolled_back = 1;
         return TQ_OK;
@@ -102,8 +114,8 @@ static tq_code write_slot(runner *r, slot *s, int *rolled_back, tq_err *err) {
   }
   if (s->outcome == OUT_ENRICHED)
     return TQ_OK;
-  return run_store_item(r->lib, r->row.id, s->id,
-                        s->outcome == OUT_NOT_FOUND ? "not_found" : "failed", s->reason, err);
+  return run_store_item(lib, r->row.id, s->id, s->outcome == OUT_NOT_FOUND ? "not_found" : "failed",
+                        s->reason, err);
 }
 
 static void count_into(run_row *row, const slot *s) {
@@ -115,30 +127,196 @@ static void count_into(run_row *row, const slot *s) {
     row->failed++;
 }
 
-/* One attempt at writing slots [0, k) with the checkpoint; *again when it must be redone. */
-static tq_code write_batch(runner *r, size_t k, const char *status, run_row *next, int *again,
-                           tq_err *err) {
+/* One attempt at writing job j after the checkpoint base; *again when it must be redone. */
+static tq_code write_job(const runner *r, tq_lib *lib, const run_job *j, const run_row *base,
+                         run_row *next, int *again, tq_err *err) {
   *again = 0;
-  *next = r->row;
-  tq_code rc = tq_lib_begin(r->lib, err);
-  for (size_t i = 0; rc == TQ_OK && i < k; i++) {
-    slot *s = runner_slot(r, i);
-    rc = write_slot(r, s, again, err);
+  *next = *base;
+  tq_code rc = tq_lib_begin(lib, err);
+  for (size_t i = 0; rc == TQ_OK && i < j->n; i++) {
+    rc = write_slot(r, lib, &j->slots[i], again, err);
     if (*again)
       return TQ_OK; /* the library rolled back already */
-    count_into(next, s);
+    count_into(next, &j->slots[i]);
   }
-  if (k > 0)
-    next->last_id = runner_slot(r, k - 1)->id;
-  next->seconds = r->seconds_before + (double)(tq_mono_ms() - r->t0_ms) / 1000.0;
+  if (j->n > 0)
+    next->last_id = j->last_id;
+  next->seconds = j->seconds;
   if (rc == TQ_OK)
-    rc = run_store_checkpoint(r->lib, next, status, status && r->has_fatal ? r->fatal.msg : NULL,
-                              err);
+    rc = run_store_checkpoint(lib, next, j->status, j->error, err);
   if (rc == TQ_OK)
-    return tq_lib_commit(r->lib, err);
-  tq_lib_rollback(r->lib);
+    return tq_lib_commit(lib, err);
+  tq_lib_rollback(lib);
   return rc;
 }
+
+/* Writes job j and moves *row to the checkpoint it committed. Each redo has one more item
+ * marked failed, so this ends after at most n + 1 attempts. */
+static tq_code commit_job(const runner *r, tq_lib *lib, const run_job *j, run_row *row,
+                          tq_err *err) {
+  run_row next;
+  int again = 1;
+  tq_code rc = TQ_OK;
+  while (rc == TQ_OK && again)
+    rc = write_job(r, lib, j, row, &next, &again, err);
+  if (rc != TQ_OK)
+    return rc;
+  row->enriched = next.enriched;
+  row->not_found = next.not_found;
+  row->failed = next.failed;
+  row->last_id = next.last_id;
+  row->seconds = next.seconds;
+  return TQ_OK;
+}
+
+static void job_clear(run_job *j) {
+  for (size_t i = 0; i < j->n; i++)
+    slot_clear(&j->slots[i]);
+  free(j->slots);
+  memset(j, 0, sizeof *j);
+}
+
+/* Moves the first k slots of the window into job j (the window's slots are then free). */
+static tq_code job_take(runner *r, size_t k, const char *status, run_job *j, tq_err *err) {
+  memset(j, 0, sizeof *j);
+  if (k > 0 && (j->slots = malloc(k * sizeof *j->slots)) == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory committing a batch");
+  for (size_t i = 0; i < k; i++) {
+    slot *s = runner_slot(r, i);
+    j->slots[i] = *s;
+    memset(s, 0, sizeof *s);
+  }
+  j->n = k;
+  j->last_id = k > 0 ? j->slots[k - 1].id : 0;
+  j->seconds = r->seconds_before + (double)(tq_mono_ms() - r->t0_ms) / 1000.0;
+  j->status = status;
+  j->error = status && r->has_fatal ? r->fatal.msg : NULL;
+  r->head = (r->head + k) % r->cap;
+  r->count -= k;
+  return TQ_OK;
+}
+
+/* ---- the writer thread ------------------------------------------------------------------- */
+
+static void *writer_main(void *arg) {
+  runner *r = arg;
+  run_writer *w = &r->writer;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (!w->has_job && !w->stop)
+      pthread_cond_wait(&w->cv, &w->mu);
+    if (!w->has_job)
+      break;
+    run_row row = w->row;
+    pthread_mutex_unlock(&w->mu);
+    tq_err e;
+    tq_err_clear(&e);
+    tq_code rc = commit_job(r, w->lib, &w->job, &row, &e);
+    job_clear(&w->job);
+    pthread_mutex_lock(&w->mu);
+    w->row = row;
+    if (rc != TQ_OK && !w->failed) {
+      w->failed = 1;
+      w->err = e;
+    }
+    w->has_job = 0;
+    pthread_cond_broadcast(&w->cv);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+tq_code run_writer_start(runner *r, tq_err *err) {
+  run_writer *w = &r->writer;
+  const char *path = sqlite3_db_filename(tq_lib_db(r->lib), "main");
+  if (r->o->dry_run || path == NULL || path[0] == '\0')
+    return TQ_OK; /* nothing to write, or an in-memory library: the runner writes itself */
+  tq_code rc = tq_lib_open(path, TQ_LIB_OPEN_EXISTING, &w->lib, err);
+  if (rc != TQ_OK)
+    return tq_err_prefix(err, "opening the writer's connection: ");
+  /* The writer's page cache: 32 MiB rather than the library's 64, so that the two
+   * connections of a bulk run keep its memory flat however long the run (the writes go to
+   * the indexes' recent pages; older pages come back from the OS cache when needed). */
+  sqlite3_exec(tq_lib_db(w->lib), "PRAGMA cache_size=-32768", NULL, NULL, NULL);
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->cv, NULL);
+  w->row = r->row;
+  if (pthread_create(&w->thread, NULL, writer_main, r) != 0) {
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    tq_lib_close(w->lib);
+    w->lib = NULL;
+    return tq_err_set(err, TQ_EINTERNAL, "cannot start the writer thread");
+  }
+  w->started = 1;
+  return TQ_OK;
+}
+
+/* Waits until the writer has no job; takes its checkpoint counts and its error. */
+static tq_code writer_drain(runner *r, tq_err *err) {
+  run_writer *w = &r->writer;
+  if (!w->started)
+    return TQ_OK;
+  pthread_mutex_lock(&w->mu);
+  while (w->has_job)
+    pthread_cond_wait(&w->cv, &w->mu);
+  tq_code rc = w->failed ? (*err = w->err, w->err.code ? w->err.code : TQ_EDB) : TQ_OK;
+  r->row.enriched = w->row.enriched;
+  r->row.not_found = w->row.not_found;
+  r->row.failed = w->row.failed;
+  r->row.last_id = w->row.last_id;
+  r->row.seconds = w->row.seconds;
+  pthread_mutex_unlock(&w->mu);
+  return rc;
+}
+
+void run_writer_stop(runner *r) {
+  run_writer *w = &r->writer;
+  if (!w->started)
+    return;
+  pthread_mutex_lock(&w->mu);
+  w->stop = 1;
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->thread, NULL);
+  job_clear(&w->job);
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+  tq_lib_close(w->lib);
+  memset(w, 0, sizeof *w);
+}
+
+/* Hands the first k slots to the writer when it is idle; 0 (nothing taken) when busy. Takes
+ * the counts of the jobs it finished into r->row, and reports its error. */
+static tq_code writer_offer(runner *r, size_t k, int *taken, tq_err *err) {
+  run_writer *w = &r->writer;
+  *taken = 0;
+  pthread_mutex_lock(&w->mu);
+  int busy = w->has_job;
+  if (!busy) {
+    r->row.enriched = w->row.enriched;
+    r->row.not_found = w->row.not_found;
+    r->row.failed = w->row.failed;
+    r->row.last_id = w->row.last_id;
+    r->row.seconds = w->row.seconds;
+  }
+  tq_code rc = w->failed ? (*err = w->err, w->err.code ? w->err.code : TQ_EDB) : TQ_OK;
+  pthread_mutex_unlock(&w->mu);
+  if (busy || rc != TQ_OK)
+    return rc;
+  run_job job;
+  if ((rc = job_take(r, k, NULL, &job, err)) != TQ_OK)
+    return rc;
+  pthread_mutex_lock(&w->mu);
+  w->job = job;
+  w->has_job = 1;
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  *taken = 1;
+  return TQ_OK;
+}
+
+/* ---- the runner's side ------------------------------------------------------------------- */
 
 static void pop(runner *r, size_t k) {
   for (size_t i = 0; i < k; i++)
@@ -155,8 +333,8 @@ tq_code run_commit_due(runner *r, int final, const char *status, tq_err *err) {
       k >= (size_t)r->a->batch_size || now - r->last_commit_ms >= 1000 || (r->eof && k == r->count);
   if (!final && (k == 0 || !due))
     return TQ_OK;
-  r->last_commit_ms = now;
   if (r->o->dry_run) {
+    r->last_commit_ms = now;
     for (size_t i = 0; i < k; i++)
       count_into(&r->row, runner_slot(r, i));
     if (k > 0)
@@ -164,19 +342,29 @@ tq_code run_commit_due(runner *r, int final, const char *status, tq_err *err) {
     pop(r, k);
     return TQ_OK;
   }
-  run_row next;
-  int again = 1;
   tq_code rc = TQ_OK;
-  /* Each redo has one more item marked failed, so this ends after at most k + 1 attempts. */
-  while (rc == TQ_OK && again)
-    rc = write_batch(r, k, status, &next, &again, err);
-  if (rc != TQ_OK)
+  if (!final && r->writer.started) {
+    int taken = 0;
+    rc = writer_offer(r, k, &taken, err);
+    if (taken)
+      r->last_commit_ms = now;
+    return rc; /* a busy writer: the prefix waits and grows */
+  }
+  tq_code wrc = writer_drain(r, err);
+  if (wrc != TQ_OK && !final)
+    return wrc;
+  if (wrc != TQ_OK) {
+    /* The writer's last batch was not written: no later item may be, or the checkpoint would
+     * pass over it. The run ends failed where the writer left it. */
+    runner_fail(r, err);
+    k = 0;
+    status = "failed";
+  }
+  r->last_commit_ms = now;
+  run_job job;
+  if ((rc = job_take(r, k, status, &job, err)) != TQ_OK)
     return rc;
-  r->row.enriched = next.enriched;
-  r->row.not_found = next.not_found;
-  r->row.failed = next.failed;
-  r->row.last_id = next.last_id;
-  r->row.seconds = next.seconds;
-  pop(r, k);
-  return TQ_OK;
+  rc = commit_job(r, r->lib, &job, &r->row, err);
+  job_clear(&job);
+  return rc != TQ_OK ? rc : wrc;
 }

@@ -8,6 +8,8 @@
 #ifndef TQ_RUN_INT_H
 #define TQ_RUN_INT_H
 
+#include <pthread.h>
+
 #include "action_int.h"
 
 enum slot_state { SLOT_WAIT_BATCH = 1, SLOT_RUNNING, SLOT_DONE };
@@ -36,6 +38,31 @@ typedef struct chunk {
   size_t n;
   tq_lua_run *run;
 } chunk;
+
+/* A batch of done items moved out of the window, with the checkpoint it ends with. */
+typedef struct run_job {
+  slot *slots;
+  size_t n;
+  int64_t last_id;
+  double seconds;
+  const char *status; /* the run's status with this checkpoint (final job), or NULL */
+  const char *error;
+} run_job;
+
+/* The writer thread: writes one job at a time on a connection of its own (run_commit.c). */
+typedef struct run_writer {
+  int started;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  tq_lib *lib; /* the writer's own connection to the runner's library */
+  run_job job; /* the job being written, while has_job */
+  int has_job;
+  int stop;
+  run_row row; /* the checkpoint as last committed by the writer (counts, last_id) */
+  int failed;  /* a write failed: err says why; the run stops */
+  tq_err err;
+} run_writer;
 
 typedef struct runner {
   tq_lib *lib;
@@ -78,6 +105,7 @@ typedef struct runner {
   int64_t failed_before;
   tq_err fatal;
   int has_fatal;
+  run_writer writer;
 } runner;
 
 slot *runner_slot(runner *r, size_t k); /* the k-th slot from the head */
@@ -87,6 +115,11 @@ void runner_fail(runner *r, const tq_err *err);
 /* run_commit.c: commits the done prefix (all of it when final); counts and checkpoint in the
  * same transaction. status non-NULL: also set the run's status (final checkpoint). */
 tq_code run_commit_due(runner *r, int final, const char *status, tq_err *err);
+/* Starts the writer thread (not for dry runs nor in-memory libraries: the runner then writes
+ * itself), after the run's row exists; run_writer_stop joins it (a job in hand is finished
+ * first). */
+tq_code run_writer_start(runner *r, tq_err *err);
+void run_writer_stop(runner *r);
 /* Applies the write filters to a change set. */
 void run_filter_changes(const runner *r, tq_changeset *cs);
 

@@ -147,9 +147,11 @@ check "faulty run enriched as many as it says" \
   [ "$(wc -l <"$WORK/B.values")" -eq "$enriched" ]
 
 # --- 3. SIGKILL and resume ---------------------------------------------------------------------
+# Fewer in flight than sections 1-2, so that the kills land while the run is still going.
+KILL_RATE=(--rate 100000 --concurrency 8)
 C=$(new_db killed)
 "$TQ" --db "$C" action run rst-ioc-lookup-action --collection bulk --set "base_url=$SLOW_URL" \
-  "${RATE[@]}" >/dev/null 2>&1 &
+  "${KILL_RATE[@]}" >/dev/null 2>&1 &
 pid=$!
 sleep 1.3
 kill -KILL "$pid" 2>/dev/null
@@ -157,13 +159,13 @@ wait "$pid" 2>/dev/null
 first=$(run_counts "$C" 1)
 check "a killed run stays 'running' with a checkpoint ($first)" grep -q '^running' <<<"$first"
 for t in 0.7 1.9; do
-  "$TQ" --db "$C" action resume 1 "${RATE[@]}" >/dev/null 2>&1 &
+  "$TQ" --db "$C" action resume 1 "${KILL_RATE[@]}" >/dev/null 2>&1 &
   pid=$!
   sleep "$t"
   kill -KILL "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
 done
-"$TQ" --db "$C" action resume 1 "${RATE[@]}" >"$WORK/resume.out" 2>&1
+"$TQ" --db "$C" action resume 1 "${KILL_RATE[@]}" >"$WORK/resume.out" 2>&1
 check "the last resume completes" [ $? -eq 0 ]
 final=$(run_counts "$C" 1)
 check "resumed run is done ($final)" grep -q '^done' <<<"$final"

@@ -107,4 +107,55 @@ function M.http_unrecorded(obj, ctx)
   return http.get("https://api.example.test/v1/other", {query = {q = "a b&c"}})
 end
 
+-- obj's lists are built on first use: each way of reaching them shows the same content.
+function M.obj_lists_lazy(obj, ctx)
+  local keys = {}
+  for k in pairs(obj) do keys[k] = true end
+  assert(keys.attributes and keys.sources and keys.tags, "pairs shows the lists")
+  assert(next(obj) ~= nil, "next sees the fields")
+  assert(obj.sources[1] == "RST Cloud", "sources")
+  local back = json.decode(json.encode(obj))
+  assert(#back.attributes == 2 and back.tags[1] == "c2", "an encoded obj has its lists")
+end
+
+function M.obj_lists_encode_first(obj, ctx)
+  local back = json.decode(json.encode(obj)) -- the lists are built by the encoder
+  assert(#back.attributes == 2 and back.sources[1] == "RST Cloud", "encoded lists")
+  assert(obj.tags[1] == "c2" and #obj.attributes == 2, "lists after encoding")
+end
+
+-- Text that contains a short secret ("k", below the redaction floor) is stored unchanged.
+function M.short_secret_text(obj, ctx)
+  ctx:attribute("Kind", "attack_pattern")
+  ctx:tag("kill chain")
+  return nil, "lookup of attack_pattern failed"
+end
+
+-- The outcome of a show: found and message, everything else dropped in outcome_only mode.
+function M.show_outcome(obj, ctx)
+  ctx:show{found = false, message = "not here", rows = {1, 2, 3}, f = function() end}
+end
+
+function M.json_decode_cases(obj, ctx)
+  local v = json.decode(' \t{"u":"caf\\u00e9 \\ud83d\\ude00","e":"a\\"b\\\\c\\/d\\n",' ..
+                        '"n":-12,"x":1e3,"big":12345678901234567890,"d":{"k":1,"k":2},' ..
+                        '"l":[true,false,null,[]]} trailing')
+  assert(v.u == "caf\u{e9} \u{1F600}", "unicode escapes: " .. tostring(v.u))
+  assert(v.e == 'a"b\\c/d\n', "escapes")
+  assert(v.n == -12 and math.type(v.n) == "integer", "negative integer")
+  assert(v.x == 1000 and math.type(v.x) == "integer", "integral exponent")
+  assert(math.type(v.big) == "float", "a number past 2^53 stays a float")
+  assert(v.d.k == 2, "the last of two equal keys wins")
+  assert(v.l[1] == true and v.l[2] == false and v.l[3] == json.null and #v.l == 4, "list")
+  assert(next(v.l[4]) == nil, "empty list")
+  local bad, err = json.decode('{"a":1,}')
+  assert(bad == nil and err == "json: invalid JSON at byte 8", "trailing comma: " .. tostring(err))
+  bad, err = json.decode('"\\ud800"')
+  assert(bad == nil and err:find("invalid JSON"), "lone surrogate")
+  bad, err = json.decode('')
+  assert(bad == nil and err == "json: invalid JSON at byte 1", "empty text")
+  local ok, deep = pcall(json.decode, string.rep("[", 300) .. string.rep("]", 300))
+  assert(not ok and deep:find("nesting deeper than 200"), "nesting")
+end
+
 return M

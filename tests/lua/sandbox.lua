@@ -134,4 +134,35 @@ function M.show_return()
   return {summary = "shown", n = 3}
 end
 
+function M.module_id(obj, ctx)
+  ctx:tag(require("rst.util").id())
+end
+
+function M.module_sets_global()
+  require("rst.util").set_global()
+end
+
+function M.module_table_write()
+  require("rst.util").double = nil
+end
+
+function M.module_global_private()
+  local util = require("rst.util")
+  if helper_global ~= nil then error("a module's global leaked into the run") end
+  if util.helper() ~= "module global" then error("the module lost its own global") end
+end
+
+function M.sleep_short(obj, ctx)
+  http.sleep(150)
+  ctx:tag("slept")
+end
+
+function M.sleep_long()
+  http.sleep(60000)
+end
+
+function M.sleep_bad()
+  http.sleep(-1)
+end
+
 return M

@@ -251,10 +251,81 @@ static void test_a_bad_replay_file_is_refused(void **state) {
   unlink("/tmp/tq_lua_bad_replay.json");
 }
 
+static void test_obj_lists_are_built_on_first_use(void **state) {
+  expect(*state, "obj_lists_lazy", TQ_LUA_OK, "");
+  expect(*state, "obj_lists_encode_first", TQ_LUA_OK, "");
+}
+
+static void test_json_decode_reads_every_form(void **state) {
+  expect(*state, "json_decode_cases", TQ_LUA_OK, "");
+}
+
+/* Loads ctx.lua with one secret and outcome_only as given. */
+static tq_lua_script *load_with(fixture *f, const char *secret, int outcome_only) {
+  tq_lua_kv secrets[] = {{"api_key", secret}};
+  tq_lua_script_opts o;
+  tq_lua_script_opts_init(&o);
+  char path[4096];
+  snprintf(path, sizeof path, "%s", lt_path("ctx.lua"));
+  o.name = "ctx-test-2";
+  o.path = path;
+  o.secrets = secrets;
+  o.n_secrets = 1;
+  o.outcome_only = outcome_only;
+  tq_lua_script *s = NULL;
+  tq_err err = {0};
+  if (tq_lua_load(f->rt, &o, &s, &err) != TQ_OK)
+    fail_msg("%s", err.msg);
+  return s;
+}
+
+static void test_a_short_secret_does_not_corrupt_text(void **state) {
+  fixture *f = *state;
+  tq_lua_script *s = load_with(f, "k", 0);
+  tq_lua_run *run = lt_start(f->rt, s, "short_secret_text", sample_object());
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  const tq_changeset *cs = tq_lua_run_changeset(run);
+  assert_string_equal(cs->attrs[0].value, "attack_pattern");
+  assert_string_equal(cs->tags[0], "kill chain");
+  assert_string_equal(tq_lua_run_message(run), "lookup of attack_pattern failed");
+  tq_lua_run_free(run);
+  tq_lua_script_free(s);
+}
+
+static void test_a_secret_of_six_bytes_is_still_masked(void **state) {
+  fixture *f = *state;
+  tq_lua_script *s = load_with(f, "attack", 0);
+  tq_lua_run *run = lt_start(f->rt, s, "short_secret_text", sample_object());
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_string_equal(tq_lua_run_changeset(run)->attrs[0].value, "********_pattern");
+  assert_string_equal(tq_lua_run_message(run), "lookup of ********_pattern failed");
+  tq_lua_run_free(run);
+  tq_lua_script_free(s);
+}
+
+static void test_outcome_only_keeps_found_and_message(void **state) {
+  fixture *f = *state;
+  tq_lua_script *s = load_with(f, SECRET, 1);
+  tq_lua_run *run = lt_start(f->rt, s, "show_outcome", sample_object());
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK); /* the function is never encoded */
+  char *text = cJSON_PrintUnformatted(tq_lua_run_changeset(run)->show);
+  assert_string_equal(text, "{\"found\":false,\"message\":\"not here\"}");
+  free(text);
+  tq_lua_run_free(run);
+  tq_lua_script_free(s);
+  expect(f, "show_outcome", TQ_LUA_ERROR, "cannot encode a function"); /* in full mode */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_changeset_records_every_kind, setup, teardown),
       cmocka_unit_test_setup_teardown(test_changeset_values_are_validated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_obj_lists_are_built_on_first_use, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_json_decode_reads_every_form, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_short_secret_does_not_corrupt_text, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_secret_of_six_bytes_is_still_masked, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_outcome_only_keeps_found_and_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_obj_is_a_readable_view, setup, teardown),
       cmocka_unit_test_setup_teardown(test_obj_is_read_only, setup, teardown),
       cmocka_unit_test_setup_teardown(test_config_has_no_secret_and_is_read_only, setup, teardown),

@@ -188,7 +188,7 @@ static void test_nil_reason_is_a_failure_of_the_object(void **state) {
   expect_alone(*state, "fail", TQ_LUA_FAILED, "not found here");
 }
 
-static void test_require_loads_lib_modules_once_per_run(void **state) {
+static void test_require_loads_lib_modules(void **state) {
   expect_alone(*state, "require_lib", TQ_LUA_OK, "");
 }
 
@@ -257,6 +257,78 @@ static void test_a_script_must_return_entries(void **state) {
   unlink("/tmp/tq_lua_noentries.lua");
 }
 
+static void test_a_module_loads_once_per_script(void **state) {
+  fixture *f = *state;
+  tq_lua_run *a = lt_start(f->rt, f->s, "module_id", NULL);
+  tq_lua_run *b = lt_start(f->rt, f->s, "module_id", NULL);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  tq_lua_limits lim = {0};
+  tq_lua_script *other = lt_load(f->rt, "sandbox-other", "sandbox.lua", lim, NULL, 0, NULL);
+  assert_non_null(other);
+  tq_lua_run *c = lt_start(f->rt, other, "module_id", NULL);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(a), TQ_LUA_OK);
+  assert_int_equal(tq_lua_run_status(c), TQ_LUA_OK);
+  const char *id_a = tq_lua_run_changeset(a)->tags[0];
+  assert_string_equal(id_a, tq_lua_run_changeset(b)->tags[0]);     /* shared by runs */
+  assert_string_not_equal(id_a, tq_lua_run_changeset(c)->tags[0]); /* not by scripts */
+  tq_lua_run_free(a);
+  tq_lua_run_free(b);
+  tq_lua_run_free(c);
+  tq_lua_script_free(other);
+}
+
+static void test_a_module_cannot_set_globals_at_run_time(void **state) {
+  expect_alone(*state, "module_sets_global", TQ_LUA_ERROR,
+               "module 'rst.util': attempt to set global 'leaked' at run time");
+}
+
+static void test_a_module_table_is_read_only(void **state) {
+  expect_alone(*state, "module_table_write", TQ_LUA_ERROR,
+               "attempt to modify read-only table 'rst.util' (field 'double')");
+}
+
+static void test_a_module_global_is_not_the_runs(void **state) {
+  expect_alone(*state, "module_global_private", TQ_LUA_OK, "");
+}
+
+static void test_sleep_lets_other_runs_go_on(void **state) {
+  fixture *f = *state;
+  int64_t t0 = tq_mono_ms();
+  tq_lua_run *sleeper = lt_start(f->rt, f->s, "sleep_short", NULL);
+  tq_lua_run *ok = lt_start(f->rt, f->s, "ok", NULL);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(sleeper), TQ_LUA_OK);
+  assert_string_equal(tq_lua_run_changeset(sleeper)->tags[0], "slept");
+  assert_true(tq_mono_ms() - t0 >= 149); /* whole milliseconds of the monotonic clock */
+  assert_true(tq_lua_run_elapsed_us(sleeper) >= 145000);
+  assert_int_equal(tq_lua_run_status(ok), TQ_LUA_OK);
+  /* the other run did not wait for the sleeper */
+  assert_true(tq_lua_run_elapsed_us(ok) < tq_lua_run_elapsed_us(sleeper) - 50000);
+  tq_lua_run_free(sleeper);
+  tq_lua_run_free(ok);
+}
+
+static void test_sleep_past_the_timeout_is_killed(void **state) {
+  fixture *f = *state;
+  tq_lua_limits lim = {.memory = 8u << 20, .instructions = 1000000, .timeout_ms = 200};
+  tq_lua_script *s = lt_load(f->rt, "sandbox-sleep", "sandbox.lua", lim, NULL, 0, NULL);
+  assert_non_null(s);
+  int64_t t0 = tq_mono_ms();
+  tq_lua_run *run = lt_start(f->rt, s, "sleep_long", NULL);
+  tq_lua_script_free(s);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_KILLED);
+  assert_non_null(strstr(tq_lua_run_message(run), "timeout"));
+  int64_t took = tq_mono_ms() - t0;
+  assert_true(took >= 190 && took < 2000);
+  tq_lua_run_free(run);
+}
+
+static void test_sleep_refuses_a_negative_time(void **state) {
+  expect_alone(*state, "sleep_bad", TQ_LUA_ERROR, "http.sleep: ms must be a number");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_os_execute_is_absent, setup, teardown),
@@ -280,12 +352,20 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_a_global_is_not_visible_to_another_run, setup, teardown),
       cmocka_unit_test_setup_teardown(test_an_error_has_a_traceback, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nil_reason_is_a_failure_of_the_object, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_require_loads_lib_modules_once_per_run, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_require_loads_lib_modules, setup, teardown),
       cmocka_unit_test_setup_teardown(test_collectgarbage_is_limited, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_returned_table_is_shown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timeout_kills_a_busy_run, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unknown_entry_is_refused_at_start, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_script_must_return_entries, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_module_loads_once_per_script, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_module_cannot_set_globals_at_run_time, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_a_module_table_is_read_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_module_global_is_not_the_runs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sleep_lets_other_runs_go_on, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sleep_past_the_timeout_is_killed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sleep_refuses_a_negative_time, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

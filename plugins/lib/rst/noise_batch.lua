@@ -10,8 +10,9 @@
 -- batch protocol: obj.description is a JSON list [{id, value, score}], the answer is
 -- ctx:show{items = {{id, found, reason, changes}}}; see docs/actions.md).
 --
--- The sandbox has no sleep: polls are paced by the provider's rate limit (the action's
--- network.rate_limit) and bounded by the config field batch_max_polls.
+-- Polls are spaced by http.sleep (config batch_poll_interval, seconds, default 1; the run's
+-- other work and every other run go on meanwhile), paced as well by the provider's rate
+-- limit, and bounded by the config field batch_max_polls.
 local client = require "rst.client"
 local noise = require "rst.noise"
 local parse = require "rst.parse"
@@ -23,6 +24,7 @@ local RST_TYPES = { ["IP Address"] = "ip", ["FQDN"] = "domain", ["URL"] = "url",
                     ["SHA-1"] = "hash", ["SHA-256"] = "hash" }
 
 M.DEFAULT_MAX_POLLS = 300
+M.DEFAULT_POLL_INTERVAL = 1 -- seconds between two polls of a pending result
 
 -- Values are compared as the API may echo them: domains and hashes case-insensitively.
 local function key_of(v)
@@ -61,9 +63,13 @@ local function submit(ctx, rst_type, values)
   return token
 end
 
--- Polls until the results are ready; returns the list of answers, or nil, reason.
-local function poll(ctx, rst_type, token, max_polls)
-  for _ = 1, max_polls do
+-- Polls until the results are ready, interval seconds apart; returns the list of answers,
+-- or nil, reason.
+local function poll(ctx, rst_type, token, max_polls, interval)
+  for n = 1, max_polls do
+    if n > 1 and interval > 0 then
+      http.sleep(interval * 1000)
+    end
     local resp, err = post(ctx, "/benign/result/" .. rst_type, { json = token })
     if not resp then
       return nil, err
@@ -131,6 +137,10 @@ function M.check_batch(obj, ctx)
     return nil, oerr
   end
   local max_polls = parse.int(ctx.config.batch_max_polls) or M.DEFAULT_MAX_POLLS
+  local interval = parse.num(ctx.config.batch_poll_interval) or M.DEFAULT_POLL_INTERVAL
+  if interval < 0 then
+    return nil, "config batch_poll_interval: must be a number of seconds >= 0"
+  end
   local values = {}
   for i, it in ipairs(items) do
     values[i] = it.value
@@ -139,7 +149,7 @@ function M.check_batch(obj, ctx)
   if token == nil then
     return nil, serr
   end
-  local list, perr = poll(ctx, rst_type, token, max_polls)
+  local list, perr = poll(ctx, rst_type, token, max_polls, interval)
   if list == nil then
     return nil, perr
   end

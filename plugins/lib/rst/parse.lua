@@ -6,13 +6,25 @@
 -- Pure functions: no host module is used here except os.date.
 local M = {}
 
+local byte, gsub = string.byte, string.gsub
+
+-- s without leading and trailing whitespace (%s). Most values have none: they are returned
+-- as they are, without running a pattern (bytes above ' ' are never whitespace).
+local function trim(s)
+  local first, last = byte(s, 1), byte(s, -1)
+  if first == nil or (first > 32 and last > 32) then
+    return s
+  end
+  return (gsub(gsub(s, "^%s+", ""), "%s+$", ""))
+end
+
 -- A finite number from a number or a numeric string, else nil.
 function M.num(v)
   local n
   if type(v) == "number" then
     n = v
   elseif type(v) == "string" then
-    n = tonumber((v:gsub("^%s+", ""):gsub("%s+$", "")))
+    n = tonumber(v) -- tonumber itself skips leading and trailing whitespace
   end
   if n == nil or n ~= n or n == math.huge or n == -math.huge then
     return nil
@@ -52,7 +64,7 @@ function M.text(v, extra)
   if type(v) ~= "string" then
     return nil
   end
-  local s = v:gsub("^%s+", ""):gsub("%s+$", "")
+  local s = trim(v)
   if s == "" or (extra and extra[s:lower()]) then
     return nil
   end
