@@ -27,6 +27,8 @@ typedef enum lib_stmt_id {
   ST_READ_TAGS,
   ST_READ_LINKS,
   ST_LINK_PUT,
+  ST_READ_BEGIN,
+  ST_READ_END,
   ST__COUNT
 } lib_stmt_id;
 

@@ -50,6 +50,8 @@ static const char *const STMT_SQL[ST__COUNT] = {
     [ST_LINK_PUT] = "INSERT OR IGNORE INTO links(a,b,source_id,link_type,created_at)"
                     " SELECT ?1,?2,?3,?4,?5 WHERE (SELECT count(*) FROM objects"
                     " WHERE id IN (?1,?2))=2",
+    [ST_READ_BEGIN] = "BEGIN",
+    [ST_READ_END] = "COMMIT",
 };
 
 tq_code lib_db_err(tq_lib *lib, tq_err *err, const char *what) {

@@ -118,10 +118,17 @@ static tq_code read_row(tq_lib *lib, int64_t id, tq_object *o, tq_err *err) {
   return rc;
 }
 
-tq_code tq_lib_object_get(tq_lib *lib, int64_t id, tq_object **out, tq_err *err) {
-  tq_object *o = calloc(1, sizeof *o);
-  if (o == NULL)
-    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+/* Runs one of the cached BEGIN/COMMIT statements. */
+static tq_code read_txn(tq_lib *lib, lib_stmt_id sid, tq_err *err) {
+  sqlite3_stmt *st = lib_stmt(lib, sid, err);
+  if (st == NULL)
+    return TQ_EDB;
+  int step = sqlite3_step(st);
+  sqlite3_reset(st);
+  return step == SQLITE_DONE ? TQ_OK : lib_db_err(lib, err, "a read transaction");
+}
+
+static tq_code object_read(tq_lib *lib, int64_t id, tq_object *o, tq_err *err) {
   tq_code rc = read_row(lib, id, o, err);
   if (rc == TQ_OK)
     rc = each_row(lib, ST_READ_SOURCES, id, o, row_source, err);
@@ -131,6 +138,23 @@ tq_code tq_lib_object_get(tq_lib *lib, int64_t id, tq_object **out, tq_err *err)
     rc = each_row(lib, ST_READ_TAGS, id, o, row_tag, err);
   if (rc == TQ_OK)
     rc = each_row(lib, ST_READ_LINKS, id, o, row_link, err);
+  return rc;
+}
+
+/* Outside a write transaction the five reads share one read transaction: one consistent
+ * snapshot, and one round of file locking instead of five. */
+tq_code tq_lib_object_get(tq_lib *lib, int64_t id, tq_object **out, tq_err *err) {
+  tq_object *o = calloc(1, sizeof *o);
+  if (o == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  int own = lib->depth == 0 && sqlite3_get_autocommit(lib->db);
+  tq_code rc = own ? read_txn(lib, ST_READ_BEGIN, err) : TQ_OK;
+  if (rc == TQ_OK)
+    rc = object_read(lib, id, o, err);
+  if (own && rc == TQ_OK)
+    rc = read_txn(lib, ST_READ_END, err);
+  else if (own)
+    sqlite3_exec(lib->db, "ROLLBACK", NULL, NULL, NULL);
   if (rc != TQ_OK) {
     tq_object_free(o);
     return rc;

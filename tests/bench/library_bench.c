@@ -176,6 +176,22 @@ static double page_ms(tq_lib *lib, long n) {
   return (now_s() - t0) * 1000 / pages;
 }
 
+/* Mean time to read one whole object (row, sources, attributes, tags, links) by id. */
+static double read_us(tq_lib *lib, long n) {
+  tq_err err;
+  long reads = n < 100000 ? n : 100000;
+  double t0 = now_s();
+  for (long i = 0; i < reads; i++) {
+    tq_object *o = NULL;
+    if (tq_lib_object_get(lib, 1 + (i * 7919) % n, &o, &err) != TQ_OK) {
+      fprintf(stderr, "read: %s\n", err.msg);
+      exit(1);
+    }
+    tq_object_free(o);
+  }
+  return (now_s() - t0) * 1e6 / (double)reads;
+}
+
 int main(int argc, char **argv) {
   long n = argc > 1 ? atol(argv[1]) : 1000000;
   const char *dir = argc > 2 ? argv[2] : "/tmp";
@@ -188,6 +204,7 @@ int main(int argc, char **argv) {
   getrusage(RUSAGE_SELF, &ru);
   double rss_mib = (double)ru.ru_maxrss / 1024.0;
   double ms = page_ms(lib, n);
+  double rus = read_us(lib, n);
   tq_lib_close(lib);
   double t_raw = run_raw(p2, n);
   double r_tq = (double)n / t_tq, r_raw = (double)n / t_raw;
@@ -198,6 +215,8 @@ int main(int argc, char **argv) {
   printf("  ratio to raw      %10.2f               aim >= 0.5\n", r_tq / r_raw);
   printf("  peak RSS          %10.1f MiB\n", rss_mib);
   printf("  collection page   %10.3f ms per 1,000 rows  aim < 5 ms: ratio %.2f\n", ms, ms / 5.0);
+  printf("  object read       %10.2f us per whole object (sources, attributes, tags, links)\n",
+         rus);
   for (int k = 0; k < 2; k++) {
     const char *base = k ? p2 : p1;
     char p[300];
