@@ -99,6 +99,10 @@ void tq_source_opts_init(tq_source_opts *o);
 tq_code tq_lib_source_put(tq_lib *lib, const char *name, const tq_source_opts *opts,
                           int must_create, int64_t *id_out, tq_err *err);
 tq_code tq_lib_source_get(tq_lib *lib, const char *name, tq_source *out, tq_err *err);
+/* The id of the source named name, created with kind (and default settings) when missing;
+ * an existing source is left as it is. Cheap: names are cached per handle. */
+tq_code tq_lib_source_ensure(tq_lib *lib, const char *name, const char *kind, int64_t *id_out,
+                             tq_err *err);
 /* All sources, ordered by name. *out is malloc'd (free()). */
 tq_code tq_lib_source_list(tq_lib *lib, tq_source **out, size_t *n, tq_err *err);
 

@@ -51,6 +51,8 @@ typedef struct lib_name_map {
 #define LIB_TAG_PARAM0 2
 typedef enum lib_multi_id { LM_ATTRS, LM_TAGS, LM__COUNT } lib_multi_id;
 
+#define LIB_ADHOC_MAX 16
+
 struct tq_lib {
   sqlite3 *db;
   char *path;
@@ -60,11 +62,20 @@ struct tq_lib {
   sqlite3_stmt *multi[LM__COUNT][LIB_MULTI_MAX + 1];
   lib_name_map sources;
   lib_name_map tags;
+  /* Statements of one-off writes (score.c), cached by the address of their SQL literal. */
+  struct {
+    const char *sql;
+    sqlite3_stmt *st;
+  } adhoc[LIB_ADHOC_MAX];
+  int n_adhoc;
 };
 
 /* Sets err from the database's last error with context; returns TQ_EDB (or TQ_EBUSY-like
  * TQ_ETIMEOUT when the lock wait ran out). */
 tq_code lib_db_err(tq_lib *lib, tq_err *err, const char *what);
+/* The statement of the SQL literal sql, prepared once and kept (sql must be a string literal
+ * or otherwise outlive the handle), reset and with bindings cleared. NULL on failure. */
+sqlite3_stmt *lib_stmt_sql(tq_lib *lib, const char *sql, tq_err *err);
 /* The cached prepared statement id, reset and with bindings cleared. NULL on failure. */
 sqlite3_stmt *lib_stmt(tq_lib *lib, lib_stmt_id id, tq_err *err);
 /* The cached insert of n rows (1..LIB_MULTI_MAX) of kind id, reset. NULL on failure. */

@@ -76,6 +76,28 @@ tq_code lib_exec(tq_lib *lib, const char *sql, tq_err *err) {
   return lib_db_err(lib, err, "executing SQL");
 }
 
+sqlite3_stmt *lib_stmt_sql(tq_lib *lib, const char *sql, tq_err *err) {
+  sqlite3_stmt *st = NULL;
+  for (int i = 0; i < lib->n_adhoc; i++)
+    if (lib->adhoc[i].sql == sql)
+      st = lib->adhoc[i].st;
+  if (st == NULL) {
+    if (lib->n_adhoc == LIB_ADHOC_MAX) {
+      tq_err_set(err, TQ_EINTERNAL, "%s: statement cache full (LIB_ADHOC_MAX)", lib->path);
+      return NULL;
+    }
+    if (sqlite3_prepare_v3(lib->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+      lib_db_err(lib, err, "preparing a statement");
+      return NULL;
+    }
+    lib->adhoc[lib->n_adhoc].sql = sql;
+    lib->adhoc[lib->n_adhoc++].st = st;
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return st;
+}
+
 sqlite3_stmt *lib_stmt(tq_lib *lib, lib_stmt_id id, tq_err *err) {
   sqlite3_stmt *st = lib->stmts[id];
   if (st == NULL) {
@@ -251,6 +273,8 @@ void tq_lib_close(tq_lib *lib) {
     return;
   for (int i = 0; i < ST__COUNT; i++)
     sqlite3_finalize(lib->stmts[i]);
+  for (int i = 0; i < lib->n_adhoc; i++)
+    sqlite3_finalize(lib->adhoc[i].st);
   for (int i = 0; i < LM__COUNT; i++)
     for (int n = 0; n <= LIB_MULTI_MAX; n++)
       sqlite3_finalize(lib->multi[i][n]);
@@ -282,6 +306,8 @@ static void lib_stmts_release(tq_lib *lib) {
   for (int i = 0; i < ST__COUNT; i++)
     if (lib->stmts[i])
       sqlite3_reset(lib->stmts[i]);
+  for (int i = 0; i < lib->n_adhoc; i++)
+    sqlite3_reset(lib->adhoc[i].st);
 }
 
 tq_code tq_lib_commit(tq_lib *lib, tq_err *err) {

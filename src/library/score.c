@@ -47,12 +47,12 @@ tq_code lib_recompute_touched(tq_lib *lib, tq_err *err) {
 /* Runs a one-statement write in its own transaction unless one is open. */
 static tq_code write_one(tq_lib *lib, const char *sql, int64_t a, int64_t b, int has_b,
                          int64_t *changes, tq_err *err) {
-  sqlite3_stmt *st = NULL;
   tq_code rc = tq_lib_begin(lib, err);
   if (rc != TQ_OK)
     return rc;
-  if (sqlite3_prepare_v2(lib->db, sql, -1, &st, NULL) != SQLITE_OK) {
-    rc = lib_db_err(lib, err, "preparing a write");
+  sqlite3_stmt *st = lib_stmt_sql(lib, sql, err);
+  if (st == NULL) {
+    rc = TQ_EDB;
     goto fail;
   }
   sqlite3_bind_int64(st, 1, a);
@@ -64,23 +64,22 @@ static tq_code write_one(tq_lib *lib, const char *sql, int64_t a, int64_t b, int
   }
   if (changes)
     *changes = sqlite3_changes64(lib->db);
-  sqlite3_finalize(st);
+  sqlite3_reset(st);
   return tq_lib_commit(lib, err);
 fail:
-  sqlite3_finalize(st);
   tq_lib_rollback(lib);
   return rc;
 }
 
 /* Fails with TQ_ENOTFOUND unless object id exists. */
 static tq_code object_exists(tq_lib *lib, int64_t id, tq_err *err) {
-  sqlite3_stmt *st = NULL;
-  int found = 0;
-  if (sqlite3_prepare_v2(lib->db, "SELECT 1 FROM objects WHERE id=?1", -1, &st, NULL) != SQLITE_OK)
-    return lib_db_err(lib, err, "looking up an object");
+  static const char sql[] = "SELECT 1 FROM objects WHERE id=?1";
+  sqlite3_stmt *st = lib_stmt_sql(lib, sql, err);
+  if (st == NULL)
+    return TQ_EDB;
   sqlite3_bind_int64(st, 1, id);
-  found = sqlite3_step(st) == SQLITE_ROW;
-  sqlite3_finalize(st);
+  int found = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_reset(st);
   return found ? TQ_OK : tq_err_set(err, TQ_ENOTFOUND, "no object with id %lld", (long long)id);
 }
 

@@ -20,6 +20,22 @@ tq_code lib_source_id(tq_lib *lib, const char *name, const char *kind, int64_t *
                       id, err);
 }
 
+tq_code tq_lib_source_ensure(tq_lib *lib, const char *name, const char *kind, int64_t *id_out,
+                             tq_err *err) {
+  int64_t id = 0;
+  tq_code rc = tq_lib_begin(lib, err);
+  if (rc != TQ_OK)
+    return rc;
+  rc = lib_source_id(lib, name, kind, &id, err);
+  if (rc != TQ_OK) {
+    tq_lib_rollback(lib);
+    return rc;
+  }
+  if (id_out)
+    *id_out = id;
+  return tq_lib_commit(lib, err);
+}
+
 static tq_code check_opts(const char *name, const tq_source_opts *o, tq_err *err) {
   if (o->kind && strcmp(o->kind, "user") && strcmp(o->kind, "feed") && strcmp(o->kind, "plugin"))
     return tq_err_set(err, TQ_EINVAL, "source %s: kind '%s' is not user, feed or plugin", name,

@@ -78,18 +78,6 @@ tq_code tq_plugin_changeset_check(const tq_changeset *cs, tq_err *err) {
   return TQ_OK;
 }
 
-/* The plugin's source: created as kind "plugin" on first use, left as it is afterwards. */
-static tq_code ensure_source(tq_lib *lib, const char *label, tq_err *err) {
-  tq_source s;
-  tq_code rc = tq_lib_source_get(lib, label, &s, err);
-  if (rc != TQ_ENOTFOUND)
-    return rc;
-  tq_source_opts o;
-  tq_source_opts_init(&o);
-  o.kind = "plugin";
-  return tq_lib_source_put(lib, label, &o, 0, NULL, err);
-}
-
 static tq_code put_main(tq_lib *lib, const char *label, const tq_object *obj, tq_apply_summary *out,
                         tq_err *err) {
   if (obj->id > 0) {
@@ -164,7 +152,8 @@ static tq_code put_indicators(tq_lib *lib, const char *label, const tq_changeset
 
 static tq_code put_all(tq_lib *lib, const tq_plugin *p, const tq_object *obj,
                        const tq_changeset *cs, tq_apply_summary *out, tq_err *err) {
-  tq_code rc = ensure_source(lib, p->label, err);
+  /* the plugin's source: created as kind "plugin" on first use, left as it is afterwards */
+  tq_code rc = tq_lib_source_ensure(lib, p->label, "plugin", NULL, err);
   if (rc == TQ_OK)
     rc = put_main(lib, p->label, obj, out, err);
   for (size_t i = 0; rc == TQ_OK && i < cs->n_attrs; i++) {
