@@ -144,6 +144,10 @@ tq_code tq_lib_object_put(tq_lib *lib, const tq_object_in *in, int64_t *id_out, 
 /* Adds one attribute to an existing object (merged if the same name/value/source exists). */
 tq_code tq_lib_attribute_add(tq_lib *lib, int64_t object_id, const tq_attr_in *attr, tq_err *err);
 tq_code tq_lib_tag_add(tq_lib *lib, int64_t object_id, const char *tag, tq_err *err);
+/* Adds attributes and tags to an existing object in one go (multi-row inserts): what an
+ * enrichment writes. An attribute without a source gets the source "tqhost". */
+tq_code tq_lib_annotate(tq_lib *lib, int64_t object_id, const tq_attr_in *attrs, size_t n_attrs,
+                        const char *const *tags, size_t n_tags, tq_err *err);
 /* Links two objects (unordered; once per pair and source). link_type (may be NULL) is kept as
  * the link attribute "type" (e.g. a STIX relationship type). */
 tq_code tq_lib_link(tq_lib *lib, int64_t a, int64_t b, const char *source, const char *link_type,

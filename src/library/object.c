@@ -66,19 +66,6 @@ static tq_code tag_id(tq_lib *lib, const char *name, int64_t *id, tq_err *err) {
   return lib_named_id(lib, &lib->tags, ST_TAG_ID, ST_TAG_INSERT, name, NULL, id, err);
 }
 
-static tq_code put_tag(tq_lib *lib, int64_t object_id, const char *tag, tq_err *err) {
-  int64_t tid = 0;
-  tq_code rc = tag_id(lib, tag, &tid, err);
-  if (rc != TQ_OK)
-    return rc;
-  sqlite3_stmt *st = lib_stmt(lib, ST_OBJTAG_PUT, err);
-  if (st == NULL)
-    return TQ_EDB;
-  sqlite3_bind_int64(st, 1, object_id);
-  sqlite3_bind_int64(st, 2, tid);
-  return sqlite3_step(st) == SQLITE_DONE ? TQ_OK : lib_db_err(lib, err, "tagging an object");
-}
-
 /* The checks of an attribute to write, done before anything of its object is written. */
 static tq_code check_attr(const tq_attr_in *a, tq_err *err) {
   if (a->name == NULL || *a->name == '\0' || a->value == NULL)
@@ -86,23 +73,6 @@ static tq_code check_attr(const tq_attr_in *a, tq_err *err) {
   if (a->tlp < 0 || a->tlp > 4)
     return tq_err_set(err, TQ_EINVAL, "attribute %s: TLP %d is not 0..4", a->name, a->tlp);
   return TQ_OK;
-}
-
-static tq_code put_attr(tq_lib *lib, int64_t object_id, const tq_attr_in *a, int64_t source_id,
-                        int64_t now, tq_err *err) {
-  tq_code rc = check_attr(a, err);
-  if (rc != TQ_OK)
-    return rc;
-  sqlite3_stmt *st = lib_stmt(lib, ST_ATTR_PUT, err);
-  if (st == NULL)
-    return TQ_EDB;
-  sqlite3_bind_int64(st, 1, object_id);
-  sqlite3_bind_text(st, 2, a->name, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, a->value, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, source_id);
-  sqlite3_bind_int(st, 5, a->tlp);
-  sqlite3_bind_int64(st, 6, now);
-  return sqlite3_step(st) == SQLITE_DONE ? TQ_OK : lib_db_err(lib, err, "adding an attribute");
 }
 
 /* The attributes of one object, LIB_MULTI_MAX rows per statement: a feed object carries a
@@ -288,16 +258,23 @@ tq_code tq_lib_object_put(tq_lib *lib, const tq_object_in *in, int64_t *id_out, 
   return tq_lib_commit(lib, err);
 }
 
-tq_code tq_lib_attribute_add(tq_lib *lib, int64_t object_id, const tq_attr_in *attr, tq_err *err) {
-  int64_t sid = 0;
+tq_code tq_lib_annotate(tq_lib *lib, int64_t object_id, const tq_attr_in *attrs, size_t n_attrs,
+                        const char *const *tags, size_t n_tags, tq_err *err) {
+  /* the same checks and name resolution as a put, without the object row or sources */
+  tq_object_in in = {.attrs = attrs, .n_attrs = n_attrs, .tags = tags, .n_tags = n_tags};
+  put_ids ids = {.v = NULL};
   tq_code rc = tq_lib_begin(lib, err);
   if (rc != TQ_OK)
     return rc;
-  rc = lib_source_id(lib, attr->source ? attr->source : "tqhost", NULL, &sid, err);
+  rc = resolve_ids(lib, &in, &ids, err);
   if (rc == TQ_OK)
-    rc = put_attr(lib, object_id, attr, sid, tq_time_now(), err);
+    rc = put_attrs(lib, object_id, attrs, ids.v, n_attrs, tq_time_now(), err);
   if (rc == TQ_OK)
+    rc = put_tag_ids(lib, object_id, ids.v + n_attrs, n_tags, err);
+  if (rc == TQ_OK && n_attrs)
     rc = lib_touch(lib, object_id, err);
+  if (ids.v != ids.local)
+    free(ids.v);
   if (rc != TQ_OK) {
     tq_lib_rollback(lib);
     return rc;
@@ -305,16 +282,12 @@ tq_code tq_lib_attribute_add(tq_lib *lib, int64_t object_id, const tq_attr_in *a
   return tq_lib_commit(lib, err);
 }
 
+tq_code tq_lib_attribute_add(tq_lib *lib, int64_t object_id, const tq_attr_in *attr, tq_err *err) {
+  return tq_lib_annotate(lib, object_id, attr, 1, NULL, 0, err);
+}
+
 tq_code tq_lib_tag_add(tq_lib *lib, int64_t object_id, const char *tag, tq_err *err) {
-  tq_code rc = tq_lib_begin(lib, err);
-  if (rc != TQ_OK)
-    return rc;
-  rc = put_tag(lib, object_id, tag, err);
-  if (rc != TQ_OK) {
-    tq_lib_rollback(lib);
-    return rc;
-  }
-  return tq_lib_commit(lib, err);
+  return tq_lib_annotate(lib, object_id, NULL, 0, &tag, 1, err);
 }
 
 tq_code tq_lib_link(tq_lib *lib, int64_t a, int64_t b, const char *source, const char *link_type,

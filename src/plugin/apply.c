@@ -156,14 +156,22 @@ static tq_code put_all(tq_lib *lib, const tq_plugin *p, const tq_object *obj,
   tq_code rc = tq_lib_source_ensure(lib, p->label, "plugin", NULL, err);
   if (rc == TQ_OK)
     rc = put_main(lib, p->label, obj, out, err);
-  for (size_t i = 0; rc == TQ_OK && i < cs->n_attrs; i++) {
-    tq_attr_in a = {.name = cs->attrs[i].name, .value = cs->attrs[i].value, .source = p->label};
-    if ((rc = tq_lib_attribute_add(lib, out->object_id, &a, err)) == TQ_OK)
-      out->attrs++;
+  if (rc == TQ_OK && (cs->n_attrs || cs->n_tags)) {
+    tq_attr_in local[64], *attrs = cs->n_attrs <= 64 ? local : malloc(cs->n_attrs * sizeof *attrs);
+    if (attrs == NULL)
+      return tq_err_set(err, TQ_ENOMEM, "out of memory");
+    for (size_t i = 0; i < cs->n_attrs; i++)
+      attrs[i] =
+          (tq_attr_in){.name = cs->attrs[i].name, .value = cs->attrs[i].value, .source = p->label};
+    rc = tq_lib_annotate(lib, out->object_id, attrs, cs->n_attrs, (const char *const *)cs->tags,
+                         cs->n_tags, err);
+    if (attrs != local)
+      free(attrs);
+    if (rc == TQ_OK) {
+      out->attrs = cs->n_attrs;
+      out->tags = cs->n_tags;
+    }
   }
-  for (size_t i = 0; rc == TQ_OK && i < cs->n_tags; i++)
-    if ((rc = tq_lib_tag_add(lib, out->object_id, cs->tags[i], err)) == TQ_OK)
-      out->tags++;
   if (rc == TQ_OK)
     rc = put_links(lib, p->label, cs, out, err);
   if (rc == TQ_OK)
