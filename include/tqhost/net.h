@@ -39,21 +39,21 @@ const char *tq_net_fail_name(tq_net_fail f);
 typedef struct tq_net_policy {
   const char *const *allow_hosts; /* host names (or host:port); NULL/0 = any host */
   size_t n_allow_hosts;
-  double rate_per_s; /* token bucket refill; 0 = unlimited */
-  double burst;      /* bucket size; 0 = max(1, rate_per_s) */
-  int max_conns;     /* connections at once for this provider; 0 = 16 */
-  int retry_max;     /* retries after the first attempt */
+  double rate_per_s;   /* token bucket refill; 0 = unlimited */
+  double burst;        /* bucket size; 0 = max(1, rate_per_s) */
+  int max_conns;       /* connections at once for this provider; 0 = 16 */
+  int retry_max;       /* retries after the first attempt */
   const int *retry_on; /* statuses retried (429, 5xx...); connection errors and timeouts are
                           always retried while retry_max allows */
   size_t n_retry_on;
-  int64_t backoff_ms;     /* base of the exponential backoff (with full jitter); 0 = 200 */
-  int64_t timeout_ms;     /* per attempt; 0 = 30000 */
-  size_t max_body;        /* response size cap; 0 = 16 MiB */
-  int64_t cache_ttl_ms;   /* 0 = no cache; GET responses with status < 400 are cached */
-  const char *ca_file;    /* NULL: system store */
-  int verify_tls;         /* 1 (default on: tq_net_policy_init) */
-  int follow_redirects;   /* max redirects followed, each checked against the allow-list;
-                             0 = none (a 3xx is final); 5 from tq_net_policy_init */
+  int64_t backoff_ms;   /* base of the exponential backoff (with full jitter); 0 = 200 */
+  int64_t timeout_ms;   /* per attempt; 0 = 30000 */
+  size_t max_body;      /* response size cap; 0 = 16 MiB */
+  int64_t cache_ttl_ms; /* 0 = no cache; GET responses with status < 400 are cached */
+  const char *ca_file;  /* NULL: system store */
+  int verify_tls;       /* 1 (default on: tq_net_policy_init) */
+  int follow_redirects; /* max redirects followed, each checked against the allow-list;
+                           0 = none (a 3xx is final); 5 from tq_net_policy_init */
 } tq_net_policy;
 void tq_net_policy_init(tq_net_policy *p);
 
@@ -77,9 +77,9 @@ typedef struct tq_net_response {
                        response from the cache, which keeps status and body only */
   char *body;       /* NUL-terminated; body_len bytes */
   size_t body_len;
-  int attempts;     /* 1 + retries done */
+  int attempts; /* 1 + retries done */
   int from_cache;
-  char error[256];  /* what failed, when fail != TQ_NET_OK */
+  char error[256]; /* what failed, when fail != TQ_NET_OK */
 } tq_net_response;
 void tq_net_response_free(tq_net_response *r);
 /* The value of a response header (case-insensitive name), malloc'd, or NULL. */

@@ -122,7 +122,6 @@ typedef struct tq_run_reason {
 tq_code tq_run_reasons(tq_lib *lib, int64_t run_id, tq_run_reason **out, size_t *n, tq_err *err);
 void tq_run_reasons_free(tq_run_reason *r, size_t n);
 
-
 /* ---- workflows ------------------------------------------------------------------------------
  * A workflow is a data collection, one or more actions run over it in order, settings that
  * override the actions' defaults, and an optional schedule (ThreatQ's: every 1h, 6h, 24h, 2d,
@@ -131,7 +130,7 @@ void tq_run_reasons_free(tq_run_reason *r, size_t n);
 
 typedef struct tq_schedule {
   enum { TQ_SCHED_NONE, TQ_SCHED_EVERY, TQ_SCHED_DAILY, TQ_SCHED_WEEKLY } kind;
-  int64_t every_s; /* TQ_SCHED_EVERY */
+  int64_t every_s;  /* TQ_SCHED_EVERY */
   int hour, minute; /* DAILY, WEEKLY (UTC) */
   int weekday;      /* WEEKLY: 0 = Sunday .. 6 = Saturday */
 } tq_schedule;
@@ -173,15 +172,14 @@ tq_code tq_workflow_set_enabled(tq_lib *lib, const char *name, int enabled, tq_e
 tq_code tq_workflow_delete(tq_lib *lib, const char *name, tq_err *err);
 
 /* Called after each action of a workflow run with that action's summary. */
-typedef void (*tq_workflow_step_fn)(void *ud, const tq_workflow *w, const char *action,
-                                    tq_code rc, const tq_err *err, const tq_run_summary *sum);
+typedef void (*tq_workflow_step_fn)(void *ud, const tq_workflow *w, const char *action, tq_code rc,
+                                    const tq_err *err, const tq_run_summary *sum);
 
 /* Runs the workflow's actions in order over its collection (each action's failure is
  * reported through step and does not stop the next one), then sets last_run_at = now and the
  * next due time. *n_failed (may be NULL) gets how many actions failed. */
-tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts *base,
-                        int64_t now, tq_workflow_step_fn step, void *ud, size_t *n_failed,
-                        tq_err *err);
+tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts *base, int64_t now,
+                        tq_workflow_step_fn step, void *ud, size_t *n_failed, tq_err *err);
 /* Runs every enabled workflow due at now (next_run_at <= now), once each, in name order. A
  * workflow that missed several periods runs once, not once per period. */
 tq_code tq_workflow_tick(tq_lib *lib, const tq_action_opts *base, int64_t now,
@@ -189,7 +187,6 @@ tq_code tq_workflow_tick(tq_lib *lib, const tq_action_opts *base, int64_t now,
                          tq_err *err);
 /* Appends the workflow's last `limit` runs (newest first) to the JSON array out: run id,
  * start, action, status, items requested, enriched, not found, failed, seconds, error. */
-tq_code tq_workflow_activity(tq_lib *lib, int64_t workflow_id, int limit, cJSON *out,
-                             tq_err *err);
+tq_code tq_workflow_activity(tq_lib *lib, int64_t workflow_id, int limit, cJSON *out, tq_err *err);
 
 #endif
