@@ -11,7 +11,7 @@ WORK=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$WORK"' EXIT
 unset TQHOST_NOW TQHOST_KEY_FILE
-N=${FEED_TEST_N:-6000}
+N=${FEED_TEST_N:-10000}
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); }
