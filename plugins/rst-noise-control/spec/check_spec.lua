@@ -1,6 +1,8 @@
 -- check_spec.lua: the rst-noise-control operation against recorded RST Noise Control answers
 -- (spec/fixtures, recorded from rstsim). Run with `tqhost plugin test plugins/rst-noise-control`.
 local T = require "tqhost.test"
+local S = require "rst.spec"
+local values, one, contains, assert_no_changes = S.values, S.one, S.contains, S.assert_no_changes
 
 local KEY = "test-key-8a41c7e2"
 
@@ -13,44 +15,6 @@ local function run(itype, value, fixture, config, score, secrets)
     secrets = secrets or { api_key = KEY },
     replay = "spec/fixtures/" .. fixture,
   }
-end
-
-local function values(r, name)
-  local out = {}
-  for _, a in ipairs(r.changes.attributes) do
-    if a.name == name then
-      out[#out + 1] = a.value
-    end
-  end
-  return out
-end
-
-local function one(r, name)
-  local v = values(r, name)
-  assert.are.equal(1, #v, "attribute " .. name .. " appears " .. #v .. " times")
-  return v[1]
-end
-
-local function contains(v, needle)
-  if type(v) == "string" then
-    return v:find(needle, 1, true) ~= nil
-  end
-  if type(v) == "table" then
-    for k, x in pairs(v) do
-      if contains(k, needle) or contains(x, needle) then
-        return true
-      end
-    end
-  end
-  return false
-end
-
-local function assert_no_changes(r)
-  assert.are.equal(0, #r.changes.attributes)
-  assert.are.equal(0, #r.changes.links)
-  assert.are.equal(0, #r.changes.indicators)
-  assert.is_nil(r.changes.score)
-  assert.is_nil(r.changes.status)
 end
 
 describe("rst-noise-control verdict Drop", function()
