@@ -187,12 +187,10 @@ static int ro_len(lua_State *L) {
 /* The proxy is an empty table whose metatable reads through to the real table; writes raise
  * an error naming the table; the metatable is hidden from scripts (__metatable = false). All
  * functions are light C functions so that a proxy costs two tables and no closure. */
-void freeze_table(lua_State *L, int idx, const char *name) {
-  idx = lua_absindex(L, idx);
-  lua_createtable(L, 0, 0);
+/* Pushes a new metatable with what every read-only proxy has: writes refused, pairs and # seen
+ * through, the metatable hidden. The caller adds __index. */
+static void push_ro_metatable(lua_State *L) {
   lua_createtable(L, 0, 7);
-  lua_pushvalue(L, idx);
-  lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, ro_newindex);
   lua_setfield(L, -2, "__newindex");
   lua_pushcfunction(L, ro_pairs);
@@ -201,6 +199,14 @@ void freeze_table(lua_State *L, int idx, const char *name) {
   lua_setfield(L, -2, "__len");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
+}
+
+void freeze_table(lua_State *L, int idx, const char *name) {
+  idx = lua_absindex(L, idx);
+  lua_createtable(L, 0, 0);
+  push_ro_metatable(L);
+  lua_pushvalue(L, idx);
+  lua_setfield(L, -2, "__index");
   lua_pushstring(L, name);
   lua_setfield(L, -2, "__name");
   lua_pushlightuserdata(L, &frozen_key);
@@ -237,17 +243,9 @@ void freeze_view(lua_State *L, int idx, const char *name) {
 void view_push_real(lua_State *L, int idx) { lua_rawgetp(L, idx, &view_key); }
 
 void view_metatable_new(lua_State *L, lua_CFunction index) {
-  lua_createtable(L, 0, 6);
+  push_ro_metatable(L);
   lua_pushcfunction(L, index);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, ro_newindex);
-  lua_setfield(L, -2, "__newindex");
-  lua_pushcfunction(L, ro_pairs);
-  lua_setfield(L, -2, "__pairs");
-  lua_pushcfunction(L, ro_len);
-  lua_setfield(L, -2, "__len");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "__metatable");
 }
 
 static void view_register(lua_State *L) {

@@ -156,10 +156,11 @@ static void on_run_done(void *ud, tq_lua_run *run) {
   r->active--;
 }
 
-static tq_code start_single(runner *r, slot *s, tq_err *err) {
-  tq_object *obj = NULL;
+/* Reads the slot's object into *obj, or finishes the slot as failed (and leaves *obj NULL)
+ * when the object is gone or the action does not accept its type. */
+static tq_code read_accepted(runner *r, slot *s, tq_object **obj, tq_err *err) {
   tq_err e;
-  tq_code rc = tq_lib_object_get(r->lib, s->id, &obj, &e);
+  tq_code rc = tq_lib_object_get(r->lib, s->id, obj, &e);
   if (rc == TQ_ENOTFOUND) {
     finish_slot_msg(r, s, OUT_FAILED, "%s", "the object no longer exists");
     return TQ_OK;
@@ -168,15 +169,24 @@ static tq_code start_single(runner *r, slot *s, tq_err *err) {
     *err = e;
     return rc;
   }
-  const char *refused = refuse(r, obj);
+  const char *refused = refuse(r, *obj);
   if (refused) {
     finish_slot_msg(r, s, OUT_FAILED, "the action does not accept %s objects", refused);
-  } else {
-    s->state = SLOT_RUNNING;
-    rc = tq_lua_run_start(r->rt, r->script, r->a->entry, obj, on_run_done, s, &s->run, err);
-    if (rc == TQ_OK)
-      r->active++;
+    tq_object_free(*obj);
+    *obj = NULL;
   }
+  return TQ_OK;
+}
+
+static tq_code start_single(runner *r, slot *s, tq_err *err) {
+  tq_object *obj = NULL;
+  tq_code rc = read_accepted(r, s, &obj, err);
+  if (rc != TQ_OK || obj == NULL)
+    return rc;
+  s->state = SLOT_RUNNING;
+  rc = tq_lua_run_start(r->rt, r->script, r->a->entry, obj, on_run_done, s, &s->run, err);
+  if (rc == TQ_OK)
+    r->active++;
   tq_object_free(obj);
   return rc;
 }
@@ -299,27 +309,15 @@ done:
 /* A slot that waits for a batch: the object's view is kept until the chunk starts. */
 static tq_code enqueue_batch(runner *r, slot *s, tq_err *err) {
   tq_object *obj = NULL;
-  tq_err e;
-  tq_code rc = tq_lib_object_get(r->lib, s->id, &obj, &e);
-  if (rc == TQ_ENOTFOUND) {
-    finish_slot_msg(r, s, OUT_FAILED, "%s", "the object no longer exists");
-    return TQ_OK;
-  }
-  if (rc != TQ_OK) {
-    *err = e;
+  tq_code rc = read_accepted(r, s, &obj, err);
+  if (rc != TQ_OK || obj == NULL)
     return rc;
-  }
-  const char *refused = refuse(r, obj);
-  if (refused) {
-    finish_slot_msg(r, s, OUT_FAILED, "the action does not accept %s objects", refused);
-  } else {
-    s->state = SLOT_WAIT_BATCH;
-    s->itype = tq_strdup(obj->indicator_type);
-    s->value = tq_strdup(obj->value);
-    s->score = obj->score;
-    if (s->itype == NULL || s->value == NULL)
-      rc = tq_err_set(err, TQ_ENOMEM, "batch: out of memory");
-  }
+  s->state = SLOT_WAIT_BATCH;
+  s->itype = tq_strdup(obj->indicator_type);
+  s->value = tq_strdup(obj->value);
+  s->score = obj->score;
+  if (s->itype == NULL || s->value == NULL)
+    rc = tq_err_set(err, TQ_ENOMEM, "batch: out of memory");
   tq_object_free(obj);
   return rc;
 }
