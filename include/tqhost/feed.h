@@ -141,6 +141,9 @@ typedef struct tq_feed_poll_opts {
   /* Test hook: after this many committed pages, the next page is mapped but rolled back and
    * the poll fails as if the process had died (0 = off). */
   int abort_after_pages;
+  /* Objects per transaction: consecutive pages are committed together (with the last one's
+   * checkpoint) once they hold this many objects or after 2 s; 0 = 10000, 1 = every page. */
+  int64_t tx_objects;
 } tq_feed_poll_opts;
 void tq_feed_poll_opts_init(tq_feed_poll_opts *o);
 

@@ -41,6 +41,15 @@ tq_code tq_lib_begin(tq_lib *lib, tq_err *err);
 tq_code tq_lib_commit(tq_lib *lib, tq_err *err);
 void tq_lib_rollback(tq_lib *lib);
 
+/* Checkpoints on a thread of their own while a long writer (feed poll, bulk run) commits
+ * often: after a commit leaves at least frames frames in the WAL, a second connection copies
+ * them back into the database (PASSIVE: never blocks the writer) while the writer goes on.
+ * Replaces SQLite's automatic checkpoint in the committing thread until stop, which brings
+ * that back. Stop before tq_lib_close. */
+typedef struct tq_lib_checkpointer tq_lib_checkpointer;
+tq_code tq_lib_checkpointer_start(tq_lib *lib, int frames, tq_lib_checkpointer **out, tq_err *err);
+void tq_lib_checkpointer_stop(tq_lib_checkpointer *c);
+
 /* ---- reference data -------------------------------------------------------------------- */
 
 /* Statuses, with ThreatQ's ids. */

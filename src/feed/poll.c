@@ -24,7 +24,11 @@ typedef struct poll_ctx {
   tq_feed_ingest *in;
   tq_feed_summary *sum;
   int64_t now;
-  int committed; /* pages committed in this poll */
+  int committed; /* pages mapped in this poll (committed or in the open transaction) */
+  /* The open transaction of a group of pages, and the summary as it was before it. */
+  int in_tx;
+  int64_t tx_objects, tx_started_ms;
+  tq_feed_summary tx_snap;
 } poll_ctx;
 
 /* ---- summary snapshots: a rolled-back page must not count --------------------------------- */
@@ -65,17 +69,54 @@ static void snapshot_drop(tq_feed_summary *snap) {
   free(snap->unknown_types);
 }
 
-/* ---- one page, one transaction ---------------------------------------------------------- */
+/* ---- pages, grouped into transactions ----------------------------------------------------- */
 
-/* Maps page and stores checkpoint (and seen_key as seen, for Report Hub) in one transaction. */
+/* A transaction holds consecutive pages, each with its checkpoint, and is committed once it
+ * holds POLL_TX_OBJECTS objects or has been open POLL_TX_MS: one commit per page costs more
+ * than the page (every commit writes each index page it dirtied to the WAL, and a page of
+ * objects dirties one page of every random-keyed index per object). A crash loses the open
+ * group and its checkpoints together, so the next poll asks for those pages again. */
+#define POLL_TX_OBJECTS 10000
+#define POLL_TX_MS 2000
+
+static tq_code group_commit(poll_ctx *p, tq_err *err) {
+  if (!p->in_tx)
+    return TQ_OK;
+  p->in_tx = 0;
+  tq_code rc = tq_lib_commit(p->lib, err);
+  if (rc != TQ_OK)
+    restore(p->sum, &p->tx_snap);
+  else
+    snapshot_drop(&p->tx_snap);
+  return rc;
+}
+
+static void group_rollback(poll_ctx *p) {
+  if (!p->in_tx)
+    return;
+  p->in_tx = 0;
+  tq_lib_rollback(p->lib);
+  restore(p->sum, &p->tx_snap);
+}
+
+/* Maps page and stores checkpoint (and seen_key as seen, for Report Hub) in the group's
+ * transaction, committing the group when it is full. */
 static tq_code commit_page(poll_ctx *p, const tq_stix_page *page, const char *checkpoint,
                            const char *seen_key, tq_err *err) {
-  tq_feed_summary snap;
-  if (snapshot(&snap, p->sum) != TQ_OK)
-    return tq_err_set(err, TQ_ENOMEM, "feed: out of memory");
-  tq_code rc = tq_lib_begin(p->lib, err);
-  if (rc == TQ_OK)
-    rc = tq_feed_ingest_page(p->in, page, err);
+  tq_code rc = TQ_OK;
+  if (!p->in_tx) {
+    if (snapshot(&p->tx_snap, p->sum) != TQ_OK)
+      return tq_err_set(err, TQ_ENOMEM, "feed: out of memory");
+    rc = tq_lib_begin(p->lib, err);
+    if (rc != TQ_OK) {
+      snapshot_drop(&p->tx_snap);
+      return rc;
+    }
+    p->in_tx = 1;
+    p->tx_objects = 0;
+    p->tx_started_ms = tq_mono_ms();
+  }
+  rc = tq_feed_ingest_page(p->in, page, err);
   if (rc == TQ_OK && seen_key)
     rc = feed_seen_put(p->in, seen_key, (tq_stix_time){0, 0}, err);
   if (rc == TQ_OK)
@@ -83,19 +124,18 @@ static tq_code commit_page(poll_ctx *p, const tq_stix_page *page, const char *ch
   if (rc == TQ_OK && p->o->abort_after_pages > 0 && p->committed >= p->o->abort_after_pages)
     rc = tq_err_set(err, TQ_EINTERNAL, "feed %s: aborted by the test hook after %d page(s)",
                     p->f->name, p->committed);
-  if (rc == TQ_OK)
-    rc = tq_lib_commit(p->lib, err);
-  else
-    tq_lib_rollback(p->lib);
   if (rc != TQ_OK) {
-    restore(p->sum, &snap);
+    group_rollback(p);
     return rc;
   }
-  snapshot_drop(&snap);
   p->committed++;
   p->sum->pages++;
   p->sum->objects += (int64_t)(page->n_objects + page->n_bad);
   tq_strlcpy(p->sum->checkpoint, checkpoint ? checkpoint : "", sizeof p->sum->checkpoint);
+  p->tx_objects += (int64_t)(page->n_objects + page->n_bad);
+  int64_t group = p->o->tx_objects > 0 ? p->o->tx_objects : POLL_TX_OBJECTS;
+  if (p->tx_objects >= group || tq_mono_ms() - p->tx_started_ms >= POLL_TX_MS)
+    return group_commit(p, err);
   return TQ_OK;
 }
 
@@ -367,26 +407,32 @@ static tq_code poll_feed_run(poll_ctx *p, tq_err *err) {
   tq_code rc = ensure_source(p->lib, p->f->source, err);
   if (rc == TQ_OK)
     rc = tq_feed_ingest_new(p->lib, p->f->name, p->f->source, p->sum, &p->in, err);
-  if (rc == TQ_OK)
+  if (rc == TQ_OK) {
     rc = strcmp(p->f->kind, "taxii") == 0 ? poll_taxii(p, err) : poll_reports(p, err);
+    /* what was mapped before a failure of the pass (network, server) is kept */
+    tq_err e;
+    tq_code crc = group_commit(p, rc == TQ_OK ? err : &e);
+    if (rc == TQ_OK)
+      rc = crc;
+  }
   count_pending(p->lib, p->f->name, &p->sum->links_pending);
   tq_feed_ingest_free(p->in);
   p->in = NULL;
   return rc;
 }
 
-/* Frames the WAL may hold during a poll before SQLite copies it back into the database. A
- * page of objects dirties a page of every random-keyed index it touches (identities, STIX
- * ids), 1,000 to 3,000 pages per commit: at SQLite's default of 1,000 every commit would be
- * followed by a checkpoint and its fsyncs. This lets a checkpoint gather several commits (a
- * page dirtied by each is copied once) and keeps the WAL bounded (64 MiB plus one commit). */
-#define POLL_WAL_FRAMES 16384
-#define DEFAULT_WAL_FRAMES 1000
+/* WAL frames after a commit that start a background checkpoint during a poll: a group of
+ * pages writes thousands of frames, copied back by the checkpoint thread while the next group
+ * is mapped (tq_lib_checkpointer). */
+#define POLL_WAL_FRAMES 4096
 
 static tq_code poll_feed(poll_ctx *p, tq_err *err) {
-  sqlite3_wal_autocheckpoint(tq_lib_db(p->lib), POLL_WAL_FRAMES);
+  tq_lib_checkpointer *ck = NULL;
+  tq_err e;
+  if (tq_lib_checkpointer_start(p->lib, POLL_WAL_FRAMES, &ck, &e) != TQ_OK)
+    tq_log(TQ_LOG_WARN, "feed", "%s (checkpoints stay in the poll)", e.msg);
   tq_code rc = poll_feed_run(p, err);
-  sqlite3_wal_autocheckpoint(tq_lib_db(p->lib), DEFAULT_WAL_FRAMES);
+  tq_lib_checkpointer_stop(ck);
   return rc;
 }
 

@@ -12,14 +12,10 @@ typedef enum lib_stmt_id {
   ST_OBJ_INSERT,
   ST_OBJ_MERGE,
   ST_OBJ_FIND,
-  ST_TOUCH,
-  ST_OBJSRC_PUT,
-  ST_ATTR_PUT,
   ST_SRC_BY_NAME,
   ST_SRC_INSERT,
   ST_TAG_ID,
   ST_TAG_INSERT,
-  ST_OBJTAG_PUT,
   ST_ITYPE_ID,
   ST_READ_OBJECT,
   ST_READ_SOURCES,
@@ -40,18 +36,34 @@ typedef struct lib_name_map {
   size_t cap, len;
 } lib_name_map;
 
-/* Rows one multi-row insert writes at most (attributes, tags of one object). */
-#define LIB_MULTI_MAX 16
-
-/* Multi-row inserts, one statement per row count 1..LIB_MULTI_MAX, compiled on first use.
- * Attribute row i binds name, value, source id, TLP from LIB_ATTR_PARAM0 + 4 * i; tag row i
- * binds its tag id at LIB_TAG_PARAM0 + i; ?1 is the object id and ?2 the time. */
-#define LIB_ATTR_PARAM0 3
-#define LIB_ATTR_PARAMS 4
-#define LIB_TAG_PARAM0 2
-typedef enum lib_multi_id { LM_ATTRS, LM_TAGS, LM__COUNT } lib_multi_id;
-
 #define LIB_ADHOC_MAX 16
+
+/* Rows queued for batched writes (rows.c): a cell is text (copied into the arena) or an
+ * integer. */
+typedef struct lib_cell {
+  const char *text; /* NULL: the integer i */
+  int64_t i;
+} lib_cell;
+typedef struct lib_queue {
+  lib_cell *cells; /* n rows of ncol cells */
+  size_t n, cap;
+  int ncol;
+} lib_queue;
+typedef enum lib_queue_id { LQ_SOURCES, LQ_ATTRS, LQ_TAGS, LQ_TOUCHED, LQ__COUNT } lib_queue_id;
+typedef struct lib_chunk {
+  struct lib_chunk *next;
+  size_t size, used;
+  char data[];
+} lib_chunk;
+typedef struct lib_arena {
+  lib_chunk *head;
+} lib_arena;
+#define LIB_ARENA_CHUNK (256u << 10)
+/* Queued rows (all queues) that trigger a write. */
+#define LIB_QUEUE_FLUSH 65536
+
+/* SQLite's automatic checkpoint threshold (WAL frames), the library's default. */
+#define LIB_WAL_AUTOCHECKPOINT 1000
 
 struct tq_lib {
   sqlite3 *db;
@@ -59,7 +71,6 @@ struct tq_lib {
   int depth;   /* nested begin count */
   int touched; /* objects touched in the open transaction need recompute */
   sqlite3_stmt *stmts[ST__COUNT];
-  sqlite3_stmt *multi[LM__COUNT][LIB_MULTI_MAX + 1];
   lib_name_map sources;
   lib_name_map tags;
   /* Statements of one-off writes (score.c), cached by the address of their SQL literal. */
@@ -68,6 +79,13 @@ struct tq_lib {
     sqlite3_stmt *st;
   } adhoc[LIB_ADHOC_MAX];
   int n_adhoc;
+  /* Batched writes (rows.c). A failed batch write fails the transaction's commit. */
+  lib_queue queues[LQ__COUNT];
+  sqlite3_stmt *queue_stmts[LQ__COUNT];
+  lib_arena arena;
+  size_t queued;
+  int queue_failed;
+  tq_err queue_err;
 };
 
 /* Sets err from the database's last error with context; returns TQ_EDB (or TQ_EBUSY-like
@@ -78,8 +96,21 @@ tq_code lib_db_err(tq_lib *lib, tq_err *err, const char *what);
 sqlite3_stmt *lib_stmt_sql(tq_lib *lib, const char *sql, tq_err *err);
 /* The cached prepared statement id, reset and with bindings cleared. NULL on failure. */
 sqlite3_stmt *lib_stmt(tq_lib *lib, lib_stmt_id id, tq_err *err);
-/* The cached insert of n rows (1..LIB_MULTI_MAX) of kind id, reset. NULL on failure. */
-sqlite3_stmt *lib_multi_stmt(tq_lib *lib, lib_multi_id id, size_t n, tq_err *err);
+/* The cached statement id without writing the queued rows first: only for statements that
+ * touch none of the queued tables (object rows, names), used while queueing. */
+sqlite3_stmt *lib_stmt_put(tq_lib *lib, lib_stmt_id id, tq_err *err);
+
+/* Batched writes (rows.c): registers tq_rows on the connection; queues one row (cells as
+ * many as the queue's columns; texts are copied); writes every queue (each in one statement)
+ * and empties them; empties them without writing (rollback); frees them (close). */
+tq_code lib_rows_register(tq_lib *lib, tq_err *err);
+tq_code lib_queue_row(tq_lib *lib, lib_queue_id id, const lib_cell *cells, tq_err *err);
+tq_code lib_queues_flush(tq_lib *lib, tq_err *err);
+void lib_queues_drop(tq_lib *lib);
+void lib_queues_free(tq_lib *lib);
+/* Writes the queues if any row waits; a failure is also kept for the commit to report. */
+tq_code lib_queues_settle(tq_lib *lib, tq_err *err);
+
 /* Runs SQL with no result rows. */
 tq_code lib_exec(tq_lib *lib, const char *sql, tq_err *err);
 

@@ -18,18 +18,10 @@ static const char *const STMT_SQL[ST__COUNT] = {
                      " WHERE value=?3 AND itype_id=?2 AND type=?1"
                      " RETURNING id",
     [ST_OBJ_FIND] = "SELECT id FROM objects WHERE value=?1 AND itype_id=?2 AND type=?3",
-    [ST_TOUCH] = "INSERT OR IGNORE INTO temp.touched(id) VALUES(?1)",
-    [ST_OBJSRC_PUT] = "INSERT INTO object_sources(object_id,source_id,reported_at,tlp)"
-                      " VALUES(?1,?2,?3,?4) ON CONFLICT DO UPDATE SET"
-                      " reported_at=max(reported_at,excluded.reported_at),"
-                      " tlp=CASE WHEN excluded.tlp > 0 THEN excluded.tlp ELSE tlp END",
-    [ST_ATTR_PUT] = "INSERT OR IGNORE INTO attributes(object_id,name,value,source_id,tlp,"
-                    "created_at) VALUES(?1,?2,?3,?4,?5,?6)",
     [ST_SRC_BY_NAME] = "SELECT id FROM sources WHERE name=?1",
     [ST_SRC_INSERT] = "INSERT INTO sources(name,kind,created_at) VALUES(?1,?2,?3)",
     [ST_TAG_ID] = "SELECT id FROM tags WHERE name=?1",
     [ST_TAG_INSERT] = "INSERT INTO tags(name) VALUES(?1)",
-    [ST_OBJTAG_PUT] = "INSERT OR IGNORE INTO object_tags(object_id,tag_id) VALUES(?1,?2)",
     [ST_ITYPE_ID] = "SELECT id FROM indicator_types WHERE name=?1",
     [ST_READ_OBJECT] =
         "SELECT o.id, o.type, t.name, t.class, o.value, o.description, o.status, o.score_gen,"
@@ -69,6 +61,8 @@ tq_code lib_db_err(tq_lib *lib, tq_err *err, const char *what) {
 }
 
 tq_code lib_exec(tq_lib *lib, const char *sql, tq_err *err) {
+  if (lib->queued && lib_queues_settle(lib, err) != TQ_OK)
+    return err ? err->code : TQ_EDB;
   char *msg = NULL;
   if (sqlite3_exec(lib->db, sql, NULL, NULL, &msg) == SQLITE_OK)
     return TQ_OK;
@@ -77,6 +71,8 @@ tq_code lib_exec(tq_lib *lib, const char *sql, tq_err *err) {
 }
 
 sqlite3_stmt *lib_stmt_sql(tq_lib *lib, const char *sql, tq_err *err) {
+  if (lib->queued && lib_queues_settle(lib, err) != TQ_OK)
+    return NULL;
   sqlite3_stmt *st = NULL;
   for (int i = 0; i < lib->n_adhoc; i++)
     if (lib->adhoc[i].sql == sql)
@@ -99,6 +95,12 @@ sqlite3_stmt *lib_stmt_sql(tq_lib *lib, const char *sql, tq_err *err) {
 }
 
 sqlite3_stmt *lib_stmt(tq_lib *lib, lib_stmt_id id, tq_err *err) {
+  if (lib->queued && lib_queues_settle(lib, err) != TQ_OK)
+    return NULL;
+  return lib_stmt_put(lib, id, err);
+}
+
+sqlite3_stmt *lib_stmt_put(tq_lib *lib, lib_stmt_id id, tq_err *err) {
   sqlite3_stmt *st = lib->stmts[id];
   if (st == NULL) {
     if (sqlite3_prepare_v3(lib->db, STMT_SQL[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
@@ -110,51 +112,6 @@ sqlite3_stmt *lib_stmt(tq_lib *lib, lib_stmt_id id, tq_err *err) {
   }
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
-  return st;
-}
-
-/* Multi-row inserts: ?1 is the object id, ?2 the time (attributes only), and row i binds its
- * own values from parameter first + i * per_row on. */
-static char *multi_sql(lib_multi_id id, size_t n) {
-  tq_buf b;
-  tq_buf_init(&b, 16384);
-  tq_code rc = tq_buf_adds(&b, id == LM_ATTRS ? "INSERT OR IGNORE INTO attributes(object_id,name,"
-                                                "value,source_id,tlp,created_at) VALUES"
-                                              : "INSERT OR IGNORE INTO object_tags(object_id,"
-                                                "tag_id) VALUES");
-  for (size_t i = 0; rc == TQ_OK && i < n; i++) {
-    const char *sep = i ? "," : "";
-    if (id == LM_ATTRS) {
-      size_t p = LIB_ATTR_PARAM0 + i * LIB_ATTR_PARAMS;
-      rc = tq_buf_printf(&b, "%s(?1,?%zu,?%zu,?%zu,?%zu,?2)", sep, p, p + 1, p + 2, p + 3);
-    } else {
-      rc = tq_buf_printf(&b, "%s(?1,?%zu)", sep, LIB_TAG_PARAM0 + i);
-    }
-  }
-  if (rc != TQ_OK) {
-    tq_buf_free(&b);
-    return NULL;
-  }
-  return b.data;
-}
-
-sqlite3_stmt *lib_multi_stmt(tq_lib *lib, lib_multi_id id, size_t n, tq_err *err) {
-  sqlite3_stmt *st = lib->multi[id][n];
-  if (st == NULL) {
-    char *sql = multi_sql(id, n);
-    if (sql == NULL) {
-      tq_err_set(err, TQ_ENOMEM, "out of memory preparing a statement");
-      return NULL;
-    }
-    int prc = sqlite3_prepare_v3(lib->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-    free(sql);
-    if (prc != SQLITE_OK) {
-      lib_db_err(lib, err, "preparing a statement");
-      return NULL;
-    }
-    lib->multi[id][n] = st;
-  }
-  sqlite3_reset(st);
   return st;
 }
 
@@ -258,6 +215,8 @@ tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err) {
   if (rc == TQ_OK)
     rc = set_pragmas(lib, err);
   if (rc == TQ_OK)
+    rc = lib_rows_register(lib, err);
+  if (rc == TQ_OK)
     rc = lib_migrate(lib, err);
   if (rc != TQ_OK)
     goto fail;
@@ -275,9 +234,7 @@ void tq_lib_close(tq_lib *lib) {
     sqlite3_finalize(lib->stmts[i]);
   for (int i = 0; i < lib->n_adhoc; i++)
     sqlite3_finalize(lib->adhoc[i].st);
-  for (int i = 0; i < LM__COUNT; i++)
-    for (int n = 0; n <= LIB_MULTI_MAX; n++)
-      sqlite3_finalize(lib->multi[i][n]);
+  lib_queues_free(lib);
   sqlite3_close(lib->db);
   lib_map_clear(&lib->sources);
   lib_map_clear(&lib->tags);
@@ -286,12 +243,15 @@ void tq_lib_close(tq_lib *lib) {
 }
 
 struct sqlite3 *tq_lib_db(tq_lib *lib) {
+  if (lib->queued)
+    lib_queues_settle(lib, NULL); /* a failure fails the commit */
   return lib->db;
 }
 
 tq_code tq_lib_begin(tq_lib *lib, tq_err *err) {
   if (lib->depth++ > 0)
     return TQ_OK;
+  lib->queue_failed = 0;
   tq_code rc = lib_exec(lib, "BEGIN IMMEDIATE", err);
   if (rc != TQ_OK)
     lib->depth = 0;
@@ -315,8 +275,8 @@ tq_code tq_lib_commit(tq_lib *lib, tq_err *err) {
     return tq_err_set(err, TQ_EINTERNAL, "commit without begin");
   if (--lib->depth > 0)
     return TQ_OK;
-  tq_code rc = TQ_OK;
-  if (lib->touched)
+  tq_code rc = lib_queues_settle(lib, err);
+  if (rc == TQ_OK && lib->touched)
     rc = lib_recompute_touched(lib, err);
   if (rc == TQ_OK)
     rc = lib_exec(lib, "COMMIT", err);
@@ -333,6 +293,8 @@ void tq_lib_rollback(tq_lib *lib) {
     return;
   lib->depth = 0;
   lib->touched = 0;
+  lib_queues_drop(lib);
+  lib->queue_failed = 0;
   lib_exec(lib, "ROLLBACK", NULL);
   lib_exec(lib, "DELETE FROM temp.touched", NULL);
   /* Names created in the rolled-back transaction no longer exist. */
@@ -341,12 +303,9 @@ void tq_lib_rollback(tq_lib *lib) {
 }
 
 tq_code lib_touch(tq_lib *lib, int64_t object_id, tq_err *err) {
-  sqlite3_stmt *st = lib_stmt(lib, ST_TOUCH, err);
-  if (st == NULL)
-    return TQ_EDB;
-  sqlite3_bind_int64(st, 1, object_id);
-  if (sqlite3_step(st) != SQLITE_DONE)
-    return lib_db_err(lib, err, "marking an object for recompute");
-  lib->touched = 1;
-  return TQ_OK;
+  lib_cell c = {.i = object_id};
+  tq_code rc = lib_queue_row(lib, LQ_TOUCHED, &c, err);
+  if (rc == TQ_OK)
+    lib->touched = 1; /* commit writes the queue before it recomputes */
+  return rc;
 }

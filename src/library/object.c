@@ -75,60 +75,34 @@ static tq_code check_attr(const tq_attr_in *a, tq_err *err) {
   return TQ_OK;
 }
 
-/* The attributes of one object, LIB_MULTI_MAX rows per statement: a feed object carries a
- * dozen or more, and one statement per row costs more than the rows. sids[i] is the source
- * of attrs[i]. */
+/* The attributes, tags and source links of an object are queued (rows.c) and written with
+ * those of the objects put after it, one statement per table. sids[i] is the source of
+ * attrs[i]. */
 static tq_code put_attrs(tq_lib *lib, int64_t object_id, const tq_attr_in *attrs,
                          const int64_t *sids, size_t n, int64_t now, tq_err *err) {
-  for (size_t at = 0; at < n; at += LIB_MULTI_MAX) {
-    size_t k = n - at < LIB_MULTI_MAX ? n - at : LIB_MULTI_MAX;
-    sqlite3_stmt *st = lib_multi_stmt(lib, LM_ATTRS, k, err);
-    if (st == NULL)
-      return TQ_EDB;
-    sqlite3_bind_int64(st, 1, object_id);
-    sqlite3_bind_int64(st, 2, now);
-    for (size_t i = 0; i < k; i++) {
-      const tq_attr_in *a = &attrs[at + i];
-      int p = LIB_ATTR_PARAM0 + (int)(i * LIB_ATTR_PARAMS);
-      sqlite3_bind_text(st, p, a->name, -1, SQLITE_STATIC);
-      sqlite3_bind_text(st, p + 1, a->value, -1, SQLITE_STATIC);
-      sqlite3_bind_int64(st, p + 2, sids[at + i]);
-      sqlite3_bind_int(st, p + 3, a->tlp);
-    }
-    if (sqlite3_step(st) != SQLITE_DONE)
-      return lib_db_err(lib, err, "adding attributes");
+  tq_code rc = TQ_OK;
+  for (size_t i = 0; rc == TQ_OK && i < n; i++) {
+    lib_cell row[6] = {{.i = object_id}, {.text = attrs[i].name}, {.text = attrs[i].value},
+                       {.i = sids[i]},   {.i = attrs[i].tlp},     {.i = now}};
+    rc = lib_queue_row(lib, LQ_ATTRS, row, err);
   }
-  return TQ_OK;
+  return rc;
 }
 
-/* The tags of one object by tag id, LIB_MULTI_MAX rows per statement. */
 static tq_code put_tag_ids(tq_lib *lib, int64_t object_id, const int64_t *tids, size_t n,
                            tq_err *err) {
-  for (size_t at = 0; at < n; at += LIB_MULTI_MAX) {
-    size_t k = n - at < LIB_MULTI_MAX ? n - at : LIB_MULTI_MAX;
-    sqlite3_stmt *st = lib_multi_stmt(lib, LM_TAGS, k, err);
-    if (st == NULL)
-      return TQ_EDB;
-    sqlite3_bind_int64(st, 1, object_id);
-    for (size_t i = 0; i < k; i++)
-      sqlite3_bind_int64(st, LIB_TAG_PARAM0 + (int)i, tids[at + i]);
-    if (sqlite3_step(st) != SQLITE_DONE)
-      return lib_db_err(lib, err, "tagging an object");
+  tq_code rc = TQ_OK;
+  for (size_t i = 0; rc == TQ_OK && i < n; i++) {
+    lib_cell row[2] = {{.i = object_id}, {.i = tids[i]}};
+    rc = lib_queue_row(lib, LQ_TAGS, row, err);
   }
-  return TQ_OK;
+  return rc;
 }
 
 static tq_code put_object_source(tq_lib *lib, int64_t object_id, int64_t source_id,
                                  int64_t reported_at, int tlp, tq_err *err) {
-  sqlite3_stmt *st = lib_stmt(lib, ST_OBJSRC_PUT, err);
-  if (st == NULL)
-    return TQ_EDB;
-  sqlite3_bind_int64(st, 1, object_id);
-  sqlite3_bind_int64(st, 2, source_id);
-  sqlite3_bind_int64(st, 3, reported_at);
-  sqlite3_bind_int(st, 4, tlp);
-  return sqlite3_step(st) == SQLITE_DONE ? TQ_OK
-                                         : lib_db_err(lib, err, "linking an object to a source");
+  lib_cell row[4] = {{.i = object_id}, {.i = source_id}, {.i = reported_at}, {.i = tlp}};
+  return lib_queue_row(lib, LQ_SOURCES, row, err);
 }
 
 /* The upsert itself: creates or merges the row and gives its id. */
@@ -144,7 +118,7 @@ static tq_code upsert_row(tq_lib *lib, const tq_object_in *in, const char *type,
   }
   /* New objects (the bulk case) take one plain insert; an existing one is merged. */
   for (int pass = 0; pass < 2; pass++) {
-    sqlite3_stmt *st = lib_stmt(lib, pass ? ST_OBJ_MERGE : ST_OBJ_INSERT, err);
+    sqlite3_stmt *st = lib_stmt_put(lib, pass ? ST_OBJ_MERGE : ST_OBJ_INSERT, err);
     if (st == NULL)
       return TQ_EDB;
     sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
@@ -178,7 +152,7 @@ static tq_code upsert_row(tq_lib *lib, const tq_object_in *in, const char *type,
  * tags), resolved and checked before anything of the object is written, so that a refused
  * object leaves no half of itself behind. */
 typedef struct put_ids {
-  int64_t local[3 * LIB_MULTI_MAX];
+  int64_t local[48];
   int64_t *v; /* local or malloc'd: n_sources, then n_attrs, then n_tags ids */
 } put_ids;
 

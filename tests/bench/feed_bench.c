@@ -5,7 +5,11 @@
  *   parse     cJSON_Parse + Delete of each downloaded page (timed apart from the download);
  *   e2e       `tqhost feed add ... --discovery http://127.0.0.1:PORT/taxii2/ --collection ID`
  *             then `tqhost feed poll NAME` into a fresh library: fetch, parse, map, commit.
- * It prints objects/s per leg, the ratios of e2e to the other two, and each leg's peak RSS
+ *   floor     SQLite alone writing the rows e2e wrote: every table of the polled library copied
+ *             into an empty one with the same schema by INSERT ... SELECT in ingest order, in
+ *             one transaction (rows staged in memory first, untimed): what this schema costs
+ *             with no STIX, no mapping and no statement per object; the bound of e2e here.
+ * It prints objects/s per leg, the ratios of e2e to the other three, and each leg's peak RSS
  * (every leg runs in its own child, so ru_maxrss is that leg's alone). Peak RSS should depend
  * on the page size, not on the collection size: compare the 50,000 and 200,000 rows.
  * Usage: feed_bench RSTSIM TQHOST [N...]   (default sizes: 50000 200000) */
@@ -20,6 +24,7 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <sqlite3.h>
 
 #include "tqhost/core.h"
 
@@ -31,7 +36,8 @@ typedef struct leg {
   int ran;
   char why[256]; /* why the leg did not run */
   int64_t objects, pages, bytes;
-  double dl_s, parse_s, e2e_s;
+  double dl_s, parse_s, e2e_s, floor_s;
+  int64_t floor_rows;
   long rss_kb;
 } leg;
 
@@ -227,8 +233,107 @@ static void run_e2e_leg(const char *tqhost, unsigned port, const char *dir, leg 
   out->ran = 1;
 }
 
+/* ---- the SQLite floor ------------------------------------------------------------------ */
+static int sql_exec(sqlite3 *db, const char *sql, char *why, size_t n) {
+  char *msg = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+    return 1;
+  snprintf(why, n, "%s: %s", sql, msg ? msg : "?");
+  sqlite3_free(msg);
+  return 0;
+}
+
+/* The order the ingest wrote a table's rows in: by object, STIX ids by their first object. */
+static const char *ingest_order(sqlite3 *db, const char *table) {
+  if (strcmp(table, "objects") == 0)
+    return " ORDER BY id";
+  if (strcmp(table, "stix_seen") == 0)
+    return " ORDER BY (SELECT min(r.object_id) FROM s.stix_refs r WHERE r.stix_id=t.stix_id)";
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('%s', 's') WHERE name='object_id'",
+           table);
+  sqlite3_stmt *st = NULL;
+  int has =
+      sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  return has ? " ORDER BY object_id" : "";
+}
+
+/* Columns of table that an INSERT may name (generated ones left out), comma-separated. */
+static void insert_columns(sqlite3 *db, const char *table, char *out, size_t n) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT name FROM pragma_table_xinfo('%s', 's') WHERE hidden=0", table);
+  sqlite3_stmt *st = NULL;
+  size_t len = 0;
+  out[0] = '\0';
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK)
+    while (sqlite3_step(st) == SQLITE_ROW && len < n)
+      len += (size_t)snprintf(out + len, n - len, "%s%s", len ? "," : "",
+                              (const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+}
+
+/* Copies the polled library dir/bench.db into dir/floor.db (see the top of the file). */
+static void run_floor_leg(const char *dir, leg *out) {
+  char src[512], dst[512], sql[4096], cols[2048];
+  snprintf(src, sizeof src, "%s/bench.db", dir);
+  snprintf(dst, sizeof dst, "%s/floor.db", dir);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  char **tables = NULL;
+  size_t n = 0;
+  int ok = sqlite3_open(dst, &db) == SQLITE_OK;
+  /* the library's own settings (src/library/lib.c) */
+  ok = ok && sql_exec(db,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                      " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+                      out->why, sizeof out->why);
+  snprintf(sql, sizeof sql, "ATTACH '%s' AS s", src);
+  ok = ok && sql_exec(db, sql, out->why, sizeof out->why);
+  ok = ok && sqlite3_prepare_v2(db,
+                                "SELECT type, name, sql FROM s.sqlite_master WHERE sql IS NOT NULL"
+                                " AND name NOT LIKE 'sqlite_%' ORDER BY type='index', rowid",
+                                -1, &st, NULL) == SQLITE_OK;
+  while (ok && sqlite3_step(st) == SQLITE_ROW) {
+    const char *type = (const char *)sqlite3_column_text(st, 0);
+    const char *name = (const char *)sqlite3_column_text(st, 1);
+    ok = sql_exec(db, (const char *)sqlite3_column_text(st, 2), out->why, sizeof out->why);
+    if (ok && strcmp(type, "table") == 0) {
+      char **v = realloc(tables, (n + 1) * sizeof *v);
+      ok = v != NULL && (v[n] = strdup(name)) != NULL;
+      tables = v ? v : tables;
+      n += ok;
+    }
+  }
+  sqlite3_finalize(st);
+  /* stage every table's rows in memory, in ingest order (untimed) */
+  for (size_t i = 0; ok && i < n; i++) {
+    insert_columns(db, tables[i], cols, sizeof cols);
+    snprintf(sql, sizeof sql, "CREATE TEMP TABLE r_%s AS SELECT %s FROM s.%s t%s", tables[i], cols,
+             tables[i], ingest_order(db, tables[i]));
+    ok = sql_exec(db, sql, out->why, sizeof out->why);
+  }
+  double t0 = now_s();
+  ok = ok && sql_exec(db, "BEGIN IMMEDIATE", out->why, sizeof out->why);
+  for (size_t i = 0; ok && i < n; i++) {
+    insert_columns(db, tables[i], cols, sizeof cols);
+    /* a column list (not SELECT *) keeps SQLite from copying records without decoding them */
+    snprintf(sql, sizeof sql, "INSERT INTO main.%s(%s) SELECT %s FROM temp.r_%s", tables[i], cols,
+             cols, tables[i]);
+    ok = sql_exec(db, sql, out->why, sizeof out->why);
+    out->floor_rows += ok ? sqlite3_changes64(db) : 0;
+  }
+  ok = ok && sql_exec(db, "COMMIT", out->why, sizeof out->why);
+  out->floor_s = now_s() - t0;
+  out->ran = ok;
+  for (size_t i = 0; i < n; i++)
+    free(tables[i]);
+  free(tables);
+  sqlite3_close(db);
+}
+
 /* ---- report --------------------------------------------------------------------------------- */
-static void report(unsigned n, const leg *f, const leg *e) {
+static void report(unsigned n, const leg *f, const leg *e, const leg *fl) {
   double dl = f->objects / f->dl_s, parse = f->objects / f->parse_s;
   printf("\n== %u entries in the collection: %lld objects served (latest versions), %lld pages "
          "of <= %d, %.1f MB\n",
@@ -244,6 +349,16 @@ static void report(unsigned n, const leg *f, const leg *e) {
   printf("  end to end      %10.0f objects/s  (%.2f s, tqhost feed poll)  target 50,000: %s\n", e2e,
          e->e2e_s, e2e >= 50000 ? "met" : "NOT met");
   printf("  ratio e2e / download %.3f, e2e / parse %.3f\n", e2e / dl, e2e / parse);
+  if (fl->ran) {
+    double floor = f->objects / fl->floor_s;
+    printf("  SQLite floor    %10.0f objects/s  (%.2f s for the same %lld rows: INSERT ... SELECT,"
+           " one transaction)\n",
+           floor, fl->floor_s, (long long)fl->floor_rows);
+    printf("  ratio e2e / floor %.3f; %.1f rows per object\n", e2e / floor,
+           (double)fl->floor_rows / (double)f->objects);
+  } else {
+    printf("  SQLite floor    not run: %s\n", fl->why);
+  }
   printf("  peak RSS of tqhost feed poll: %ld KiB\n", e->rss_kb);
 }
 
@@ -251,7 +366,7 @@ static int bench_size(const char *sim, const char *tqhost, unsigned n) {
   tq_err err = {0};
   pid_t sim_pid = -1;
   unsigned port = 0;
-  leg f = {0}, e = {0};
+  leg f = {0}, e = {0}, fl = {0};
   char dir[] = "/tmp/feed_bench.XXXXXX";
   if (mkdtemp(dir) == NULL) {
     fprintf(stderr, "feed_bench: mkdtemp: %s\n", strerror(errno));
@@ -268,7 +383,9 @@ static int bench_size(const char *sim, const char *tqhost, unsigned n) {
     goto done;
   }
   run_e2e_leg(tqhost, port, dir, &e);
-  report(n, &f, &e);
+  if (e.ran)
+    run_floor_leg(dir, &fl);
+  report(n, &f, &e, &fl);
   rc = 0;
 done:
   if (sim_pid > 0) {

@@ -114,11 +114,15 @@ static int teardown(void **state) {
   return 0;
 }
 
+/* Objects per transaction of the next polls (1: every page commits on its own). */
+static int64_t tx_objects = 1;
+
 static tq_code poll(fixture *f, const char *name, int abort_after, tq_err *err) {
   tq_feed_poll_opts o;
   tq_feed_poll_opts_init(&o);
   o.retry_max = 0;
   o.abort_after_pages = abort_after;
+  o.tx_objects = tx_objects;
   tq_feed_summary_free(&f->sum);
   return tq_feed_poll(f->lib, f->net, name, &o, &f->sum, err);
 }
@@ -221,6 +225,35 @@ static void test_crash_mid_poll_then_poll_again_has_every_object_once(void **sta
   assert_int_equal(sql_int(f, "SELECT count(*) FROM stix_refs"), 50);
   assert_int_equal(f->sum.indicators_created, 30);
   assert_int_equal(f->sum.skipped, 1); /* the tie guard asks again for the checkpoint's object */
+  assert_true(f->sum.complete);
+}
+
+/* Pages grouped into transactions: a crash loses the open group and its checkpoints, never
+ * a committed one, and the next poll asks for the lost pages again. */
+static void test_crash_mid_group_loses_only_the_open_group(void **state) {
+  fixture *f = *state;
+  add_ip_indicators(50, 100);
+  make_feed(f, "group", 10);
+  tq_err err;
+  tx_objects = 25; /* pages of 10: pages 1-3 commit together, 4-5 are the open group */
+  assert_int_equal(poll(f, "group", 4, &err), TQ_EINTERNAL);
+  int64_t n = 0;
+  assert_int_equal(tq_lib_count(f->lib, "indicator", &n, &err), TQ_OK);
+  assert_int_equal(n, 30);
+  assert_int_equal(f->sum.pages, 3);
+  assert_int_equal(f->sum.indicators_created, 30);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM stix_seen"), 30);
+  tq_feed feed;
+  assert_int_equal(tq_feed_get(f->lib, "group", &feed, &err), TQ_OK);
+  assert_string_equal(feed.checkpoint, ts_date(129, 0));
+
+  assert_int_equal(poll(f, "group", 0, &err), TQ_OK);
+  tx_objects = 1;
+  assert_int_equal(tq_lib_count(f->lib, "indicator", &n, &err), TQ_OK);
+  assert_int_equal(n, 50);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM stix_seen"), 50);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM stix_refs"), 50);
+  assert_int_equal(f->sum.indicators_created, 20);
   assert_true(f->sum.complete);
 }
 
@@ -496,6 +529,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_simple_pattern_gives_one_indicator_per_ored_value),
       T(test_crash_mid_poll_then_poll_again_has_every_object_once),
+      T(test_crash_mid_group_loses_only_the_open_group),
       T(test_redelivered_versions_are_no_ops),
       T(test_revoked_version_lowers_score_by_source_decrease),
       T(test_relationships_and_report_refs_link_across_pages),

@@ -529,6 +529,107 @@ static void test_links_are_seen_from_both_ends(void **state) {
   tq_object_free(o);
 }
 
+/* Attributes, tags and source links are queued and written in batches: a read inside the
+ * same transaction sees them, a rollback drops them, and more rows than one batch holds all
+ * arrive. */
+static int64_t count_rows(tq_lib *lib, const char *sql) {
+  sqlite3_stmt *st = NULL;
+  int64_t n = -1;
+  if (sqlite3_prepare_v2(tq_lib_db(lib), sql, -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return n;
+}
+
+static void test_queued_rows_are_seen_dropped_and_never_lost(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  source(f->lib, "batch", 4, 30, 0);
+  assert_int_equal(tq_lib_begin(f->lib, &err), TQ_OK);
+  tq_attr_in a[2] = {{.name = "Port", .value = "443"}, {.name = "Port", .value = "8443"}};
+  const char *tags[] = {"c2"};
+  const char *srcs[] = {"batch"};
+  tq_object_in in = {.value = "10.7.0.1",
+                     .sources = srcs,
+                     .n_sources = 1,
+                     .attrs = a,
+                     .n_attrs = 2,
+                     .tags = tags,
+                     .n_tags = 1};
+  int64_t id = 0;
+  assert_int_equal(tq_lib_object_put(f->lib, &in, &id, NULL, &err), TQ_OK);
+  /* a library read and a raw read in the same transaction see the queued rows */
+  tq_object *o = get(f->lib, id);
+  assert_int_equal(o->n_attrs, 2);
+  assert_int_equal(o->n_tags, 1);
+  assert_int_equal(o->n_sources, 1);
+  tq_object_free(o);
+  assert_int_equal(count_rows(f->lib, "SELECT count(*) FROM attributes"), 2);
+  tq_lib_rollback(f->lib);
+  assert_int_equal(count_rows(f->lib, "SELECT count(*) FROM attributes"), 0);
+
+  /* 30,000 objects x 3 rows and more each: past the 65,536-row batch, in one transaction */
+  assert_int_equal(tq_lib_begin(f->lib, &err), TQ_OK);
+  for (int i = 0; i < 30000; i++) {
+    char v[32], port[16];
+    snprintf(v, sizeof v, "10.8.%d.%d", i / 256, i % 256);
+    snprintf(port, sizeof port, "%d", i);
+    tq_attr_in pa = {.name = "Port", .value = port};
+    tq_object_in one = {.value = v,
+                        .sources = srcs,
+                        .n_sources = 1,
+                        .attrs = &pa,
+                        .n_attrs = 1,
+                        .tags = tags,
+                        .n_tags = 1};
+    assert_int_equal(tq_lib_object_put(f->lib, &one, NULL, NULL, &err), TQ_OK);
+  }
+  assert_int_equal(tq_lib_commit(f->lib, &err), TQ_OK);
+  assert_int_equal(count_rows(f->lib, "SELECT count(*) FROM attributes"), 30000);
+  assert_int_equal(count_rows(f->lib, "SELECT count(*) FROM object_tags"), 30000);
+  assert_int_equal(count_rows(f->lib, "SELECT count(*) FROM object_sources"), 30000);
+  /* every object was recomputed: the source's score, 4 */
+  assert_int_equal(count_rows(f->lib, "SELECT count(*) FROM objects WHERE score=4"), 30000);
+  assert_int_equal(count_rows(f->lib, "SELECT count(*) FROM attributes WHERE value='29999'"), 1);
+}
+
+/* The background checkpointer keeps the WAL bounded while a writer commits back to back. */
+static void test_background_checkpoints_keep_the_wal_bounded(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  tq_lib_checkpointer *ck = NULL;
+  assert_int_equal(tq_lib_checkpointer_start(f->lib, 64, &ck, &err), TQ_OK);
+  int64_t most = 0;
+  for (int tx = 0; tx < 200; tx++) {
+    assert_int_equal(tq_lib_begin(f->lib, &err), TQ_OK);
+    for (int i = 0; i < 200; i++) {
+      char v[32];
+      snprintf(v, sizeof v, "10.%d.%d.%d", 20 + tx / 256, tx % 256, i);
+      tq_attr_in pa = {.name = "Note", .value = "a value long enough to fill some pages quickly"};
+      tq_object_in one = {.value = v, .attrs = &pa, .n_attrs = 1};
+      assert_int_equal(tq_lib_object_put(f->lib, &one, NULL, NULL, &err), TQ_OK);
+    }
+    assert_int_equal(tq_lib_commit(f->lib, &err), TQ_OK);
+    /* frames in the WAL now: the size of the log over the frame size */
+    char wal[80];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    FILE *w = fopen(wal, "rb");
+    assert_non_null(w);
+    fseek(w, 0, SEEK_END);
+    long bytes = ftell(w);
+    fclose(w);
+    if (bytes / 4120 > most)
+      most = bytes / 4120;
+  }
+  tq_lib_checkpointer_stop(ck);
+  /* 200 commits of ~40 frames each would be 8,000 frames without checkpoints; the writer
+   * finishes the copy past 4 x 64 frames, so the WAL never holds more than that and a commit */
+  assert_true(most < 4 * 64 + 200);
+  assert_true(most > 0);
+  assert_int_equal(count_rows(f->lib, "SELECT count(*) FROM objects"), 40000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -554,6 +655,8 @@ int main(void) {
       T(test_collection_with_unknown_names_is_refused),
       T(test_rollback_forgets_the_batch),
       T(test_links_are_seen_from_both_ends),
+      T(test_queued_rows_are_seen_dropped_and_never_lost),
+      T(test_background_checkpoints_keep_the_wal_bounded),
       cmocka_unit_test(test_foreign_file_is_refused_and_untouched),
       cmocka_unit_test(test_other_sqlite_database_is_refused),
       cmocka_unit_test(test_missing_file_needs_init),
