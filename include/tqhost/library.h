@@ -293,4 +293,26 @@ tq_code tq_lib_setting_get(tq_lib *lib, const char *scope, const char *key, char
  * migrations registered here. Borrowed: valid until tq_lib_close. */
 struct sqlite3 *tq_lib_db(tq_lib *lib);
 
+/* ---- rows from C memory ----------------------------------------------------------------------
+ * A statement reads rows held in C memory as the table-valued function tq_rows(?N), columns
+ * c0..c7 (as many as the rows have; the others NULL): one INSERT ... SELECT FROM tq_rows(?1)
+ * writes a whole batch, one SELECT ... JOIN tq_rows(?1) looks a whole batch up. A cell is
+ * text (borrowed: it must outlive the statement's steps) or, when text is NULL, an integer.
+ * The library queues its own batched writes the same way (rows.c). */
+typedef struct tq_lib_cell {
+  const char *text;
+  int64_t i;
+} tq_lib_cell;
+typedef struct tq_lib_rows {
+  tq_lib_cell *cells; /* n rows of ncol cells */
+  size_t n, cap;
+  int ncol; /* set before the first add; at most 8 */
+} tq_lib_rows;
+/* Appends one row of ncol cells (copied; texts stay borrowed). */
+tq_code tq_lib_rows_add(tq_lib_rows *r, const tq_lib_cell *row, tq_err *err);
+void tq_lib_rows_free(tq_lib_rows *r);
+/* Binds r to parameter param of a statement of this library's connection (SQLITE_OK...). */
+struct sqlite3_stmt;
+int tq_lib_rows_bind(struct sqlite3_stmt *st, int param, const tq_lib_rows *r);
+
 #endif

@@ -454,13 +454,13 @@ static tq_stix_time version_of(const tq_stix_object *o) {
 static int is_link_object(const tq_stix_object *o) { return strcmp(o->type, "relationship") == 0; }
 
 /* Phase 1 over one object, with the idempotency check. *fresh tells phase 2 to link it. */
-static tq_code ingest_one(tq_feed_ingest *in, const tq_stix_object *o, char *fresh, tq_err *err) {
-  int seen = 0, kept = 0, bad = 0;
+static tq_code ingest_one(tq_feed_ingest *in, const tq_stix_page *page, size_t i, char *fresh,
+                          tq_err *err) {
+  const tq_stix_object *o = &page->objects[i];
+  int kept = 0, bad = 0;
   tq_stix_time ver = version_of(o);
-  tq_code rc = feed_seen(in, o->id, ver, &seen, err);
-  if (rc != TQ_OK)
-    return rc;
-  if (seen) {
+  tq_code rc = TQ_OK;
+  if (feed_page_seen(in, i, ver)) {
     in->sum->skipped++;
     return TQ_OK;
   }
@@ -483,7 +483,7 @@ static tq_code ingest_one(tq_feed_ingest *in, const tq_stix_object *o, char *fre
     if (!is_link_object(o))
       rc = feed_count_add(&in->sum->by_type, &in->sum->n_by_type, o->type, 1);
     if (rc == TQ_OK)
-      rc = feed_seen_put(in, o->id, ver, err);
+      rc = feed_page_seen_put(in, page, i, ver, err);
   }
   return rc;
 }
@@ -499,9 +499,11 @@ tq_code tq_feed_ingest_page(tq_feed_ingest *in, const tq_stix_page *page, tq_err
   char *fresh = calloc(page->n_objects + 1, 1);
   if (fresh == NULL)
     return tq_err_set(err, TQ_ENOMEM, "feed: out of memory");
-  rc = feed_page_begin(in, err);
+  rc = feed_page_begin(in, page, err);
   for (size_t i = 0; rc == TQ_OK && i < page->n_objects; i++)
-    rc = ingest_one(in, &page->objects[i], &fresh[i], err);
+    rc = ingest_one(in, page, i, &fresh[i], err);
+  if (rc == TQ_OK)
+    rc = feed_page_write(in, err);
   /* Phase 2: links, now that every object of the page has its library id. */
   for (size_t i = 0; rc == TQ_OK && i < page->n_objects; i++) {
     const tq_stix_object *o = &page->objects[i];

@@ -13,12 +13,20 @@ static const char *const SQL[FS__COUNT] = {
     [FS_SEEN_PUT] = "INSERT INTO stix_seen(feed,stix_id,modified_s,modified_ns) VALUES(?1,?2,?3,?4)"
                     " ON CONFLICT(feed,stix_id) DO UPDATE SET modified_s=excluded.modified_s,"
                     " modified_ns=excluded.modified_ns",
-    [FS_REF_PUT] = "INSERT OR IGNORE INTO stix_refs(stix_id,object_id) VALUES(?1,?2)",
     [FS_REF_GET] = "SELECT object_id FROM stix_refs WHERE stix_id=?1",
     [FS_PENDING_PUT] = "INSERT OR IGNORE INTO stix_pending(feed,from_id,to_id,link_type)"
                        " VALUES(?1,?2,?3,?4)",
     [FS_PENDING_DEL] = "DELETE FROM stix_pending WHERE feed=?1 AND from_id=?2 AND to_id=?3"
                        " AND link_type=?4",
+    /* CROSS JOIN: the page outside, one index probe of stix_seen per object inside */
+    [FS_SEEN_PAGE] = "SELECT r.c0, s.modified_s, s.modified_ns FROM tq_rows(?2) r CROSS"
+                     " JOIN stix_seen s ON s.feed=?1 AND s.stix_id=r.c1",
+    [FS_SEEN_WRITE] = "INSERT INTO stix_seen(feed,stix_id,modified_s,modified_ns)"
+                      " SELECT ?1,c0,c1,c2 FROM tq_rows(?2) WHERE true"
+                      " ON CONFLICT(feed,stix_id) DO UPDATE SET modified_s=excluded.modified_s,"
+                      " modified_ns=excluded.modified_ns",
+    [FS_REF_WRITE] = "INSERT OR IGNORE INTO stix_refs(stix_id,object_id)"
+                     " SELECT c0,c1 FROM tq_rows(?1)",
 };
 
 sqlite3_stmt *feed_stmt(tq_feed_ingest *in, feed_stmt_id id, tq_err *err) {
@@ -36,9 +44,115 @@ sqlite3_stmt *feed_stmt(tq_feed_ingest *in, feed_stmt_id id, tq_err *err) {
   return st;
 }
 
-tq_code feed_page_begin(tq_feed_ingest *in, tq_err *err) {
-  (void)err;
+static uint64_t id_hash(const char *s);
+
+/* next_same of every object of the page, through a scratch hash of the ids. */
+static tq_code link_same_ids(tq_feed_ingest *in, const tq_stix_page *page, tq_err *err) {
+  size_t n = page->n_objects, cap = 16;
+  while (cap < 2 * n)
+    cap *= 2;
+  if (cap > in->cap_slots) {
+    size_t *v = realloc(in->slots, cap * sizeof *v);
+    if (v == NULL)
+      return tq_err_set(err, TQ_ENOMEM, "feed: out of memory");
+    in->slots = v;
+    in->cap_slots = cap;
+  }
+  memset(in->slots, 0, cap * sizeof *in->slots); /* slot = index + 1; 0 = empty */
+  for (size_t i = n; i-- > 0;) {
+    const char *id = page->objects[i].id;
+    size_t k = id_hash(id) & (cap - 1);
+    while (in->slots[k] && strcmp(page->objects[in->slots[k] - 1].id, id) != 0)
+      k = (k + 1) & (cap - 1);
+    in->page_seen[i].next_same = in->slots[k] ? in->slots[k] - 1 : SIZE_MAX;
+    in->slots[k] = i + 1;
+  }
+  return TQ_OK;
+}
+
+tq_code feed_page_begin(tq_feed_ingest *in, const tq_stix_page *page, tq_err *err) {
+  size_t n = page->n_objects;
   in->n_page_ids = 0;
+  in->look.n = in->seen_q.n = in->refs_q.n = 0;
+  in->look.ncol = 2;
+  in->seen_q.ncol = 3;
+  in->refs_q.ncol = 2;
+  if (n > in->cap_page_seen) {
+    struct feed_seen_slot *v = realloc(in->page_seen, n * sizeof *v);
+    if (v == NULL)
+      return tq_err_set(err, TQ_ENOMEM, "feed: out of memory");
+    in->page_seen = v;
+    in->cap_page_seen = n;
+  }
+  tq_code rc = TQ_OK;
+  for (size_t i = 0; rc == TQ_OK && i < n; i++) {
+    in->page_seen[i].has = 0;
+    tq_lib_cell row[2] = {{.i = (int64_t)i}, {.text = page->objects[i].id}};
+    rc = tq_lib_rows_add(&in->look, row, err);
+  }
+  if (rc == TQ_OK && n)
+    rc = link_same_ids(in, page, err);
+  if (rc != TQ_OK || n == 0)
+    return rc;
+  sqlite3_stmt *st = feed_stmt(in, FS_SEEN_PAGE, err);
+  if (st == NULL)
+    return TQ_EDB;
+  sqlite3_bind_text(st, 1, in->feed, -1, SQLITE_STATIC);
+  tq_lib_rows_bind(st, 2, &in->look);
+  int step;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t i = sqlite3_column_int64(st, 0);
+    if (i < 0 || (size_t)i >= n)
+      continue;
+    in->page_seen[i].has = 1;
+    in->page_seen[i].v = (tq_stix_time){sqlite3_column_int64(st, 1), sqlite3_column_int(st, 2)};
+  }
+  sqlite3_reset(st);
+  return step == SQLITE_DONE ? TQ_OK : feed_db_err(in->lib, err, "reading stix_seen");
+}
+
+int feed_page_seen(const tq_feed_ingest *in, size_t i, tq_stix_time version) {
+  const struct feed_seen_slot *s = &in->page_seen[i];
+  return s->has && tq_stix_time_cmp(version, s->v) <= 0;
+}
+
+tq_code feed_page_seen_put(tq_feed_ingest *in, const tq_stix_page *page, size_t i,
+                           tq_stix_time version, tq_err *err) {
+  tq_lib_cell row[3] = {
+      {.text = page->objects[i].id}, {.i = version.seconds}, {.i = version.nanos}};
+  tq_code rc = tq_lib_rows_add(&in->seen_q, row, err);
+  for (size_t j = in->page_seen[i].next_same; rc == TQ_OK && j != SIZE_MAX;
+       j = in->page_seen[j].next_same) {
+    struct feed_seen_slot *s = &in->page_seen[j];
+    if (!s->has || tq_stix_time_cmp(version, s->v) > 0) {
+      s->has = 1;
+      s->v = version;
+    }
+  }
+  return rc;
+}
+
+tq_code feed_page_write(tq_feed_ingest *in, tq_err *err) {
+  if (in->seen_q.n) {
+    sqlite3_stmt *st = feed_stmt(in, FS_SEEN_WRITE, err);
+    if (st == NULL)
+      return TQ_EDB;
+    sqlite3_bind_text(st, 1, in->feed, -1, SQLITE_STATIC);
+    tq_lib_rows_bind(st, 2, &in->seen_q);
+    if (sqlite3_step(st) != SQLITE_DONE)
+      return feed_db_err(in->lib, err, "writing stix_seen");
+    sqlite3_reset(st);
+  }
+  if (in->refs_q.n) {
+    sqlite3_stmt *st = feed_stmt(in, FS_REF_WRITE, err);
+    if (st == NULL)
+      return TQ_EDB;
+    tq_lib_rows_bind(st, 1, &in->refs_q);
+    if (sqlite3_step(st) != SQLITE_DONE)
+      return feed_db_err(in->lib, err, "writing stix_refs");
+    sqlite3_reset(st);
+  }
+  in->seen_q.n = in->refs_q.n = 0;
   return TQ_OK;
 }
 
@@ -90,14 +204,9 @@ tq_code feed_seen_put(tq_feed_ingest *in, const char *id, tq_stix_time version, 
 }
 
 tq_code feed_ref_put(tq_feed_ingest *in, const char *stix_id, int64_t object_id, tq_err *err) {
-  sqlite3_stmt *st = feed_stmt(in, FS_REF_PUT, err);
-  if (st == NULL)
-    return TQ_EDB;
-  sqlite3_bind_text(st, 1, stix_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, object_id);
-  if (sqlite3_step(st) != SQLITE_DONE)
-    return feed_db_err(in->lib, err, "writing stix_refs");
-  return note_page_id(in, stix_id, err);
+  tq_lib_cell row[2] = {{.text = stix_id}, {.i = object_id}};
+  tq_code rc = tq_lib_rows_add(&in->refs_q, row, err);
+  return rc == TQ_OK ? note_page_id(in, stix_id, err) : rc;
 }
 
 tq_code feed_ref_get(tq_feed_ingest *in, const char *stix_id, tq_err *err) {

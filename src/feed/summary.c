@@ -141,5 +141,10 @@ void tq_feed_ingest_free(tq_feed_ingest *in) {
   free(in->ids);
   free(in->page_ids);
   free(in->set);
+  free(in->page_seen);
+  free(in->slots);
+  tq_lib_rows_free(&in->look);
+  tq_lib_rows_free(&in->seen_q);
+  tq_lib_rows_free(&in->refs_q);
   free(in);
 }

@@ -38,17 +38,7 @@ typedef struct lib_name_map {
 
 #define LIB_ADHOC_MAX 16
 
-/* Rows queued for batched writes (rows.c): a cell is text (copied into the arena) or an
- * integer. */
-typedef struct lib_cell {
-  const char *text; /* NULL: the integer i */
-  int64_t i;
-} lib_cell;
-typedef struct lib_queue {
-  lib_cell *cells; /* n rows of ncol cells */
-  size_t n, cap;
-  int ncol;
-} lib_queue;
+/* Rows queued for batched writes (rows.c): tq_lib_rows whose texts are copies in the arena. */
 typedef enum lib_queue_id { LQ_SOURCES, LQ_ATTRS, LQ_TAGS, LQ_TOUCHED, LQ__COUNT } lib_queue_id;
 typedef struct lib_chunk {
   struct lib_chunk *next;
@@ -80,7 +70,7 @@ struct tq_lib {
   } adhoc[LIB_ADHOC_MAX];
   int n_adhoc;
   /* Batched writes (rows.c). A failed batch write fails the transaction's commit. */
-  lib_queue queues[LQ__COUNT];
+  tq_lib_rows queues[LQ__COUNT];
   sqlite3_stmt *queue_stmts[LQ__COUNT];
   lib_arena arena;
   size_t queued;
@@ -104,7 +94,7 @@ sqlite3_stmt *lib_stmt_put(tq_lib *lib, lib_stmt_id id, tq_err *err);
  * many as the queue's columns; texts are copied); writes every queue (each in one statement)
  * and empties them; empties them without writing (rollback); frees them (close). */
 tq_code lib_rows_register(tq_lib *lib, tq_err *err);
-tq_code lib_queue_row(tq_lib *lib, lib_queue_id id, const lib_cell *cells, tq_err *err);
+tq_code lib_queue_row(tq_lib *lib, lib_queue_id id, const tq_lib_cell *cells, tq_err *err);
 tq_code lib_queues_flush(tq_lib *lib, tq_err *err);
 void lib_queues_drop(tq_lib *lib);
 void lib_queues_free(tq_lib *lib);

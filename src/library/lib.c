@@ -303,7 +303,7 @@ void tq_lib_rollback(tq_lib *lib) {
 }
 
 tq_code lib_touch(tq_lib *lib, int64_t object_id, tq_err *err) {
-  lib_cell c = {.i = object_id};
+  tq_lib_cell c = {.i = object_id};
   tq_code rc = lib_queue_row(lib, LQ_TOUCHED, &c, err);
   if (rc == TQ_OK)
     lib->touched = 1; /* commit writes the queue before it recomputes */

@@ -82,8 +82,8 @@ static tq_code put_attrs(tq_lib *lib, int64_t object_id, const tq_attr_in *attrs
                          const int64_t *sids, size_t n, int64_t now, tq_err *err) {
   tq_code rc = TQ_OK;
   for (size_t i = 0; rc == TQ_OK && i < n; i++) {
-    lib_cell row[6] = {{.i = object_id}, {.text = attrs[i].name}, {.text = attrs[i].value},
-                       {.i = sids[i]},   {.i = attrs[i].tlp},     {.i = now}};
+    tq_lib_cell row[6] = {{.i = object_id}, {.text = attrs[i].name}, {.text = attrs[i].value},
+                          {.i = sids[i]},   {.i = attrs[i].tlp},     {.i = now}};
     rc = lib_queue_row(lib, LQ_ATTRS, row, err);
   }
   return rc;
@@ -93,7 +93,7 @@ static tq_code put_tag_ids(tq_lib *lib, int64_t object_id, const int64_t *tids, 
                            tq_err *err) {
   tq_code rc = TQ_OK;
   for (size_t i = 0; rc == TQ_OK && i < n; i++) {
-    lib_cell row[2] = {{.i = object_id}, {.i = tids[i]}};
+    tq_lib_cell row[2] = {{.i = object_id}, {.i = tids[i]}};
     rc = lib_queue_row(lib, LQ_TAGS, row, err);
   }
   return rc;
@@ -101,7 +101,7 @@ static tq_code put_tag_ids(tq_lib *lib, int64_t object_id, const int64_t *tids, 
 
 static tq_code put_object_source(tq_lib *lib, int64_t object_id, int64_t source_id,
                                  int64_t reported_at, int tlp, tq_err *err) {
-  lib_cell row[4] = {{.i = object_id}, {.i = source_id}, {.i = reported_at}, {.i = tlp}};
+  tq_lib_cell row[4] = {{.i = object_id}, {.i = source_id}, {.i = reported_at}, {.i = tlp}};
   return lib_queue_row(lib, LQ_SOURCES, row, err);
 }
 

@@ -16,11 +16,11 @@
 /* ---- the virtual table ---------------------------------------------------------------------- */
 
 #define ROWS_PTR_TYPE "tq_rows"
-#define ROWS_COLS 8 /* c0..c7; the hidden column 8 takes the bound lib_queue */
+#define ROWS_COLS 8 /* c0..c7; the hidden column 8 takes the bound tq_lib_rows */
 
 typedef struct rows_cursor {
   sqlite3_vtab_cursor base;
-  const lib_queue *q;
+  const tq_lib_rows *q;
   size_t i;
 } rows_cursor;
 
@@ -103,7 +103,7 @@ static int rows_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) 
     sqlite3_result_null(ctx);
     return SQLITE_OK;
   }
-  const lib_cell *cell = &c->q->cells[c->i * (size_t)c->q->ncol + (size_t)col];
+  const tq_lib_cell *cell = &c->q->cells[c->i * (size_t)c->q->ncol + (size_t)col];
   if (cell->text)
     sqlite3_result_text(ctx, cell->text, -1, SQLITE_STATIC);
   else
@@ -186,24 +186,44 @@ static void arena_reset(lib_arena *a) {
   a->head->used = 0;
 }
 
-tq_code lib_queue_row(tq_lib *lib, lib_queue_id id, const lib_cell *cells, tq_err *err) {
-  lib_queue *q = &lib->queues[id];
-  q->ncol = QUEUE_COLS[id];
-  if (q->n == q->cap) {
-    size_t cap = q->cap ? q->cap * 2 : 1024;
-    lib_cell *v = realloc(q->cells, cap * (size_t)q->ncol * sizeof *v);
+tq_code tq_lib_rows_add(tq_lib_rows *r, const tq_lib_cell *row, tq_err *err) {
+  if (r->ncol < 1 || r->ncol > ROWS_COLS)
+    return tq_err_set(err, TQ_EINTERNAL, "tq_rows: %d columns (1..%d)", r->ncol, ROWS_COLS);
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 1024;
+    tq_lib_cell *v = realloc(r->cells, cap * (size_t)r->ncol * sizeof *v);
     if (v == NULL)
       return tq_err_set(err, TQ_ENOMEM, "out of memory");
-    q->cells = v;
-    q->cap = cap;
+    r->cells = v;
+    r->cap = cap;
   }
-  lib_cell *row = &q->cells[q->n * (size_t)q->ncol];
+  memcpy(&r->cells[r->n * (size_t)r->ncol], row, (size_t)r->ncol * sizeof *row);
+  r->n++;
+  return TQ_OK;
+}
+
+void tq_lib_rows_free(tq_lib_rows *r) {
+  free(r->cells);
+  r->cells = NULL;
+  r->n = r->cap = 0;
+}
+
+int tq_lib_rows_bind(sqlite3_stmt *st, int param, const tq_lib_rows *r) {
+  return sqlite3_bind_pointer(st, param, (void *)r, ROWS_PTR_TYPE, NULL);
+}
+
+tq_code lib_queue_row(tq_lib *lib, lib_queue_id id, const tq_lib_cell *cells, tq_err *err) {
+  tq_lib_rows *q = &lib->queues[id];
+  tq_lib_cell row[ROWS_COLS];
+  q->ncol = QUEUE_COLS[id];
   for (int i = 0; i < q->ncol; i++) {
     row[i] = cells[i];
     if (cells[i].text && (row[i].text = arena_strdup(&lib->arena, cells[i].text)) == NULL)
       return tq_err_set(err, TQ_ENOMEM, "out of memory");
   }
-  q->n++;
+  tq_code rc = tq_lib_rows_add(q, row, err);
+  if (rc != TQ_OK)
+    return rc;
   lib->queued++;
   if (lib->queued >= LIB_QUEUE_FLUSH)
     return lib_queues_settle(lib, err);
@@ -213,7 +233,7 @@ tq_code lib_queue_row(tq_lib *lib, lib_queue_id id, const lib_cell *cells, tq_er
 tq_code lib_queues_flush(tq_lib *lib, tq_err *err) {
   tq_code rc = TQ_OK;
   for (int id = 0; rc == TQ_OK && id < LQ__COUNT; id++) {
-    lib_queue *q = &lib->queues[id];
+    tq_lib_rows *q = &lib->queues[id];
     if (q->n == 0)
       continue;
     sqlite3_stmt **st = &lib->queue_stmts[id];
@@ -222,7 +242,7 @@ tq_code lib_queues_flush(tq_lib *lib, tq_err *err) {
       rc = lib_db_err(lib, err, "preparing a batched write");
       break;
     }
-    sqlite3_bind_pointer(*st, 1, q, ROWS_PTR_TYPE, NULL);
+    tq_lib_rows_bind(*st, 1, q);
     if (sqlite3_step(*st) != SQLITE_DONE)
       rc = lib_db_err(lib, err, "writing a batch of rows");
     sqlite3_reset(*st);
@@ -243,7 +263,7 @@ void lib_queues_drop(tq_lib *lib) {
 
 void lib_queues_free(tq_lib *lib) {
   for (int id = 0; id < LQ__COUNT; id++) {
-    free(lib->queues[id].cells);
+    tq_lib_rows_free(&lib->queues[id]);
     sqlite3_finalize(lib->queue_stmts[id]);
   }
   arena_reset(&lib->arena);

@@ -304,6 +304,38 @@ static void test_revoked_version_lowers_score_by_source_decrease(void **state) {
   tq_object_free(o);
 }
 
+/* Two versions of one STIX id in the same page: the newer one wins whatever their order, an
+ * older one after a newer one is skipped as seen, and the feed remembers the newer version. */
+static void test_versions_of_one_id_in_a_page(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  /* id 8: the revoked (newer) version first, then the older one */
+  add_indicator(1, 8, "[url:value = 'http://a.example/x']", "2024-05-02T00:00:00.000Z",
+                ",\"revoked\":true");
+  add_indicator(2, 8, "[url:value = 'http://a.example/x']", "2024-05-01T00:00:00.000Z", "");
+  /* id 9: the older version first, then the newer (revoked) one */
+  add_indicator(3, 9, "[url:value = 'http://b.example/y']", "2024-05-01T00:00:00.000Z", "");
+  add_indicator(4, 9, "[url:value = 'http://b.example/y']", "2024-05-02T00:00:00.000Z",
+                ",\"revoked\":true");
+  make_feed(f, "versions", 10);
+  assert_int_equal(poll(f, "versions", 0, &err), TQ_OK);
+  assert_int_equal(f->sum.skipped, 1); /* id 8's older version */
+  assert_int_equal(f->sum.revoked, 2); /* both newer versions were ingested */
+  assert_int_equal(f->sum.indicators_created, 2);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM stix_seen WHERE modified_s ="
+                              " strftime('%s','2024-05-02')"),
+                   2);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM stix_seen"), 2);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM stix_refs"), 2);
+  tq_object *o = get(f, "indicator", "URL", "http://a.example/x");
+  assert_string_equal(attr(o, "Revoked")->value, "true");
+  tq_object_free(o);
+  /* polling again changes nothing */
+  assert_int_equal(poll(f, "versions", 0, &err), TQ_OK);
+  assert_int_equal(f->sum.indicators_created, 0);
+  assert_int_equal(f->sum.indicators_updated, 0);
+}
+
 static void test_relationships_and_report_refs_link_across_pages(void **state) {
   fixture *f = *state;
   char extra[512];
@@ -532,6 +564,7 @@ int main(void) {
       T(test_crash_mid_group_loses_only_the_open_group),
       T(test_redelivered_versions_are_no_ops),
       T(test_revoked_version_lowers_score_by_source_decrease),
+      T(test_versions_of_one_id_in_a_page),
       T(test_relationships_and_report_refs_link_across_pages),
       T(test_tlp_markings_map_to_attribute_and_source_tlp),
       T(test_malformed_objects_are_reported_and_the_rest_ingested),
