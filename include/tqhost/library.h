@@ -290,7 +290,9 @@ tq_code tq_lib_setting_get(tq_lib *lib, const char *scope, const char *key, char
                            int *secret, tq_err *err);
 
 /* The raw SQLite handle, for parts that keep their own tables (runs, feed_state) through
- * migrations registered here. Borrowed: valid until tq_lib_close. */
+ * migrations registered here. Borrowed: valid until tq_lib_close. Rows the library has queued
+ * (see tq_lib_rows) are written before it is returned, so a raw read sees them; a statement
+ * prepared earlier and stepped later does not trigger that. */
 struct sqlite3 *tq_lib_db(tq_lib *lib);
 
 /* ---- rows from C memory ----------------------------------------------------------------------
