@@ -317,4 +317,16 @@ void tq_lib_rows_free(tq_lib_rows *r);
 struct sqlite3_stmt;
 int tq_lib_rows_bind(struct sqlite3_stmt *st, int param, const tq_lib_rows *r);
 
+/* ---- batched writes (batch.c) ---------------------------------------------------------------
+ * What the bulk runner needs per object, at a few thousand objects a second. */
+
+/* The object's own row only: no sources, attributes, tags or links (their counts are 0). One
+ * cached statement; TQ_ENOTFOUND when there is no such object. Free with tq_object_free. */
+tq_code tq_lib_object_head(tq_lib *lib, int64_t id, tq_object **out, tq_err *err);
+/* The same for up to TQ_LIB_HEADS_MAX ids, sorted ascending, in one statement: out[i] gets the
+ * object of ids[i], NULL when there is none. On error every out[i] is NULL. */
+#define TQ_LIB_HEADS_MAX 64
+tq_code tq_lib_object_heads(tq_lib *lib, const int64_t *ids, size_t n, tq_object **out,
+                            tq_err *err);
+
 #endif

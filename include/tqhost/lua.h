@@ -78,9 +78,12 @@ typedef struct tq_lua_script_opts {
   const tq_lua_kv *secrets; /* ctx.secret(key): the plugin's own secrets only */
   size_t n_secrets;
   tq_lua_limits limits;
-  int outcome_only; /* 1: ctx:show (and a table an entry returns) keeps only its "found"
-                       (boolean) and "message" (string) fields: for a caller that reads only
-                       the outcome (the bulk runner), the rest is never converted */
+  int outcome_only;    /* 1: ctx:show (and a table an entry returns) keeps only its "found"
+                          (boolean) and "message" (string) fields: for a caller that reads only
+                          the outcome (the bulk runner), the rest is never converted */
+  int obj_lists_later; /* 1: the objects given to tq_lua_run_start come without their lists
+                          (tq_lib_object_head); obj.attributes, .sources and .tags are read
+                          from tq_lua_opts.lib by the object's id when a run first uses them */
 } tq_lua_script_opts;
 void tq_lua_script_opts_init(tq_lua_script_opts *o);
 

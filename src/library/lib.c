@@ -40,8 +40,8 @@ static const char *const STMT_SQL[ST__COUNT] = {
                       " LEFT JOIN indicator_types t ON t.id=o.itype_id"
                       " JOIN sources s ON s.id=l.source_id WHERE l.a=?1 OR l.b=?1 ORDER BY l.id",
     [ST_LINK_PUT] = "INSERT OR IGNORE INTO links(a,b,source_id,link_type,created_at)"
-                    " SELECT ?1,?2,?3,?4,?5 WHERE (SELECT count(*) FROM objects"
-                    " WHERE id IN (?1,?2))=2",
+                    " SELECT ?1,?2,?3,?4,?5 WHERE EXISTS(SELECT 1 FROM objects WHERE id=?1)"
+                    " AND EXISTS(SELECT 1 FROM objects WHERE id=?2)",
     [ST_READ_BEGIN] = "BEGIN",
     [ST_READ_END] = "COMMIT",
 };

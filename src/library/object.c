@@ -276,7 +276,8 @@ tq_code tq_lib_link(tq_lib *lib, int64_t a, int64_t b, const char *source, const
   rc = lib_source_id(lib, source ? source : "tqhost", NULL, &sid, err);
   if (rc != TQ_OK)
     goto fail;
-  sqlite3_stmt *st = lib_stmt(lib, ST_LINK_PUT, err);
+  /* links touch none of the queued tables: no need to write the queues first */
+  sqlite3_stmt *st = lib_stmt_put(lib, ST_LINK_PUT, err);
   if (st == NULL) {
     rc = TQ_EDB;
     goto fail;

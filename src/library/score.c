@@ -35,10 +35,22 @@ static const char RECOMPUTE_SQL[] =
     "   ELSE agg.exp END"
     " FROM agg WHERE objects.id = agg.oid";
 
+static const char CLEAR_TOUCHED_SQL[] = "DELETE FROM temp.touched";
+
+/* Both statements are cached: a bulk run commits every few hundred items. */
+static tq_code run_cached(tq_lib *lib, const char *sql, tq_err *err) {
+  sqlite3_stmt *st = lib_stmt_sql(lib, sql, err);
+  if (st == NULL)
+    return err && err->code ? err->code : TQ_EDB;
+  int step = sqlite3_step(st);
+  sqlite3_reset(st);
+  return step == SQLITE_DONE ? TQ_OK : lib_db_err(lib, err, "recomputing scores");
+}
+
 tq_code lib_recompute_touched(tq_lib *lib, tq_err *err) {
-  tq_code rc = lib_exec(lib, RECOMPUTE_SQL, err);
+  tq_code rc = run_cached(lib, RECOMPUTE_SQL, err);
   if (rc == TQ_OK)
-    rc = lib_exec(lib, "DELETE FROM temp.touched", err);
+    rc = run_cached(lib, CLEAR_TOUCHED_SQL, err);
   if (rc == TQ_OK)
     lib->touched = 0;
   return rc;

@@ -208,6 +208,37 @@ static int ctx_attribute(lua_State *L) {
   return 0;
 }
 
+/* ctx:attributes(names, values): ctx:attribute(names[i], values[i]) for i = 1..#names, in
+ * one call (a mapper that records a few dozen attributes per object). The lists must have
+ * the same length; each pair is checked as ctx:attribute checks it. */
+static int ctx_attributes(lua_State *L) {
+  tq_lua_run *run = run_check(L, "ctx:attributes");
+  int a = ctx_args(L);
+  luaL_checktype(L, a, LUA_TTABLE);
+  luaL_checktype(L, a + 1, LUA_TTABLE);
+  lua_Unsigned n = lua_rawlen(L, a);
+  if (lua_rawlen(L, a + 1) != n)
+    return luaL_error(L, "ctx:attributes: %d names but %d values", (int)n,
+                      (int)lua_rawlen(L, a + 1));
+  for (lua_Unsigned i = 1; i <= n; i++) {
+    lua_rawgeti(L, a, (lua_Integer)i);
+    lua_rawgeti(L, a + 1, (lua_Integer)i);
+    const char *name = cs_park(L, -2, "ctx:attributes", "name");
+    const char *value = cs_park(L, -2, "ctx:attributes", "value");
+    tq_cs_attr *slot =
+        cs_grow(L, (void **)&run->cs.attrs, run->cs.n_attrs, sizeof *slot, "ctx:attributes");
+    slot->name = cs_dup(L, name, "ctx:attributes");
+    slot->value = tq_strdup(value);
+    if (slot->value == NULL) {
+      free(slot->name);
+      return luaL_error(L, "ctx:attributes: out of memory");
+    }
+    run->cs.n_attrs++;
+    lua_pop(L, 4);
+  }
+  return 0;
+}
+
 static int ctx_tag(lua_State *L) {
   tq_lua_run *run = run_check(L, "ctx:tag");
   int a = ctx_args(L);
@@ -395,10 +426,16 @@ static int ctx_tostring(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg ctx_methods[] = {
-    {"secret", ctx_secret},       {"attribute", ctx_attribute}, {"tag", ctx_tag},
-    {"score", ctx_score},         {"status", ctx_status},       {"link", ctx_link},
-    {"indicator", ctx_indicator}, {"show", ctx_show},           {NULL, NULL}};
+static const luaL_Reg ctx_methods[] = {{"secret", ctx_secret},
+                                       {"attribute", ctx_attribute},
+                                       {"attributes", ctx_attributes},
+                                       {"tag", ctx_tag},
+                                       {"score", ctx_score},
+                                       {"status", ctx_status},
+                                       {"link", ctx_link},
+                                       {"indicator", ctx_indicator},
+                                       {"show", ctx_show},
+                                       {NULL, NULL}};
 
 int ctx_is(lua_State *L, int idx) {
   const void *const *p = lua_touserdata(L, idx);
@@ -428,15 +465,18 @@ void ctx_register(lua_State *L) {
 
 /* The ctx of a script: a userdata holding only a marker, shared by every run of the script
  * (the methods find their run through the thread), whose __index is one table with the
- * methods and the frozen config, so that ctx.config and ctx:tag are plain lookups.
- * Argument 1: the frozen config. [-0, +1] */
+ * methods, the frozen config and the outcome_only flag, so that ctx.config and ctx:tag are
+ * plain lookups. Argument 1: the frozen config; argument 2: outcome_only. [-0, +1] */
 int ctx_new_protected(lua_State *L) {
+  int outcome_only = lua_toboolean(L, 2);
   const void **p = lua_newuserdatauv(L, sizeof(void *), 0);
   *p = &ctx_magic;
   lua_createtable(L, 0, 5);
   luaL_newlib(L, ctx_methods);
   lua_pushvalue(L, 1);
   lua_setfield(L, -2, "config");
+  lua_pushboolean(L, outcome_only);
+  lua_setfield(L, -2, "outcome_only");
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, ctx_newindex);
   lua_setfield(L, -2, "__newindex");
@@ -457,7 +497,9 @@ void ctx_push(lua_State *L, tq_lua_run *run) {
 /* ---- obj ----------------------------------------------------------------------------------
  * obj is a view (read-only) whose scalar fields are set at start; its lists (attributes,
  * sources, tags) are packed into one string and built only when a script first reads one of
- * them, or iterates or encodes obj: most entries read obj.value and nothing else. */
+ * them, or iterates or encodes obj: most entries read obj.value and nothing else. For a
+ * script with obj_lists_later, the object came without its lists (tq_lib_object_head) and
+ * its id stands in for the packed string: the lists are read from the library then. */
 
 static void set_str(lua_State *L, const char *key, const char *v) {
   if (v == NULL)
@@ -490,6 +532,13 @@ static void pack_lists(lua_State *L, const tq_object *obj) {
   for (size_t i = 0; i < obj->n_tags; i++)
     pack_str(&b, obj->tags[i]);
   luaL_pushresult(&b);
+}
+
+/* pack_lists of the object in upvalue 1, as a lua_CFunction (so that the caller can free
+ * the object whatever happens). [-0, +1] */
+static int pack_lists_protected(lua_State *L) {
+  pack_lists(L, lua_touserdata(L, lua_upvalueindex(1)));
+  return 1;
 }
 
 /* The next packed string (NULL for an absent one); advances *p. The packing is ours, made
@@ -531,10 +580,37 @@ static void push_attrs(lua_State *L, const char **p, uint32_t n) {
   lua_remove(L, -2);
 }
 
+/* Replaces the pending id (an integer at the top of the stack) with the packed lists of that
+ * object, read from the runtime's library now. Raises when the read fails. [-1, +1] */
+static void obj_read_lists(lua_State *L) {
+  int64_t id = (int64_t)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  void *ud = NULL;
+  lua_getallocf(L, &ud);
+  tq_lua *rt = ud;
+  tq_object *obj = NULL;
+  tq_err e;
+  tq_err_clear(&e);
+  if (rt->opts.lib == NULL || tq_lib_object_get(rt->opts.lib, id, &obj, &e) != TQ_OK)
+    luaL_error(L, "obj: reading the lists of object %I: %s", (lua_Integer)id,
+               rt->opts.lib ? e.msg : "no library");
+  lua_pushlightuserdata(L, obj);
+  lua_pushcclosure(L, pack_lists_protected, 1);
+  int st = lua_pcall(L, 0, 1, 0);
+  tq_object_free(obj);
+  if (st != LUA_OK)
+    lua_error(L);
+}
+
 void obj_materialize(lua_State *L, int view, int real) {
   view = lua_absindex(L, view);
   real = lua_absindex(L, real);
-  if (lua_rawgetp(L, view, &obj_lazy_key) != LUA_TSTRING) {
+  int t = lua_rawgetp(L, view, &obj_lazy_key);
+  if (t == LUA_TNUMBER) {
+    obj_read_lists(L);
+    t = LUA_TSTRING;
+  }
+  if (t != LUA_TSTRING) {
     lua_pop(L, 1);
     return;
   }
@@ -576,7 +652,7 @@ static void obj_register(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &obj_mt_key);
 }
 
-void obj_push(lua_State *L, const tq_object *obj) {
+void obj_push(lua_State *L, const tq_object *obj, int lists_later) {
   if (obj == NULL) {
     lua_pushnil(L);
     return;
@@ -593,6 +669,9 @@ void obj_push(lua_State *L, const tq_object *obj) {
   lua_setfield(L, -2, "score");
   freeze_view_mt(L, -1, "obj", &obj_mt_key);
   lua_remove(L, -2);
-  pack_lists(L, obj);
+  if (lists_later && obj->id > 0)
+    lua_pushinteger(L, obj->id); /* the lists are read when first used */
+  else
+    pack_lists(L, obj);
   lua_rawsetp(L, -2, &obj_lazy_key);
 }

@@ -44,12 +44,13 @@ struct tq_lua_script {
   tq_lua_kv *secrets; /* copies */
   size_t n_secrets;
   tq_lua_limits limits;
-  int chunk_ref;    /* the compiled chunk: function(_ENV) -> entries */
-  int modules_ref;  /* table: module name -> compiled chunk */
-  int loaded_ref;   /* table: module name -> the loaded module (read-only), shared by runs */
-  int config_ref;   /* frozen ctx.config table */
-  int ctx_ref;      /* the ctx userdata every run of the script gets */
-  int outcome_only; /* ctx:show keeps found and message only (tq_lua_script_opts) */
+  int chunk_ref;       /* the compiled chunk: function(_ENV) -> entries */
+  int modules_ref;     /* table: module name -> compiled chunk */
+  int loaded_ref;      /* table: module name -> the loaded module (read-only), shared by runs */
+  int config_ref;      /* frozen ctx.config table */
+  int ctx_ref;         /* the ctx userdata every run of the script gets */
+  int outcome_only;    /* ctx:show keeps found and message only (tq_lua_script_opts) */
+  int obj_lists_later; /* obj comes without its lists (tq_lua_script_opts) */
   char **entries;
   size_t n_entries;
   tq_lua_script *next; /* every script of rt, for tq_lua_free */
@@ -87,8 +88,16 @@ struct tq_lua_run {
   tq_lua_run *next_finished;       /* rt's list of runs whose done callback is due */
 };
 
+/* The allocator's free lists of small blocks (runtime.c): classes of POOL_GRAIN bytes up to
+ * POOL_MAX_BLOCK. */
+#define POOL_GRAIN 16
+#define POOL_MAX_BLOCK 512
+#define POOL_CLASSES (POOL_MAX_BLOCK / POOL_GRAIN)
+
 struct tq_lua {
   lua_State *L;
+  void *pool[POOL_CLASSES + 1]; /* by class: a list of free blocks (each starts with next) */
+  size_t pool_bytes;
   tq_lua_opts opts;
   char *replay_file;
   size_t mem, mem_cap;
@@ -157,15 +166,16 @@ int luaopen_tq_tq(lua_State *L);
 void ctx_register(lua_State *L);
 /* Pushes the ctx userdata of run. [-0, +1] */
 void ctx_push(lua_State *L, tq_lua_run *run); /* the script's shared ctx */
-/* Pushes obj as a frozen view (or nil); its lists are built on first use. [-0, +1] */
-void obj_push(lua_State *L, const tq_object *obj);
+/* Pushes obj as a frozen view (or nil); its lists are built on first use, from obj or, with
+ * lists_later, read then from the runtime's library by obj->id. [-0, +1] */
+void obj_push(lua_State *L, const tq_object *obj, int lists_later);
 /* Builds the lists of the obj view at view into its real table at real, if still pending
  * (any other view: nothing). [-0, +0] */
 void obj_materialize(lua_State *L, int view, int real);
 /* Whether the value at idx is a script's ctx. */
 int ctx_is(lua_State *L, int idx);
-/* Pushes a new ctx for a script; argument 1 is its frozen config. A lua_CFunction to call
- * protected. [-0, +1] */
+/* Pushes a new ctx for a script; argument 1 is its frozen config, argument 2 its
+ * outcome_only flag (ctx.outcome_only). A lua_CFunction to call protected. [-0, +1] */
 int ctx_new_protected(lua_State *L);
 /* ctx:show's conversion (also for a table returned by the entry): the full JSON, or only
  * found and message when the script is outcome_only. Raises like json_from_lua. */

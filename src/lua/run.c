@@ -356,7 +356,7 @@ static int push_entry_args(lua_State *L) {
   lua_getfield(L, 3, entry);
   if (!lua_isfunction(L, -1))
     return luaL_error(L, "entry '%s' is not a function", entry);
-  obj_push(L, obj);
+  obj_push(L, obj, run->script->obj_lists_later);
   ctx_push(L, run);
   return 3;
 }

@@ -23,6 +23,81 @@ static char name_key;   /* light userdata key of a view's name */
 
 /* ---- allocator and budgets ---------------------------------------------------------------- */
 
+/* Small blocks (strings, tables, closures: most of what a run allocates, and freed by the
+ * thousand at each collection) are kept on free lists per 16-byte size class, up to
+ * POOL_MAX_BYTES in all, rather than going back to malloc, whose own caches hold only a few
+ * blocks per size. A block's class follows from the size Lua gives with it (osize is always
+ * the block's current size). Sanitizer builds use malloc for every block, so that a use after
+ * free is still caught. */
+#define POOL_MAX_BYTES ((size_t)4 << 20)
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_ON 0
+#else
+#define POOL_ON 1
+#endif
+
+typedef struct pool_block {
+  struct pool_block *next;
+} pool_block;
+
+static size_t pool_class(size_t n) { return (n + POOL_GRAIN - 1) / POOL_GRAIN; }
+
+static void *pool_get(tq_lua *rt, size_t n) {
+  size_t c = pool_class(n);
+  pool_block *b = rt->pool[c];
+  if (b) {
+    rt->pool[c] = b->next;
+    rt->pool_bytes -= c * POOL_GRAIN;
+    return b;
+  }
+  return malloc(c * POOL_GRAIN);
+}
+
+static void pool_put(tq_lua *rt, void *p, size_t n) {
+  size_t c = pool_class(n);
+  if (!POOL_ON || rt->pool_bytes + c * POOL_GRAIN > POOL_MAX_BYTES) {
+    free(p);
+    return;
+  }
+  pool_block *b = p;
+  b->next = rt->pool[c];
+  rt->pool[c] = b;
+  rt->pool_bytes += c * POOL_GRAIN;
+}
+
+static void pool_free_all(tq_lua *rt) {
+  for (size_t c = 0; c <= POOL_CLASSES; c++) {
+    while (rt->pool[c]) {
+      pool_block *b = rt->pool[c];
+      rt->pool[c] = b->next;
+      free(b);
+    }
+  }
+  rt->pool_bytes = 0;
+}
+
+/* free/malloc/realloc of a block of the State: small blocks through the pool. */
+static void block_free(tq_lua *rt, void *p, size_t size) {
+  if (POOL_ON && size <= POOL_MAX_BLOCK)
+    pool_put(rt, p, size);
+  else
+    free(p);
+}
+
+static void *block_resize(tq_lua *rt, void *p, size_t old, size_t size) {
+  if (!POOL_ON || (old > POOL_MAX_BLOCK && size > POOL_MAX_BLOCK) ||
+      (p == NULL && size > POOL_MAX_BLOCK))
+    return realloc(p, size);
+  if (p && old <= POOL_MAX_BLOCK && size <= POOL_MAX_BLOCK && pool_class(old) == pool_class(size))
+    return p;
+  void *q = size <= POOL_MAX_BLOCK ? pool_get(rt, size) : malloc(size);
+  if (q == NULL || p == NULL)
+    return q;
+  memcpy(q, p, old < size ? old : size);
+  block_free(rt, p, old);
+  return q;
+}
+
 /* Every allocation of the State goes through here: the State as a whole is capped, and while
  * a run executes (rt->cur) its net allocation is charged to it and capped by its budget. A
  * refused allocation becomes Lua's "not enough memory" error; the run is also marked killed so
@@ -32,7 +107,8 @@ static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   size_t old = ptr ? osize : 0;
   tq_lua_run *run = rt->cur;
   if (nsize == 0) {
-    free(ptr);
+    if (ptr)
+      block_free(rt, ptr, old);
     rt->mem -= old;
     if (run)
       run->mem = run->mem > (int64_t)old ? run->mem - (int64_t)old : 0;
@@ -53,7 +129,7 @@ static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
       }
     }
   }
-  void *p = realloc(ptr, nsize);
+  void *p = block_resize(rt, ptr, old, nsize);
   if (p == NULL)
     return NULL;
   rt->mem = rt->mem - old + nsize;
@@ -713,6 +789,7 @@ void tq_lua_free(tq_lua *rt) {
     script_destroy(rt->scripts);
   if (rt->L)
     lua_close(rt->L);
+  pool_free_all(rt);
   replay_free(rt);
   free(rt->replay_file);
   free(rt);
@@ -879,6 +956,7 @@ static tq_code script_copy_opts(tq_lua_script *s, const tq_lua_script_opts *o, t
   s->lib_dir = o->lib_dir ? tq_strdup(o->lib_dir) : NULL;
   s->provider = o->provider;
   s->outcome_only = o->outcome_only;
+  s->obj_lists_later = o->obj_lists_later;
   s->limits = o->limits;
   if (s->limits.memory == 0)
     s->limits.memory = 32u << 20;
@@ -950,7 +1028,8 @@ static tq_code script_compile(tq_lua *rt, tq_lua_script *s, const tq_lua_script_
   s->config_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushcfunction(L, ctx_new_protected);
   lua_insert(L, -2);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+  lua_pushboolean(L, s->outcome_only);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
     lua_pop(L, 1);
     return tq_err_set(err, TQ_ENOMEM, "%s: out of memory building ctx", s->path);
   }

@@ -18,7 +18,7 @@ static tq_lib *lib_check(lua_State *L, const char *fn) {
 }
 
 static int view_protected(lua_State *L) {
-  obj_push(L, lua_touserdata(L, 1));
+  obj_push(L, lua_touserdata(L, 1), 0);
   return 1;
 }
 

@@ -9,6 +9,7 @@
  * is stored in the library in clear. */
 #include <ctype.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,9 +70,12 @@ static int key_digest(EVP_MD_CTX *md, CURLU *u, const char *const *headers, size
   for (size_t i = 0; i < n_headers; i++) {
     const char *colon = strchr(headers[i], ':');
     size_t nlen = colon ? (size_t)(colon - headers[i]) : strlen(headers[i]);
-    for (size_t j = 0; j < nlen; j++) {
-      char c = (char)tolower((unsigned char)headers[i][j]);
-      ok &= EVP_DigestUpdate(md, &c, 1);
+    char lower[256]; /* the name lowercased, in pieces of the buffer's size */
+    for (size_t at = 0; at < nlen; at += sizeof lower) {
+      size_t k = nlen - at < sizeof lower ? nlen - at : sizeof lower;
+      for (size_t j = 0; j < k; j++)
+        lower[j] = (char)tolower((unsigned char)headers[i][at + j]);
+      ok &= EVP_DigestUpdate(md, lower, k);
     }
     const char *v = colon ? colon + 1 : "";
     while (*v == ' ' || *v == '\t')
@@ -89,15 +93,22 @@ static int key_digest(EVP_MD_CTX *md, CURLU *u, const char *const *headers, size
   return ok;
 }
 
+/* SHA-256 fetched once: OpenSSL 3 looks the algorithm up again on every EVP_sha256() init,
+ * which costs more than hashing a request. */
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static void sha256_fetch(void) { sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL); }
+
 tq_code net_key_build(CURLU *u, const char *method, const char *const *headers, size_t n_headers,
                       const char *body, size_t body_len, char **out, tq_err *err) {
+  pthread_once(&sha256_once, sha256_fetch);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int dlen = 0;
   char where[1024], hex[2 * EVP_MAX_MD_SIZE + 1];
   tq_buf key;
   tq_buf_init(&key, 0);
   EVP_MD_CTX *md = EVP_MD_CTX_new();
-  if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
+  if (md == NULL || sha256 == NULL || !EVP_DigestInit_ex(md, sha256, NULL) ||
       !key_digest(md, u, headers, n_headers, body, body_len) ||
       !EVP_DigestFinal_ex(md, digest, &dlen))
     goto fail;

@@ -93,29 +93,50 @@ static tq_code put_main(tq_lib *lib, const char *label, const tq_object *obj, tq
   return tq_lib_object_put(lib, &in, &out->object_id, &out->object_created, err);
 }
 
+/* Links: every target first (created if new), then every link, so that the rows the targets
+ * queue are written once for the set rather than once per link. The error reported is the
+ * one the link-by-link order would meet first: a failed target at k is reported after the
+ * links before k are tried. */
 static tq_code put_links(tq_lib *lib, const char *label, const tq_changeset *cs,
                          tq_apply_summary *out, tq_err *err) {
   const char *srcs[1] = {label};
-  for (size_t i = 0; i < cs->n_links; i++) {
-    const tq_cs_link *l = &cs->links[i];
+  int64_t local[64], *ids = cs->n_links <= 64 ? local : malloc(cs->n_links * sizeof *ids);
+  if (ids == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  size_t n_put = 0;
+  tq_code rc = TQ_OK, put_rc = TQ_OK;
+  tq_err put_err;
+  for (; n_put < cs->n_links; n_put++) {
+    const tq_cs_link *l = &cs->links[n_put];
     const char *ot = NULL, *it = NULL;
-    tq_code rc = link_kind(l, &ot, &it, err);
+    put_rc = link_kind(l, &ot, &it, &put_err);
     tq_object_in in = {.object_type = ot,
                        .indicator_type = it,
                        .value = l->value,
                        .description = l->description,
                        .sources = srcs,
                        .n_sources = 1};
-    int64_t id = 0;
-    if (rc == TQ_OK)
-      rc = tq_lib_object_put(lib, &in, &id, NULL, err);
-    if (rc == TQ_OK)
-      rc = tq_lib_link(lib, out->object_id, id, label, l->link_type, err);
-    if (rc != TQ_OK)
-      return tq_err_prefix(err, "link to %s '%s': ", l->object_type, l->value);
-    out->links++;
+    if (put_rc == TQ_OK)
+      put_rc = tq_lib_object_put(lib, &in, &ids[n_put], NULL, &put_err);
+    if (put_rc != TQ_OK)
+      break;
   }
-  return TQ_OK;
+  for (size_t i = 0; rc == TQ_OK && i < n_put; i++) {
+    const tq_cs_link *l = &cs->links[i];
+    rc = tq_lib_link(lib, out->object_id, ids[i], label, l->link_type, err);
+    if (rc != TQ_OK)
+      tq_err_prefix(err, "link to %s '%s': ", l->object_type, l->value);
+    else
+      out->links++;
+  }
+  if (rc == TQ_OK && put_rc != TQ_OK) {
+    *err = put_err;
+    rc = tq_err_prefix(err, "link to %s '%s': ", cs->links[n_put].object_type,
+                       cs->links[n_put].value);
+  }
+  if (ids != local)
+    free(ids);
+  return rc;
 }
 
 /* Related indicators: new ones get status Indirect; an existing one keeps its status. */

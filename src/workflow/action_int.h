@@ -61,8 +61,17 @@ void run_row_free(run_row *r);
 /* Inside the caller's transaction: counts, last_id, seconds, status (NULL: unchanged). */
 tq_code run_store_checkpoint(tq_lib *lib, const run_row *r, const char *status, const char *error,
                              tq_err *err);
-tq_code run_store_item(tq_lib *lib, int64_t run_id, int64_t object_id, const char *outcome,
-                       const char *reason, tq_err *err);
+/* Inside the caller's transaction: the run_items rows of not-found and failed items. The
+ * statement is prepared once per connection into *cache (finalize it before closing lib).
+ * Strings are borrowed for the call. */
+typedef struct run_item {
+  int64_t object_id;
+  const char *outcome; /* "not_found" or "failed" */
+  const char *reason;  /* NULL: "" */
+} run_item;
+struct sqlite3_stmt;
+tq_code run_store_items(tq_lib *lib, struct sqlite3_stmt **cache, int64_t run_id,
+                        const run_item *items, size_t n, tq_err *err);
 
 /* ---- batch entries (action_batch.c) ---- */
 

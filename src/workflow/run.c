@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "run_int.h"
 
 /* Set by the signal handlers while a run is active; signals force a global. */
@@ -156,18 +158,54 @@ static void on_run_done(void *ud, tq_lua_run *run) {
   r->active--;
 }
 
-/* Reads the slot's object into *obj, or finishes the slot as failed (and leaves *obj NULL)
- * when the object is gone or the action does not accept its type. */
+static void heads_clear(runner *r) {
+  for (size_t i = r->heads_i; i < r->heads_n; i++)
+    tq_object_free(r->heads[i]);
+  r->heads_n = r->heads_i = 0;
+}
+
+/* Reads the objects of id and of the input ids that follow it (up to TQ_LIB_HEADS_MAX, within
+ * the cursor's page or the explicit ids) in one statement. */
+static tq_code heads_fill(runner *r, int64_t id, tq_err *err) {
+  heads_clear(r);
+  size_t n = 0;
+  r->head_ids[n++] = id;
+  const int64_t *next = r->ids ? r->ids + r->ids_i : r->page + r->page_i;
+  size_t left = r->ids ? r->n_ids - r->ids_i : r->page_n - r->page_i;
+  for (size_t i = 0; i < left && n < TQ_LIB_HEADS_MAX; i++)
+    if (next[i] > r->head_ids[n - 1]) /* ascending, as the statement's lookup needs */
+      r->head_ids[n++] = next[i];
+  tq_code rc = tq_lib_object_heads(r->lib, r->head_ids, n, r->heads, err);
+  if (rc == TQ_OK)
+    r->heads_n = n;
+  return rc;
+}
+
+/* The object (its own row) of input id, NULL when it no longer exists. */
+static tq_code head_take(runner *r, int64_t id, tq_object **obj, tq_err *err) {
+  while (r->heads_i < r->heads_n && r->head_ids[r->heads_i] < id)
+    tq_object_free(r->heads[r->heads_i++]);
+  if (r->heads_i == r->heads_n || r->head_ids[r->heads_i] != id) {
+    tq_code rc = heads_fill(r, id, err);
+    if (rc != TQ_OK)
+      return rc;
+  }
+  *obj = r->heads[r->heads_i];
+  r->heads[r->heads_i++] = NULL;
+  return TQ_OK;
+}
+
+/* Reads the slot's object (its own row, read ahead with the next ones: the script reads its
+ * lists from the library if it uses them, see obj_lists_later) into *obj, or finishes the slot
+ * as failed (and leaves *obj NULL) when the object is gone or the action does not accept its
+ * type. */
 static tq_code read_accepted(runner *r, slot *s, tq_object **obj, tq_err *err) {
-  tq_err e;
-  tq_code rc = tq_lib_object_get(r->lib, s->id, obj, &e);
-  if (rc == TQ_ENOTFOUND) {
+  tq_code rc = head_take(r, s->id, obj, err);
+  if (rc != TQ_OK)
+    return rc;
+  if (*obj == NULL) {
     finish_slot_msg(r, s, OUT_FAILED, "%s", "the object no longer exists");
     return TQ_OK;
-  }
-  if (rc != TQ_OK) {
-    *err = e;
-    return rc;
   }
   const char *refused = refuse(r, *obj);
   if (refused) {
@@ -476,6 +514,7 @@ static tq_code setup_lua(runner *r, const char *key_path, const tq_lua_kv *ovr, 
   /* A single run's outcome is all the runner reads of its show (found, message); a batch
    * entry's show carries the results of every item and is read whole. */
   so.outcome_only = !r->batch_mode;
+  so.obj_lists_later = 1; /* objects come from tq_lib_object_head */
   if ((rc = tq_lua_load(r->rt, &so, &r->script, err)) != TQ_OK)
     return rc;
   const char *entry = r->batch_mode ? a->batch_entry : a->entry;
@@ -555,7 +594,9 @@ static tq_code setup_collection(runner *r, const char *name, tq_err *err) {
 }
 
 static void runner_free(runner *r) {
+  heads_clear(r);
   run_writer_stop(r);
+  sqlite3_finalize(r->item_st);
   drop_in_flight(r);
   for (size_t k = 0; k < r->count; k++)
     slot_clear(runner_slot(r, k));
@@ -670,6 +711,33 @@ static tq_code mark_running(runner *r, tq_err *err) {
   return rc;
 }
 
+/* The runner's connection counts and reads the input in id order (cursor pages, object rows)
+ * and the writer writes with its own connection: a small page cache does for the run, so that
+ * the process's memory stays flat however large the library (the library's default, 64 MiB,
+ * fills up on a library of a million objects, and the heap keeps that size once freed).
+ * Returns the size to restore (0: none). */
+static int64_t cache_shrink(tq_lib *lib) {
+  sqlite3 *db = tq_lib_db(lib);
+  sqlite3_stmt *st = NULL;
+  int64_t old = 0; /* as the pragma gives it: -KiB, or pages */
+  if (sqlite3_prepare_v2(db, "PRAGMA cache_size", -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    old = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  if (old == 0 || (old < 0 && -old <= 8192))
+    return 0;                                                    /* already small */
+  sqlite3_exec(db, "PRAGMA cache_size=-8192", NULL, NULL, NULL); /* 8 MiB */
+  return old;
+}
+
+static void cache_restore(tq_lib *lib, int64_t old) {
+  if (old == 0)
+    return;
+  char sql[64];
+  snprintf(sql, sizeof sql, "PRAGMA cache_size=%lld", (long long)old);
+  sqlite3_exec(tq_lib_db(lib), sql, NULL, NULL, NULL);
+}
+
 static tq_code session(tq_lib *lib, const tq_action *a, const tq_action_opts *o, run_row *row,
                        const session_in *in, tq_run_summary *out, tq_err *err) {
   runner r;
@@ -683,6 +751,7 @@ static tq_code session(tq_lib *lib, const tq_action *a, const tq_action_opts *o,
   r.seconds_before = row->seconds;
   r.committed_before = row->enriched + row->not_found + row->failed;
   r.failed_before = row->failed;
+  int64_t cache = cache_shrink(lib); /* before the input's count reads every row */
   char *key_path = tq_plugin_key_path(o->db_path ? o->db_path : "tqhost.db");
   tq_code rc = key_path ? setup_input(&r, in, err) : tq_err_set(err, TQ_ENOMEM, "out of memory");
   r.batch_mode = a->batch_entry && r.row.total >= a->batch_threshold;
@@ -712,6 +781,7 @@ static tq_code session(tq_lib *lib, const tq_action *a, const tq_action_opts *o,
     row->id = r.row.id;
   }
   runner_free(&r);
+  cache_restore(lib, cache);
   return rc;
 }
 

@@ -94,10 +94,11 @@ static void mark_failed(slot *s, const char *what, const char *msg) {
   tq_changeset_init(&s->cs);
 }
 
-/* Writes slot s inside the open transaction of lib. *rolled_back tells that the library
- * rolled the whole transaction back (tq_plugin_apply does on a write error): s is then marked
- * failed and the batch must be written again. */
-static tq_code write_slot(const runner *r, tq_lib *lib, slot *s, int *rolled_back, tq_err *err) {
+/* Writes the change set of slot s inside the open transaction of lib (its run_items row, if
+ * any, is written with the others of the job by write_items). *rolled_back tells that the
+ * library rolled the whole transaction back (tq_plugin_apply does on a write error): s is
+ * then marked failed and the batch must be written again. */
+static void write_slot(const runner *r, tq_lib *lib, slot *s, int *rolled_back) {
   if (s->outcome == OUT_ENRICHED && has_changes(&s->cs)) {
     tq_err e;
     if (tq_plugin_changeset_check(&s->cs, &e) != TQ_OK) {
@@ -108,14 +109,29 @@ static tq_code write_slot(const runner *r, tq_lib *lib, slot *s, int *rolled_bac
       if (tq_plugin_apply(lib, &r->view, &obj, &s->cs, &sum, &e) != TQ_OK) {
         mark_failed(s, "writing to the library", e.msg);
         *rolled_back = 1;
-        return TQ_OK;
       }
     }
   }
-  if (s->outcome == OUT_ENRICHED)
-    return TQ_OK;
-  return run_store_item(lib, r->row.id, s->id, s->outcome == OUT_NOT_FOUND ? "not_found" : "failed",
-                        s->reason, err);
+}
+
+/* The run_items rows of the job's not-found and failed items. */
+static tq_code write_items(const runner *r, tq_lib *lib, sqlite3_stmt **cache, const run_job *j,
+                           tq_err *err) {
+  run_item local[256] = {{0}}, *items = local;
+  size_t n = 0;
+  if (j->n > sizeof local / sizeof local[0] && (items = malloc(j->n * sizeof *items)) == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory recording items");
+  for (size_t i = 0; i < j->n; i++) {
+    const slot *s = &j->slots[i];
+    if (s->outcome != OUT_ENRICHED)
+      items[n++] = (run_item){.object_id = s->id,
+                              .outcome = s->outcome == OUT_NOT_FOUND ? "not_found" : "failed",
+                              .reason = s->reason};
+  }
+  tq_code rc = n ? run_store_items(lib, cache, r->row.id, items, n, err) : TQ_OK;
+  if (items != local)
+    free(items);
+  return rc;
 }
 
 static void count_into(run_row *row, const slot *s) {
@@ -128,17 +144,19 @@ static void count_into(run_row *row, const slot *s) {
 }
 
 /* One attempt at writing job j after the checkpoint base; *again when it must be redone. */
-static tq_code write_job(const runner *r, tq_lib *lib, const run_job *j, const run_row *base,
-                         run_row *next, int *again, tq_err *err) {
+static tq_code write_job(const runner *r, tq_lib *lib, sqlite3_stmt **cache, const run_job *j,
+                         const run_row *base, run_row *next, int *again, tq_err *err) {
   *again = 0;
   *next = *base;
   tq_code rc = tq_lib_begin(lib, err);
   for (size_t i = 0; rc == TQ_OK && i < j->n; i++) {
-    rc = write_slot(r, lib, &j->slots[i], again, err);
+    write_slot(r, lib, &j->slots[i], again);
     if (*again)
       return TQ_OK; /* the library rolled back already */
     count_into(next, &j->slots[i]);
   }
+  if (rc == TQ_OK)
+    rc = write_items(r, lib, cache, j, err);
   if (j->n > 0)
     next->last_id = j->last_id;
   next->seconds = j->seconds;
@@ -152,13 +170,13 @@ static tq_code write_job(const runner *r, tq_lib *lib, const run_job *j, const r
 
 /* Writes job j and moves *row to the checkpoint it committed. Each redo has one more item
  * marked failed, so this ends after at most n + 1 attempts. */
-static tq_code commit_job(const runner *r, tq_lib *lib, const run_job *j, run_row *row,
-                          tq_err *err) {
+static tq_code commit_job(const runner *r, tq_lib *lib, sqlite3_stmt **cache, const run_job *j,
+                          run_row *row, tq_err *err) {
   run_row next;
   int again = 1;
   tq_code rc = TQ_OK;
   while (rc == TQ_OK && again)
-    rc = write_job(r, lib, j, row, &next, &again, err);
+    rc = write_job(r, lib, cache, j, row, &next, &again, err);
   if (rc != TQ_OK)
     return rc;
   row->enriched = next.enriched;
@@ -211,7 +229,7 @@ static void *writer_main(void *arg) {
     pthread_mutex_unlock(&w->mu);
     tq_err e;
     tq_err_clear(&e);
-    tq_code rc = commit_job(r, w->lib, &w->job, &row, &e);
+    tq_code rc = commit_job(r, w->lib, &w->item_st, &w->job, &row, &e);
     job_clear(&w->job);
     pthread_mutex_lock(&w->mu);
     w->row = row;
@@ -234,10 +252,11 @@ tq_code run_writer_start(runner *r, tq_err *err) {
   tq_code rc = tq_lib_open(path, TQ_LIB_OPEN_EXISTING, &w->lib, err);
   if (rc != TQ_OK)
     return tq_err_prefix(err, "opening the writer's connection: ");
-  /* The writer's page cache: 32 MiB rather than the library's 64, so that the two
-   * connections of a bulk run keep its memory flat however long the run (the writes go to
-   * the indexes' recent pages; older pages come back from the OS cache when needed). */
-  sqlite3_exec(tq_lib_db(w->lib), "PRAGMA cache_size=-32768", NULL, NULL, NULL);
+  /* The writer's page cache: 16 MiB rather than the library's 64, so that the two
+   * connections of a bulk run keep its memory flat however large the library (the writes go
+   * to the indexes' recent pages and the few link targets; older pages come back from the OS
+   * cache when needed). */
+  sqlite3_exec(tq_lib_db(w->lib), "PRAGMA cache_size=-16384", NULL, NULL, NULL);
   pthread_mutex_init(&w->mu, NULL);
   pthread_cond_init(&w->cv, NULL);
   w->row = r->row;
@@ -282,6 +301,7 @@ void run_writer_stop(runner *r) {
   job_clear(&w->job);
   pthread_mutex_destroy(&w->mu);
   pthread_cond_destroy(&w->cv);
+  sqlite3_finalize(w->item_st);
   tq_lib_close(w->lib);
   memset(w, 0, sizeof *w);
 }
@@ -364,7 +384,7 @@ tq_code run_commit_due(runner *r, int final, const char *status, tq_err *err) {
   run_job job;
   if ((rc = job_take(r, k, status, &job, err)) != TQ_OK)
     return rc;
-  rc = commit_job(r, r->lib, &job, &r->row, err);
+  rc = commit_job(r, r->lib, &r->item_st, &job, &r->row, err);
   job_clear(&job);
   return rc != TQ_OK ? rc : wrc;
 }

@@ -55,8 +55,9 @@ typedef struct run_writer {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  tq_lib *lib; /* the writer's own connection to the runner's library */
-  run_job job; /* the job being written, while has_job */
+  tq_lib *lib;                  /* the writer's own connection to the runner's library */
+  struct sqlite3_stmt *item_st; /* run_store_items' statement on lib */
+  run_job job;                  /* the job being written, while has_job */
   int has_job;
   int stop;
   run_row row; /* the checkpoint as last committed by the writer (counts, last_id) */
@@ -90,6 +91,10 @@ typedef struct runner {
   size_t n_ids, ids_i;
   int64_t after_id;
   int eof;
+  /* the objects (own rows) of the next input ids, read TQ_LIB_HEADS_MAX at a time */
+  tq_object *heads[TQ_LIB_HEADS_MAX];
+  int64_t head_ids[TQ_LIB_HEADS_MAX];
+  size_t heads_n, heads_i;
   /* the window */
   slot *slots;
   size_t cap, head, count;
@@ -106,6 +111,7 @@ typedef struct runner {
   tq_err fatal;
   int has_fatal;
   run_writer writer;
+  struct sqlite3_stmt *item_st; /* run_store_items' statement on the runner's lib */
 } runner;
 
 slot *runner_slot(runner *r, size_t k); /* the k-th slot from the head */

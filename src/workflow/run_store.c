@@ -125,22 +125,26 @@ tq_code run_store_checkpoint(tq_lib *lib, const run_row *r, const char *status, 
   return rc;
 }
 
-tq_code run_store_item(tq_lib *lib, int64_t run_id, int64_t object_id, const char *outcome,
-                       const char *reason, tq_err *err) {
-  sqlite3_stmt *st = NULL;
-  tq_code rc = prepare(lib,
-                       "INSERT OR REPLACE INTO run_items(run_id, object_id, outcome, reason)"
-                       " VALUES(?,?,?,?)",
-                       &st, err);
-  if (rc != TQ_OK)
-    return rc;
-  sqlite3_bind_int64(st, 1, run_id);
-  sqlite3_bind_int64(st, 2, object_id);
-  sqlite3_bind_text(st, 3, outcome, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, reason ? reason : "", -1, SQLITE_STATIC);
-  if (sqlite3_step(st) != SQLITE_DONE)
-    rc = db_err(lib, err, "recording an item");
-  sqlite3_finalize(st);
+tq_code run_store_items(tq_lib *lib, sqlite3_stmt **cache, int64_t run_id, const run_item *items,
+                        size_t n, tq_err *err) {
+  if (*cache == NULL &&
+      sqlite3_prepare_v3(tq_lib_db(lib),
+                         "INSERT OR REPLACE INTO run_items(run_id, object_id, outcome, reason)"
+                         " VALUES(?,?,?,?)",
+                         -1, SQLITE_PREPARE_PERSISTENT, cache, NULL) != SQLITE_OK)
+    return db_err(lib, err, "prepare");
+  sqlite3_stmt *st = *cache;
+  tq_code rc = TQ_OK;
+  for (size_t i = 0; rc == TQ_OK && i < n; i++) {
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, items[i].object_id);
+    sqlite3_bind_text(st, 3, items[i].outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, items[i].reason ? items[i].reason : "", -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+      rc = db_err(lib, err, "recording an item");
+    sqlite3_reset(st);
+  }
+  sqlite3_clear_bindings(st);
   return rc;
 }
 

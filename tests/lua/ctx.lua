@@ -131,6 +131,32 @@ function M.short_secret_text(obj, ctx)
   return nil, "lookup of attack_pattern failed"
 end
 
+-- ctx:attributes(names, values): the pairs in order, numbers as text, checked like
+-- ctx:attribute.
+function M.attributes_batch(obj, ctx)
+  ctx:attribute("First", "1")
+  ctx:attributes({ "Country", "ASN", "Country" }, { "NL", 64500, "DE" })
+end
+function M.attributes_uneven(obj, ctx) ctx:attributes({ "A", "B" }, { "1" }) end
+function M.attributes_secret(obj, ctx) ctx:attributes({ "Key" }, { ctx.secret("api_key") }) end
+
+-- ctx.outcome_only tells the entry whether the host reads more of its show than found.
+function M.outcome_flag(obj, ctx)
+  ctx:show{ found = ctx.outcome_only, message = type(ctx.outcome_only) }
+end
+
+-- obj given without its lists (obj_lists_later): they are read from the library when used.
+function M.obj_lists_from_library(obj, ctx)
+  assert(obj.value == "45.83.122.166" and obj.score == 0, "scalar fields")
+  assert(#obj.attributes == 2 and obj.attributes[1].name == "Confidence", "attributes")
+  assert(obj.attributes[2].value == "DE" and obj.attributes[2].source == "RST Cloud", "attribute")
+  assert(obj.sources[1] == "RST Cloud" and obj.tags[1] == "c2", "sources and tags")
+  local back = json.decode(json.encode(obj))
+  assert(#back.attributes == 2, "an encoded obj has its lists")
+end
+
+function M.obj_value_only(obj, ctx) ctx:attribute("Seen", obj.value) end
+
 -- The outcome of a show: found and message, everything else dropped in outcome_only mode.
 function M.show_outcome(obj, ctx)
   ctx:show{found = false, message = "not here", rows = {1, 2, 3}, f = function() end}

@@ -317,6 +317,114 @@ static void test_outcome_only_keeps_found_and_message(void **state) {
   expect(f, "show_outcome", TQ_LUA_ERROR, "cannot encode a function"); /* in full mode */
 }
 
+static void test_attributes_records_the_pairs_in_order(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "attributes_batch");
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  const tq_changeset *cs = tq_lua_run_changeset(run);
+  assert_int_equal(cs->n_attrs, 4);
+  const char *want[][2] = {{"First", "1"}, {"Country", "NL"}, {"ASN", "64500"}, {"Country", "DE"}};
+  for (size_t i = 0; i < 4; i++) {
+    assert_string_equal(cs->attrs[i].name, want[i][0]);
+    assert_string_equal(cs->attrs[i].value, want[i][1]);
+  }
+  tq_lua_run_free(run);
+  expect(f, "attributes_uneven", TQ_LUA_ERROR, "ctx:attributes: 2 names but 1 values");
+  expect(f, "attributes_secret", TQ_LUA_ERROR, "value is a secret");
+}
+
+/* The show's "found" of the outcome_flag entry with outcome_only as given. */
+static int outcome_flag(fixture *f, int outcome_only) {
+  tq_lua_script *s = load_with(f, SECRET, outcome_only);
+  tq_lua_run *run = lt_start(f->rt, s, "outcome_flag", sample_object());
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  const cJSON *found = cJSON_GetObjectItemCaseSensitive(tq_lua_run_changeset(run)->show, "found");
+  assert_true(cJSON_IsBool(found));
+  int v = cJSON_IsTrue(found);
+  tq_lua_run_free(run);
+  tq_lua_script_free(s);
+  return v;
+}
+
+static void test_ctx_tells_whether_only_the_outcome_is_read(void **state) {
+  assert_true(outcome_flag(*state, 1));
+  assert_false(outcome_flag(*state, 0));
+}
+
+/* A script with obj_lists_later gets objects without lists and reads them from the library
+ * only when an entry uses them. */
+static void test_obj_lists_are_read_from_the_library_when_used(void **state) {
+  (void)state;
+  tq_lib *lib = NULL;
+  tq_err err = {0};
+  assert_int_equal(tq_lib_open(":memory:", TQ_LIB_OPEN_CREATE, &lib, &err), TQ_OK);
+  const char *srcs[] = {"RST Cloud"}, *tags[] = {"c2"};
+  tq_attr_in attrs[] = {{.name = "Confidence", .value = "80", .source = "RST Cloud"},
+                        {.name = "Country", .value = "DE", .source = "RST Cloud"}};
+  tq_object_in in = {.value = "45.83.122.166",
+                     .sources = srcs,
+                     .n_sources = 1,
+                     .attrs = attrs,
+                     .n_attrs = 2,
+                     .tags = tags,
+                     .n_tags = 1};
+  int64_t id = 0;
+  assert_int_equal(tq_lib_object_put(lib, &in, &id, NULL, &err), TQ_OK);
+  tq_object *head = NULL;
+  assert_int_equal(tq_lib_object_head(lib, id, &head, &err), TQ_OK);
+  assert_int_equal(head->n_attrs + head->n_sources + head->n_tags, 0);
+  assert_string_equal(head->value, "45.83.122.166");
+  assert_int_equal(tq_lib_object_head(lib, id + 1000, &(tq_object *){NULL}, &err), TQ_ENOTFOUND);
+  /* several at once: each id gets its object, a missing one NULL */
+  tq_object_in in2 = {.value = "evil.example", .sources = srcs, .n_sources = 1};
+  int64_t id2 = 0;
+  assert_int_equal(tq_lib_object_put(lib, &in2, &id2, NULL, &err), TQ_OK);
+  int64_t ids[] = {id, id2, id2 + 500};
+  tq_object *heads[3];
+  assert_int_equal(tq_lib_object_heads(lib, ids, 3, heads, &err), TQ_OK);
+  assert_string_equal(heads[0]->value, "45.83.122.166");
+  assert_string_equal(heads[1]->value, "evil.example");
+  assert_string_equal(heads[1]->indicator_type, "FQDN");
+  assert_null(heads[2]);
+  tq_object_free(heads[0]);
+  tq_object_free(heads[1]);
+
+  tq_lua_opts o;
+  tq_lua_opts_init(&o);
+  o.lib = lib;
+  tq_lua *rt = NULL;
+  assert_int_equal(tq_lua_new(&o, &rt, &err), TQ_OK);
+  tq_lua_script_opts so;
+  tq_lua_script_opts_init(&so);
+  char path[4096];
+  snprintf(path, sizeof path, "%s", lt_path("ctx.lua"));
+  so.name = "ctx-lists";
+  so.path = path;
+  so.obj_lists_later = 1;
+  tq_lua_script *s = NULL;
+  assert_int_equal(tq_lua_load(rt, &so, &s, &err), TQ_OK);
+  const char *entries[] = {"obj_lists_from_library", "obj_value_only"};
+  for (size_t i = 0; i < 2; i++) {
+    tq_lua_run *run = lt_start(rt, s, entries[i], head);
+    assert_int_equal(tq_lua_run_all(rt, &err), TQ_OK);
+    if (tq_lua_run_status(run) != TQ_LUA_OK)
+      fail_msg("%s: %s", entries[i], tq_lua_run_message(run));
+    tq_lua_run_free(run);
+  }
+  /* the object is gone by the time the lists are wanted: a clear error */
+  head->id = id + 1000;
+  tq_lua_run *run = lt_start(rt, s, "obj_lists_from_library", head);
+  assert_int_equal(tq_lua_run_all(rt, &err), TQ_OK);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_ERROR);
+  assert_non_null(strstr(tq_lua_run_message(run), "reading the lists of object"));
+  tq_lua_run_free(run);
+  tq_lua_script_free(s);
+  tq_lua_free(rt);
+  tq_object_free(head);
+  tq_lib_close(lib);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_changeset_records_every_kind, setup, teardown),
@@ -326,6 +434,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_a_short_secret_does_not_corrupt_text, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_secret_of_six_bytes_is_still_masked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_outcome_only_keeps_found_and_message, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_attributes_records_the_pairs_in_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ctx_tells_whether_only_the_outcome_is_read, setup,
+                                      teardown),
+      cmocka_unit_test(test_obj_lists_are_read_from_the_library_when_used),
       cmocka_unit_test_setup_teardown(test_obj_is_a_readable_view, setup, teardown),
       cmocka_unit_test_setup_teardown(test_obj_is_read_only, setup, teardown),
       cmocka_unit_test_setup_teardown(test_config_has_no_secret_and_is_read_only, setup, teardown),

@@ -6,9 +6,12 @@
 local M = {}
 M.__index = M
 
+-- Attributes are kept as two parallel lists (names, values): a hit of the IoC lookup has a
+-- few dozen of them and a bulk run maps thousands of hits a second, so no table is made per
+-- attribute; attribute_list() gives them as {name, value} records.
 function M.new()
-  return setmetatable({ attributes = {}, links = {}, indicators = {}, score = nil,
-                        status = nil, seen = {} }, M)
+  return setmetatable({ names = {}, values = {}, n_attrs = 0, links = {}, indicators = {},
+                        score = nil, status = nil, seen = {}, seen_attrs = {} }, M)
 end
 
 -- Whether key was already added (and marks it).
@@ -20,22 +23,58 @@ function M:dup(key)
   return false
 end
 
+-- Whether name = value was already added (and marks it). seen_attrs maps a name to its first
+-- value, or to the set of its values once it has several: most names have one value.
+local function dup_attr(self, name, value)
+  local seen = self.seen_attrs
+  local prev = seen[name]
+  if prev == nil then
+    seen[name] = value
+    return false
+  end
+  if prev == value then
+    return true
+  end
+  if type(prev) == "table" then
+    if prev[value] then
+      return true
+    end
+    prev[value] = true
+    return false
+  end
+  seen[name] = { [prev] = true, [value] = true }
+  return false
+end
+
 -- An attribute name = value; nil or "" values are skipped.
 function M:attribute(name, value)
   if value == nil or value == "" then
     return
   end
-  value = tostring(value)
-  if self:dup("a\0" .. name .. "\0" .. value) then
+  if type(value) ~= "string" then
+    value = tostring(value)
+  end
+  if dup_attr(self, name, value) then
     return
   end
-  self.attributes[#self.attributes + 1] = { name = name, value = value }
+  local n = self.n_attrs + 1
+  self.n_attrs = n
+  self.names[n], self.values[n] = name, value
+end
+
+-- The attributes as a list of {name = ..., value = ...}, in the order they were added.
+function M:attribute_list()
+  local out = {}
+  for i = 1, self.n_attrs do
+    out[i] = { name = self.names[i], value = self.values[i] }
+  end
+  return out
 end
 
 -- The same attribute name for each value of a list.
 function M:attributes_of(name, values)
-  for _, v in ipairs(values) do
-    self:attribute(name, v)
+  for i = 1, #values do
+    self:attribute(name, values[i])
   end
 end
 
@@ -64,14 +103,14 @@ end
 
 -- Whether anything would be written.
 function M:empty()
-  return #self.attributes == 0 and #self.links == 0 and #self.indicators == 0 and
+  return self.n_attrs == 0 and #self.links == 0 and #self.indicators == 0 and
            self.score == nil and self.status == nil
 end
 
 -- Records everything with ctx.
 function M:apply(ctx)
-  for _, a in ipairs(self.attributes) do
-    ctx:attribute(a.name, a.value)
+  if self.n_attrs > 0 then
+    ctx:attributes(self.names, self.values)
   end
   for _, l in ipairs(self.links) do
     ctx:link(l.object_type, l.value, { link_type = l.link_type, description = l.description })
@@ -89,7 +128,7 @@ end
 
 -- Counts for the analyst's summary.
 function M:summary()
-  return { attributes = #self.attributes, links = #self.links, indicators = #self.indicators,
+  return { attributes = self.n_attrs, links = #self.links, indicators = #self.indicators,
            score = self.score, status = self.status }
 end
 

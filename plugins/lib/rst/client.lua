@@ -12,12 +12,21 @@ M.DEFAULT_BASE_URL = "https://api.rstcloud.net/v1"
 
 local MAX_DETAIL = 200 -- characters of an API error message quoted in a reason
 
+local last_raw, last_base -- the last configured value and its checked form (runs repeat it)
+
 -- The configured base URL without trailing '/', or nil, reason when it is not http(s).
 function M.base_url(ctx)
-  local base = parse.text(ctx.config.base_url) or M.DEFAULT_BASE_URL
+  local raw = ctx.config.base_url
+  if raw ~= nil and raw == last_raw then
+    return last_base
+  end
+  local base = parse.text(raw) or M.DEFAULT_BASE_URL
   base = base:gsub("/+$", "")
   if not base:match("^[Hh][Tt][Tt][Pp][Ss]?://[^/]") then
     return nil, string.format("config base_url: '%s' is not an http(s) URL", base)
+  end
+  if type(raw) == "string" then
+    last_raw, last_base = raw, base
   end
   return base
 end

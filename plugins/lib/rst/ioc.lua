@@ -23,8 +23,16 @@ local HASHES = { { "md5", "MD5" }, { "sha1", "SHA-1" }, { "sha256", "SHA-256" } 
 -- as RST's own connectors use).
 local LINK = "indicates"
 
--- Options from the plugin config, or nil, reason.
+-- The last options made and the config values they came from: every run of a bulk action
+-- has the same config.
+local memo = { ready = false }
+
+-- Options from the plugin config, or nil, reason. The table returned is shared: read only.
 function M.options(config)
+  local us, at = config.update_score, config.actor_object_type
+  if memo.ready and memo.us == us and memo.at == at then
+    return memo.opts
+  end
   local opts, err = {}, nil
   opts.update_score, err = parse.config_bool(config, "update_score", false)
   if opts.update_score == nil then
@@ -35,6 +43,7 @@ function M.options(config)
   if opts.actor_type == nil then
     return nil, err
   end
+  memo.ready, memo.us, memo.at, memo.opts = true, us, at, opts
   return opts
 end
 
@@ -66,26 +75,32 @@ local function map_score(cs, show, data, opts)
   if opts.update_score and total then
     cs.score = M.tq_score(total)
   end
-  show.score = { total = total, last = last, source_confidence = src, context_confidence = ctxs,
-                 relevance = freq }
+  if show then
+    show.score = { total = total, last = last, source_confidence = src,
+                   context_confidence = ctxs, relevance = freq }
+  end
 end
 
 -- Threat names, TTPs and CVEs: attributes and links to the objects they name.
 local function map_threats(cs, show, data, opts)
-  local threats, ttps, cves = parse.list(data.threat), {}, {}
-  local named = {}
+  local threats = parse.list(data.threat)
+  local named, ttps, cves = show and {}, show and {}, show and {}
   for _, code in ipairs(threats) do
     cs:attribute("Threat", code)
     local otype, name, kind = threat.classify(code, opts.actor_type)
     if otype then
       cs:link(otype, name, LINK, "RST threat " .. code)
-      named[#named + 1] = { code = code, object_type = otype, name = name, kind = kind }
+      if named then
+        named[#named + 1] = { code = code, object_type = otype, name = name, kind = kind }
+      end
     end
   end
   for _, t in ipairs(parse.list(data.ttp)) do
     local id = threat.technique_id(t)
     if id then
-      ttps[#ttps + 1] = id
+      if ttps then
+        ttps[#ttps + 1] = id
+      end
       cs:attribute("TTP", id)
       cs:link("attack_pattern", id, LINK, "MITRE ATT&CK technique reported by RST")
     end
@@ -93,12 +108,16 @@ local function map_threats(cs, show, data, opts)
   for _, c in ipairs(parse.list(data.cve)) do
     local id = threat.cve_id(c)
     if id then
-      cves[#cves + 1] = id
+      if cves then
+        cves[#cves + 1] = id
+      end
       cs:attribute("CVE", id)
       cs:link("vulnerability", id, LINK, "CVE reported by RST")
     end
   end
-  show.threats, show.ttps, show.cves = some(named), some(ttps), some(cves)
+  if show then
+    show.threats, show.ttps, show.cves = some(named), some(ttps), some(cves)
+  end
 end
 
 -- Categories, dates, false-positive flag, sources and references.
@@ -118,13 +137,18 @@ local function map_context(cs, show, data)
   local feeds, refs = parse.list(src.name), parse.csv(src.report)
   cs:attributes_of("RST Source Feed", feeds)
   cs:attributes_of("Reference", refs)
-  local ports = {}
+  local ports = show and {}
   for _, p in ipairs(parse.list(data.ports)) do
     local n = parse.int(p)
     if n and n > 0 then
-      ports[#ports + 1] = n
+      if ports then
+        ports[#ports + 1] = n
+      end
       cs:attribute("Port", n)
     end
+  end
+  if not show then
+    return
   end
   show.first_seen, show.last_seen = first, last
   show.collected = parse.datetime(data.collect)
@@ -150,6 +174,9 @@ local function map_ip(cs, show, data)
   cs:attribute("City", city)
   local related = parse.list(tbl(data.related).domains)
   cs:attributes_of("Related Domain", related)
+  if not show then
+    return
+  end
   if next(asn) or next(geo) then
     show.network = { asn = num, organization = org, isp = isp, cloud = cloud, country = country,
                      region = region, city = city }
@@ -174,8 +201,10 @@ local function map_domain(cs, show, data, value)
     cs:indicator("FQDN", name, { ["RST Relation"] = "CNAME of " .. value })
   end
   cs:attributes_of("DNS Alias", alias)
-  show.resolved = (#a + #cname + #alias > 0) and { a = some(a), cname = some(cname),
-                                                   alias = some(alias) } or nil
+  if show then
+    show.resolved = (#a + #cname + #alias > 0) and { a = some(a), cname = some(cname),
+                                                     alias = some(alias) } or nil
+  end
   local w = tbl(resolved.whois)
   if parse.flag(w.havedata) ~= "true" then
     return
@@ -195,7 +224,9 @@ local function map_domain(cs, show, data, value)
   cs:attribute("Domain Updated", whois.updated)
   cs:attribute("Domain Expires", whois.expires)
   cs:attribute("Domain Age (days)", whois.age_days)
-  show.whois = whois
+  if show then
+    show.whois = whois
+  end
 end
 
 -- URL answers: the last HTTP status and the parsed parts.
@@ -203,10 +234,12 @@ local function map_url(cs, show, data)
   local status = parse.int(tbl(data.resolved).status)
   if status and status > 0 then
     cs:attribute("HTTP Status", status)
-    show.http_status = status
+    if show then
+      show.http_status = status
+    end
   end
   local p = tbl(data.parsed)
-  if next(p) then
+  if show and next(p) then
     show.parsed = { scheme = parse.text(p.schema), domain = parse.text(p.domain),
                     port = parse.int(p.port), path = parse.text(p.path),
                     params = parse.text(p.params) }
@@ -227,6 +260,9 @@ local function map_hash(cs, show, data, value)
   end
   local names = parse.list(data.filename)
   cs:attributes_of("File Name", names)
+  if not show then
+    return
+  end
   show.hashes = next(hashes) and hashes or nil
   show.file_names = some(names)
 end
@@ -243,11 +279,24 @@ function M.is_miss(data)
   return data.id == nil
 end
 
--- Maps a hit to (changes, show). value is the looked-up value; opts from M.options.
-function M.map(data, value, opts)
+-- Maps a hit to (changes, show). value is the looked-up value; opts from M.options. With
+-- outcome_only (a bulk run, where the host reads only show.found) show is just {found = true}
+-- and the analyst's view is not built.
+function M.map(data, value, opts, outcome_only)
   local cs = changes.new()
+  if outcome_only then
+    M.map_changes(cs, data, value, opts, nil)
+    return cs, { found = true }
+  end
   local show = { found = true, product = M.PRODUCT, value = value,
                  ioc_type = parse.text(data.ioc_type), rst_id = parse.text(data.id) }
+  M.map_changes(cs, data, value, opts, show)
+  show.changes = cs:summary()
+  return cs, show
+end
+
+-- Fills cs (and show, unless nil) from a hit.
+function M.map_changes(cs, data, value, opts, show)
   map_score(cs, show, data, opts)
   map_context(cs, show, data)
   map_threats(cs, show, data, opts)
@@ -263,8 +312,6 @@ function M.map(data, value, opts)
   if data.md5 ~= nil or data.sha1 ~= nil or data.sha256 ~= nil or data.filename ~= nil then
     map_hash(cs, show, data, value)
   end
-  show.changes = cs:summary()
-  return cs, show
 end
 
 -- The view of a miss.
@@ -296,7 +343,7 @@ function M.lookup(obj, ctx)
     ctx:show(M.not_found_show(value))
     return
   end
-  local cs, show = M.map(data, value, opts)
+  local cs, show = M.map(data, value, opts, ctx.outcome_only)
   cs:apply(ctx)
   ctx:show(show)
 end

@@ -98,7 +98,7 @@ local function item_of(it, answer, opts)
     return { id = it.id, reason = merr }
   end
   return { id = it.id, found = show.found,
-           changes = { attributes = cs.attributes, links = cs.links, indicators = cs.indicators,
+           changes = { attributes = cs:attribute_list(), links = cs.links, indicators = cs.indicators,
                        score = cs.score, status = cs.status } }
 end
 

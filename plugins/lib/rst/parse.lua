@@ -51,7 +51,14 @@ function M.fmt_num(n)
     return math.abs(n) < 2 ^ 53 and string.format("%d", math.tointeger(n))
              or string.format("%.17g", n)
   end
-  local s = string.format("%.2f", n):gsub("0+$", ""):gsub("%.$", "")
+  -- "%.2f" gives two decimals: drop trailing zeros, then a trailing point ("2.50" -> "2.5")
+  local s = string.format("%.2f", n)
+  if byte(s, -1) == 48 then
+    s = byte(s, -2) == 48 and s:sub(1, -3) or s:sub(1, -2)
+    if byte(s, -1) == 46 then
+      s = s:sub(1, -2)
+    end
+  end
   return s
 end
 
@@ -118,12 +125,23 @@ end
 
 -- Epoch seconds (number or string) as "YYYY-MM-DD HH:MM:SS" UTC; nil for 0, negative or
 -- unparsable values, which RST uses for "unknown".
+local dates, n_dates = {}, 0 -- memo of datetime: answers repeat the same days
+
 function M.datetime(v)
-  local n = M.int(v)
-  if n == nil or n <= 0 then
-    return nil
+  local s = dates[v]
+  if s ~= nil then
+    return s or nil
   end
-  return os.date("!%Y-%m-%d %H:%M:%S", n)
+  local n = M.int(v)
+  s = n ~= nil and n > 0 and os.date("!%Y-%m-%d %H:%M:%S", n)
+  local t = type(v)
+  if t == "string" or (t == "number" and v == v) then -- NaN cannot be a key
+    if n_dates >= 4096 then
+      dates, n_dates = {}, 0
+    end
+    dates[v], n_dates = s, n_dates + 1
+  end
+  return s or nil
 end
 
 -- A "YYYY-MM-DD HH:MM:SS" date as given by RST, nil for the 1970 placeholder or junk.

@@ -44,7 +44,7 @@ end
 
 -- object type, display name, kind (the suffix or "malware") of a threat code; nil for an
 -- empty code. actor_type is the object type for _group/_actor codes.
-function M.classify(code, actor_type)
+local function classify(code, actor_type)
   if type(code) ~= "string" then
     return nil
   end
@@ -65,28 +65,76 @@ function M.classify(code, actor_type)
   return otype, name, suffix
 end
 
--- "t1059.001" -> "T1059.001"; nil when not a MITRE ATT&CK technique id.
-function M.technique_id(s)
-  if type(s) ~= "string" then
+-- Memos of the pure functions below, keyed by their input: a bulk run sees the same few
+-- hundred codes over and over. Each is emptied when it reaches MEMO_MAX entries, so that it
+-- stays small whatever the input.
+local MEMO_MAX = 4096
+
+local function memo_new()
+  return { n = 0, v = {} }
+end
+
+local function memo_put(m, k, v)
+  if m.n >= MEMO_MAX then
+    m.n, m.v = 0, {}
+  end
+  m.n = m.n + 1
+  m.v[k] = v
+  return v
+end
+
+local classified = {} -- actor_type -> memo of code -> { object type, name, kind } or false
+
+-- The memoised classify (non-string codes are not memoised).
+function M.classify(code, actor_type)
+  if type(code) ~= "string" then
     return nil
   end
-  local id = s:upper():gsub("%s", "")
-  if id:match("^T%d%d%d%d$") or id:match("^T%d%d%d%d%.%d%d%d$") then
-    return id
+  local m = classified[actor_type or false]
+  if m == nil then
+    m = memo_new()
+    classified[actor_type or false] = m
+  end
+  local r = m.v[code]
+  if r == nil then
+    local otype, name, kind = classify(code, actor_type)
+    r = memo_put(m, code, otype and { otype, name, kind } or false)
+  end
+  if r then
+    return r[1], r[2], r[3]
   end
   return nil
 end
 
+-- "t1059.001" -> "T1059.001"; nil when not a MITRE ATT&CK technique id.
+local techniques = memo_new()
+
+function M.technique_id(s)
+  if type(s) ~= "string" then
+    return nil
+  end
+  local r = techniques.v[s]
+  if r == nil then
+    local id = s:upper():gsub("%s", "")
+    r = memo_put(techniques, s,
+                 (id:match("^T%d%d%d%d$") or id:match("^T%d%d%d%d%.%d%d%d$")) and id or false)
+  end
+  return r or nil
+end
+
 -- "cve-2021-44228" -> "CVE-2021-44228"; nil when not a CVE id.
+local cves = memo_new()
+
 function M.cve_id(s)
   if type(s) ~= "string" then
     return nil
   end
-  local id = s:upper():gsub("%s", "")
-  if id:match("^CVE%-%d%d%d%d%-%d%d%d%d+$") then
-    return id
+  local r = cves.v[s]
+  if r == nil then
+    local id = s:upper():gsub("%s", "")
+    r = memo_put(cves, s, id:match("^CVE%-%d%d%d%d%-%d%d%d%d+$") and id or false)
   end
-  return nil
+  return r or nil
 end
 
 return M
