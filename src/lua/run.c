@@ -526,15 +526,59 @@ static int64_t step_wait(const tq_lua *rt, int64_t timeout_ms) {
   return wait;
 }
 
+/* Runs that have not started yet go first: a fresh run only gets as far as its first
+ * request, while a run whose answer came back goes on to map it, which costs far more.
+ * Started the other way round, a burst of answers (every run of a bulk action waits about as
+ * long) would keep the API idle until the whole burst was mapped. */
+static void start_fresh(tq_lua *rt) {
+  tq_lua_run *fresh = NULL, **fresh_tail = &fresh, *prev = NULL;
+  for (tq_lua_run *run = rt->ready_head, *next; run; run = next) {
+    next = run->next_ready;
+    if (run->started || run->state != RUN_QUEUED) {
+      prev = run;
+      continue;
+    }
+    if (prev) /* unlink, keeping the others in order */
+      prev->next_ready = next;
+    else
+      rt->ready_head = next;
+    if (rt->ready_tail == run)
+      rt->ready_tail = prev;
+    run->in_ready = 0;
+    run->next_ready = NULL;
+    *fresh_tail = run;
+    fresh_tail = &run->next_ready;
+  }
+  for (tq_lua_run *run = fresh, *next; run; run = next) {
+    next = run->next_ready;
+    run->next_ready = NULL;
+    run_resume(run);
+  }
+}
+
+/* How long a step resumes ready runs before it returns, so that a caller that admits runs
+ * between steps (the bulk runner) refills the slots of finished runs while a burst of answers
+ * is being mapped, rather than after the whole burst; a bound on time, not on runs, keeps
+ * the cost of the extra turns small when answers come back at once. */
+#define STEP_BUDGET_US 250
+
+static int64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 tq_code tq_lua_step(tq_lua *rt, int64_t timeout_ms, tq_err *err) {
-  tq_code rc = TQ_OK;
   wake_sleepers(rt);
+  tq_code rc = TQ_OK;
+  start_fresh(rt);
   tq_lua_run *last = rt->ready_tail; /* runs made ready during this turn wait for the next */
+  int64_t until = mono_us() + STEP_BUDGET_US;
   while (last && rt->ready_head) {
     tq_lua_run *run = ready_pop(rt);
     if (run->state == RUN_QUEUED)
       run_resume(run);
-    if (run == last)
+    if (run == last || mono_us() >= until)
       break;
   }
   check_deadlines(rt);

@@ -10,6 +10,15 @@ function M.fetch(obj, ctx)
   ctx:attribute("content-type", resp.headers["content-type"])
 end
 
+-- A quick answer, then a few milliseconds of work on it (a bulk run mapping an answer).
+function M.fetch_then_spin(obj, ctx)
+  local resp, err = http.get(obj.value .. "/fast", {query = {n = obj.description}})
+  if not resp then return nil, err.kind .. ": " .. err.message end
+  local x = 0
+  for i = 1, 3000000 do x = x + i end
+  ctx:attribute("n", resp:json().n)
+end
+
 function M.off_list(obj, ctx)
   local url = obj.value:gsub("127%.0%.0%.1", "localhost")
   local resp, err = http.get(url .. "/slow")
