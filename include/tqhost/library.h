@@ -317,7 +317,7 @@ void tq_lib_rows_free(tq_lib_rows *r);
 struct sqlite3_stmt;
 int tq_lib_rows_bind(struct sqlite3_stmt *st, int param, const tq_lib_rows *r);
 
-/* ---- batched writes (batch.c) ---------------------------------------------------------------
+/* ---- object rows for the bulk runner (batch.c) ----------------------------------------------
  * What the bulk runner needs per object, at a few thousand objects a second. */
 
 /* The object's own row only: no sources, attributes, tags or links (their counts are 0). One

@@ -91,15 +91,24 @@ sqlite3_stmt *lib_stmt(tq_lib *lib, lib_stmt_id id, tq_err *err);
 sqlite3_stmt *lib_stmt_put(tq_lib *lib, lib_stmt_id id, tq_err *err);
 
 /* Batched writes (rows.c): registers tq_rows on the connection; queues one row (cells as
- * many as the queue's columns; texts are copied); writes every queue (each in one statement)
- * and empties them; empties them without writing (rollback); frees them (close). */
+ * many as the queue's columns; texts are copied); empties the queues without writing them
+ * (rollback); frees them (close). */
 tq_code lib_rows_register(tq_lib *lib, tq_err *err);
 tq_code lib_queue_row(tq_lib *lib, lib_queue_id id, const tq_lib_cell *cells, tq_err *err);
-tq_code lib_queues_flush(tq_lib *lib, tq_err *err);
 void lib_queues_drop(tq_lib *lib);
 void lib_queues_free(tq_lib *lib);
-/* Writes the queues if any row waits; a failure is also kept for the commit to report. */
+/* Writes the queues (each in one statement) if any row waits; a failure is also kept for
+ * the commit to report. */
 tq_code lib_queues_settle(tq_lib *lib, tq_err *err);
+
+/* The columns of an object's own row, and the FROM clause they need (ST_READ_OBJECT, the
+ * heads of batch.c); lib_object_row fills o from a row of them and returns non-zero when out
+ * of memory. */
+#define LIB_OBJECT_ROW                                                                             \
+  "SELECT o.id, o.type, t.name, t.class, o.value, o.description, o.status, o.score_gen,"           \
+  " o.score_manual, o.score, o.published_at, o.created_at, o.updated_at, o.expires_at,"            \
+  " o.expire_exception FROM objects o LEFT JOIN indicator_types t ON t.id=o.itype_id"
+int lib_object_row(sqlite3_stmt *st, tq_object *o);
 
 /* Runs SQL with no result rows. */
 tq_code lib_exec(tq_lib *lib, const char *sql, tq_err *err);

@@ -23,11 +23,7 @@ static const char *const STMT_SQL[ST__COUNT] = {
     [ST_TAG_ID] = "SELECT id FROM tags WHERE name=?1",
     [ST_TAG_INSERT] = "INSERT INTO tags(name) VALUES(?1)",
     [ST_ITYPE_ID] = "SELECT id FROM indicator_types WHERE name=?1",
-    [ST_READ_OBJECT] =
-        "SELECT o.id, o.type, t.name, t.class, o.value, o.description, o.status, o.score_gen,"
-        " o.score_manual, o.score, o.published_at, o.created_at, o.updated_at, o.expires_at,"
-        " o.expire_exception FROM objects o LEFT JOIN indicator_types t ON t.id=o.itype_id"
-        " WHERE o.id=?1",
+    [ST_READ_OBJECT] = LIB_OBJECT_ROW " WHERE o.id=?1",
     [ST_READ_SOURCES] = "SELECT s.name FROM object_sources os JOIN sources s ON s.id=os.source_id"
                         " WHERE os.object_id=?1 ORDER BY os.reported_at, s.name",
     [ST_READ_ATTRS] = "SELECT a.name, a.value, s.name, a.tlp FROM attributes a JOIN sources s"

@@ -84,6 +84,28 @@ static int row_link(sqlite3_stmt *st, tq_object *o) {
   return l->other_type == NULL || l->other_value == NULL || l->source == NULL;
 }
 
+int lib_object_row(sqlite3_stmt *st, tq_object *o) {
+  o->id = sqlite3_column_int64(st, 0);
+  o->object_type = col_dup(st, 1);
+  o->indicator_type = col_dup(st, 2);
+  o->indicator_class = col_dup(st, 3);
+  o->value = col_dup(st, 4);
+  o->description = col_dup(st, 5);
+  o->status = sqlite3_column_int(st, 6);
+  o->score_generated = sqlite3_column_double(st, 7);
+  o->score_manual = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 8);
+  o->score = sqlite3_column_int(st, 9);
+  o->published_at = sqlite3_column_int64(st, 10);
+  o->created_at = sqlite3_column_int64(st, 11);
+  o->updated_at = sqlite3_column_int64(st, 12);
+  o->expires_at = sqlite3_column_int64(st, 13);
+  o->expire_exception = sqlite3_column_int64(st, 14);
+  int oom = (sqlite3_column_type(st, 2) != SQLITE_NULL && o->indicator_type == NULL) ||
+            (sqlite3_column_type(st, 3) != SQLITE_NULL && o->indicator_class == NULL) ||
+            (sqlite3_column_type(st, 5) != SQLITE_NULL && o->description == NULL);
+  return oom || o->object_type == NULL || o->value == NULL;
+}
+
 static tq_code read_row(tq_lib *lib, int64_t id, tq_object *o, tq_err *err) {
   sqlite3_stmt *st = lib_stmt(lib, ST_READ_OBJECT, err);
   if (st == NULL)
@@ -92,22 +114,7 @@ static tq_code read_row(tq_lib *lib, int64_t id, tq_object *o, tq_err *err) {
   int step = sqlite3_step(st);
   tq_code rc = TQ_OK;
   if (step == SQLITE_ROW) {
-    o->id = sqlite3_column_int64(st, 0);
-    o->object_type = col_dup(st, 1);
-    o->indicator_type = col_dup(st, 2);
-    o->indicator_class = col_dup(st, 3);
-    o->value = col_dup(st, 4);
-    o->description = col_dup(st, 5);
-    o->status = sqlite3_column_int(st, 6);
-    o->score_generated = sqlite3_column_double(st, 7);
-    o->score_manual = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 8);
-    o->score = sqlite3_column_int(st, 9);
-    o->published_at = sqlite3_column_int64(st, 10);
-    o->created_at = sqlite3_column_int64(st, 11);
-    o->updated_at = sqlite3_column_int64(st, 12);
-    o->expires_at = sqlite3_column_int64(st, 13);
-    o->expire_exception = sqlite3_column_int64(st, 14);
-    if (o->object_type == NULL || o->value == NULL)
+    if (lib_object_row(st, o))
       rc = tq_err_set(err, TQ_ENOMEM, "out of memory reading object %lld", (long long)id);
   } else if (step == SQLITE_DONE) {
     rc = tq_err_set(err, TQ_ENOTFOUND, "no object with id %lld", (long long)id);

@@ -230,7 +230,8 @@ tq_code lib_queue_row(tq_lib *lib, lib_queue_id id, const tq_lib_cell *cells, tq
   return TQ_OK;
 }
 
-tq_code lib_queues_flush(tq_lib *lib, tq_err *err) {
+/* Writes every non-empty queue with its one statement, then empties them all. */
+static tq_code queues_flush(tq_lib *lib, tq_err *err) {
   tq_code rc = TQ_OK;
   for (int id = 0; rc == TQ_OK && id < LQ__COUNT; id++) {
     tq_lib_rows *q = &lib->queues[id];
@@ -247,8 +248,6 @@ tq_code lib_queues_flush(tq_lib *lib, tq_err *err) {
       rc = lib_db_err(lib, err, "writing a batch of rows");
     sqlite3_reset(*st);
     sqlite3_clear_bindings(*st);
-    if (id == LQ_TOUCHED && rc == TQ_OK)
-      lib->touched = 1;
   }
   lib_queues_drop(lib);
   return rc;
@@ -272,16 +271,11 @@ void lib_queues_free(tq_lib *lib) {
 }
 
 tq_code lib_queues_settle(tq_lib *lib, tq_err *err) {
-  if (lib->queued == 0)
-    return lib->queue_failed ? (err ? (*err = lib->queue_err, err->code) : TQ_EDB) : TQ_OK;
-  tq_err e;
-  tq_err_clear(&e);
-  tq_code rc = lib_queues_flush(lib, &e);
-  if (rc != TQ_OK && !lib->queue_failed) {
+  if (lib->queued > 0 && !lib->queue_failed && queues_flush(lib, &lib->queue_err) != TQ_OK)
     lib->queue_failed = 1;
-    lib->queue_err = e;
-  }
-  if (rc != TQ_OK && err)
-    *err = e;
-  return rc;
+  if (!lib->queue_failed)
+    return TQ_OK;
+  if (err)
+    *err = lib->queue_err;
+  return lib->queue_err.code ? lib->queue_err.code : TQ_EDB;
 }
