@@ -142,6 +142,11 @@ typedef struct tq_docload {
   tq_err *err;
   int oom;
 } tq_docload;
+/* Reads the YAML file path and checks it against schemas/<schema_name>: a file that cannot be
+ * read or parsed is an error (also added to diags); schema violations go to diags and are
+ * counted in *n_schema_errors. *doc is freed with tq_ydoc_free. */
+tq_code tq_docload_read(const char *path, const char *schema_name, tq_diags *diags, tq_ydoc **doc,
+                        size_t *n_schema_errors, tq_err *err);
 void tq_docload_error(tq_docload *m, const cJSON *node, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* obj[key] as a malloc'd string; NULL when absent or not a string. */

@@ -9,6 +9,25 @@
 
 #include "tqhost/plugin.h"
 
+tq_code tq_docload_read(const char *path, const char *schema_name, tq_diags *diags, tq_ydoc **doc,
+                        size_t *n_schema_errors, tq_err *err) {
+  cJSON *schema = NULL;
+  *n_schema_errors = 0;
+  tq_code rc = tq_ydoc_load(path, doc, err);
+  if (rc != TQ_OK) {
+    tq_diags_add(diags, "%s", err->msg);
+    return rc;
+  }
+  if ((rc = tq_schema_load(schema_name, &schema, err)) != TQ_OK) {
+    tq_ydoc_free(*doc);
+    *doc = NULL;
+    return rc;
+  }
+  *n_schema_errors = tq_schema_check_ydoc(schema, *doc, diags);
+  cJSON_Delete(schema);
+  return TQ_OK;
+}
+
 void tq_docload_error(tq_docload *m, const cJSON *node, const char *path, const char *fmt, ...) {
   char msg[400];
   va_list ap;

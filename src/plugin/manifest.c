@@ -111,7 +111,6 @@ tq_code tq_plugin_load(const char *dir, tq_plugin **out, tq_diags *diags, tq_err
   tq_diags *d = diags ? diags : &local;
   size_t first = d->n;
   tq_ydoc *doc = NULL;
-  cJSON *schema = NULL;
   tq_plugin *p = calloc(1, sizeof *p);
   tq_code rc = TQ_ENOMEM;
   if (p == NULL || (p->dir = tq_strdup(dir)) == NULL ||
@@ -121,15 +120,12 @@ tq_code tq_plugin_load(const char *dir, tq_plugin **out, tq_diags *diags, tq_err
     rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", dir);
     goto fail;
   }
-  if ((rc = tq_ydoc_load(p->manifest, &doc, err)) != TQ_OK) {
-    tq_diags_add(d, "%s", err->msg);
-    goto fail;
-  }
-  if ((rc = tq_schema_load("operation.schema.json", &schema, err)) != TQ_OK)
+  size_t n_schema = 0;
+  if ((rc = tq_docload_read(p->manifest, "operation.schema.json", d, &doc, &n_schema, err)) !=
+      TQ_OK)
     goto fail;
   /* The semantic checks run even after schema errors (they skip ill-typed nodes) so that
    * one `plugin check` reports everything. */
-  size_t n_schema = tq_schema_check_ydoc(schema, doc, d);
   tq_docload m = {.doc = doc, .diags = d, .err = err, .n_errors = n_schema};
   if (cJSON_IsObject(doc->root)) {
     load_doc(&m, doc->root, p);
@@ -143,13 +139,11 @@ tq_code tq_plugin_load(const char *dir, tq_plugin **out, tq_diags *diags, tq_err
   if (rc != TQ_OK)
     goto fail;
   tq_ydoc_free(doc);
-  cJSON_Delete(schema);
   tq_diags_free(&local);
   *out = p;
   return TQ_OK;
 fail:
   tq_ydoc_free(doc);
-  cJSON_Delete(schema);
   tq_diags_free(&local);
   tq_plugin_free(p);
   return rc;

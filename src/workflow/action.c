@@ -137,7 +137,6 @@ tq_code tq_action_load(const char *path, tq_action **out, tq_diags *diags, tq_er
   tq_diags *d = diags ? diags : &local;
   size_t first = d->n;
   tq_ydoc *doc = NULL;
-  cJSON *schema = NULL;
   tq_action *a = calloc(1, sizeof *a);
   tq_code rc;
   if (a == NULL || (a->path = tq_strdup(path)) == NULL ||
@@ -145,13 +144,10 @@ tq_code tq_action_load(const char *path, tq_action **out, tq_diags *diags, tq_er
     rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", path);
     goto fail;
   }
-  if ((rc = tq_ydoc_load(path, &doc, err)) != TQ_OK) {
-    tq_diags_add(d, "%s", err->msg);
+  size_t n_schema = 0;
+  if ((rc = tq_docload_read(path, "action.schema.json", d, &doc, &n_schema, err)) != TQ_OK)
     goto fail;
-  }
-  if ((rc = tq_schema_load("action.schema.json", &schema, err)) != TQ_OK)
-    goto fail;
-  if (tq_schema_check_ydoc(schema, doc, d) > 0) {
+  if (n_schema > 0) {
     tq_err_set(err, TQ_EINVAL, "%s", d->msgs[first]);
     rc = TQ_EINVAL;
     goto fail;
@@ -165,13 +161,11 @@ tq_code tq_action_load(const char *path, tq_action **out, tq_diags *diags, tq_er
   if (rc != TQ_OK)
     goto fail;
   tq_ydoc_free(doc);
-  cJSON_Delete(schema);
   tq_diags_free(&local);
   *out = a;
   return TQ_OK;
 fail:
   tq_ydoc_free(doc);
-  cJSON_Delete(schema);
   tq_diags_free(&local);
   tq_action_free(a);
   return rc;
