@@ -70,7 +70,9 @@ void feed_bad_add(tq_feed_summary *s, const char *id, const char *reason);
 
 /* STIX id bookkeeping (refs.c). The statement of id, reset, NULL on failure. */
 sqlite3_stmt *feed_stmt(tq_feed_ingest *in, feed_stmt_id id, tq_err *err);
-/* 1 when (id, version) was ingested by this feed already, 0 when it is new or newer. */
+/* One key at a time, outside a page (Report Hub's report ids; pages use feed_page_seen): 1
+ * when (id, version) was ingested by this feed already, 0 when it is new or newer; and the
+ * write of it, at once. */
 tq_code feed_seen(tq_feed_ingest *in, const char *id, tq_stix_time version, int *seen, tq_err *err);
 tq_code feed_seen_put(tq_feed_ingest *in, const char *id, tq_stix_time version, tq_err *err);
 /* Queues stix_id -> object_id (written by feed_page_write). */

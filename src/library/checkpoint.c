@@ -16,7 +16,6 @@ struct tq_lib_checkpointer {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int want, stop, busy;
-  int64_t runs; /* checkpoints done */
 };
 
 /* The WAL only starts over from its beginning when a write begins after a checkpoint that
@@ -61,7 +60,6 @@ static void *checkpoint_main(void *arg) {
       tq_log(TQ_LOG_WARN, "library", "background checkpoint: %s", sqlite3_errmsg(c->db));
     pthread_mutex_lock(&c->mu);
     c->busy = 0;
-    c->runs++;
     pthread_cond_broadcast(&c->cv);
   }
   pthread_mutex_unlock(&c->mu);
