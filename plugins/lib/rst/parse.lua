@@ -4,6 +4,8 @@
 -- and placeholders ("unknown", "", "1970-01-01 00:00:00", -1) for absent data. Config values
 -- reach a script as strings (the host stores them as text) or as Lua values in tests.
 -- Pure functions: no host module is used here except os.date.
+local memo = require "rst.memo"
+
 local M = {}
 
 local byte, gsub = string.byte, string.gsub
@@ -125,10 +127,10 @@ end
 
 -- Epoch seconds (number or string) as "YYYY-MM-DD HH:MM:SS" UTC; nil for 0, negative or
 -- unparsable values, which RST uses for "unknown".
-local dates, n_dates = {}, 0 -- memo of datetime: answers repeat the same days
+local dates = memo.new() -- answers repeat the same days
 
 function M.datetime(v)
-  local s = dates[v]
+  local s = dates.v[v]
   if s ~= nil then
     return s or nil
   end
@@ -136,10 +138,7 @@ function M.datetime(v)
   s = n ~= nil and n > 0 and os.date("!%Y-%m-%d %H:%M:%S", n)
   local t = type(v)
   if t == "string" or (t == "number" and v == v) then -- NaN cannot be a key
-    if n_dates >= 4096 then
-      dates, n_dates = {}, 0
-    end
-    dates[v], n_dates = s, n_dates + 1
+    memo.put(dates, v, s)
   end
   return s or nil
 end

@@ -3,6 +3,8 @@
 -- following the mapping of RST's own OpenCTI feed connector (spec section 8.4): suffix
 -- removed, '_' to space, APT-like codes (letters then digits: ta505, apt28) upper-cased,
 -- otherwise Title Case, " Ransomware" and " RAT" kept. Also MITRE technique ids and CVE ids.
+local memo = require "rst.memo"
+
 local M = {}
 
 -- Suffix -> { object type, kept name suffix }. "actor" is resolved by the caller's choice
@@ -65,24 +67,7 @@ local function classify(code, actor_type)
   return otype, name, suffix
 end
 
--- Memos of the pure functions below, keyed by their input: a bulk run sees the same few
--- hundred codes over and over. Each is emptied when it reaches MEMO_MAX entries, so that it
--- stays small whatever the input.
-local MEMO_MAX = 4096
-
-local function memo_new()
-  return { n = 0, v = {} }
-end
-
-local function memo_put(m, k, v)
-  if m.n >= MEMO_MAX then
-    m.n, m.v = 0, {}
-  end
-  m.n = m.n + 1
-  m.v[k] = v
-  return v
-end
-
+-- Memos of the pure functions below (rst.memo), keyed by their input.
 local classified = {} -- actor_type -> memo of code -> { object type, name, kind } or false
 
 -- The memoised classify (non-string codes are not memoised).
@@ -92,13 +77,13 @@ function M.classify(code, actor_type)
   end
   local m = classified[actor_type or false]
   if m == nil then
-    m = memo_new()
+    m = memo.new()
     classified[actor_type or false] = m
   end
   local r = m.v[code]
   if r == nil then
     local otype, name, kind = classify(code, actor_type)
-    r = memo_put(m, code, otype and { otype, name, kind } or false)
+    r = memo.put(m, code, otype and { otype, name, kind } or false)
   end
   if r then
     return r[1], r[2], r[3]
@@ -107,7 +92,7 @@ function M.classify(code, actor_type)
 end
 
 -- "t1059.001" -> "T1059.001"; nil when not a MITRE ATT&CK technique id.
-local techniques = memo_new()
+local techniques = memo.new()
 
 function M.technique_id(s)
   if type(s) ~= "string" then
@@ -116,14 +101,14 @@ function M.technique_id(s)
   local r = techniques.v[s]
   if r == nil then
     local id = s:upper():gsub("%s", "")
-    r = memo_put(techniques, s,
+    r = memo.put(techniques, s,
                  (id:match("^T%d%d%d%d$") or id:match("^T%d%d%d%d%.%d%d%d$")) and id or false)
   end
   return r or nil
 end
 
 -- "cve-2021-44228" -> "CVE-2021-44228"; nil when not a CVE id.
-local cves = memo_new()
+local cves = memo.new()
 
 function M.cve_id(s)
   if type(s) ~= "string" then
@@ -132,7 +117,7 @@ function M.cve_id(s)
   local r = cves.v[s]
   if r == nil then
     local id = s:upper():gsub("%s", "")
-    r = memo_put(cves, s, id:match("^CVE%-%d%d%d%d%-%d%d%d%d+$") and id or false)
+    r = memo.put(cves, s, id:match("^CVE%-%d%d%d%d%-%d%d%d%d+$") and id or false)
   end
   return r or nil
 end
