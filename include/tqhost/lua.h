@@ -175,6 +175,10 @@ tq_code tq_lua_step(tq_lua *rt, int64_t timeout_ms, tq_err *err);
 tq_code tq_lua_run_all(tq_lua *rt, tq_err *err);
 /* Runs started and not finished. */
 size_t tq_lua_active(const tq_lua *rt);
+/* Active runs that have started and wait only for the CPU: their request was answered (or
+ * their sleep is over). They hold no request to a provider, so a bulk runner that bounds the
+ * requests in flight need not count them. */
+size_t tq_lua_resumable(const tq_lua *rt);
 
 /* Results. Strings are borrowed from the run (valid until tq_lua_run_free); "" when none.
  * Secrets of the run's script never appear in them (replaced by "********"), nor in change

@@ -105,6 +105,11 @@ tq_code tq_net_submit(tq_net *net, tq_net_provider *prov, const tq_net_request *
                       tq_net_done_fn done, void *ud, tq_err *err);
 /* Drives the loop for up to timeout_ms (or until at least one callback ran). */
 tq_code tq_net_run(tq_net *net, int64_t timeout_ms, tq_err *err);
+/* Puts the requests submitted since the last turn on the wire (those a token and a slot
+ * admit) without waiting and without running callbacks (completions wait for tq_net_run).
+ * For a caller about to spend a while on the CPU before its next tq_net_run. Not from
+ * inside a callback (TQ_EINTERNAL). */
+tq_code tq_net_flush(tq_net *net, tq_err *err);
 /* Requests submitted and not yet completed. */
 size_t tq_net_pending(const tq_net *net);
 /* Blocking convenience: submit and run until this request completes. Runs the callbacks of

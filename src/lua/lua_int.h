@@ -112,6 +112,7 @@ struct tq_lua {
   tq_lua_run *active;
   tq_lua_run *all;
   tq_lua_run *ready_head, *ready_tail;
+  size_t n_resumable; /* runs in the ready list that have started (see tq_lua_resumable) */
   tq_lua_run *finished;
   tq_lua_script *scripts;
   replay_entry *replay;

@@ -24,6 +24,7 @@ const char *tq_lua_status_name(tq_lua_status s) {
 
 static void ready_push(tq_lua *rt, tq_lua_run *run) {
   run->in_ready = 1;
+  rt->n_resumable += run->started;
   run->next_ready = NULL;
   if (rt->ready_tail)
     rt->ready_tail->next_ready = run;
@@ -40,6 +41,7 @@ static tq_lua_run *ready_pop(tq_lua *rt) {
       rt->ready_tail = NULL;
     run->next_ready = NULL;
     run->in_ready = 0;
+    rt->n_resumable -= run->started;
   }
   return run;
 }
@@ -48,6 +50,7 @@ static void ready_remove(tq_lua *rt, tq_lua_run *run) {
   if (!run->in_ready)
     return;
   run->in_ready = 0;
+  rt->n_resumable -= run->started;
   tq_lua_run **pp = &rt->ready_head;
   tq_lua_run *prev = NULL;
   while (*pp && *pp != run) {
@@ -530,8 +533,9 @@ static int64_t step_wait(const tq_lua *rt, int64_t timeout_ms) {
  * request, while a run whose answer came back goes on to map it, which costs far more.
  * Started the other way round, a burst of answers (every run of a bulk action waits about as
  * long) would keep the API idle until the whole burst was mapped. */
-static void start_fresh(tq_lua *rt) {
+static size_t start_fresh(tq_lua *rt) {
   tq_lua_run *fresh = NULL, **fresh_tail = &fresh, *prev = NULL;
+  size_t n = 0;
   for (tq_lua_run *run = rt->ready_head, *next; run; run = next) {
     next = run->next_ready;
     if (run->started || run->state != RUN_QUEUED) {
@@ -553,7 +557,9 @@ static void start_fresh(tq_lua *rt) {
     next = run->next_ready;
     run->next_ready = NULL;
     run_resume(run);
+    n++;
   }
+  return n;
 }
 
 /* How long a step resumes ready runs before it returns, so that a caller that admits runs
@@ -571,7 +577,10 @@ static int64_t mono_us(void) {
 tq_code tq_lua_step(tq_lua *rt, int64_t timeout_ms, tq_err *err) {
   wake_sleepers(rt);
   tq_code rc = TQ_OK;
-  start_fresh(rt);
+  /* The requests of fresh runs go on the wire before the answered runs are mapped. */
+  if (start_fresh(rt) > 0 && rt->io_pending > 0 && rt->opts.net &&
+      (rc = tq_net_flush(rt->opts.net, err)) != TQ_OK)
+    return rc;
   tq_lua_run *last = rt->ready_tail; /* runs made ready during this turn wait for the next */
   int64_t until = mono_us() + STEP_BUDGET_US;
   while (last && rt->ready_head) {
@@ -607,6 +616,7 @@ tq_code tq_lua_run_all(tq_lua *rt, tq_err *err) {
 }
 
 size_t tq_lua_active(const tq_lua *rt) { return rt->n_active; }
+size_t tq_lua_resumable(const tq_lua *rt) { return rt->n_resumable; }
 
 /* ---- public: results ------------------------------------------------------------------------ */
 

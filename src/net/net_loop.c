@@ -185,6 +185,16 @@ static void wait_events(tq_net *net, int wait_ms) {
     read_completions(net);
 }
 
+tq_code tq_net_flush(tq_net *net, tq_err *err) {
+  if (net->in_run)
+    return tq_err_set(err, TQ_EINTERNAL, "net: tq_net_flush called from a completion callback");
+  net->in_run = 1;
+  loop_step(net); /* admits: new transfers set curl's timer to now */
+  loop_step(net); /* curl's timer: connections are picked and requests written */
+  net->in_run = 0;
+  return TQ_OK;
+}
+
 /* Runs the callbacks of every request completed so far. The list is detached first so that a
  * callback may submit (its completions wait for the next round). Returns how many ran. */
 static size_t deliver(tq_net *net) {

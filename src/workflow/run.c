@@ -385,10 +385,20 @@ static tq_code dispatch_chunks(runner *r, tq_err *err) {
 /* ---- the loop -----------------------------------------------------------------------------------
  */
 
+/* Whether another single run may start. The concurrency bounds the runs that hold or are about
+ * to send a request: a run whose answer came back and that only waits for the CPU to map it
+ * does not count, so the next item's request goes out at once instead of after the mapping of
+ * a whole burst of answers (every run waits about as long, so answers come in bursts). Such
+ * runs are bounded too (by the concurrency again), which bounds memory; the provider's
+ * connection cap (the concurrency, see setup_lua) still bounds the requests in flight. */
+static int single_slot_free(const runner *r) {
+  size_t conc = (size_t)r->conc, waiting_cpu = tq_lua_resumable(r->rt);
+  return r->active - waiting_cpu < conc && r->active < 2 * conc;
+}
+
 static tq_code admit(runner *r, tq_err *err) {
   tq_code rc = TQ_OK;
-  while (rc == TQ_OK && !r->eof && r->count < r->cap &&
-         (r->batch_mode || r->active < (size_t)r->conc)) {
+  while (rc == TQ_OK && !r->eof && r->count < r->cap && (r->batch_mode || single_slot_free(r))) {
     int64_t id = next_id(r, err);
     if (id < 0)
       return err->code ? err->code : TQ_EDB;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -27,14 +28,25 @@ typedef struct fx {
 
 static char g_src[4096];
 
+/* The routes /v1/item and /v1/done of the pace plugin (test_answered_runs_do_not_hold_slots):
+ * the order in which the server saw them, "i<value>" or "d<value>". */
+#define EVENTS_MAX 64
+static char g_events[EVENTS_MAX][32];
+static int g_n_events;
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *data,
                               size_t *size, void **ptr) {
-  (void)cls, (void)url, (void)method, (void)version, (void)data, (void)size, (void)ptr;
+  (void)cls, (void)method, (void)version, (void)data, (void)size, (void)ptr;
   const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "value");
   char body[512];
   int status = 200;
-  if (v == NULL || strstr(v, "fail")) {
+  int item = strcmp(url, "/v1/item") == 0, done = strcmp(url, "/v1/done") == 0;
+  if ((item || done) && v) { /* one thread (MHD's internal polling thread) writes the log */
+    if (g_n_events < EVENTS_MAX)
+      snprintf(g_events[g_n_events++], sizeof g_events[0], "%c%s", item ? 'i' : 'd', v);
+    snprintf(body, sizeof body, "{\"ok\":true}");
+  } else if (v == NULL || strstr(v, "fail")) {
     status = 500;
     snprintf(body, sizeof body, "{\"message\":\"Internal server error\"}");
   } else if (strstr(v, "miss")) {
@@ -263,6 +275,83 @@ static void test_errors_are_named(void **state) {
   assert_int_equal(tq_action_find(f->dir, "missing", &a, &err), TQ_ENOTFOUND);
 }
 
+/* Writes path (under dir) with text. */
+static void write_file(const char *dir, const char *name, const char *text) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+/* The concurrency bounds the requests the API sees, not the runs: a run whose answer came
+ * back and that is still mapping it holds no slot. The pace plugin asks /item, then maps for
+ * a while (a loop of some 10 ms), then asks /done. At concurrency 4 the fifth item's /item
+ * must reach the server before the first /done: the runs answered first free their slots at
+ * once, and the new requests go on the wire before the answers are mapped. (Counting runs,
+ * the fifth item would start only after the first run's /done was answered.) */
+static void test_answered_runs_do_not_hold_slots(void **state) {
+  fx *f = *state;
+  char pdir[128], plug[160], path[200];
+  snprintf(pdir, sizeof pdir, "%s/plugins", f->dir);
+  snprintf(plug, sizeof plug, "%s/pace", pdir);
+  assert_int_equal(mkdir(pdir, 0700), 0);
+  assert_int_equal(mkdir(plug, 0700), 0);
+  write_file(plug, "manifest.yaml",
+             "name: pace\nlabel: Pace\nversion: 1.0.0\ndescription: asks, maps slowly, asks "
+             "again\nauthor: tests\nscript: operation.lua\nconfig:\n"
+             "  - { key: base_url, label: Base URL, type: url, default: \"http://127.0.0.1/v1\" }\n"
+             "operations:\n  - { name: go, label: Go, entry: go, object_types: [indicator] }\n"
+             "network:\n  hosts: [\"{config.base_url}\"]\n");
+  write_file(plug, "operation.lua",
+             "return { go = function(obj, ctx)\n"
+             "  local base = ctx.config.base_url\n"
+             "  local r, err = http.get(base .. '/item', { query = { value = obj.value } })\n"
+             "  if not r then return nil, err.message end\n"
+             "  local x = 0\n"
+             "  for i = 1, 2000000 do x = x + i % 7 end\n"
+             "  r, err = http.get(base .. '/done', { query = { value = obj.value } })\n"
+             "  if not r then return nil, err.message end\n"
+             "  ctx:attribute('Paced', tostring(x))\n"
+             "end }\n");
+  write_file(f->dir, "pace-action.yaml",
+             "name: pace-action\nlabel: Pace\nversion: 1.0.0\nplugin: pace\nentry: go\n"
+             "input:\n  object_types: [indicator]\n  concurrency: 4\n"
+             "config:\n  - { key: base_url, label: Base URL, type: url }\n"
+             "network:\n  hosts: [\"{config.base_url}\"]\n");
+  char *old = tq_strdup(getenv("TQHOST_PLUGINS"));
+  setenv("TQHOST_PLUGINS", pdir, 1);
+  tq_action *a = NULL;
+  tq_err err = {0};
+  snprintf(path, sizeof path, "%s/pace-action.yaml", f->dir);
+  tq_code rc = tq_action_load(path, &a, NULL, &err);
+  setenv("TQHOST_PLUGINS", old, 1);
+  free(old);
+  if (rc != TQ_OK)
+    fail_msg("load: %s", err.msg);
+  g_n_events = 0;
+  tq_action_opts o = opts(f, 0, NULL);
+  o.overrides = g_sets + 1; /* base_url only */
+  o.n_overrides = 1;
+  tq_run_summary s;
+  if (tq_action_run(f->lib, a, &o, &s, &err) != TQ_OK)
+    fail_msg("run: %s", err.msg);
+  tq_action_free(a);
+  assert_int_equal(s.enriched, 30);
+  int items = 0, first_done = -1;
+  for (int i = 0; i < g_n_events && first_done < 0; i++) {
+    if (g_events[i][0] == 'd')
+      first_done = i;
+    else
+      items++;
+  }
+  assert_int_equal(g_n_events, 60);
+  assert_true(first_done >= 0);
+  if (items < 5)
+    fail_msg("only %d /item requests before the first /done", items);
+}
+
 int main(void) {
   const char *here = __FILE__;
   const char *slash = strrchr(here, '/');
@@ -280,6 +369,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resume_after_checkpoint, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors_are_named, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_answered_runs_do_not_hold_slots, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -511,6 +511,27 @@ static void test_provider_caps_connections(void **state) {
   tq_net_free(net);
 }
 
+/* tq_net_flush writes a request on an open connection at once, with no tq_net_run, and runs
+ * no callback: the server sees the request while the caller is still busy elsewhere. */
+static void test_flush_writes_requests_without_callbacks(void **state) {
+  (void)state;
+  tq_net *net = new_net();
+  tq_net_provider *p = provider(net, "p", NULL);
+  tq_net_response_free(fetch(net, p, url_of("/count"))); /* opens the connection */
+  counter c = {0};
+  tq_err err;
+  submit_n(net, p, url_of("/json"), 1, &c);
+  assert_int_equal(hits("/json"), 0);
+  assert_int_equal(tq_net_flush(net, &err), TQ_OK);
+  for (int i = 0; i < 200 && hits("/json") == 0; i++)
+    sleep_ms(5);
+  assert_int_equal(hits("/json"), 1); /* without the flush nothing drives curl: 0 */
+  assert_int_equal(c.done, 0);        /* the answer waits for tq_net_run */
+  run_all(net, &c, 1);
+  assert_int_equal(c.ok, 1);
+  tq_net_free(net);
+}
+
 static void test_provider_rate_limit_spaces_requests(void **state) {
   (void)state;
   tq_net_policy pol;
@@ -783,6 +804,7 @@ int main(void) {
       T(test_closed_port_is_refused_after_retries),
       T(test_tls_handshake_failure_is_tls),
       T(test_provider_caps_connections),
+      T(test_flush_writes_requests_without_callbacks),
       T(test_provider_rate_limit_spaces_requests),
       T(test_callbacks_run_from_tq_net_run_only),
       T(test_identical_gets_in_flight_are_merged),
