@@ -3,6 +3,9 @@
 #ifndef TQHOST_LUA_INT_H
 #define TQHOST_LUA_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -117,6 +120,13 @@ struct tq_lua {
   tq_lua_script *scripts;
   replay_entry *replay;
   size_t n_replay;
+  /* watch.c: the watchdog that arms the budget hook of a long execution */
+  atomic_uint_fast64_t watch_seq; /* odd while a coroutine executes */
+  atomic_int watch_parked;
+  pthread_mutex_t watch_mu;
+  pthread_cond_t watch_cv;
+  pthread_t watch_thread, watch_owner;
+  int watch_tried, watch_running, watch_stop;
 };
 
 /* ---- runtime.c ---- */
@@ -125,6 +135,16 @@ static inline tq_lua_run *run_of(lua_State *L) { return *(tq_lua_run **)lua_gete
 /* Like run_of but raises a Lua error when L is not a run ("what" names the caller). */
 tq_lua_run *run_check(lua_State *L, const char *what);
 void hook_arm(lua_State *co, tq_lua_run *run);
+/* Sets the budget hook (every HOOK_COUNT instructions) on co; safe in a signal handler. */
+void hook_arm_count(lua_State *co);
+
+/* ---- watch.c ---- */
+void watch_init(tq_lua *rt);
+/* Around every execution of a coroutine of rt (a resume, a run's chunk): after a tick of
+ * executing, co gets its budget hook. */
+void watch_enter(tq_lua *rt, lua_State *co);
+void watch_leave(tq_lua *rt);
+void watch_free(tq_lua *rt);
 void run_kill_now(tq_lua_run *run, run_kill kill);
 /* Reads a file of at most max bytes into a malloc'd NUL-terminated buffer. */
 tq_code read_file(const char *path, size_t max, char **out, size_t *len, tq_err *err);

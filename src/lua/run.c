@@ -163,12 +163,13 @@ static int run_prepare(tq_lua_run *run) {
     run->co = NULL; /* the caller reports "out of memory creating the run" */
     return st;
   }
-  lua_State *co = run->co;
-  hook_arm(co, run);
+  lua_State *co = run->co; /* its budget hook comes from watch.c if it runs long */
   lua_pushcfunction(co, run_msgh);
   lua_rawgeti(co, LUA_REGISTRYINDEX, run->script->chunk_ref);
   lua_rawgeti(co, LUA_REGISTRYINDEX, run->env_ref);
+  watch_enter(rt, co);
   st = lua_pcall(co, 1, 1, 1);
+  watch_leave(rt);
   lua_remove(co, 1);
   rt->cur = NULL;
   return st;
@@ -336,7 +337,9 @@ static void run_resume(tq_lua_run *run) {
   int nargs = run->nargs;
   run->nargs = 0;
   run->started = 1;
+  watch_enter(rt, run->co);
   int st = lua_resume(run->co, rt->L, nargs, &nres);
+  watch_leave(rt);
   rt->cur = NULL;
   if (st == LUA_YIELD) {
     lua_pop(run->co, nres);

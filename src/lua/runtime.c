@@ -147,6 +147,8 @@ void hook_arm(lua_State *co, tq_lua_run *run) {
   lua_sethook(co, budget_hook, LUA_MASKCOUNT, run->kill == KILL_NONE ? HOOK_COUNT : 1);
 }
 
+void hook_arm_count(lua_State *co) { lua_sethook(co, budget_hook, LUA_MASKCOUNT, HOOK_COUNT); }
+
 /* Marks the run killed and re-arms its hook to fire on every instruction: from now on each
  * hook call raises the kill error again, so no pcall can swallow it. lua_sethook is safe to
  * call from anywhere, the allocator included. */
@@ -739,6 +741,7 @@ tq_code tq_lua_new(const tq_lua_opts *opts, tq_lua **out, tq_err *err) {
     return tq_err_set(err, TQ_ENOMEM, "lua: out of memory creating the runtime");
   if (opts)
     rt->opts = *opts;
+  watch_init(rt);
   rt->mem_cap = rt->opts.state_memory ? rt->opts.state_memory : DEFAULT_STATE_MEMORY;
   rt->next_run_id = 1;
   rt->L = lua_newstate(rt_alloc, rt);
@@ -779,6 +782,7 @@ static void script_destroy(tq_lua_script *s);
 void tq_lua_free(tq_lua *rt) {
   if (rt == NULL)
     return;
+  watch_free(rt);
   if (rt->L)
     rt_kill_all(rt);
   while (rt->io_pending > 0 && rt->opts.net) {

@@ -157,6 +157,14 @@ function M.sleep_short(obj, ctx)
   ctx:tag("slept")
 end
 
+-- Many short waits: the runtime resumes the run every 2 ms (its watchdog never parks).
+function M.sleep_steps(obj, ctx)
+  for _ = 1, 75 do
+    http.sleep(2)
+  end
+  ctx:tag("slept")
+end
+
 function M.sleep_long()
   http.sleep(60000)
 end

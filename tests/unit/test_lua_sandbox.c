@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include <sys/resource.h>
+
 #include "../lua/lua_test.h"
 
 typedef struct fixture {
@@ -309,6 +311,31 @@ static void test_sleep_lets_other_runs_go_on(void **state) {
   tq_lua_run_free(ok);
 }
 
+static int64_t cpu_us(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
+         ru.ru_stime.tv_usec;
+}
+
+/* While its runs wait, a runtime (its scheduler and the watchdog that arms the budget hook of
+ * long executions) takes next to no CPU, also when runs resume every 2 ms: a spinning thread
+ * would take as much as the wait. */
+static void test_a_waiting_runtime_uses_no_cpu(void **state) {
+  fixture *f = *state;
+  tq_lua_run *warm = lt_start(f->rt, f->s, "ok", NULL); /* the watchdog is running */
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  tq_lua_run_free(warm);
+  int64_t t0 = tq_mono_ms(), c0 = cpu_us();
+  tq_lua_run *sleeper = lt_start(f->rt, f->s, "sleep_steps", NULL);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(sleeper), TQ_LUA_OK);
+  int64_t wall_us = (tq_mono_ms() - t0) * 1000, used = cpu_us() - c0;
+  tq_lua_run_free(sleeper);
+  if (used * 4 > wall_us)
+    fail_msg("%lld us of CPU over %lld us of waiting", (long long)used, (long long)wall_us);
+}
+
 static void test_sleep_past_the_timeout_is_killed(void **state) {
   fixture *f = *state;
   tq_lua_limits lim = {.memory = 8u << 20, .instructions = 1000000, .timeout_ms = 200};
@@ -364,6 +391,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_a_module_table_is_read_only, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_module_global_is_not_the_runs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sleep_lets_other_runs_go_on, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_waiting_runtime_uses_no_cpu, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sleep_past_the_timeout_is_killed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sleep_refuses_a_negative_time, setup, teardown),
   };
