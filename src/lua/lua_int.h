@@ -94,7 +94,7 @@ struct tq_lua_run {
 /* The allocator's free lists of small blocks (runtime.c): classes of POOL_GRAIN bytes up to
  * POOL_MAX_BLOCK. */
 #define POOL_GRAIN 16
-#define POOL_MAX_BLOCK 512
+#define POOL_MAX_BLOCK 2048
 #define POOL_CLASSES (POOL_MAX_BLOCK / POOL_GRAIN)
 
 struct tq_lua {

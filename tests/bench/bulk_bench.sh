@@ -5,13 +5,17 @@
 #  (2) N indicators at zero latency: CPU time of the tqhost process per indicator (user + sys,
 #      rstsim excluded; aim <= 50 us) and its peak RSS (aim <= 64 MiB); with BULK_BENCH_BIG set
 #      (e.g. 1000000) the same at that size, to show that RSS does not grow with the input;
+#      With NET_FLOOR given, the same number of GETs through bare libcurl (tests/bench/net_floor.c:
+#      one multi handle, no Lua, no JSON, no library) against the same rstsim: the CPU per
+#      request that any libcurl-based client pays here, and tqhost's CPU per item over it;
 #  (3) a sequential baseline (concurrency 1, as the official RST client does) at 20 ms on
 #      BULK_BENCH_SEQ items, and the ratio of (1) to it.
-# Usage: bulk_bench.sh TQHOST RSTSIM [SOURCE_DIR]. Not a timed test: it prints figures.
+# Usage: bulk_bench.sh TQHOST RSTSIM [SOURCE_DIR [NET_FLOOR]]. Not a timed test: it prints figures.
 set -u
 TQ=${1:?usage: bulk_bench.sh TQHOST RSTSIM [SOURCE_DIR]}
 SIM=${2:?usage: bulk_bench.sh TQHOST RSTSIM [SOURCE_DIR]}
 SRC=${3:-$(cd "$(dirname "$0")/../.." && pwd)}
+NET_FLOOR=${4:-}
 N=${BULK_BENCH_N:-100000}
 BIG=${BULK_BENCH_BIG:-0}
 SEQ=${BULK_BENCH_SEQ:-500}
@@ -90,6 +94,16 @@ printf "(2) zero latency: %d items in %.2f s (%.0f/s); tqhost CPU %.1f us/item (
   "$(echo "$CPU * 1000000 / $DONE / 50" | bc -l)" "$(echo "$RSS / 1024" | bc -l)" \
   "$(echo "$RSS / 1024 / 64" | bc -l)"
 RSS_N=$RSS
+CPU_ITEM=$(echo "$CPU * 1000000 / $DONE" | bc -l)
+if [ -n "$NET_FLOOR" ]; then
+  if read -r _ _ _ FLOOR _ FUSER _ FSYS _ FBAD < <("$NET_FLOOR" "$URL" "$N" 64); then
+    printf "    floor: bare libcurl, the same %d GETs at concurrency 64: %.1f us CPU/request (user %.1f, sys %.1f); tqhost / floor = %.1f; the aim of 50 us is %.2f x the floor\n" \
+      "$N" "$FLOOR" "$FUSER" "$FSYS" "$(echo "$CPU_ITEM / $FLOOR" | bc -l)" "$(echo "50 / $FLOOR" | bc -l)"
+    [ "$FBAD" = 0 ] || echo "    (warning: $FBAD floor requests did not end in a 200)"
+  else
+    echo "    floor: net_floor failed"
+  fi
+fi
 if [ "$BIG" -gt 0 ]; then
   BDB=$(db_of "$BIG")
   bench "$BDB" 64 --collection bulk
