@@ -193,6 +193,28 @@ static void jd_literal(jdec *d, const char *word, size_t len) {
   d->p += len;
 }
 
+/* Members a container keeps on the Lua stack before they go into its table: the table is made
+ * once, with room for all of them, instead of growing (and rehashing) member by member. */
+#define JD_CHUNK 64
+
+/* Moves the n members on the stack above the table at t into it (pairs for an object, in
+ * order, so that a repeated name keeps its last value; elements from index *next for an
+ * array) and pops them. */
+static void jd_fill(lua_State *L, int t, int object, int n, lua_Integer *next) {
+  int first = t + 1;
+  for (int k = 0; k < n; k++) {
+    if (object) {
+      lua_pushvalue(L, first + 2 * k);
+      lua_pushvalue(L, first + 2 * k + 1);
+      lua_rawset(L, t);
+    } else {
+      lua_pushvalue(L, first + k);
+      lua_rawseti(L, t, (*next)++);
+    }
+  }
+  lua_settop(L, t);
+}
+
 /* An array or object at d->p (on '[' or '{'). [-0, +1] */
 static void jd_container(jdec *d, int depth) {
   lua_State *L = d->L;
@@ -200,15 +222,18 @@ static void jd_container(jdec *d, int depth) {
   char close = object ? '}' : ']';
   if (depth > JSON_MAX_DEPTH)
     luaL_error(L, "json: nesting deeper than %d", JSON_MAX_DEPTH);
-  luaL_checkstack(L, 4, "json: nesting too deep");
-  lua_createtable(L, 0, 0);
   d->p++;
   jd_ws(d);
   if (d->p < d->end && *d->p == close) {
     d->p++;
+    lua_createtable(L, 0, 0);
     return;
   }
-  for (lua_Integer i = 1;; i++) {
+  int t = lua_gettop(L) + 1; /* where the table ends up */
+  int made = 0, n = 0;
+  lua_Integer next = 1;
+  for (;;) {
+    luaL_checkstack(L, 4, "json: nesting too deep");
     jd_ws(d);
     if (object) {
       if (d->p >= d->end || *d->p != '"')
@@ -219,22 +244,24 @@ static void jd_container(jdec *d, int depth) {
         jd_syntax(d, d->p);
       d->p++;
       jd_ws(d);
-      jd_value(d, depth + 1);
-      lua_rawset(L, -3);
-    } else {
-      jd_value(d, depth + 1);
-      lua_rawseti(L, -2, i);
     }
+    jd_value(d, depth + 1);
     jd_ws(d);
-    if (d->p < d->end && *d->p == ',') {
-      d->p++;
+    int more = d->p < d->end && *d->p == ',';
+    if (!more && (d->p >= d->end || *d->p != close))
+      jd_syntax(d, d->p);
+    d->p++;
+    if (++n < JD_CHUNK && more)
       continue;
+    if (!made) { /* the table, below its first members, sized for them */
+      lua_createtable(L, object ? 0 : n, object ? n : 0);
+      lua_insert(L, t);
+      made = 1;
     }
-    if (d->p < d->end && *d->p == close) {
-      d->p++;
+    jd_fill(L, t, object, n, &next);
+    n = 0;
+    if (!more)
       return;
-    }
-    jd_syntax(d, d->p);
   }
 }
 

@@ -182,6 +182,26 @@ function M.json_decode_cases(obj, ctx)
   assert(bad == nil and err == "json: invalid JSON at byte 1", "empty text")
   local ok, deep = pcall(json.decode, string.rep("[", 300) .. string.rep("]", 300))
   assert(not ok and deep:find("nesting deeper than 200"), "nesting")
+  -- containers of more members than the decoder gathers at once (64): order, every member,
+  -- and the last of two equal names across that boundary
+  local items, members = {}, {}
+  for i = 1, 1000 do
+    items[i] = tostring(i * 3)
+    members[i] = string.format('"m%d":[%d,{"v":%d}]', i, i, -i)
+  end
+  local arr = json.decode("[" .. table.concat(items, ",") .. "]")
+  assert(#arr == 1000, "1000 elements: " .. #arr)
+  for i = 1, 1000 do
+    assert(arr[i] == i * 3, "element " .. i)
+  end
+  local obj = json.decode('{"k":"first",' .. table.concat(members, ",") .. ',"k":"last"}')
+  local n = 0
+  for _ in pairs(obj) do
+    n = n + 1
+  end
+  assert(n == 1001, "1001 members: " .. n)
+  assert(obj.m1[1] == 1 and obj.m500[2].v == -500 and obj.m1000[1] == 1000, "nested members")
+  assert(obj.k == "last", "the last of two equal names wins across chunks: " .. tostring(obj.k))
 end
 
 return M
