@@ -53,6 +53,7 @@ typedef struct sim_req {
   int headers_seen;
   int too_large;
   int delayed;
+  int prepared; /* prepare() ran: the request is counted and its reply made, once */
   int reset;
   sim_reply reply;
 } sim_req;
@@ -439,6 +440,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     atomic_fetch_sub(&srv->suspended, 1);
     return finish(conn, req);
   }
+  if (req->prepared) /* called again after its answer (seen at shutdown): nothing new to do */
+    return finish(conn, req);
+  req->prepared = 1;
   unsigned delay = prepare(srv, conn, method, req);
   if (delay == 0)
     return finish(conn, req);

@@ -269,7 +269,14 @@ check "a bad option value exits 2 naming the option" \
   bash -c "[[ $rc == 2 && '$err' == *--fault-500* ]]"
 start stopping --stats --fault-stall 1.0 --stall-ms 60000
 curl -s -o /dev/null --max-time 5 -H "$KEY" "$stopping_URL/v1/ioc?value=1.2.3.4" &
-sleep 0.5 # lets the request arrive and stall
+# Waits for the server's side of the connection (a loaded machine may take longer than a fixed
+# sleep to start curl), then lets the request be read and stall.
+port_hex=$(printf '%04X' "${stopping_URL##*:}")
+for _ in $(seq 1 200); do
+  grep -Eq "^ *[0-9]+: [0-9A-F]{8}:$port_hex [0-9A-F]{8}:[0-9A-F]{4} 01 " /proc/net/tcp && break
+  sleep 0.05
+done
+sleep 0.5
 t0=$(date +%s%N)
 kill -TERM "$stopping_PID"; wait "$stopping_PID"; rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
