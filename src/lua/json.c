@@ -233,7 +233,8 @@ static void jd_container(jdec *d, int depth) {
   int made = 0, n = 0;
   lua_Integer next = 1;
   for (;;) {
-    luaL_checkstack(L, 4, "json: nesting too deep");
+    /* a name and a value, the table, and the two copies jd_fill pushes */
+    luaL_checkstack(L, 6, "json: nesting too deep");
     jd_ws(d);
     if (object) {
       if (d->p >= d->end || *d->p != '"')

@@ -393,7 +393,7 @@ static tq_code dispatch_chunks(runner *r, tq_err *err) {
  * connection cap (the concurrency, see setup_lua) still bounds the requests in flight. */
 static int single_slot_free(const runner *r) {
   size_t conc = (size_t)r->conc, waiting_cpu = tq_lua_resumable(r->rt);
-  return r->active - waiting_cpu < conc && r->active < 2 * conc;
+  return r->active < conc + waiting_cpu && r->active < 2 * conc;
 }
 
 static tq_code admit(runner *r, tq_err *err) {
