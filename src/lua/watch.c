@@ -101,8 +101,10 @@ void watch_init(tq_lua *rt) {
 static int watch_start(tq_lua *rt) {
   pthread_once(&g_handler_once, handler_install);
   rt->watch_tried = 1;
-  if (g_signo == 0)
-    return 0;
+  sigset_t mask;
+  if (g_signo == 0 || pthread_sigmask(SIG_BLOCK, NULL, &mask) != 0 ||
+      sigismember(&mask, g_signo) == 1)
+    return 0;                       /* a thread that blocks the signal would never get its hooks */
   rt->watch_owner = pthread_self(); /* one runtime, one thread */
   pthread_attr_t attr;
   pthread_attr_init(&attr);

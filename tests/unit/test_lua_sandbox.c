@@ -8,7 +8,10 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "../lua/lua_test.h"
 
@@ -227,6 +230,42 @@ static void test_timeout_kills_a_busy_run(void **state) {
   tq_lua_run_free(ok);
 }
 
+/* A runtime on a thread that blocks every signal: the watchdog's signal could never arm the
+ * budget hook there, so the runtime sets it on every run itself and an endless loop is still
+ * killed. Runs on its own thread; the test fails (rather than hangs) if it does not end. */
+static void *blocked_thread(void *arg) {
+  int *status = arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  tq_lua *rt = NULL;
+  tq_err err = {0};
+  if (tq_lua_new(NULL, &rt, &err) != TQ_OK)
+    return NULL;
+  tq_lua_limits lim = {.memory = 8u << 20, .instructions = 2000000, .timeout_ms = 5000};
+  tq_lua_script *s = lt_load(rt, "sandbox-blocked", "sandbox.lua", lim, NULL, 0, NULL);
+  tq_lua_run *run = lt_start(rt, s, "endless_pcall", NULL);
+  tq_lua_run_all(rt, NULL);
+  *status = (int)tq_lua_run_status(run);
+  tq_lua_run_free(run);
+  tq_lua_script_free(s);
+  tq_lua_free(rt);
+  return NULL;
+}
+
+static void test_budgets_hold_on_a_thread_that_blocks_signals(void **state) {
+  (void)state;
+  int status = -1;
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, blocked_thread, &status), 0);
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 20;
+  if (pthread_timedjoin_np(t, NULL, &until) != 0)
+    fail_msg("an endless loop on a thread that blocks signals was not killed within 20 s");
+  assert_int_equal(status, TQ_LUA_KILLED);
+}
+
 static void test_unknown_entry_is_refused_at_start(void **state) {
   fixture *f = *state;
   tq_lua_run *run = NULL;
@@ -383,6 +422,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_collectgarbage_is_limited, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_returned_table_is_shown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timeout_kills_a_busy_run, setup, teardown),
+      cmocka_unit_test(test_budgets_hold_on_a_thread_that_blocks_signals),
       cmocka_unit_test_setup_teardown(test_unknown_entry_is_refused_at_start, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_script_must_return_entries, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_module_loads_once_per_script, setup, teardown),
