@@ -191,20 +191,25 @@ static void *cs_grow(lua_State *L, void **arr, size_t n, size_t sz, const char *
  * the first real argument. */
 static int ctx_args(lua_State *L) { return ctx_is(L, 1) ? 2 : 1; }
 
+/* Appends name = value (checked by cs_park) to the run's change set; raises on no memory. */
+static void cs_add_attr(lua_State *L, tq_lua_run *run, const char *name, const char *value,
+                        const char *what) {
+  tq_cs_attr *slot = cs_grow(L, (void **)&run->cs.attrs, run->cs.n_attrs, sizeof *slot, what);
+  slot->name = cs_dup(L, name, what);
+  slot->value = tq_strdup(value);
+  if (slot->value == NULL) {
+    free(slot->name);
+    luaL_error(L, "%s: out of memory", what);
+  }
+  run->cs.n_attrs++;
+}
+
 static int ctx_attribute(lua_State *L) {
   tq_lua_run *run = run_check(L, "ctx:attribute");
   int a = ctx_args(L);
   const char *name = cs_park(L, a, "ctx:attribute", "name");
   const char *value = cs_park(L, a + 1, "ctx:attribute", "value");
-  tq_cs_attr *slot =
-      cs_grow(L, (void **)&run->cs.attrs, run->cs.n_attrs, sizeof *slot, "ctx:attribute");
-  slot->name = cs_dup(L, name, "ctx:attribute");
-  slot->value = tq_strdup(value);
-  if (slot->value == NULL) {
-    free(slot->name);
-    return luaL_error(L, "ctx:attribute: out of memory");
-  }
-  run->cs.n_attrs++;
+  cs_add_attr(L, run, name, value, "ctx:attribute");
   return 0;
 }
 
@@ -225,15 +230,7 @@ static int ctx_attributes(lua_State *L) {
     lua_rawgeti(L, a + 1, (lua_Integer)i);
     const char *name = cs_park(L, -2, "ctx:attributes", "name");
     const char *value = cs_park(L, -2, "ctx:attributes", "value");
-    tq_cs_attr *slot =
-        cs_grow(L, (void **)&run->cs.attrs, run->cs.n_attrs, sizeof *slot, "ctx:attributes");
-    slot->name = cs_dup(L, name, "ctx:attributes");
-    slot->value = tq_strdup(value);
-    if (slot->value == NULL) {
-      free(slot->name);
-      return luaL_error(L, "ctx:attributes: out of memory");
-    }
-    run->cs.n_attrs++;
+    cs_add_attr(L, run, name, value, "ctx:attributes");
     lua_pop(L, 4);
   }
   return 0;

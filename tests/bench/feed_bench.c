@@ -139,9 +139,11 @@ fail:
   return code;
 }
 
-/* Runs the download+parse walk in a child so that its peak RSS is its own; the child sends
- * the leg back through a pipe. */
-static void run_fetch_leg(unsigned port, leg *out) {
+/* Runs leg_fn(arg, out) in a child so that the leg's peak RSS is its own (and nothing it
+ * allocates stays in this process); the child sends the leg back through a pipe. what names
+ * the leg in an error. */
+static void in_child(void (*leg_fn)(const void *arg, leg *out), const void *arg, const char *what,
+                     leg *out) {
   int fds[2];
   if (pipe(fds) != 0) {
     snprintf(out->why, sizeof out->why, "pipe: %s", strerror(errno));
@@ -151,12 +153,8 @@ static void run_fetch_leg(unsigned port, leg *out) {
   pid_t pid = fork();
   if (pid == 0) {
     leg l = {0};
-    tq_err err = {0};
     close(fds[0]);
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024); /* as tqhost does (src/cli/main.c) */
-    l.ran = fetch_and_parse(port, &l, &err) == TQ_OK;
-    if (!l.ran)
-      tq_strlcpy(l.why, err.msg, sizeof l.why);
+    leg_fn(arg, &l);
     ssize_t w = write(fds[1], &l, sizeof l);
     _exit(w == (ssize_t)sizeof l ? 0 : 1);
   }
@@ -167,8 +165,17 @@ static void run_fetch_leg(unsigned port, leg *out) {
   int st = 0;
   wait4(pid, &st, 0, &ru);
   if (got != (ssize_t)sizeof *out)
-    snprintf(out->why, sizeof out->why, "the fetch child died (status %d)", st);
+    snprintf(out->why, sizeof out->why, "the %s child died (status %d)", what, st);
   out->rss_kb = ru.ru_maxrss;
+}
+
+/* The download+parse walk (in a child: in_child). */
+static void fetch_leg(const void *arg, leg *out) {
+  tq_err err = {0};
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024); /* as tqhost does (src/cli/main.c) */
+  out->ran = fetch_and_parse(*(const unsigned *)arg, out, &err) == TQ_OK;
+  if (!out->ran)
+    tq_strlcpy(out->why, err.msg, sizeof out->why);
 }
 
 /* ---- the end-to-end leg ------------------------------------------------------------------- */
@@ -334,31 +341,10 @@ static void run_floor_leg(const char *dir, leg *out) {
   sqlite3_close(db);
 }
 
-/* The floor leg in a child too: SQLite's page cache would otherwise stay in this process's
- * heap and be counted in the RSS of the next size's fetch child (a fork shares its pages). */
-static void run_floor_child(const char *dir, leg *out) {
-  int fds[2];
-  if (pipe(fds) != 0) {
-    snprintf(out->why, sizeof out->why, "pipe: %s", strerror(errno));
-    return;
-  }
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    leg l = {0};
-    close(fds[0]);
-    run_floor_leg(dir, &l);
-    ssize_t w = write(fds[1], &l, sizeof l);
-    _exit(w == (ssize_t)sizeof l ? 0 : 1);
-  }
-  close(fds[1]);
-  ssize_t got = read(fds[0], out, sizeof *out);
-  close(fds[0]);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  if (got != (ssize_t)sizeof *out)
-    snprintf(out->why, sizeof out->why, "the floor child died (status %d)", st);
-}
+/* The floor leg, in a child too (in_child): SQLite's page cache would otherwise stay in this
+ * process's heap and be counted in the RSS of the next size's fetch child (a fork shares its
+ * pages). */
+static void floor_leg(const void *arg, leg *out) { run_floor_leg(arg, out); }
 
 /* ---- report --------------------------------------------------------------------------------- */
 static void report(unsigned n, const leg *f, const leg *e, const leg *fl) {
@@ -405,14 +391,14 @@ static int bench_size(const char *sim, const char *tqhost, unsigned n) {
     fprintf(stderr, "feed_bench: %s\n", err.msg);
     goto done;
   }
-  run_fetch_leg(port, &f);
+  in_child(fetch_leg, &port, "fetch", &f);
   if (!f.ran) {
     fprintf(stderr, "feed_bench: download leg failed: %s\n", f.why);
     goto done;
   }
   run_e2e_leg(tqhost, port, dir, &e);
   if (e.ran)
-    run_floor_child(dir, &fl);
+    in_child(floor_leg, dir, "floor", &fl);
   report(n, &f, &e, &fl);
   rc = 0;
 done:
