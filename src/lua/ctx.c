@@ -383,21 +383,28 @@ static int ctx_show(lua_State *L) {
 }
 
 /* The outcome part of a show value: an object with only its "found" (boolean) and
- * "message" (string, redacted) fields. NULL when out of memory. [-0, +0] */
+ * "message" (string, redacted) fields, read raw (through a read-only view to its real
+ * table): the host also calls this on a table the entry returned, outside the run's budget,
+ * where a metamethod of the script must not run. NULL when out of memory. [-0, +0] */
 static cJSON *show_outcome(lua_State *L, int idx) {
   tq_lua_run *run = run_of(L);
   cJSON *out = cJSON_CreateObject();
   if (out == NULL || !lua_istable(L, idx))
     return out;
-  if (lua_getfield(L, idx, "found") == LUA_TBOOLEAN)
+  int top = lua_gettop(L);
+  if (unfreeze(L, idx))
+    idx = lua_gettop(L);
+  lua_pushliteral(L, "found");
+  if (lua_rawget(L, idx) == LUA_TBOOLEAN)
     cJSON_AddBoolToObject(out, "found", lua_toboolean(L, -1));
-  if (lua_getfield(L, idx, "message") == LUA_TSTRING) {
+  lua_pushliteral(L, "message");
+  if (lua_rawget(L, idx) == LUA_TSTRING) {
     char *msg = redact_dup(run->script, lua_tostring(L, -1));
     if (msg)
       cJSON_AddStringToObject(out, "message", msg);
     free(msg);
   }
-  lua_pop(L, 2);
+  lua_settop(L, top);
   return out;
 }
 

@@ -351,10 +351,8 @@ static int http_cont(lua_State *L, int status, lua_KContext kctx) {
     return luaL_error(L, "http: resumed without a response");
   /* The request's own timeout is the run's remaining time: when it fired, the run is out of
    * time too, and dies as such rather than seeing a "timeout" error it might retry. */
-  if (run->kill == KILL_NONE && tq_mono_ms() >= run->deadline_ms) {
-    run_kill_now(run, KILL_TIMEOUT);
-    return luaL_error(L, "timeout: run exceeded its wall-clock budget");
-  }
+  if (run->kill == KILL_NONE && tq_mono_ms() >= run->deadline_ms)
+    return run_kill_raise(L, run, KILL_TIMEOUT);
   const char *url = lua_tostring(L, -1);
   /* resp stays owned by the run until pushed: if pushing raises, run_destroy or the next
    * request frees it. */
@@ -470,10 +468,8 @@ static int sleep_cont(lua_State *L, int status, lua_KContext kctx) {
   (void)status;
   (void)kctx;
   tq_lua_run *run = run_of(L);
-  if (run->kill == KILL_NONE && tq_mono_ms() >= run->deadline_ms) {
-    run_kill_now(run, KILL_TIMEOUT);
-    return luaL_error(L, "timeout: run exceeded its wall-clock budget");
-  }
+  if (run->kill == KILL_NONE && tq_mono_ms() >= run->deadline_ms)
+    return run_kill_raise(L, run, KILL_TIMEOUT);
   return 0;
 }
 
@@ -503,11 +499,15 @@ int luaopen_tq_http(lua_State *L) {
                                  {"post", l_http_post},
                                  {"sleep", l_http_sleep},
                                  {NULL, NULL}};
+  /* Shared by every response of every run: hidden from scripts (getmetatable(resp) is false),
+   * so that no run can change resp:json or add a __gc for the others. */
   luaL_newmetatable(L, RESP_MT);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, resp_json);
   lua_setfield(L, -2, "json");
   lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   luaL_newlib(L, fns);
   return 1;

@@ -73,8 +73,11 @@ struct tq_lua_run {
   int64_t wake_ms; /* > 0: sleeping (http.sleep) in RUN_WAITING until this monotonic time */
   int orphan;      /* freed by its owner while io_pending: the callback frees it */
   run_kill kill;
-  int64_t mem; /* bytes allocated while this run executed (net of frees) */
+  const char *kill_site; /* static: the C function where the kill came (string.find), or NULL */
+  int64_t mem;           /* bytes allocated while this run executed (net of frees) */
   uint64_t instr;
+  int64_t unhooked_ns; /* time executed before the budget hook was set (watch.c) */
+  int64_t exec_t0_ns;  /* when the current unhooked execution began; 0: none */
   int64_t started_ms, deadline_ms, started_us, elapsed_us;
   tq_net_response *resp; /* the completed request, consumed by the continuation */
   tq_lua_status status;
@@ -140,12 +143,16 @@ void hook_arm_count(lua_State *co);
 
 /* ---- watch.c ---- */
 void watch_init(tq_lua *rt);
-/* Around every execution of a coroutine of rt (a resume, a run's chunk): after a tick of
- * executing, co gets its budget hook. */
-void watch_enter(tq_lua *rt, lua_State *co);
-void watch_leave(tq_lua *rt);
+/* Around every execution of the coroutine of run (a resume, a run's chunk): after a tick of
+ * executing, in one go or in all, the coroutine gets its budget hook. */
+void watch_enter(tq_lua *rt, tq_lua_run *run);
+void watch_leave(tq_lua *rt, tq_lua_run *run);
 void watch_free(tq_lua *rt);
+/* Marks run killed (the first kill stays) and re-arms its hook on every instruction. */
 void run_kill_now(tq_lua_run *run, run_kill kill);
+/* run_kill_now, then raises the kill on L in a way no pcall, xpcall or message handler of
+ * the script can act on (see runtime.c). Does not return. */
+int run_kill_raise(lua_State *L, tq_lua_run *run, run_kill kill);
 /* Reads a file of at most max bytes into a malloc'd NUL-terminated buffer. */
 tq_code read_file(const char *path, size_t max, char **out, size_t *len, tq_err *err);
 /* Compiles source as function(_ENV) with a text-only loader; pushes it or returns an error
@@ -210,6 +217,11 @@ int secret_test(lua_State *L, int idx, const tq_lua_script *script, const char *
 /* print and log: the text of log.info(fmt, ...) from stack items [first, top]. [-0, +1] */
 void log_format(lua_State *L, int first);
 void log_emit(lua_State *L, tq_log_level level, const char *text);
+
+/* ---- pattern.c ---- */
+/* Sets find, match, gmatch and gsub of the string table on top to the budgeted matcher.
+ * [-0, +0] */
+void pattern_install(lua_State *L);
 
 /* ---- json.c ---- */
 /* Converts the value at idx to cJSON (NULL with a Lua error raised on failure: cycles,

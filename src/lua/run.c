@@ -167,9 +167,9 @@ static int run_prepare(tq_lua_run *run) {
   lua_pushcfunction(co, run_msgh);
   lua_rawgeti(co, LUA_REGISTRYINDEX, run->script->chunk_ref);
   lua_rawgeti(co, LUA_REGISTRYINDEX, run->env_ref);
-  watch_enter(rt, co);
+  watch_enter(rt, run);
   st = lua_pcall(co, 1, 1, 1);
-  watch_leave(rt);
+  watch_leave(rt, run);
   lua_remove(co, 1);
   rt->cur = NULL;
   return st;
@@ -270,6 +270,10 @@ static char *kill_text(const tq_lua_run *run) {
     break;
   default: snprintf(buf, sizeof buf, "run cancelled"); break;
   }
+  if (run->kill_site) {
+    size_t n = strlen(buf);
+    snprintf(buf + n, sizeof buf - n, " in %s", run->kill_site);
+  }
   return tq_strdup(buf);
 }
 
@@ -337,9 +341,9 @@ static void run_resume(tq_lua_run *run) {
   int nargs = run->nargs;
   run->nargs = 0;
   run->started = 1;
-  watch_enter(rt, run->co);
+  watch_enter(rt, run);
   int st = lua_resume(run->co, rt->L, nargs, &nres);
-  watch_leave(rt);
+  watch_leave(rt, run);
   rt->cur = NULL;
   if (st == LUA_YIELD) {
     lua_pop(run->co, nres);
@@ -354,13 +358,14 @@ static void run_resume(tq_lua_run *run) {
 /* ---- public: starting ----------------------------------------------------------------------- */
 
 /* Pushes the entry function and its two arguments (obj, ctx) on the coroutine in place of the
- * entries table. Protected: obj_push allocates. */
+ * entries table. Protected: obj_push allocates. Runs outside the run's watch (no budget
+ * hook), so it reads the entries table raw, as run_probe_entries does. */
 static int push_entry_args(lua_State *L) {
   tq_lua_run *run = run_of(L);
   const char *entry = lua_touserdata(L, 1);
   const tq_object *obj = lua_touserdata(L, 2);
-  lua_getfield(L, 3, entry);
-  if (!lua_isfunction(L, -1))
+  lua_pushstring(L, entry);
+  if (lua_rawget(L, 3) != LUA_TFUNCTION) /* raw: no metamethod of the script runs here */
     return luaL_error(L, "entry '%s' is not a function", entry);
   obj_push(L, obj, run->script->obj_lists_later);
   ctx_push(L, run);

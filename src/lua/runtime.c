@@ -154,8 +154,8 @@ void hook_arm(lua_State *co, tq_lua_run *run) {
 void hook_arm_count(lua_State *co) { lua_sethook(co, budget_hook, LUA_MASKCOUNT, HOOK_COUNT); }
 
 /* Marks the run killed and re-arms its hook to fire on every instruction: from now on each
- * hook call raises the kill error again, so no pcall can swallow it. lua_sethook is safe to
- * call from anywhere, the allocator included. */
+ * hook call raises the kill again, so no pcall can swallow it. lua_sethook is safe to call
+ * from anywhere, the allocator included. */
 void run_kill_now(tq_lua_run *run, run_kill kill) {
   if (run->kill == KILL_NONE)
     run->kill = kill;
@@ -163,21 +163,29 @@ void run_kill_now(tq_lua_run *run, run_kill kill) {
     hook_arm(run->co, run);
 }
 
-static void push_kill_message(lua_State *L, const tq_lua_run *run) {
-  const tq_lua_limits *lim = &run->script->limits;
-  switch (run->kill) {
-  case KILL_MEMORY:
-    lua_pushfstring(L, "memory budget exceeded (%d KiB)", (int)(lim->memory / 1024));
-    break;
-  case KILL_INSTRUCTIONS:
-    lua_pushfstring(L, "instruction budget exceeded (%I instructions)",
-                    (lua_Integer)lim->instructions);
-    break;
-  case KILL_TIMEOUT:
-    lua_pushfstring(L, "timeout: run exceeded %I ms", (lua_Integer)lim->timeout_ms);
-    break;
-  default: lua_pushliteral(L, "run cancelled"); break;
-  }
+/* Lua's own message for a memory error (MEMERRMSG in lstate.h). lua_error raises a value that
+ * is this interned string as a memory error: luaD_throw(LUA_ERRMEM) without luaG_errormsg, so
+ * no message handler runs (a handler called from the hook would run with hooks off, out of
+ * every budget). kill_raise_works checks this at start. */
+#define KILL_ERRMSG "not enough memory"
+
+int run_kill_raise(lua_State *L, tq_lua_run *run, run_kill kill) {
+  run_kill_now(run, kill);
+  lua_pushliteral(L, KILL_ERRMSG);
+  return lua_error(L);
+}
+
+static int kill_raise_probe(lua_State *L) {
+  lua_pushliteral(L, KILL_ERRMSG);
+  return lua_error(L);
+}
+
+/* Whether this Lua raises KILL_ERRMSG as a memory error (without a message handler). */
+static int kill_raise_works(lua_State *L) {
+  lua_pushcfunction(L, kill_raise_probe);
+  int st = lua_pcall(L, 0, 0, 0);
+  lua_pop(L, 1);
+  return st == LUA_ERRMEM;
 }
 
 static void budget_hook(lua_State *L, lua_Debug *ar) {
@@ -185,17 +193,17 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
   tq_lua_run *run = run_of(L);
   if (run == NULL || run->script == NULL)
     return;
-  if (run->kill == KILL_NONE) {
+  run_kill kill = run->kill;
+  if (kill == KILL_NONE) {
     run->instr += HOOK_COUNT;
     if (run->instr > run->script->limits.instructions)
-      run_kill_now(run, KILL_INSTRUCTIONS);
+      kill = KILL_INSTRUCTIONS;
     else if (tq_mono_ms() > run->deadline_ms)
-      run_kill_now(run, KILL_TIMEOUT);
+      kill = KILL_TIMEOUT;
     else
       return;
   }
-  push_kill_message(L, run);
-  lua_error(L);
+  run_kill_raise(L, run, kill);
 }
 
 tq_lua_run *run_check(lua_State *L, const char *what) {
@@ -241,20 +249,25 @@ int unfreeze(lua_State *L, int idx) {
   return 1;
 }
 
-static int ro_next(lua_State *L) {
+/* next(t, k), seeing through read-only tables (a view keeps its real table inside). */
+static int sb_next(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 2);
+  if (unfreeze(L, 1))
+    lua_replace(L, 1);
   if (lua_next(L, 1))
     return 2;
   lua_pushnil(L);
   return 1;
 }
 
+/* pairs(t) of a read-only table: sb_next over t itself, so that the real table (shared by
+ * every run) never reaches the script. */
 static int ro_pairs(lua_State *L) {
-  if (!unfreeze(L, 1))
-    return luaL_error(L, "pairs: not a read-only table");
-  lua_pushcfunction(L, ro_next);
-  lua_insert(L, -2);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_pushcfunction(L, sb_next);
+  lua_insert(L, 1);
   lua_pushnil(L);
   return 3;
 }
@@ -335,18 +348,6 @@ static void view_register(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &view_key);
 }
 
-/* next(t, k), seeing through read-only tables (a view keeps its real table inside). */
-static int sb_next(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 2);
-  if (unfreeze(L, 1))
-    lua_replace(L, 1);
-  if (lua_next(L, 1))
-    return 2;
-  lua_pushnil(L);
-  return 1;
-}
-
 /* ---- safe base functions ----------------------------------------------------------------------
  */
 
@@ -363,13 +364,15 @@ static int sb_rawset(lua_State *L) {
   return 1;
 }
 
-/* setmetatable without __gc: a finaliser would run inside whichever run triggers the
- * collection, on that run's budget. */
+/* setmetatable without __gc: Lua runs finalisers with hooks off (no budget holds), inside
+ * whichever run triggers the collection or in lua_close. An object is marked for finalisation
+ * only here, when its metatable has __gc, so a __gc added to the metatable later never runs.
+ * The check reads the field raw: no metamethod of the script runs for it. */
 static int sb_setmetatable(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   int t = lua_type(L, 2);
   luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
-  if (t == LUA_TTABLE && lua_getfield(L, 2, "__gc") != LUA_TNIL)
+  if (t == LUA_TTABLE && (lua_pushliteral(L, "__gc"), lua_rawget(L, 2)) != LUA_TNIL)
     return luaL_error(L, "setmetatable: __gc is not allowed in the sandbox");
   if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
     return luaL_error(L, "cannot change a protected metatable");
@@ -653,13 +656,15 @@ static void base_set_frozen(lua_State *L, int base, const char *name) {
   lua_pop(L, 1);
 }
 
-/* The string table without dump, installed also as the strings' method table so that
+/* The string table without dump and with the budgeted pattern functions, installed also as the
+ * strings' method table so that
  * ("").dump cannot reach it; the strings' metatable is hidden (getmetatable("") -> false). */
 static void base_add_string(lua_State *L, int base) {
   static const char *const skip[] = {"dump", NULL};
   luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
   copy_table(L, -1, skip);
   lua_remove(L, -2);
+  pattern_install(L);
   lua_pushliteral(L, "");
   lua_getmetatable(L, -1);
   lua_pushvalue(L, -3);
@@ -754,6 +759,10 @@ tq_code tq_lua_new(const tq_lua_opts *opts, tq_lua **out, tq_err *err) {
     goto fail;
   }
   lua_atpanic(rt->L, rt_panic);
+  if (!kill_raise_works(rt->L)) {
+    tq_err_set(err, TQ_EINVAL, "lua: %s cannot raise a kill past message handlers", LUA_RELEASE);
+    goto fail;
+  }
   *(tq_lua_run **)lua_getextraspace(rt->L) = NULL;
   lua_pushcfunction(rt->L, build_base);
   lua_pushlightuserdata(rt->L, rt);

@@ -5,11 +5,13 @@
  * runtime has a watchdog thread that, when one resume (or a run's first chunk) has been
  * executing for a tick or longer, signals the runtime's thread; the handler sets the count
  * hook on the coroutine executing there, and from then on the budgets are enforced as before
- * (instructions counted, the deadline checked, a kill re-armed on every instruction).
+ * (instructions counted, the deadline checked, a kill re-armed on every instruction). A run
+ * whose executions are each shorter than a tick gets the hook once they add up to one.
  * lua_sethook is meant to be called from a signal handler (Lua's own interpreter does it on
  * SIGINT); setting it from another thread would race with the VM's frames.
  *
- * Cost: no syscall on the resume path (two atomic increments and a thread-local store); the
+ * Cost: no syscall on the resume path (two atomic increments, a thread-local store and, until
+ * the run has its hook, two vDSO clock reads); the
  * watchdog wakes once per tick while runs execute and parks after WATCH_IDLE_TICKS quiet ticks. */
 #include <errno.h>
 #include <pthread.h>
@@ -115,11 +117,27 @@ static int watch_start(tq_lua *rt) {
   return ok;
 }
 
-void watch_enter(tq_lua *rt, lua_State *co) {
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A run that yields before each tick would never get its hook from the watchdog: its
+ * unhooked executions are timed and add up, and once they reach a tick the run gets the hook
+ * at its next execution, for the rest of its life (a hook stays set across yields). */
+void watch_enter(tq_lua *rt, tq_lua_run *run) {
+  lua_State *co = run->co;
   if (!rt->watch_running && (rt->watch_tried || !watch_start(rt))) {
     if (lua_gethookmask(co) == 0)
-      hook_arm_count(co);
+      hook_arm(co, run);
     return;
+  }
+  if (lua_gethookmask(co) == 0) {
+    if (run->unhooked_ns >= WATCH_TICK_NS)
+      hook_arm(co, run);
+    else
+      run->exec_t0_ns = mono_ns();
   }
   tl_running = co;
   atomic_fetch_add(&rt->watch_seq, 1); /* odd: executing */
@@ -130,11 +148,15 @@ void watch_enter(tq_lua *rt, lua_State *co) {
   }
 }
 
-void watch_leave(tq_lua *rt) {
+void watch_leave(tq_lua *rt, tq_lua_run *run) {
   if (!rt->watch_running)
     return;
   tl_running = NULL;
   atomic_fetch_add(&rt->watch_seq, 1); /* even: not executing */
+  if (run->exec_t0_ns) {
+    run->unhooked_ns += mono_ns() - run->exec_t0_ns;
+    run->exec_t0_ns = 0;
+  }
 }
 
 void watch_free(tq_lua *rt) {

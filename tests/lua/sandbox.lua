@@ -173,4 +173,51 @@ function M.sleep_bad()
   http.sleep(-1)
 end
 
+-- An endless message handler: the kill of the body must not run it (its hooks would be off).
+function M.xpcall_loop_handler()
+  xpcall(function() while true do end end, function() while true do end end)
+end
+
+-- An endless message handler after a plain error: the kill inside the handler is final.
+function M.xpcall_error_loop_handler()
+  xpcall(function() error("first") end, function() while true do end end)
+end
+
+-- A run that yields after every short slice: the instruction budget still holds.
+function M.sliced_loop()
+  while true do
+    for _ = 1, 2000 do end
+    http.sleep(0)
+  end
+end
+
+-- Patterns that backtrack for ages inside one C call, each behind a pcall.
+local subject = string.rep("a", 40)
+local bomb = string.rep("a*", 20) .. "b"
+
+function M.pattern_find()
+  pcall(string.find, subject, bomb)
+  return nil, "string.find came back"
+end
+
+function M.pattern_match()
+  pcall(string.match, subject, bomb)
+  return nil, "string.match came back"
+end
+
+function M.pattern_gmatch()
+  pcall(function() for _ in subject:gmatch(bomb) do end end)
+  return nil, "string.gmatch came back"
+end
+
+function M.pattern_gsub()
+  pcall(string.gsub, subject, bomb, "x")
+  return nil, "string.gsub came back"
+end
+
+-- A returned table whose reads loop: the host must not run its metamethods.
+function M.return_looping_index()
+  return setmetatable({}, {__index = function() while true do end end})
+end
+
 return M

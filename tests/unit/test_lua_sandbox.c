@@ -395,6 +395,103 @@ static void test_sleep_refuses_a_negative_time(void **state) {
   expect_alone(*state, "sleep_bad", TQ_LUA_ERROR, "http.sleep: ms must be a number");
 }
 
+/* The tests of kills that used to hang: a hang ends the test program (SIGALRM) rather than
+ * the suite's timeout. */
+#define HANG_GUARD_S 120
+
+static void test_an_endless_message_handler_is_not_run_by_a_kill(void **state) {
+  alarm(HANG_GUARD_S);
+  expect_alone(*state, "xpcall_loop_handler", TQ_LUA_KILLED, "instruction budget exceeded");
+  alarm(0);
+}
+
+static void test_an_endless_message_handler_after_an_error_is_killed(void **state) {
+  alarm(HANG_GUARD_S);
+  expect_alone(*state, "xpcall_error_loop_handler", TQ_LUA_KILLED, "instruction budget exceeded");
+  alarm(0);
+}
+
+/* Slices far shorter than the watchdog's tick, each ended by a yield: the instructions of all
+ * the slices count, so the budget kills the run long before its timeout. */
+static void test_the_instruction_budget_holds_across_yields(void **state) {
+  fixture *f = *state;
+  alarm(HANG_GUARD_S);
+  tq_lua_limits lim = {.memory = 8u << 20, .instructions = 2000000, .timeout_ms = 60000};
+  tq_lua_script *s = lt_load(f->rt, "sandbox-sliced", "sandbox.lua", lim, NULL, 0, NULL);
+  assert_non_null(s);
+  tq_lua_run *run = lt_start(f->rt, s, "sliced_loop", NULL);
+  tq_lua_script_free(s);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  if (tq_lua_run_status(run) != TQ_LUA_KILLED ||
+      strstr(tq_lua_run_message(run), "instruction budget exceeded") == NULL)
+    fail_msg("sliced_loop: status %s message '%s'", tq_lua_status_name(tq_lua_run_status(run)),
+             tq_lua_run_message(run));
+  tq_lua_run_free(run);
+  alarm(0);
+}
+
+/* A pattern that backtracks for ages inside one C call is charged to the instruction budget
+ * and killed there, behind a pcall too; the message names the budget and the function. */
+static void test_a_catastrophic_pattern_is_killed(void **state) {
+  static const char *const entries[][2] = {{"pattern_find", "string.find"},
+                                           {"pattern_match", "string.match"},
+                                           {"pattern_gmatch", "string.gmatch"},
+                                           {"pattern_gsub", "string.gsub"}};
+  alarm(HANG_GUARD_S);
+  for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
+    char want[128];
+    snprintf(want, sizeof want, "instruction budget exceeded (20000000 instructions) in %s",
+             entries[i][1]);
+    expect_alone(*state, entries[i][0], TQ_LUA_KILLED, want);
+  }
+  alarm(0);
+}
+
+/* An outcome-only script (bulk runs) returning a table whose __index loops: the host reads
+ * found and message raw, and the run is simply ok. */
+static void test_the_host_reads_a_returned_table_raw(void **state) {
+  fixture *f = *state;
+  alarm(HANG_GUARD_S);
+  char path[4096], lib[4096];
+  snprintf(path, sizeof path, "%s", lt_path("sandbox.lua"));
+  snprintf(lib, sizeof lib, "%s", lt_path("lib"));
+  tq_lua_script_opts o;
+  tq_lua_script_opts_init(&o);
+  o.name = "sandbox-outcome";
+  o.path = path;
+  o.lib_dir = lib;
+  o.outcome_only = 1;
+  tq_lua_script *s = NULL;
+  tq_err err = {0};
+  assert_int_equal(tq_lua_load(f->rt, &o, &s, &err), TQ_OK);
+  tq_lua_run *run = lt_start(f->rt, s, "return_looping_index", NULL);
+  tq_lua_script_free(s);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  const tq_changeset *cs = tq_lua_run_changeset(run);
+  assert_non_null(cs->show);
+  assert_null(cJSON_GetObjectItem(cs->show, "found"));
+  tq_lua_run_free(run);
+  alarm(0);
+}
+
+/* The chunk's entries table lost its entry after the load's probe and its __index loops: the
+ * host reads the entry raw and reports it missing. */
+static void test_the_host_reads_the_entries_table_raw(void **state) {
+  fixture *f = *state;
+  alarm(HANG_GUARD_S);
+  tq_lua_limits lim = {0};
+  tq_lua_script *s = lt_load(f->rt, "entries-index", "entries_index.lua", lim, NULL, 0, NULL);
+  assert_non_null(s);
+  tq_lua_run *run = lt_start(f->rt, s, "go", NULL);
+  tq_lua_script_free(s);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_ERROR);
+  assert_non_null(strstr(tq_lua_run_message(run), "entry 'go' is not a function"));
+  tq_lua_run_free(run);
+  alarm(0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_os_execute_is_absent, setup, teardown),
@@ -434,6 +531,15 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_a_waiting_runtime_uses_no_cpu, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sleep_past_the_timeout_is_killed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sleep_refuses_a_negative_time, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_an_endless_message_handler_is_not_run_by_a_kill, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_an_endless_message_handler_after_an_error_is_killed,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_the_instruction_budget_holds_across_yields, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_a_catastrophic_pattern_is_killed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_the_host_reads_a_returned_table_raw, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_the_host_reads_the_entries_table_raw, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
