@@ -124,6 +124,7 @@ static int class_match(int c, int cl) {
   case 'u': res = isupper(c); break;
   case 'w': res = isalnum(c); break;
   case 'x': res = isxdigit(c); break;
+  case 'z': res = c == 0; break; /* deprecated, still in Lua 5.4 */
   default: return cl == c;
   }
   return islower(cl) ? res != 0 : res == 0;
@@ -247,7 +248,7 @@ static const char *end_capture(pat_state *ms, const char *s, const char *p) {
 static const char *match_capture(pat_state *ms, const char *s, int digit) {
   int l = digit - '1';
   if (l < 0 || l >= ms->level || ms->capture[l].len == CAP_UNFINISHED)
-    luaL_error(ms->L, "invalid capture index %%%d in pattern", l + 1);
+    luaL_error(ms->L, "invalid capture index %%%d", l + 1);
   size_t len = (size_t)ms->capture[l].len; /* a position capture never matches */
   if ((size_t)(ms->src_end - s) >= len && memcmp(ms->capture[l].init, s, len) == 0) {
     pat_step(ms, len);

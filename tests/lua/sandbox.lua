@@ -220,4 +220,22 @@ function M.return_looping_index()
   return setmetatable({}, {__index = function() while true do end end})
 end
 
+-- Endless __close handlers around an endless loop: the kill runs none of them to its end.
+function M.close_loop_handler()
+  local outer <close> = setmetatable({}, {__close = function() while true do end end})
+  pcall(function()
+    local inner <close> = setmetatable({}, {__close = function() while true do end end})
+    while true do end
+  end)
+end
+
+-- A __gc added to a metatable after setmetatable: Lua never marks the object, nothing runs
+-- at a collection or at the runtime's close.
+function M.gc_added_later(obj, ctx)
+  local mt = {}
+  local t = setmetatable({}, mt)
+  mt.__gc = function() while true do end end
+  ctx:tag(type(t))
+end
+
 return M

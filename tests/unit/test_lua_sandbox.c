@@ -492,6 +492,25 @@ static void test_the_host_reads_the_entries_table_raw(void **state) {
   alarm(0);
 }
 
+static void test_endless_close_handlers_do_not_stop_a_kill(void **state) {
+  alarm(HANG_GUARD_S);
+  expect_alone(*state, "close_loop_handler", TQ_LUA_KILLED, "instruction budget exceeded");
+  alarm(0);
+}
+
+/* The runtime closes (teardown) without running the finaliser. */
+static void test_a_gc_added_after_setmetatable_never_runs(void **state) {
+  fixture *f = *state;
+  alarm(HANG_GUARD_S);
+  tq_lua_run *run = lt_start(f->rt, f->s, "gc_added_later", NULL);
+  assert_int_equal(tq_lua_run_all(f->rt, NULL), TQ_OK);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  tq_lua_run_free(run);
+  teardown(state);
+  alarm(0);
+  *state = NULL;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_os_execute_is_absent, setup, teardown),
@@ -538,6 +557,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_the_instruction_budget_holds_across_yields, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_a_catastrophic_pattern_is_killed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_endless_close_handlers_do_not_stop_a_kill, setup,
+                                      teardown),
+      cmocka_unit_test_setup(test_a_gc_added_after_setmetatable_never_runs, setup),
       cmocka_unit_test_setup_teardown(test_the_host_reads_a_returned_table_raw, setup, teardown),
       cmocka_unit_test_setup_teardown(test_the_host_reads_the_entries_table_raw, setup, teardown),
   };
