@@ -190,6 +190,8 @@ static tq_code poll_taxii(poll_ctx *p, tq_err *err) {
     po.match_type = f->match_type[0] ? f->match_type : NULL;
     tq_taxii_pass_result res;
     rc = tq_taxii_pass(t, col.objects_url, &po, on_taxii_page, p, &res, err);
+    if (rc == TQ_ELIMIT) /* a tie group no page gets past: the message names its date */
+      tq_err_prefix(err, "feed %s: ", f->name);
     p->sum->restarts = res.restarts;
     p->sum->complete = rc == TQ_OK && res.complete;
     tq_strlcpy(p->sum->stopped, res.stopped, sizeof p->sum->stopped);
@@ -390,14 +392,22 @@ static tq_code count_pending(tq_lib *lib, const char *feed, int64_t *n) {
   return TQ_OK;
 }
 
-/* Records the poll's outcome on the feed row; its own failure is only logged. */
+/* Records the poll's outcome on the feed row; its own failure is only logged. A pass that
+ * stopped before the end is recorded as incomplete (last_ok 2) with the reason. */
 static void record(poll_ctx *p, tq_code rc, const tq_err *err) {
   cJSON *j = tq_feed_summary_json(p->sum, 1);
   char *text = j ? cJSON_PrintUnformatted(j) : NULL;
   cJSON_Delete(j);
   tq_err e;
-  if (feed_record_poll(p->lib, p->f->name, p->now, rc == TQ_OK,
-                       rc == TQ_OK ? NULL : (err && err->msg[0] ? err->msg : tq_code_name(rc)),
+  char why[sizeof p->sum->stopped + 64];
+  int state = rc != TQ_OK ? TQ_FEED_FAILED : p->sum->complete ? TQ_FEED_OK : TQ_FEED_INCOMPLETE;
+  snprintf(why, sizeof why, "incomplete: %s; the next poll continues from the checkpoint",
+           p->sum->stopped[0] ? p->sum->stopped : "the pass stopped before the end");
+  const char *error = state == TQ_FEED_OK           ? NULL
+                      : state == TQ_FEED_INCOMPLETE ? why
+                      : err && err->msg[0]          ? err->msg
+                                                    : tq_code_name(rc);
+  if (feed_record_poll(p->lib, p->f->name, p->now, state, error,
                        text && strlen(text) < sizeof p->f->last_summary ? text : NULL, &e) != TQ_OK)
     tq_log(TQ_LOG_WARN, "feed", "%s", e.msg);
   free(text);

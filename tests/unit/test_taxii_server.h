@@ -41,13 +41,17 @@ static struct {
   int medallion; /* like medallion: one constant next for every page of a walk, the
                     position kept by the server */
   size_t medallion_pos;
+  /* The gate: the gate_request-th objects request waits (gate_waiting set) until gate_open,
+   * so that a test can run another poll while one is in flight. */
+  pthread_cond_t cv;
+  int gate_request, gate_waiting, gate_open;
   int no_next;      /* more=true without next (added_after paging) */
   int garbled_page; /* the n-th objects request gets a body that is not JSON */
   int objects_requests;
   int last_limit;
   char last_accept[256];
   char last_after[64];
-} TS = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} TS = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* Adds an object (a JSON text) with its date_added; objects must be added in date order. */
 static void ts_add(const char *date_added, const char *json) {
@@ -78,6 +82,7 @@ static void ts_reset(void) {
   TS.same_next = TS.no_next = TS.garbled_page = TS.objects_requests = 0;
   TS.medallion = 0;
   TS.medallion_pos = 0;
+  TS.gate_request = TS.gate_waiting = TS.gate_open = 0;
   TS.last_limit = 0;
   TS.last_accept[0] = '\0';
   TS.last_after[0] = '\0';
@@ -129,6 +134,12 @@ static enum MHD_Result ts_objects(struct MHD_Connection *c) {
     limit = TS.max_page;
   if (++TS.objects_requests == TS.garbled_page)
     return ts_reply(c, 200, TS_TAXII, "{\"objects\": [ {\"type\": trunc", NULL, NULL);
+  if (TS.objects_requests == TS.gate_request) {
+    TS.gate_waiting = 1;
+    pthread_cond_broadcast(&TS.cv);
+    while (!TS.gate_open)
+      pthread_cond_wait(&TS.cv, &TS.mu); /* other requests are served meanwhile */
+  }
   size_t start = 0;
   if (next) {
     if (++TS.next_requests == TS.expire_next_after)
