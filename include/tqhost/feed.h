@@ -108,6 +108,8 @@ typedef struct tq_feed_summary {
   int64_t objects_created, objects_updated; /* every library object written */
   int64_t skipped;                          /* versions seen before: no-ops */
   int64_t revoked, links, links_pending;    /* pending: waiting for the other end */
+  int64_t links_dropped; /* relationships and refs whose other end never came: after a pass
+                            that reached the end they are dropped (not kept waiting forever) */
   int64_t malformed, unknown;
   tq_feed_count *by_type; /* STIX type -> objects ingested */
   size_t n_by_type;

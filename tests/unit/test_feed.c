@@ -658,6 +658,107 @@ static void test_checkpoint_never_moves_back_when_polls_overlap(void **state) {
   assert_string_equal(feed.checkpoint, ts_date(39, 0)); /* not ts_date(19, 0) */
 }
 
+static void test_asn_pattern_is_an_asn_indicator(void **state) {
+  fixture *f = *state;
+  add_indicator(1, 1, "[autonomous-system:number = 15169]", "2024-05-01T00:00:00.000Z", "");
+  make_feed(f, "asn", 10);
+  tq_err err;
+  assert_int_equal(poll(f, "asn", 0, &err), TQ_OK);
+  tq_object *o = get(f, "indicator", "ASN", "AS15169");
+  tq_object_free(o);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM objects WHERE type='signature'"), 0);
+}
+
+static void test_course_of_action_maps_to_its_threatq_type(void **state) {
+  fixture *f = *state;
+  add_sdo(1, "course-of-action", 1,
+          ",\"name\":\"Block outbound SMB\",\"description\":\"At the perimeter.\"");
+  add_sdo(2, "malware", 2, ",\"name\":\"Wannacry\",\"is_family\":true");
+  char extra[400];
+  snprintf(extra, sizeof extra,
+           ",\"relationship_type\":\"mitigates\",\"source_ref\":\"%s\",\"target_ref\":\"%s\"",
+           uid("course-of-action", 1), uid("malware", 2));
+  add_sdo(3, "relationship", 3, extra);
+  make_feed(f, "coa", 10);
+  tq_err err;
+  assert_int_equal(poll(f, "coa", 0, &err), TQ_OK);
+  assert_int_equal(f->sum.unknown, 0);
+  assert_int_equal(count_of(f->sum.by_type, f->sum.n_by_type, "course-of-action"), 1);
+  tq_object *o = get(f, "course_of_action", NULL, "Block outbound SMB");
+  assert_string_equal(o->description, "At the perimeter.");
+  const tq_link *l = link_to(o, "Wannacry");
+  assert_non_null(l);
+  assert_string_equal(l->link_type, "mitigates");
+  tq_object_free(o);
+}
+
+static void test_links_whose_end_never_comes_are_counted_and_dropped(void **state) {
+  fixture *f = *state;
+  char extra[400];
+  add_sdo(1, "malware", 1, ",\"name\":\"Lumma\",\"is_family\":true");
+  /* an end of a type that is not ingested, and one the feed never sends */
+  snprintf(extra, sizeof extra,
+           ",\"relationship_type\":\"related-to\",\"source_ref\":\"%s\",\"target_ref\":\"%s\"",
+           uid("malware", 1), uid("x-acme-widget", 9));
+  add_sdo(2, "relationship", 1, extra);
+  snprintf(extra, sizeof extra,
+           ",\"relationship_type\":\"uses\",\"source_ref\":\"%s\",\"target_ref\":\"%s\"",
+           uid("malware", 1), uid("tool", 404));
+  add_sdo(3, "relationship", 2, extra);
+  add_ip_indicators(20, 10);
+  make_feed(f, "dangling", 5);
+  tq_feed_poll_opts o;
+  tq_feed_poll_opts_init(&o);
+  o.retry_max = 0;
+  o.max_pages = 1; /* an incomplete pass keeps them: later pages may bring the ends */
+  tq_err err;
+  tq_feed_summary_free(&f->sum);
+  assert_int_equal(tq_feed_poll(f->lib, f->net, "dangling", &o, &f->sum, &err), TQ_OK);
+  assert_false(f->sum.complete);
+  assert_int_equal(f->sum.links_dropped, 0);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM stix_pending"), 2);
+  /* the pass that reaches the end drops and counts them */
+  assert_int_equal(poll(f, "dangling", 0, &err), TQ_OK);
+  assert_true(f->sum.complete);
+  assert_int_equal(f->sum.links_dropped, 2);
+  assert_int_equal(f->sum.links_pending, 0);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM stix_pending"), 0);
+  cJSON *j = tq_feed_summary_json(&f->sum, 1);
+  assert_int_equal(cJSON_GetObjectItem(j, "links_dropped")->valueint, 2);
+  cJSON_Delete(j);
+}
+
+static void test_revoked_and_deprecated_objects_stay_apart_from_current_ones(void **state) {
+  fixture *f = *state;
+  /* ATT&CK: the old technique revoked (and another deprecated) under the current one's name */
+  add_sdo(1, "attack-pattern", 1,
+          ",\"name\":\"Phishing\",\"revoked\":true,\"external_references\":[{\"source_name\":"
+          "\"mitre-attack\",\"external_id\":\"T1192\"}]");
+  add_sdo(2, "attack-pattern", 2,
+          ",\"name\":\"Phishing\",\"x_mitre_deprecated\":true,\"external_references\":[{"
+          "\"source_name\":\"mitre-attack\",\"external_id\":\"T1193\"}]");
+  add_sdo(3, "attack-pattern", 3,
+          ",\"name\":\"Phishing\",\"external_references\":[{\"source_name\":\"mitre-attack\","
+          "\"external_id\":\"T1566\"}]");
+  make_feed(f, "attack", 10);
+  tq_err err;
+  assert_int_equal(poll(f, "attack", 0, &err), TQ_OK);
+  tq_object *cur = get(f, "attack_pattern", NULL, "Phishing");
+  assert_null(attr(cur, "Revoked"));
+  assert_string_equal(attr(cur, "MITRE ID")->value, "T1566");
+  for (size_t i = 0; i < cur->n_attrs; i++)
+    if (strcmp(cur->attrs[i].name, "MITRE ID") == 0)
+      assert_string_equal(cur->attrs[i].value, "T1566"); /* no other technique's id */
+  tq_object_free(cur);
+  tq_object *rev = get(f, "attack_pattern", NULL, "Phishing (revoked)");
+  assert_string_equal(attr(rev, "Revoked")->value, "true");
+  assert_string_equal(attr(rev, "MITRE ID")->value, "T1192");
+  tq_object_free(rev);
+  tq_object *dep = get(f, "attack_pattern", NULL, "Phishing (deprecated)");
+  assert_string_equal(attr(dep, "MITRE ID")->value, "T1193");
+  tq_object_free(dep);
+}
+
 int main(void) {
   if (ts_start() != 0)
     return 1;
@@ -680,6 +781,10 @@ int main(void) {
       T(test_incomplete_poll_is_recorded_and_the_next_poll_finishes),
       T(test_tie_larger_than_any_page_fails_naming_feed_and_date),
       T(test_checkpoint_never_moves_back_when_polls_overlap),
+      T(test_asn_pattern_is_an_asn_indicator),
+      T(test_course_of_action_maps_to_its_threatq_type),
+      T(test_links_whose_end_never_comes_are_counted_and_dropped),
+      T(test_revoked_and_deprecated_objects_stay_apart_from_current_ones),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   ts_stop();
