@@ -24,6 +24,15 @@
 
 /* ---- definitions ------------------------------------------------------------------------ */
 
+/* How a feed's last poll ended (tq_feed.last_ok). */
+typedef enum tq_feed_state {
+  TQ_FEED_NEVER = -1,
+  TQ_FEED_FAILED = 0,
+  TQ_FEED_OK = 1,        /* the pass reached the end of the collection */
+  TQ_FEED_INCOMPLETE = 2 /* what came was committed, but the pass stopped before the end (page
+                            cap, a server loop): the next poll continues from the checkpoint */
+} tq_feed_state;
+
 typedef struct tq_feed {
   char name[128];
   char kind[16];          /* "taxii" or "rst-reports" */
@@ -41,7 +50,7 @@ typedef struct tq_feed {
   int64_t every_s;        /* schedule for tq_feed_poll_due */
   int enabled;
   int64_t created_at, last_poll_at; /* 0 = never polled */
-  int last_ok;                      /* -1 never polled, 0 failed, 1 succeeded */
+  int last_ok;                      /* a tq_feed_state: how the last poll ended */
   char last_error[512];
   char last_summary[2048]; /* compact JSON of the last poll's counts ("" none) */
   char checkpoint[64];     /* feed_state: TAXII timestamp, or YYYYMMDD for rst-reports */
@@ -99,6 +108,8 @@ typedef struct tq_feed_summary {
   int64_t objects_created, objects_updated; /* every library object written */
   int64_t skipped;                          /* versions seen before: no-ops */
   int64_t revoked, links, links_pending;    /* pending: waiting for the other end */
+  int64_t links_dropped; /* relationships and refs whose other end never came: after a pass
+                            that reached the end they are dropped (not kept waiting forever) */
   int64_t malformed, unknown;
   tq_feed_count *by_type; /* STIX type -> objects ingested */
   size_t n_by_type;
@@ -149,7 +160,10 @@ void tq_feed_poll_opts_init(tq_feed_poll_opts *o);
 
 /* Polls the feed named name once. net may be NULL (one is made for the call). The summary is
  * filled even on failure (what was committed before it), and the outcome is recorded in the
- * feed's last_* fields. */
+ * feed's last_* fields. A pass that stops before the end returns TQ_OK with out->complete 0
+ * (and out->stopped saying why) and is recorded as TQ_FEED_INCOMPLETE. A tie group (objects
+ * sharing one date_added) larger than any page of a server without `next` cursors is
+ * TQ_ELIMIT, with a message naming the feed and the date. */
 tq_code tq_feed_poll(tq_lib *lib, tq_net *net, const char *name, const tq_feed_poll_opts *o,
                      tq_feed_summary *out, tq_err *err);
 

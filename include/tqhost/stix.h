@@ -256,7 +256,10 @@ typedef enum tq_stix_node_kind {
   /* comparison level (inside [ ]) */
   TQ_STIX_NODE_OR,
   TQ_STIX_NODE_AND,
-  TQ_STIX_NODE_COMPARISON
+  TQ_STIX_NODE_COMPARISON,
+  /* observation level: ( ... ) with a qualifier of a kind its inner expression has already,
+   * e.g. ([a:b = 1] WITHIN 5 SECONDS) WITHIN 10 SECONDS; child is one observation-level node */
+  TQ_STIX_NODE_GROUP
 } tq_stix_node_kind;
 
 enum { TQ_STIX_QUAL_WITHIN = 1, TQ_STIX_QUAL_REPEATS = 2, TQ_STIX_QUAL_STARTSTOP = 4 };

@@ -54,7 +54,8 @@ void tq_taxii_collection_clear(tq_taxii_collection *c);
 
 /* GET the discovery document: its API roots resolved to absolute URLs (relative ones against
  * the discovery URL with curl's URL API), the default first. *roots is a malloc'd array of
- * malloc'd strings. */
+ * malloc'd strings. An https:// discovery document that lists a root that is not https:// is
+ * TQ_EDENIED (TAXII 2.1 section 4.1.1; no downgrade to clear text). */
 tq_code tq_taxii_discover(tq_taxii *t, char ***roots, size_t *n, tq_err *err);
 /* GET {api_root}/collections/. *out is a malloc'd array (clear each, then free()). */
 tq_code tq_taxii_collections(tq_taxii *t, const char *api_root, tq_taxii_collection **out,
@@ -125,9 +126,12 @@ typedef struct tq_taxii_pass_result {
   char checkpoint[TQ_TAXII_TIME_LEN]; /* the last checkpoint handed to fn ("" none) */
 } tq_taxii_pass_result;
 
-/* Walks objects_url once from o->checkpoint. Stops cleanly (TQ_OK, complete = 0, stopped
- * says why) on a loop guard or the page cap; fails on HTTP and network errors and on a body
- * that is not a TAXII envelope twice in a row. res is filled in every case. */
+/* Walks objects_url once from o->checkpoint. `next` is opaque: a server may answer one value
+ * for every page (medallion does); only a page seen before in the walk (the same `next` and
+ * the same objects) is a loop. Stops cleanly (TQ_OK, complete = 0, stopped says why) on such
+ * a loop or the page cap; fails on HTTP and network errors, on a body that is not a TAXII
+ * envelope twice in a row, and with TQ_ELIMIT (naming the date_added) on a tie group larger
+ * than any page of a server that gives no `next`. res is filled in every case. */
 tq_code tq_taxii_pass(tq_taxii *t, const char *objects_url, const tq_taxii_pass_opts *o,
                       tq_taxii_page_fn fn, void *ud, tq_taxii_pass_result *res, tq_err *err);
 

@@ -7,6 +7,10 @@
 #include "cli_int.h"
 #include "tqhost/feed.h"
 
+/* `feed poll` exit status of a pass that committed what came but stopped before the end of
+ * the collection (page cap, a server loop): not a failure, not done either (docs/feeds.md). */
+#define FEED_EXIT_INCOMPLETE 3
+
 static const char FEED_HELP[] =
     "usage: tqhost feed add NAME [--preset rst-high|rst-medium|rst-low|rst-report-hub]\n"
     "                         --discovery URL --collection ID-or-TITLE --source NAME\n"
@@ -16,6 +20,8 @@ static const char FEED_HELP[] =
     "                         [--page-size N] [--overlap 60s] [--match-type T1,T2]\n"
     "       tqhost feed list | show NAME | poll NAME [--max-pages N]\n"
     "       tqhost feed enable NAME | disable NAME | delete NAME\n"
+    "feed poll exits 0 when the pass reached the end of the collection, 1 on failure and 3\n"
+    "when it stopped before the end (what came is kept; the next poll continues).\n"
     "A preset fills the discovery URL, collection, source and the source's score, expiration\n"
     "and revoked decrease; any option overrides it. The password (or for --kind rst-reports the\n"
     "X-Api-Key) is read from the variable named by --password-env at poll time, never stored.\n"
@@ -175,6 +181,15 @@ static int feed_add(cli *c, int argc, char **argv) {
   return EXIT_OK;
 }
 
+static const char *last_state(const tq_feed *f) {
+  switch (f->last_ok) {
+  case TQ_FEED_OK: return "ok";
+  case TQ_FEED_FAILED: return "failed";
+  case TQ_FEED_INCOMPLETE: return "incomplete";
+  default: return "never";
+  }
+}
+
 static cJSON *feed_json(const tq_feed *f) {
   cJSON *j = cJSON_CreateObject();
   cJSON_AddStringToObject(j, "name", f->name);
@@ -196,7 +211,8 @@ static cJSON *feed_json(const tq_feed *f) {
     char t[20];
     tq_time_format(f->last_poll_at, t);
     cJSON_AddStringToObject(j, "last_poll_at", t);
-    cJSON_AddBoolToObject(j, "last_ok", f->last_ok == 1);
+    cJSON_AddBoolToObject(j, "last_ok", f->last_ok == TQ_FEED_OK);
+    cJSON_AddStringToObject(j, "last_state", last_state(f));
   } else {
     cJSON_AddNullToObject(j, "last_poll_at");
   }
@@ -206,10 +222,6 @@ static cJSON *feed_json(const tq_feed *f) {
   if (sum)
     cJSON_AddItemToObject(j, "last_summary", sum);
   return j;
-}
-
-static const char *last_state(const tq_feed *f) {
-  return f->last_ok < 0 ? "never" : f->last_ok ? "ok" : "failed";
 }
 
 static int feed_list(cli *c, int argc, char **argv) {
@@ -230,10 +242,10 @@ static int feed_list(cli *c, int argc, char **argv) {
       cJSON_AddItemToArray(arr, feed_json(&v[i]));
     cli_print_json(arr);
   } else {
-    printf("%-20s %-11s %-8s %-7s %-28s %s\n", "name", "kind", "enabled", "last", "checkpoint",
+    printf("%-20s %-11s %-8s %-10s %-28s %s\n", "name", "kind", "enabled", "last", "checkpoint",
            "source");
     for (size_t i = 0; i < n; i++)
-      printf("%-20s %-11s %-8s %-7s %-28s %s\n", v[i].name, v[i].kind, v[i].enabled ? "yes" : "no",
+      printf("%-20s %-11s %-8s %-10s %-28s %s\n", v[i].name, v[i].kind, v[i].enabled ? "yes" : "no",
              last_state(&v[i]), v[i].checkpoint[0] ? v[i].checkpoint : "-", v[i].source);
   }
   free(v);
@@ -281,7 +293,7 @@ static int feed_show(cli *c, int argc, char **argv) {
   }
   printf("\n");
   if (f.last_error[0])
-    printf("  last error   %s\n", f.last_error);
+    printf("  %-12s %s\n", f.last_ok == TQ_FEED_INCOMPLETE ? "why" : "last error", f.last_error);
   if (f.last_summary[0])
     printf("  last summary %s\n", f.last_summary);
   return EXIT_OK;
@@ -314,8 +326,19 @@ static int feed_poll(cli *c, int argc, char **argv) {
   } else if (sum.pages || rc == TQ_OK) {
     tq_feed_summary_print(&sum, stdout);
   }
+  int complete = sum.complete;
+  char stopped[sizeof sum.stopped];
+  tq_strlcpy(stopped, sum.stopped, sizeof stopped);
   tq_feed_summary_free(&sum);
-  return rc == TQ_OK ? EXIT_OK : cli_fail(c, &err);
+  if (rc != TQ_OK)
+    return cli_fail(c, &err);
+  if (complete)
+    return EXIT_OK;
+  fprintf(stderr,
+          "tqhost: feed %s: incomplete: %s; what came is committed and the next poll continues "
+          "from the checkpoint\n",
+          argv[optind], stopped[0] ? stopped : "the pass stopped before the end");
+  return FEED_EXIT_INCOMPLETE;
 }
 
 static int feed_switch(cli *c, int argc, char **argv, int enabled) {

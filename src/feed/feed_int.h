@@ -60,8 +60,9 @@ tq_code feed_db_err(tq_lib *lib, tq_err *err, const char *what);
 /* The checkpoint row of a feed, written in the caller's transaction. */
 tq_code feed_state_put(tq_lib *lib, const char *feed, const char *checkpoint, const char *next,
                        tq_err *err);
-/* The outcome of a poll (own statement; not inside a page transaction). */
-tq_code feed_record_poll(tq_lib *lib, const char *feed, int64_t at, int ok, const char *error,
+/* The outcome of a poll, state a tq_feed_state (own statement; not inside a page
+ * transaction). */
+tq_code feed_record_poll(tq_lib *lib, const char *feed, int64_t at, int state, const char *error,
                          const char *summary, tq_err *err);
 
 /* Summary helpers (summary.c). */

@@ -25,6 +25,7 @@ static const struct {
     {"location", "location"},
     {"report", "report"},
     {"note", "note"},
+    {"course-of-action", "course_of_action"},
 };
 #define N_SDO_TYPES (sizeof SDO_TYPES / sizeof SDO_TYPES[0])
 
@@ -274,6 +275,14 @@ static tq_code put_one(tq_feed_ingest *in, const tq_stix_object *o, tq_object_in
   return feed_ref_put(in, o->id, id, err);
 }
 
+/* Whether an observable's literal can be an indicator's value: a string, or the integer of an
+ * ASN ([autonomous-system:number = 15169]; the library writes it AS15169). */
+static int literal_is_value(const tq_stix_observable *ob) {
+  if (ob->value->kind == TQ_STIX_LIT_STRING)
+    return 1;
+  return ob->value->kind == TQ_STIX_LIT_INT && strcmp(ob->indicator_type, "ASN") == 0;
+}
+
 /* Whether every observable of a parsed pattern can stand alone as a typed indicator. */
 static int pattern_is_iocs(const tq_stix_pattern *p) {
   if (!p->simple || p->n_observables == 0)
@@ -281,8 +290,7 @@ static int pattern_is_iocs(const tq_stix_pattern *p) {
   for (size_t i = 0; i < p->n_observables; i++) {
     const tq_stix_observable *ob = &p->observables[i];
     if (!ob->independent || ob->negated || ob->indicator_type == NULL || ob->value == NULL ||
-        ob->value->kind != TQ_STIX_LIT_STRING ||
-        (ob->op != TQ_STIX_OP_EQ && ob->op != TQ_STIX_OP_IN))
+        !literal_is_value(ob) || (ob->op != TQ_STIX_OP_EQ && ob->op != TQ_STIX_OP_IN))
       return 0;
   }
   return 1;
@@ -329,6 +337,11 @@ static tq_code map_indicator(tq_feed_ingest *in, const tq_stix_object *o, tq_obj
   }
   tq_stix_pattern_free(p);
   return rc;
+}
+
+/* Whether o is an ATT&CK object its producer retired: x_mitre_deprecated true. */
+static int is_deprecated(const tq_stix_object *o) {
+  return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o->json, "x_mitre_deprecated"));
 }
 
 /* The value a non-indicator SDO is known by. */
@@ -406,12 +419,25 @@ static tq_code map_object(tq_feed_ingest *in, const tq_stix_object *o, int *kept
       const cJSON *c = cJSON_GetObjectItemCaseSensitive(o->json, "content");
       obj.description = cJSON_IsString(c) ? c->valuestring : NULL;
     }
-    if (obj.value == NULL) {
+    /* Named objects are one library object per (type, name), so a revoked or deprecated
+     * object must not share it with the current one of the same name (ATT&CK keeps both: the
+     * old technique revoked-by the new, often under the same name): its Revoked attribute
+     * would lower the current object's score. It is kept apart under "<name> (revoked)" or
+     * "<name> (deprecated)". */
+    char *apart = NULL;
+    if (obj.value && (o->revoked || is_deprecated(o))) {
+      apart = fmt("%s (%s)", obj.value, o->revoked ? "revoked" : "deprecated");
+      obj.value = apart;
+      if (apart == NULL)
+        rc = tq_err_set(err, TQ_ENOMEM, "feed: out of memory mapping %s", o->id);
+    }
+    if (rc == TQ_OK && obj.value == NULL) {
       bad = 1;
       feed_bad_add(in->sum, o->id, "no name (or other value) to know the object by");
-    } else {
+    } else if (rc == TQ_OK) {
       rc = put_one(in, o, &obj, a.tlp, &bad, err);
     }
+    free(apart);
   } else {
     mapped = 0;
   }

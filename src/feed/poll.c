@@ -190,6 +190,8 @@ static tq_code poll_taxii(poll_ctx *p, tq_err *err) {
     po.match_type = f->match_type[0] ? f->match_type : NULL;
     tq_taxii_pass_result res;
     rc = tq_taxii_pass(t, col.objects_url, &po, on_taxii_page, p, &res, err);
+    if (rc == TQ_ELIMIT) /* a tie group no page gets past: the message names its date */
+      tq_err_prefix(err, "feed %s: ", f->name);
     p->sum->restarts = res.restarts;
     p->sum->complete = rc == TQ_OK && res.complete;
     tq_strlcpy(p->sum->stopped, res.stopped, sizeof p->sum->stopped);
@@ -390,14 +392,62 @@ static tq_code count_pending(tq_lib *lib, const char *feed, int64_t *n) {
   return TQ_OK;
 }
 
-/* Records the poll's outcome on the feed row; its own failure is only logged. */
+/* After a pass that reached the end of the collection, the links still waiting for an end
+ * have no page left to bring it (a type that is not ingested, an id the feed never sends):
+ * they are counted, a few logged, and dropped, so that stix_pending does not grow forever.
+ * An incomplete pass keeps them for the poll that finishes the walk. */
+static tq_code drop_unresolved(poll_ctx *p, tq_err *err) {
+  sqlite3 *db = tq_lib_db(p->lib);
+  sqlite3_stmt *st = NULL;
+  tq_code rc = tq_lib_begin(p->lib, err);
+  if (rc != TQ_OK)
+    return rc;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT from_id,to_id,link_type FROM stix_pending WHERE feed=?1"
+                         " ORDER BY from_id LIMIT 3",
+                         -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, p->f->name, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW)
+      tq_log(TQ_LOG_WARN, "feed", "%s: dropping the link %s -> %s (%s): an end never came",
+             p->f->name, (const char *)sqlite3_column_text(st, 0),
+             (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2));
+  }
+  sqlite3_finalize(st);
+  st = NULL;
+  if (sqlite3_prepare_v2(db, "DELETE FROM stix_pending WHERE feed=?1", -1, &st, NULL) != SQLITE_OK)
+    rc = feed_db_err(p->lib, err, "dropping unresolved links");
+  if (rc == TQ_OK) {
+    sqlite3_bind_text(st, 1, p->f->name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+      rc = feed_db_err(p->lib, err, "dropping unresolved links");
+  }
+  int64_t n = rc == TQ_OK ? sqlite3_changes(db) : 0;
+  sqlite3_finalize(st);
+  if (rc == TQ_OK)
+    rc = tq_lib_commit(p->lib, err);
+  else
+    tq_lib_rollback(p->lib);
+  if (rc == TQ_OK)
+    p->sum->links_dropped = n;
+  return rc;
+}
+
+/* Records the poll's outcome on the feed row; its own failure is only logged. A pass that
+ * stopped before the end is recorded as incomplete (last_ok 2) with the reason. */
 static void record(poll_ctx *p, tq_code rc, const tq_err *err) {
   cJSON *j = tq_feed_summary_json(p->sum, 1);
   char *text = j ? cJSON_PrintUnformatted(j) : NULL;
   cJSON_Delete(j);
   tq_err e;
-  if (feed_record_poll(p->lib, p->f->name, p->now, rc == TQ_OK,
-                       rc == TQ_OK ? NULL : (err && err->msg[0] ? err->msg : tq_code_name(rc)),
+  char why[sizeof p->sum->stopped + 64];
+  int state = rc != TQ_OK ? TQ_FEED_FAILED : p->sum->complete ? TQ_FEED_OK : TQ_FEED_INCOMPLETE;
+  snprintf(why, sizeof why, "incomplete: %s; the next poll continues from the checkpoint",
+           p->sum->stopped[0] ? p->sum->stopped : "the pass stopped before the end");
+  const char *error = state == TQ_FEED_OK           ? NULL
+                      : state == TQ_FEED_INCOMPLETE ? why
+                      : err && err->msg[0]          ? err->msg
+                                                    : tq_code_name(rc);
+  if (feed_record_poll(p->lib, p->f->name, p->now, state, error,
                        text && strlen(text) < sizeof p->f->last_summary ? text : NULL, &e) != TQ_OK)
     tq_log(TQ_LOG_WARN, "feed", "%s", e.msg);
   free(text);
@@ -414,6 +464,8 @@ static tq_code poll_feed_run(poll_ctx *p, tq_err *err) {
     tq_code crc = group_commit(p, rc == TQ_OK ? err : &e);
     if (rc == TQ_OK)
       rc = crc;
+    if (rc == TQ_OK && p->sum->complete)
+      rc = drop_unresolved(p, err);
   }
   count_pending(p->lib, p->f->name, &p->sum->links_pending);
   tq_feed_ingest_free(p->in);

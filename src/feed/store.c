@@ -43,7 +43,7 @@ void tq_feed_init(tq_feed *f) {
   f->page_size = 1000;
   f->every_s = 3600;
   f->enabled = 1;
-  f->last_ok = -1;
+  f->last_ok = TQ_FEED_NEVER;
 }
 
 static int valid_name(const char *s) {
@@ -264,6 +264,12 @@ tq_code tq_feed_delete(tq_lib *lib, const char *name, tq_err *err) {
   return tq_lib_commit(lib, err);
 }
 
+/* The checkpoint only moves forward: two polls of one feed that overlap (a scheduled one and a
+ * manual one) each commit the checkpoint of their own pages, and the one that commits last
+ * must not take the feed back to an earlier point (which would re-fetch, or with a skewed
+ * overlap skip, what the other committed). Both forms stored here (the TAXII timestamp
+ * "YYYY-MM-DDTHH:MM:SS.ffffffZ" and Report Hub's YYYYMMDD) are fixed-width, so text order is
+ * time order. */
 tq_code feed_state_put(tq_lib *lib, const char *feed, const char *checkpoint, const char *next,
                        tq_err *err) {
   sqlite3_stmt *st = NULL;
@@ -271,7 +277,9 @@ tq_code feed_state_put(tq_lib *lib, const char *feed, const char *checkpoint, co
                          "INSERT INTO feed_state(feed,checkpoint,last_next,updated_at)"
                          " VALUES(?1,?2,?3,?4) ON CONFLICT(feed) DO UPDATE SET"
                          " checkpoint=excluded.checkpoint, last_next=excluded.last_next,"
-                         " updated_at=excluded.updated_at",
+                         " updated_at=excluded.updated_at"
+                         " WHERE feed_state.checkpoint IS NULL OR"
+                         " excluded.checkpoint >= feed_state.checkpoint",
                          -1, &st, NULL) != SQLITE_OK)
     return feed_db_err(lib, err, "preparing the feed checkpoint");
   sqlite3_bind_text(st, 1, feed, -1, SQLITE_STATIC);
@@ -283,7 +291,7 @@ tq_code feed_state_put(tq_lib *lib, const char *feed, const char *checkpoint, co
   return step == SQLITE_DONE ? TQ_OK : feed_db_err(lib, err, "writing the feed checkpoint");
 }
 
-tq_code feed_record_poll(tq_lib *lib, const char *feed, int64_t at, int ok, const char *error,
+tq_code feed_record_poll(tq_lib *lib, const char *feed, int64_t at, int state, const char *error,
                          const char *summary, tq_err *err) {
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(tq_lib_db(lib),
@@ -293,7 +301,7 @@ tq_code feed_record_poll(tq_lib *lib, const char *feed, int64_t at, int ok, cons
     return feed_db_err(lib, err, "preparing the poll record");
   sqlite3_bind_text(st, 1, feed, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, at);
-  sqlite3_bind_int(st, 3, ok);
+  sqlite3_bind_int(st, 3, state);
   bind_text_or_null(st, 4, error);
   bind_text_or_null(st, 5, summary);
   int step = sqlite3_step(st);

@@ -64,6 +64,7 @@ cJSON *tq_feed_summary_json(const tq_feed_summary *s, int compact) {
   cJSON_AddNumberToObject(j, "revoked", (double)s->revoked);
   cJSON_AddNumberToObject(j, "links", (double)s->links);
   cJSON_AddNumberToObject(j, "links_pending", (double)s->links_pending);
+  cJSON_AddNumberToObject(j, "links_dropped", (double)s->links_dropped);
   cJSON_AddNumberToObject(j, "malformed", (double)s->malformed);
   cJSON_AddNumberToObject(j, "unknown", (double)s->unknown);
   cJSON_AddItemToObject(j, "by_type", counts_json(s->by_type, s->n_by_type));
@@ -106,6 +107,9 @@ void tq_feed_summary_print(const tq_feed_summary *s, FILE *out) {
   fprintf(out, "  %-20s%lld already seen, %lld revoked, %lld link(s), %lld waiting\n", "other",
           (long long)s->skipped, (long long)s->revoked, (long long)s->links,
           (long long)s->links_pending);
+  if (s->links_dropped)
+    fprintf(out, "  %-20s%lld (an end that never came: not ingested or not in the feed)\n",
+            "links dropped", (long long)s->links_dropped);
   print_counts(out, "by type", s->by_type, s->n_by_type);
   print_counts(out, "unknown types", s->unknown_types, s->n_unknown_types);
   if (s->malformed)

@@ -66,6 +66,7 @@ static const char *const OBJECT_TYPES[][3] = {
     {"note", "Note", "note"},
     {"signature", "Signature", "signatures"},
     {"location", "Location", "location"},
+    {"course_of_action", "Course of Action", "course_of_action"},
 };
 #define N_OBJECT_TYPES (sizeof OBJECT_TYPES / sizeof OBJECT_TYPES[0])
 
@@ -245,7 +246,14 @@ static const char MIGRATION_3[] =
     " outcome TEXT NOT NULL CHECK(outcome IN ('not_found','failed')),"
     " reason TEXT NOT NULL DEFAULT '', PRIMARY KEY(run_id, object_id)) WITHOUT ROWID;";
 
-static const char *const MIGRATIONS[] = {MIGRATION_1, MIGRATION_2, MIGRATION_3};
+/* Migration 4 (feeds): ThreatQ's Course of Action object type, which STIX course-of-action
+ * objects map to (threatq-model.md: object code course_of_action). A database made by this
+ * build has it from migration 1 already. */
+static const char MIGRATION_4[] =
+    "INSERT OR IGNORE INTO object_types(name,display_name,collection)"
+    " VALUES('course_of_action','Course of Action','course_of_action');";
+
+static const char *const MIGRATIONS[] = {MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4};
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 
 /* Fills the reference tables (migration 1 only). */

@@ -473,6 +473,10 @@ static int handle_redirect(tq_net *net, net_req *req) {
                (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
       fail = TQ_NET_BLOCKED;
       snprintf(msg, sizeof msg, "redirect to a scheme other than http or https");
+    } else if (strcmp(scheme, "http") == 0 && strncasecmp(req->url, "https:", 6) == 0) {
+      /* A downgrade would send the request, its credentials included, in clear. */
+      fail = TQ_NET_BLOCKED;
+      snprintf(msg, sizeof msg, "redirect from https to http (%.200s) refused", target);
     } else {
       fail = redirect_apply(req, u, msg, sizeof msg);
     }

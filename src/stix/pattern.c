@@ -690,32 +690,104 @@ static tq_stix_node *nary(parser *P, tok_kind op, tq_stix_node_kind kind,
   return n;
 }
 
-/* The first comparison under n whose object type differs from *type (set on first sight). */
-static const tq_stix_node *type_clash(const tq_stix_node *n, const char **type) {
-  if (n->kind == TQ_STIX_NODE_COMPARISON) {
-    if (*type == NULL)
-      *type = n->path.object_type;
-    return strcmp(*type, n->path.object_type) ? n : NULL;
-  }
-  for (const tq_stix_node *c = n->child; c; c = c->next) {
-    const tq_stix_node *bad = type_clash(c, type);
-    if (bad)
-      return bad;
-  }
-  return NULL;
+static size_t comparisons_under(const tq_stix_node *n) {
+  if (n->kind == TQ_STIX_NODE_COMPARISON)
+    return 1;
+  size_t k = 0;
+  for (const tq_stix_node *c = n->child; c; c = c->next)
+    k += comparisons_under(c);
+  return k;
 }
 
-/* Comparisons joined by AND must be about one SCO, so of one type (spec section 9.5). */
+/* Keeps in acc[0..*n_acc) the types also in one[0..k) (AND), or adds those of one not there
+ * yet (OR). */
+static void types_merge(const char **acc, size_t *n_acc, const char **one, size_t k, int is_or) {
+  if (is_or) {
+    for (size_t i = 0; i < k; i++) {
+      size_t j = 0;
+      while (j < *n_acc && strcmp(acc[j], one[i]) != 0)
+        j++;
+      if (j == *n_acc)
+        acc[(*n_acc)++] = one[i];
+    }
+    return;
+  }
+  size_t kept = 0;
+  for (size_t j = 0; j < *n_acc; j++)
+    for (size_t i = 0; i < k; i++)
+      if (strcmp(acc[j], one[i]) == 0) {
+        acc[kept++] = acc[j];
+        break;
+      }
+  *n_acc = kept;
+}
+
+/* The object types that can satisfy comparison-level node n, into out[0..*len) (room for
+ * comparisons_under(n)): a comparison's own type; an OR, any of its operands' types; an AND,
+ * the types common to all its operands. When stop_at is set (an AND), *stop_at is the first
+ * operand after which no type is common, and *common a type the operands before it share.
+ * 0, or -1 without memory. */
+static int types_of(const tq_stix_node *n, const char **out, size_t *len,
+                    const tq_stix_node **stop_at, const char **common) {
+  *len = 0;
+  if (n->kind == TQ_STIX_NODE_COMPARISON) {
+    out[(*len)++] = n->path.object_type;
+    return 0;
+  }
+  for (const tq_stix_node *c = n->child; c; c = c->next) {
+    const char **one = malloc(comparisons_under(c) * sizeof *one);
+    size_t k = 0;
+    if (one == NULL || types_of(c, one, &k, NULL, NULL) != 0) {
+      free(one);
+      return -1;
+    }
+    if (c == n->child) {
+      memcpy(out, one, k * sizeof *out);
+      *len = k;
+    } else {
+      if (common)
+        *common = *len ? out[0] : NULL;
+      types_merge(out, len, one, k, n->kind == TQ_STIX_NODE_OR);
+    }
+    free(one);
+    if (stop_at && *len == 0) {
+      *stop_at = c;
+      return 0;
+    }
+  }
+  return 0;
+}
+
+/* The first comparison under n (in text order). */
+static const tq_stix_node *first_comparison(const tq_stix_node *n) {
+  while (n->kind != TQ_STIX_NODE_COMPARISON)
+    n = n->child;
+  return n;
+}
+
+/* Comparisons joined by AND must be satisfiable by one SCO, so all operands of an AND must
+ * share an object type (STIX 2.1 section 9.5; python-stix2's _BooleanExpression root_type
+ * check, here without its dependence on operand order): [(a:x = 1 OR b:y = 2) AND a:z = 3]
+ * is satisfiable by an 'a', [a:x = 1 AND b:y = 2] by nothing. */
 static tq_stix_node *cmp_and(parser *P) {
   tq_stix_node *n = nary(P, T_AND, TQ_STIX_NODE_AND, prop_test);
-  const char *type = NULL;
-  const tq_stix_node *bad = n && n->kind == TQ_STIX_NODE_AND ? type_clash(n, &type) : NULL;
+  if (n == NULL || n->kind != TQ_STIX_NODE_AND)
+    return n;
+  const char *common = NULL;
+  const tq_stix_node *bad = NULL;
+  const char **types = malloc(comparisons_under(n) * sizeof *types);
+  size_t k = 0;
+  int rc = types ? types_of(n, types, &k, &bad, &common) : -1;
+  free(types);
+  if (rc != 0)
+    return oom(P);
   if (bad) {
-    size_t tl = strlen(bad->path.object_type);
-    return fail_at(P, bad->offset, bad->offset + tl,
-                   "the object type '%.60s' (comparisons joined by AND must share one type; "
-                   "use OR between types)",
-                   type);
+    const tq_stix_node *at = first_comparison(bad);
+    size_t tl = strlen(at->path.object_type);
+    return fail_at(P, at->offset, at->offset + tl,
+                   "an operand of object type '%.60s' (comparisons joined by AND must be "
+                   "satisfiable by one object, so share one type; use OR between types)",
+                   common ? common : "?");
   }
   return n;
 }
@@ -800,11 +872,34 @@ static int qualifier(parser *P, tq_stix_node *n) {
   return !P->failed;
 }
 
+static int is_qualifier(tok_kind k) { return k == T_WITHIN || k == T_REPEATS || k == T_START; }
+
+static unsigned qualifier_bit(tok_kind k) {
+  return k == T_WITHIN    ? TQ_STIX_QUAL_WITHIN
+         : k == T_REPEATS ? TQ_STIX_QUAL_REPEATS
+                          : TQ_STIX_QUAL_STARTSTOP;
+}
+
+/* An observation expression and its qualifiers. At most one qualifier of each kind applies to a
+ * [ ... ] (STIX 2.1 section 9.5.1; cti-pattern-validator's ValidationListener: "Duplicate
+ * qualifier type encountered"). A parenthesised expression is a new observation expression:
+ * the validator checks no qualifier on it against those inside, so ([a] WITHIN 5 SECONDS)
+ * WITHIN 10 SECONDS is valid; a qualifier the node has already goes on a GROUP node above. */
 static tq_stix_node *qualified(parser *P) {
+  int paren = P->tok.kind == T_LPAREN;
+  size_t off = P->tok.start;
   tq_stix_node *n = observation(P);
-  while (n && (P->tok.kind == T_WITHIN || P->tok.kind == T_REPEATS || P->tok.kind == T_START))
+  while (n && is_qualifier(P->tok.kind)) {
+    if (paren && (n->quals & qualifier_bit(P->tok.kind))) {
+      tq_stix_node *g = new_node(P, TQ_STIX_NODE_GROUP, off);
+      if (g == NULL)
+        return NULL;
+      g->child = n;
+      n = g;
+    }
     if (!qualifier(P, n))
       return NULL;
+  }
   return n;
 }
 

@@ -298,6 +298,19 @@ static tq_code resolve_url(const char *base, const char *ref, char **out, tq_err
   return rc;
 }
 
+/* A discovery document fetched over HTTPS may not send the client to plain HTTP: TAXII 2.1
+ * section 4.1.1 says an API root is an absolute HTTPS URL (or relative), and following an
+ * http:// one would send the Authorization header, and every page, in clear. */
+static tq_code check_no_downgrade(const tq_taxii *t, const char *root, tq_err *err) {
+  if (!tq_str_startswith(t->discovery_url, "https://") || tq_str_startswith(root, "https://"))
+    return TQ_OK;
+  return tq_err_set(err, TQ_EDENIED,
+                    "taxii %s: the discovery document at %.200s lists the API root '%.200s', "
+                    "which is not HTTPS: refused (TAXII 2.1 section 4.1.1 requires HTTPS API "
+                    "roots; following it would send the credentials and the data in clear)",
+                    t->name, t->discovery_url, root);
+}
+
 static void free_strs(char **v, size_t n) {
   for (size_t i = 0; v && i < n; i++)
     free(v[i]);
@@ -320,6 +333,8 @@ tq_code tq_taxii_discover(tq_taxii *t, char ***roots, size_t *n, tq_err *err) {
   /* The default first, then the others in the server's order (skipping the default). */
   if (cJSON_IsString(def))
     rc = resolve_url(t->discovery_url, def->valuestring, &v[len++], err);
+  if (rc == TQ_OK && len)
+    rc = check_no_downgrade(t, v[len - 1], err);
   const cJSON *it = NULL;
   cJSON_ArrayForEach(it, list) {
     if (rc != TQ_OK)
@@ -328,6 +343,8 @@ tq_code tq_taxii_discover(tq_taxii *t, char ***roots, size_t *n, tq_err *err) {
         (cJSON_IsString(def) && strcmp(it->valuestring, def->valuestring) == 0))
       continue;
     rc = resolve_url(t->discovery_url, it->valuestring, &v[len++], err);
+    if (rc == TQ_OK)
+      rc = check_no_downgrade(t, v[len - 1], err);
   }
   cJSON_Delete(j);
   if (rc == TQ_OK && len == 0)

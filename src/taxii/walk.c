@@ -7,7 +7,10 @@
  *    far; the caller stores it in the same transaction as the page's objects;
  *  - a cursor the server no longer knows (400 to a `next`) restarts the pass from the last
  *    checkpoint;
- *  - guards: the same `next` twice, the same page twice, a page cap per pass.
+ *  - guards: a page seen before in the stretch (the same `next` with the same objects: `next`
+ *    is opaque, and a server may answer one constant value for every page, as medallion
+ *    does, so a repeated cursor alone is no loop), a tie group no page size gets past (an
+ *    error naming the date_added), and a page cap per pass.
  * The requests and the parsing run on a thread of their own, one page ahead of the caller's
  * callback (which in a feed writes the library): the two overlap, and at most two pages are
  * in memory whatever the size of the collection (one in the callback, one fetched or being
@@ -52,15 +55,64 @@ typedef struct walk {
   tq_taxii_pass_result *res;     /* the fetching thread's own: pages fetched, its checkpoint */
   char after[TQ_TAXII_TIME_LEN]; /* added_after of the current stretch ("" none) */
   char *next;                    /* cursor to send, or NULL */
-  uint64_t prev_hash;            /* FNV-1a of the previous page's body */
+  uint64_t *sigs;                /* signatures of the pages of this stretch (an open set) */
+  size_t n_sigs, cap_sigs;
   int limit, limit_max, max_pages, max_restarts;
 } walk;
 
-static uint64_t fnv1a(const char *p, size_t n) {
-  uint64_t h = 1469598103934665603ULL;
+static uint64_t fnv1a(uint64_t h, const char *p, size_t n) {
   for (size_t i = 0; i < n; i++)
     h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
   return h;
+}
+
+/* What makes a page the same page: the cursor it gave and the versions it held. Never 0 (the
+ * empty slot of the set). */
+static uint64_t page_signature(const tq_stix_page *page) {
+  uint64_t h = 1469598103934665603ULL;
+  const char *next = page->next ? page->next : "";
+  h = fnv1a(h, next, strlen(next) + 1);
+  for (size_t i = 0; i < page->n_objects; i++) {
+    const tq_stix_object *o = &page->objects[i];
+    h = fnv1a(h, o->id, strlen(o->id) + 1);
+    h = fnv1a(h, (const char *)&o->modified, sizeof o->modified);
+  }
+  for (size_t i = 0; i < page->n_bad; i++)
+    h = fnv1a(h, (const char *)&page->bad[i].index, sizeof page->bad[i].index);
+  return h ? h : 1;
+}
+
+/* Adds sig to the stretch's set; 1 when it was there already, -1 without memory. */
+static int sig_seen(walk *w, uint64_t sig) {
+  if (2 * (w->n_sigs + 1) > w->cap_sigs) {
+    size_t cap = w->cap_sigs ? 2 * w->cap_sigs : 64;
+    uint64_t *v = calloc(cap, sizeof *v);
+    if (v == NULL)
+      return -1;
+    for (size_t i = 0; i < w->cap_sigs; i++) {
+      size_t k = w->sigs[i] & (cap - 1);
+      while (w->sigs[i] && v[k])
+        k = (k + 1) & (cap - 1);
+      v[k] = w->sigs[i];
+    }
+    free(w->sigs);
+    w->sigs = v;
+    w->cap_sigs = cap;
+  }
+  size_t k = sig & (w->cap_sigs - 1);
+  for (; w->sigs[k]; k = (k + 1) & (w->cap_sigs - 1))
+    if (w->sigs[k] == sig)
+      return 1;
+  w->sigs[k] = sig;
+  w->n_sigs++;
+  return 0;
+}
+
+/* A new stretch (from added_after, after a fallback or a restart): no page seen yet. */
+static void sigs_reset(walk *w) {
+  if (w->sigs)
+    memset(w->sigs, 0, w->cap_sigs * sizeof *w->sigs);
+  w->n_sigs = 0;
 }
 
 /* Where a stretch starts from the committed checkpoint: minus the overlap, and never less
@@ -91,11 +143,13 @@ static void stop(walk *w, const char *fmt, const char *arg) {
   tq_log(TQ_LOG_WARN, "taxii", "pass over %s stopped: %s", w->url, w->res->stopped);
 }
 
-enum { STEP_CONTINUE, STEP_DONE };
+enum { STEP_CONTINUE, STEP_DONE, STEP_FAIL };
 
 /* After `more` without `next`: the next stretch starts 1 us before Date-Added-Last. Returns
- * STEP_DONE (with stopped set) when no progress is possible. */
-static int fallback_after(walk *w, const tq_taxii_page_resp *r) {
+ * STEP_DONE (with stopped set) when the server gave nothing to go on, and STEP_FAIL (with err
+ * set) when a tie group is larger than any page the server sends: the objects of that
+ * date_added past the first page cannot be fetched, and stopping quietly would lose them. */
+static int fallback_after(walk *w, const tq_taxii_page_resp *r, size_t n_objects, tq_err *err) {
   char nxt[TQ_TAXII_TIME_LEN];
   if (r->date_last == NULL || tq_taxii_time_norm(r->date_last, 1, nxt, NULL) != TQ_OK) {
     stop(w,
@@ -107,8 +161,14 @@ static int fallback_after(walk *w, const tq_taxii_page_resp *r) {
   if (w->after[0] && strcmp(nxt, w->after) <= 0) {
     /* Every object of the page shares one date_added: only a larger page gets past it. */
     if (w->limit >= w->limit_max) {
-      stop(w, "no progress past date_added %s even at the largest page size", r->date_last);
-      return STEP_DONE;
+      tq_err_set(err, TQ_ELIMIT,
+                 "%.300s: no progress past date_added %.40s: %zu or more objects share it, the "
+                 "server's pages hold at most %zu (asked for %d) and it gives no next cursor, so "
+                 "the rest of them cannot be fetched; ask the provider for next cursors or a "
+                 "larger page cap",
+                 w->url, r->date_last, n_objects, n_objects, w->limit);
+      tq_log(TQ_LOG_ERROR, "taxii", "%s", err ? err->msg : "tie group larger than any page");
+      return STEP_FAIL;
     }
     w->limit = w->limit * 2 < w->limit_max ? w->limit * 2 : w->limit_max;
     return STEP_CONTINUE;
@@ -118,7 +178,7 @@ static int fallback_after(walk *w, const tq_taxii_page_resp *r) {
 }
 
 /* Decides what to request after a page. */
-static int next_step(walk *w, const tq_stix_page *page, const tq_taxii_page_resp *r) {
+static int next_step(walk *w, const tq_stix_page *page, const tq_taxii_page_resp *r, tq_err *err) {
   if (!page->more) {
     w->res->complete = 1;
     return STEP_DONE;
@@ -127,21 +187,25 @@ static int next_step(walk *w, const tq_stix_page *page, const tq_taxii_page_resp
     /* The fallback has its own no-progress guard; a repeated page is expected there. */
     free(w->next);
     w->next = NULL;
-    w->prev_hash = 0;
-    return fallback_after(w, r);
+    sigs_reset(w);
+    return fallback_after(w, r, page->n_objects + page->n_bad, err);
   }
-  if (w->next && strcmp(w->next, page->next) == 0) {
-    stop(w, "the server answered a next cursor with the same cursor ('%.200s')", page->next);
+  int seen = sig_seen(w, page_signature(page));
+  if (seen < 0) {
+    tq_err_set(err, TQ_ENOMEM, "taxii: out of memory walking %s", w->url);
+    return STEP_FAIL;
+  }
+  if (seen) {
+    stop(w, "the server sent the same page again (the same next '%.200s' and the same objects)",
+         page->next);
     return STEP_DONE;
   }
-  uint64_t h = fnv1a(r->body, r->len);
-  if (page->n_objects + page->n_bad > 0 && w->prev_hash == h) {
-    stop(w, "the server sent the same page twice%s", "");
-    return STEP_DONE;
-  }
-  w->prev_hash = h;
   free(w->next);
   w->next = tq_strdup(page->next);
+  if (w->next == NULL) {
+    tq_err_set(err, TQ_ENOMEM, "taxii: out of memory walking %s", w->url);
+    return STEP_FAIL;
+  }
   return STEP_CONTINUE;
 }
 
@@ -154,7 +218,7 @@ static tq_code restart(walk *w, tq_err *err) {
          w->url, err ? err->msg : "", w->res->checkpoint);
   free(w->next);
   w->next = NULL;
-  w->prev_hash = 0;
+  sigs_reset(w);
   return start_after(w, err);
 }
 
@@ -288,10 +352,17 @@ static tq_code one_page(walk *w, int *done, int *bad_bodies, tq_err *err) {
   advance_checkpoint(w, &r, page.n_objects + page.n_bad);
   /* Decided before the hand-over, which gives the page away; the body is not needed past
    * here (the page's strings are the tree's own), so it goes before the page waits. */
-  *done = next_step(w, &page, &r) == STEP_DONE;
+  int step = next_step(w, &page, &r, err);
+  *done = step != STEP_CONTINUE;
   tq_taxii_page_resp_clear(&r);
   int wanted = 1;
-  rc = deliver(w, &page, &wanted, err);
+  /* The page that showed the failure is delivered all the same: its objects are good. */
+  tq_err derr;
+  rc = deliver(w, &page, &wanted, step == STEP_FAIL ? &derr : err);
+  if (rc != TQ_OK && step == STEP_FAIL && err)
+    *err = derr;
+  else if (rc == TQ_OK && step == STEP_FAIL)
+    rc = err ? err->code : TQ_ELIMIT;
   if (!wanted)
     *done = 1; /* the caller stopped */
 done:
@@ -323,6 +394,8 @@ static void *fetch_main(void *arg) {
   }
   free(w->next);
   w->next = NULL;
+  free(w->sigs);
+  w->sigs = NULL;
   free_used(w->h);
   if (end == NULL) {
     /* Without memory for the last item the caller still has to be told: it waits on the

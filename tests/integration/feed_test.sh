@@ -2,7 +2,10 @@
 # feed_test.sh: TAXII feeds end to end against rstsim's TAXII 2.1 server: a poll killed with
 # SIGKILL at random points and polled again ends with exactly the library of an uninterrupted
 # poll (nothing lost, nothing twice); wrong credentials and an unreachable collection are clear
-# errors; TLS with the test CA works and without it is refused. Usage: feed_test.sh TQHOST RSTSIM
+# errors; TLS with the test CA works and without it is refused; a pass cut short exits 3 and
+# shows "incomplete" until a poll finishes it; medallion's constant `next` is walked to the end;
+# an HTTPS server that points at http:// (API root or redirect) is refused before credentials
+# travel in clear. Usage: feed_test.sh TQHOST RSTSIM
 set -u
 TQ=${1:?usage: feed_test.sh TQHOST RSTSIM}
 SIM=${2:?usage: feed_test.sh TQHOST RSTSIM}
@@ -100,6 +103,53 @@ export TQHOST_DB="$WORK/tls.db"
 rc=$?
 [ "$rc" = 1 ] && grep -Eqi "tls|certificate" "$WORK/o" && ok || bad "TLS without the CA: rc $rc: $(cat "$WORK/o")"
 "$TQ" feed poll withca >"$WORK/o" 2>&1 && ok || bad "TLS with the CA: $(cat "$WORK/o")"
+
+# --- an incomplete pass: exit 3, "incomplete", the next poll finishes ---------------------------
+start inc --taxii-objects 300 --taxii-page-max 100
+export TQHOST_DB="$WORK/inc.db"
+"$TQ" init >/dev/null
+"$TQ" feed add inc --preset rst-high --discovery "http://127.0.0.1:$PORT/taxii2/" \
+  --page-size 100 >/dev/null
+"$TQ" feed poll inc --max-pages 1 >"$WORK/o" 2>&1
+rc=$?
+[ "$rc" = 3 ] && grep -q "incomplete" "$WORK/o" && ok || bad "capped poll: rc $rc: $(cat "$WORK/o")"
+"$TQ" feed show inc | grep -q "last poll    incomplete" && ok || bad "show after a capped poll: $("$TQ" feed show inc)"
+[ "$("$TQ" --json feed show inc | jq -r .last_state)" = incomplete ] && ok || bad "json last_state"
+"$TQ" feed poll inc >"$WORK/o" 2>&1 && ok || bad "poll after the capped one: $(cat "$WORK/o")"
+"$TQ" feed show inc | grep -q "last poll    ok" && ok || bad "show after the full poll: $("$TQ" feed show inc)"
+inc_seen=$(sqlite3 "$TQHOST_DB" "SELECT count(*) FROM stix_seen")
+
+# --- medallion's constant next: every page walked, the same library as stateless cursors -------
+start med --taxii-objects 300 --taxii-page-max 100 --taxii-medallion-next
+export TQHOST_DB="$WORK/med.db"
+"$TQ" init >/dev/null
+"$TQ" feed add med --preset rst-high --discovery "http://127.0.0.1:$PORT/taxii2/" \
+  --page-size 50 >/dev/null
+"$TQ" --json feed poll med >"$WORK/med.json" 2>"$WORK/med.err"
+rc=$?
+[ "$rc" = 0 ] && [ "$(jq -r .complete "$WORK/med.json")" = true ] && ok ||
+  bad "medallion poll: rc $rc: $(cat "$WORK/med.err") $(jq -c '{pages,stopped}' "$WORK/med.json")"
+[ "$(jq -r .pages "$WORK/med.json")" -gt 2 ] && ok || bad "medallion poll stopped after $(jq -r .pages "$WORK/med.json") pages"
+med_seen=$(sqlite3 "$TQHOST_DB" "SELECT count(*) FROM stix_seen")
+[ "$med_seen" = "$inc_seen" ] && ok || bad "medallion walk saw $med_seen versions, stateless $inc_seen"
+
+# --- HTTPS that points at plain HTTP is refused, credentials never sent in clear ---------------
+for mode in api-root redirect; do
+  start "down-$mode" --taxii-objects 20 --tls-cert "$WORK/certs/server.pem" \
+    --tls-key "$WORK/certs/server.key" --taxii-downgrade "$mode" --taxii-user alice \
+    --taxii-password s3cret-pass
+  export TQHOST_DB="$WORK/down-$mode.db"
+  "$TQ" init >/dev/null
+  "$TQ" feed add down --discovery "https://127.0.0.1:$PORT/taxii2/" --collection "RST Report Hub" \
+    --source Hub --ca-file "$WORK/certs/ca.pem" --username alice --password-env FEED_TEST_PW >/dev/null
+  FEED_TEST_PW=s3cret-pass "$TQ" feed poll down >"$WORK/o" 2>&1
+  rc=$?
+  case $mode in
+  api-root) want="is not HTTPS: refused" ;;
+  redirect) want="redirect from https to http" ;;
+  esac
+  [ "$rc" = 1 ] && grep -q "$want" "$WORK/o" && ok || bad "downgrade by $mode: rc $rc: $(cat "$WORK/o")"
+done
 
 echo "feed_test: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

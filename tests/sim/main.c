@@ -47,6 +47,10 @@ static const char usage[] =
     "  --taxii-password P    ... and password P (default: no credentials needed)\n"
     "  --taxii-next-ttl-ms N TAXII: a 'next' cursor expires after N ms idle (default 30000)\n"
     "  --taxii-page-max N    TAXII: the server's cap on 'limit' (default 1000)\n"
+    "  --taxii-medallion-next  TAXII: like medallion, answer one constant 'next' for every\n"
+    "                        page of a walk (the position is kept by the server)\n"
+    "  --taxii-downgrade M   TAXII: M = api-root: discovery lists an http:// API root;\n"
+    "                        M = redirect: discovery answers 302 to its http:// URL\n"
     "  --tls-cert FILE       serve HTTPS with this PEM certificate (chain) ...\n"
     "  --tls-key FILE        ... and this PEM private key\n"
     "  --stats               print counters to stderr at exit\n"
@@ -80,6 +84,8 @@ enum {
   OPT_TX_PASS,
   OPT_TX_TTL,
   OPT_TX_PAGE,
+  OPT_TX_MEDALLION,
+  OPT_TX_DOWNGRADE,
   OPT_TLS_CERT,
   OPT_TLS_KEY,
   OPT_STATS,
@@ -114,6 +120,8 @@ static const struct option options[] = {
     {"taxii-password", required_argument, NULL, OPT_TX_PASS},
     {"taxii-next-ttl-ms", required_argument, NULL, OPT_TX_TTL},
     {"taxii-page-max", required_argument, NULL, OPT_TX_PAGE},
+    {"taxii-medallion-next", no_argument, NULL, OPT_TX_MEDALLION},
+    {"taxii-downgrade", required_argument, NULL, OPT_TX_DOWNGRADE},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"stats", no_argument, NULL, OPT_STATS},
@@ -236,6 +244,12 @@ static tq_code apply_option(sim_config *c, int opt, const char *arg, int *exit_n
   case OPT_TX_PASS: return set_string(arg, name, &c->taxii_password, err);
   case OPT_TX_TTL: return parse_uint(arg, name, 86400000, &c->taxii_next_ttl_ms, err);
   case OPT_TX_PAGE: return parse_uint(arg, name, 100000, &c->taxii_page_max, err);
+  case OPT_TX_MEDALLION: c->taxii_medallion_next = 1; return TQ_OK;
+  case OPT_TX_DOWNGRADE:
+    if (strcmp(arg, "api-root") && strcmp(arg, "redirect"))
+      return tq_err_set(err, TQ_EINVAL, "--taxii-downgrade: '%s' is not api-root or redirect", arg);
+    c->taxii_downgrade = arg;
+    return TQ_OK;
   case OPT_TLS_CERT: return read_pem(arg, name, &c->tls_cert_pem, err);
   case OPT_TLS_KEY: return read_pem(arg, name, &c->tls_key_pem, err);
   case OPT_STATS: c->stats = 1; return TQ_OK;

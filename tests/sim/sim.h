@@ -34,11 +34,14 @@ typedef struct sim_config {
   unsigned pending_polls; /* ... and for this many result polls */
   int stats;              /* print counters to stderr at exit */
   /* TAXII 2.1 (taxii.c) */
-  unsigned taxii_objects;     /* entries (object versions) per collection */
-  const char *taxii_user;     /* NULL = TAXII needs no credentials */
-  const char *taxii_password; /* with taxii_user */
-  unsigned taxii_next_ttl_ms; /* a `next` cursor expires after this long idle */
-  unsigned taxii_page_max;    /* the server's cap on `limit` */
+  unsigned taxii_objects;      /* entries (object versions) per collection */
+  const char *taxii_user;      /* NULL = TAXII needs no credentials */
+  const char *taxii_password;  /* with taxii_user */
+  unsigned taxii_next_ttl_ms;  /* a `next` cursor expires after this long idle */
+  unsigned taxii_page_max;     /* the server's cap on `limit` */
+  int taxii_medallion_next;    /* one constant `next` per walk, position kept here (medallion) */
+  const char *taxii_downgrade; /* NULL, "api-root" (http:// API root) or "redirect" (302 to
+                                  http://) from discovery */
   /* TLS (http.c): PEM text read by main.c from --tls-cert / --tls-key; NULL = plain HTTP */
   char *tls_cert_pem, *tls_key_pem;
 } sim_config;

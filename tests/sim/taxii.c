@@ -3,8 +3,11 @@
  * versions. It checks its own credentials (HTTP Basic, --taxii-user) and the Accept header,
  * filters (added_after exclusive, match[type|id|version|spec_version]), orders entries by
  * (date_added, id) and pages them with `limit`, `more` and stateless `next` cursors that
- * expire after --taxii-next-ttl-ms idle and refuse changed parameters (400, as medallion).
+ * expire after --taxii-next-ttl-ms idle and refuse changed parameters (400, as medallion); or,
+ * with --taxii-medallion-next, medallion's own cursors: one id per walk, the same on every
+ * page, with the position kept here. --taxii-downgrade makes discovery point at http://.
  * Pages are rendered per request from entry indexes: no collection is ever held as text. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,14 +301,25 @@ static tq_code discovery(const sim_config *cfg, const sim_request *rq, sim_reply
                          tq_err *err) {
   if (!gatekeep(cfg, rq, out, err))
     return TQ_OK;
+  /* --taxii-downgrade: this very server, named over plain http:// (Host as the client sent it) */
+  const char *host = sim_request_header(rq, "Host");
+  char plain[96] = "";
+  if (cfg->taxii_downgrade && host)
+    snprintf(plain, sizeof plain, "http://%.60s%s", host,
+             strcmp(cfg->taxii_downgrade, "redirect") == 0 ? "/taxii2/" : API_ROOT);
+  if (plain[0] && strcmp(cfg->taxii_downgrade, "redirect") == 0) {
+    tq_code rc = taxii_error(out, 302, "Found", "moved to plain HTTP", err);
+    sim_reply_header(out, "Location", plain);
+    return rc;
+  }
   int ok = 1;
   cJSON *o = cJSON_CreateObject();
   sim_j_str(o, "title", "RST Cloud TAXII 2.1 (rstsim)", &ok);
   sim_j_str(o, "description", "RST Threat Feed and RST Report Hub collections, simulated", &ok);
   sim_j_str(o, "contact", "support@rstcloud.net", &ok);
-  sim_j_str(o, "default", API_ROOT, &ok);
+  sim_j_str(o, "default", plain[0] ? plain : API_ROOT, &ok);
   cJSON *roots = sim_j_arr(o, "api_roots", &ok);
-  sim_j_push_str(roots, API_ROOT, &ok);
+  sim_j_push_str(roots, plain[0] ? plain : API_ROOT, &ok);
   return taxii_json(out, o, ok, err);
 }
 
@@ -592,6 +606,78 @@ static cursor_verdict cursor_read(const sim_config *cfg, const char *tok, uint64
   return CURSOR_OK;
 }
 
+/* ---- medallion's cursors (--taxii-medallion-next) ------------------------------------------
+ * medallion's memory backend keeps a walk's position under one id and answers that same id as
+ * `next` on every page until the walk ends: a client that takes a repeated `next` for a loop
+ * stops after two pages. A fixed table of walks; the oldest gives way when it is full. */
+#define MED_WALKS 256
+typedef struct med_walk {
+  char id[40];
+  uint32_t pos;
+  uint64_t phash, used_ms;
+  int live;
+} med_walk;
+static med_walk med[MED_WALKS];
+static pthread_mutex_t med_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t med_counter;
+
+/* The position of walk id; CURSOR_OK with *pos, or why not (an expired walk is forgotten). */
+static cursor_verdict med_read(const sim_config *cfg, const char *id, uint64_t phash,
+                               uint32_t *pos) {
+  cursor_verdict v = CURSOR_BAD;
+  uint64_t now = (uint64_t)tq_mono_ms();
+  pthread_mutex_lock(&med_mu);
+  for (int i = 0; i < MED_WALKS; i++) {
+    if (!med[i].live || strcmp(med[i].id, id) != 0)
+      continue;
+    if (now - med[i].used_ms > cfg->taxii_next_ttl_ms) {
+      med[i].live = 0;
+      v = CURSOR_EXPIRED;
+    } else if (med[i].phash != phash) {
+      v = CURSOR_CHANGED;
+    } else {
+      *pos = med[i].pos;
+      v = CURSOR_OK;
+    }
+    break;
+  }
+  pthread_mutex_unlock(&med_mu);
+  return v;
+}
+
+/* After a page of walk id ("" for a new walk): keeps its position when there is more (out is
+ * the id to answer as next, the same for the whole walk) and forgets it at the end. */
+static void med_write(const char *id, int more, uint32_t pos, uint64_t phash, char out[64]) {
+  uint64_t now = (uint64_t)tq_mono_ms();
+  pthread_mutex_lock(&med_mu);
+  int slot = -1, oldest = 0;
+  for (int i = 0; i < MED_WALKS && *id; i++)
+    if (med[i].live && strcmp(med[i].id, id) == 0)
+      slot = i;
+  if (slot < 0 && more) {
+    for (int i = 0; i < MED_WALKS && slot < 0; i++)
+      if (!med[i].live)
+        slot = i;
+      else if (med[i].used_ms < med[oldest].used_ms)
+        oldest = i;
+    if (slot < 0)
+      slot = oldest;
+    uint64_t parts[2] = {cursor_key, ++med_counter};
+    uint64_t a = sim_hash(parts, sizeof parts, 1), b = sim_hash(parts, sizeof parts, 2);
+    snprintf(med[slot].id, sizeof med[slot].id, "%08x-%04x-4%03x-8%03x-%012llx",
+             (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+             (unsigned)(b >> 48) & 0xfff, (unsigned long long)b & 0xffffffffffffULL);
+    med[slot].phash = phash;
+  }
+  if (slot >= 0) {
+    med[slot].live = more;
+    med[slot].pos = pos;
+    med[slot].used_ms = now;
+    tq_strlcpy(out, med[slot].id, 64);
+  }
+  pthread_mutex_unlock(&med_mu);
+}
+
 /* Hash of what a cursor must be sent back with: endpoint, collection, object id and every
  * filter. `limit` is left out: a page size change does not change what the cursor means. */
 static uint64_t params_hash(const target *t, const params *p) {
@@ -740,15 +826,18 @@ static tq_code listing(const sim_config *cfg, const target *t, const params *p, 
   if (p->next) {
     static const char *const msg[] = {"", "'next' not valid", "'next' not valid: expired",
                                       "params changed over subsequent transaction"};
-    cursor_verdict v = cursor_read(cfg, p->next, phash, &start);
+    cursor_verdict v = cfg->taxii_medallion_next ? med_read(cfg, p->next, phash, &start)
+                                                 : cursor_read(cfg, p->next, phash, &start);
     if (v != CURSOR_OK)
       return taxii_error(out, 400, "Bad Request", msg[v], err);
   }
   page pg;
   tq_code rc = page_select(cfg, t->coll, &f, start, &pg, err);
   if (rc == TQ_OK) {
-    char next[64];
-    if (pg.more)
+    char next[64] = "";
+    if (cfg->taxii_medallion_next)
+      med_write(p->next ? p->next : "", pg.more, pg.next_pos, phash, next);
+    else if (pg.more)
       cursor_make(pg.next_pos, phash, next);
     render how = t->ep == EP_MANIFEST ? R_MANIFEST : t->ep == EP_VERSIONS ? R_VERSIONS : R_OBJECTS;
     rc = render_page(cfg, t->coll, how, &pg, pg.more ? next : NULL, out, err);

@@ -268,6 +268,21 @@ check "a cursor idle longer than --taxii-next-ttl-ms: 400 'expired'" \
 get "$SCOLL/" -H "$ACCEPT" >/dev/null
 check "without --taxii-user no credentials are needed" test "$(status)" = 200
 
+# ---- medallion's cursors: one next value for every page ----------------------------------------
+start med --seed 7 --taxii-objects $N --taxii-medallion-next
+MCOLL="http://127.0.0.1:$med_PORT/taxii2/api/collections"
+SAVED_AUTH=("${AUTH[@]}"); AUTH=()
+walk "$MCOLL/$HIGH/objects/" 'limit=400&match[version]=all' "$WORK/med" || fail "medallion walk"
+AUTH=("${SAVED_AUTH[@]}")
+check "--taxii-medallion-next: 5 pages, every one but the last with the same next" \
+  test "$(wc -l <"$WORK/med")" = 5 -a "$(jq -r 'select(.more) | .next' "$WORK/med" | sort -u | wc -l)" = 1
+jq -c '.objects[] | [.id, .modified // .created]' "$WORK/med" >"$WORK/med.versions"
+check "--taxii-medallion-next: the walk gives the same $N versions as the stateless cursors" \
+  cmp -s "$WORK/med.versions" "$WORK/all.versions"
+first=$(head -n1 "$WORK/med" | jq -r .next)
+get "$MCOLL/$HIGH/objects/?limit=400&match[version]=all&next=$first" -H "$ACCEPT" >/dev/null
+check "--taxii-medallion-next: the walk's id is forgotten at its end (400)" test "$(status)" = 400
+
 # ---- determinism --------------------------------------------------------------------------------------
 start again --seed 7 --taxii-objects $N
 start other --seed 8 --taxii-objects $N

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -554,6 +555,210 @@ static void test_definitions_are_checked_and_presets_exist(void **state) {
   assert_int_equal(tq_feed_get(f->lib, "gone", &feed, &err), TQ_ENOTFOUND);
 }
 
+static void test_incomplete_poll_is_recorded_and_the_next_poll_finishes(void **state) {
+  fixture *f = *state;
+  add_ip_indicators(30, 10);
+  make_feed(f, "capped", 10);
+  tq_feed_poll_opts o;
+  tq_feed_poll_opts_init(&o);
+  o.retry_max = 0;
+  o.max_pages = 1;
+  tq_err err;
+  tq_feed_summary_free(&f->sum);
+  assert_int_equal(tq_feed_poll(f->lib, f->net, "capped", &o, &f->sum, &err), TQ_OK);
+  assert_false(f->sum.complete);
+  assert_non_null(strstr(f->sum.stopped, "cap"));
+  tq_feed feed;
+  assert_int_equal(tq_feed_get(f->lib, "capped", &feed, &err), TQ_OK);
+  assert_int_equal(feed.last_ok, TQ_FEED_INCOMPLETE); /* not "ok" */
+  assert_non_null(strstr(feed.last_error, "incomplete"));
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM objects WHERE type='indicator'"), 10);
+  /* The next poll continues from the checkpoint and reaches the end. */
+  assert_int_equal(poll(f, "capped", 0, &err), TQ_OK);
+  assert_true(f->sum.complete);
+  assert_int_equal(tq_feed_get(f->lib, "capped", &feed, &err), TQ_OK);
+  assert_int_equal(feed.last_ok, TQ_FEED_OK);
+  assert_string_equal(feed.last_error, "");
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM objects WHERE type='indicator'"), 30);
+}
+
+static void test_tie_larger_than_any_page_fails_naming_feed_and_date(void **state) {
+  fixture *f = *state;
+  TS.no_next = 1;  /* paging by added_after only ... */
+  TS.max_page = 5; /* ... and no page holds the 12 objects of one date_added */
+  for (int i = 0; i < 12; i++) {
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "[ipv4-addr:value = '10.9.0.%d']", i + 1);
+    add_indicator(40, 500 + i, pattern, "2024-05-01T00:00:00.000Z", "");
+  }
+  make_feed(f, "tied", 5);
+  tq_err err;
+  assert_int_equal(poll(f, "tied", 0, &err), TQ_ELIMIT);
+  assert_non_null(strstr(err.msg, "feed tied"));
+  assert_non_null(strstr(err.msg, ts_date(40, 0)));
+  tq_feed feed;
+  assert_int_equal(tq_feed_get(f->lib, "tied", &feed, &err), TQ_OK);
+  assert_int_equal(feed.last_ok, TQ_FEED_FAILED);
+  assert_non_null(strstr(feed.last_error, ts_date(40, 0)));
+}
+
+/* Poll A of the overlap test: its first page waits at the server's gate. */
+typedef struct overlap_poll {
+  const char *path;
+  tq_code rc;
+} overlap_poll;
+
+static void *poll_in_thread(void *arg) {
+  overlap_poll *a = arg;
+  tq_lib *lib = NULL;
+  tq_net *net = NULL;
+  tq_err err;
+  a->rc = tq_lib_open(a->path, 0, &lib, &err);
+  if (a->rc == TQ_OK)
+    a->rc = tq_net_new(NULL, &net, &err);
+  tq_feed_poll_opts o;
+  tq_feed_poll_opts_init(&o);
+  o.retry_max = 0;
+  o.max_pages = 1;
+  o.tx_objects = 1;
+  tq_feed_summary sum;
+  memset(&sum, 0, sizeof sum);
+  if (a->rc == TQ_OK)
+    a->rc = tq_feed_poll(lib, net, "both", &o, &sum, &err);
+  tq_feed_summary_free(&sum);
+  tq_net_free(net);
+  tq_lib_close(lib);
+  return NULL;
+}
+
+static void test_checkpoint_never_moves_back_when_polls_overlap(void **state) {
+  fixture *f = *state;
+  add_ip_indicators(30, 10);
+  make_feed(f, "both", 10);
+  TS.gate_request = 1; /* poll A's first page is held ... */
+  overlap_poll a = {.path = f->path};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, poll_in_thread, &a), 0);
+  pthread_mutex_lock(&TS.mu);
+  while (!TS.gate_waiting)
+    pthread_cond_wait(&TS.cv, &TS.mu);
+  pthread_mutex_unlock(&TS.mu);
+  tq_err err; /* ... while poll B reads the whole collection */
+  assert_int_equal(poll(f, "both", 0, &err), TQ_OK);
+  tq_feed feed;
+  assert_int_equal(tq_feed_get(f->lib, "both", &feed, &err), TQ_OK);
+  assert_string_equal(feed.checkpoint, ts_date(39, 0));
+  pthread_mutex_lock(&TS.mu);
+  TS.gate_open = 1; /* A now commits its first page, with the checkpoint of that page */
+  pthread_cond_broadcast(&TS.cv);
+  pthread_mutex_unlock(&TS.mu);
+  pthread_join(th, NULL);
+  assert_int_equal(a.rc, TQ_OK);
+  assert_int_equal(tq_feed_get(f->lib, "both", &feed, &err), TQ_OK);
+  assert_string_equal(feed.checkpoint, ts_date(39, 0)); /* not ts_date(19, 0) */
+}
+
+static void test_asn_pattern_is_an_asn_indicator(void **state) {
+  fixture *f = *state;
+  add_indicator(1, 1, "[autonomous-system:number = 15169]", "2024-05-01T00:00:00.000Z", "");
+  make_feed(f, "asn", 10);
+  tq_err err;
+  assert_int_equal(poll(f, "asn", 0, &err), TQ_OK);
+  tq_object *o = get(f, "indicator", "ASN", "AS15169");
+  tq_object_free(o);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM objects WHERE type='signature'"), 0);
+}
+
+static void test_course_of_action_maps_to_its_threatq_type(void **state) {
+  fixture *f = *state;
+  add_sdo(1, "course-of-action", 1,
+          ",\"name\":\"Block outbound SMB\",\"description\":\"At the perimeter.\"");
+  add_sdo(2, "malware", 2, ",\"name\":\"Wannacry\",\"is_family\":true");
+  char extra[400];
+  snprintf(extra, sizeof extra,
+           ",\"relationship_type\":\"mitigates\",\"source_ref\":\"%s\",\"target_ref\":\"%s\"",
+           uid("course-of-action", 1), uid("malware", 2));
+  add_sdo(3, "relationship", 3, extra);
+  make_feed(f, "coa", 10);
+  tq_err err;
+  assert_int_equal(poll(f, "coa", 0, &err), TQ_OK);
+  assert_int_equal(f->sum.unknown, 0);
+  assert_int_equal(count_of(f->sum.by_type, f->sum.n_by_type, "course-of-action"), 1);
+  tq_object *o = get(f, "course_of_action", NULL, "Block outbound SMB");
+  assert_string_equal(o->description, "At the perimeter.");
+  const tq_link *l = link_to(o, "Wannacry");
+  assert_non_null(l);
+  assert_string_equal(l->link_type, "mitigates");
+  tq_object_free(o);
+}
+
+static void test_links_whose_end_never_comes_are_counted_and_dropped(void **state) {
+  fixture *f = *state;
+  char extra[400];
+  add_sdo(1, "malware", 1, ",\"name\":\"Lumma\",\"is_family\":true");
+  /* an end of a type that is not ingested, and one the feed never sends */
+  snprintf(extra, sizeof extra,
+           ",\"relationship_type\":\"related-to\",\"source_ref\":\"%s\",\"target_ref\":\"%s\"",
+           uid("malware", 1), uid("x-acme-widget", 9));
+  add_sdo(2, "relationship", 1, extra);
+  snprintf(extra, sizeof extra,
+           ",\"relationship_type\":\"uses\",\"source_ref\":\"%s\",\"target_ref\":\"%s\"",
+           uid("malware", 1), uid("tool", 404));
+  add_sdo(3, "relationship", 2, extra);
+  add_ip_indicators(20, 10);
+  make_feed(f, "dangling", 5);
+  tq_feed_poll_opts o;
+  tq_feed_poll_opts_init(&o);
+  o.retry_max = 0;
+  o.max_pages = 1; /* an incomplete pass keeps them: later pages may bring the ends */
+  tq_err err;
+  tq_feed_summary_free(&f->sum);
+  assert_int_equal(tq_feed_poll(f->lib, f->net, "dangling", &o, &f->sum, &err), TQ_OK);
+  assert_false(f->sum.complete);
+  assert_int_equal(f->sum.links_dropped, 0);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM stix_pending"), 2);
+  /* the pass that reaches the end drops and counts them */
+  assert_int_equal(poll(f, "dangling", 0, &err), TQ_OK);
+  assert_true(f->sum.complete);
+  assert_int_equal(f->sum.links_dropped, 2);
+  assert_int_equal(f->sum.links_pending, 0);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM stix_pending"), 0);
+  cJSON *j = tq_feed_summary_json(&f->sum, 1);
+  assert_int_equal(cJSON_GetObjectItem(j, "links_dropped")->valueint, 2);
+  cJSON_Delete(j);
+}
+
+static void test_revoked_and_deprecated_objects_stay_apart_from_current_ones(void **state) {
+  fixture *f = *state;
+  /* ATT&CK: the old technique revoked (and another deprecated) under the current one's name */
+  add_sdo(1, "attack-pattern", 1,
+          ",\"name\":\"Phishing\",\"revoked\":true,\"external_references\":[{\"source_name\":"
+          "\"mitre-attack\",\"external_id\":\"T1192\"}]");
+  add_sdo(2, "attack-pattern", 2,
+          ",\"name\":\"Phishing\",\"x_mitre_deprecated\":true,\"external_references\":[{"
+          "\"source_name\":\"mitre-attack\",\"external_id\":\"T1193\"}]");
+  add_sdo(3, "attack-pattern", 3,
+          ",\"name\":\"Phishing\",\"external_references\":[{\"source_name\":\"mitre-attack\","
+          "\"external_id\":\"T1566\"}]");
+  make_feed(f, "attack", 10);
+  tq_err err;
+  assert_int_equal(poll(f, "attack", 0, &err), TQ_OK);
+  tq_object *cur = get(f, "attack_pattern", NULL, "Phishing");
+  assert_null(attr(cur, "Revoked"));
+  assert_string_equal(attr(cur, "MITRE ID")->value, "T1566");
+  for (size_t i = 0; i < cur->n_attrs; i++)
+    if (strcmp(cur->attrs[i].name, "MITRE ID") == 0)
+      assert_string_equal(cur->attrs[i].value, "T1566"); /* no other technique's id */
+  tq_object_free(cur);
+  tq_object *rev = get(f, "attack_pattern", NULL, "Phishing (revoked)");
+  assert_string_equal(attr(rev, "Revoked")->value, "true");
+  assert_string_equal(attr(rev, "MITRE ID")->value, "T1192");
+  tq_object_free(rev);
+  tq_object *dep = get(f, "attack_pattern", NULL, "Phishing (deprecated)");
+  assert_string_equal(attr(dep, "MITRE ID")->value, "T1193");
+  tq_object_free(dep);
+}
+
 int main(void) {
   if (ts_start() != 0)
     return 1;
@@ -573,6 +778,13 @@ int main(void) {
       T(test_poll_due_follows_every_and_enabled),
       T(test_report_hub_rest_feed_ingests_bundles_once),
       T(test_definitions_are_checked_and_presets_exist),
+      T(test_incomplete_poll_is_recorded_and_the_next_poll_finishes),
+      T(test_tie_larger_than_any_page_fails_naming_feed_and_date),
+      T(test_checkpoint_never_moves_back_when_polls_overlap),
+      T(test_asn_pattern_is_an_asn_indicator),
+      T(test_course_of_action_maps_to_its_threatq_type),
+      T(test_links_whose_end_never_comes_are_counted_and_dropped),
+      T(test_revoked_and_deprecated_objects_stay_apart_from_current_ones),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   ts_stop();

@@ -207,6 +207,19 @@ static const valid_case valid_cases[] = {
     {"[file:hashes.sha256 = 'ab' OR file:hashes.ssdeep = '3:a:b']", 1, 1,
      "0|file:hashes.sha256|=|ab|SHA-256|+ ; 0|file:hashes.ssdeep|=|3:a:b|Fuzzy Hash|+"},
     {"[x-empty:set IN ()]", 0, 1, ""},
+    /* AND operands satisfiable by one type (python-stix2's root_type rule, either order) */
+    {"[(a:x = 1 OR b:y = 2) AND a:z = 3]", 0, 1, "0|a:x|=|1|-|- ; 0|b:y|=|2|-|- ; 0|a:z|=|3|-|-"},
+    {"[a:z = 3 AND (a:x = 1 OR b:y = 2)]", 0, 1, "0|a:z|=|3|-|- ; 0|a:x|=|1|-|- ; 0|b:y|=|2|-|-"},
+    {"[(a:x = 1 OR b:y = 2) AND (b:w = 4 OR a:z = 3) AND a:v = 5]", 0, 1,
+     "0|a:x|=|1|-|- ; 0|b:y|=|2|-|- ; 0|b:w|=|4|-|- ; 0|a:z|=|3|-|- ; 0|a:v|=|5|-|-"},
+    /* a qualifier on a parenthesised expression is checked against nothing inside it
+     * (cti-pattern-validator's ValidationListener resets on a compound expression) */
+    {"([a:b = 1] WITHIN 5 SECONDS) WITHIN 10 SECONDS", 0, 1, "0|a:b|=|1|-|-"},
+    {"([a:b = 1] REPEATS 2 TIMES OR [c:d = 2]) REPEATS 3 TIMES", 0, 2,
+     "0|a:b|=|1|-|- ; 1|c:d|=|2|-|-"},
+    {"([a:b = 1]) WITHIN 5 SECONDS WITHIN 6 SECONDS", 0, 1, "0|a:b|=|1|-|-"},
+    /* an ASN is an integer literal, an indicator of its own */
+    {"[autonomous-system:number = 15169]", 1, 1, "0|autonomous-system:number|=|15169|ASN|+"},
 };
 
 static void test_valid_patterns_give_their_observables(void **state) {
@@ -276,6 +289,9 @@ static const invalid_case invalid_cases[] = {
     {"[file:name MATCHES t'2014-01-13T07:03:17Z']", "t'", "a string literal"},
     {"[file:size > true]", "true", "an orderable literal"},
     {"[file:name = 'a' AND ipv4-addr:value = '1.2.3.4']", "ipv4-addr", "share one type"},
+    {"[(a:x = 1 OR b:y = 2) AND c:z = 3]", "c:z", "share one type"},
+    {"[c:z = 3 AND (a:x = 1 OR b:y = 2)]", "a:x", "share one type"},
+    {"([a:b = 1] WITHIN 5 SECONDS WITHIN 6 SECONDS)", "WITHIN 6", "at most one WITHIN"},
     {"[file:name = 'a'] AND", NULL, "'[' or '('"},
     {"[file:name = 'a'] [file:name = 'b']", "[file:name = 'b'", "AND, OR, FOLLOWEDBY"},
     {"[file:name != 'a'] OR ([file:name = 'b']", NULL, "')'"},
@@ -378,6 +394,20 @@ static void test_qualifier_values_are_kept(void **state) {
   tq_stix_pattern_free(p);
 }
 
+static void test_qualifier_on_a_qualified_group_gets_its_own_node(void **state) {
+  (void)state;
+  const char *pat = "([a:b = 1] WITHIN 5 SECONDS) WITHIN 10 SECONDS";
+  tq_stix_pattern *p = NULL;
+  assert_int_equal(tq_stix_pattern_parse(pat, strlen(pat), &p, NULL, NULL), TQ_OK);
+  const tq_stix_node *g = p->root;
+  assert_int_equal(g->kind, TQ_STIX_NODE_GROUP);
+  assert_int_equal(g->quals, TQ_STIX_QUAL_WITHIN);
+  assert_true(g->within_seconds == 10.0);
+  assert_int_equal(g->child->kind, TQ_STIX_NODE_OBSERVATION);
+  assert_true(g->child->within_seconds == 5.0);
+  tq_stix_pattern_free(p);
+}
+
 static void test_tree_shape_follows_precedence(void **state) {
   (void)state;
   const char *pat = "[a:b = 1] OR [c:d = 2] AND [e:f = 3] FOLLOWEDBY [g:h = 4]";
@@ -442,6 +472,7 @@ int main(void) {
       cmocka_unit_test(test_column_counts_characters_not_bytes),
       cmocka_unit_test(test_nesting_is_bounded),
       cmocka_unit_test(test_qualifier_values_are_kept),
+      cmocka_unit_test(test_qualifier_on_a_qualified_group_gets_its_own_node),
       cmocka_unit_test(test_tree_shape_follows_precedence),
       cmocka_unit_test(test_indicator_type_table),
       cmocka_unit_test(test_thousand_patterns_parse_fast),

@@ -207,7 +207,7 @@ static void test_ties_without_next_lose_nothing_and_do_not_loop(void **state) {
   free(s);
 }
 
-static void test_tie_larger_than_any_page_stops_instead_of_looping(void **state) {
+static void test_tie_larger_than_any_page_fails_naming_the_date(void **state) {
   fixture *f = *state;
   TS.no_next = 1;
   TS.max_page = 5; /* the server caps every page: the tie of 12 can never be passed */
@@ -219,10 +219,13 @@ static void test_tie_larger_than_any_page_stops_instead_of_looping(void **state)
   seen_ids *s = calloc(1, sizeof *s);
   tq_taxii_pass_result res;
   tq_err err;
-  assert_int_equal(run_pass(f, &o, s, &res, &err), TQ_OK);
+  /* Not a quiet stop: the objects of the tie past the first page would be lost for good. */
+  assert_int_equal(run_pass(f, &o, s, &res, &err), TQ_ELIMIT);
   assert_false(res.complete);
-  assert_non_null(strstr(res.stopped, "no progress"));
+  assert_non_null(strstr(err.msg, "no progress"));
+  assert_non_null(strstr(err.msg, ts_date(10, 0))); /* names the date_added */
   assert_true(res.pages < 10);
+  assert_int_equal(s->n, 5); /* the pages before the failure were handed over */
   free(s);
 }
 
@@ -241,6 +244,26 @@ static void test_expired_cursor_restarts_from_checkpoint(void **state) {
   assert_int_equal(res.restarts, 1);
   assert_int_equal(s->n, 30);
   assert_string_equal(res.checkpoint, ts_date(39, 0));
+  free(s);
+}
+
+static void test_constant_next_like_medallion_walks_every_page(void **state) {
+  fixture *f = *state;
+  TS.medallion = 1;          /* one next value for every page of the walk */
+  add_indicators(95, 10, 7); /* ties of 7: groups that share date_added cross page edges */
+  tq_taxii_pass_opts o;
+  tq_taxii_pass_opts_init(&o);
+  o.limit = 10;
+  seen_ids *s = calloc(1, sizeof *s);
+  tq_taxii_pass_result res;
+  tq_err err;
+  assert_int_equal(run_pass(f, &o, s, &res, &err), TQ_OK);
+  assert_true(res.complete);
+  assert_string_equal(res.stopped, "");
+  assert_int_equal(res.pages, 10);
+  assert_int_equal(s->n, 95);
+  assert_int_equal(s->total, 95);
+  assert_string_equal(res.checkpoint, ts_date(10 + 94 / 7, 0));
   free(s);
 }
 
@@ -355,8 +378,9 @@ int main(void) {
       T(test_timestamps_are_normalised_to_microseconds),
       T(test_ties_across_pages_with_next_lose_nothing),
       T(test_ties_without_next_lose_nothing_and_do_not_loop),
-      T(test_tie_larger_than_any_page_stops_instead_of_looping),
+      T(test_tie_larger_than_any_page_fails_naming_the_date),
       T(test_expired_cursor_restarts_from_checkpoint),
+      T(test_constant_next_like_medallion_walks_every_page),
       T(test_same_next_again_stops_the_pass),
       T(test_page_cap_stops_with_the_checkpoint_kept),
       T(test_added_after_is_checkpoint_minus_overlap_in_taxii_form),

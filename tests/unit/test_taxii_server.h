@@ -18,6 +18,7 @@
 #define TS_COLL_ID "91a7b528-80eb-42ed-a74d-c6fbd5a26116"
 #define TS_COLL_TITLE "Test Collection"
 #define TS_MAX_OBJECTS 100000
+#define TS_MEDALLION_NEXT "2d3c0b4e-5f61-4a72-8b93-a4b5c6d7e8f9"
 
 typedef struct ts_object {
   char *json;
@@ -36,14 +37,21 @@ static struct {
   int only_taxii20;        /* answers 406 unless Accept is the TAXII 2.0 type */
   int expire_next_after;   /* the n-th request carrying next gets 400 (0 = never) */
   int next_requests;
-  int same_next;    /* every page says next = "stuck" */
+  int same_next; /* every page says next = "stuck" */
+  int medallion; /* like medallion: one constant next for every page of a walk, the
+                    position kept by the server */
+  size_t medallion_pos;
+  /* The gate: the gate_request-th objects request waits (gate_waiting set) until gate_open,
+   * so that a test can run another poll while one is in flight. */
+  pthread_cond_t cv;
+  int gate_request, gate_waiting, gate_open;
   int no_next;      /* more=true without next (added_after paging) */
   int garbled_page; /* the n-th objects request gets a body that is not JSON */
   int objects_requests;
   int last_limit;
   char last_accept[256];
   char last_after[64];
-} TS = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} TS = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* Adds an object (a JSON text) with its date_added; objects must be added in date order. */
 static void ts_add(const char *date_added, const char *json) {
@@ -72,6 +80,9 @@ static void ts_reset(void) {
   TS.user = TS.pass = NULL;
   TS.only_taxii20 = TS.expire_next_after = TS.next_requests = 0;
   TS.same_next = TS.no_next = TS.garbled_page = TS.objects_requests = 0;
+  TS.medallion = 0;
+  TS.medallion_pos = 0;
+  TS.gate_request = TS.gate_waiting = TS.gate_open = 0;
   TS.last_limit = 0;
   TS.last_accept[0] = '\0';
   TS.last_after[0] = '\0';
@@ -123,6 +134,12 @@ static enum MHD_Result ts_objects(struct MHD_Connection *c) {
     limit = TS.max_page;
   if (++TS.objects_requests == TS.garbled_page)
     return ts_reply(c, 200, TS_TAXII, "{\"objects\": [ {\"type\": trunc", NULL, NULL);
+  if (TS.objects_requests == TS.gate_request) {
+    TS.gate_waiting = 1;
+    pthread_cond_broadcast(&TS.cv);
+    while (!TS.gate_open)
+      pthread_cond_wait(&TS.cv, &TS.mu); /* other requests are served meanwhile */
+  }
   size_t start = 0;
   if (next) {
     if (++TS.next_requests == TS.expire_next_after)
@@ -130,7 +147,10 @@ static enum MHD_Result ts_objects(struct MHD_Connection *c) {
                       "{\"title\":\"ProcessingError\",\"description\":\"'next' not valid\","
                       "\"http_status\":\"400\"}",
                       NULL, NULL);
-    start = strcmp(next, "stuck") == 0 ? 0 : (size_t)strtoul(next + 1, NULL, 10);
+    if (TS.medallion)
+      start = strcmp(next, TS_MEDALLION_NEXT) == 0 ? TS.medallion_pos : (size_t)-1;
+    else
+      start = strcmp(next, "stuck") == 0 ? 0 : (size_t)strtoul(next + 1, NULL, 10);
   }
   /* The filtered list's positions [start, start + limit). */
   size_t *idx = malloc((TS.n + 1) * sizeof *idx), m = 0;
@@ -149,7 +169,11 @@ static enum MHD_Result ts_objects(struct MHD_Connection *c) {
   char *body = malloc(cap), *p = body;
   int more = end < m;
   p += sprintf(p, "{\"more\":%s", more ? "true" : "false");
-  if (more && !TS.no_next && TS.same_next)
+  if (TS.medallion)
+    TS.medallion_pos = end;
+  if (more && !TS.no_next && TS.medallion)
+    p += sprintf(p, ",\"next\":\"" TS_MEDALLION_NEXT "\"");
+  else if (more && !TS.no_next && TS.same_next)
     p += sprintf(p, ",\"next\":\"stuck\"");
   else if (more && !TS.no_next)
     p += sprintf(p, ",\"next\":\"o%zu\"", end);
