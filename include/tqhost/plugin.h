@@ -44,6 +44,8 @@ typedef struct tq_ydoc {
   cJSON *root;
   tq_ymark *marks;
   size_t n_marks, cap_marks;
+  size_t *index; /* hash of node -> marks[i - 1], 0 empty; index_cap slots (a power of 2) */
+  size_t index_cap;
 } tq_ydoc;
 
 /* Parses the first document of path. Errors (TQ_ENOTFOUND/TQ_EIO for the file, TQ_EINVAL for
@@ -164,6 +166,11 @@ void tq_docload_fields(tq_docload *m, const cJSON *arr, tq_plugin_field **out, s
 /* The `network` block (hosts, rate_limit, retry, cache_ttl) and the `limits` block. */
 void tq_docload_network(tq_docload *m, const cJSON *net, tq_plugin_network *n);
 void tq_docload_limits(tq_docload *m, const cJSON *lim, tq_lua_limits *l);
+/* Every "{config.KEY}" of n's hosts (net: the `network` node, for positions) must name a
+ * non-password field of fields or more (NULL/0 when none). */
+void tq_docload_hosts_check(tq_docload *m, const cJSON *net, const tq_plugin_network *n,
+                            const tq_plugin_field *fields, size_t n_fields,
+                            const tq_plugin_field *more, size_t n_more);
 /* Free what tq_docload_fields and tq_docload_network made. */
 void tq_docload_fields_free(tq_plugin_field *fields, size_t n);
 void tq_docload_network_free(tq_plugin_network *n);

@@ -80,7 +80,9 @@ static void load_doc(tq_docload *m, const cJSON *root, tq_plugin *p) {
   }
   tq_docload_fields(m, cJSON_GetObjectItemCaseSensitive(root, "config"), &p->fields, &p->n_fields);
   load_ops(m, cJSON_GetObjectItemCaseSensitive(root, "operations"), p);
-  tq_docload_network(m, cJSON_GetObjectItemCaseSensitive(root, "network"), &p->net);
+  const cJSON *net = cJSON_GetObjectItemCaseSensitive(root, "network");
+  tq_docload_network(m, net, &p->net);
+  tq_docload_hosts_check(m, net, &p->net, p->fields, p->n_fields, NULL, 0);
   tq_docload_limits(m, cJSON_GetObjectItemCaseSensitive(root, "limits"), &p->limits);
 }
 
