@@ -122,6 +122,11 @@ tq_code tq_plugin_load(const char *dir, tq_plugin **out, tq_diags *diags, tq_err
     rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", dir);
     goto fail;
   }
+  /* Nothing of the folder (manifest, script, specs, fixtures) may lead out of it. */
+  if ((rc = tq_path_tree_inside(dir, err)) != TQ_OK) {
+    tq_diags_add(d, "%s", err->msg);
+    goto fail;
+  }
   size_t n_schema = 0;
   if ((rc = tq_docload_read(p->manifest, "operation.schema.json", d, &doc, &n_schema, err)) !=
       TQ_OK)

@@ -276,6 +276,9 @@ static int t_run_body(lua_State *L) {
   in->replay = opt_field(L, 3, "replay");
   if (in->entry == NULL)
     return luaL_error(L, "T.run: entry is required");
+  tq_err perr;
+  if (in->replay && tq_path_inside(p->dir, in->replay, NULL, &perr) == TQ_EDENIED)
+    return luaL_error(L, "T.run: replay: %s", perr.msg);
   read_kv(L, 3, "config", &in->config, &in->n_config);
   read_kv(L, 3, "secrets", &in->secrets, &in->n_secrets);
   read_object(L, 3, &in->obj);
