@@ -125,6 +125,9 @@ tq_code tq_plugin_policy_build(const tq_plugin *p, const tq_plugin_config *cfg,
   tq_net_policy *pol = &out->policy;
   pol->allow_hosts = (const char *const *)out->hosts;
   pol->n_allow_hosts = out->n_hosts;
+  /* Default deny: no network.hosts, no network; the host's own networks only when named. */
+  pol->deny_unlisted = 1;
+  pol->block_private = 1;
   if (p->net.rate_requests > 0 && p->net.rate_per_ms > 0) {
     pol->rate_per_s = p->net.rate_requests * 1000.0 / (double)p->net.rate_per_ms;
     pol->burst = p->net.rate_requests;
