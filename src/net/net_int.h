@@ -79,7 +79,7 @@ struct net_req {
   tq_buf resp_body, resp_hdrs;
   int write_fail; /* 1: body or headers past the cap, 2: out of memory (aborts the transfer) */
   char addr_refused[200]; /* why the last attempt's address was refused (block_private); "" */
-  tq_net_response *resp; /* set when complete, handed to done */
+  tq_net_response *resp;  /* set when complete, handed to done */
   char errbuf[CURL_ERROR_SIZE];
 };
 

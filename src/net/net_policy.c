@@ -70,9 +70,9 @@ fail:
  * reached only when the allow-list names it literally. */
 
 struct net_named_addr {
-  int family;               /* AF_INET or AF_INET6 */
-  unsigned char addr[16];   /* 4 or 16 bytes */
-  unsigned short port;      /* 0: any port */
+  int family;             /* AF_INET or AF_INET6 */
+  unsigned char addr[16]; /* 4 or 16 bytes */
+  unsigned short port;    /* 0: any port */
 };
 
 static int v4_special(const unsigned char a[4]) {
