@@ -385,6 +385,12 @@ int tq_plugin_test(const char *dir, tq_err *err) {
     return -1;
   snprintf(h.parent, sizeof h.parent, "%s/..", abs);
   snprintf(h.lib_dir, sizeof h.lib_dir, "%s/lib", h.parent);
+  /* Busted's own require reads lib/ unsandboxed: nothing there may lead out of it. */
+  tq_code rc = tq_path_tree_inside(h.lib_dir, err);
+  if (rc != TQ_OK && rc != TQ_ENOTFOUND) {
+    tq_plugin_free(h.plugin);
+    return -1;
+  }
   int status = -1;
   lua_State *L = luaL_newstate();
   if (L == NULL) {
