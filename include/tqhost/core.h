@@ -81,6 +81,16 @@ tq_code tq_parse_duration_ms(const char *s, int64_t *out_ms, tq_err *err);
 /* Parses a size like "32MiB", "64KiB", "1048576", "10MB" into bytes. */
 tq_code tq_parse_size(const char *s, uint64_t *out, tq_err *err);
 
+/* ---- paths ------------------------------------------------------------------------------
+ * Keeping file access inside a folder (symlinks resolved with realpath). */
+/* TQ_OK when path resolves to root or a file below it; *resolved (may be NULL; malloc'd)
+ * gets the canonical path. TQ_EDENIED names both when it resolves elsewhere; TQ_ENOTFOUND
+ * when path does not exist. */
+tq_code tq_path_inside(const char *root, const char *path, char **resolved, tq_err *err);
+/* TQ_EDENIED naming the first symlink anywhere below root (symlinked folders not entered)
+ * that resolves outside root. Dangling links are left to whoever opens them. */
+tq_code tq_path_tree_inside(const char *root, tq_err *err);
+
 /* ---- time ------------------------------------------------------------------------------
  * Library times are Unix seconds (UTC). Text forms: "YYYY-MM-DD HH:MM:SS" (ThreatQ's) and
  * ISO 8601 / RFC 3339 ("2024-01-02T03:04:05.123Z", "+00:00" offsets). */

@@ -54,13 +54,22 @@ typedef struct tq_net_policy {
   int verify_tls;       /* 1 (default on: tq_net_policy_init) */
   int follow_redirects; /* max redirects followed, each checked against the allow-list;
                            0 = none (a 3xx is final); 5 from tq_net_policy_init */
+  int deny_unlisted;    /* 1: an empty allow-list allows no host at all (plugins: default
+                           deny); 0: an empty allow-list allows any host */
+  int block_private;    /* 1: an address that is loopback, private, link-local, CGNAT,
+                           multicast or unspecified is refused when curl is about to connect
+                           to it (after DNS, so a name that resolves there is caught too),
+                           unless an allow-list entry names that address literally
+                           ("127.0.0.1", "[::1]:8080", "10.0.0.5:443") or is "localhost"
+                           (loopback addresses) */
 } tq_net_policy;
 void tq_net_policy_init(tq_net_policy *p);
 
 typedef struct tq_net_request {
   const char *method; /* NULL: GET */
   const char *url;
-  const char *const *headers; /* "Name: value" lines */
+  const char *const *headers; /* "Name: value" lines; never Host (TQ_EINVAL): the host is
+                                 the URL's, the one the allow-list checks */
   size_t n_headers;
   const char *body;
   size_t body_len;

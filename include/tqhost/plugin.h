@@ -44,6 +44,8 @@ typedef struct tq_ydoc {
   cJSON *root;
   tq_ymark *marks;
   size_t n_marks, cap_marks;
+  size_t *index; /* hash of node -> marks[i - 1], 0 empty; index_cap slots (a power of 2) */
+  size_t index_cap;
 } tq_ydoc;
 
 /* Parses the first document of path. Errors (TQ_ENOTFOUND/TQ_EIO for the file, TQ_EINVAL for
@@ -164,6 +166,11 @@ void tq_docload_fields(tq_docload *m, const cJSON *arr, tq_plugin_field **out, s
 /* The `network` block (hosts, rate_limit, retry, cache_ttl) and the `limits` block. */
 void tq_docload_network(tq_docload *m, const cJSON *net, tq_plugin_network *n);
 void tq_docload_limits(tq_docload *m, const cJSON *lim, tq_lua_limits *l);
+/* Every "{config.KEY}" of n's hosts (net: the `network` node, for positions) must name a
+ * non-password field of fields or more (NULL/0 when none). */
+void tq_docload_hosts_check(tq_docload *m, const cJSON *net, const tq_plugin_network *n,
+                            const tq_plugin_field *fields, size_t n_fields,
+                            const tq_plugin_field *more, size_t n_more);
 /* Free what tq_docload_fields and tq_docload_network made. */
 void tq_docload_fields_free(tq_plugin_field *fields, size_t n);
 void tq_docload_network_free(tq_plugin_network *n);
@@ -230,6 +237,38 @@ const char *tq_plugin_config_get(const tq_plugin_config *c, const char *key);
 tq_code tq_plugin_secret_seal(const char *key_path, const char *plain, char **out, tq_err *err);
 tq_code tq_plugin_secret_open(const char *key_path, const char *sealed, char **out, tq_err *err);
 
+/* ---- host configuration -------------------------------------------------------------------
+ * The operator's file (schemas/host.schema.json): $TQHOST_CONFIG, else TQ_HOST_CONFIG_DEFAULT.
+ * For now it holds the ceilings of every run's budgets; a manifest or action file that asks
+ * for more is clamped to them with a warning in the log (not refused: a plugin written for a
+ * bigger host still runs, within this host's means). */
+#define TQ_HOST_CONFIG_DEFAULT "/etc/tqhost/tqhost.yaml"
+#define TQ_HOST_MAX_MEMORY ((size_t)256 << 20)
+#define TQ_HOST_MAX_INSTRUCTIONS 1000000000ULL
+#define TQ_HOST_MAX_TIMEOUT_MS 300000
+
+typedef struct tq_host_config {
+  char *path;               /* the file read; NULL: built-in values */
+  tq_lua_limits max_limits; /* ceilings, every field non-zero */
+} tq_host_config;
+
+/* The built-in values (no file). */
+void tq_host_config_defaults(tq_host_config *c);
+/* $TQHOST_CONFIG (*named = 1) or TQ_HOST_CONFIG_DEFAULT (*named = 0). */
+const char *tq_host_config_path(int *named);
+/* Reads path over the built-in values. A missing file is an error when must_exist, else the
+ * built-in values hold. Errors name file:line:col (all of them in diags, may be NULL; the
+ * first in err); out then holds the built-in values. Free with tq_host_config_free. */
+tq_code tq_host_config_load(const char *path, int must_exist, tq_host_config *out, tq_diags *diags,
+                            tq_err *err);
+/* tq_host_config_load of tq_host_config_path: the file $TQHOST_CONFIG names must exist. */
+tq_code tq_host_config_find(tq_host_config *out, tq_err *err);
+void tq_host_config_free(tq_host_config *c);
+/* Clamps l to c's ceilings (a 0 field, the runtime's default, too when the ceiling is below
+ * that default); logs a warning naming who (the plugin or action) for each value asked for
+ * explicitly and lowered. */
+void tq_host_limits_clamp(const tq_host_config *c, const char *who, tq_lua_limits *l);
+
 /* ---- running an operation ---------------------------------------------------------------------
  */
 
@@ -258,6 +297,7 @@ typedef struct tq_op_request {
   const char *plugins_dir;     /* for lib/ (require); NULL: <plugin dir>/.. */
   const char *replay_file;     /* non-NULL: recorded HTTP, no network */
   tq_lib *lib;                 /* HTTP cache and tq.* reads; may be NULL */
+  const tq_host_config *host;  /* budget ceilings; NULL: tq_host_config_find */
 } tq_op_request;
 
 typedef struct tq_op_result {

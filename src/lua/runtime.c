@@ -478,10 +478,18 @@ static void module_compiled(lua_State *L, tq_lua_script *s, const char *name) {
   luaL_addstring(&b, ".lua");
   luaL_pushresult(&b);
   const char *chunkname = lua_tostring(L, -1);
-  char *src = NULL;
+  char *src = NULL, *real = NULL;
   size_t len = 0;
   tq_err err;
-  if (read_file(chunkname + 1, MAX_SCRIPT_BYTES, &src, &len, &err) != TQ_OK)
+  /* A symlink out of lib/ would hand any file of the host to the compiler (whose error
+   * quotes it); the file is read through its canonical path. */
+  tq_code rc = tq_path_inside(s->lib_dir, chunkname + 1, &real, &err);
+  if (rc == TQ_OK)
+    rc = read_file(real, MAX_SCRIPT_BYTES, &src, &len, &err);
+  free(real);
+  if (rc == TQ_EDENIED)
+    luaL_error(L, "require: module '%s' refused: %s", name, err.msg);
+  if (rc != TQ_OK)
     luaL_error(L, "require: module '%s' not found: %s", name, err.msg);
   int st = compile_chunk(L, src, len, chunkname);
   free(src);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "net_int.h"
@@ -496,6 +497,11 @@ static int handle_redirect(tq_net *net, net_req *req) {
 
 static void handle_curl_error(tq_net *net, net_req *req, CURLcode res) {
   char where[600];
+  if (req->addr_refused[0] && res == CURLE_COULDNT_CONNECT) { /* policy, not the network */
+    req_where(req, where, sizeof where);
+    net_finish(net, req, TQ_NET_BLOCKED, "%s: %s", where, req->addr_refused);
+    return;
+  }
   tq_net_fail fail = classify(res, req->write_fail);
   int transient = (fail == TQ_NET_TIMEOUT || fail == TQ_NET_REFUSED) && req->write_fail == 0;
   if (transient && req->retries < req->prov->retry_max) {
@@ -587,6 +593,18 @@ static void easy_method(CURL *e, const net_req *req) {
   }
 }
 
+/* Connect-time address check (block_private): curl calls this with each address it resolved
+ * for the request's host (or the proxy's), so a name that resolves to a loopback or
+ * metadata address is refused whatever the DNS answered at check time. */
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr) {
+  net_req *req = ud;
+  (void)purpose;
+  if (!net_addr_allowed(req->prov, &addr->addr, addr->addrlen, req->addr_refused,
+                        sizeof req->addr_refused))
+    return CURL_SOCKET_BAD;
+  return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
 /* Proxies: CURLOPT_PROXY is never set, so libcurl reads http_proxy, https_proxy, all_proxy and
  * no_proxy from the environment as it does by default. */
 static void easy_setup(CURL *e, net_req *req) {
@@ -612,6 +630,8 @@ static void easy_setup(CURL *e, net_req *req) {
     curl_easy_setopt(e, CURLOPT_CAINFO, p->ca_file);
   if (req->hdrs)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->hdrs);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, p->block_private ? open_socket : NULL);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, p->block_private ? (void *)req : NULL);
   easy_method(e, req);
 }
 
@@ -622,6 +642,7 @@ void net_attempt_start(tq_net *net, net_req *req) {
   req->write_fail = 0;
   req->status = 0;
   req->errbuf[0] = '\0';
+  req->addr_refused[0] = '\0';
   req->attempts++;
   CURL *e = easy_get(net);
   if (e == NULL)
@@ -642,6 +663,15 @@ fail:
 
 /* ---- submit ------------------------------------------------------------------------------- */
 
+/* Whether the header name of n bytes (surrounding blanks ignored) is Host. */
+static int net_header_is_host(const char *name, size_t n) {
+  while (n > 0 && (*name == ' ' || *name == '\t'))
+    name++, n--;
+  while (n > 0 && (name[n - 1] == ' ' || name[n - 1] == '\t'))
+    n--;
+  return n == 4 && strncasecmp(name, "host", 4) == 0;
+}
+
 static tq_code check_request(const tq_net_request *req, char method[16], tq_err *err) {
   const char *m = req->method ? req->method : "GET";
   size_t i = 0;
@@ -658,6 +688,10 @@ static tq_code check_request(const tq_net_request *req, char method[16], tq_err 
     const char *colon = line ? strchr(line, ':') : NULL;
     if (colon == NULL || colon == line || strpbrk(line, "\r\n") != NULL)
       return tq_err_set(err, TQ_EINVAL, "net: header %zu is not one 'Name: value' line", h + 1);
+    if (net_header_is_host(line, (size_t)(colon - line)))
+      return tq_err_set(err, TQ_EINVAL,
+                        "net: header 'Host' cannot be set: the host is the URL's, which the "
+                        "allow-list checks");
   }
   if (req->body_len && req->body == NULL)
     return tq_err_set(err, TQ_EINVAL, "net: body_len %zu with a NULL body", req->body_len);
@@ -718,8 +752,14 @@ static tq_code req_route(tq_net *net, net_req *r, CURLU *u, const tq_net_request
   if (!net_host_allowed(r->prov, u, hostport, sizeof hostport)) {
     char where[600];
     req_where(r, where, sizeof where);
-    net_finish(net, r, TQ_NET_BLOCKED, "%s: host %s is off the allow-list of provider '%s'", where,
-               hostport, r->prov->name);
+    if (r->prov->n_allow == 0)
+      net_finish(net, r, TQ_NET_BLOCKED,
+                 "%s: provider '%s' allows no host (its plugin's manifest lists no "
+                 "network.hosts)",
+                 where, r->prov->name);
+    else
+      net_finish(net, r, TQ_NET_BLOCKED, "%s: host %s is off the allow-list of provider '%s'",
+                 where, hostport, r->prov->name);
     return TQ_OK;
   }
   if (strcmp(r->method, "GET") == 0 && !req->no_cache) {

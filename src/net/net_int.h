@@ -29,8 +29,13 @@ typedef struct net_req net_req;
 struct tq_net_provider {
   tq_net_provider *next;
   char *name;
-  char **allow; /* normalised, lower-case "host" or "host:port"; n_allow 0 = any */
+  char **allow; /* normalised, lower-case "host" or "host:port"; n_allow 0 = any (none
+                   when deny_unlisted) */
   size_t n_allow;
+  int deny_unlisted, block_private;
+  struct net_named_addr *named; /* allow-list entries that are IP literals (block_private) */
+  size_t n_named;
+  int named_loopback; /* "localhost" is on the allow-list */
   int *retry_on;
   size_t n_retry_on;
   char *ca_file;
@@ -73,7 +78,8 @@ struct net_req {
   CURL *easy;
   tq_buf resp_body, resp_hdrs;
   int write_fail; /* 1: body or headers past the cap, 2: out of memory (aborts the transfer) */
-  tq_net_response *resp; /* set when complete, handed to done */
+  char addr_refused[200]; /* why the last attempt's address was refused (block_private); "" */
+  tq_net_response *resp;  /* set when complete, handed to done */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -119,6 +125,12 @@ void net_provider_free(tq_net_provider *p);
  * gets "host:port" (the port explicit or the scheme's) for messages. */
 int net_host_allowed(const tq_net_provider *p, CURLU *u, char *host_out, size_t host_len);
 int net_retry_status(const tq_net_provider *p, int status);
+/* Whether curl may connect to sa (len bytes) for p: always unless p->block_private and the
+ * address is special (loopback, private...) and not named by the allow-list. When not, why
+ * (>= 160 bytes) says which address and why. */
+struct sockaddr;
+int net_addr_allowed(const tq_net_provider *p, const struct sockaddr *sa, size_t len, char *why,
+                     size_t why_len);
 /* Starts queued requests of p while slots and tokens allow. */
 void net_provider_pump(tq_net *net, tq_net_provider *p, int64_t now_us);
 void net_provider_enqueue(tq_net_provider *p, net_req *req, int front);

@@ -2,8 +2,10 @@
  * retried statuses, the token bucket and the connection slots. Admission happens here
  * (net_provider_pump): a request waits in its provider's FIFO until a slot and a token are
  * both free; it never fails for want of either. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,119 @@ fail:
   return rc;
 }
 
+/* ---- special addresses ----------------------------------------------------------------------
+ * A plugin names the hosts it talks to; an address inside the host's own networks (loopback,
+ * RFC 1918, link-local where cloud metadata services live, CGNAT, multicast, unspecified) is
+ * reached only when the allow-list names it literally. */
+
+struct net_named_addr {
+  int family;             /* AF_INET or AF_INET6 */
+  unsigned char addr[16]; /* 4 or 16 bytes */
+  unsigned short port;    /* 0: any port */
+};
+
+static int v4_special(const unsigned char a[4]) {
+  return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 169 && a[1] == 254) ||
+         (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168) ||
+         (a[0] == 100 && (a[1] & 0xc0) == 64) || a[0] >= 224;
+}
+
+static int v4_loopback(const unsigned char a[4]) { return a[0] == 127; }
+
+static int v6_special(const unsigned char a[16], int *loopback) {
+  static const unsigned char zero[16] = {0};
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  *loopback = memcmp(a, zero, 15) == 0 && a[15] == 1;
+  if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0) {
+    *loopback = v4_loopback(a + 12);
+    return v4_special(a + 12);
+  }
+  return memcmp(a, zero, 15) == 0 /* :: and ::1 */ || (a[0] & 0xfe) == 0xfc /* fc00::/7 */ ||
+         (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) /* fe80::/10 */ || a[0] == 0xff;
+}
+
+/* An allow-list entry ("host" or "host:port", IPv6 in brackets) that is an IP literal. */
+static int named_parse(const char *entry, struct net_named_addr *out) {
+  char host[64];
+  const char *port = NULL;
+  memset(out, 0, sizeof *out);
+  if (entry[0] == '[') {
+    const char *close = strchr(entry, ']');
+    if (close == NULL || (size_t)(close - entry) >= sizeof host)
+      return 0;
+    snprintf(host, sizeof host, "%.*s", (int)(close - entry - 1), entry + 1);
+    port = close[1] == ':' ? close + 2 : NULL;
+  } else {
+    const char *colon = strchr(entry, ':');
+    size_t n = colon ? (size_t)(colon - entry) : strlen(entry);
+    if (n >= sizeof host)
+      return 0;
+    snprintf(host, sizeof host, "%.*s", (int)n, entry);
+    port = colon ? colon + 1 : NULL;
+  }
+  if (inet_pton(AF_INET, host, out->addr) == 1)
+    out->family = AF_INET;
+  else if (inet_pton(AF_INET6, host, out->addr) == 1)
+    out->family = AF_INET6;
+  else
+    return 0;
+  out->port = port ? (unsigned short)atoi(port) : 0;
+  return 1;
+}
+
+static tq_code named_collect(tq_net_provider *p, tq_err *err) {
+  if (p->n_allow == 0)
+    return TQ_OK;
+  if ((p->named = calloc(p->n_allow, sizeof *p->named)) == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "net: out of memory");
+  for (size_t i = 0; i < p->n_allow; i++) {
+    if (strcmp(p->allow[i], "localhost") == 0 || strncmp(p->allow[i], "localhost:", 10) == 0)
+      p->named_loopback = 1;
+    else if (named_parse(p->allow[i], &p->named[p->n_named]))
+      p->n_named++;
+  }
+  return TQ_OK;
+}
+
+int net_addr_allowed(const tq_net_provider *p, const struct sockaddr *sa, size_t len, char *why,
+                     size_t why_len) {
+  const unsigned char *a = NULL;
+  unsigned short port = 0;
+  int family = sa->sa_family, special = 0, loopback = 0;
+  if (!p->block_private)
+    return 1;
+  if (family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    a = (const unsigned char *)&in->sin_addr;
+    port = ntohs(in->sin_port);
+    special = v4_special(a);
+    loopback = v4_loopback(a);
+  } else if (family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    a = (const unsigned char *)&in6->sin6_addr;
+    port = ntohs(in6->sin6_port);
+    special = v6_special(a, &loopback);
+  } else {
+    snprintf(why, why_len, "address family %d is not IP", family);
+    return 0;
+  }
+  if (!special || (loopback && p->named_loopback))
+    return 1;
+  size_t n = family == AF_INET ? 4 : 16;
+  for (size_t i = 0; i < p->n_named; i++)
+    if (p->named[i].family == family && memcmp(p->named[i].addr, a, n) == 0 &&
+        (p->named[i].port == 0 || p->named[i].port == port))
+      return 1;
+  char text[INET6_ADDRSTRLEN] = "?";
+  inet_ntop(family, a, text, sizeof text);
+  snprintf(why, why_len,
+           "address %s is %s: reached only when network.hosts names it (as an IP literal or "
+           "localhost)",
+           text, loopback ? "loopback" : "private, link-local or reserved");
+  return 0;
+}
+
 static tq_code provider_copy_lists(tq_net_provider *p, const tq_net_policy *pol, tq_err *err) {
   if (pol->n_allow_hosts && pol->allow_hosts) {
     p->allow = calloc(pol->n_allow_hosts, sizeof *p->allow);
@@ -83,7 +198,7 @@ static tq_code provider_copy_lists(tq_net_provider *p, const tq_net_policy *pol,
   }
   if (pol->ca_file && (p->ca_file = tq_strdup(pol->ca_file)) == NULL)
     return tq_err_set(err, TQ_ENOMEM, "net: out of memory");
-  return TQ_OK;
+  return named_collect(p, err);
 }
 
 static tq_code policy_check(const char *name, const tq_net_policy *pol, tq_err *err) {
@@ -119,6 +234,8 @@ tq_code net_provider_new(const char *name, const tq_net_policy *pol, tq_net_prov
   p->timeout_ms = pol->timeout_ms ? pol->timeout_ms : NET_DEFAULT_TIMEOUT_MS;
   p->cache_ttl_ms = pol->cache_ttl_ms;
   p->max_body = pol->max_body ? pol->max_body : NET_DEFAULT_MAX_BODY;
+  p->deny_unlisted = pol->deny_unlisted;
+  p->block_private = pol->block_private;
   *out = p;
   return TQ_OK;
 fail:
@@ -134,6 +251,7 @@ void net_provider_free(tq_net_provider *p) {
   for (size_t i = 0; i < p->n_allow; i++)
     free(p->allow[i]);
   free(p->allow);
+  free(p->named);
   free(p->retry_on);
   free(p->ca_file);
   free(p->name);
@@ -148,7 +266,7 @@ int net_host_allowed(const tq_net_provider *p, CURLU *u, char *host_out, size_t 
   str_lower(host);
   curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
   snprintf(host_out, host_len, "%s:%s", host, port ? port : "");
-  ok = p->n_allow == 0;
+  ok = p->n_allow == 0 && !p->deny_unlisted;
   for (size_t i = 0; i < p->n_allow && !ok; i++)
     ok = strcmp(p->allow[i], host) == 0 || strcmp(p->allow[i], host_out) == 0;
 done:

@@ -190,6 +190,49 @@ void tq_docload_network(tq_docload *m, const cJSON *net, tq_plugin_network *n) {
   n->cache_ttl_ms = tq_docload_duration(m, net, "cache_ttl", "network.cache_ttl", 0);
 }
 
+/* The field of key in a (then b), or NULL. */
+static const tq_plugin_field *field_in(const tq_plugin_field *a, size_t na,
+                                       const tq_plugin_field *b, size_t nb, const char *key) {
+  for (size_t i = 0; i < na + nb; i++) {
+    const tq_plugin_field *f = i < na ? &a[i] : &b[i - na];
+    if (f->key && strcmp(f->key, key) == 0)
+      return f;
+  }
+  return NULL;
+}
+
+void tq_docload_hosts_check(tq_docload *m, const cJSON *net, const tq_plugin_network *n,
+                            const tq_plugin_field *fields, size_t n_fields,
+                            const tq_plugin_field *more, size_t n_more) {
+  const cJSON *arr = cJSON_GetObjectItemCaseSensitive(net, "hosts");
+  for (size_t i = 0; i < n->n_hosts; i++) {
+    const cJSON *node = cJSON_GetArrayItem(arr, (int)i);
+    char path[64];
+    snprintf(path, sizeof path, "network.hosts[%zu]", i);
+    for (const char *s = n->hosts[i]; (s = strstr(s, "{config.")) != NULL;) {
+      const char *close = strchr(s, '}');
+      if (close == NULL) {
+        tq_docload_error(m, node, path, "'%s': unclosed '{'", n->hosts[i]);
+        break;
+      }
+      char key[128];
+      snprintf(key, sizeof key, "%.*s", (int)(close - s - 8), s + 8);
+      const tq_plugin_field *f = field_in(fields, n_fields, more, n_more, key);
+      if (f == NULL)
+        tq_docload_error(m, node, path,
+                         "'{config.%s}' names no config field: '%s' is not a key "
+                         "of config",
+                         key, key);
+      else if (f->type == TQ_FIELD_PASSWORD)
+        tq_docload_error(m, node, path,
+                         "'{config.%s}' is a password field: a secret cannot be "
+                         "a host",
+                         key);
+      s = close + 1;
+    }
+  }
+}
+
 void tq_docload_limits(tq_docload *m, const cJSON *lim, tq_lua_limits *l) {
   const cJSON *mem = cJSON_GetObjectItemCaseSensitive(lim, "memory");
   char *text = tq_docload_scalar(m, mem);

@@ -80,7 +80,9 @@ static void load_doc(tq_docload *m, const cJSON *root, tq_plugin *p) {
   }
   tq_docload_fields(m, cJSON_GetObjectItemCaseSensitive(root, "config"), &p->fields, &p->n_fields);
   load_ops(m, cJSON_GetObjectItemCaseSensitive(root, "operations"), p);
-  tq_docload_network(m, cJSON_GetObjectItemCaseSensitive(root, "network"), &p->net);
+  const cJSON *net = cJSON_GetObjectItemCaseSensitive(root, "network");
+  tq_docload_network(m, net, &p->net);
+  tq_docload_hosts_check(m, net, &p->net, p->fields, p->n_fields, NULL, 0);
   tq_docload_limits(m, cJSON_GetObjectItemCaseSensitive(root, "limits"), &p->limits);
 }
 
@@ -118,6 +120,12 @@ tq_code tq_plugin_load(const char *dir, tq_plugin **out, tq_diags *diags, tq_err
     if (p)
       p->manifest = NULL;
     rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", dir);
+    goto fail;
+  }
+  /* Nothing of the folder (manifest, script, specs, fixtures) may lead out of it. */
+  rc = tq_path_tree_inside(dir, err);
+  if (rc != TQ_OK && rc != TQ_ENOTFOUND) { /* a missing folder: the manifest read says so */
+    tq_diags_add(d, "%s", err->msg);
     goto fail;
   }
   size_t n_schema = 0;

@@ -125,6 +125,9 @@ tq_code tq_plugin_policy_build(const tq_plugin *p, const tq_plugin_config *cfg,
   tq_net_policy *pol = &out->policy;
   pol->allow_hosts = (const char *const *)out->hosts;
   pol->n_allow_hosts = out->n_hosts;
+  /* Default deny: no network.hosts, no network; the host's own networks only when named. */
+  pol->deny_unlisted = 1;
+  pol->block_private = 1;
   if (p->net.rate_requests > 0 && p->net.rate_per_ms > 0) {
     pol->rate_per_s = p->net.rate_requests * 1000.0 / (double)p->net.rate_per_ms;
     pol->burst = p->net.rate_requests;
@@ -172,8 +175,8 @@ static tq_code collect(tq_lua_run *run, tq_op_result *res, tq_err *err) {
 }
 
 /* Loads the script into rt and runs the operation's entry on the object. */
-static tq_code run_in(tq_lua *rt, const tq_op_request *rq, tq_net_provider *prov, tq_op_result *res,
-                      tq_err *err) {
+static tq_code run_in(tq_lua *rt, const tq_op_request *rq, const tq_lua_limits *limits,
+                      tq_net_provider *prov, tq_op_result *res, tq_err *err) {
   tq_lua_script_opts so;
   tq_lua_script_opts_init(&so);
   char *lib_dir = lib_dir_of(rq);
@@ -185,7 +188,7 @@ static tq_code run_in(tq_lua *rt, const tq_op_request *rq, tq_net_provider *prov
   so.n_config = rq->cfg->n_config;
   so.secrets = rq->cfg->secrets;
   so.n_secrets = rq->cfg->n_secrets;
-  so.limits = rq->plugin->limits;
+  so.limits = *limits;
   tq_lua_script *script = NULL;
   tq_lua_run *run = NULL;
   tq_code rc =
@@ -218,10 +221,20 @@ tq_code tq_plugin_op_run(const tq_op_request *rq, tq_op_result *res, tq_err *err
   tq_lua *rt = NULL;
   tq_lua_opts lo;
   tq_lua_opts_init(&lo);
-  tq_code rc = TQ_OK;
+  tq_host_config found;
+  tq_host_config_defaults(&found);
+  const tq_host_config *host = rq->host ? rq->host : &found;
+  tq_lua_limits limits = rq->plugin->limits;
+  tq_code rc = rq->host ? TQ_OK : tq_host_config_find(&found, err);
+  if (rc != TQ_OK)
+    goto fail;
+  tq_host_limits_clamp(host, rq->plugin->name, &limits);
   if (rq->replay_file == NULL) {
-    if ((rc = tq_plugin_policy_build(rq->plugin, rq->cfg, &pp, err)) != TQ_OK ||
-        (rc = tq_net_new(rq->lib, &net, err)) != TQ_OK ||
+    if ((rc = tq_plugin_policy_build(rq->plugin, rq->cfg, &pp, err)) != TQ_OK)
+      goto fail;
+    if (pp.policy.timeout_ms > limits.timeout_ms)
+      pp.policy.timeout_ms = limits.timeout_ms;
+    if ((rc = tq_net_new(rq->lib, &net, err)) != TQ_OK ||
         (rc = tq_net_provider_get(net, rq->plugin->name, &pp.policy, &prov, err)) != TQ_OK)
       goto fail;
   }
@@ -230,8 +243,9 @@ tq_code tq_plugin_op_run(const tq_op_request *rq, tq_op_result *res, tq_err *err
   lo.replay_file = rq->replay_file;
   if ((rc = tq_lua_new(&lo, &rt, err)) != TQ_OK)
     goto fail;
-  rc = run_in(rt, rq, prov, res, err);
+  rc = run_in(rt, rq, &limits, prov, res, err);
 fail:
+  tq_host_config_free(&found);
   tq_lua_free(rt);
   tq_net_free(net);
   tq_plugin_policy_free(&pp);

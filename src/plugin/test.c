@@ -276,6 +276,9 @@ static int t_run_body(lua_State *L) {
   in->replay = opt_field(L, 3, "replay");
   if (in->entry == NULL)
     return luaL_error(L, "T.run: entry is required");
+  tq_err perr;
+  if (in->replay && tq_path_inside(p->dir, in->replay, NULL, &perr) == TQ_EDENIED)
+    return luaL_error(L, "T.run: replay: %s", perr.msg);
   read_kv(L, 3, "config", &in->config, &in->n_config);
   read_kv(L, 3, "secrets", &in->secrets, &in->n_secrets);
   read_object(L, 3, &in->obj);
@@ -382,6 +385,12 @@ int tq_plugin_test(const char *dir, tq_err *err) {
     return -1;
   snprintf(h.parent, sizeof h.parent, "%s/..", abs);
   snprintf(h.lib_dir, sizeof h.lib_dir, "%s/lib", h.parent);
+  /* Busted's own require reads lib/ unsandboxed: nothing there may lead out of it. */
+  tq_code rc = tq_path_tree_inside(h.lib_dir, err);
+  if (rc != TQ_OK && rc != TQ_ENOTFOUND) {
+    tq_plugin_free(h.plugin);
+    return -1;
+  }
   int status = -1;
   lua_State *L = luaL_newstate();
   if (L == NULL) {

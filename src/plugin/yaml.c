@@ -3,6 +3,7 @@
  * the diagnostics list used by every file check of this part. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,15 +56,92 @@ static tq_code mark_add(tq_ydoc *d, const cJSON *node, yaml_mark_t m) {
   return TQ_OK;
 }
 
+/* ---- hashing: node -> mark, and the keys of one mapping -------------------------------------
+ * Open addressing with linear probing in tables of a power-of-two size at most half full, so
+ * that a file of n keys is read in O(n): a 4 MiB manifest must not take seconds. */
+
+static size_t hash_ptr(const void *p) {
+  uint64_t x = (uint64_t)(uintptr_t)p;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return (size_t)x;
+}
+
+static size_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return (size_t)h;
+}
+
+/* Indexes every mark by its node (slot value: mark index + 1; 0 is empty). */
+static tq_code index_build(tq_ydoc *d) {
+  size_t cap = 16;
+  while (cap < d->n_marks * 2)
+    cap *= 2;
+  size_t *idx = calloc(cap, sizeof *idx);
+  if (idx == NULL)
+    return TQ_ENOMEM;
+  for (size_t i = 0; i < d->n_marks; i++) {
+    size_t h = hash_ptr(d->marks[i].node) & (cap - 1);
+    while (idx[h] != 0)
+      h = (h + 1) & (cap - 1);
+    idx[h] = i + 1;
+  }
+  free(d->index);
+  d->index = idx;
+  d->index_cap = cap;
+  return TQ_OK;
+}
+
 int tq_ydoc_pos(const tq_ydoc *d, const cJSON *node, int *line, int *col) {
   *line = *col = 0;
-  for (size_t i = 0; d && i < d->n_marks; i++) {
-    if (d->marks[i].node == node) {
-      *line = d->marks[i].line;
-      *col = d->marks[i].col;
+  if (d == NULL || d->index == NULL || node == NULL)
+    return 0;
+  for (size_t h = hash_ptr(node) & (d->index_cap - 1); d->index[h] != 0;
+       h = (h + 1) & (d->index_cap - 1)) {
+    const tq_ymark *m = &d->marks[d->index[h] - 1];
+    if (m->node == node) {
+      *line = m->line;
+      *col = m->col;
       return 1;
     }
   }
+  return 0;
+}
+
+/* The keys of the mapping being read (borrowed from the cJSON items). */
+typedef struct keyset {
+  const char **slots;
+  size_t n, cap;
+} keyset;
+
+/* Adds key; 1 when it was there already, -1 when out of memory, else 0. */
+static int keyset_add(keyset *ks, const char *key) {
+  if ((ks->n + 1) * 2 > ks->cap) {
+    size_t cap = ks->cap ? ks->cap * 2 : 16;
+    const char **slots = calloc(cap, sizeof *slots);
+    if (slots == NULL)
+      return -1;
+    for (size_t i = 0; i < ks->cap; i++) {
+      if (ks->slots[i] == NULL)
+        continue;
+      size_t h = hash_str(ks->slots[i]) & (cap - 1);
+      while (slots[h])
+        h = (h + 1) & (cap - 1);
+      slots[h] = ks->slots[i];
+    }
+    free(ks->slots);
+    ks->slots = slots;
+    ks->cap = cap;
+  }
+  size_t h = hash_str(key) & (ks->cap - 1);
+  for (; ks->slots[h]; h = (h + 1) & (ks->cap - 1))
+    if (strcmp(ks->slots[h], key) == 0)
+      return 1;
+  ks->slots[h] = key;
+  ks->n++;
   return 0;
 }
 
@@ -112,39 +190,50 @@ static tq_code parse_node(yparse *p, yaml_event_t *ev, int depth, cJSON **out);
 
 static tq_code parse_mapping(yparse *p, int depth, cJSON *obj) {
   yaml_event_t ev;
-  tq_code rc;
+  keyset keys = {0};
+  tq_code rc = TQ_OK;
   for (;;) {
     if ((rc = next_event(p, &ev)) != TQ_OK)
-      return rc;
+      break;
     if (ev.type == YAML_MAPPING_END_EVENT) {
       yaml_event_delete(&ev);
-      return TQ_OK;
+      break;
     }
     if (ev.type != YAML_SCALAR_EVENT) {
       rc = perr(p, ev.start_mark, "mapping keys must be plain scalars");
       yaml_event_delete(&ev);
-      return rc;
+      break;
     }
-    char *key = tq_strdup((const char *)ev.data.scalar.value);
     yaml_mark_t km = ev.start_mark;
+    char *key = tq_strdup((const char *)ev.data.scalar.value);
     yaml_event_delete(&ev);
-    if (key == NULL)
-      return tq_err_set(p->err, TQ_ENOMEM, "%s: out of memory", p->doc->path);
-    if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
-      char what[300];
-      snprintf(what, sizeof what, "duplicate key '%s'", key);
+    int dup = key ? keyset_add(&keys, key) : -1;
+    if (dup < 0) {
+      rc = tq_err_set(p->err, TQ_ENOMEM, "%s: out of memory", p->doc->path);
       free(key);
-      return perr(p, km, what);
+      break;
+    }
+    if (dup > 0) {
+      char what[300];
+      snprintf(what, sizeof what, "duplicate key '%.200s'", key);
+      rc = perr(p, km, what);
+      free(key);
+      break;
     }
     cJSON *val = NULL;
     if ((rc = next_event(p, &ev)) == TQ_OK)
       rc = parse_node(p, &ev, depth + 1, &val);
-    if (rc == TQ_OK)
-      cJSON_AddItemToObject(obj, key, val);
-    free(key);
-    if (rc != TQ_OK)
-      return rc;
+    if (rc != TQ_OK) {
+      free(key);
+      break;
+    }
+    /* The item takes the key over (cJSON_AddItemToObject would copy it); the keyset keeps
+     * pointing at it. */
+    val->string = key;
+    cJSON_AddItemToArray(obj, val);
   }
+  free(keys.slots);
+  return rc;
 }
 
 static tq_code parse_sequence(yparse *p, int depth, cJSON *arr) {
@@ -236,6 +325,8 @@ tq_code tq_ydoc_parse(const char *name, const char *text, size_t len, tq_ydoc **
   yaml_parser_set_input_string(&p.parser, (const unsigned char *)text, len);
   rc = parse_root(&p);
   yaml_parser_delete(&p.parser);
+  if (rc == TQ_OK && index_build(p.doc) != TQ_OK)
+    rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", name);
   if (rc != TQ_OK)
     goto fail;
   *out = p.doc;
@@ -274,6 +365,7 @@ void tq_ydoc_free(tq_ydoc *d) {
     return;
   cJSON_Delete(d->root);
   free(d->marks);
+  free(d->index);
   free(d->path);
   free(d);
 }

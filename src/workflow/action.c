@@ -1,7 +1,8 @@
 /* action.c: Action files actions/<name>.yaml read into a tq_action: YAML with positions,
  * validated against schemas/action.schema.json, then the checks a schema cannot express
  * (known indicator types, durations, the plugin and its script exist, defaults fit their
- * field, the entries exist in the script is left to the runner, which compiles it). Every
+ * field, the action stays within its plugin: its script, hosts and host-building defaults;
+ * that the entries exist in the script is left to the runner, which compiles it). Every
  * error names file:line:col and the field path. The folder listing lives here too. */
 #include <dirent.h>
 #include <stdarg.h>
@@ -68,6 +69,75 @@ static void copy_network(tq_docload *m, const tq_plugin_network *src, tq_plugin_
 /* ---- plugin and script ------------------------------------------------------------------------
  */
 
+/* ---- what binds an action to its plugin --------------------------------------------------
+ * An action runs with its plugin's stored secrets, so it may do only what the plugin's own
+ * operations may: run a script of the plugin's folder or of plugins/lib, reach only hosts of
+ * the plugin's allow-list, and not point those hosts elsewhere through a config default. */
+
+/* The script must resolve inside <plugins>/<plugin> or <plugins>/lib. */
+static void check_script_home(tq_docload *m, const cJSON *node, const tq_action *a) {
+  char lib[4096];
+  snprintf(lib, sizeof lib, "%s/lib", a->plugins_dir);
+  tq_err e;
+  if (tq_path_inside(a->plugin->dir, a->script, NULL, &e) == TQ_OK ||
+      tq_path_inside(lib, a->script, NULL, &e) == TQ_OK)
+    return;
+  tq_docload_error(m, node, "script",
+                   "'%s' is neither in plugin %s's folder nor in %s: an action bound to a plugin "
+                   "(and its secrets) runs only that plugin's scripts",
+                   node->valuestring, a->plugin_name, lib);
+}
+
+static int plugin_has_host(const tq_plugin *p, const char *host) {
+  for (size_t i = 0; i < p->net.n_hosts; i++)
+    if (strcmp(p->net.hosts[i], host) == 0)
+      return 1;
+  return 0;
+}
+
+/* Every host of the action's network must be one of the plugin's, as written. */
+static void check_hosts_subset(tq_docload *m, const cJSON *net, const tq_action *a) {
+  const cJSON *arr = get(net, "hosts");
+  for (size_t i = 0; i < a->net.n_hosts; i++) {
+    if (plugin_has_host(a->plugin, a->net.hosts[i]))
+      continue;
+    char path[64];
+    snprintf(path, sizeof path, "network.hosts[%zu]", i);
+    tq_docload_error(m, cJSON_GetArrayItem(arr, (int)i), path,
+                     "'%s' is not in plugin %s's network.hosts: an action may reach only hosts "
+                     "its plugin allows",
+                     a->net.hosts[i], a->plugin_name);
+  }
+}
+
+/* Whether one of the plugin's hosts names {config.key}. */
+static int host_uses_key(const tq_plugin *p, const char *key) {
+  char ref[160];
+  snprintf(ref, sizeof ref, "{config.%s}", key);
+  for (size_t i = 0; i < p->net.n_hosts; i++)
+    if (strstr(p->net.hosts[i], ref))
+      return 1;
+  return 0;
+}
+
+/* A field the plugin's hosts are built from keeps the plugin's default. */
+static void check_host_fields(tq_docload *m, const cJSON *root, const tq_action *a) {
+  const cJSON *arr = get(root, "config");
+  for (size_t i = 0; i < a->n_fields; i++) {
+    const tq_plugin_field *f = &a->fields[i];
+    const tq_plugin_field *pf = f->key ? tq_plugin_field_find(a->plugin, f->key) : NULL;
+    if (pf == NULL || f->def == NULL || !host_uses_key(a->plugin, f->key) ||
+        (pf->def && strcmp(pf->def, f->def) == 0))
+      continue;
+    char path[64];
+    snprintf(path, sizeof path, "config[%zu].default", i);
+    tq_docload_error(m, get(cJSON_GetArrayItem(arr, (int)i), "default"), path,
+                     "'%s' differs from plugin %s's default '%s': %s builds the plugin's "
+                     "network.hosts, which an action cannot move",
+                     f->def, a->plugin_name, pf->def ? pf->def : "(none)", f->key);
+  }
+}
+
 static void load_plugin(tq_docload *m, const cJSON *root, tq_action *a) {
   const cJSON *node = get(root, "plugin");
   tq_err e;
@@ -92,10 +162,14 @@ static void load_plugin(tq_docload *m, const cJSON *root, tq_action *a) {
     return;
   }
   struct stat st;
-  if (stat(a->script, &st) != 0)
+  if (stat(a->script, &st) != 0) {
     tq_docload_error(m, cJSON_IsString(script) ? script : node,
                      cJSON_IsString(script) ? "script" : "plugin", "script '%s' does not exist",
                      a->script);
+    return;
+  }
+  if (cJSON_IsString(script))
+    check_script_home(m, script, a);
 }
 
 /* The file's base name must be the action's name: actions are found by file. */
@@ -123,10 +197,15 @@ static void load_doc(tq_docload *m, const cJSON *root, tq_action *a) {
   load_plugin(m, root, a);
   if (a->plugin == NULL)
     return;
-  if (get(root, "network"))
+  if (get(root, "network")) {
     tq_docload_network(m, get(root, "network"), &a->net);
-  else
+    tq_docload_hosts_check(m, get(root, "network"), &a->net, a->fields, a->n_fields,
+                           a->plugin->fields, a->plugin->n_fields);
+    check_hosts_subset(m, get(root, "network"), a);
+  } else {
     copy_network(m, &a->plugin->net, &a->net);
+  }
+  check_host_fields(m, root, a);
   a->limits = a->plugin->limits;
   if (get(root, "limits"))
     tq_docload_limits(m, get(root, "limits"), &a->limits);

@@ -490,6 +490,11 @@ static tq_code setup_lua(runner *r, const char *key_path, const tq_lua_kv *ovr, 
   r->view = *a->plugin;
   r->view.net = a->net;
   r->view.limits = a->limits;
+  tq_host_config host;
+  if (rc == TQ_OK && (rc = tq_host_config_find(&host, err)) == TQ_OK) {
+    tq_host_limits_clamp(&host, a->name, &r->view.limits);
+    tq_host_config_free(&host);
+  }
   if (rc == TQ_OK)
     rc = tq_plugin_policy_build(&r->view, &r->cfg.pc, &r->pp, err);
   if (rc != TQ_OK)
@@ -520,7 +525,7 @@ static tq_code setup_lua(runner *r, const char *key_path, const tq_lua_kv *ovr, 
   so.n_config = r->cfg.pc.n_config;
   so.secrets = r->cfg.pc.secrets;
   so.n_secrets = r->cfg.pc.n_secrets;
-  so.limits = a->limits;
+  so.limits = r->view.limits; /* the action's, within the host's ceilings */
   /* A single run's outcome is all the runner reads of its show (found, message); a batch
    * entry's show carries the results of every item and is read whole. */
   so.outcome_only = !r->batch_mode;

@@ -352,6 +352,82 @@ static void test_answered_runs_do_not_hold_slots(void **state) {
     fail_msg("only %d /item requests before the first /done", items);
 }
 
+/* Loads the action file name (under dir) with TQHOST_PLUGINS=pdir; returns its code. */
+static tq_code load_with(const char *pdir, const char *dir, const char *name, tq_err *err) {
+  char path[300];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  char *old = tq_strdup(getenv("TQHOST_PLUGINS"));
+  setenv("TQHOST_PLUGINS", pdir, 1);
+  tq_action *a = NULL;
+  tq_code rc = tq_action_load(path, &a, NULL, err);
+  setenv("TQHOST_PLUGINS", old, 1);
+  free(old);
+  tq_action_free(a);
+  return rc;
+}
+
+/* An action bound to plugin victim gets victim's stored secrets: it may not run another
+ * plugin's script, reach a host victim does not allow, nor move victim's hosts through a
+ * config default. Each is refused at load, naming the file, line, column and field. */
+static void test_an_action_stays_within_its_plugin(void **state) {
+  fx *f = *state;
+  char pdir[128], dir[200];
+  snprintf(pdir, sizeof pdir, "%s/plugins", f->dir);
+  assert_int_equal(mkdir(pdir, 0700), 0);
+  snprintf(dir, sizeof dir, "%s/lib", pdir);
+  assert_int_equal(mkdir(dir, 0700), 0);
+  write_file(dir, "shared.lua", "return { go = function() end }\n");
+  static const char *const plugins[][2] = {{"victim", "{config.base_url}"},
+                                           {"other", "collector.example"}};
+  for (int i = 0; i < 2; i++) {
+    snprintf(dir, sizeof dir, "%s/%s", pdir, plugins[i][0]);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char text[600];
+    snprintf(text, sizeof text,
+             "name: %s\nlabel: X\nversion: 1.0.0\nscript: operation.lua\nconfig:\n"
+             "  - { key: api_key, type: password }\n"
+             "  - { key: base_url, type: url, default: \"https://api.victim.example/v1\" }\n"
+             "operations:\n  - { name: go, entry: go, object_types: [indicator] }\n"
+             "network:\n  hosts: [\"%s\"]\n",
+             plugins[i][0], plugins[i][1]);
+    write_file(dir, "manifest.yaml", text);
+    write_file(dir, "operation.lua", "return { go = function() end }\n");
+  }
+  static const char head[] = "name: %s\nlabel: X\nversion: 1.0.0\nplugin: victim\nentry: go\n"
+                             "input:\n  object_types: [indicator]\n";
+  char text[600];
+  tq_err err = {0};
+  snprintf(text, sizeof text, head, "steal-script");
+  strcat(text, "script: other/operation.lua\n");
+  write_file(f->dir, "steal-script.yaml", text);
+  assert_int_equal(load_with(pdir, f->dir, "steal-script.yaml", &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "steal-script.yaml:8:9: script: 'other/operation.lua' is "
+                                  "neither in plugin victim's folder nor in"));
+  snprintf(text, sizeof text, head, "steal-hosts");
+  strcat(text, "network:\n  hosts: [\"{config.base_url}\", collector.example]\n");
+  write_file(f->dir, "steal-hosts.yaml", text);
+  assert_int_equal(load_with(pdir, f->dir, "steal-hosts.yaml", &err), TQ_EINVAL);
+  print_message("%s\n", err.msg);
+  assert_non_null(strstr(err.msg, "steal-hosts.yaml:9:32: network.hosts[1]: 'collector.example' "
+                                  "is not in plugin victim's network.hosts"));
+  snprintf(text, sizeof text, head, "steal-default");
+  strcat(text,
+         "config:\n  - { key: base_url, type: url, default: \"https://collector.example\" }\n");
+  write_file(f->dir, "steal-default.yaml", text);
+  assert_int_equal(load_with(pdir, f->dir, "steal-default.yaml", &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "steal-default.yaml:9:42: config[0].default: "
+                                  "'https://collector.example' differs from plugin victim's "
+                                  "default"));
+  /* What stays inside is fine: a lib script, the plugin's own hosts, the plugin's default. */
+  snprintf(text, sizeof text, head, "fair");
+  strcat(text, "script: lib/shared.lua\nnetwork:\n  hosts: [\"{config.base_url}\"]\n"
+               "config:\n  - { key: base_url, type: url, default: "
+               "\"https://api.victim.example/v1\" }\n");
+  write_file(f->dir, "fair.yaml", text);
+  if (load_with(pdir, f->dir, "fair.yaml", &err) != TQ_OK)
+    fail_msg("fair: %s", err.msg);
+}
+
 int main(void) {
   const char *here = __FILE__;
   const char *slash = strrchr(here, '/');
@@ -370,6 +446,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_resume_after_checkpoint, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors_are_named, setup, teardown),
       cmocka_unit_test_setup_teardown(test_answered_runs_do_not_hold_slots, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_an_action_stays_within_its_plugin, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -787,6 +787,109 @@ static void test_cpu_per_request_is_reported(void **state) {
   tq_net_free(net);
 }
 
+/* A plugin's provider: an empty allow-list allows nothing, and loopback, private and
+ * link-local addresses only when named literally. */
+static tq_net_policy strict_policy(const char *const *allow, size_t n) {
+  tq_net_policy pol;
+  tq_net_policy_init(&pol);
+  pol.allow_hosts = allow;
+  pol.n_allow_hosts = n;
+  pol.deny_unlisted = 1;
+  pol.block_private = 1;
+  return pol;
+}
+
+static void test_an_empty_allow_list_that_denies_unlisted_allows_no_host(void **state) {
+  (void)state;
+  tq_net_policy pol = strict_policy(NULL, 0);
+  tq_net *net = new_net();
+  tq_net_response *r = fetch(net, provider(net, "none", &pol), url_of("/json"));
+  assert_int_equal(r->fail, TQ_NET_BLOCKED);
+  assert_non_null(strstr(r->error, "provider 'none' allows no host"));
+  assert_int_equal(r->attempts, 0);
+  assert_int_equal(hits("/json"), 0);
+  tq_net_response_free(r);
+  tq_net_free(net);
+}
+
+/* curl resolves every *.localhost name to loopback without DNS: a named host whose address
+ * is loopback, which is what a rebinding DNS answer looks like. The check is on the
+ * address curl connects to, so it is refused though the name is on the allow-list. */
+static void test_a_named_host_that_resolves_to_loopback_is_refused_at_connect(void **state) {
+  (void)state;
+  char entry[64], url[96];
+  snprintf(entry, sizeof entry, "api.localhost:%u", S.port);
+  snprintf(url, sizeof url, "http://api.localhost:%u/json", S.port);
+  const char *allow[] = {entry};
+  tq_net_policy pol = strict_policy(allow, 1);
+  pol.retry_max = 2;
+  tq_net *net = new_net();
+  tq_net_response *r = fetch(net, provider(net, "rebind", &pol), url);
+  assert_int_equal(r->fail, TQ_NET_BLOCKED);
+  print_message("%s\n", r->error);
+  assert_non_null(strstr(r->error, "is loopback: reached only when network.hosts names it"));
+  assert_int_equal(r->attempts, 1); /* a refusal by policy is not retried */
+  assert_int_equal(hits("/json"), 0);
+  tq_net_response_free(r);
+  /* Without block_private the same provider reaches it. */
+  pol.block_private = 0;
+  r = fetch(net, provider(net, "rebind-open", &pol), url);
+  assert_int_equal(r->fail, TQ_NET_OK);
+  tq_net_response_free(r);
+  tq_net_free(net);
+}
+
+static void test_a_loopback_address_named_literally_is_reached(void **state) {
+  (void)state;
+  char entry[64];
+  snprintf(entry, sizeof entry, "http://127.0.0.1:%u/v1", S.port); /* {config.base_url} */
+  const char *allow[] = {entry};
+  tq_net_policy pol = strict_policy(allow, 1);
+  tq_net *net = new_net();
+  tq_net_response *r = fetch(net, provider(net, "named", &pol), url_of("/json"));
+  assert_int_equal(r->fail, TQ_NET_OK);
+  tq_net_response_free(r);
+  /* A literal with a port names that port only. */
+  char name[64], url[96];
+  snprintf(name, sizeof name, "api.localhost:%u", S.port);
+  snprintf(url, sizeof url, "http://api.localhost:%u/json", S.port);
+  const char *other[] = {"127.0.0.1:1", "[::1]:1", name};
+  pol = strict_policy(other, 3);
+  r = fetch(net, provider(net, "other-port", &pol), url);
+  assert_int_equal(r->fail, TQ_NET_BLOCKED);
+  tq_net_response_free(r);
+  /* "localhost" names loopback. */
+  snprintf(url, sizeof url, "http://localhost:%u/json", S.port);
+  const char *local[] = {"localhost"};
+  pol = strict_policy(local, 1);
+  r = fetch(net, provider(net, "localhost", &pol), url);
+  assert_int_equal(r->fail, TQ_NET_OK);
+  tq_net_response_free(r);
+  tq_net_free(net);
+}
+
+static void test_a_host_header_is_refused_at_submit(void **state) {
+  (void)state;
+  tq_net *net = new_net();
+  tq_net_provider *p = provider(net, "p", NULL);
+  static const char *const bad[][1] = {{"Host: 169.254.169.254"}, {"host:evil"}, {" HOST : x"}};
+  for (size_t i = 0; i < 3; i++) {
+    tq_net_request req = {.url = url_of("/json"), .headers = bad[i], .n_headers = 1};
+    tq_net_response *resp = NULL;
+    tq_err err = {0};
+    assert_int_equal(tq_net_fetch(net, p, &req, &resp, &err), TQ_EINVAL);
+    assert_non_null(strstr(err.msg, "header 'Host' cannot be set"));
+  }
+  static const char *const fine[] = {"X-Host: a", "Hostname: b"};
+  tq_net_request req = {.url = url_of("/json"), .headers = fine, .n_headers = 2};
+  tq_net_response *resp = NULL;
+  tq_err err = {0};
+  assert_int_equal(tq_net_fetch(net, p, &req, &resp, &err), TQ_OK);
+  assert_int_equal(resp->fail, TQ_NET_OK);
+  tq_net_response_free(resp);
+  tq_net_free(net);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, server_start, server_stop)
 
 int main(void) {
@@ -801,6 +904,10 @@ int main(void) {
       T(test_relative_redirect_is_followed),
       T(test_redirect_off_allow_list_is_blocked),
       T(test_request_off_allow_list_is_blocked),
+      T(test_an_empty_allow_list_that_denies_unlisted_allows_no_host),
+      T(test_a_named_host_that_resolves_to_loopback_is_refused_at_connect),
+      T(test_a_loopback_address_named_literally_is_reached),
+      T(test_a_host_header_is_refused_at_submit),
       T(test_closed_port_is_refused_after_retries),
       T(test_tls_handshake_failure_is_tls),
       T(test_provider_caps_connections),

@@ -196,6 +196,80 @@ static void the_registry_lists_plugins_and_skips_lib(void **state) {
   assert_int_equal(tq_plugin_find(dir, "lib", &p, &err), TQ_ENOTFOUND);
 }
 
+static void a_host_naming_an_unknown_config_field_is_refused_at_its_position(void **state) {
+  (void)state;
+  const char *dir = write_manifest(
+      "typo-host", "name: typo-host\nlabel: X\nversion: 1.0.0\nscript: op.lua\n"
+                   "config:\n  - { key: base_url, type: url }\n  - { key: key, type: password }\n"
+                   "operations:\n  - { name: a, entry: a, object_types: [indicator] }\n"
+                   "network:\n  hosts: [\"{config.base_url}\", \"{config.baseurl}\", "
+                   "\"{config.key}\"]\n");
+  tq_plugin *p = NULL;
+  tq_err err = {0};
+  tq_diags d = {0};
+  assert_int_equal(tq_plugin_load(dir, &p, &d, &err), TQ_EINVAL);
+  for (size_t i = 0; i < d.n; i++)
+    print_message("%s\n", d.msgs[i]);
+  assert_int_equal(d.n, 2);
+  assert_non_null(strstr(d.msgs[0], "manifest.yaml:11:32: network.hosts[1]: '{config.baseurl}' "
+                                    "names no config field"));
+  assert_non_null(strstr(d.msgs[1], "manifest.yaml:11:52: network.hosts[2]: '{config.key}' is a "
+                                    "password field"));
+  tq_diags_free(&d);
+}
+
+/* A mapping of n keys "kI: I" (one per line), optionally repeating key k0 at the end. */
+static char *many_keys(size_t n, int dup, size_t *len) {
+  tq_buf b;
+  tq_buf_init(&b, 64u << 20);
+  char line[64];
+  for (size_t i = 0; i < n; i++) {
+    snprintf(line, sizeof line, "k%zu: %zu\n", i, i);
+    assert_int_equal(tq_buf_adds(&b, line), TQ_OK);
+  }
+  if (dup)
+    assert_int_equal(tq_buf_adds(&b, "k0: again\n"), TQ_OK);
+  *len = b.len;
+  return tq_buf_take(&b);
+}
+
+/* 4 MiB of keys: the duplicate check is a hash set, so this takes milliseconds (it took half
+ * a minute with a scan of the keys read so far; see docs/plugins.md). */
+static void a_mapping_of_many_keys_loads_and_a_duplicate_is_still_refused(void **state) {
+  (void)state;
+  size_t len = 0;
+  char *text = many_keys(300000, 0, &len);
+  assert_true(len > 3u << 20);
+  tq_ydoc *doc = NULL;
+  tq_err err = {0};
+  assert_int_equal(tq_ydoc_parse("big.yaml", text, len, &doc, &err), TQ_OK);
+  assert_int_equal(cJSON_GetArraySize(doc->root), 300000);
+  const cJSON *last = cJSON_GetObjectItemCaseSensitive(doc->root, "k299999");
+  assert_int_equal(last->valueint, 299999);
+  int line = 0, col = 0;
+  assert_true(tq_ydoc_pos(doc, last, &line, &col));
+  assert_int_equal(line, 300000);
+  assert_int_equal(col, 10);
+  tq_ydoc_free(doc);
+  free(text);
+  text = many_keys(300000, 1, &len);
+  assert_int_equal(tq_ydoc_parse("big.yaml", text, len, &doc, &err), TQ_EINVAL);
+  assert_string_equal(err.msg, "big.yaml:300001:1: duplicate key 'k0'");
+  free(text);
+}
+
+static void a_duplicate_key_in_a_nested_mapping_names_its_line_and_column(void **state) {
+  (void)state;
+  static const char text[] = "a:\n  b: 1\n  c: 2\n  b: 3\n";
+  tq_ydoc *doc = NULL;
+  tq_err err = {0};
+  assert_int_equal(tq_ydoc_parse("n.yaml", text, sizeof text - 1, &doc, &err), TQ_EINVAL);
+  assert_string_equal(err.msg, "n.yaml:4:3: duplicate key 'b'");
+  static const char ok[] = "a: {b: 1}\nb: {b: 2}\n"; /* the same key in two mappings */
+  assert_int_equal(tq_ydoc_parse("n.yaml", ok, sizeof ok - 1, &doc, &err), TQ_OK);
+  tq_ydoc_free(doc);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_example_manifest_loads_every_section),
@@ -205,6 +279,9 @@ int main(void) {
       cmocka_unit_test(an_operation_is_picked_by_name_or_by_type),
       cmocka_unit_test(the_policy_substitutes_config_into_hosts),
       cmocka_unit_test(the_registry_lists_plugins_and_skips_lib),
+      cmocka_unit_test(a_host_naming_an_unknown_config_field_is_refused_at_its_position),
+      cmocka_unit_test(a_mapping_of_many_keys_loads_and_a_duplicate_is_still_refused),
+      cmocka_unit_test(a_duplicate_key_in_a_nested_mapping_names_its_line_and_column),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

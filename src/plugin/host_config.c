@@ -1,0 +1,117 @@
+/* host_config.c: the host configuration file (schemas/host.schema.json): what the operator
+ * decides whatever a plugin asks for. Found at $TQHOST_CONFIG, else /etc/tqhost/tqhost.yaml;
+ * when the default file is absent the built-in values hold. Read with the same YAML and
+ * schema code as manifests, so every error names file:line:col. For now it holds the budget
+ * ceilings, applied by tq_host_limits_clamp to every run's limits. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tqhost/plugin.h"
+
+/* The runtime's defaults for a limit of 0 (include/tqhost/lua.h, tq_lua_limits). */
+#define RUNTIME_MEMORY ((size_t)32 << 20)
+#define RUNTIME_INSTRUCTIONS 50000000ULL
+#define RUNTIME_TIMEOUT_MS 30000
+
+void tq_host_config_defaults(tq_host_config *c) {
+  memset(c, 0, sizeof *c);
+  c->max_limits.memory = TQ_HOST_MAX_MEMORY;
+  c->max_limits.instructions = TQ_HOST_MAX_INSTRUCTIONS;
+  c->max_limits.timeout_ms = TQ_HOST_MAX_TIMEOUT_MS;
+}
+
+const char *tq_host_config_path(int *named) {
+  const char *env = getenv("TQHOST_CONFIG");
+  *named = env && *env;
+  return *named ? env : TQ_HOST_CONFIG_DEFAULT;
+}
+
+/* limits: values the file gives replace the built-in ceilings. */
+static void load_limits(tq_docload *m, const cJSON *lim, tq_lua_limits *max) {
+  tq_lua_limits l = {0};
+  tq_docload_limits(m, lim, &l);
+  if (l.memory)
+    max->memory = l.memory;
+  if (l.instructions)
+    max->instructions = l.instructions;
+  if (l.timeout_ms > 0)
+    max->timeout_ms = l.timeout_ms;
+}
+
+tq_code tq_host_config_load(const char *path, int must_exist, tq_host_config *out, tq_diags *diags,
+                            tq_err *err) {
+  tq_host_config_defaults(out);
+  struct stat st;
+  if (!must_exist && stat(path, &st) != 0)
+    return TQ_OK; /* no file: the built-in values */
+  tq_diags local = {0};
+  tq_diags *d = diags ? diags : &local;
+  size_t first = d->n, n_schema = 0;
+  tq_ydoc *doc = NULL;
+  tq_code rc = tq_docload_read(path, "host.schema.json", d, &doc, &n_schema, err);
+  if (rc != TQ_OK)
+    goto done;
+  tq_docload m = {.doc = doc, .diags = d, .err = err, .n_errors = n_schema};
+  if (n_schema == 0 && cJSON_IsObject(doc->root))
+    load_limits(&m, cJSON_GetObjectItemCaseSensitive(doc->root, "limits"), &out->max_limits);
+  if (d->n > first)
+    tq_err_set(err, TQ_EINVAL, "%s", d->msgs[first]);
+  if (m.oom)
+    rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", path);
+  else if (m.n_errors > 0)
+    rc = TQ_EINVAL;
+  else if ((out->path = tq_strdup(path)) == NULL)
+    rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", path);
+done:
+  if (rc != TQ_OK)
+    tq_host_config_defaults(out);
+  tq_ydoc_free(doc);
+  tq_diags_free(&local);
+  return rc;
+}
+
+tq_code tq_host_config_find(tq_host_config *out, tq_err *err) {
+  int named = 0;
+  const char *path = tq_host_config_path(&named);
+  return tq_host_config_load(path, named, out, NULL, err);
+}
+
+void tq_host_config_free(tq_host_config *c) {
+  free(c->path);
+  c->path = NULL;
+}
+
+static const char *source_of(const tq_host_config *c) {
+  return c->path ? c->path : "the built-in ceiling";
+}
+
+void tq_host_limits_clamp(const tq_host_config *c, const char *who, tq_lua_limits *l) {
+  const tq_lua_limits *max = &c->max_limits;
+  size_t mem = l->memory ? l->memory : RUNTIME_MEMORY;
+  uint64_t ins = l->instructions ? l->instructions : RUNTIME_INSTRUCTIONS;
+  int64_t ms = l->timeout_ms > 0 ? l->timeout_ms : RUNTIME_TIMEOUT_MS;
+  if (mem > max->memory) {
+    if (l->memory)
+      tq_log(TQ_LOG_WARN, "plugin",
+             "%s asks for limits.memory %zu bytes, over the host's %zu (%s): clamped", who,
+             l->memory, max->memory, source_of(c));
+    l->memory = max->memory;
+  }
+  if (ins > max->instructions) {
+    if (l->instructions)
+      tq_log(TQ_LOG_WARN, "plugin",
+             "%s asks for limits.instructions %llu, over the host's %llu (%s): clamped", who,
+             (unsigned long long)l->instructions, (unsigned long long)max->instructions,
+             source_of(c));
+    l->instructions = max->instructions;
+  }
+  if (ms > max->timeout_ms) {
+    if (l->timeout_ms > 0)
+      tq_log(TQ_LOG_WARN, "plugin",
+             "%s asks for limits.timeout %lld ms, over the host's %lld ms (%s): clamped", who,
+             (long long)l->timeout_ms, (long long)max->timeout_ms, source_of(c));
+    l->timeout_ms = max->timeout_ms;
+  }
+}
