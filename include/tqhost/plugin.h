@@ -258,6 +258,7 @@ typedef struct tq_op_request {
   const char *plugins_dir;     /* for lib/ (require); NULL: <plugin dir>/.. */
   const char *replay_file;     /* non-NULL: recorded HTTP, no network */
   tq_lib *lib;                 /* HTTP cache and tq.* reads; may be NULL */
+  int dry_run;                 /* nothing is written: the HTTP cache is only read */
 } tq_op_request;
 
 typedef struct tq_op_result {

@@ -324,8 +324,8 @@ typedef struct enc {
   lua_State *L;
   tq_lua_run *run; /* charged for the tree; NULL outside a run */
   const char *what;
-  int seen;   /* stack index of the set of tables being encoded (cycle check) */
-  int text;   /* 1: text into out; 0: a tree at root */
+  int seen; /* stack index of the set of tables being encoded (cycle check) */
+  int text; /* 1: text into out; 0: a tree at root */
   cJSON *root;
   size_t charged; /* bytes run_charge'd for the tree */
   lua_Alloc alloc;
@@ -376,9 +376,14 @@ static void out_string(enc *e, const char *s, size_t n) {
     out_add(e, s + run, i - run);
     run = i + 1;
     char esc[8];
-    const char *short_esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b"
-                          : c == '\f' ? "\\f" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
-                          : c == '\t' ? "\\t" : NULL;
+    const char *short_esc = c == '"'    ? "\\\""
+                            : c == '\\' ? "\\\\"
+                            : c == '\b' ? "\\b"
+                            : c == '\f' ? "\\f"
+                            : c == '\n' ? "\\n"
+                            : c == '\r' ? "\\r"
+                            : c == '\t' ? "\\t"
+                                        : NULL;
     if (short_esc)
       out_add(e, short_esc, 2);
     else {

@@ -2,9 +2,9 @@
  * manifest loader (manifest.c) and the Action file loader (workflow/action.c): errors with
  * file:line:col and the field path, scalars as text, and the blocks both formats have
  * (config fields, network, limits). */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -7,8 +7,8 @@
 #include <limits.h>
 #include <lua.h>
 #include <lualib.h>
-#include <stdio.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

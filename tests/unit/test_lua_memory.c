@@ -125,8 +125,8 @@ static void test_json_encode_leaks_nothing_when_the_push_fails(void **state) {
     tq_lua_run *run = run_one(f, entries[i]);
     if (tq_lua_run_status(run) != TQ_LUA_KILLED ||
         strstr(tq_lua_run_message(run), "memory budget exceeded") == NULL)
-      fail_msg("%s: status %s message '%s'", entries[i],
-               tq_lua_status_name(tq_lua_run_status(run)), tq_lua_run_message(run));
+      fail_msg("%s: status %s message '%s'", entries[i], tq_lua_status_name(tq_lua_run_status(run)),
+               tq_lua_run_message(run));
     tq_lua_run_free(run);
   }
 }
@@ -197,13 +197,12 @@ static void test_scores_past_any_sense_are_refused(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_json_encode_past_the_budget_is_refused, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_json_encode_past_the_budget_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ctx_show_past_the_budget_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_returned_show_past_the_budget_is_refused, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_change_set_indicators_past_the_budget_are_refused,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_change_set_indicators_past_the_budget_are_refused, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(
           test_change_set_attributes_and_tags_past_the_budget_are_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_an_http_json_body_past_the_budget_is_refused, setup,
