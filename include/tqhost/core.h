@@ -76,9 +76,13 @@ int tq_str_startswith(const char *s, const char *prefix);
 /* Parses a whole decimal integer in [lo, hi]; TQ_EINVAL (with what) otherwise. */
 tq_code tq_parse_int(const char *s, long long lo, long long hi, long long *out, const char *what,
                      tq_err *err);
-/* Parses a duration like "30s", "5m", "1h", "2d", "14d", "500ms" into milliseconds. */
+/* Parses a duration like "30s", "5m", "1h", "2d", "14d", "500ms" into milliseconds; NaN,
+ * infinities, negative values and more than TQ_DURATION_MAX_MS are refused. */
+#define TQ_DURATION_MAX_MS (100.0 * 365 * 86400000) /* 100 years */
 tq_code tq_parse_duration_ms(const char *s, int64_t *out_ms, tq_err *err);
-/* Parses a size like "32MiB", "64KiB", "1048576", "10MB" into bytes. */
+/* Parses a size like "32MiB", "64KiB", "1048576", "10MB" into bytes; NaN, infinities,
+ * negative values and more than TQ_SIZE_MAX_BYTES are refused. */
+#define TQ_SIZE_MAX_BYTES 1099511627776.0 /* 1 TiB */
 tq_code tq_parse_size(const char *s, uint64_t *out, tq_err *err);
 
 /* ---- paths ------------------------------------------------------------------------------

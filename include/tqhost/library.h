@@ -276,8 +276,26 @@ tq_code tq_lib_query_count(tq_lib *lib, const tq_query *q, int64_t *n, tq_err *e
 /* Looks key up; TQ_ENOTFOUND when absent or expired at now. *body is malloc'd (free()). */
 tq_code tq_lib_cache_get(tq_lib *lib, const char *key, int64_t now, int *status, char **body,
                          size_t *len, tq_err *err);
-tq_code tq_lib_cache_put(tq_lib *lib, const char *key, int status, const char *body, size_t len,
-                         int64_t expires_at, tq_err *err);
+/* One response to store (borrowed strings). */
+typedef struct tq_lib_cache_row {
+  const char *key;
+  int status;
+  const char *body;
+  size_t len;
+  int64_t expires_at;
+} tq_lib_cache_row;
+/* What a purge keeps: rows not expired at now, at most max_rows of them and max_bytes of
+ * bodies; past a cap, the rows that expire first go. */
+typedef struct tq_lib_cache_caps {
+  int64_t now;
+  int64_t max_rows;
+  int64_t max_bytes;
+} tq_lib_cache_caps;
+/* Stores n rows (replacing rows of the same key) and then, when caps is non-NULL, purges the
+ * table to them; one transaction, nested in the caller's when one is open (a failure then is
+ * the caller's to roll back). *purged (may be NULL) gets how many rows the purge deleted. */
+tq_code tq_lib_cache_put(tq_lib *lib, const tq_lib_cache_row *rows, size_t n,
+                         const tq_lib_cache_caps *caps, int64_t *purged, tq_err *err);
 
 /* ---- key/value settings (plugin configuration, feed state) -------------------------------- */
 

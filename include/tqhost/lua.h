@@ -61,9 +61,11 @@ typedef struct tq_lua_kv {
   const char *value;
 } tq_lua_kv;
 
+#define TQ_INSTRUCTIONS_MAX 1e15 /* manifests' ceiling: far past any timeout */
 typedef struct tq_lua_limits {
   size_t memory;         /* bytes a run may hold; 0 = 32 MiB */
-  uint64_t instructions; /* VM instructions per run; 0 = 50 000 000 */
+  uint64_t instructions; /* VM instructions per run; 0 = 50 000 000; at most
+                            TQ_INSTRUCTIONS_MAX */
   int64_t timeout_ms;    /* wall clock per run, I/O waits included; 0 = 30 000 */
 } tq_lua_limits;
 

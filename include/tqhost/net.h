@@ -96,8 +96,11 @@ char *tq_net_response_header(const tq_net_response *r, const char *name);
 
 typedef void (*tq_net_done_fn)(void *ud, tq_net_response *resp);
 
-/* cache may be NULL (no response cache). Borrowed: must outlive the tq_net. */
+/* cache may be NULL (no response cache). Borrowed: must outlive the tq_net. Responses to
+ * store are written in batches (docs/net.md); tq_net_free writes what is left. */
 tq_code tq_net_new(tq_lib *cache, tq_net **out, tq_err *err);
+/* The cache is read but never written (a dry run writes nothing). */
+void tq_net_cache_readonly(tq_net *net);
 void tq_net_free(tq_net *net);
 
 /* The provider named name: created with policy on first use (NULL: tq_net_policy_init's

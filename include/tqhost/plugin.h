@@ -298,6 +298,7 @@ typedef struct tq_op_request {
   const char *replay_file;     /* non-NULL: recorded HTTP, no network */
   tq_lib *lib;                 /* HTTP cache and tq.* reads; may be NULL */
   const tq_host_config *host;  /* budget ceilings; NULL: tq_host_config_find */
+  int dry_run;                 /* nothing is written: the HTTP cache is only read */
 } tq_op_request;
 
 typedef struct tq_op_result {

@@ -398,7 +398,8 @@ static int run_and_print(cli *c, op_outcome *o, const tq_plugin_config *cfg, tq_
                       .obj = o->obj,
                       .cfg = cfg,
                       .plugins_dir = tq_plugin_dir(),
-                      .lib = c->lib};
+                      .lib = c->lib,
+                      .dry_run = !o->apply};
   tq_op_result res;
   if (tq_plugin_op_run(&rq, &res, err) != TQ_OK)
     return cli_fail(c, err);

@@ -1,6 +1,7 @@
 /* str.c: small string and number parsing helpers shared by every part. */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -56,7 +57,7 @@ tq_code tq_parse_duration_ms(const char *s, int64_t *out_ms, tq_err *err) {
   char *end = NULL;
   errno = 0;
   double v = (s && *s) ? strtod(s, &end) : -1;
-  if (s == NULL || *s == '\0' || errno != 0 || v < 0 || end == s)
+  if (s == NULL || *s == '\0' || errno != 0 || !(v >= 0) || !isfinite(v) || end == s)
     return tq_err_set(err, TQ_EINVAL, "'%s' is not a duration (e.g. 500ms, 30s, 5m, 1h, 2d)",
                       s ? s : "");
   double mul;
@@ -72,6 +73,8 @@ tq_code tq_parse_duration_ms(const char *s, int64_t *out_ms, tq_err *err) {
     mul = 86400000;
   else
     return tq_err_set(err, TQ_EINVAL, "'%s': unknown duration unit '%s' (ms, s, m, h, d)", s, end);
+  if (v * mul > TQ_DURATION_MAX_MS) /* also keeps the conversion below defined */
+    return tq_err_set(err, TQ_EINVAL, "'%s' is too long a duration (at most 100 years)", s);
   *out_ms = (int64_t)(v * mul);
   return TQ_OK;
 }
@@ -80,7 +83,7 @@ tq_code tq_parse_size(const char *s, uint64_t *out, tq_err *err) {
   char *end = NULL;
   errno = 0;
   double v = (s && *s) ? strtod(s, &end) : -1;
-  if (s == NULL || *s == '\0' || errno != 0 || v < 0 || end == s)
+  if (s == NULL || *s == '\0' || errno != 0 || !(v >= 0) || !isfinite(v) || end == s)
     return tq_err_set(err, TQ_EINVAL, "'%s' is not a size (e.g. 32MiB)", s ? s : "");
   double mul;
   if (*end == '\0' || strcasecmp(end, "B") == 0)
@@ -99,6 +102,8 @@ tq_code tq_parse_size(const char *s, uint64_t *out, tq_err *err) {
     mul = 1e9;
   else
     return tq_err_set(err, TQ_EINVAL, "'%s': unknown size unit '%s' (B, KiB, MiB, GiB)", s, end);
+  if (v * mul > TQ_SIZE_MAX_BYTES) /* also keeps the conversion below defined */
+    return tq_err_set(err, TQ_EINVAL, "'%s' is too large a size (at most 1TiB)", s);
   *out = (uint64_t)(v * mul);
   return TQ_OK;
 }

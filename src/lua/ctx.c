@@ -159,10 +159,12 @@ static const char *cs_park_field(lua_State *L, int idx, const char *key, const c
   return v;
 }
 
-/* A malloc'd copy of s (NULL stays NULL); raises on out of memory. */
+/* A malloc'd copy of s (NULL stays NULL), charged to the run first; raises on out of memory
+ * or past the run's memory budget. */
 static char *cs_dup(lua_State *L, const char *s, const char *method) {
   if (s == NULL)
     return NULL;
+  run_charge(L, run_of(L), C_COST(strlen(s) + 1));
   char *d = tq_strdup(s);
   if (d == NULL)
     luaL_error(L, "%s: out of memory", method);
@@ -177,6 +179,7 @@ static void *cs_grow(lua_State *L, void **arr, size_t n, size_t sz, const char *
   if (n >= TQ_LUA_MAX_ITEMS)
     luaL_error(L, "%s: change set full (%d entries)", method, TQ_LUA_MAX_ITEMS);
   if ((n & (n - 1)) == 0) {
+    run_charge(L, run_of(L), (n ? n : 1) * sz + (n ? 0 : 16)); /* the array's growth */
     void *p = realloc(*arr, (n ? 2 * n : 1) * sz);
     if (p == NULL)
       luaL_error(L, "%s: out of memory", method);
@@ -191,16 +194,26 @@ static void *cs_grow(lua_State *L, void **arr, size_t n, size_t sz, const char *
  * the first real argument. */
 static int ctx_args(lua_State *L) { return ctx_is(L, 1) ? 2 : 1; }
 
+/* Fills slot with copies of name and value, charged to the run first; raises (the slot
+ * left empty) past the budget or on no memory. */
+static void cs_pair(lua_State *L, tq_lua_run *run, tq_cs_attr *slot, const char *name,
+                    const char *value, const char *what) {
+  run_charge(L, run, C_COST(strlen(name) + 1) + C_COST(strlen(value) + 1));
+  slot->name = tq_strdup(name);
+  slot->value = tq_strdup(value);
+  if (slot->name == NULL || slot->value == NULL) {
+    free(slot->name);
+    free(slot->value);
+    slot->name = slot->value = NULL;
+    luaL_error(L, "%s: out of memory", what);
+  }
+}
+
 /* Appends name = value (checked by cs_park) to the run's change set; raises on no memory. */
 static void cs_add_attr(lua_State *L, tq_lua_run *run, const char *name, const char *value,
                         const char *what) {
-  tq_cs_attr *slot = cs_grow(L, (void **)&run->cs.attrs, run->cs.n_attrs, sizeof *slot, what);
-  slot->name = cs_dup(L, name, what);
-  slot->value = tq_strdup(value);
-  if (slot->value == NULL) {
-    free(slot->name);
-    luaL_error(L, "%s: out of memory", what);
-  }
+  cs_pair(L, run, cs_grow(L, (void **)&run->cs.attrs, run->cs.n_attrs, sizeof(tq_cs_attr), what),
+          name, value, what);
   run->cs.n_attrs++;
 }
 
@@ -267,6 +280,8 @@ static int ctx_status(lua_State *L) {
                       "Whitelisted)",
                       name);
   char *copy = cs_dup(L, tq_lib_status_name(id), "ctx:status");
+  if (run->cs.status)
+    run_uncharge(run, C_COST(strlen(run->cs.status) + 1));
   free(run->cs.status);
   run->cs.status = copy;
   return 0;
@@ -332,14 +347,9 @@ static void indicator_attrs_fill(lua_State *L, int idx, tq_cs_indicator *ind) {
       else
         lua_pushvalue(L, -1);
       const char *value = cs_park(L, -1, "ctx:indicator", name);
-      tq_cs_attr *slot =
-          cs_grow(L, (void **)&ind->attrs, ind->n_attrs, sizeof *slot, "ctx:indicator");
-      slot->name = cs_dup(L, name, "ctx:indicator");
-      slot->value = tq_strdup(value);
-      if (slot->value == NULL) {
-        free(slot->name);
-        luaL_error(L, "ctx:indicator: out of memory");
-      }
+      cs_pair(L, run_of(L),
+              cs_grow(L, (void **)&ind->attrs, ind->n_attrs, sizeof(tq_cs_attr), "ctx:indicator"),
+              name, value, "ctx:indicator");
       ind->n_attrs++;
       lua_pop(L, 2);
     }
@@ -376,24 +386,39 @@ static int ctx_show(lua_State *L) {
   tq_lua_run *run = run_check(L, "ctx:show");
   int a = ctx_args(L);
   luaL_checkany(L, a);
-  cJSON *show = show_from_lua(L, a, "ctx:show");
+  size_t charged = 0;
+  cJSON *show = show_from_lua(L, a, "ctx:show", &charged);
   cJSON_Delete(run->cs.show);
+  run_uncharge(run, run->show_charge);
   run->cs.show = show;
+  run->show_charge = charged;
   return 0;
 }
 
 /* The outcome part of a show value: an object with only its "found" (boolean) and
  * "message" (string, redacted) fields, read raw (through a read-only view to its real
  * table): the host also calls this on a table the entry returned, outside the run's budget,
- * where a metamethod of the script must not run. NULL when out of memory. [-0, +0] */
-static cJSON *show_outcome(lua_State *L, int idx) {
+ * where a metamethod of the script must not run. Charged to the run (*charged). NULL when
+ * out of memory. [-0, +0] */
+static cJSON *show_outcome(lua_State *L, int idx, size_t *charged) {
   tq_lua_run *run = run_of(L);
-  cJSON *out = cJSON_CreateObject();
-  if (out == NULL || !lua_istable(L, idx))
-    return out;
   int top = lua_gettop(L);
-  if (unfreeze(L, idx))
+  int is_table = lua_istable(L, idx);
+  if (is_table && unfreeze(L, idx))
     idx = lua_gettop(L);
+  *charged = 3 * C_COST(sizeof(cJSON)) + C_COST(sizeof "message") + C_COST(sizeof "found");
+  if (is_table) {
+    lua_pushliteral(L, "message");
+    if (lua_rawget(L, idx) == LUA_TSTRING)
+      *charged += 2 * C_COST(lua_rawlen(L, -1) + 1); /* the redacted copy and cJSON's */
+    lua_pop(L, 1);
+  }
+  run_charge(L, run, *charged);
+  cJSON *out = cJSON_CreateObject();
+  if (out == NULL || !is_table) {
+    lua_settop(L, top);
+    return out;
+  }
   lua_pushliteral(L, "found");
   if (lua_rawget(L, idx) == LUA_TBOOLEAN)
     cJSON_AddBoolToObject(out, "found", lua_toboolean(L, -1));
@@ -408,15 +433,18 @@ static cJSON *show_outcome(lua_State *L, int idx) {
   return out;
 }
 
-cJSON *show_from_lua(lua_State *L, int idx, const char *what) {
+cJSON *show_from_lua(lua_State *L, int idx, const char *what, size_t *charged) {
   tq_lua_run *run = run_of(L);
+  *charged = 0;
   if (run && run->script && run->script->outcome_only) {
-    cJSON *out = show_outcome(L, lua_absindex(L, idx));
-    if (out == NULL)
+    cJSON *out = show_outcome(L, lua_absindex(L, idx), charged);
+    if (out == NULL) {
+      run_uncharge(run, *charged);
       luaL_error(L, "%s: out of memory", what);
+    }
     return out;
   }
-  return json_from_lua(L, idx, what);
+  return json_from_lua(L, idx, what, charged);
 }
 
 static int ctx_newindex(lua_State *L) {

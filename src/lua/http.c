@@ -166,13 +166,7 @@ static void build_request(lua_State *L, int idx, http_req *r, tq_lua_run *run) {
   }
   lua_pop(L, 1);
   if (lua_getfield(L, idx, "json") != LUA_TNIL) {
-    cJSON *j = json_from_lua(L, -1, "http: json body");
-    char *text = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (text == NULL)
-      luaL_error(L, "http: out of memory encoding the json body");
-    lua_pushstring(L, text);
-    free(text);
+    json_encode_push(L, -1, "http: json body");
     lua_replace(L, -2);
     if (!r->has_content_type) {
       lua_pushliteral(L, "application/json");
@@ -188,10 +182,13 @@ static void build_request(lua_State *L, int idx, http_req *r, tq_lua_run *run) {
   r->body = lua_tolstring(L, -1, &r->body_len); /* stays on the stack */
   lua_getfield(L, idx, "timeout");
   lua_Number t = lua_isnil(L, -1) ? 0 : lua_tonumber(L, -1);
-  if ((!lua_isnil(L, -1) && !lua_isnumber(L, -1)) || t < 0)
-    luaL_error(L, "http: timeout must be a number of seconds >= 0");
+  if ((!lua_isnil(L, -1) && !lua_isnumber(L, -1)) || !(t >= 0)) /* NaN too */
+    luaL_error(L, "http: timeout must be a number of seconds >= 0 (got %s)",
+               luaL_tolstring(L, -1, NULL));
   lua_pop(L, 1);
-  r->timeout_ms = (int64_t)(t * 1000);
+  /* Past a day it is the run's time anyway (below); the bound keeps the conversion defined
+   * for 1e300 and math.huge. */
+  r->timeout_ms = t > 86400 ? 86400000 : (int64_t)(t * 1000);
   /* A little past the run's deadline, so that the scheduler's deadline check kills the run
    * first and a request never outlives its run by much. */
   int64_t left = run->deadline_ms - tq_mono_ms() + 50;
@@ -347,6 +344,8 @@ static int http_cont(lua_State *L, int status, lua_KContext kctx) {
   (void)status;
   (void)kctx;
   tq_lua_run *run = run_of(L);
+  run_uncharge(run, run->io_charge);
+  run->io_charge = 0;
   if (run->resp == NULL)
     return luaL_error(L, "http: resumed without a response");
   /* The request's own timeout is the run's remaining time: when it fired, the run is out of
@@ -414,6 +413,13 @@ static int build_protected(lua_State *L) {
   http_req *r = lua_touserdata(L, 1);
   tq_lua_run *run = lua_touserdata(L, 2);
   build_request(L, 3, r, run);
+  /* tq_net keeps a copy of the body until the answer: charged to the run until then */
+  run_uncharge(run, run->io_charge);
+  run->io_charge = 0;
+  if (r->body_len) {
+    run_charge(L, run, C_COST(r->body_len));
+    run->io_charge = C_COST(r->body_len);
+  }
   r->method = lua_pushstring(L, r->method); /* returned so that it outlives the pcall */
   lua_pushvalue(L, -2);                     /* the body (string or nil) */
   return 2;
@@ -480,8 +486,9 @@ static int sleep_cont(lua_State *L, int status, lua_KContext kctx) {
 static int l_http_sleep(lua_State *L) {
   tq_lua_run *run = run_check(L, "http.sleep");
   lua_Number ms = luaL_checknumber(L, 1);
-  if (!(ms >= 0) || ms > 1e12)
-    return luaL_error(L, "http.sleep: ms must be a number of milliseconds >= 0");
+  if (!(ms >= 0) || ms > 1e12) /* NaN too; the bound keeps the conversion below defined */
+    return luaL_error(L, "http.sleep: ms must be a number of milliseconds from 0 to 1e12 (got %f)",
+                      (double)ms);
   if (run->rt->opts.replay_file)
     return 0;
   if (!lua_isyieldable(L))

@@ -1,6 +1,6 @@
 /* json.c: the json module (json.decode, json.encode, json.null), the direct JSON text -> Lua
- * decoder, and the Lua <-> cJSON conversions the other bindings share (ctx:show, http json
- * bodies, replay files). A table is
+ * decoder, the direct Lua -> JSON text encoder (json.encode, http json bodies) and the
+ * Lua <-> cJSON conversions the other bindings share (ctx:show, replay files). A table is
  * an array when its keys are exactly 1..n (n > 0); an empty table is an object. */
 #include <math.h>
 #include <stdlib.h>
@@ -313,21 +313,141 @@ int json_decode_push(lua_State *L, const char *text, size_t len) {
   return 2;
 }
 
-/* ---- Lua -> cJSON ------------------------------------------------------------------------- */
+/* ---- Lua -> JSON -----------------------------------------------------------------------------
+ * One walker, two outputs: JSON text (json.encode, http json bodies) written straight into a
+ * buffer from the State's allocator, so that every byte is charged to the run and nothing
+ * leaks when an error unwinds; or a cJSON tree (ctx:show), built top-down (each item attached
+ * to its parent before its children are encoded, so that freeing the root frees everything)
+ * with each node charged to the run before it is allocated (run_charge). */
 
-/* The tree is built top-down: each new item is attached to its parent before its own
- * children are encoded, so that on an error freeing the root frees everything. */
 typedef struct enc {
   lua_State *L;
+  tq_lua_run *run; /* charged for the tree; NULL outside a run */
   const char *what;
   int seen; /* stack index of the set of tables being encoded (cycle check) */
+  int text; /* 1: text into out; 0: a tree at root */
   cJSON *root;
+  size_t charged; /* bytes run_charge'd for the tree */
+  lua_Alloc alloc;
+  void *alloc_ud;
+  char *out;
+  size_t len, cap;
   char path[256];
 } enc;
 
 static void enc_fail(enc *e, const char *why) {
   luaL_error(e->L, "%s: %s at %s", e->what, why, e->path);
 }
+
+/* ---- the text ---- */
+
+static void out_reserve(enc *e, size_t n) {
+  if (e->cap - e->len >= n)
+    return;
+  if (n > ((size_t)1 << 40) - e->len)
+    enc_fail(e, "text too large");
+  size_t cap = e->cap ? e->cap : 256;
+  while (cap - e->len < n)
+    cap *= 2;
+  char *p = e->alloc(e->alloc_ud, e->out, e->cap, cap);
+  if (p == NULL)
+    enc_fail(e, "not enough memory for the text");
+  e->out = p;
+  e->cap = cap;
+}
+
+static void out_add(enc *e, const char *s, size_t n) {
+  out_reserve(e, n);
+  memcpy(e->out + e->len, s, n);
+  e->len += n;
+}
+
+static void out_char(enc *e, char c) { out_add(e, &c, 1); }
+
+/* A JSON string: escapes as cJSON writes them (quote, backslash, \b\f\n\r\t, other control
+ * bytes as \u00XX); other bytes as they are. */
+static void out_string(enc *e, const char *s, size_t n) {
+  out_char(e, '"');
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    out_add(e, s + run, i - run);
+    run = i + 1;
+    char esc[8];
+    const char *short_esc = c == '"'    ? "\\\""
+                            : c == '\\' ? "\\\\"
+                            : c == '\b' ? "\\b"
+                            : c == '\f' ? "\\f"
+                            : c == '\n' ? "\\n"
+                            : c == '\r' ? "\\r"
+                            : c == '\t' ? "\\t"
+                                        : NULL;
+    if (short_esc)
+      out_add(e, short_esc, 2);
+    else {
+      snprintf(esc, sizeof esc, "\\u%04x", c);
+      out_add(e, esc, 6);
+    }
+  }
+  out_add(e, s + run, n - run);
+  out_char(e, '"');
+}
+
+/* A number as cJSON prints it (integral doubles in int range as integers, else the shortest
+ * of %.15g and %.17g that reads back the same), but Lua integers exactly. */
+static void out_number(enc *e, int idx) {
+  char buf[64];
+  int n;
+  if (lua_isinteger(e->L, idx))
+    n = snprintf(buf, sizeof buf, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(e->L, idx));
+  else {
+    double d = (double)lua_tonumber(e->L, idx);
+    if (d == floor(d) && fabs(d) <= 2147483647.0)
+      n = snprintf(buf, sizeof buf, "%d", (int)d);
+    else {
+      n = snprintf(buf, sizeof buf, "%1.15g", d);
+      if (strtod(buf, NULL) != d)
+        n = snprintf(buf, sizeof buf, "%1.17g", d);
+    }
+  }
+  out_add(e, buf, (size_t)n);
+}
+
+/* ---- the tree ---- */
+
+static void enc_charge(enc *e, size_t n) {
+  if (e->run == NULL)
+    return;
+  run_charge(e->L, e->run, n);
+  e->charged += n;
+}
+
+static void enc_attach(enc *e, cJSON *parent, const char *key, cJSON *item) {
+  if (item == NULL)
+    enc_fail(e, "out of memory");
+  if (parent == NULL)
+    e->root = item;
+  else if (cJSON_IsArray(parent))
+    cJSON_AddItemToArray(parent, item);
+  else if (!cJSON_AddItemToObject(parent, key, item)) {
+    cJSON_Delete(item);
+    enc_fail(e, "out of memory");
+  }
+}
+
+/* Charges a node of the tree (its key copy and string value of vlen bytes included). */
+static void enc_charge_node(enc *e, const char *key, size_t vlen) {
+  size_t n = C_COST(sizeof(cJSON));
+  if (key)
+    n += C_COST(strlen(key) + 1);
+  if (vlen)
+    n += C_COST(vlen);
+  enc_charge(e, n);
+}
+
+/* ---- the walk ---- */
 
 /* Whether the table at idx is a sequence 1..n with n > 0; *n gets n. */
 static int enc_is_array(lua_State *L, int idx, size_t *n) {
@@ -359,19 +479,6 @@ static size_t enc_path_push(enc *e, const char *key, lua_Integer i) {
   return len;
 }
 
-static void enc_attach(enc *e, cJSON *parent, const char *key, cJSON *item) {
-  if (item == NULL)
-    enc_fail(e, "out of memory");
-  if (parent == NULL)
-    e->root = item;
-  else if (cJSON_IsArray(parent))
-    cJSON_AddItemToArray(parent, item);
-  else if (!cJSON_AddItemToObject(parent, key, item)) {
-    cJSON_Delete(item);
-    enc_fail(e, "out of memory");
-  }
-}
-
 static void enc_into(enc *e, int idx, int depth, cJSON *parent, const char *key);
 
 static void enc_table(enc *e, int idx, int depth, cJSON *parent, const char *key) {
@@ -385,11 +492,19 @@ static void enc_table(enc *e, int idx, int depth, cJSON *parent, const char *key
   lua_pushvalue(L, idx);
   lua_pushboolean(L, 1);
   lua_rawset(L, e->seen);
-  size_t n;
+  size_t n = 0;
   int array = enc_is_array(L, idx, &n);
-  cJSON *out = array ? cJSON_CreateArray() : cJSON_CreateObject();
-  enc_attach(e, parent, key, out);
+  cJSON *out = NULL;
+  if (e->text)
+    out_char(e, array ? '[' : '{');
+  else {
+    enc_charge_node(e, key, 0);
+    out = array ? cJSON_CreateArray() : cJSON_CreateObject();
+    enc_attach(e, parent, key, out);
+  }
   for (size_t i = 1; array && i <= n; i++) {
+    if (e->text && i > 1)
+      out_char(e, ',');
     lua_rawgeti(L, idx, (lua_Integer)i);
     size_t old = enc_path_push(e, NULL, (lua_Integer)i);
     enc_into(e, lua_gettop(L), depth + 1, out, NULL);
@@ -398,39 +513,82 @@ static void enc_table(enc *e, int idx, int depth, cJSON *parent, const char *key
   }
   if (!array)
     lua_pushnil(L);
-  while (!array && lua_next(L, idx)) {
+  for (int first = 1; !array && lua_next(L, idx); first = 0) {
     int kt = lua_type(L, -2);
     if (kt != LUA_TSTRING && kt != LUA_TNUMBER)
       enc_fail(e, "a key that is not a string or a number");
     lua_pushvalue(L, -2);
-    const char *k = lua_tostring(L, -1); /* converts the copy, never the key itself */
+    size_t klen;
+    const char *k = lua_tolstring(L, -1, &klen); /* converts the copy, never the key itself */
+    if (e->text) {
+      if (!first)
+        out_char(e, ',');
+      out_string(e, k, klen);
+      out_char(e, ':');
+    }
     size_t old = enc_path_push(e, k, 0);
     enc_into(e, lua_gettop(L) - 1, depth + 1, out, k);
     e->path[old] = '\0';
     lua_pop(L, 2);
   }
+  if (e->text)
+    out_char(e, array ? ']' : '}');
   lua_pushvalue(L, idx);
   lua_pushnil(L);
   lua_rawset(L, e->seen);
+}
+
+static void enc_null(enc *e, cJSON *parent, const char *key) {
+  if (e->text)
+    out_add(e, "null", 4);
+  else {
+    enc_charge_node(e, key, 0);
+    enc_attach(e, parent, key, cJSON_CreateNull());
+  }
 }
 
 static void enc_into(enc *e, int idx, int depth, cJSON *parent, const char *key) {
   lua_State *L = e->L;
   luaL_checkstack(L, 8, "json: nesting too deep");
   switch (lua_type(L, idx)) {
-  case LUA_TNIL: enc_attach(e, parent, key, cJSON_CreateNull()); return;
-  case LUA_TBOOLEAN: enc_attach(e, parent, key, cJSON_CreateBool(lua_toboolean(L, idx))); return;
+  case LUA_TNIL: enc_null(e, parent, key); return;
+  case LUA_TBOOLEAN:
+    if (e->text) {
+      if (lua_toboolean(L, idx))
+        out_add(e, "true", 4);
+      else
+        out_add(e, "false", 5);
+    } else {
+      enc_charge_node(e, key, 0);
+      enc_attach(e, parent, key, cJSON_CreateBool(lua_toboolean(L, idx)));
+    }
+    return;
   case LUA_TNUMBER: {
     lua_Number d = lua_tonumber(L, idx);
-    if (!isfinite(d))
+    if (!lua_isinteger(L, idx) && !isfinite(d))
       enc_fail(e, "a number that is not finite");
-    enc_attach(e, parent, key, cJSON_CreateNumber(d));
+    if (e->text)
+      out_number(e, idx);
+    else {
+      enc_charge_node(e, key, 0);
+      enc_attach(e, parent, key, cJSON_CreateNumber(d));
+    }
     return;
   }
-  case LUA_TSTRING: enc_attach(e, parent, key, cJSON_CreateString(lua_tostring(L, idx))); return;
+  case LUA_TSTRING: {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (e->text)
+      out_string(e, s, len);
+    else {
+      enc_charge_node(e, key, strlen(s) + 1);
+      enc_attach(e, parent, key, cJSON_CreateString(s));
+    }
+    return;
+  }
   case LUA_TLIGHTUSERDATA:
     if (is_null(L, idx)) {
-      enc_attach(e, parent, key, cJSON_CreateNull());
+      enc_null(e, parent, key);
       return;
     }
     break;
@@ -450,25 +608,49 @@ static void enc_into(enc *e, int idx, int depth, cJSON *parent, const char *key)
   enc_fail(e, lua_pushfstring(L, "cannot encode a %s value", luaL_typename(L, idx)));
 }
 
-/* Argument 1: the enc; argument 2: the value. */
+/* Argument 1: the enc; argument 2: the value. Text: pushes the text (its push failing is an
+ * error of this protected call too, so that the caller frees the buffer whatever happens). */
 static int enc_protected(lua_State *L) {
   enc *e = lua_touserdata(L, 1);
   lua_newtable(L);
   e->seen = lua_gettop(L);
   enc_into(e, 2, 0, NULL, NULL);
-  return 0;
+  if (!e->text)
+    return 0;
+  lua_pushlstring(L, e->out ? e->out : "", e->len);
+  return 1;
 }
 
-cJSON *json_from_lua(lua_State *L, int idx, const char *what) {
-  enc e = {.L = L, .what = what, .path = "$"};
+/* Runs the walk of the value at idx under a pcall; raises its error after cleaning up. */
+static void enc_run(enc *e, int idx) {
+  lua_State *L = e->L;
   idx = lua_absindex(L, idx);
   lua_pushcfunction(L, enc_protected);
-  lua_pushlightuserdata(L, &e);
+  lua_pushlightuserdata(L, e);
   lua_pushvalue(L, idx);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-    cJSON_Delete(e.root);
-    lua_error(L);
-  }
+  int st = lua_pcall(L, 2, e->text, 0);
+  if (e->out)
+    e->alloc(e->alloc_ud, e->out, e->cap, 0);
+  e->out = NULL;
+  if (st == LUA_OK)
+    return;
+  cJSON_Delete(e->root);
+  e->root = NULL;
+  if (e->run)
+    run_uncharge(e->run, e->charged);
+  lua_error(L);
+}
+
+void json_encode_push(lua_State *L, int idx, const char *what) {
+  enc e = {.L = L, .what = what, .text = 1, .path = "$"};
+  e.alloc = lua_getallocf(L, &e.alloc_ud);
+  enc_run(&e, idx);
+}
+
+cJSON *json_from_lua(lua_State *L, int idx, const char *what, size_t *charged) {
+  enc e = {.L = L, .run = run_of(L), .what = what, .path = "$"};
+  enc_run(&e, idx);
+  *charged = e.charged;
   return e.root;
 }
 
@@ -482,13 +664,7 @@ static int l_json_decode(lua_State *L) {
 
 static int l_json_encode(lua_State *L) {
   luaL_checkany(L, 1);
-  cJSON *j = json_from_lua(L, 1, "json.encode");
-  char *text = cJSON_PrintUnformatted(j);
-  cJSON_Delete(j);
-  if (text == NULL)
-    return luaL_error(L, "json.encode: out of memory");
-  lua_pushstring(L, text);
-  free(text);
+  json_encode_push(L, 1, "json.encode");
   return 1;
 }
 

@@ -74,7 +74,9 @@ struct tq_lua_run {
   int orphan;      /* freed by its owner while io_pending: the callback frees it */
   run_kill kill;
   const char *kill_site; /* static: the C function where the kill came (string.find), or NULL */
-  int64_t mem;           /* bytes allocated while this run executed (net of frees) */
+  int64_t mem; /* bytes allocated while this run executed (net of frees), plus run_charge's */
+  size_t show_charge; /* run_charge'd for cs.show */
+  size_t io_charge;   /* run_charge'd for the request body in flight */
   uint64_t instr;
   int64_t unhooked_ns; /* time executed before the budget hook was set (watch.c) */
   int64_t exec_t0_ns;  /* when the current unhooked execution began; 0: none */
@@ -138,6 +140,14 @@ static inline tq_lua_run *run_of(lua_State *L) { return *(tq_lua_run **)lua_gete
 /* Like run_of but raises a Lua error when L is not a run ("what" names the caller). */
 tq_lua_run *run_check(lua_State *L, const char *what);
 void hook_arm(lua_State *co, tq_lua_run *run);
+/* Charges n bytes that C is about to allocate on the run's behalf outside the State (cJSON
+ * trees, change-set copies, request bodies) to its memory budget; past the budget the run is
+ * killed and the budget error is raised (nothing to free: the caller allocates after). */
+void run_charge(lua_State *L, tq_lua_run *run, size_t n);
+/* Gives back bytes of run_charge whose C copy was freed while the run lives. */
+void run_uncharge(tq_lua_run *run, size_t n);
+/* What malloc costs for a block of n bytes, as run_charge counts it (its header included). */
+#define C_COST(n) ((size_t)(n) + 16)
 /* Sets the budget hook (every HOOK_COUNT instructions) on co; safe in a signal handler. */
 void hook_arm_count(lua_State *co);
 
@@ -206,8 +216,9 @@ int ctx_is(lua_State *L, int idx);
  * outcome_only flag (ctx.outcome_only). A lua_CFunction to call protected. [-0, +1] */
 int ctx_new_protected(lua_State *L);
 /* ctx:show's conversion (also for a table returned by the entry): the full JSON, or only
- * found and message when the script is outcome_only. Raises like json_from_lua. */
-cJSON *show_from_lua(lua_State *L, int idx, const char *what);
+ * found and message when the script is outcome_only. Charges and raises like
+ * json_from_lua. */
+cJSON *show_from_lua(lua_State *L, int idx, const char *what, size_t *charged);
 /* Whether s must be redacted: it holds one of the script's secrets of at least
  * TQ_LUA_REDACT_MIN bytes. */
 int redact_needed(const tq_lua_script *script, const char *s);
@@ -224,9 +235,14 @@ void log_emit(lua_State *L, tq_log_level level, const char *text);
 void pattern_install(lua_State *L);
 
 /* ---- json.c ---- */
-/* Converts the value at idx to cJSON (NULL with a Lua error raised on failure: cycles,
- * functions, secrets, non-finite numbers). what names the caller in the error. */
-cJSON *json_from_lua(lua_State *L, int idx, const char *what);
+/* Converts the value at idx to cJSON (a Lua error raised on failure: cycles, functions,
+ * secrets, non-finite numbers, the run's memory budget). Each node is charged to the run of
+ * L (run_charge) before it is allocated; *charged gets the total, for run_uncharge when the
+ * tree is freed while the run lives. what names the caller in the error. */
+cJSON *json_from_lua(lua_State *L, int idx, const char *what, size_t *charged);
+/* Pushes the JSON text of the value at idx, written straight from Lua (no tree) in memory of
+ * the State, so charged to the run; raises like json_from_lua. [-0, +1] */
+void json_encode_push(lua_State *L, int idx, const char *what);
 /* Pushes the Lua value of item. [-0, +1] */
 void json_to_lua(lua_State *L, const cJSON *item);
 /* Decodes text and pushes the value, or pushes nil, message. Returns the number pushed. */

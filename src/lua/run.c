@@ -303,11 +303,15 @@ static void run_finish_error(tq_lua_run *run, int st, int traced) {
  * called). Runs protected on the finished coroutine: a cycle or a function is an error. */
 static int store_returned_show(lua_State *L) {
   tq_lua_run *run = run_of(L);
-  cJSON *show = show_from_lua(L, 1, "entry result");
-  if (run->cs.show == NULL)
+  size_t charged = 0;
+  cJSON *show = show_from_lua(L, 1, "entry result", &charged);
+  if (run->cs.show == NULL) {
     run->cs.show = show;
-  else
+    run->show_charge = charged;
+  } else {
     cJSON_Delete(show);
+    run_uncharge(run, charged);
+  }
   return 0;
 }
 
@@ -326,6 +330,10 @@ static void run_finish_ok(tq_lua_run *run, int nres) {
     run->rt->cur = run;
     int st = lua_pcall(co, 1, 0, 0);
     run->rt->cur = NULL;
+    if (st != LUA_OK && run->kill != KILL_NONE) { /* its memory budget ran out */
+      run_finish(run, TQ_LUA_KILLED, kill_text(run));
+      return;
+    }
     if (st != LUA_OK) {
       run_finish(run, TQ_LUA_ERROR, error_text(run, co, -1));
       return;

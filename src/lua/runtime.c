@@ -188,6 +188,25 @@ static int kill_raise_works(lua_State *L) {
   return st == LUA_ERRMEM;
 }
 
+/* Memory C allocates for a run outside the State (cJSON trees, change-set copies, request
+ * bodies) is charged here before it is allocated, with the allocator's rule: past the
+ * budget the run is killed and the budget error raised, so nothing is allocated. */
+void run_charge(lua_State *L, tq_lua_run *run, size_t n) {
+  size_t cap = run->script ? run->script->limits.memory : 0;
+  if (run->kill != KILL_NONE)
+    cap += KILL_SLACK;
+  if (cap && (n > cap || (size_t)run->mem > cap - n)) {
+    run_kill_now(run, KILL_MEMORY);
+    push_kill_message(L, run);
+    lua_error(L);
+  }
+  run->mem += (int64_t)n;
+}
+
+void run_uncharge(tq_lua_run *run, size_t n) {
+  run->mem = run->mem > (int64_t)n ? run->mem - (int64_t)n : 0;
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   tq_lua_run *run = run_of(L);

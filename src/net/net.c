@@ -191,6 +191,7 @@ tq_code tq_net_new(tq_lib *cache, tq_net **out, tq_err *err) {
 void tq_net_free(tq_net *net) {
   if (net == NULL)
     return;
+  net_cache_free(net);
   while (net->live) {
     net_req *req = net->live;
     net->live = req->live_next;
@@ -273,11 +274,8 @@ static void follower_fill(net_req *f, const tq_net_response *r) {
 }
 
 static void cache_store(tq_net *net, net_req *req, const tq_net_response *r) {
-  tq_err e;
   int64_t ttl_s = (req->prov->cache_ttl_ms + 999) / 1000;
-  if (tq_lib_cache_put(net->cache, req->key, r->status, r->body, r->body_len, tq_time_now() + ttl_s,
-                       &e) != TQ_OK)
-    tq_log(TQ_LOG_WARN, "net", "msg=\"cache store failed: %s\"", e.msg);
+  net_cache_queue(net, req->key, r->status, r->body, r->body_len, tq_time_now() + ttl_s);
 }
 
 void net_finish(tq_net *net, net_req *req, tq_net_fail fail, const char *fmt, ...) {
@@ -734,7 +732,9 @@ static int cache_lookup(tq_net *net, net_req *r) {
   int status = 0;
   char *body = NULL;
   size_t len = 0;
-  if (tq_lib_cache_get(net->cache, r->key, tq_time_now(), &status, &body, &len, NULL) != TQ_OK)
+  int64_t now = tq_time_now();
+  if (!net_cache_queued(net, r->key, now, &status, &body, &len) &&
+      tq_lib_cache_get(net->cache, r->key, now, &status, &body, &len, NULL) != TQ_OK)
     return 0;
   r->resp->from_cache = 1;
   r->resp->body = body;

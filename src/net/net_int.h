@@ -5,6 +5,7 @@
  *   net_loop.c   epoll + curl multi socket API, timers, tq_net_run, the backoff heap
  *   net_policy.c policies, providers, the allow-list, the token bucket
  *   net_key.c    URL normalisation and the cache / in-flight merge key (SHA-256)
+ *   net_cache.c  the response cache's writes: queued, batched, purged
  *   net_resp.c   responses: free, header lookup, copies, Retry-After */
 #ifndef TQ_NET_INT_H
 #define TQ_NET_INT_H
@@ -25,6 +26,7 @@
 #define NET_EASY_POOL_MAX 256            /* idle easy handles kept for reuse */
 
 typedef struct net_req net_req;
+typedef struct net_cache_row net_cache_row;
 
 struct tq_net_provider {
   tq_net_provider *next;
@@ -101,6 +103,13 @@ struct tq_net {
   size_t pending;
   int in_run, in_curl;
   uint64_t rng;
+  /* net_cache.c: responses waiting to be stored */
+  net_cache_row *cache_q;
+  size_t cache_n, cache_cap, cache_bytes;
+  int64_t cache_first_us;    /* when the oldest queued row came */
+  int64_t cache_since_purge; /* rows written since the last purge */
+  int cache_purged;          /* purged once since tq_net_new */
+  int cache_readonly;        /* tq_net_cache_readonly: lookups only */
 };
 
 /* net.c */
@@ -143,6 +152,21 @@ tq_code net_key_build(CURLU *u, const char *method, const char *const *headers, 
 tq_code net_url_parse(const char *url, CURLU **out, tq_err *err);
 /* "scheme://host[:port]/path" of u, without query (which may carry secrets), for messages. */
 void net_url_display(CURLU *u, char *out, size_t n);
+
+/* net_cache.c */
+/* Queues a response to store (copied); writes the queue when it is full. */
+void net_cache_queue(tq_net *net, const char *key, int status, const char *body, size_t len,
+                     int64_t expires_at);
+/* A queued row of key not expired at now: 1 with *body malloc'd, else 0. */
+int net_cache_queued(const tq_net *net, const char *key, int64_t now, int *status, char **body,
+                     size_t *len);
+/* Writes the queue in one transaction (and purges the table when due). */
+void net_cache_flush(tq_net *net);
+/* At the end of tq_net_run: writes the queue if its oldest row waited long enough or nothing
+ * is pending. */
+void net_cache_tick(tq_net *net);
+/* Writes what is queued and frees the queue. */
+void net_cache_free(tq_net *net);
 
 /* net_resp.c */
 tq_net_response *net_resp_copy(const tq_net_response *r);

@@ -4,7 +4,7 @@
  * key = METHOD " " scheme "://" host[":" port] path " " hex(SHA-256(query, header lines, body))
  *
  * The clear part is the normalised URL without its query; the query, every request header
- * ("name:value", name lower-cased, value trimmed, in the order given) and the body go only
+ * ("name:value", name lower-cased, value trimmed, sorted by name then value) and the body go only
  * through SHA-256, because both a query string and a header may carry an API key and the key
  * is stored in the library in clear. */
 #include <ctype.h>
@@ -58,35 +58,72 @@ void net_url_display(CURLU *u, char *out, size_t n) {
   curl_free(path);
 }
 
-/* Feeds the secret-bearing parts of the request to the digest. */
+/* A header line split for the key: name (to be lower-cased) and trimmed value. */
+typedef struct key_header {
+  const char *name, *value;
+  size_t nlen, vlen;
+} key_header;
+
+static key_header key_header_split(const char *line) {
+  key_header h = {.name = line};
+  const char *colon = strchr(line, ':');
+  h.nlen = colon ? (size_t)(colon - line) : strlen(line);
+  const char *v = colon ? colon + 1 : "";
+  while (*v == ' ' || *v == '\t')
+    v++;
+  size_t vlen = strlen(v);
+  while (vlen && isspace((unsigned char)v[vlen - 1]))
+    vlen--;
+  h.value = v;
+  h.vlen = vlen;
+  return h;
+}
+
+/* Headers in the key's order: by lower-cased name, then by value, so that the order a script
+ * lists them in (a Lua table's, which varies) does not change the key. */
+static int key_header_cmp(const void *pa, const void *pb) {
+  const key_header *a = pa, *b = pb;
+  size_t n = a->nlen < b->nlen ? a->nlen : b->nlen;
+  int c = strncasecmp(a->name, b->name, n);
+  if (c == 0 && a->nlen != b->nlen)
+    c = a->nlen < b->nlen ? -1 : 1;
+  if (c != 0)
+    return c;
+  n = a->vlen < b->vlen ? a->vlen : b->vlen;
+  c = memcmp(a->value, b->value, n);
+  if (c == 0 && a->vlen != b->vlen)
+    c = a->vlen < b->vlen ? -1 : 1;
+  return c;
+}
+
+/* Feeds the secret-bearing parts of the request to the digest; 0 on failure. */
 static int key_digest(EVP_MD_CTX *md, CURLU *u, const char *const *headers, size_t n_headers,
                       const char *body, size_t body_len) {
   char *query = NULL;
   int ok = 1;
+  key_header *hs = malloc((n_headers ? n_headers : 1) * sizeof *hs);
+  if (hs == NULL)
+    return 0;
+  for (size_t i = 0; i < n_headers; i++)
+    hs[i] = key_header_split(headers[i]);
+  qsort(hs, n_headers, sizeof *hs, key_header_cmp);
   if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK)
     ok &= EVP_DigestUpdate(md, query, strlen(query));
   curl_free(query);
   ok &= EVP_DigestUpdate(md, "\n", 1);
   for (size_t i = 0; i < n_headers; i++) {
-    const char *colon = strchr(headers[i], ':');
-    size_t nlen = colon ? (size_t)(colon - headers[i]) : strlen(headers[i]);
     char lower[256]; /* the name lowercased, in pieces of the buffer's size */
-    for (size_t at = 0; at < nlen; at += sizeof lower) {
-      size_t k = nlen - at < sizeof lower ? nlen - at : sizeof lower;
+    for (size_t at = 0; at < hs[i].nlen; at += sizeof lower) {
+      size_t k = hs[i].nlen - at < sizeof lower ? hs[i].nlen - at : sizeof lower;
       for (size_t j = 0; j < k; j++)
-        lower[j] = (char)tolower((unsigned char)headers[i][at + j]);
+        lower[j] = (char)tolower((unsigned char)hs[i].name[at + j]);
       ok &= EVP_DigestUpdate(md, lower, k);
     }
-    const char *v = colon ? colon + 1 : "";
-    while (*v == ' ' || *v == '\t')
-      v++;
-    size_t vlen = strlen(v);
-    while (vlen && isspace((unsigned char)v[vlen - 1]))
-      vlen--;
     ok &= EVP_DigestUpdate(md, ":", 1);
-    ok &= EVP_DigestUpdate(md, v, vlen);
+    ok &= EVP_DigestUpdate(md, hs[i].value, hs[i].vlen);
     ok &= EVP_DigestUpdate(md, "\n", 1);
   }
+  free(hs);
   ok &= EVP_DigestUpdate(md, "\n", 1);
   if (body_len)
     ok &= EVP_DigestUpdate(md, body, body_len);

@@ -238,5 +238,6 @@ tq_code tq_net_run(tq_net *net, int64_t timeout_ms, tq_err *err) {
     polled = 1;
   }
   net->in_run = 0;
+  net_cache_tick(net); /* after the callbacks: their runs go on first */
   return TQ_OK;
 }

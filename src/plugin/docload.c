@@ -2,6 +2,7 @@
  * manifest loader (manifest.c) and the Action file loader (workflow/action.c): errors with
  * file:line:col and the field path, scalars as text, and the blocks both formats have
  * (config fields, network, limits). */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,14 +240,23 @@ void tq_docload_limits(tq_docload *m, const cJSON *lim, tq_lua_limits *l) {
   if (text) {
     uint64_t bytes = 0;
     tq_err e;
-    if (tq_parse_size(text, &bytes, &e) != TQ_OK || bytes < 64 * 1024)
-      tq_docload_error(m, mem, "limits.memory", "%s", bytes ? "must be at least 64KiB" : e.msg);
-    l->memory = (size_t)bytes;
+    if (tq_parse_size(text, &bytes, &e) != TQ_OK)
+      tq_docload_error(m, mem, "limits.memory", "%s", e.msg);
+    else if (bytes < 64 * 1024)
+      tq_docload_error(m, mem, "limits.memory", "'%s' is below the minimum of 64KiB", text);
+    else
+      l->memory = (size_t)bytes;
     free(text);
   }
   const cJSON *ins = cJSON_GetObjectItemCaseSensitive(lim, "instructions");
-  if (cJSON_IsNumber(ins))
-    l->instructions = (uint64_t)ins->valuedouble;
+  if (cJSON_IsNumber(ins)) {
+    double n = ins->valuedouble; /* checked before the conversion: 1e300 or NaN are UB there */
+    if (!(n >= 1 && n <= TQ_INSTRUCTIONS_MAX) || n != floor(n))
+      tq_docload_error(m, ins, "limits.instructions", "must be a whole number from 1 to %.0f",
+                       TQ_INSTRUCTIONS_MAX);
+    else
+      l->instructions = (uint64_t)n;
+  }
   l->timeout_ms = tq_docload_duration(m, lim, "timeout", "limits.timeout", 0);
 }
 

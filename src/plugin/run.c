@@ -237,6 +237,8 @@ tq_code tq_plugin_op_run(const tq_op_request *rq, tq_op_result *res, tq_err *err
     if ((rc = tq_net_new(rq->lib, &net, err)) != TQ_OK ||
         (rc = tq_net_provider_get(net, rq->plugin->name, &pp.policy, &prov, err)) != TQ_OK)
       goto fail;
+    if (rq->dry_run)
+      tq_net_cache_readonly(net);
   }
   lo.net = net;
   lo.lib = rq->lib;

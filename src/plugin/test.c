@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <lua.h>
 #include <lualib.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,7 +174,8 @@ static void push_json(lua_State *L, const cJSON *j) {
     lua_pushstring(L, j->valuestring);
   else if (cJSON_IsBool(j))
     lua_pushboolean(L, cJSON_IsTrue(j));
-  else if (cJSON_IsNumber(j) && j->valuedouble == (double)(lua_Integer)j->valuedouble)
+  else if (cJSON_IsNumber(j) && j->valuedouble == floor(j->valuedouble) &&
+           fabs(j->valuedouble) < 9007199254740992.0) /* 2^53: a defined conversion */
     lua_pushinteger(L, (lua_Integer)j->valuedouble);
   else if (cJSON_IsNumber(j))
     lua_pushnumber(L, j->valuedouble);

@@ -509,6 +509,8 @@ static tq_code setup_lua(runner *r, const char *key_path, const tq_lua_kv *ovr, 
   if ((rc = tq_net_new(a->net.cache_ttl_ms > 0 ? r->lib : NULL, &r->net, err)) != TQ_OK ||
       (rc = tq_net_provider_get(r->net, a->plugin->name, &r->pp.policy, &r->prov, err)) != TQ_OK)
     return rc;
+  if (r->o->dry_run)
+    tq_net_cache_readonly(r->net); /* a dry run writes nothing, the cache included */
   lo.net = r->net;
   lo.lib = r->lib;
   if ((rc = tq_lua_new(&lo, &r->rt, err)) != TQ_OK)

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "tqhost/library.h"
+#include <sqlite3.h>
+
 #include "tqhost/net.h"
 
 /* ---- the server ---------------------------------------------------------------------------- */
@@ -757,6 +759,206 @@ static void test_cached_get_is_served_without_the_network(void **state) {
   unlink(side);
 }
 
+/* A library in a fresh temporary file, for the cache tests; lib_gone removes it. */
+static tq_lib *lib_temp(char *path) {
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  unlink(path);
+  tq_lib *lib = NULL;
+  tq_err err;
+  assert_int_equal(tq_lib_open(path, TQ_LIB_OPEN_CREATE, &lib, &err), TQ_OK);
+  return lib;
+}
+
+static void lib_gone(tq_lib *lib, const char *path) {
+  tq_lib_close(lib);
+  char side[64];
+  unlink(path);
+  snprintf(side, sizeof side, "%s-wal", path);
+  unlink(side);
+  snprintf(side, sizeof side, "%s-shm", path);
+  unlink(side);
+}
+
+static int64_t sql_int(tq_lib *lib, const char *sql) {
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(tq_lib_db(lib), sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+static tq_net_provider *cached_provider(tq_net *net) {
+  tq_net_policy pol;
+  tq_net_policy_init(&pol);
+  pol.cache_ttl_ms = 60000;
+  return provider(net, "p", &pol);
+}
+
+static void test_cache_key_ignores_header_order(void **state) {
+  (void)state;
+  const char *ab[] = {"X-Api-Key: k1", "Accept: application/json", "X-Trace: 1"};
+  const char *ba[] = {"X-Trace: 1", "accept:application/json ", "X-Api-Key: k1"};
+  const char *other[] = {"X-Trace: 2", "Accept: application/json", "X-Api-Key: k1"};
+  tq_net_request r1 = {.url = "http://h/x", .headers = ab, .n_headers = 3};
+  tq_net_request r2 = {.url = "http://h/x", .headers = ba, .n_headers = 3};
+  tq_net_request r3 = {.url = "http://h/x", .headers = other, .n_headers = 3};
+  char *k1, *k2, *k3;
+  tq_err err;
+  assert_int_equal(tq_net_cache_key(&r1, &k1, &err), TQ_OK);
+  assert_int_equal(tq_net_cache_key(&r2, &k2, &err), TQ_OK);
+  assert_int_equal(tq_net_cache_key(&r3, &k3, &err), TQ_OK);
+  assert_string_equal(k1, k2);
+  assert_string_not_equal(k1, k3);
+  free(k1);
+  free(k2);
+  free(k3);
+}
+
+/* A Lua headers table gives its lines in any order: the second order must hit the cache. */
+static void test_headers_in_another_order_hit_the_cache(void **state) {
+  (void)state;
+  char path[] = "/tmp/tq_net_cache_XXXXXX";
+  tq_lib *lib = lib_temp(path);
+  tq_net *net = NULL;
+  tq_err err;
+  assert_int_equal(tq_net_new(lib, &net, &err), TQ_OK);
+  tq_net_provider *p = cached_provider(net);
+  const char *ab[] = {"X-Api-Key: k1", "Accept: application/json"};
+  const char *ba[] = {"Accept: application/json", "X-Api-Key: k1"};
+  tq_net_request r1 = {.url = url_of("/count"), .headers = ab, .n_headers = 2};
+  tq_net_request r2 = {.url = url_of("/count"), .headers = ba, .n_headers = 2};
+  tq_net_response *a = NULL, *b = NULL;
+  assert_int_equal(tq_net_fetch(net, p, &r1, &a, &err), TQ_OK);
+  assert_int_equal(tq_net_fetch(net, p, &r2, &b, &err), TQ_OK);
+  assert_int_equal(hits("/count"), 1);
+  assert_int_equal(b->from_cache, 1);
+  assert_string_equal(b->body, "n=1");
+  tq_net_response_free(a);
+  tq_net_response_free(b);
+  tq_net_free(net);
+  lib_gone(lib, path);
+}
+
+static int count_commit(void *ud) {
+  (*(int *)ud)++;
+  return 0;
+}
+
+/* Twenty answers in flight at once are stored in one transaction, not twenty autocommits. */
+static void test_cache_writes_are_batched(void **state) {
+  (void)state;
+  char path[] = "/tmp/tq_net_cache_XXXXXX";
+  tq_lib *lib = lib_temp(path);
+  tq_net *net = NULL;
+  tq_err err;
+  assert_int_equal(tq_net_new(lib, &net, &err), TQ_OK);
+  tq_net_provider *p = cached_provider(net);
+  int commits = 0;
+  sqlite3_commit_hook(tq_lib_db(lib), count_commit, &commits);
+  counter c = {0};
+  char url[20][256];
+  for (int i = 0; i < 20; i++) {
+    snprintf(url[i], sizeof url[i], "%s?i=%d", url_of("/count"), i);
+    tq_net_request req = {.url = url[i]};
+    assert_int_equal(tq_net_submit(net, p, &req, count_done, &c, &err), TQ_OK);
+  }
+  while (tq_net_pending(net) > 0)
+    assert_int_equal(tq_net_run(net, 1000, &err), TQ_OK);
+  tq_net_free(net); /* writes whatever is still queued */
+  sqlite3_commit_hook(tq_lib_db(lib), NULL, NULL);
+  assert_int_equal(c.ok, 20);
+  assert_int_equal(sql_int(lib, "SELECT count(*) FROM http_cache"), 20);
+  print_message("20 responses stored in %d commits\n", commits);
+  assert_true(commits >= 1 && commits <= 10); /* not one per response (20 before) */
+  lib_gone(lib, path);
+}
+
+static void test_expired_rows_are_removed(void **state) {
+  (void)state;
+  char path[] = "/tmp/tq_net_cache_XXXXXX";
+  tq_lib *lib = lib_temp(path);
+  tq_err err;
+  int64_t now = tq_time_now();
+  tq_lib_cache_row old[] = {
+      {.key = "GET http://h/a 00", .status = 200, .body = "a", .len = 1, .expires_at = now - 10},
+      {.key = "GET http://h/b 00", .status = 200, .body = "b", .len = 1, .expires_at = now - 1},
+      {.key = "GET http://h/c 00", .status = 200, .body = "c", .len = 1, .expires_at = now + 3600}};
+  assert_int_equal(tq_lib_cache_put(lib, old, 3, NULL, NULL, &err), TQ_OK);
+  assert_int_equal(sql_int(lib, "SELECT count(*) FROM http_cache"), 3);
+  tq_net *net = NULL;
+  assert_int_equal(tq_net_new(lib, &net, &err), TQ_OK);
+  tq_net_response_free(fetch(net, cached_provider(net), url_of("/count")));
+  tq_net_free(net);
+  /* the first write of a tq_net purged the expired rows: c and the new answer remain */
+  assert_int_equal(sql_int(lib, "SELECT count(*) FROM http_cache"), 2);
+  assert_int_equal(sql_int(lib, "SELECT count(*) FROM http_cache WHERE expires_at <= "
+                                "strftime('%s','now')"),
+                   0);
+  lib_gone(lib, path);
+}
+
+static void test_the_cache_is_capped(void **state) {
+  (void)state;
+  char path[] = "/tmp/tq_net_cache_XXXXXX";
+  tq_lib *lib = lib_temp(path);
+  tq_err err;
+  int64_t now = tq_time_now();
+  tq_lib_cache_row rows[10];
+  char keys[10][32];
+  for (int i = 0; i < 10; i++) {
+    snprintf(keys[i], sizeof keys[i], "GET http://h/%d 00", i);
+    rows[i] = (tq_lib_cache_row){.key = keys[i],
+                                 .status = 200,
+                                 .body = "0123456789",
+                                 .len = 10,
+                                 .expires_at = now + 100 + i};
+  }
+  int64_t purged = -1;
+  tq_lib_cache_caps rows_cap = {.now = now, .max_rows = 6, .max_bytes = 1000};
+  assert_int_equal(tq_lib_cache_put(lib, rows, 10, &rows_cap, &purged, &err), TQ_OK);
+  assert_int_equal(purged, 4);
+  /* the rows that expire first went */
+  assert_int_equal(sql_int(lib, "SELECT min(expires_at) FROM http_cache"), now + 104);
+  tq_lib_cache_caps bytes_cap = {.now = now, .max_rows = 100, .max_bytes = 35};
+  assert_int_equal(tq_lib_cache_put(lib, NULL, 0, &bytes_cap, &purged, &err), TQ_OK);
+  assert_int_equal(purged, 3);
+  assert_int_equal(sql_int(lib, "SELECT count(*) FROM http_cache"), 3);
+  lib_gone(lib, path);
+}
+
+/* A dry run's tq_net reads the cache and never writes it. */
+static void test_a_read_only_cache_is_read_but_never_written(void **state) {
+  (void)state;
+  char path[] = "/tmp/tq_net_cache_XXXXXX";
+  tq_lib *lib = lib_temp(path);
+  tq_net *net = NULL;
+  tq_err err;
+  assert_int_equal(tq_net_new(lib, &net, &err), TQ_OK);
+  tq_net_cache_readonly(net);
+  tq_net_provider *p = cached_provider(net);
+  tq_net_response_free(fetch(net, p, url_of("/count")));
+  tq_net_response_free(fetch(net, p, url_of("/count")));
+  assert_int_equal(hits("/count"), 2);
+  tq_net_free(net);
+  assert_int_equal(sql_int(lib, "SELECT count(*) FROM http_cache"), 0);
+  /* what a writing run stored is read */
+  assert_int_equal(tq_net_new(lib, &net, &err), TQ_OK);
+  tq_net_response_free(fetch(net, cached_provider(net), url_of("/count")));
+  tq_net_free(net);
+  assert_int_equal(tq_net_new(lib, &net, &err), TQ_OK);
+  tq_net_cache_readonly(net);
+  tq_net_response *r = fetch(net, cached_provider(net), url_of("/count"));
+  assert_int_equal(r->from_cache, 1);
+  assert_string_equal(r->body, "n=3");
+  tq_net_response_free(r);
+  tq_net_free(net);
+  assert_int_equal(hits("/count"), 3);
+  lib_gone(lib, path);
+}
+
 /* Not a timed test: prints the client thread's CPU per request at concurrency 64. */
 static void test_cpu_per_request_is_reported(void **state) {
   (void)state;
@@ -919,6 +1121,12 @@ int main(void) {
       T(test_bad_requests_are_rejected_at_submit),
       T(test_post_sends_body),
       T(test_cached_get_is_served_without_the_network),
+      cmocka_unit_test(test_cache_key_ignores_header_order),
+      T(test_headers_in_another_order_hit_the_cache),
+      T(test_cache_writes_are_batched),
+      T(test_expired_rows_are_removed),
+      cmocka_unit_test(test_the_cache_is_capped),
+      T(test_a_read_only_cache_is_read_but_never_written),
       T(test_cpu_per_request_is_reported),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
