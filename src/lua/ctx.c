@@ -409,7 +409,12 @@ cJSON *show_from_lua(lua_State *L, int idx, const char *what) {
       luaL_error(L, "%s: out of memory", what);
     return out;
   }
-  return json_from_lua(L, idx, what);
+  cJSON *show = json_from_lua(L, idx, what);
+  if (redact_json(run ? run->script : NULL, show) != TQ_OK) {
+    cJSON_Delete(show);
+    luaL_error(L, "%s: out of memory", what);
+  }
+  return show;
 }
 
 static int ctx_newindex(lua_State *L) {

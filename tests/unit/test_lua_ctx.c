@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -95,6 +96,108 @@ static void assert_no_secret(const tq_lua_run *run) {
     assert_null(strstr(text, SECRET));
     free(text);
   }
+}
+
+/* Whether text holds any 8-byte run of SECRET or of SECRET reversed, in any case: what the
+ * masking rule promises never gets out. */
+static int leaks(const char *text) {
+  char fwd[] = SECRET, rev[sizeof SECRET];
+  size_t n = strlen(fwd);
+  for (size_t i = 0; i < n; i++)
+    rev[i] = fwd[n - 1 - i];
+  rev[n] = '\0';
+  for (size_t t = 0; text[t]; t++)
+    for (size_t k = 0; k + 8 <= n; k++)
+      if (strncasecmp(text + t, fwd + k, 8) == 0 || strncasecmp(text + t, rev + k, 8) == 0)
+        return 1;
+  return 0;
+}
+
+static void assert_no_echo(const tq_lua_run *run) {
+  assert_false(leaks(tq_lua_run_message(run)));
+  assert_false(leaks(tq_lua_run_traceback(run)));
+  const tq_changeset *cs = tq_lua_run_changeset(run);
+  for (size_t i = 0; i < cs->n_attrs; i++) {
+    assert_false(leaks(cs->attrs[i].name));
+    assert_false(leaks(cs->attrs[i].value));
+  }
+  for (size_t i = 0; i < cs->n_tags; i++)
+    assert_false(leaks(cs->tags[i]));
+  if (cs->show) {
+    char *text = cJSON_PrintUnformatted(cs->show);
+    if (leaks(text))
+      fail_msg("show leaks: %s", text);
+    free(text);
+  }
+}
+
+static void test_an_echoed_secret_is_masked_in_show(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "echo_show");
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  const cJSON *show = tq_lua_run_changeset(run)->show;
+  assert_non_null(show);
+  assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(show, "list"), 0)->valuestring,
+                      "got ********");
+  assert_non_null(cJSON_GetObjectItem(show, "key:********"));
+  assert_no_echo(run);
+  tq_lua_run_free(run);
+  run = run_one(f, "echo_return");
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  assert_string_equal(cJSON_GetObjectItem(tq_lua_run_changeset(run)->show, "parts")->valuestring,
+                      "******** ********");
+  assert_no_echo(run);
+  tq_lua_run_free(run);
+}
+
+static void test_an_echoed_secret_is_masked_in_logs(void **state) {
+  fixture *f = *state;
+  tq_log_set_level(TQ_LOG_INFO);
+  lt_capture cap;
+  lt_capture_begin(&cap);
+  tq_lua_run *run = run_one(f, "echo_log");
+  char *log = lt_capture_end(&cap);
+  tq_log_set_level(TQ_LOG_WARN);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  if (leaks(log))
+    fail_msg("log leaks: %s", log);
+  assert_non_null(strstr(log, "echo ********"));
+  assert_non_null(strstr(log, "echo ********-tail"));
+  free(log);
+  tq_lua_run_free(run);
+}
+
+static void test_an_echoed_secret_is_masked_in_attributes_and_tags(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "echo_attribute");
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  const tq_changeset *cs = tq_lua_run_changeset(run);
+  assert_string_equal(cs->attrs[1].value, "v=********");
+  assert_string_equal(cs->attrs[2].value, "v=********");
+  assert_string_equal(cs->tags[3], "t********");
+  assert_no_echo(run);
+  tq_lua_run_free(run);
+}
+
+static void test_an_echoed_secret_is_masked_in_errors(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "echo_error");
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_ERROR);
+  assert_non_null(strstr(tq_lua_run_message(run), "server said ******** / ********"));
+  assert_no_echo(run);
+  tq_lua_run_free(run);
+  run = run_one(f, "echo_reason");
+  assert_string_equal(tq_lua_run_message(run), "bad key ********+********");
+  assert_no_echo(run);
+  tq_lua_run_free(run);
+}
+
+static void test_text_sharing_only_short_runs_with_the_secret_is_kept(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "echo_near_miss");
+  assert_string_equal(tq_lua_run_changeset(run)->attrs[0].value, "S3cr3t- Value XYZ");
+  assert_string_equal(tq_lua_run_message(run), "value-x and S3cr3t-");
+  tq_lua_run_free(run);
 }
 
 static void test_changeset_records_every_kind(void **state) {
@@ -444,6 +547,13 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_a_secret_never_reaches_the_log, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_concatenated_secret_is_masked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_secret_cannot_be_stored_or_encoded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_an_echoed_secret_is_masked_in_show, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_an_echoed_secret_is_masked_in_logs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_an_echoed_secret_is_masked_in_attributes_and_tags, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_an_echoed_secret_is_masked_in_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_text_sharing_only_short_runs_with_the_secret_is_kept,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_roundtrips, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_refuses_cycles_and_functions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_http_answers_from_the_replay_file, setup, teardown),
