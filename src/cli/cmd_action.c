@@ -17,7 +17,7 @@ static const char ACTION_HELP[] =
     "\n"
     "Actions are actions/<name>.yaml ($TQHOST_ACTIONS). A run walks the collection in id order,\n"
     "commits results in batches with a checkpoint and can be resumed after a crash or Ctrl-C.\n"
-    "  --set KEY=VALUE  a setting of the action for this run (api_key is never recorded)\n"
+    "  --set KEY=VALUE  a setting of the action for this run (a password is recorded sealed)\n"
     "  --concurrency N  lookups at once (default: the action's)\n"
     "  --rate N         requests per second (default: the action's network.rate_limit)\n"
     "  --dry-run        run the lookups but write nothing (no run is recorded)\n"

@@ -13,7 +13,8 @@ static const char WF_HELP[] =
     "       tqhost workflow list | show NAME | run NAME | enable NAME | disable NAME |\n"
     "                       delete NAME | tick\n"
     "A workflow runs its actions in order over its data collection; --set overrides the\n"
-    "actions' configuration. Times are UTC. `tick` runs every due workflow once and polls\n"
+    "actions' configuration (password fields are stored sealed like `plugin configure`'s and\n"
+    "shown as ********). Times are UTC. `tick` runs every due workflow once and polls\n"
     "every due feed (run it from cron, e.g. every minute).\n";
 
 static void time_text(int64_t t, char out[20]) {
@@ -32,8 +33,9 @@ static cJSON *wf_json(const tq_workflow *w) {
   for (size_t i = 0; i < w->n_actions; i++)
     cJSON_AddItemToArray(a, cJSON_CreateString(w->actions[i]));
   cJSON *s = cJSON_AddObjectToObject(j, "settings");
-  for (size_t i = 0; i < w->n_settings; i++)
-    cJSON_AddStringToObject(s, w->settings[i].key, w->settings[i].value);
+  for (size_t i = 0; i < w->n_settings; i++) /* a password shows as the mask, never sealed */
+    cJSON_AddStringToObject(s, w->settings[i].key,
+                            w->sealed && w->sealed[i] ? TQ_SECRET_MASK : w->settings[i].value);
   tq_schedule_describe(&w->schedule, buf, sizeof buf);
   cJSON_AddStringToObject(j, "schedule", buf);
   cJSON_AddBoolToObject(j, "enabled", w->enabled);
@@ -99,7 +101,11 @@ static int wf_add(cli *c, int argc, char **argv) {
     return cli_usage_error(c, "%s", err.msg);
   if (cli_lib(c, 0) == NULL)
     return EXIT_FAIL;
-  if (tq_workflow_add(c->lib, &w, &err) != TQ_OK)
+  char *key_path = tq_plugin_key_path(c->db_path);
+  tq_code rc = key_path ? tq_workflow_add(c->lib, &w, key_path, &err)
+                        : tq_err_set(&err, TQ_ENOMEM, "out of memory");
+  free(key_path);
+  if (rc != TQ_OK)
     return cli_fail(c, &err);
   tq_workflow *back = NULL;
   if (tq_workflow_get(c->lib, w.name, &back, &err) != TQ_OK)
