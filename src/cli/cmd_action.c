@@ -17,7 +17,8 @@ static const char ACTION_HELP[] =
     "\n"
     "Actions are actions/<name>.yaml ($TQHOST_ACTIONS). A run walks the collection in id order,\n"
     "commits results in batches with a checkpoint and can be resumed after a crash or Ctrl-C.\n"
-    "  --set KEY=VALUE  a setting of the action for this run (a password is recorded sealed)\n"
+    "  --set KEY=VALUE  a setting of the action for this run (a password is recorded sealed);\n"
+    "                   VALUE - reads it from stdin, env:NAME from $NAME\n"
     "  --concurrency N  lookups at once (default: the action's)\n"
     "  --rate N         requests per second (default: the action's network.rate_limit)\n"
     "  --dry-run        run the lookups but write nothing (no run is recorded)\n"
@@ -109,6 +110,10 @@ typedef struct run_args {
 } run_args;
 
 static void run_args_free(run_args *ra) {
+  for (size_t i = 0; i < ra->n_sets; i++) { /* read by cli_value_from: may be a secret */
+    explicit_bzero((char *)ra->sets[i].value, strlen(ra->sets[i].value));
+    free((char *)ra->sets[i].value);
+  }
   free(ra->sets);
   free(ra->values);
 }
@@ -121,11 +126,11 @@ static int run_opts(cli *c, int argc, char **argv, run_args *ra) {
       {"dry-run", no_argument, NULL, 'd'},           {NULL, 0, NULL, 0}};
   if ((ra->sets = calloc((size_t)argc, sizeof *ra->sets)) == NULL)
     return EXIT_FAIL;
-  int ch;
+  int ch, stdin_used = 0;
   long long n;
   tq_err err;
   while ((ch = cli_getopt(c, argc, argv, opts)) != -1) {
-    char *eq = NULL;
+    char *eq = NULL, *value = NULL;
     switch (ch) {
     case 'c': ra->o.collection = optarg; break;
     case 'd': ra->o.dry_run = 1; break;
@@ -133,7 +138,9 @@ static int run_opts(cli *c, int argc, char **argv, run_args *ra) {
       if ((eq = strchr(optarg, '=')) == NULL || eq == optarg)
         return cli_usage_error(c, "--set needs KEY=VALUE, got '%s'", optarg);
       *eq = '\0';
-      ra->sets[ra->n_sets++] = (tq_lua_kv){optarg, eq + 1};
+      if ((n = cli_value_from(c, optarg, eq + 1, &stdin_used, &value)) != EXIT_OK)
+        return (int)n;
+      ra->sets[ra->n_sets++] = (tq_lua_kv){optarg, value};
       break;
     case 'n':
       if (tq_parse_int(optarg, 1, 1024, &n, "--concurrency", &err) != TQ_OK)

@@ -14,7 +14,8 @@ static const char WF_HELP[] =
     "                       delete NAME | tick\n"
     "A workflow runs its actions in order over its data collection; --set overrides the\n"
     "actions' configuration (password fields are stored sealed like `plugin configure`'s and\n"
-    "shown as ********). Times are UTC. `tick` runs every due workflow once and polls\n"
+    "shown as ********; VALUE - reads it from stdin, env:NAME from $NAME). Times are UTC. `tick` "
+    "runs every due workflow once and polls\n"
     "every due feed (run it from cron, e.g. every minute).\n";
 
 static void time_text(int64_t t, char out[20]) {
@@ -47,7 +48,16 @@ static cJSON *wf_json(const tq_workflow *w) {
   return j;
 }
 
-static int wf_add(cli *c, int argc, char **argv) {
+/* Wipes and frees the values of --set (read by cli_value_from: they may be secrets). */
+static void sets_free(tq_lua_kv *sets, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    explicit_bzero((char *)sets[i].value, strlen(sets[i].value));
+    free((char *)sets[i].value);
+  }
+}
+
+/* workflow add, with w's arrays given by the caller (which frees the --set values). */
+static int wf_add_into(cli *c, int argc, char **argv, tq_workflow *wp) {
   static const struct option opts[] = {{"collection", required_argument, 0, 'c'},
                                        {"action", required_argument, 0, 'a'},
                                        {"set", required_argument, 0, 's'},
@@ -55,13 +65,11 @@ static int wf_add(cli *c, int argc, char **argv) {
                                        {"daily", required_argument, 0, 'd'},
                                        {"weekly", required_argument, 0, 'w'},
                                        {0, 0, 0, 0}};
-  if (cli_wants_help(argc, argv))
-    return cli_help(WF_HELP);
-  char *actions[32];
-  tq_lua_kv sets[64];
-  tq_workflow w = {.actions = actions, .settings = sets};
+  tq_workflow w = *wp;
+  char **actions = w.actions;
+  tq_lua_kv *sets = w.settings;
   const char *every = NULL, *daily = NULL, *wday = NULL, *wtime = NULL;
-  int ch;
+  int ch, stdin_used = 0;
   while ((ch = cli_getopt(c, argc, argv, opts)) != -1) {
     switch (ch) {
     case 'c': w.collection = optarg; break;
@@ -77,7 +85,12 @@ static int wf_add(cli *c, int argc, char **argv) {
       if (w.n_settings == 64)
         return cli_usage_error(c, "too many --set options (64 at most)");
       *eq = '\0';
-      sets[w.n_settings++] = (tq_lua_kv){.key = optarg, .value = eq + 1};
+      char *value = NULL;
+      int vrc = cli_value_from(c, optarg, eq + 1, &stdin_used, &value);
+      if (vrc != EXIT_OK)
+        return vrc;
+      sets[w.n_settings++] = (tq_lua_kv){.key = optarg, .value = value};
+      wp->n_settings = w.n_settings;
       break;
     }
     case 'e': every = optarg; break;
@@ -119,6 +132,17 @@ static int wf_add(cli *c, int argc, char **argv) {
   free(s);
   cJSON_Delete(j);
   return EXIT_OK;
+}
+
+static int wf_add(cli *c, int argc, char **argv) {
+  if (cli_wants_help(argc, argv))
+    return cli_help(WF_HELP);
+  char *actions[32];
+  tq_lua_kv sets[64];
+  tq_workflow w = {.actions = actions, .settings = sets};
+  int rc = wf_add_into(c, argc, argv, &w);
+  sets_free(sets, w.n_settings);
+  return rc;
 }
 
 static int wf_list(cli *c, int argc, char **argv) {

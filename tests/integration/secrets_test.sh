@@ -96,5 +96,35 @@ expect "action runs" 0 "$TQ" --json action runs
 hasnt "action runs does not print the key" "$KEY"
 at_rest "after the resume, still nothing in clear"
 
+# ---- 3. a secret from stdin or the environment, not argv ----------------------------------
+expect "configure api_key=- with nothing on stdin is refused" 2 "$TQ" plugin configure rst-ioc-lookup "api_key=-" </dev/null
+has "the empty stdin is named" "api_key=-: no line to read on stdin"
+expect "configure api_key=env:NAME of an unset variable is refused" 2 env -u TQ_NO_SUCH_VAR \
+  "$TQ" plugin configure rst-ioc-lookup "api_key=env:TQ_NO_SUCH_VAR"
+has "the missing variable is named" "api_key=env:TQ_NO_SUCH_VAR: the environment variable TQ_NO_SUCH_VAR is not set"
+expect "two values from stdin are refused" 2 "$TQ" plugin configure rst-ioc-lookup "api_key=-" "base_url=-" <<<"x"
+expect "configure api_key=- reads one line of stdin" 0 "$TQ" plugin configure rst-ioc-lookup "api_key=-" <<<"$KEY"
+has "the key read from stdin is masked" "api_key +password +\*{8}"
+hasnt "nor printed" "$KEY"
+at_rest "the key read from stdin is sealed"
+expect "op run uses the key read from stdin (rstsim checks it)" 0 "$TQ" op run rst-ioc-lookup 198.51.100.1
+expect "configure a wrong key" 0 "$TQ" plugin configure rst-ioc-lookup "api_key=not-the-key-000"
+expect "op run with the wrong key fails" 1 "$TQ" op run rst-ioc-lookup 198.51.100.1
+expect "configure api_key=env:NAME reads the variable" 0 env "TQ_TEST_RST_KEY=$KEY" \
+  "$TQ" plugin configure rst-ioc-lookup "api_key=env:TQ_TEST_RST_KEY"
+hasnt "the key from the environment is not printed" "$KEY"
+expect "op run uses the key from the environment" 0 "$TQ" op run rst-ioc-lookup 198.51.100.1
+expect "configure the wrong key again" 0 "$TQ" plugin configure rst-ioc-lookup "api_key=not-the-key-000"
+expect "workflow add --set api_key=env:NAME" 0 env "TQ_TEST_RST_KEY=$KEY" "$TQ" workflow add wfenv \
+  --collection IPs --action rst-ioc-lookup-action --set "api_key=env:TQ_TEST_RST_KEY"
+expect "(run it)" 0 "$TQ" workflow run wfenv
+has "the workflow used the key from the environment" " 3 enriched"
+expect "action run --set api_key=- reads stdin" 0 "$TQ" action run rst-ioc-lookup-action \
+  --collection IPs --set "api_key=-" <<<"$KEY"
+has "the run used the key read from stdin" "enriched +3"
+expect "action run --set api_key=env: of an unset variable is refused" 2 env -u TQ_NO_SUCH_VAR \
+  "$TQ" action run rst-ioc-lookup-action --collection IPs --set "api_key=env:TQ_NO_SUCH_VAR"
+at_rest "nothing in clear at the end"
+
 echo "secrets_test: $FAILS failure(s)"
 [ "$FAILS" -eq 0 ]
