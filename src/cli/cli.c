@@ -59,7 +59,7 @@ int cli_usage_error(cli *c, const char *fmt, ...) {
 }
 
 int cli_fail(cli *c, const tq_err *err) {
-  fprintf(stderr, "%s: %s\n", c->prog, err->msg[0] ? err->msg : tq_code_name(err->code));
+  fprintf(stderr, "%s: %s\n", c->prog, err->msg[0] ? cli_txt(err->msg) : tq_code_name(err->code));
   return EXIT_FAIL;
 }
 

@@ -55,6 +55,14 @@ int cli_value_from(cli *c, const char *key, const char *value, int *stdin_used, 
 /* Prints a cJSON value on stdout (pretty) and frees it; returns EXIT_OK. */
 int cli_print_json(cJSON *v);
 
+/* s as it may go to a terminal: s itself when it holds no control character, else an
+ * escaped copy (tq_str_escape: \n, \x1b, ...) that stays valid for the next 15 calls. For
+ * every text from outside (values, names, messages) printed by a text (not --json) output;
+ * JSON output is escaped by cJSON. */
+const char *cli_txt(const char *s);
+/* The same, keeping \n and \t: multi-line text (a traceback). */
+const char *cli_txt_lines(const char *s);
+
 /* The JSON view of an object (sources, attributes, tags, links included). */
 cJSON *cli_object_json(const tq_object *o);
 /* The human view of an object on stdout. */

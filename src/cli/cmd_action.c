@@ -183,7 +183,7 @@ static void reasons_print(const tq_run_reason *r, size_t n, const char *outcome,
       continue;
     if (!shown++)
       printf("  %s:\n", title);
-    printf("    %8lld  %s\n", (long long)r[i].count, r[i].reason);
+    printf("    %8lld  %s\n", (long long)r[i].count, cli_txt(r[i].reason));
   }
 }
 
@@ -215,7 +215,7 @@ static int print_summary(cli *c, const tq_run_summary *s) {
            (long long)s->enriched, (long long)s->not_found, (long long)s->failed);
     reasons_print(reasons, n, "failed", "failed, by reason");
     if (s->error[0])
-      printf("  error: %s\n", s->error);
+      printf("  error: %s\n", cli_txt(s->error));
     if (strcmp(s->status, "interrupted") == 0 || strcmp(s->status, "failed") == 0)
       printf("  resume with: tqhost action resume %lld\n", (long long)s->run_id);
   }
@@ -317,10 +317,10 @@ static void info_line(const tq_run_info *r) {
   tq_time_format(r->started_at, t);
   printf("%6lld  %-26s %-11s %s  %8lld %8lld %8lld /%8lld  %8.1fs  %s%s\n", (long long)r->id,
          r->action, r->status, t, (long long)r->enriched, (long long)r->not_found,
-         (long long)r->failed, (long long)r->total, r->seconds, r->input,
+         (long long)r->failed, (long long)r->total, r->seconds, cli_txt(r->input),
          r->error[0] ? "  error: " : "");
   if (r->error[0])
-    printf("        %s\n", r->error);
+    printf("        %s\n", cli_txt(r->error));
 }
 
 static int run_detail(cli *c, int64_t id) {

@@ -164,12 +164,12 @@ static int wf_list(cli *c, int argc, char **argv) {
     if (c->json) {
       cJSON_AddItemToArray(arr, j);
     } else {
-      printf("%-24s %-8s %-28s %-20s %-20s %s ->", all[i]->name, all[i]->enabled ? "yes" : "no",
-             cJSON_GetObjectItem(j, "schedule")->valuestring,
+      printf("%-24s %-8s %-28s %-20s %-20s %s ->", cli_txt(all[i]->name),
+             all[i]->enabled ? "yes" : "no", cJSON_GetObjectItem(j, "schedule")->valuestring,
              cJSON_GetObjectItem(j, "last_run_at")->valuestring,
-             cJSON_GetObjectItem(j, "next_run_at")->valuestring, all[i]->collection);
+             cJSON_GetObjectItem(j, "next_run_at")->valuestring, cli_txt(all[i]->collection));
       for (size_t k = 0; k < all[i]->n_actions; k++)
-        printf(" %s", all[i]->actions[k]);
+        printf(" %s", cli_txt(all[i]->actions[k]));
       printf("\n");
       cJSON_Delete(j);
     }
@@ -203,14 +203,15 @@ static void on_step(void *ud, const tq_workflow *w, const char *action, tq_code 
     return;
   }
   if (rc != TQ_OK && sum->run_id == 0) {
-    printf("workflow %s: action %s failed: %s\n", w->name, action, err->msg);
+    printf("workflow %s: action %s failed: %s\n", cli_txt(w->name), cli_txt(action),
+           cli_txt(err->msg));
     return;
   }
   printf("workflow %s: action %s: run %lld %s: %lld items, %lld enriched, %lld not found, "
          "%lld failed (%.1f s)%s%s\n",
-         w->name, action, (long long)sum->run_id, sum->status, (long long)sum->total,
-         (long long)sum->enriched, (long long)sum->not_found, (long long)sum->failed, sum->seconds,
-         sum->error[0] ? ": " : "", sum->error);
+         cli_txt(w->name), cli_txt(action), (long long)sum->run_id, sum->status,
+         (long long)sum->total, (long long)sum->enriched, (long long)sum->not_found,
+         (long long)sum->failed, sum->seconds, sum->error[0] ? ": " : "", cli_txt(sum->error));
 }
 
 static void base_opts(cli *c, tq_action_opts *o) {
@@ -253,7 +254,7 @@ static void on_feed(void *ud, const char *feed, tq_code rc, const tq_err *err,
       cJSON_AddStringToObject(j, "error", err->msg);
     cJSON_AddItemToArray(arr, j);
   } else if (rc != TQ_OK) {
-    printf("feed %s: poll failed: %s\n", feed, err->msg);
+    printf("feed %s: poll failed: %s\n", cli_txt(feed), cli_txt(err->msg));
   } else {
     tq_feed_summary_print(sum, stdout);
   }
@@ -316,15 +317,15 @@ static int wf_show(cli *c, int argc, char **argv) {
   cJSON *it;
   cJSON_ArrayForEach(it, j) {
     if (cJSON_IsString(it))
-      printf("%-12s %s\n", it->string, it->valuestring);
+      printf("%-12s %s\n", it->string, cli_txt(it->valuestring));
     else if (cJSON_IsBool(it))
       printf("%-12s %s\n", it->string, cJSON_IsTrue(it) ? "yes" : "no");
   }
   printf("%-12s", "actions");
-  cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "actions")) printf(" %s", it->valuestring);
+  cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "actions")) printf(" %s", cli_txt(it->valuestring));
   printf("\n%-12s", "settings");
   cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "settings"))
-      printf(" %s=%s", it->string, it->valuestring);
+      printf(" %s=%s", cli_txt(it->string), cli_txt(it->valuestring));
   printf("\nactivity (newest first)\n");
   cJSON_ArrayForEach(it, log) {
     char *s = cJSON_PrintUnformatted(it);

@@ -126,5 +126,34 @@ expect "action run --set api_key=env: of an unset variable is refused" 2 env -u 
   "$TQ" action run rst-ioc-lookup-action --collection IPs --set "api_key=env:TQ_NO_SUCH_VAR"
 at_rest "nothing in clear at the end"
 
+# ---- 4. log and output injection: names refused, values escaped on output -------------------
+ESC=$'\x1b'
+expect "a tag with a newline is refused" 1 "$TQ" indicator add 198.51.100.20 --tag $'ok\nlevel=error forged'
+has "the error names the tag field and shows it escaped" "tag 'ok\\\\nlevel=error forged': control characters"
+[[ $(wc -l <"$WORK/out") == 1 ]] && pass "the error is one line" || fail "the error spans lines: $(cat "$WORK/out")"
+expect "an attribute name with an escape is refused" 1 "$TQ" indicator add 198.51.100.20 --attribute $'Bad\x1b[31mName=v'
+has "the error names the attribute name field" "attribute name 'Bad\\\\x1b\[31mName'"
+expect "a source name with a carriage return is refused" 1 "$TQ" indicator add 198.51.100.20 --source $'Feed\r'
+has "the error names the source name field" "source name 'Feed\\\\r'"
+expect "a collection name with a tab is refused" 1 "$TQ" collection add $'IPs\tx' --type "IP Address"
+has "the error names the collection name field" "collection name 'IPs\\\\tx'"
+printf 'value,tags\n198.51.100.22,"good,bad\x1b[2Jtag"\n' >"$WORK/bad.csv"
+"$TQ" indicator import "$WORK/bad.csv" >"$WORK/out" 2>&1
+grep -q "$ESC" "$WORK/out" && fail "import printed a raw escape: $(cat -v "$WORK/out")" || pass "import reports the bad tag escaped"
+has "import names the tag field" "tag 'good,bad\\\\x1b\[2Jtag'"
+expect "an attribute value and a description may hold newlines" 0 "$TQ" indicator add 198.51.100.21 \
+  --attribute $'Note=line one\nlevel=error part=auth msg=forged' --description $'desc\x1b[31m red\nsecond'
+expect "indicator get (text)" 0 "$TQ" indicator get 198.51.100.21
+grep -q "$ESC" "$WORK/out" && fail "get printed a raw escape: $(cat -v "$WORK/out")" || pass "no raw escape on the terminal"
+has "the attribute value is shown on one line, escaped" "Note +line one\\\\nlevel=error part=auth msg=forged"
+hasnt "no forged line" "^level=error"
+has "the description is escaped" "description desc\\\\x1b\[31m red\\\\nsecond"
+expect "indicator get --json" 0 "$TQ" --json indicator get 198.51.100.21
+[[ $(json '[a["value"] for a in j["attributes"] if a["name"] == "Note"][0] == "line one\nlevel=error part=auth msg=forged"') == True ]] &&
+  pass "--json keeps the value exact (cJSON escapes it)" || fail "json value: $(cat "$WORK/out")"
+grep -q "$ESC" "$WORK/out" && fail "--json printed a raw escape" || pass "--json has no raw escape"
+expect "indicator list" 0 "$TQ" indicator list
+grep -q "$ESC" "$WORK/out" && fail "list printed a raw escape" || pass "list has no raw escape"
+
 echo "secrets_test: $FAILS failure(s)"
 [ "$FAILS" -eq 0 ]

@@ -246,4 +246,10 @@ function M.echo_near_miss(obj, ctx)
   return nil, "value-x and S3cr3t-"
 end
 
+-- Text that tries to forge a log line or send terminal escapes.
+function M.log_injection(obj, ctx)
+  log.warn('ok"\nlevel=error part=auth msg="admin logged in')
+  print("clear\27[2J screen")
+end
+
 return M

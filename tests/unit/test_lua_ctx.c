@@ -259,9 +259,29 @@ static void test_a_secret_never_reaches_the_log(void **state) {
   assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
   assert_null(strstr(log, SECRET));
   assert_non_null(strstr(log, "key is ********"));
-  assert_non_null(strstr(log, "print:\t********"));
+  assert_non_null(strstr(log, "print:\\t********")); /* tabs escaped in a log line */
   assert_non_null(strstr(log, "plugin=ctx-test"));
   assert_non_null(strstr(log, "object=45.83.122.166"));
+  free(log);
+  tq_lua_run_free(run);
+}
+
+static void test_a_script_cannot_forge_a_log_line(void **state) {
+  fixture *f = *state;
+  tq_log_set_level(TQ_LOG_INFO);
+  lt_capture cap;
+  lt_capture_begin(&cap);
+  tq_lua_run *run = run_one(f, "log_injection");
+  char *log = lt_capture_end(&cap);
+  tq_log_set_level(TQ_LOG_WARN);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  int lines = 0;
+  for (const char *p = log; (p = strchr(p, '\n')) != NULL; p++)
+    lines++;
+  if (lines != 2 || strchr(log, '\x1b') || strstr(log, "\nlevel=error"))
+    fail_msg("forged: %s", log);
+  assert_non_null(strstr(log, "ok\\\"\\nlevel=error part=auth msg=\\\"admin logged in\"\n"));
+  assert_non_null(strstr(log, "clear\\x1b[2J screen"));
   free(log);
   tq_lua_run_free(run);
 }
@@ -546,6 +566,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_config_has_no_secret_and_is_read_only, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_secret_never_reaches_the_log, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_concatenated_secret_is_masked, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_script_cannot_forge_a_log_line, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_secret_cannot_be_stored_or_encoded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_an_echoed_secret_is_masked_in_show, setup, teardown),
       cmocka_unit_test_setup_teardown(test_an_echoed_secret_is_masked_in_logs, setup, teardown),
