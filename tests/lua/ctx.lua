@@ -252,4 +252,11 @@ function M.log_injection(obj, ctx)
   print("clear\27[2J screen")
 end
 
+-- Names with control characters are refused where they are recorded; values may hold newlines.
+function M.bad_tag_name(obj, ctx) ctx:tag("ok\nlevel=error forged") end
+function M.bad_attribute_name(obj, ctx) ctx:attribute("Country\27[31m", "DE") end
+function M.control_link_type(obj, ctx) ctx:link("malware", "Emotet", {link_type = "uses\r"}) end
+function M.bad_indicator_attribute(obj, ctx) ctx:indicator("FQDN", "a.example", {["x\ty"] = 1}) end
+function M.newline_in_value(obj, ctx) ctx:attribute("Description", "line one\nline two") end
+
 return M

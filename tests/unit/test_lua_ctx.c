@@ -236,6 +236,19 @@ static void test_changeset_values_are_validated(void **state) {
   expect(*state, "bad_link_type", TQ_LUA_ERROR, "'no-such-type' is not an object type");
 }
 
+static void test_control_characters_in_names_are_refused(void **state) {
+  expect(*state, "bad_tag_name", TQ_LUA_ERROR, "ctx:tag: tag 'ok\\nlevel=error forged'");
+  expect(*state, "bad_attribute_name", TQ_LUA_ERROR,
+         "ctx:attribute: attribute name 'Country\\x1b[31m': control characters");
+  expect(*state, "control_link_type", TQ_LUA_ERROR, "ctx:link: link type 'uses\\r'");
+  expect(*state, "bad_indicator_attribute", TQ_LUA_ERROR, "ctx:indicator: attribute name 'x\\ty'");
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "newline_in_value");
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  assert_string_equal(tq_lua_run_changeset(run)->attrs[0].value, "line one\nline two");
+  tq_lua_run_free(run);
+}
+
 static void test_obj_is_a_readable_view(void **state) { expect(*state, "read_obj", TQ_LUA_OK, ""); }
 
 static void test_obj_is_read_only(void **state) {
@@ -552,6 +565,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_changeset_records_every_kind, setup, teardown),
       cmocka_unit_test_setup_teardown(test_changeset_values_are_validated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_control_characters_in_names_are_refused, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_obj_lists_are_built_on_first_use, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_decode_reads_every_form, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_short_secret_does_not_corrupt_text, setup, teardown),
