@@ -155,5 +155,11 @@ grep -q "$ESC" "$WORK/out" && fail "--json printed a raw escape" || pass "--json
 expect "indicator list" 0 "$TQ" indicator list
 grep -q "$ESC" "$WORK/out" && fail "list printed a raw escape" || pass "list has no raw escape"
 
+expect "a value with a C1 control and DEL" 0 "$TQ" indicator add 198.51.100.23 --attribute $'Note=a\xc2\x9b2Jb\x7fc'
+expect "(get it --json)" 0 "$TQ" --json indicator get 198.51.100.23
+grep -aq $'\xc2\x9b' "$WORK/out" && fail "--json printed a raw C1 control" || pass "--json escapes C1 controls"
+[[ $(json '[a["value"] for a in j["attributes"]][0] == "a\x9b2Jb\x7fc"') == True ]] &&
+  pass "--json still gives the exact value" || fail "json C1 value: $(cat "$WORK/out")"
+
 echo "secrets_test: $FAILS failure(s)"
 [ "$FAILS" -eq 0 ]
