@@ -73,6 +73,18 @@ size_t tq_strlcpy(char *dst, const char *src, size_t n);
 char *tq_str_trim(char *s);
 int tq_str_ieq(const char *a, const char *b);
 int tq_str_startswith(const char *s, const char *prefix);
+/* Escaping text that comes from outside (feeds, servers, plugins, users) before it reaches a
+ * terminal or a log line, so that it can neither forge a line nor send terminal escapes: \n,
+ * \r and \t as themselves escaped, other control bytes (C0, DEL) as \xHH, C1 controls
+ * (UTF-8 C2 80..9F) as \u00HH. Flags: TQ_ESC_QUOTE also escapes \ and " (a quoted log
+ * field); TQ_ESC_LINES keeps \n and \t (multi-line text such as a traceback). */
+enum { TQ_ESC_QUOTE = 1, TQ_ESC_LINES = 2 };
+int tq_str_needs_escape(const char *s, int flags);
+/* Writes the escaped s into out (n bytes, always terminated when n > 0; cut before an escape
+ * that does not fit); returns the length the whole of it needs (without the NUL). */
+size_t tq_str_escape(char *out, size_t n, const char *s, int flags);
+/* The escaped s, malloc'd; NULL when memory runs out. */
+char *tq_str_escape_dup(const char *s, int flags);
 /* Parses a whole decimal integer in [lo, hi]; TQ_EINVAL (with what) otherwise. */
 tq_code tq_parse_int(const char *s, long long lo, long long hi, long long *out, const char *what,
                      tq_err *err);
@@ -110,7 +122,9 @@ void tq_time_format(int64_t t, char out[20]);
 void tq_time_format_iso(int64_t t, int32_t us, char out[28]);
 
 /* ---- logging ---------------------------------------------------------------------------
- * Structured lines on stderr: "level=info part=net msg=..." . The level is set once at start
+ * Structured lines on stderr: level=info part=net msg="..." , one line per message: the
+ * message is escaped (tq_str_escape with TQ_ESC_QUOTE), so that text from outside can
+ * neither end the line nor the quoted field. The level is set once at start
  * (TQHOST_LOG=debug|info|warn|error, default warn). */
 typedef enum tq_log_level { TQ_LOG_DEBUG, TQ_LOG_INFO, TQ_LOG_WARN, TQ_LOG_ERROR } tq_log_level;
 void tq_log_set_level(tq_log_level level);

@@ -75,6 +75,15 @@ const char *tq_lib_indicator_type_at(size_t i);
 /* Whether name is one of the object types (indicator, adversary, malware, ...). */
 int tq_lib_object_type_valid(const char *name);
 
+/* ---- names ---------------------------------------------------------------------------------
+ * Every name the library stores (tag, attribute name, source name, link type, collection
+ * name) is refused when it holds a control character (C0 such as newline, tab or escape,
+ * DEL, or a C1 control): TQ_EINVAL naming the field and showing the name escaped. Attribute
+ * values and descriptions may hold newlines; outputs escape them (tq_str_escape). The write
+ * functions below check their names themselves; this is for callers that want to check
+ * earlier (field: "tag", "attribute name", ...). */
+tq_code tq_lib_name_check(const char *field, const char *name, tq_err *err);
+
 /* ---- sources ----------------------------------------------------------------------------- */
 
 #define TQ_EXPIRE_NONE (-1)  /* source has no expiration policy */

@@ -156,6 +156,7 @@ typedef struct tq_workflow {
   char **actions;
   size_t n_actions;
   tq_lua_kv *settings; /* KEY=VALUE overrides of the actions' config */
+  int *sealed;         /* per setting, read back: 1 = a password, its value the sealed text */
   size_t n_settings;
   tq_schedule schedule;
   int enabled;
@@ -163,8 +164,11 @@ typedef struct tq_workflow {
 } tq_workflow;
 void tq_workflow_free(tq_workflow *w); /* frees the members and w */
 
-/* Creates a workflow after checking that the collection and every action exist. */
-tq_code tq_workflow_add(tq_lib *lib, const tq_workflow *w, tq_err *err);
+/* Creates a workflow after checking that the collection and every action exist and that each
+ * setting is a config field of one of them (value checked by its type). Settings of password
+ * fields are stored sealed with the key file at key_path (tq_plugin_key_path), never in clear;
+ * tq_workflow_get gives them back still sealed (sealed[i] = 1), tq_workflow_run opens them. */
+tq_code tq_workflow_add(tq_lib *lib, const tq_workflow *w, const char *key_path, tq_err *err);
 tq_code tq_workflow_get(tq_lib *lib, const char *name, tq_workflow **out, tq_err *err);
 /* All workflows by name; free each with tq_workflow_free and the array with free(). */
 tq_code tq_workflow_list(tq_lib *lib, tq_workflow ***out, size_t *n, tq_err *err);

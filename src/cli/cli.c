@@ -59,7 +59,7 @@ int cli_usage_error(cli *c, const char *fmt, ...) {
 }
 
 int cli_fail(cli *c, const tq_err *err) {
-  fprintf(stderr, "%s: %s\n", c->prog, err->msg[0] ? err->msg : tq_code_name(err->code));
+  fprintf(stderr, "%s: %s\n", c->prog, err->msg[0] ? cli_txt(err->msg) : tq_code_name(err->code));
   return EXIT_FAIL;
 }
 
@@ -126,10 +126,24 @@ tq_lib *cli_lib(cli *c, int create) {
   return c->lib;
 }
 
+/* Writes JSON text s: cJSON escapes C0 controls but not DEL nor C1 controls (UTF-8 C2 80..9F,
+ * 0x9b a CSI on some terminals); they can only be inside strings, so \u escapes keep it JSON. */
+static void json_put(const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == 0x7f)
+      fputs("\\u007f", stdout);
+    else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+      printf("\\u%04x", *++p);
+    else
+      putchar(*p);
+  }
+  putchar('\n');
+}
+
 int cli_print_json(cJSON *v) {
   char *s = cJSON_Print(v);
   if (s) {
-    puts(s);
+    json_put(s);
     free(s);
   }
   cJSON_Delete(v);

@@ -47,8 +47,21 @@ int cli_help(const char *text);
  * or '?' after printing an error about an unknown option or a missing argument. */
 int cli_getopt(cli *c, int argc, char **argv, const struct option *opts);
 
+/* The value of a KEY=VALUE argument into *out (malloc'd): VALUE itself, or one line of stdin
+ * for "-" (its end of line cut; once per command: *stdin_used), or $NAME for "env:NAME". A
+ * missing variable or an empty stdin is a usage error naming KEY. Keeps secrets out of argv. */
+int cli_value_from(cli *c, const char *key, const char *value, int *stdin_used, char **out);
+
 /* Prints a cJSON value on stdout (pretty) and frees it; returns EXIT_OK. */
 int cli_print_json(cJSON *v);
+
+/* s as it may go to a terminal: s itself when it holds no control character, else an
+ * escaped copy (tq_str_escape: \n, \x1b, ...) that stays valid for the next 15 calls. For
+ * every text from outside (values, names, messages) printed by a text (not --json) output;
+ * JSON output is escaped by cJSON. */
+const char *cli_txt(const char *s);
+/* The same, keeping \n and \t: multi-line text (a traceback). */
+const char *cli_txt_lines(const char *s);
 
 /* The JSON view of an object (sources, attributes, tags, links included). */
 cJSON *cli_object_json(const tq_object *o);

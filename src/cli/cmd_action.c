@@ -17,7 +17,8 @@ static const char ACTION_HELP[] =
     "\n"
     "Actions are actions/<name>.yaml ($TQHOST_ACTIONS). A run walks the collection in id order,\n"
     "commits results in batches with a checkpoint and can be resumed after a crash or Ctrl-C.\n"
-    "  --set KEY=VALUE  a setting of the action for this run (api_key is never recorded)\n"
+    "  --set KEY=VALUE  a setting of the action for this run (a password is recorded sealed);\n"
+    "                   VALUE - reads it from stdin, env:NAME from $NAME\n"
     "  --concurrency N  lookups at once (default: the action's)\n"
     "  --rate N         requests per second (default: the action's network.rate_limit)\n"
     "  --dry-run        run the lookups but write nothing (no run is recorded)\n"
@@ -109,6 +110,10 @@ typedef struct run_args {
 } run_args;
 
 static void run_args_free(run_args *ra) {
+  for (size_t i = 0; i < ra->n_sets; i++) { /* read by cli_value_from: may be a secret */
+    explicit_bzero((char *)ra->sets[i].value, strlen(ra->sets[i].value));
+    free((char *)ra->sets[i].value);
+  }
   free(ra->sets);
   free(ra->values);
 }
@@ -121,11 +126,11 @@ static int run_opts(cli *c, int argc, char **argv, run_args *ra) {
       {"dry-run", no_argument, NULL, 'd'},           {NULL, 0, NULL, 0}};
   if ((ra->sets = calloc((size_t)argc, sizeof *ra->sets)) == NULL)
     return EXIT_FAIL;
-  int ch;
+  int ch, stdin_used = 0;
   long long n;
   tq_err err;
   while ((ch = cli_getopt(c, argc, argv, opts)) != -1) {
-    char *eq = NULL;
+    char *eq = NULL, *value = NULL;
     switch (ch) {
     case 'c': ra->o.collection = optarg; break;
     case 'd': ra->o.dry_run = 1; break;
@@ -133,7 +138,9 @@ static int run_opts(cli *c, int argc, char **argv, run_args *ra) {
       if ((eq = strchr(optarg, '=')) == NULL || eq == optarg)
         return cli_usage_error(c, "--set needs KEY=VALUE, got '%s'", optarg);
       *eq = '\0';
-      ra->sets[ra->n_sets++] = (tq_lua_kv){optarg, eq + 1};
+      if ((n = cli_value_from(c, optarg, eq + 1, &stdin_used, &value)) != EXIT_OK)
+        return (int)n;
+      ra->sets[ra->n_sets++] = (tq_lua_kv){optarg, value};
       break;
     case 'n':
       if (tq_parse_int(optarg, 1, 1024, &n, "--concurrency", &err) != TQ_OK)
@@ -176,7 +183,7 @@ static void reasons_print(const tq_run_reason *r, size_t n, const char *outcome,
       continue;
     if (!shown++)
       printf("  %s:\n", title);
-    printf("    %8lld  %s\n", (long long)r[i].count, r[i].reason);
+    printf("    %8lld  %s\n", (long long)r[i].count, cli_txt(r[i].reason));
   }
 }
 
@@ -208,7 +215,7 @@ static int print_summary(cli *c, const tq_run_summary *s) {
            (long long)s->enriched, (long long)s->not_found, (long long)s->failed);
     reasons_print(reasons, n, "failed", "failed, by reason");
     if (s->error[0])
-      printf("  error: %s\n", s->error);
+      printf("  error: %s\n", cli_txt(s->error));
     if (strcmp(s->status, "interrupted") == 0 || strcmp(s->status, "failed") == 0)
       printf("  resume with: tqhost action resume %lld\n", (long long)s->run_id);
   }
@@ -310,10 +317,10 @@ static void info_line(const tq_run_info *r) {
   tq_time_format(r->started_at, t);
   printf("%6lld  %-26s %-11s %s  %8lld %8lld %8lld /%8lld  %8.1fs  %s%s\n", (long long)r->id,
          r->action, r->status, t, (long long)r->enriched, (long long)r->not_found,
-         (long long)r->failed, (long long)r->total, r->seconds, r->input,
+         (long long)r->failed, (long long)r->total, r->seconds, cli_txt(r->input),
          r->error[0] ? "  error: " : "");
   if (r->error[0])
-    printf("        %s\n", r->error);
+    printf("        %s\n", cli_txt(r->error));
 }
 
 static int run_detail(cli *c, int64_t id) {

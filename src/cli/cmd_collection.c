@@ -72,7 +72,7 @@ static int coll_list(cli *c, int argc, char **argv) {
       cJSON_AddNumberToObject(j, "count", (double)count);
       cJSON_AddItemToArray(arr, j);
     } else {
-      printf("%-28s %8lld  %s\n", names[i], (long long)count, json ? json : "?");
+      printf("%-28s %8lld  %s\n", cli_txt(names[i]), (long long)count, json ? json : "?");
     }
     free(json);
     free(names[i]);

@@ -246,7 +246,7 @@ static int feed_list(cli *c, int argc, char **argv) {
            "source");
     for (size_t i = 0; i < n; i++)
       printf("%-20s %-11s %-8s %-10s %-28s %s\n", v[i].name, v[i].kind, v[i].enabled ? "yes" : "no",
-             last_state(&v[i]), v[i].checkpoint[0] ? v[i].checkpoint : "-", v[i].source);
+             last_state(&v[i]), v[i].checkpoint[0] ? v[i].checkpoint : "-", cli_txt(v[i].source));
   }
   free(v);
   return EXIT_OK;
@@ -275,7 +275,7 @@ static int feed_show(cli *c, int argc, char **argv) {
   printf("  url          %s\n", f.discovery);
   if (f.collection[0])
     printf("  collection   %s\n", f.collection);
-  printf("  source       %s\n", f.source);
+  printf("  source       %s\n", cli_txt(f.source));
   if (f.username[0])
     printf("  username     %s (password from $%s)\n", f.username, f.password_env);
   else if (f.password_env[0])
@@ -293,7 +293,7 @@ static int feed_show(cli *c, int argc, char **argv) {
   }
   printf("\n");
   if (f.last_error[0])
-    printf("  %-12s %s\n", f.last_ok == TQ_FEED_INCOMPLETE ? "why" : "last error", f.last_error);
+    printf("  %-12s %s\n", f.last_ok == TQ_FEED_INCOMPLETE ? "why" : "last error", cli_txt(f.last_error));
   if (f.last_summary[0])
     printf("  last summary %s\n", f.last_summary);
   return EXIT_OK;

@@ -199,14 +199,14 @@ static void widest(const char *key, const cJSON *leaf, void *ud) {
 }
 
 static void print_row(const char *key, const cJSON *v, void *ud) {
-  printf("  %-*s  ", *(int *)ud, key);
+  printf("  %-*s  ", *(int *)ud, cli_txt(key));
   if (cJSON_IsString(v)) {
-    fputs(v->valuestring, stdout);
+    fputs(cli_txt(v->valuestring), stdout);
   } else if (cJSON_IsArray(v)) {
     const cJSON *e;
     cJSON_ArrayForEach(e, v) {
       char *s = cJSON_IsString(e) ? NULL : cJSON_PrintUnformatted(e);
-      printf("%s%s", e == v->child ? "" : ", ", s ? s : e->valuestring);
+      printf("%s%s", e == v->child ? "" : ", ", s ? s : cli_txt(e->valuestring));
       free(s);
     }
   } else {
@@ -323,16 +323,16 @@ static void counts_text(const tq_changeset *cs, char *out, size_t n) {
 
 static void print_changes(const tq_changeset *cs) {
   for (size_t i = 0; i < cs->n_attrs; i++)
-    printf("  attribute  %s = %s\n", cs->attrs[i].name, cs->attrs[i].value);
+    printf("  attribute  %s = %s\n", cli_txt(cs->attrs[i].name), cli_txt(cs->attrs[i].value));
   for (size_t i = 0; i < cs->n_tags; i++)
-    printf("  tag        %s\n", cs->tags[i]);
+    printf("  tag        %s\n", cli_txt(cs->tags[i]));
   for (size_t i = 0; i < cs->n_links; i++)
-    printf("  link       %s %s%s%s\n", cs->links[i].object_type, cs->links[i].value,
+    printf("  link       %s %s%s%s\n", cs->links[i].object_type, cli_txt(cs->links[i].value),
            cs->links[i].link_type ? " as " : "",
-           cs->links[i].link_type ? cs->links[i].link_type : "");
+           cs->links[i].link_type ? cli_txt(cs->links[i].link_type) : "");
   for (size_t i = 0; i < cs->n_indicators; i++)
     printf("  indicator  %s %s (%zu attributes)\n", cs->indicators[i].indicator_type,
-           cs->indicators[i].value, cs->indicators[i].n_attrs);
+           cli_txt(cs->indicators[i].value), cs->indicators[i].n_attrs);
   if (cs->score >= 0)
     printf("  score      %d\n", cs->score);
   if (cs->status)
@@ -342,8 +342,8 @@ static void print_changes(const tq_changeset *cs) {
 static void print_run_text(const op_outcome *o) {
   const tq_op_result *r = o->res;
   printf("%s: %s on %s %s: %s\n", o->p->label, o->op->label ? o->op->label : o->op->name,
-         o->obj->indicator_type ? o->obj->indicator_type : o->obj->object_type, o->obj->value,
-         tq_lua_status_name(r->status));
+         o->obj->indicator_type ? o->obj->indicator_type : o->obj->object_type,
+         cli_txt(o->obj->value), tq_lua_status_name(r->status));
   if (r->cs.show) {
     printf("\n");
     show_table(r->cs.show);
@@ -418,12 +418,12 @@ static int run_and_print(cli *c, op_outcome *o, const tq_plugin_config *cfg, tq_
   if (res.status != TQ_LUA_OK) {
     fprintf(stderr, "%s: %s %s: %s\n", c->prog, o->p->name,
             res.status == TQ_LUA_FAILED ? "failed" : tq_lua_status_name(res.status),
-            *res.message ? res.message : "(no reason given)");
-    if (*res.traceback)
-      fprintf(stderr, "%s\n", res.traceback);
+            *res.message ? cli_txt(res.message) : "(no reason given)");
+    if (*res.traceback) /* its lines kept, every other control character escaped */
+      fprintf(stderr, "%s\n", cli_txt_lines(res.traceback));
     rc = EXIT_FAIL;
   } else if (o->apply_error) {
-    fprintf(stderr, "%s: nothing written: %s\n", c->prog, o->apply_error);
+    fprintf(stderr, "%s: nothing written: %s\n", c->prog, cli_txt(o->apply_error));
     rc = EXIT_FAIL;
   }
   tq_op_result_free(&res);

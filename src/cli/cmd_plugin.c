@@ -179,6 +179,45 @@ static int plugin_check(cli *c, int argc, char **argv) {
 /* ---- configure --------------------------------------------------------------------------------
  */
 
+int cli_value_from(cli *c, const char *key, const char *value, int *stdin_used, char **out) {
+  *out = NULL;
+  if (strcmp(value, "-") == 0) {
+    if (*stdin_used)
+      return cli_usage_error(c, "%s=-: only one value can be read from stdin", key);
+    *stdin_used = 1;
+    size_t cap = 0;
+    ssize_t n = getline(out, &cap, stdin);
+    if (n <= 0) {
+      free(*out);
+      *out = NULL;
+      return cli_usage_error(c, "%s=-: no line to read on stdin", key);
+    }
+    while (n > 0 && ((*out)[n - 1] == '\n' || (*out)[n - 1] == '\r'))
+      (*out)[--n] = '\0';
+    return EXIT_OK;
+  }
+  if (strncmp(value, "env:", 4) == 0) {
+    const char *name = value + 4, *v = *name ? getenv(name) : NULL;
+    if (v == NULL)
+      return cli_usage_error(c, "%s=env:%s: the environment variable %s is not set", key, name,
+                             *name ? name : "(no name)");
+    *out = tq_strdup(v);
+  } else {
+    *out = tq_strdup(value);
+  }
+  return *out ? EXIT_OK : EXIT_FAIL;
+}
+
+/* Wipes and frees the n values read by cli_value_from. */
+static void values_free(tq_lua_kv *kvs, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (kvs[i].value) {
+      explicit_bzero((char *)kvs[i].value, strlen(kvs[i].value));
+      free((char *)kvs[i].value);
+    }
+  free(kvs);
+}
+
 /* Prints the effective configuration: secrets as the mask, defaults marked. */
 static int print_config(cli *c, const tq_plugin *p, tq_lib *lib) {
   tq_plugin_config cfg;
@@ -206,6 +245,10 @@ static int plugin_configure(cli *c, int argc, char **argv) {
                     "the field's type: url, integer, boolean, select, password) and prints the\n"
                     "configuration. Password fields are encrypted with the key file <db>.key\n"
                     "($TQHOST_KEY_FILE), created on first use, and shown as " TQ_SECRET_MASK ".\n"
+                    "A value - reads one line from stdin, env:NAME reads $NAME, so that a secret\n"
+                    "stays out of argv and the shell history:\n"
+                    "  tqhost plugin configure rst-ioc-lookup api_key=- < keyfile\n"
+                    "  tqhost plugin configure rst-ioc-lookup api_key=env:RST_API_KEY\n"
                     "Without KEY=VALUE, only prints the configuration.\n");
   if (argc < 2)
     return cli_usage_error(c, "needs a plugin NAME");
@@ -213,18 +256,23 @@ static int plugin_configure(cli *c, int argc, char **argv) {
   tq_lua_kv *kvs = calloc(n ? n : 1, sizeof *kvs);
   if (kvs == NULL)
     return EXIT_FAIL;
-  for (size_t i = 0; i < n; i++) {
+  int rc = EXIT_OK, stdin_used = 0;
+  for (size_t i = 0; i < n && rc == EXIT_OK; i++) {
     char *eq = strchr(argv[i + 2], '=');
     if (eq == NULL || eq == argv[i + 2]) {
-      free(kvs);
-      return cli_usage_error(c, "'%s' is not KEY=VALUE", argv[i + 2]);
+      rc = cli_usage_error(c, "'%s' is not KEY=VALUE", argv[i + 2]);
+      break;
     }
     *eq = '\0';
-    kvs[i] = (tq_lua_kv){argv[i + 2], eq + 1};
+    kvs[i].key = argv[i + 2];
+    rc = cli_value_from(c, kvs[i].key, eq + 1, &stdin_used, (char **)&kvs[i].value);
+  }
+  if (rc != EXIT_OK) {
+    values_free(kvs, n);
+    return rc;
   }
   tq_plugin *p = NULL;
   tq_err err;
-  int rc = EXIT_OK;
   char *key_path = tq_plugin_key_path(c->db_path);
   if (tq_plugin_find(tq_plugin_dir(), argv[1], &p, &err) != TQ_OK)
     rc = cli_fail(c, &err);
@@ -235,7 +283,7 @@ static int plugin_configure(cli *c, int argc, char **argv) {
   else
     rc = print_config(c, p, c->lib);
   free(key_path);
-  free(kvs);
+  values_free(kvs, n);
   tq_plugin_free(p);
   return rc;
 }

@@ -85,7 +85,7 @@ static void source_line(const tq_source *s) {
     strcpy(exp, "-");
   else
     snprintf(exp, sizeof exp, "%dd", s->expire_days);
-  printf("%-32s %-7s %-6s %5d %8s %8d %9lld\n", s->name, s->kind,
+  printf("%-32s %-7s %-6s %5d %8s %8d %9lld\n", cli_txt(s->name), s->kind,
          s->tlp ? tq_lib_tlp_name(s->tlp) : "-", s->score, exp, s->revoked_decrease,
          (long long)s->objects);
 }

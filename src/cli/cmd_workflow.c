@@ -13,7 +13,9 @@ static const char WF_HELP[] =
     "       tqhost workflow list | show NAME | run NAME | enable NAME | disable NAME |\n"
     "                       delete NAME | tick\n"
     "A workflow runs its actions in order over its data collection; --set overrides the\n"
-    "actions' configuration. Times are UTC. `tick` runs every due workflow once and polls\n"
+    "actions' configuration (password fields are stored sealed like `plugin configure`'s and\n"
+    "shown as ********; VALUE - reads it from stdin, env:NAME from $NAME). Times are UTC. `tick` "
+    "runs every due workflow once and polls\n"
     "every due feed (run it from cron, e.g. every minute).\n";
 
 static void time_text(int64_t t, char out[20]) {
@@ -32,8 +34,9 @@ static cJSON *wf_json(const tq_workflow *w) {
   for (size_t i = 0; i < w->n_actions; i++)
     cJSON_AddItemToArray(a, cJSON_CreateString(w->actions[i]));
   cJSON *s = cJSON_AddObjectToObject(j, "settings");
-  for (size_t i = 0; i < w->n_settings; i++)
-    cJSON_AddStringToObject(s, w->settings[i].key, w->settings[i].value);
+  for (size_t i = 0; i < w->n_settings; i++) /* a password shows as the mask, never sealed */
+    cJSON_AddStringToObject(s, w->settings[i].key,
+                            w->sealed && w->sealed[i] ? TQ_SECRET_MASK : w->settings[i].value);
   tq_schedule_describe(&w->schedule, buf, sizeof buf);
   cJSON_AddStringToObject(j, "schedule", buf);
   cJSON_AddBoolToObject(j, "enabled", w->enabled);
@@ -45,7 +48,16 @@ static cJSON *wf_json(const tq_workflow *w) {
   return j;
 }
 
-static int wf_add(cli *c, int argc, char **argv) {
+/* Wipes and frees the values of --set (read by cli_value_from: they may be secrets). */
+static void sets_free(tq_lua_kv *sets, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    explicit_bzero((char *)sets[i].value, strlen(sets[i].value));
+    free((char *)sets[i].value);
+  }
+}
+
+/* workflow add, with w's arrays given by the caller (which frees the --set values). */
+static int wf_add_into(cli *c, int argc, char **argv, tq_workflow *wp) {
   static const struct option opts[] = {{"collection", required_argument, 0, 'c'},
                                        {"action", required_argument, 0, 'a'},
                                        {"set", required_argument, 0, 's'},
@@ -53,13 +65,11 @@ static int wf_add(cli *c, int argc, char **argv) {
                                        {"daily", required_argument, 0, 'd'},
                                        {"weekly", required_argument, 0, 'w'},
                                        {0, 0, 0, 0}};
-  if (cli_wants_help(argc, argv))
-    return cli_help(WF_HELP);
-  char *actions[32];
-  tq_lua_kv sets[64];
-  tq_workflow w = {.actions = actions, .settings = sets};
+  tq_workflow w = *wp;
+  char **actions = w.actions;
+  tq_lua_kv *sets = w.settings;
   const char *every = NULL, *daily = NULL, *wday = NULL, *wtime = NULL;
-  int ch;
+  int ch, stdin_used = 0;
   while ((ch = cli_getopt(c, argc, argv, opts)) != -1) {
     switch (ch) {
     case 'c': w.collection = optarg; break;
@@ -75,7 +85,12 @@ static int wf_add(cli *c, int argc, char **argv) {
       if (w.n_settings == 64)
         return cli_usage_error(c, "too many --set options (64 at most)");
       *eq = '\0';
-      sets[w.n_settings++] = (tq_lua_kv){.key = optarg, .value = eq + 1};
+      char *value = NULL;
+      int vrc = cli_value_from(c, optarg, eq + 1, &stdin_used, &value);
+      if (vrc != EXIT_OK)
+        return vrc;
+      sets[w.n_settings++] = (tq_lua_kv){.key = optarg, .value = value};
+      wp->n_settings = w.n_settings;
       break;
     }
     case 'e': every = optarg; break;
@@ -99,7 +114,11 @@ static int wf_add(cli *c, int argc, char **argv) {
     return cli_usage_error(c, "%s", err.msg);
   if (cli_lib(c, 0) == NULL)
     return EXIT_FAIL;
-  if (tq_workflow_add(c->lib, &w, &err) != TQ_OK)
+  char *key_path = tq_plugin_key_path(c->db_path);
+  tq_code rc = key_path ? tq_workflow_add(c->lib, &w, key_path, &err)
+                        : tq_err_set(&err, TQ_ENOMEM, "out of memory");
+  free(key_path);
+  if (rc != TQ_OK)
     return cli_fail(c, &err);
   tq_workflow *back = NULL;
   if (tq_workflow_get(c->lib, w.name, &back, &err) != TQ_OK)
@@ -113,6 +132,17 @@ static int wf_add(cli *c, int argc, char **argv) {
   free(s);
   cJSON_Delete(j);
   return EXIT_OK;
+}
+
+static int wf_add(cli *c, int argc, char **argv) {
+  if (cli_wants_help(argc, argv))
+    return cli_help(WF_HELP);
+  char *actions[32];
+  tq_lua_kv sets[64];
+  tq_workflow w = {.actions = actions, .settings = sets};
+  int rc = wf_add_into(c, argc, argv, &w);
+  sets_free(sets, w.n_settings);
+  return rc;
 }
 
 static int wf_list(cli *c, int argc, char **argv) {
@@ -134,12 +164,12 @@ static int wf_list(cli *c, int argc, char **argv) {
     if (c->json) {
       cJSON_AddItemToArray(arr, j);
     } else {
-      printf("%-24s %-8s %-28s %-20s %-20s %s ->", all[i]->name, all[i]->enabled ? "yes" : "no",
-             cJSON_GetObjectItem(j, "schedule")->valuestring,
+      printf("%-24s %-8s %-28s %-20s %-20s %s ->", cli_txt(all[i]->name),
+             all[i]->enabled ? "yes" : "no", cJSON_GetObjectItem(j, "schedule")->valuestring,
              cJSON_GetObjectItem(j, "last_run_at")->valuestring,
-             cJSON_GetObjectItem(j, "next_run_at")->valuestring, all[i]->collection);
+             cJSON_GetObjectItem(j, "next_run_at")->valuestring, cli_txt(all[i]->collection));
       for (size_t k = 0; k < all[i]->n_actions; k++)
-        printf(" %s", all[i]->actions[k]);
+        printf(" %s", cli_txt(all[i]->actions[k]));
       printf("\n");
       cJSON_Delete(j);
     }
@@ -173,14 +203,15 @@ static void on_step(void *ud, const tq_workflow *w, const char *action, tq_code 
     return;
   }
   if (rc != TQ_OK && sum->run_id == 0) {
-    printf("workflow %s: action %s failed: %s\n", w->name, action, err->msg);
+    printf("workflow %s: action %s failed: %s\n", cli_txt(w->name), cli_txt(action),
+           cli_txt(err->msg));
     return;
   }
   printf("workflow %s: action %s: run %lld %s: %lld items, %lld enriched, %lld not found, "
          "%lld failed (%.1f s)%s%s\n",
-         w->name, action, (long long)sum->run_id, sum->status, (long long)sum->total,
-         (long long)sum->enriched, (long long)sum->not_found, (long long)sum->failed, sum->seconds,
-         sum->error[0] ? ": " : "", sum->error);
+         cli_txt(w->name), cli_txt(action), (long long)sum->run_id, sum->status,
+         (long long)sum->total, (long long)sum->enriched, (long long)sum->not_found,
+         (long long)sum->failed, sum->seconds, sum->error[0] ? ": " : "", cli_txt(sum->error));
 }
 
 static void base_opts(cli *c, tq_action_opts *o) {
@@ -223,7 +254,7 @@ static void on_feed(void *ud, const char *feed, tq_code rc, const tq_err *err,
       cJSON_AddStringToObject(j, "error", err->msg);
     cJSON_AddItemToArray(arr, j);
   } else if (rc != TQ_OK) {
-    printf("feed %s: poll failed: %s\n", feed, err->msg);
+    printf("feed %s: poll failed: %s\n", cli_txt(feed), cli_txt(err->msg));
   } else {
     tq_feed_summary_print(sum, stdout);
   }
@@ -286,15 +317,15 @@ static int wf_show(cli *c, int argc, char **argv) {
   cJSON *it;
   cJSON_ArrayForEach(it, j) {
     if (cJSON_IsString(it))
-      printf("%-12s %s\n", it->string, it->valuestring);
+      printf("%-12s %s\n", it->string, cli_txt(it->valuestring));
     else if (cJSON_IsBool(it))
       printf("%-12s %s\n", it->string, cJSON_IsTrue(it) ? "yes" : "no");
   }
   printf("%-12s", "actions");
-  cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "actions")) printf(" %s", it->valuestring);
+  cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "actions")) printf(" %s", cli_txt(it->valuestring));
   printf("\n%-12s", "settings");
   cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "settings"))
-      printf(" %s=%s", it->string, it->valuestring);
+      printf(" %s=%s", cli_txt(it->string), cli_txt(it->valuestring));
   printf("\nactivity (newest first)\n");
   cJSON_ArrayForEach(it, log) {
     char *s = cJSON_PrintUnformatted(it);

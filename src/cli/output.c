@@ -5,6 +5,23 @@
 
 #include "cli_int.h"
 
+/* The escaped copies handed out by cli_txt: a ring, so that one printf may use several. */
+#define TXT_SLOTS 16
+static char *g_txt[TXT_SLOTS];
+static size_t g_txt_next;
+
+static const char *txt(const char *s, int flags) {
+  if (s == NULL || !tq_str_needs_escape(s, flags))
+    return s;
+  free(g_txt[g_txt_next]);
+  char *e = g_txt[g_txt_next] = tq_str_escape_dup(s, flags);
+  g_txt_next = (g_txt_next + 1) % TXT_SLOTS;
+  return e ? e : "(out of memory)";
+}
+
+const char *cli_txt(const char *s) { return txt(s, 0); }
+const char *cli_txt_lines(const char *s) { return txt(s, TQ_ESC_LINES); }
+
 static void add_time(cJSON *j, const char *key, int64_t t) {
   if (t == 0) {
     cJSON_AddNullToObject(j, key);
@@ -72,8 +89,8 @@ cJSON *cli_object_json(const tq_object *o) {
 
 void cli_object_print(const tq_object *o) {
   char t[20];
-  printf("%s %s  (id %lld)\n", o->indicator_type ? o->indicator_type : o->object_type, o->value,
-         (long long)o->id);
+  printf("%s %s  (id %lld)\n", o->indicator_type ? o->indicator_type : o->object_type,
+         cli_txt(o->value), (long long)o->id);
   printf("  status      %s\n", tq_lib_status_name(o->status));
   if (o->score_manual >= 0)
     printf("  score       %d (manual; generated %.1f)\n", o->score, o->score_generated);
@@ -88,36 +105,38 @@ void cli_object_print(const tq_object *o) {
   tq_time_format(o->updated_at, t);
   printf("  updated     %s\n", t);
   if (o->description)
-    printf("  description %s\n", o->description);
+    printf("  description %s\n", cli_txt(o->description));
   printf("  sources     ");
   for (size_t i = 0; i < o->n_sources; i++)
-    printf("%s%s", i ? ", " : "", o->sources[i]);
+    printf("%s%s", i ? ", " : "", cli_txt(o->sources[i]));
   printf("%s\n", o->n_sources ? "" : "(none)");
   if (o->n_tags) {
     printf("  tags        ");
     for (size_t i = 0; i < o->n_tags; i++)
-      printf("%s%s", i ? ", " : "", o->tags[i]);
+      printf("%s%s", i ? ", " : "", cli_txt(o->tags[i]));
     printf("\n");
   }
   if (o->n_attrs)
     printf("  attributes\n");
   for (size_t i = 0; i < o->n_attrs; i++)
-    printf("    %-24s %s  [%s%s%s]\n", o->attrs[i].name, o->attrs[i].value, o->attrs[i].source,
-           o->attrs[i].tlp ? ", TLP:" : "", tq_lib_tlp_name(o->attrs[i].tlp));
+    printf("    %-24s %s  [%s%s%s]\n", cli_txt(o->attrs[i].name), cli_txt(o->attrs[i].value),
+           cli_txt(o->attrs[i].source), o->attrs[i].tlp ? ", TLP:" : "",
+           tq_lib_tlp_name(o->attrs[i].tlp));
   if (o->n_links)
     printf("  related\n");
   for (size_t i = 0; i < o->n_links; i++) {
     const tq_link *l = &o->links[i];
     printf("    %-24s %s%s%s  [%s]\n",
-           l->other_indicator_type ? l->other_indicator_type : l->other_type, l->other_value,
-           l->link_type ? "  " : "", l->link_type ? l->link_type : "", l->source);
+           l->other_indicator_type ? l->other_indicator_type : l->other_type,
+           cli_txt(l->other_value), l->link_type ? "  " : "",
+           l->link_type ? cli_txt(l->link_type) : "", cli_txt(l->source));
   }
 }
 
 void cli_object_line(const tq_object *o) {
   printf("%8lld  %-14s %-12s %5d  %s\n", (long long)o->id,
          o->indicator_type ? o->indicator_type : o->object_type, tq_lib_status_name(o->status),
-         o->score, o->value);
+         o->score, cli_txt(o->value));
 }
 
 /* Appends a copy of s to the list (*arr, *n). */

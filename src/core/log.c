@@ -38,10 +38,11 @@ void tq_log(tq_log_level level, const char *part, const char *fmt, ...) {
   static const char *names[] = {"debug", "info", "warn", "error"};
   if (!tq_log_enabled(level))
     return;
-  char msg[1024];
+  char msg[1024], safe[4 * sizeof msg]; /* an escape is at most 6 bytes for 2: \u0080 */
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "level=%s part=%s msg=\"%s\"\n", names[level], part, msg);
+  tq_str_escape(safe, sizeof safe, msg, TQ_ESC_QUOTE);
+  fprintf(stderr, "level=%s part=%s msg=\"%s\"\n", names[level], part, safe);
 }

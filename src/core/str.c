@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -106,4 +107,67 @@ tq_code tq_parse_size(const char *s, uint64_t *out, tq_err *err) {
     return tq_err_set(err, TQ_EINVAL, "'%s' is too large a size (at most 1TiB)", s);
   *out = (uint64_t)(v * mul);
   return TQ_OK;
+}
+
+/* ---- escaping for terminals and log lines -------------------------------------------------- */
+
+/* The length of the escape of the character at s (0: kept as it is), and its text in esc. A
+ * C1 control is UTF-8 C2 80..C2 9F (0x9b is a CSI on many terminals); *len gets how many
+ * bytes of s the escape stands for. */
+static size_t escape_of(const unsigned char *s, int flags, char esc[8], size_t *len) {
+  unsigned char c = s[0];
+  *len = 1;
+  if (c == '\n' && !(flags & TQ_ESC_LINES))
+    return (size_t)snprintf(esc, 8, "\\n");
+  if (c == '\t' && !(flags & TQ_ESC_LINES))
+    return (size_t)snprintf(esc, 8, "\\t");
+  if (c == '\n' || c == '\t')
+    return 0;
+  if (c == '\r')
+    return (size_t)snprintf(esc, 8, "\\r");
+  if ((c == '\\' || c == '"') && (flags & TQ_ESC_QUOTE))
+    return (size_t)snprintf(esc, 8, "\\%c", c);
+  if (c < 0x20 || c == 0x7f)
+    return (size_t)snprintf(esc, 8, "\\x%02x", c);
+  if (c == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f) {
+    *len = 2;
+    return (size_t)snprintf(esc, 8, "\\u%04x", s[1]);
+  }
+  return 0;
+}
+
+int tq_str_needs_escape(const char *s, int flags) {
+  char esc[8];
+  size_t len;
+  for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+    if (escape_of(p, flags, esc, &len))
+      return 1;
+  return 0;
+}
+
+size_t tq_str_escape(char *out, size_t n, const char *s, int flags) {
+  size_t need = 0;
+  char esc[8];
+  for (const unsigned char *p = (const unsigned char *)s; p && *p;) {
+    size_t len, e = escape_of(p, flags, esc, &len);
+    const char *piece = e ? esc : (const char *)p;
+    size_t plen = e ? e : 1;
+    if (need + plen < n)
+      memcpy(out + need, piece, plen);
+    else if (need < n)
+      n = need + 1; /* truncated: never half an escape */
+    need += plen;
+    p += len;
+  }
+  if (n)
+    out[need < n ? need : n - 1] = '\0';
+  return need;
+}
+
+char *tq_str_escape_dup(const char *s, int flags) {
+  size_t n = tq_str_escape(NULL, 0, s, flags) + 1;
+  char *out = malloc(n);
+  if (out)
+    tq_str_escape(out, n, s, flags);
+  return out;
 }

@@ -1,9 +1,20 @@
 /* names.c: name -> id maps for sources and tags, so that a bulk import does not look a source
- * up once per row. */
+ * up once per row; and the check every name written to the library passes. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+tq_code tq_lib_name_check(const char *field, const char *name, tq_err *err) {
+  if (name == NULL || !tq_str_needs_escape(name, 0))
+    return TQ_OK;
+  char shown[160];
+  size_t need = tq_str_escape(shown, sizeof shown, name, 0);
+  return tq_err_set(err, TQ_EINVAL,
+                    "%s '%s%s': control characters (newline, tab, escape...) are "
+                    "not allowed in a %s",
+                    field, shown, need >= sizeof shown ? "..." : "", field);
+}
 
 static uint64_t name_hash(const char *s) {
   uint64_t h = 1469598103934665603ULL;

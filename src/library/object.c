@@ -63,6 +63,8 @@ static tq_code identity(const char *object_type, const char *itype, const char *
 static tq_code tag_id(tq_lib *lib, const char *name, int64_t *id, tq_err *err) {
   if (*name == '\0')
     return tq_err_set(err, TQ_EINVAL, "empty tag");
+  if (tq_lib_name_check("tag", name, err) != TQ_OK)
+    return TQ_EINVAL;
   return lib_named_id(lib, &lib->tags, ST_TAG_ID, ST_TAG_INSERT, name, NULL, id, err);
 }
 
@@ -70,6 +72,8 @@ static tq_code tag_id(tq_lib *lib, const char *name, int64_t *id, tq_err *err) {
 static tq_code check_attr(const tq_attr_in *a, tq_err *err) {
   if (a->name == NULL || *a->name == '\0' || a->value == NULL)
     return tq_err_set(err, TQ_EINVAL, "attribute without a name or value");
+  if (tq_lib_name_check("attribute name", a->name, err) != TQ_OK)
+    return TQ_EINVAL;
   if (a->tlp < 0 || a->tlp > 4)
     return tq_err_set(err, TQ_EINVAL, "attribute %s: TLP %d is not 0..4", a->name, a->tlp);
   return TQ_OK;
@@ -269,6 +273,8 @@ tq_code tq_lib_link(tq_lib *lib, int64_t a, int64_t b, const char *source, const
   if (a == b)
     return tq_err_set(err, TQ_EINVAL, "an object cannot be linked to itself (id %lld)",
                       (long long)a);
+  if (tq_lib_name_check("link type", link_type, err) != TQ_OK)
+    return TQ_EINVAL;
   int64_t lo = a < b ? a : b, hi = a < b ? b : a, sid = 0;
   tq_code rc = tq_lib_begin(lib, err);
   if (rc != TQ_OK)

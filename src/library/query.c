@@ -180,6 +180,8 @@ tq_code tq_lib_collection_put(tq_lib *lib, const char *name, const tq_query *q, 
                               tq_err *err) {
   if (name == NULL || *name == '\0')
     return tq_err_set(err, TQ_EINVAL, "a collection needs a name");
+  if (tq_lib_name_check("collection name", name, err) != TQ_OK)
+    return TQ_EINVAL;
   tq_code rc = tq_query_validate(lib, q, err);
   if (rc != TQ_OK)
     return tq_err_prefix(err, "collection '%s': ", name);

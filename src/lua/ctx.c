@@ -209,9 +209,19 @@ static void cs_pair(lua_State *L, tq_lua_run *run, tq_cs_attr *slot, const char 
   }
 }
 
+/* Raises when name (a tag, an attribute name, a link type) holds a control character: the
+ * library would refuse it when the change set is applied (tq_lib_name_check); a dry run says
+ * so too, at the call that recorded it. */
+static void cs_name_check(lua_State *L, const char *method, const char *field, const char *name) {
+  tq_err e;
+  if (name && tq_lib_name_check(field, name, &e) != TQ_OK)
+    luaL_error(L, "%s: %s", method, e.msg);
+}
+
 /* Appends name = value (checked by cs_park) to the run's change set; raises on no memory. */
 static void cs_add_attr(lua_State *L, tq_lua_run *run, const char *name, const char *value,
                         const char *what) {
+  cs_name_check(L, what, "attribute name", name);
   cs_pair(L, run, cs_grow(L, (void **)&run->cs.attrs, run->cs.n_attrs, sizeof(tq_cs_attr), what),
           name, value, what);
   run->cs.n_attrs++;
@@ -253,6 +263,7 @@ static int ctx_tag(lua_State *L) {
   tq_lua_run *run = run_check(L, "ctx:tag");
   int a = ctx_args(L);
   const char *tag = cs_park(L, a, "ctx:tag", "tag");
+  cs_name_check(L, "ctx:tag", "tag", tag);
   char **slot = cs_grow(L, (void **)&run->cs.tags, run->cs.n_tags, sizeof *slot, "ctx:tag");
   *slot = cs_dup(L, tag, "ctx:tag");
   run->cs.n_tags++;
@@ -297,6 +308,7 @@ static int ctx_link(lua_State *L) {
   const char *value = cs_park(L, a + 1, "ctx:link", "value");
   const char *link_type = cs_park_field(L, a + 2, "link_type", "ctx:link");
   const char *desc = cs_park_field(L, a + 2, "description", "ctx:link");
+  cs_name_check(L, "ctx:link", "link type", link_type);
   if (!tq_lib_object_type_valid(type))
     return luaL_error(L, "ctx:link: '%s' is not an object type", type);
   tq_cs_link *slot = cs_grow(L, (void **)&run->cs.links, run->cs.n_links, sizeof *slot, "ctx:link");
@@ -317,6 +329,7 @@ static size_t indicator_attrs_check(lua_State *L, int idx) {
     if (lua_type(L, -2) != LUA_TSTRING)
       luaL_error(L, "ctx:indicator: attribute names must be strings");
     const char *name = lua_tostring(L, -2);
+    cs_name_check(L, "ctx:indicator", "attribute name", name);
     size_t n = lua_istable(L, -1) ? lua_rawlen(L, -1) : 1;
     for (size_t i = 1; i <= n; i++) {
       if (lua_istable(L, -1))
@@ -444,7 +457,13 @@ cJSON *show_from_lua(lua_State *L, int idx, const char *what, size_t *charged) {
     }
     return out;
   }
-  return json_from_lua(L, idx, what, charged);
+  cJSON *show = json_from_lua(L, idx, what, charged);
+  if (redact_json(run ? run->script : NULL, show) != TQ_OK) {
+    cJSON_Delete(show);
+    run_uncharge(run, *charged);
+    luaL_error(L, "%s: out of memory", what);
+  }
+  return show;
 }
 
 static int ctx_newindex(lua_State *L) {

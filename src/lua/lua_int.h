@@ -37,6 +37,8 @@ typedef struct replay_entry {
   int fail; /* tq_net_fail */
 } replay_entry;
 
+typedef struct redact_set redact_set;
+
 struct tq_lua_script {
   tq_lua *rt;
   int refs; /* the caller's + one per active run */
@@ -46,6 +48,7 @@ struct tq_lua_script {
   tq_net_provider *provider;
   tq_lua_kv *secrets; /* copies */
   size_t n_secrets;
+  redact_set *redact; /* the secrets' windows, for masking (redact.c) */
   tq_lua_limits limits;
   int chunk_ref;       /* the compiled chunk: function(_ENV) -> entries */
   int modules_ref;     /* table: module name -> compiled chunk */
@@ -183,8 +186,6 @@ void view_metatable_new(lua_State *L, lua_CFunction index);
 void view_push_real(lua_State *L, int idx);
 /* If the value at idx is a frozen proxy or a view, pushes the real table and returns 1; else 0. */
 int unfreeze(lua_State *L, int idx);
-/* Copies s (masking every secret value of script) into a malloc'd string; NULL on ENOMEM. */
-char *redact_dup(const tq_lua_script *script, const char *s);
 
 /* ---- run.c ---- */
 void run_mark_ready(tq_lua_run *run);
@@ -219,9 +220,17 @@ int ctx_new_protected(lua_State *L);
  * found and message when the script is outcome_only. Charges and raises like
  * json_from_lua. */
 cJSON *show_from_lua(lua_State *L, int idx, const char *what, size_t *charged);
-/* Whether s must be redacted: it holds one of the script's secrets of at least
- * TQ_LUA_REDACT_MIN bytes. */
+/* ---- redact.c: the masking rule is in the file's first comment ---- */
+/* The windows of each secret of at least TQ_LUA_REDACT_MIN bytes; on failure *out may hold
+ * a partial set (free it with redact_set_free). */
+tq_code redact_set_new(const tq_lua_kv *secrets, size_t n, redact_set **out);
+void redact_set_free(redact_set *r);
+/* Whether s holds something of one of the script's secrets that the rule masks. */
 int redact_needed(const tq_lua_script *script, const char *s);
+/* Copies s with every such part masked into a malloc'd string; NULL on ENOMEM. */
+char *redact_dup(const tq_lua_script *script, const char *s);
+/* Masks every string value and every key of the tree j in place; TQ_ENOMEM on failure. */
+tq_code redact_json(const tq_lua_script *script, cJSON *j);
 /* Whether the value at idx is a secret; if so and real is non-NULL, *real gets its value
  * (borrowed from the script) when it belongs to script, else NULL. */
 int secret_test(lua_State *L, int idx, const tq_lua_script *script, const char **real);

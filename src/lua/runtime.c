@@ -905,44 +905,6 @@ int compile_chunk(lua_State *L, const char *src, size_t len, const char *chunkna
   return st;
 }
 
-/* The secrets worth redacting: at least TQ_LUA_REDACT_MIN bytes. A shorter one would match
- * everyday text (a key "k" inside "attack_pattern") and corrupt it while hiding nothing. */
-static int redactable(const tq_lua_kv *secret) {
-  return strlen(secret->value) >= TQ_LUA_REDACT_MIN;
-}
-
-int redact_needed(const tq_lua_script *script, const char *s) {
-  for (size_t i = 0; script && i < script->n_secrets; i++)
-    if (redactable(&script->secrets[i]) && strstr(s, script->secrets[i].value))
-      return 1;
-  return 0;
-}
-
-char *redact_dup(const tq_lua_script *script, const char *s) {
-  if (s == NULL)
-    return NULL;
-  if (!redact_needed(script, s))
-    return tq_strdup(s);
-  tq_buf b;
-  tq_buf_init(&b, 0);
-  const char *p = s;
-  while (*p) {
-    size_t hit_len = 0;
-    for (size_t i = 0; i < script->n_secrets && hit_len == 0; i++) {
-      size_t n = strlen(script->secrets[i].value);
-      if (redactable(&script->secrets[i]) && strncmp(p, script->secrets[i].value, n) == 0)
-        hit_len = n;
-    }
-    tq_code rc = hit_len ? tq_buf_adds(&b, SECRET_MASK) : tq_buf_addc(&b, *p);
-    if (rc != TQ_OK) {
-      tq_buf_free(&b);
-      return NULL;
-    }
-    p += hit_len ? hit_len : 1;
-  }
-  return tq_buf_take(&b);
-}
-
 /* ---- scripts ----------------------------------------------------------------------------------
  */
 
@@ -971,6 +933,7 @@ static void script_destroy(tq_lua_script *s) {
     free(v);
   }
   free(s->secrets);
+  redact_set_free(s->redact);
   for (size_t i = 0; i < s->n_entries; i++)
     free(s->entries[i]);
   free(s->entries);
@@ -1018,6 +981,8 @@ static tq_code script_copy_opts(tq_lua_script *s, const tq_lua_script_opts *o, t
     if (!s->secrets[i].key || !s->secrets[i].value)
       return tq_err_set(err, TQ_ENOMEM, "lua: out of memory loading '%s'", o->path);
   }
+  if (redact_set_new(s->secrets, s->n_secrets, &s->redact) != TQ_OK)
+    return tq_err_set(err, TQ_ENOMEM, "lua: out of memory loading '%s'", o->path);
   return TQ_OK;
 }
 

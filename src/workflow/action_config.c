@@ -127,3 +127,69 @@ tq_code action_cfg_build(tq_lib *lib, const tq_action *a, const char *key_path,
 }
 
 void action_cfg_free(action_cfg *c) { tq_plugin_config_free(&c->pc); }
+
+/* ---- settings as stored (a workflow's, a run's) ------------------------------------------- */
+
+#define SEALED_KEY "sealed"
+
+tq_code settings_put(cJSON *obj, const tq_plugin_field *f, const char *key_path,
+                     const tq_lua_kv *kv, tq_err *err) {
+  cJSON_DeleteItemFromObjectCaseSensitive(obj, kv->key); /* a later --set of a key wins */
+  if (f == NULL || f->type != TQ_FIELD_PASSWORD) {
+    if (cJSON_AddStringToObject(obj, kv->key, kv->value) == NULL)
+      return tq_err_set(err, TQ_ENOMEM, "settings: out of memory");
+    return TQ_OK;
+  }
+  char *sealed = NULL;
+  tq_code rc = tq_plugin_secret_seal(key_path, kv->value, &sealed, err);
+  if (rc != TQ_OK)
+    return tq_err_prefix(err, "setting %s: ", kv->key);
+  cJSON *box = cJSON_AddObjectToObject(obj, kv->key);
+  if (box == NULL || cJSON_AddStringToObject(box, SEALED_KEY, sealed) == NULL)
+    rc = tq_err_set(err, TQ_ENOMEM, "settings: out of memory");
+  free(sealed);
+  return rc;
+}
+
+tq_code settings_read(const cJSON *obj, const char *key_path, tq_lua_kv **out, int **sealed,
+                      size_t *n, tq_err *err) {
+  size_t cap = (size_t)cJSON_GetArraySize(obj) + 1;
+  *out = calloc(cap, sizeof **out);
+  *sealed = calloc(cap, sizeof **sealed);
+  *n = 0;
+  if (*out == NULL || *sealed == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "settings: out of memory");
+  const cJSON *e;
+  tq_code rc = TQ_OK;
+  cJSON_ArrayForEach(e, obj) {
+    const cJSON *box = cJSON_GetObjectItemCaseSensitive(e, SEALED_KEY);
+    char *v = NULL;
+    if (cJSON_IsString(e))
+      v = tq_strdup(e->valuestring);
+    else if (cJSON_IsString(box) && key_path)
+      rc = tq_plugin_secret_open(key_path, box->valuestring, &v, err);
+    else if (cJSON_IsString(box))
+      v = tq_strdup(box->valuestring);
+    else
+      continue; /* not ours: left alone */
+    if (rc != TQ_OK)
+      return tq_err_prefix(err, "setting %s: ", e->string);
+    char *k = tq_strdup(e->string);
+    (*out)[*n] = (tq_lua_kv){k, v};
+    (*sealed)[(*n)++] = cJSON_IsString(box);
+    if (k == NULL || v == NULL)
+      return tq_err_set(err, TQ_ENOMEM, "settings: out of memory");
+  }
+  return rc;
+}
+
+void settings_free(tq_lua_kv *kvs, int *sealed, size_t n) {
+  for (size_t i = 0; kvs && i < n; i++) {
+    if (kvs[i].value)
+      explicit_bzero((char *)kvs[i].value, strlen(kvs[i].value));
+    free((char *)kvs[i].key);
+    free((char *)kvs[i].value);
+  }
+  free(kvs);
+  free(sealed);
+}

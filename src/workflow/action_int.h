@@ -42,6 +42,20 @@ void action_cfg_free(action_cfg *c);
 /* The field (action's first, then the plugin's) of key, or NULL. */
 const tq_plugin_field *action_field(const tq_action *a, const char *key);
 
+/* Settings as stored (a workflow's, a run's): a JSON object of KEY: "value", except that a
+ * password field is KEY: {"sealed": "sb1:..."}, sealed like plugin config with the key file
+ * at key_path (tq_plugin_secret_seal). */
+/* Adds kv to obj (replacing the key), sealed when f is a password field. f may be NULL. */
+tq_code settings_put(cJSON *obj, const tq_plugin_field *f, const char *key_path,
+                     const tq_lua_kv *kv, tq_err *err);
+/* Reads obj into *out (n pairs, malloc'd) and *sealed (1 for a sealed value). With key_path
+ * sealed values are opened; without, they stay in their sealed text. On error the caller
+ * still frees what was read with settings_free. */
+tq_code settings_read(const cJSON *obj, const char *key_path, tq_lua_kv **out, int **sealed,
+                      size_t *n, tq_err *err);
+/* Wipes and frees what settings_read gave. */
+void settings_free(tq_lua_kv *kvs, int *sealed, size_t n);
+
 /* ---- run store (run_store.c) ---- */
 
 typedef struct run_row {
@@ -49,7 +63,7 @@ typedef struct run_row {
   char *action;
   char *status;
   char *input;    /* JSON {"collection": NAME} or {"values": [...]} */
-  char *settings; /* JSON object of non-secret overrides */
+  char *settings; /* JSON object of the overrides, secrets sealed (settings_put) */
   int concurrency;
   int64_t workflow_id, last_id, total, enriched, not_found, failed;
   double seconds;

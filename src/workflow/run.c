@@ -642,19 +642,23 @@ typedef struct session_in {
   size_t n_overrides;
 } session_in;
 
-/* The overrides worth recording for a resume: every non-secret one, as a JSON object. */
-static char *settings_json(const tq_action *a, const session_in *in) {
+/* The overrides recorded for a resume, as stored settings (passwords sealed) into *out. A dry
+ * run records nothing, so it seals nothing either. */
+static tq_code settings_json(const tq_action *a, const tq_action_opts *o, const session_in *in,
+                             char **out, tq_err *err) {
   cJSON *j = cJSON_CreateObject();
-  for (size_t i = 0; j && i < in->n_overrides; i++) {
+  char *key_path = tq_plugin_key_path(o->db_path ? o->db_path : "tqhost.db");
+  tq_code rc = j && key_path ? TQ_OK : tq_err_set(err, TQ_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == TQ_OK && !o->dry_run && i < in->n_overrides; i++) {
     const tq_plugin_field *f = action_field(a, in->overrides[i].key);
-    if (f && f->type != TQ_FIELD_PASSWORD) {
-      cJSON_DeleteItemFromObjectCaseSensitive(j, in->overrides[i].key);
-      cJSON_AddStringToObject(j, in->overrides[i].key, in->overrides[i].value);
-    }
+    if (f)
+      rc = settings_put(j, f, key_path, &in->overrides[i], err);
   }
-  char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+  if (rc == TQ_OK && (*out = cJSON_PrintUnformatted(j)) == NULL)
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+  free(key_path);
   cJSON_Delete(j);
-  return s;
+  return rc;
 }
 
 static char *input_json(const session_in *in) {
@@ -821,28 +825,35 @@ tq_code tq_action_run(tq_lib *lib, const tq_action *a, const tq_action_opts *o, 
   row.action = a->name;
   row.workflow_id = o->workflow_id;
   row.input = input_json(&in);
-  row.settings = settings_json(a, &in);
-  tq_code rc = row.input && row.settings ? session(lib, a, o, &row, &in, out, err)
-                                         : tq_err_set(err, TQ_ENOMEM, "out of memory");
+  tq_code rc = row.input ? TQ_OK : tq_err_set(err, TQ_ENOMEM, "out of memory");
+  if (rc == TQ_OK)
+    rc = settings_json(a, o, &in, &row.settings, err);
+  if (rc == TQ_OK)
+    rc = session(lib, a, o, &row, &in, out, err);
   free(row.input);
   free(row.settings);
   return rc;
 }
 
-/* Recorded settings first, then the caller's overrides (which win: later keys replace). */
+/* Recorded settings first (sealed ones opened), then the caller's overrides (which win:
+ * later keys replace). *rec and *sealed hold the recorded pairs (settings_free them). */
 static tq_code resume_overrides(const run_row *row, const tq_action_opts *o, tq_lua_kv **out,
-                                size_t *n, cJSON **keep, tq_err *err) {
-  *keep = cJSON_Parse(row->settings);
-  int count = cJSON_GetArraySize(*keep);
-  *out = calloc((size_t)count + o->n_overrides + 1, sizeof **out);
+                                size_t *n, tq_lua_kv **rec, int **sealed, size_t *n_rec,
+                                tq_err *err) {
+  cJSON *keep = cJSON_Parse(row->settings);
+  char *key_path = tq_plugin_key_path(o->db_path ? o->db_path : "tqhost.db");
+  tq_code rc = key_path ? settings_read(keep, key_path, rec, sealed, n_rec, err)
+                        : tq_err_set(err, TQ_ENOMEM, "out of memory");
+  free(key_path);
+  cJSON_Delete(keep);
+  if (rc != TQ_OK)
+    return rc;
+  *out = calloc(*n_rec + o->n_overrides + 1, sizeof **out);
   *n = 0;
   if (*out == NULL)
     return tq_err_set(err, TQ_ENOMEM, "out of memory");
-  const cJSON *e;
-  cJSON_ArrayForEach(e, *keep) {
-    if (cJSON_IsString(e))
-      (*out)[(*n)++] = (tq_lua_kv){e->string, e->valuestring};
-  }
+  for (size_t i = 0; i < *n_rec; i++)
+    (*out)[(*n)++] = (*rec)[i];
   for (size_t i = 0; i < o->n_overrides; i++)
     (*out)[(*n)++] = o->overrides[i];
   return TQ_OK;
@@ -877,8 +888,10 @@ tq_code tq_action_resume(tq_lib *lib, int64_t run_id, const tq_action_opts *o, t
   memset(out, 0, sizeof *out);
   run_row row;
   tq_action *a = NULL;
-  cJSON *settings = NULL, *input = NULL;
-  tq_lua_kv *ovr = NULL;
+  cJSON *input = NULL;
+  tq_lua_kv *ovr = NULL, *rec = NULL;
+  int *sealed = NULL;
+  size_t n_rec = 0;
   const char **values = NULL;
   session_in in = {0};
   tq_code rc = run_store_load(lib, run_id, &row, err);
@@ -890,7 +903,8 @@ tq_code tq_action_resume(tq_lib *lib, int64_t run_id, const tq_action_opts *o, t
     goto fail;
   }
   if ((rc = tq_action_find(tq_action_dir(), row.action, &a, err)) != TQ_OK ||
-      (rc = resume_overrides(&row, o, &ovr, &in.n_overrides, &settings, err)) != TQ_OK ||
+      (rc = resume_overrides(&row, o, &ovr, &in.n_overrides, &rec, &sealed, &n_rec, err)) !=
+          TQ_OK ||
       (rc = resume_input(&row, &input, &in, &values, err)) != TQ_OK)
     goto fail;
   in.overrides = ovr;
@@ -902,7 +916,7 @@ fail:
     tq_err_prefix(err, "resuming run %lld: ", (long long)run_id);
   free(values);
   free(ovr);
-  cJSON_Delete(settings);
+  settings_free(rec, sealed, n_rec);
   cJSON_Delete(input);
   tq_action_free(a);
   run_row_free(&row);

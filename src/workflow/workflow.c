@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tqhost/workflow.h"
+#include "action_int.h"
 
 void tq_workflow_free(tq_workflow *w) {
   if (w == NULL)
@@ -18,11 +18,7 @@ void tq_workflow_free(tq_workflow *w) {
   for (size_t i = 0; i < w->n_actions; i++)
     free(w->actions[i]);
   free(w->actions);
-  for (size_t i = 0; i < w->n_settings; i++) {
-    free((char *)w->settings[i].key);
-    free((char *)w->settings[i].value);
-  }
-  free(w->settings);
+  settings_free(w->settings, w->sealed, w->n_settings);
   free(w);
 }
 
@@ -39,17 +35,53 @@ static char *actions_json(const tq_workflow *w) {
   return s;
 }
 
-static char *settings_json(const tq_workflow *w) {
-  cJSON *o = cJSON_CreateObject();
-  for (size_t i = 0; o && i < w->n_settings; i++)
-    cJSON_AddStringToObject(o, w->settings[i].key, w->settings[i].value);
-  char *s = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  return s;
+/* The field of key in the first of the actions that has one, or NULL. */
+static const tq_plugin_field *setting_field(tq_action *const *acts, size_t n, const char *key) {
+  for (size_t i = 0; i < n; i++) {
+    const tq_plugin_field *f = action_field(acts[i], key);
+    if (f)
+      return f;
+  }
+  return NULL;
 }
 
-/* Checks that what the workflow names exists, so that a typo fails now, not at 3 a.m. */
-static tq_code check_refs(tq_lib *lib, const tq_workflow *w, tq_err *err) {
+/* One setting checked against its field (so that a typo fails now) and stored in obj. */
+static tq_code setting_store(const tq_workflow *w, tq_action *const *acts, const char *key_path,
+                             const tq_lua_kv *kv, cJSON *obj, tq_err *err) {
+  const tq_plugin_field *f = setting_field(acts, w->n_actions, kv->key);
+  if (f == NULL)
+    return tq_err_set(err, TQ_EINVAL,
+                      "workflow '%s': --set %s: '%s' is not a setting of its actions (see "
+                      "`tqhost action list`)",
+                      w->name, kv->key, kv->key);
+  char *norm = NULL;
+  tq_code rc = tq_plugin_field_check(f, kv->value, &norm, err);
+  if (rc != TQ_OK)
+    return tq_err_prefix(err, "workflow '%s': --set ", w->name);
+  tq_lua_kv checked = {kv->key, norm};
+  rc = settings_put(obj, f, key_path, &checked, err);
+  explicit_bzero(norm, strlen(norm));
+  free(norm);
+  return rc;
+}
+
+/* The settings to store: every one checked, passwords sealed. */
+static tq_code settings_json(const tq_workflow *w, tq_action *const *acts, const char *key_path,
+                             char **out, tq_err *err) {
+  cJSON *o = cJSON_CreateObject();
+  tq_code rc = o ? TQ_OK : tq_err_set(err, TQ_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == TQ_OK && i < w->n_settings; i++)
+    rc = setting_store(w, acts, key_path, &w->settings[i], o, err);
+  if (rc == TQ_OK && (*out = cJSON_PrintUnformatted(o)) == NULL)
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+  cJSON_Delete(o);
+  return rc;
+}
+
+/* Checks that what the workflow names exists, so that a typo fails now, not at 3 a.m., and
+ * gives its settings in their stored form. */
+static tq_code check_refs(tq_lib *lib, const tq_workflow *w, const char *key_path, char **sets,
+                          tq_err *err) {
   if (w->name == NULL || *w->name == '\0')
     return tq_err_set(err, TQ_EINVAL, "a workflow needs a name");
   if (w->n_actions == 0)
@@ -62,23 +94,28 @@ static tq_code check_refs(tq_lib *lib, const tq_workflow *w, tq_err *err) {
   if (rc != TQ_OK)
     return tq_err_prefix(err, "workflow '%s': ", w->name);
   tq_query_free(&q);
-  for (size_t i = 0; i < w->n_actions; i++) {
-    tq_action *a = NULL;
-    rc = tq_action_find(tq_action_dir(), w->actions[i], &a, err);
-    if (rc != TQ_OK)
-      return tq_err_prefix(err, "workflow '%s': ", w->name);
-    tq_action_free(a);
-  }
-  return TQ_OK;
+  tq_action **acts = calloc(w->n_actions, sizeof *acts);
+  if (acts == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == TQ_OK && i < w->n_actions; i++)
+    if ((rc = tq_action_find(tq_action_dir(), w->actions[i], &acts[i], err)) != TQ_OK)
+      tq_err_prefix(err, "workflow '%s': ", w->name);
+  if (rc == TQ_OK)
+    rc = settings_json(w, acts, key_path, sets, err);
+  for (size_t i = 0; i < w->n_actions; i++)
+    tq_action_free(acts[i]);
+  free(acts);
+  return rc;
 }
 
-tq_code tq_workflow_add(tq_lib *lib, const tq_workflow *w, tq_err *err) {
-  tq_code rc = check_refs(lib, w, err);
+tq_code tq_workflow_add(tq_lib *lib, const tq_workflow *w, const char *key_path, tq_err *err) {
+  char *acts = NULL, *sets = NULL;
+  tq_code rc = check_refs(lib, w, key_path, &sets, err);
   if (rc != TQ_OK)
     return rc;
   char sched[32];
   tq_schedule_format(&w->schedule, sched, sizeof sched);
-  char *acts = actions_json(w), *sets = settings_json(w);
+  acts = actions_json(w);
   int64_t now = tq_time_now();
   sqlite3_stmt *st = NULL;
   if (acts == NULL || sets == NULL) {
@@ -123,15 +160,14 @@ static tq_code parse_lists(tq_workflow *w, const char *acts, const char *sets, t
     goto done;
   }
   w->actions = calloc((size_t)cJSON_GetArraySize(a) + 1, sizeof(char *));
-  w->settings = calloc((size_t)cJSON_GetArraySize(s) + 1, sizeof(tq_lua_kv));
-  if (w->actions == NULL || w->settings == NULL) {
+  if (w->actions == NULL) {
     rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
     goto done;
   }
   cJSON_ArrayForEach(it, a) if (cJSON_IsString(it)) w->actions[w->n_actions++] =
       strdup(it->valuestring);
-  cJSON_ArrayForEach(it, s) if (cJSON_IsString(it)) w->settings[w->n_settings++] =
-      (tq_lua_kv){.key = strdup(it->string), .value = strdup(it->valuestring)};
+  /* Sealed settings stay sealed until the workflow runs. */
+  rc = settings_read(s, NULL, &w->settings, &w->sealed, &w->n_settings, err);
 done:
   cJSON_Delete(a);
   cJSON_Delete(s);
@@ -263,9 +299,45 @@ tq_code tq_workflow_delete(tq_lib *lib, const char *name, tq_err *err) {
   return change_one(lib, "DELETE FROM workflows WHERE name=?1", name, 0, 0, err);
 }
 
+/* The workflow's settings as its runs get them: sealed ones opened. A key file that cannot
+ * open them fails the workflow (its actions would run without their secret). */
+static tq_code settings_open(const tq_workflow *w, const char *db_path, tq_lua_kv **out,
+                             tq_err *err) {
+  char *key_path = tq_plugin_key_path(db_path ? db_path : "tqhost.db");
+  *out = calloc(w->n_settings + 1, sizeof **out);
+  tq_code rc = key_path && *out ? TQ_OK : tq_err_set(err, TQ_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == TQ_OK && i < w->n_settings; i++) {
+    char *v = NULL;
+    if (w->sealed[i])
+      rc = tq_plugin_secret_open(key_path, w->settings[i].value, &v, err);
+    else if ((v = tq_strdup(w->settings[i].value)) == NULL)
+      rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+    (*out)[i] = (tq_lua_kv){w->settings[i].key, v};
+  }
+  free(key_path);
+  if (rc != TQ_OK)
+    tq_err_prefix(err, "workflow '%s': ", w->name);
+  return rc;
+}
+
+static void settings_close(tq_lua_kv *kvs, size_t n) {
+  for (size_t i = 0; kvs && i < n; i++) {
+    if (kvs[i].value)
+      explicit_bzero((char *)kvs[i].value, strlen(kvs[i].value));
+    free((char *)kvs[i].value);
+  }
+  free(kvs);
+}
+
 tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts *base, int64_t now,
                         tq_workflow_step_fn step, void *ud, size_t *n_failed, tq_err *err) {
   size_t failed = 0;
+  tq_lua_kv *settings = NULL;
+  tq_code orc = settings_open(w, base->db_path, &settings, err);
+  if (orc != TQ_OK) {
+    settings_close(settings, w->n_settings);
+    return orc;
+  }
   for (size_t i = 0; i < w->n_actions; i++) {
     tq_action *a = NULL;
     tq_run_summary sum;
@@ -278,7 +350,7 @@ tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts 
       o.collection = w->collection;
       o.values = NULL;
       o.n_values = 0;
-      o.overrides = w->settings;
+      o.overrides = settings;
       o.n_overrides = w->n_settings;
       o.workflow_id = w->id;
       rc = tq_action_run(lib, a, &o, &sum, &aerr);
@@ -291,6 +363,7 @@ tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts 
     if (step)
       step(ud, w, w->actions[i], rc, &aerr, &sum);
   }
+  settings_close(settings, w->n_settings);
   if (n_failed)
     *n_failed = failed;
   int64_t next = tq_schedule_next(&w->schedule, now);

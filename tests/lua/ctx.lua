@@ -204,4 +204,59 @@ function M.json_decode_cases(obj, ctx)
   assert(obj.k == "last", "the last of two equal names wins across chunks: " .. tostring(obj.k))
 end
 
+-- What a server might echo back of the API key (the test's secret "S3cr3t-Value-XYZ"): as it
+-- is, upper-cased, reversed, cut in two halves of 8 bytes.
+local ECHOES = {"S3cr3t-Value-XYZ", "S3CR3T-VALUE-XYZ", string.reverse("S3cr3t-Value-XYZ"),
+                "S3cr3t-V", "alue-XYZ", "s3cr3t-value-xyz-tail"}
+
+function M.echo_show(obj, ctx)
+  local show = {list = {}, nested = {deep = {}}}
+  for i, e in ipairs(ECHOES) do
+    show.list[i] = "got " .. e
+    show.nested.deep["k" .. i] = e
+  end
+  show["key:" .. ECHOES[2]] = true
+  ctx:show(show)
+end
+
+function M.echo_return(obj, ctx)
+  return {echo = ECHOES[3], parts = ECHOES[4] .. " " .. ECHOES[5]}
+end
+
+function M.echo_log(obj, ctx)
+  for _, e in ipairs(ECHOES) do
+    log.warn("echo %s", e)
+    print("print", e)
+  end
+end
+
+function M.echo_attribute(obj, ctx)
+  for i, e in ipairs(ECHOES) do
+    ctx:attribute("Echo " .. i, "v=" .. e)
+    ctx:tag("t" .. e)
+  end
+  ctx:attribute(ECHOES[2], "named after the key")
+end
+
+function M.echo_error(obj, ctx) error("server said " .. ECHOES[2] .. " / " .. ECHOES[3]) end
+function M.echo_reason(obj, ctx) return nil, "bad key " .. ECHOES[4] .. "+" .. ECHOES[5] end
+-- Ordinary text that shares only short runs (under 8 bytes) with the key stays as it is.
+function M.echo_near_miss(obj, ctx)
+  ctx:attribute("Note", "S3cr3t- Value XYZ")
+  return nil, "value-x and S3cr3t-"
+end
+
+-- Text that tries to forge a log line or send terminal escapes.
+function M.log_injection(obj, ctx)
+  log.warn('ok"\nlevel=error part=auth msg="admin logged in')
+  print("clear\27[2J screen")
+end
+
+-- Names with control characters are refused where they are recorded; values may hold newlines.
+function M.bad_tag_name(obj, ctx) ctx:tag("ok\nlevel=error forged") end
+function M.bad_attribute_name(obj, ctx) ctx:attribute("Country\27[31m", "DE") end
+function M.control_link_type(obj, ctx) ctx:link("malware", "Emotet", {link_type = "uses\r"}) end
+function M.bad_indicator_attribute(obj, ctx) ctx:indicator("FQDN", "a.example", {["x\ty"] = 1}) end
+function M.newline_in_value(obj, ctx) ctx:attribute("Description", "line one\nline two") end
+
 return M

@@ -630,11 +630,75 @@ static void test_background_checkpoints_keep_the_wal_bounded(void **state) {
   assert_int_equal(count_rows(f->lib, "SELECT count(*) FROM objects"), 40000);
 }
 
+/* ---- names: no control characters ---- */
+
+/* Expects err to be TQ_EINVAL naming field, with the name shown escaped (no raw newline). */
+static void expect_bad_name(tq_code rc, const tq_err *err, const char *field) {
+  assert_int_equal(rc, TQ_EINVAL);
+  if (strstr(err->msg, field) == NULL || strstr(err->msg, "control characters") == NULL)
+    fail_msg("wanted an error naming %s: %s", field, err->msg);
+  assert_null(strchr(err->msg, '\n'));
+  assert_null(strchr(err->msg, '\x1b'));
+}
+
+static void test_control_characters_in_names_are_refused(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  int64_t id = put(f->lib, "198.51.100.7", "A", 0, NULL, 0);
+  /* a tag that forges a log line, an attribute name with a terminal escape */
+  expect_bad_name(tq_lib_tag_add(f->lib, id, "ok\nlevel=error msg=forged", &err), &err, "tag");
+  assert_non_null(strstr(err.msg, "ok\\nlevel=error"));
+  tq_attr_in a = {.name = "Country\x1b[31m", .value = "DE"};
+  expect_bad_name(tq_lib_attribute_add(f->lib, id, &a, &err), &err, "attribute name");
+  assert_non_null(strstr(err.msg, "\\x1b[31m"));
+  const char *bad_src[1] = {"Feed\r"};
+  tq_object_in in = {.value = "198.51.100.8", .sources = bad_src, .n_sources = 1};
+  expect_bad_name(tq_lib_object_put(f->lib, &in, NULL, NULL, &err), &err, "source name");
+  tq_source_opts o;
+  tq_source_opts_init(&o);
+  expect_bad_name(tq_lib_source_put(f->lib, "tab\there", &o, 0, NULL, &err), &err, "source name");
+  int64_t other = put(f->lib, "198.51.100.9", "A", 0, NULL, 0);
+  expect_bad_name(tq_lib_link(f->lib, id, other, "A", "uses\n", &err), &err, "link type");
+  tq_query q;
+  tq_query_init(&q);
+  expect_bad_name(tq_lib_collection_put(f->lib, "IPs\x7f", &q, 1, &err), &err, "collection name");
+  /* a C1 control (U+009B, a CSI on many terminals) too */
+  expect_bad_name(tq_lib_tag_add(f->lib, id,
+                                 "x\xc2\x9b"
+                                 "2J",
+                                 &err),
+                  &err, "tag");
+  /* nothing of the refused object was written */
+  int64_t n = -1;
+  assert_int_equal(tq_lib_count(f->lib, "indicator", &n, &err), TQ_OK);
+  assert_int_equal(n, 2);
+  tq_object *got = get(f->lib, id);
+  assert_int_equal(got->n_tags, 0);
+  assert_int_equal(got->n_attrs, 0);
+  tq_object_free(got);
+}
+
+static void test_attribute_values_may_hold_newlines(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  int64_t id = put(f->lib, "198.51.100.7", "A", 0, NULL, 0);
+  tq_attr_in a = {.name = "Description", .value = "line one\nline two\ttabbed"};
+  assert_int_equal(tq_lib_attribute_add(f->lib, id, &a, &err), TQ_OK);
+  assert_int_equal(tq_lib_tag_add(f->lib, id, "ünïcode tag", &err), TQ_OK);
+  tq_object *got = get(f->lib, id);
+  assert_int_equal(got->n_attrs, 1);
+  assert_string_equal(got->attrs[0].value, "line one\nline two\ttabbed");
+  assert_string_equal(got->tags[0], "ünïcode tag");
+  tq_object_free(got);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
       T(test_same_indicator_spelled_differently_merges),
       T(test_invalid_value_is_refused_with_reason),
+      T(test_control_characters_in_names_are_refused),
+      T(test_attribute_values_may_hold_newlines),
       T(test_explicit_type_must_be_a_threatq_name),
       T(test_score_is_the_highest_source_sensitivity),
       T(test_attribute_rules_add_deltas_and_clamp),

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -97,6 +98,108 @@ static void assert_no_secret(const tq_lua_run *run) {
   }
 }
 
+/* Whether text holds any 8-byte run of SECRET or of SECRET reversed, in any case: what the
+ * masking rule promises never gets out. */
+static int leaks(const char *text) {
+  char fwd[] = SECRET, rev[sizeof SECRET];
+  size_t n = strlen(fwd);
+  for (size_t i = 0; i < n; i++)
+    rev[i] = fwd[n - 1 - i];
+  rev[n] = '\0';
+  for (size_t t = 0; text[t]; t++)
+    for (size_t k = 0; k + 8 <= n; k++)
+      if (strncasecmp(text + t, fwd + k, 8) == 0 || strncasecmp(text + t, rev + k, 8) == 0)
+        return 1;
+  return 0;
+}
+
+static void assert_no_echo(const tq_lua_run *run) {
+  assert_false(leaks(tq_lua_run_message(run)));
+  assert_false(leaks(tq_lua_run_traceback(run)));
+  const tq_changeset *cs = tq_lua_run_changeset(run);
+  for (size_t i = 0; i < cs->n_attrs; i++) {
+    assert_false(leaks(cs->attrs[i].name));
+    assert_false(leaks(cs->attrs[i].value));
+  }
+  for (size_t i = 0; i < cs->n_tags; i++)
+    assert_false(leaks(cs->tags[i]));
+  if (cs->show) {
+    char *text = cJSON_PrintUnformatted(cs->show);
+    if (leaks(text))
+      fail_msg("show leaks: %s", text);
+    free(text);
+  }
+}
+
+static void test_an_echoed_secret_is_masked_in_show(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "echo_show");
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  const cJSON *show = tq_lua_run_changeset(run)->show;
+  assert_non_null(show);
+  assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(show, "list"), 0)->valuestring,
+                      "got ********");
+  assert_non_null(cJSON_GetObjectItem(show, "key:********"));
+  assert_no_echo(run);
+  tq_lua_run_free(run);
+  run = run_one(f, "echo_return");
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  assert_string_equal(cJSON_GetObjectItem(tq_lua_run_changeset(run)->show, "parts")->valuestring,
+                      "******** ********");
+  assert_no_echo(run);
+  tq_lua_run_free(run);
+}
+
+static void test_an_echoed_secret_is_masked_in_logs(void **state) {
+  fixture *f = *state;
+  tq_log_set_level(TQ_LOG_INFO);
+  lt_capture cap;
+  lt_capture_begin(&cap);
+  tq_lua_run *run = run_one(f, "echo_log");
+  char *log = lt_capture_end(&cap);
+  tq_log_set_level(TQ_LOG_WARN);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  if (leaks(log))
+    fail_msg("log leaks: %s", log);
+  assert_non_null(strstr(log, "echo ********"));
+  assert_non_null(strstr(log, "echo ********-tail"));
+  free(log);
+  tq_lua_run_free(run);
+}
+
+static void test_an_echoed_secret_is_masked_in_attributes_and_tags(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "echo_attribute");
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  const tq_changeset *cs = tq_lua_run_changeset(run);
+  assert_string_equal(cs->attrs[1].value, "v=********");
+  assert_string_equal(cs->attrs[2].value, "v=********");
+  assert_string_equal(cs->tags[3], "t********");
+  assert_no_echo(run);
+  tq_lua_run_free(run);
+}
+
+static void test_an_echoed_secret_is_masked_in_errors(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "echo_error");
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_ERROR);
+  assert_non_null(strstr(tq_lua_run_message(run), "server said ******** / ********"));
+  assert_no_echo(run);
+  tq_lua_run_free(run);
+  run = run_one(f, "echo_reason");
+  assert_string_equal(tq_lua_run_message(run), "bad key ********+********");
+  assert_no_echo(run);
+  tq_lua_run_free(run);
+}
+
+static void test_text_sharing_only_short_runs_with_the_secret_is_kept(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "echo_near_miss");
+  assert_string_equal(tq_lua_run_changeset(run)->attrs[0].value, "S3cr3t- Value XYZ");
+  assert_string_equal(tq_lua_run_message(run), "value-x and S3cr3t-");
+  tq_lua_run_free(run);
+}
+
 static void test_changeset_records_every_kind(void **state) {
   fixture *f = *state;
   tq_lua_run *run = run_one(f, "changeset");
@@ -133,6 +236,19 @@ static void test_changeset_values_are_validated(void **state) {
   expect(*state, "bad_link_type", TQ_LUA_ERROR, "'no-such-type' is not an object type");
 }
 
+static void test_control_characters_in_names_are_refused(void **state) {
+  expect(*state, "bad_tag_name", TQ_LUA_ERROR, "ctx:tag: tag 'ok\\nlevel=error forged'");
+  expect(*state, "bad_attribute_name", TQ_LUA_ERROR,
+         "ctx:attribute: attribute name 'Country\\x1b[31m': control characters");
+  expect(*state, "control_link_type", TQ_LUA_ERROR, "ctx:link: link type 'uses\\r'");
+  expect(*state, "bad_indicator_attribute", TQ_LUA_ERROR, "ctx:indicator: attribute name 'x\\ty'");
+  fixture *f = *state;
+  tq_lua_run *run = run_one(f, "newline_in_value");
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  assert_string_equal(tq_lua_run_changeset(run)->attrs[0].value, "line one\nline two");
+  tq_lua_run_free(run);
+}
+
 static void test_obj_is_a_readable_view(void **state) { expect(*state, "read_obj", TQ_LUA_OK, ""); }
 
 static void test_obj_is_read_only(void **state) {
@@ -156,9 +272,29 @@ static void test_a_secret_never_reaches_the_log(void **state) {
   assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
   assert_null(strstr(log, SECRET));
   assert_non_null(strstr(log, "key is ********"));
-  assert_non_null(strstr(log, "print:\t********"));
+  assert_non_null(strstr(log, "print:\\t********")); /* tabs escaped in a log line */
   assert_non_null(strstr(log, "plugin=ctx-test"));
   assert_non_null(strstr(log, "object=45.83.122.166"));
+  free(log);
+  tq_lua_run_free(run);
+}
+
+static void test_a_script_cannot_forge_a_log_line(void **state) {
+  fixture *f = *state;
+  tq_log_set_level(TQ_LOG_INFO);
+  lt_capture cap;
+  lt_capture_begin(&cap);
+  tq_lua_run *run = run_one(f, "log_injection");
+  char *log = lt_capture_end(&cap);
+  tq_log_set_level(TQ_LOG_WARN);
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_OK);
+  int lines = 0;
+  for (const char *p = log; (p = strchr(p, '\n')) != NULL; p++)
+    lines++;
+  if (lines != 2 || strchr(log, '\x1b') || strstr(log, "\nlevel=error"))
+    fail_msg("forged: %s", log);
+  assert_non_null(strstr(log, "ok\\\"\\nlevel=error part=auth msg=\\\"admin logged in\"\n"));
+  assert_non_null(strstr(log, "clear\\x1b[2J screen"));
   free(log);
   tq_lua_run_free(run);
 }
@@ -429,6 +565,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_changeset_records_every_kind, setup, teardown),
       cmocka_unit_test_setup_teardown(test_changeset_values_are_validated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_control_characters_in_names_are_refused, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_obj_lists_are_built_on_first_use, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_decode_reads_every_form, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_short_secret_does_not_corrupt_text, setup, teardown),
@@ -443,7 +581,15 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_config_has_no_secret_and_is_read_only, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_secret_never_reaches_the_log, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_concatenated_secret_is_masked, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_script_cannot_forge_a_log_line, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_secret_cannot_be_stored_or_encoded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_an_echoed_secret_is_masked_in_show, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_an_echoed_secret_is_masked_in_logs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_an_echoed_secret_is_masked_in_attributes_and_tags, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_an_echoed_secret_is_masked_in_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_text_sharing_only_short_runs_with_the_secret_is_kept,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_roundtrips, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_refuses_cycles_and_functions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_http_answers_from_the_replay_file, setup, teardown),
