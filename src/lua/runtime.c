@@ -196,9 +196,7 @@ void run_charge(lua_State *L, tq_lua_run *run, size_t n) {
   if (run->kill != KILL_NONE)
     cap += KILL_SLACK;
   if (cap && (n > cap || (size_t)run->mem > cap - n)) {
-    run_kill_now(run, KILL_MEMORY);
-    push_kill_message(L, run);
-    lua_error(L);
+    run_kill_raise(L, run, KILL_MEMORY);
   }
   run->mem += (int64_t)n;
 }
