@@ -184,10 +184,11 @@ size_t tq_lua_resumable(const tq_lua *rt);
 
 /* Results. Strings are borrowed from the run (valid until tq_lua_run_free); "" when none.
  * Secrets of the run's script never appear in them (replaced by "********"), nor in change
- * set values, logs or tracebacks. Only secrets of at least TQ_LUA_REDACT_MIN bytes are
- * searched for in text: a shorter one would match ordinary words and corrupt them (an API
- * key "k" inside "attack_pattern"). A secret value itself (ctx.secret) is opaque whatever its
- * length: it can never be stored, encoded or printed. */
+ * set values, the show value, logs or tracebacks: nor does any run of 8 or more bytes of a
+ * secret or of its reverse, in any case (src/lua/redact.c). Only secrets of at least
+ * TQ_LUA_REDACT_MIN bytes are searched for in text: a shorter one would match ordinary words
+ * and corrupt them (an API key "k" inside "attack_pattern"). A secret value itself
+ * (ctx.secret) is opaque whatever its length: it can never be stored, encoded or printed. */
 #define TQ_LUA_REDACT_MIN 6
 tq_lua_status tq_lua_run_status(const tq_lua_run *run);
 const char *tq_lua_run_message(const tq_lua_run *run);

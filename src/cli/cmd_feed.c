@@ -272,9 +272,9 @@ static int feed_show(cli *c, int argc, char **argv) {
   if (c->json)
     return cli_print_json(feed_json(&f));
   printf("feed %s (%s, %s)\n", f.name, f.kind, f.enabled ? "enabled" : "disabled");
-  printf("  url          %s\n", f.discovery);
+  printf("  url          %s\n", cli_txt(f.discovery));
   if (f.collection[0])
-    printf("  collection   %s\n", f.collection);
+    printf("  collection   %s\n", cli_txt(f.collection));
   printf("  source       %s\n", cli_txt(f.source));
   if (f.username[0])
     printf("  username     %s (password from $%s)\n", f.username, f.password_env);
@@ -295,7 +295,7 @@ static int feed_show(cli *c, int argc, char **argv) {
   if (f.last_error[0])
     printf("  %-12s %s\n", f.last_ok == TQ_FEED_INCOMPLETE ? "why" : "last error", cli_txt(f.last_error));
   if (f.last_summary[0])
-    printf("  last summary %s\n", f.last_summary);
+    printf("  last summary %s\n", cli_txt(f.last_summary));
   return EXIT_OK;
 }
 

@@ -46,11 +46,11 @@ static void row_clear(importer *im) {
 __attribute__((format(printf, 2, 3))) static void report_bad(importer *im, const char *fmt, ...) {
   va_list ap;
   im->bad++;
-  fprintf(stderr, "%s:%ld: ", im->path, im->row_line);
+  char msg[1024]; /* holds cells of the file: escaped before it reaches the terminal */
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
+  fprintf(stderr, "%s:%ld: %s\n", cli_txt(im->path), im->row_line, cli_txt(msg));
 }
 
 static const char *cell(importer *im, const char *col) {
