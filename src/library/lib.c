@@ -244,13 +244,26 @@ struct sqlite3 *tq_lib_db(tq_lib *lib) {
   return lib->db;
 }
 
+/* The savepoint of nesting level depth (2 and deeper). */
+static void savepoint_sql(char *buf, size_t cap, const char *verb, int depth) {
+  snprintf(buf, cap, "%s tq_sp%d", verb, depth);
+}
+
 tq_code tq_lib_begin(tq_lib *lib, tq_err *err) {
-  if (lib->depth++ > 0)
-    return TQ_OK;
+  if (lib->depth > 0) {
+    /* Nested: a savepoint. lib_exec writes the queued rows first, so every row still queued
+     * at an inner rollback was queued inside it. */
+    char sql[40];
+    savepoint_sql(sql, sizeof sql, "SAVEPOINT", lib->depth + 1);
+    tq_code rc = lib_exec(lib, sql, err);
+    if (rc == TQ_OK)
+      lib->depth++;
+    return rc;
+  }
   lib->queue_failed = 0;
   tq_code rc = lib_exec(lib, "BEGIN IMMEDIATE", err);
-  if (rc != TQ_OK)
-    lib->depth = 0;
+  if (rc == TQ_OK)
+    lib->depth = 1;
   return rc;
 }
 
@@ -269,17 +282,26 @@ static void lib_stmts_release(tq_lib *lib) {
 tq_code tq_lib_commit(tq_lib *lib, tq_err *err) {
   if (lib->depth <= 0)
     return tq_err_set(err, TQ_EINTERNAL, "commit without begin");
-  if (--lib->depth > 0)
+  if (lib->depth > 1) {
+    char sql[40];
+    savepoint_sql(sql, sizeof sql, "RELEASE", lib->depth);
+    tq_code rc = lib_exec(lib, sql, err);
+    if (rc != TQ_OK) {
+      tq_lib_rollback(lib); /* undoes this level only; the outer one decides */
+      return rc;
+    }
+    lib->depth--;
     return TQ_OK;
+  }
   tq_code rc = lib_queues_settle(lib, err);
   if (rc == TQ_OK && lib->touched)
     rc = lib_recompute_touched(lib, err);
   if (rc == TQ_OK)
     rc = lib_exec(lib, "COMMIT", err);
-  if (rc != TQ_OK) {
-    lib->depth = 1;
+  if (rc == TQ_OK)
+    lib->depth = 0;
+  else
     tq_lib_rollback(lib);
-  }
   lib_stmts_release(lib);
   return rc;
 }
@@ -287,15 +309,27 @@ tq_code tq_lib_commit(tq_lib *lib, tq_err *err) {
 void tq_lib_rollback(tq_lib *lib) {
   if (lib->depth <= 0)
     return;
-  lib->depth = 0;
-  lib->touched = 0;
+  /* Rows queued since the level began are dropped, not written (lib_exec would write them
+   * before rolling back); names created inside it may vanish, so the name caches go too. */
   lib_queues_drop(lib);
   lib->queue_failed = 0;
-  lib_exec(lib, "ROLLBACK", NULL);
-  lib_exec(lib, "DELETE FROM temp.touched", NULL);
-  /* Names created in the rolled-back transaction no longer exist. */
   lib_map_clear(&lib->sources);
   lib_map_clear(&lib->tags);
+  if (lib->depth > 1) {
+    /* Nested: back to the level's savepoint, which leaves the outer writes (and the touched
+     * rows of temp.touched written before it) as they were. */
+    char sql[40];
+    savepoint_sql(sql, sizeof sql, "ROLLBACK TO", lib->depth);
+    lib_exec(lib, sql, NULL);
+    savepoint_sql(sql, sizeof sql, "RELEASE", lib->depth);
+    lib_exec(lib, sql, NULL);
+    lib->depth--;
+    return;
+  }
+  lib->depth = 0;
+  lib->touched = 0;
+  lib_exec(lib, "ROLLBACK", NULL);
+  lib_exec(lib, "DELETE FROM temp.touched", NULL);
 }
 
 tq_code lib_touch(tq_lib *lib, int64_t object_id, tq_err *err) {
