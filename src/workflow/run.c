@@ -415,7 +415,9 @@ static tq_code admit(runner *r, tq_err *err) {
   return rc;
 }
 
-/* Drops the runs in flight: their items stay uncommitted and are redone on resume. */
+/* Drops the runs in flight: their items stay uncommitted and are redone on resume. Their
+ * requests are cancelled rather than waited for (a stalled server would hold a Ctrl-C for
+ * the whole request timeout, retries included). */
 static void drop_in_flight(runner *r) {
   for (size_t k = 0; k < r->count; k++) {
     slot *s = runner_slot(r, k);
@@ -430,6 +432,8 @@ static void drop_in_flight(runner *r) {
     }
   }
   r->active = 0;
+  if (r->net)
+    tq_net_cancel_all(r->net, NULL);
 }
 
 static tq_code loop(runner *r, tq_err *err) {
