@@ -116,6 +116,10 @@ tq_code tq_net_flush(tq_net *net, tq_err *err);
  * with TQ_NET_CANCELLED through its callback on the next tq_net_run. For a caller that stops
  * (Ctrl-C) and must not wait out stalled servers. Not from inside a callback (TQ_EINTERNAL). */
 tq_code tq_net_cancel_all(tq_net *net, tq_err *err);
+/* How many final answers in a row (over every request of p) were 401 or 403 (any other
+ * answer from a server resets the count), and the error of the last of them in *last (may be
+ * NULL; borrowed from p). A bulk caller stops rather than spend its quota on a bad key. */
+int tq_net_provider_auth_failures(const tq_net_provider *p, const char **last);
 /* Requests submitted and not yet completed. */
 size_t tq_net_pending(const tq_net *net);
 /* Blocking convenience: submit and run until this request completes. Runs the callbacks of

@@ -71,26 +71,36 @@ typedef struct tq_action_opts {
   int64_t workflow_id;     /* 0: none; recorded on the run */
   double rate_per_s;       /* > 0: overrides network.rate_limit */
   const char *plugins_dir; /* NULL: tq_plugin_dir() */
+  int max_auth_failures;   /* the run stops ("failed") after this many 401/403 answers in a
+                              row; 0: TQ_ACTION_AUTH_FAILURES_DEFAULT */
+  int64_t retry_failed;    /* > 0: the input is the failed items of this run (its action must
+                              be the one run; its recorded settings apply under o's) */
 } tq_action_opts;
+#define TQ_ACTION_AUTH_FAILURES_DEFAULT 5
 
 typedef struct tq_run_summary {
   int64_t run_id;
   char status[16]; /* "done" | "interrupted" | "failed" */
   int64_t total, enriched, not_found, failed;
+  int64_t skipped; /* objects the action does not accept (their type) */
   double seconds;
   char error[256]; /* why a run as a whole failed */
 } tq_run_summary;
 
-/* Runs a over the collection or values of o. Items are processed in object id order and
- * committed in batches with a checkpoint; SIGINT/SIGTERM (handlers installed for the call)
- * stop the run gracefully with status "interrupted". Returns TQ_OK when the run ran (whatever
+/* Runs a over the collection, the values or the failed items of a run (retry_failed) of o.
+ * Objects whose type the action does not accept are counted skipped. Items are processed in object
+ * id order and committed in batches with a checkpoint; SIGINT/SIGTERM (handlers installed for the
+ * call) stop the run gracefully with status "interrupted". Returns TQ_OK when the run ran (whatever
  * its status; see out->status), an error when it could not start (bad option, unknown
  * collection, missing API key, database error). */
 tq_code tq_action_run(tq_lib *lib, const tq_action *a, const tq_action_opts *o, tq_run_summary *out,
                       tq_err *err);
 /* Continues run run_id after its last committed item, with the action, input and settings
  * recorded on it (o->overrides, e.g. a secret not recorded, are applied over them; o's
- * collection/values are ignored). A run already "done" is TQ_EINVAL. */
+ * collection/values are ignored). A run already "done" is TQ_EINVAL, and so is a run that
+ * another live process runs (its owner and heartbeat say so: TQ_EINVAL naming the process);
+ * a run whose process died is taken over with one conditional update, so that of two
+ * processes resuming it at once only one does. */
 tq_code tq_action_resume(tq_lib *lib, int64_t run_id, const tq_action_opts *o, tq_run_summary *out,
                          tq_err *err);
 
@@ -101,8 +111,13 @@ typedef struct tq_run_info {
   int64_t id, workflow_id;
   char action[128];
   char status[16]; /* "running" (or killed while running) | "done" | "interrupted" | "failed" */
-  char input[256]; /* "collection NAME" or "N values" */
-  int64_t total, enriched, not_found, failed, last_id;
+  char state[40];  /* status, or "interrupted (process died)" for a "running" run whose process
+                      is gone (see `live`) */
+  int live;        /* "running" and its process is alive (heartbeat within the lease) */
+  char owner[128]; /* the process that runs or ran it: "host boot-id pid" */
+  char input[256]; /* "collection NAME", "N values" or "failed items of run N" */
+  int64_t total, enriched, not_found, failed, skipped, last_id;
+  int64_t retry_of; /* the run whose failed items this run retried; 0: none */
   int64_t started_at, updated_at, finished_at; /* Unix s; finished_at 0 while not finished */
   double seconds;                              /* time spent running, over all resumes */
   char error[256];
@@ -121,6 +136,18 @@ typedef struct tq_run_reason {
 } tq_run_reason;
 tq_code tq_run_reasons(tq_lib *lib, int64_t run_id, tq_run_reason **out, size_t *n, tq_err *err);
 void tq_run_reasons_free(tq_run_reason *r, size_t n);
+
+/* The items of a run with one outcome ("failed", "skipped", "not_found"), in object id order:
+ * the object's id, type and value (empty when the object was deleted since) and the reason. */
+typedef struct tq_run_item_info {
+  int64_t object_id;
+  char *indicator_type; /* or the object type for other objects */
+  char *value;
+  char *reason;
+} tq_run_item_info;
+tq_code tq_run_items(tq_lib *lib, int64_t run_id, const char *outcome, tq_run_item_info **out,
+                     size_t *n, tq_err *err);
+void tq_run_items_free(tq_run_item_info *items, size_t n);
 
 /* ---- workflows ------------------------------------------------------------------------------
  * A workflow is a data collection, one or more actions run over it in order, settings that

@@ -245,7 +245,24 @@ static const char MIGRATION_3[] =
     " outcome TEXT NOT NULL CHECK(outcome IN ('not_found','failed')),"
     " reason TEXT NOT NULL DEFAULT '', PRIMARY KEY(run_id, object_id)) WITHOUT ROWID;";
 
-static const char *const MIGRATIONS[] = {MIGRATION_1, MIGRATION_2, MIGRATION_3};
+/* Migration 4 (bulk runs, helper "runs"): objects an action does not accept are counted
+ * "skipped" (a count on the run, an outcome of run_items: the table is rebuilt for its CHECK);
+ * the process that runs a run (owner "host boot-id pid") and its heartbeat (updated_at is
+ * refreshed while it runs), so that a live run is not resumed twice and a dead one is seen;
+ * retry_of: the run whose failed items a run retries. */
+static const char MIGRATION_4[] =
+    "ALTER TABLE runs ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE runs ADD COLUMN owner TEXT;"
+    "ALTER TABLE runs ADD COLUMN retry_of INTEGER;"
+    "CREATE TABLE run_items_v4(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " object_id INTEGER NOT NULL,"
+    " outcome TEXT NOT NULL CHECK(outcome IN ('not_found','failed','skipped')),"
+    " reason TEXT NOT NULL DEFAULT '', PRIMARY KEY(run_id, object_id)) WITHOUT ROWID;"
+    "INSERT INTO run_items_v4 SELECT run_id, object_id, outcome, reason FROM run_items;"
+    "DROP TABLE run_items;"
+    "ALTER TABLE run_items_v4 RENAME TO run_items;";
+
+static const char *const MIGRATIONS[] = {MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4};
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 
 /* Fills the reference tables (migration 1 only). */

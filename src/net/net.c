@@ -297,6 +297,12 @@ void net_finish(tq_net *net, net_req *req, tq_net_fail fail, const char *fmt, ..
     cache_store(net, req, r);
   if (req->in_map)
     map_remove(net, req);
+  if (fail == TQ_NET_HTTP && (r->status == 401 || r->status == 403)) {
+    req->prov->auth_streak++;
+    tq_strlcpy(req->prov->auth_error, r->error, sizeof req->prov->auth_error);
+  } else if (fail == TQ_NET_OK || fail == TQ_NET_HTTP) {
+    req->prov->auth_streak = 0;
+  }
   done_push(net, req);
   while (req->followers) {
     net_req *f = req->followers;
@@ -536,6 +542,12 @@ void net_transfer_done(tq_net *net, CURL *easy, CURLcode res) {
   req_where(req, where, sizeof where);
   net_finish(net, req, TQ_NET_HTTP, "%s: HTTP %d after %d attempt%s", where, req->status,
              req->attempts, req->attempts == 1 ? "" : "s");
+}
+
+int tq_net_provider_auth_failures(const tq_net_provider *p, const char **last) {
+  if (last)
+    *last = p->auth_error;
+  return p->auth_streak;
 }
 
 /* ---- cancelling -------------------------------------------------------------------------- */

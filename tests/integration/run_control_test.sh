@@ -105,5 +105,62 @@ check "stall: the run is recorded interrupted" \
   [ "$(sql "$S" "SELECT status FROM runs WHERE id=1")" = interrupted ]
 kill -KILL "$pid" 2>/dev/null
 
+# --- 2. exit status, skipped, --failed and --retry-failed ------------------------------------------
+start_sim CLEAN
+start_sim BROKEN --fault-malformed 1
+vals=()
+for i in $(seq 1 12); do vals+=("10.30.0.$i"); done
+F=$(new_db failing "${vals[@]}" analyst@example.com)
+out=$("$TQ" --db "$F" --json action run rst-ioc-lookup-action --collection bulk \
+  --set "base_url=$BROKEN_URL" 2>"$WORK/failing.err")
+rc=$?
+read -r status failed skipped < <(jq -r '"\(.status) \(.failed) \(.skipped)"' <<<"$out")
+check "every item failed: exit status 1 ($rc)" [ "$rc" -eq 1 ]
+check "every item failed: the run itself is done ($status)" [ "$status" = done ]
+check "every item failed: 12 failed ($failed)" [ "$failed" = 12 ]
+check "an e-mail address is skipped, not failed ($skipped)" [ "$skipped" = 1 ]
+check "the skipped reason names the type" \
+  grep -q "does not accept Email Address objects" <<<"$(jq -r '.reasons[].reason' <<<"$out")"
+"$TQ" --db "$F" action runs 1 --failed >"$WORK/failed.txt"
+check "runs --failed: exit 0" [ $? -eq 0 ]
+check "runs --failed: one line per failed value ($(wc -l <"$WORK/failed.txt"))" \
+  [ "$(wc -l <"$WORK/failed.txt")" -eq 12 ]
+check "runs --failed: value, type and reason" \
+  grep -q "^10.30.0.7	IP Address	.*invalid JSON" "$WORK/failed.txt"
+check "runs --failed: the skipped one is not listed" bash -c "! grep -q analyst '$WORK/failed.txt'"
+"$TQ" --db "$F" action runs 1 | grep -q "skipped" 
+check "runs ID shows the skipped reason" [ $? -eq 0 ]
+out=$("$TQ" --db "$F" --json action run rst-ioc-lookup-action --retry-failed 1 \
+  --set "base_url=$CLEAN_URL")
+rc=$?
+read -r id status total e nf failed skipped < <(jq -r \
+  '"\(.run_id) \(.status) \(.total) \(.enriched) \(.not_found) \(.failed) \(.skipped)"' <<<"$out")
+check "retry-failed: a new run ($id) over the 12 failed items ($total)" \
+  [ "$id" = 2 ] && [ "$total" = 12 ]
+check "retry-failed: all done this time ($status $e $nf $failed $skipped), exit 0 ($rc)" \
+  [ "$status" = done ] && [ $((e + nf)) -eq 12 ] && [ "$failed" = 0 ] && [ "$rc" -eq 0 ]
+check "retry-failed: recorded as such" \
+  [ "$("$TQ" --db "$F" --json action runs 2 | jq -r '.retry_of, .input' | tr '\n' ' ')" = \
+    "1 failed items of run 1 " ]
+"$TQ" --db "$F" action run rst-ioc-lookup-action --retry-failed 2 2>"$WORK/noretry.err"
+check "retry of a run without failures is refused" grep -q "no failed items" "$WORK/noretry.err"
+
+# --- 3. authentication failures stop the run ------------------------------------------------------
+start_sim AUTH --api-key "the-right-key" --stats
+vals=()
+for i in $(seq 1 60); do vals+=("10.40.0.$i"); done
+U=$(new_db auth "${vals[@]}")
+out=$("$TQ" --db "$U" --json action run rst-ioc-lookup-action --collection bulk \
+  --set "base_url=$AUTH_URL" --concurrency 2)
+rc=$?
+read -r status failed < <(jq -r '"\(.status) \(.failed)"' <<<"$out")
+err=$(jq -r .error <<<"$out")
+check "auth: the run stops failed ($status), exit 1 ($rc)" [ "$status" = failed ] && [ "$rc" -eq 1 ]
+check "auth: the error says why ($err)" grep -q "stopped after 5 authentication failures: .*403" <<<"$err"
+check "auth: the quota is not spent on every item ($failed of 60 failed)" [ "$failed" -le 10 ]
+"$TQ" --db "$U" --json action run rst-ioc-lookup-action --collection bulk \
+  --set "base_url=$AUTH_URL" --concurrency 1 --max-auth-failures 2 >"$WORK/auth2.json"
+check "auth: --max-auth-failures 2" grep -q "stopped after 2 authentication failures" "$WORK/auth2.json"
+
 echo "run_control_test: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
