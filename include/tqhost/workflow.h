@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "tqhost/core.h"
+#include "tqhost/feed.h"
 #include "tqhost/library.h"
 #include "tqhost/lua.h"
 #include "tqhost/plugin.h"
@@ -98,7 +99,7 @@ tq_code tq_action_run(tq_lib *lib, const tq_action *a, const tq_action_opts *o, 
 /* Continues run run_id after its last committed item, with the action, input and settings
  * recorded on it (o->overrides, e.g. a secret not recorded, are applied over them; o's
  * collection/values are ignored). A run already "done" is TQ_EINVAL, and so is a run that
- * another live process runs (its owner and heartbeat say so: TQ_EINVAL naming the process);
+ * another live process runs (its owner and heartbeat say so: TQ_EDENIED naming the process);
  * a run whose process died is taken over with one conditional update, so that of two
  * processes resuming it at once only one does. */
 tq_code tq_action_resume(tq_lib *lib, int64_t run_id, const tq_action_opts *o, tq_run_summary *out,
@@ -203,15 +204,30 @@ typedef void (*tq_workflow_step_fn)(void *ud, const tq_workflow *w, const char *
                                     const tq_err *err, const tq_run_summary *sum);
 
 /* Runs the workflow's actions in order over its collection (each action's failure is
- * reported through step and does not stop the next one), then sets last_run_at = now and the
- * next due time. *n_failed (may be NULL) gets how many actions failed. */
+ * reported through step and does not stop the next one; an interrupted one stops the
+ * workflow run), then sets last_run_at = now and the next due time. Where the last workflow run
+ * stopped at an interrupted action (Ctrl-C, or a process that died), this run resumes that
+ * action's run and goes on from there instead of starting over. A workflow with a run alive in
+ * another process is TQ_EDENIED. *n_failed (may be NULL) gets how many actions failed (could
+ * not start, failed, were interrupted or had failed items). */
 tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts *base, int64_t now,
                         tq_workflow_step_fn step, void *ud, size_t *n_failed, tq_err *err);
-/* Runs every enabled workflow due at now (next_run_at <= now), once each, in name order. A
- * workflow that missed several periods runs once, not once per period. */
+
+typedef struct tq_tick_counts {
+  size_t feeds, feeds_failed; /* feeds polled, and of them failed */
+  size_t workflows;           /* workflows run (or resumed) */
+  size_t actions_failed;      /* their actions that failed */
+} tq_tick_counts;
+/* One tick of the scheduler (cron calls `tqhost workflow tick`): polls every due feed, then runs
+ * every enabled workflow due at now (next_run_at <= now) once, in name order, and resumes every
+ * workflow whose last run was interrupted or whose process died. Work is claimed before it is
+ * done (a due feed's last_poll_at, a due workflow's next_run_at, an interrupted run's owner:
+ * each one conditional update), so two ticks at once never do the same work twice; a workflow
+ * with a run alive in another process is left alone. A workflow that missed several periods
+ * runs once. feed_done(feed_ud, ...) after each feed, step(ud, ...) after each action. */
 tq_code tq_workflow_tick(tq_lib *lib, const tq_action_opts *base, int64_t now,
-                         tq_workflow_step_fn step, void *ud, size_t *n_run, size_t *n_failed,
-                         tq_err *err);
+                         tq_feed_polled_fn feed_done, void *feed_ud, tq_workflow_step_fn step,
+                         void *ud, tq_tick_counts *out, tq_err *err);
 /* Appends the workflow's last `limit` runs (newest first) to the JSON array out: run id,
  * start, action, status, items requested, enriched, not found, failed, seconds, error. */
 tq_code tq_workflow_activity(tq_lib *lib, int64_t workflow_id, int limit, cJSON *out, tq_err *err);

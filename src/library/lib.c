@@ -1,6 +1,7 @@
 /* lib.c: opening a library file safely (a foreign or damaged file is refused, never
  * written), the statement cache, and write transactions with deferred recompute. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,65 @@ sqlite3_stmt *lib_stmt_put(tq_lib *lib, lib_stmt_id id, tq_err *err) {
   return st;
 }
 
+/* The library files this process has open (by device and inode), with how many handles. The
+ * header check below reads the file with an fd of its own, and closing any fd of a file drops
+ * every POSIX lock the process holds on it: SQLite's shared lock of the handles already open
+ * would go, and another process closing its last connection would then think itself alone,
+ * checkpoint and delete the WAL that this process still writes to (its later commits vanish
+ * from the file). A file this process has open was checked already: it is not read again. */
+static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct open_file {
+  dev_t dev;
+  ino_t ino;
+  int n;
+} g_open[64];
+
+static int open_find(dev_t dev, ino_t ino) {
+  for (int i = 0; i < (int)(sizeof g_open / sizeof g_open[0]); i++)
+    if (g_open[i].n > 0 && g_open[i].dev == dev && g_open[i].ino == ino)
+      return i;
+  return -1;
+}
+
+static int open_is_held(const struct stat *sb) {
+  pthread_mutex_lock(&g_open_mu);
+  int held = open_find(sb->st_dev, sb->st_ino) >= 0;
+  pthread_mutex_unlock(&g_open_mu);
+  return held;
+}
+
+/* Counts lib's file as open in this process (lib->dev/ino set); 0 when it could not stat. */
+static void open_hold(tq_lib *lib) {
+  struct stat sb;
+  if (stat(lib->path, &sb) != 0)
+    return;
+  pthread_mutex_lock(&g_open_mu);
+  int i = open_find(sb.st_dev, sb.st_ino);
+  for (int k = 0; i < 0 && k < (int)(sizeof g_open / sizeof g_open[0]); k++)
+    if (g_open[k].n == 0)
+      i = k;
+  if (i >= 0) {
+    g_open[i].dev = sb.st_dev;
+    g_open[i].ino = sb.st_ino;
+    g_open[i].n++;
+    lib->held = 1;
+    lib->dev = sb.st_dev;
+    lib->ino = sb.st_ino;
+  }
+  pthread_mutex_unlock(&g_open_mu);
+}
+
+static void open_release(tq_lib *lib) {
+  if (!lib->held)
+    return;
+  pthread_mutex_lock(&g_open_mu);
+  int i = open_find(lib->dev, lib->ino);
+  if (i >= 0)
+    g_open[i].n--;
+  pthread_mutex_unlock(&g_open_mu);
+  lib->held = 0;
+}
+
 /* Refuses, before SQLite touches it, a non-empty file that is not an SQLite database. */
 static tq_code check_header(const char *path, int flags, int *is_new, tq_err *err) {
   struct stat sb;
@@ -129,6 +189,8 @@ static tq_code check_header(const char *path, int flags, int *is_new, tq_err *er
     *is_new = 1;
     return TQ_OK;
   }
+  if (open_is_held(&sb))
+    return TQ_OK; /* open in this process: checked, and its locks must stay (see g_open) */
   char head[16] = {0};
   FILE *f = fopen(path, "rb");
   if (f == NULL)
@@ -216,6 +278,7 @@ tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err) {
     rc = lib_migrate(lib, err);
   if (rc != TQ_OK)
     goto fail;
+  open_hold(lib);
   *out = lib;
   return TQ_OK;
 fail:
@@ -232,6 +295,7 @@ void tq_lib_close(tq_lib *lib) {
     sqlite3_finalize(lib->adhoc[i].st);
   lib_queues_free(lib);
   sqlite3_close(lib->db);
+  open_release(lib);
   lib_map_clear(&lib->sources);
   lib_map_clear(&lib->tags);
   free(lib->path);

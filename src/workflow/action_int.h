@@ -62,7 +62,7 @@ typedef struct run_row {
 tq_code run_store_create(tq_lib *lib, run_row *r, tq_err *err);
 /* Takes over run r (as loaded) for this process: one conditional UPDATE that succeeds only if
  * nobody changed the run since it was loaded (status, owner and heartbeat as in r), so that of
- * two processes resuming the same run one gets it and the other TQ_EBUSY-like TQ_EINVAL. */
+ * two processes resuming the same run one gets it and the other TQ_EDENIED. */
 tq_code run_store_claim(tq_lib *lib, const run_row *r, tq_err *err);
 /* Refreshes the heartbeat of run id (autocommit). */
 tq_code run_store_heartbeat(tq_lib *lib, int64_t id, tq_err *err);

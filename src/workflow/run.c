@@ -960,7 +960,7 @@ tq_code tq_action_resume(tq_lib *lib, int64_t run_id, const tq_action_opts *o, t
   }
   int64_t now = tq_time_now();
   if (strcmp(row.status, "running") == 0 && run_owner_live(row.owner, row.updated_at, now)) {
-    rc = tq_err_set(err, TQ_EINVAL,
+    rc = tq_err_set(err, TQ_EDENIED,
                     "run %lld is running in another process (%s, heartbeat %lld s ago): not "
                     "resumed",
                     (long long)run_id, row.owner ? row.owner : "?",

@@ -95,7 +95,7 @@ tq_code run_store_claim(tq_lib *lib, const run_row *r, tq_err *err) {
   if (sqlite3_step(st) != SQLITE_DONE)
     rc = db_err(lib, err, "taking over the run");
   else if (sqlite3_changes(tq_lib_db(lib)) == 0)
-    rc = tq_err_set(err, TQ_EINVAL,
+    rc = tq_err_set(err, TQ_EDENIED,
                     "run %lld was taken over by another process meanwhile: not resumed",
                     (long long)r->id);
   sqlite3_finalize(st);

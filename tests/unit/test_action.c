@@ -237,7 +237,7 @@ static void test_resume_after_checkpoint(void **state) {
   ro.n_overrides = 1;
   /* "running", owned by a live process (this one) with a fresh heartbeat: not resumed. */
   int64_t run_id = s.run_id;
-  assert_int_equal(tq_action_resume(f->lib, run_id, &ro, &s, &err), TQ_EINVAL);
+  assert_int_equal(tq_action_resume(f->lib, run_id, &ro, &s, &err), TQ_EDENIED);
   assert_non_null(strstr(err.msg, "is running in another process"));
   tq_run_info info;
   assert_int_equal(tq_run_get(f->lib, run_id, &info, &err), TQ_OK);
