@@ -172,9 +172,11 @@ typedef void (*tq_feed_polled_fn)(void *ud, const char *feed, tq_code rc, const 
                                   const tq_feed_summary *sum);
 
 /* Polls every enabled feed whose last poll is at least its `every` before now (never polled
- * counts as due), in name order. One feed's failure does not stop the others; *n_polled (may
- * be NULL) gets how many were polled and *n_failed (may be NULL) how many failed. Fails only
- * when the feed list cannot be read. done may be NULL. */
+ * counts as due), in name order. Each is claimed first (one conditional update of its last
+ * poll time), so that two pollers at once (cron ticks overlapping) never poll the same feed
+ * twice: a feed another poller took is left out. One feed's failure does not stop the others;
+ * *n_polled (may be NULL) gets how many were polled and *n_failed (may be NULL) how many failed.
+ * Fails only when the feed list cannot be read. done may be NULL. */
 tq_code tq_feed_poll_due(tq_lib *lib, tq_net *net, int64_t now, tq_feed_polled_fn done, void *ud,
                          size_t *n_polled, size_t *n_failed, tq_err *err);
 

@@ -35,8 +35,9 @@ void tq_lib_close(tq_lib *lib);
 int tq_lib_schema_version(tq_lib *lib);
 
 /* Write transactions. Batches of writes go between begin and commit; commit also recomputes
- * the score and expiration of every object the batch touched. Nested begins are counted: only
- * the outermost commit commits. rollback undoes the whole batch. */
+ * the score and expiration of every object the batch touched. A begin inside an open
+ * transaction is a savepoint: its commit releases it (only the outermost commit commits) and
+ * its rollback undoes the writes since that begin alone, keeping the outer ones. */
 tq_code tq_lib_begin(tq_lib *lib, tq_err *err);
 tq_code tq_lib_commit(tq_lib *lib, tq_err *err);
 void tq_lib_rollback(tq_lib *lib);

@@ -32,7 +32,8 @@ typedef enum tq_net_fail {
   TQ_NET_TLS,       /* "tls" */
   TQ_NET_BLOCKED,   /* "blocked": host off the allow-list (request or redirect) */
   TQ_NET_TOO_LARGE, /* "too_large": body past the cap */
-  TQ_NET_HTTP       /* "http": a final status >= 400 after retries */
+  TQ_NET_HTTP,      /* "http": a final status >= 400 after retries */
+  TQ_NET_CANCELLED  /* "cancelled": tq_net_cancel_all stopped it */
 } tq_net_fail;
 const char *tq_net_fail_name(tq_net_fail f);
 
@@ -122,6 +123,15 @@ tq_code tq_net_run(tq_net *net, int64_t timeout_ms, tq_err *err);
  * For a caller about to spend a while on the CPU before its next tq_net_run. Not from
  * inside a callback (TQ_EINTERNAL). */
 tq_code tq_net_flush(tq_net *net, tq_err *err);
+/* Stops every request not yet completed, at once: transfers on the wire are taken off curl
+ * (their connections closed), queued and backing-off requests are dropped; each completes
+ * with TQ_NET_CANCELLED through its callback on the next tq_net_run. For a caller that stops
+ * (Ctrl-C) and must not wait out stalled servers. Not from inside a callback (TQ_EINTERNAL). */
+tq_code tq_net_cancel_all(tq_net *net, tq_err *err);
+/* How many final answers in a row (over every request of p) were 401 or 403 (any other
+ * answer from a server resets the count), and the error of the last of them in *last (may be
+ * NULL; borrowed from p). A bulk caller stops rather than spend its quota on a bad key. */
+int tq_net_provider_auth_failures(const tq_net_provider *p, const char **last);
 /* Requests submitted and not yet completed. */
 size_t tq_net_pending(const tq_net *net);
 /* Blocking convenience: submit and run until this request completes. Runs the callbacks of

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "tqhost/core.h"
+#include "tqhost/feed.h"
 #include "tqhost/library.h"
 #include "tqhost/lua.h"
 #include "tqhost/plugin.h"
@@ -71,26 +72,36 @@ typedef struct tq_action_opts {
   int64_t workflow_id;     /* 0: none; recorded on the run */
   double rate_per_s;       /* > 0: overrides network.rate_limit */
   const char *plugins_dir; /* NULL: tq_plugin_dir() */
+  int max_auth_failures;   /* the run stops ("failed") after this many 401/403 answers in a
+                              row; 0: TQ_ACTION_AUTH_FAILURES_DEFAULT */
+  int64_t retry_failed;    /* > 0: the input is the failed items of this run (its action must
+                              be the one run; its recorded settings apply under o's) */
 } tq_action_opts;
+#define TQ_ACTION_AUTH_FAILURES_DEFAULT 5
 
 typedef struct tq_run_summary {
   int64_t run_id;
   char status[16]; /* "done" | "interrupted" | "failed" */
   int64_t total, enriched, not_found, failed;
+  int64_t skipped; /* objects the action does not accept (their type) */
   double seconds;
   char error[256]; /* why a run as a whole failed */
 } tq_run_summary;
 
-/* Runs a over the collection or values of o. Items are processed in object id order and
- * committed in batches with a checkpoint; SIGINT/SIGTERM (handlers installed for the call)
- * stop the run gracefully with status "interrupted". Returns TQ_OK when the run ran (whatever
+/* Runs a over the collection, the values or the failed items of a run (retry_failed) of o.
+ * Objects whose type the action does not accept are counted skipped. Items are processed in object
+ * id order and committed in batches with a checkpoint; SIGINT/SIGTERM (handlers installed for the
+ * call) stop the run gracefully with status "interrupted". Returns TQ_OK when the run ran (whatever
  * its status; see out->status), an error when it could not start (bad option, unknown
  * collection, missing API key, database error). */
 tq_code tq_action_run(tq_lib *lib, const tq_action *a, const tq_action_opts *o, tq_run_summary *out,
                       tq_err *err);
 /* Continues run run_id after its last committed item, with the action, input and settings
  * recorded on it (o->overrides, e.g. a secret not recorded, are applied over them; o's
- * collection/values are ignored). A run already "done" is TQ_EINVAL. */
+ * collection/values are ignored). A run already "done" is TQ_EINVAL, and so is a run that
+ * another live process runs (its owner and heartbeat say so: TQ_EDENIED naming the process);
+ * a run whose process died is taken over with one conditional update, so that of two
+ * processes resuming it at once only one does. */
 tq_code tq_action_resume(tq_lib *lib, int64_t run_id, const tq_action_opts *o, tq_run_summary *out,
                          tq_err *err);
 
@@ -101,8 +112,13 @@ typedef struct tq_run_info {
   int64_t id, workflow_id;
   char action[128];
   char status[16]; /* "running" (or killed while running) | "done" | "interrupted" | "failed" */
-  char input[256]; /* "collection NAME" or "N values" */
-  int64_t total, enriched, not_found, failed, last_id;
+  char state[40];  /* status, or "interrupted (process died)" for a "running" run whose process
+                      is gone (see `live`) */
+  int live;        /* "running" and its process is alive (heartbeat within the lease) */
+  char owner[128]; /* the process that runs or ran it: "host boot-id pid" */
+  char input[256]; /* "collection NAME", "N values" or "failed items of run N" */
+  int64_t total, enriched, not_found, failed, skipped, last_id;
+  int64_t retry_of; /* the run whose failed items this run retried; 0: none */
   int64_t started_at, updated_at, finished_at; /* Unix s; finished_at 0 while not finished */
   double seconds;                              /* time spent running, over all resumes */
   char error[256];
@@ -121,6 +137,18 @@ typedef struct tq_run_reason {
 } tq_run_reason;
 tq_code tq_run_reasons(tq_lib *lib, int64_t run_id, tq_run_reason **out, size_t *n, tq_err *err);
 void tq_run_reasons_free(tq_run_reason *r, size_t n);
+
+/* The items of a run with one outcome ("failed", "skipped", "not_found"), in object id order:
+ * the object's id, type and value (empty when the object was deleted since) and the reason. */
+typedef struct tq_run_item_info {
+  int64_t object_id;
+  char *indicator_type; /* or the object type for other objects */
+  char *value;
+  char *reason;
+} tq_run_item_info;
+tq_code tq_run_items(tq_lib *lib, int64_t run_id, const char *outcome, tq_run_item_info **out,
+                     size_t *n, tq_err *err);
+void tq_run_items_free(tq_run_item_info *items, size_t n);
 
 /* ---- workflows ------------------------------------------------------------------------------
  * A workflow is a data collection, one or more actions run over it in order, settings that
@@ -180,15 +208,30 @@ typedef void (*tq_workflow_step_fn)(void *ud, const tq_workflow *w, const char *
                                     const tq_err *err, const tq_run_summary *sum);
 
 /* Runs the workflow's actions in order over its collection (each action's failure is
- * reported through step and does not stop the next one), then sets last_run_at = now and the
- * next due time. *n_failed (may be NULL) gets how many actions failed. */
+ * reported through step and does not stop the next one; an interrupted one stops the
+ * workflow run), then sets last_run_at = now and the next due time. Where the last workflow run
+ * stopped at an interrupted action (Ctrl-C, or a process that died), this run resumes that
+ * action's run and goes on from there instead of starting over. A workflow with a run alive in
+ * another process is TQ_EDENIED. *n_failed (may be NULL) gets how many actions failed (could
+ * not start, failed, were interrupted or had failed items). */
 tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts *base, int64_t now,
                         tq_workflow_step_fn step, void *ud, size_t *n_failed, tq_err *err);
-/* Runs every enabled workflow due at now (next_run_at <= now), once each, in name order. A
- * workflow that missed several periods runs once, not once per period. */
+
+typedef struct tq_tick_counts {
+  size_t feeds, feeds_failed; /* feeds polled, and of them failed */
+  size_t workflows;           /* workflows run (or resumed) */
+  size_t actions_failed;      /* their actions that failed */
+} tq_tick_counts;
+/* One tick of the scheduler (cron calls `tqhost workflow tick`): polls every due feed, then runs
+ * every enabled workflow due at now (next_run_at <= now) once, in name order, and resumes every
+ * workflow whose last run was interrupted or whose process died. Work is claimed before it is
+ * done (a due feed's last_poll_at, a due workflow's next_run_at, an interrupted run's owner:
+ * each one conditional update), so two ticks at once never do the same work twice; a workflow
+ * with a run alive in another process is left alone. A workflow that missed several periods
+ * runs once. feed_done(feed_ud, ...) after each feed, step(ud, ...) after each action. */
 tq_code tq_workflow_tick(tq_lib *lib, const tq_action_opts *base, int64_t now,
-                         tq_workflow_step_fn step, void *ud, size_t *n_run, size_t *n_failed,
-                         tq_err *err);
+                         tq_feed_polled_fn feed_done, void *feed_ud, tq_workflow_step_fn step,
+                         void *ud, tq_tick_counts *out, tq_err *err);
 /* Appends the workflow's last `limit` runs (newest first) to the JSON array out: run id,
  * start, action, status, items requested, enriched, not found, failed, seconds, error. */
 tq_code tq_workflow_activity(tq_lib *lib, int64_t workflow_id, int limit, cJSON *out, tq_err *err);

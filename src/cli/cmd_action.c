@@ -10,9 +10,10 @@
 
 static const char ACTION_HELP[] =
     "usage: tqhost action list\n"
-    "       tqhost action run ACTION (--collection NAME | VALUE...) [--set KEY=VALUE]...\n"
-    "                             [--concurrency N] [--rate N] [--dry-run]\n"
-    "       tqhost action runs [RUN_ID] [--limit N]\n"
+    "       tqhost action run ACTION (--collection NAME | VALUE... | --retry-failed RUN_ID)\n"
+    "                             [--set KEY=VALUE]... [--concurrency N] [--rate N] [--dry-run]\n"
+    "                             [--max-auth-failures N]\n"
+    "       tqhost action runs [RUN_ID [--failed]] [--limit N]\n"
     "       tqhost action resume RUN_ID [--set KEY=VALUE]... [--concurrency N] [--rate N]\n"
     "\n"
     "Actions are actions/<name>.yaml ($TQHOST_ACTIONS). A run walks the collection in id order,\n"
@@ -22,7 +23,13 @@ static const char ACTION_HELP[] =
     "  --concurrency N  lookups at once (default: the action's)\n"
     "  --rate N         requests per second (default: the action's network.rate_limit)\n"
     "  --dry-run        run the lookups but write nothing (no run is recorded)\n"
-    "Exit status: 0 when the run is done, 1 when it failed or was interrupted.\n";
+    "  --retry-failed RUN_ID  a new run over the items that failed in run RUN_ID, with its\n"
+    "                   settings\n"
+    "  --max-auth-failures N  stop the run after N answers 401/403 in a row (default 5)\n"
+    "  --failed         (runs RUN_ID) the failed items: value and reason, one a line\n"
+    "Objects whose type the action does not accept are counted skipped, not failed.\n"
+    "Exit status: 0 when the run is done and no item failed; 1 when an item failed, or the\n"
+    "run failed, was interrupted or could not start; 2 for a usage error.\n";
 
 /* ---- list ---------------------------------------------------------------------------------------
  */
@@ -120,10 +127,14 @@ static void run_args_free(run_args *ra) {
 
 /* Parses the options common to run and resume into ra; positional arguments stay. */
 static int run_opts(cli *c, int argc, char **argv, run_args *ra) {
-  static const struct option opts[] = {
-      {"collection", required_argument, NULL, 'c'},  {"set", required_argument, NULL, 's'},
-      {"concurrency", required_argument, NULL, 'n'}, {"rate", required_argument, NULL, 'r'},
-      {"dry-run", no_argument, NULL, 'd'},           {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"collection", required_argument, NULL, 'c'},
+                                       {"set", required_argument, NULL, 's'},
+                                       {"concurrency", required_argument, NULL, 'n'},
+                                       {"rate", required_argument, NULL, 'r'},
+                                       {"dry-run", no_argument, NULL, 'd'},
+                                       {"retry-failed", required_argument, NULL, 'R'},
+                                       {"max-auth-failures", required_argument, NULL, 'A'},
+                                       {NULL, 0, NULL, 0}};
   if ((ra->sets = calloc((size_t)argc, sizeof *ra->sets)) == NULL)
     return EXIT_FAIL;
   int ch, stdin_used = 0;
@@ -151,6 +162,16 @@ static int run_opts(cli *c, int argc, char **argv, run_args *ra) {
       if (tq_parse_int(optarg, 1, 1000000, &n, "--rate", &err) != TQ_OK)
         return cli_usage_error(c, "%s", err.msg);
       ra->o.rate_per_s = (double)n;
+      break;
+    case 'R':
+      if (tq_parse_int(optarg, 1, LLONG_MAX, &n, "--retry-failed", &err) != TQ_OK)
+        return cli_usage_error(c, "%s", err.msg);
+      ra->o.retry_failed = n;
+      break;
+    case 'A':
+      if (tq_parse_int(optarg, 1, 1000000, &n, "--max-auth-failures", &err) != TQ_OK)
+        return cli_usage_error(c, "%s", err.msg);
+      ra->o.max_auth_failures = (int)n;
       break;
     default: return EXIT_USAGE;
     }
@@ -202,25 +223,34 @@ static int print_summary(cli *c, const tq_run_summary *s) {
     cJSON_AddNumberToObject(j, "enriched", (double)s->enriched);
     cJSON_AddNumberToObject(j, "not_found", (double)s->not_found);
     cJSON_AddNumberToObject(j, "failed", (double)s->failed);
+    cJSON_AddNumberToObject(j, "skipped", (double)s->skipped);
     cJSON_AddNumberToObject(j, "seconds", s->seconds);
     if (s->error[0])
       cJSON_AddStringToObject(j, "error", s->error);
     cJSON_AddItemToObject(j, "reasons", reasons_json(reasons, n));
     cli_print_json(j);
   } else {
-    int64_t done = s->enriched + s->not_found + s->failed;
+    int64_t done = s->enriched + s->not_found + s->failed + s->skipped;
     printf("run %lld: %s, %lld of %lld items in %.1f s\n", (long long)s->run_id, s->status,
            (long long)done, (long long)s->total, s->seconds);
-    printf("  enriched   %10lld\n  not found  %10lld\n  failed     %10lld\n",
-           (long long)s->enriched, (long long)s->not_found, (long long)s->failed);
+    printf("  enriched   %10lld\n  not found  %10lld\n  failed     %10lld\n"
+           "  skipped    %10lld\n",
+           (long long)s->enriched, (long long)s->not_found, (long long)s->failed,
+           (long long)s->skipped);
     reasons_print(reasons, n, "failed", "failed, by reason");
+    reasons_print(reasons, n, "skipped", "skipped, by reason");
     if (s->error[0])
       printf("  error: %s\n", cli_txt(s->error));
     if (strcmp(s->status, "interrupted") == 0 || strcmp(s->status, "failed") == 0)
       printf("  resume with: tqhost action resume %lld\n", (long long)s->run_id);
+    if (s->failed > 0 && s->run_id > 0)
+      printf("  failed items: tqhost action runs %lld --failed; retry them: tqhost action run "
+             "ACTION --retry-failed %lld\n",
+             (long long)s->run_id, (long long)s->run_id);
   }
   tq_run_reasons_free(reasons, n);
-  return strcmp(s->status, "done") == 0 ? EXIT_OK : EXIT_FAIL;
+  /* 0 only when every item was enriched, not found or skipped. */
+  return strcmp(s->status, "done") == 0 && s->failed == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
 static int act_run(cli *c, int argc, char **argv) {
@@ -236,8 +266,9 @@ static int act_run(cli *c, int argc, char **argv) {
   if (rc == EXIT_OK) {
     ra.o.n_values = (size_t)(argc - optind - 1);
     ra.o.values = (const char *const *)&argv[optind + 1];
-    if ((ra.o.collection == NULL) == (ra.o.n_values == 0))
-      rc = cli_usage_error(c, "give --collection NAME or VALUES (one of them)");
+    if ((ra.o.collection != NULL) + (ra.o.n_values != 0) + (ra.o.retry_failed > 0) != 1)
+      rc = cli_usage_error(c, "give --collection NAME, VALUES or --retry-failed RUN_ID (one of "
+                              "them)");
   }
   if (rc == EXIT_OK && tq_action_find(tq_action_dir(), argv[optind], &a, &err) != TQ_OK)
     rc = cli_fail(c, &err);
@@ -270,7 +301,7 @@ static int act_resume(cli *c, int argc, char **argv) {
   int64_t id = 0;
   tq_err err;
   int rc = run_opts(c, argc, argv, &ra);
-  if (rc == EXIT_OK && (ra.o.collection || ra.o.dry_run))
+  if (rc == EXIT_OK && (ra.o.collection || ra.o.dry_run || ra.o.retry_failed))
     rc = cli_usage_error(c, "a resume keeps the run's input and always writes");
   if (rc == EXIT_OK && optind + 1 != argc)
     rc = cli_usage_error(c, "needs exactly one RUN_ID");
@@ -295,6 +326,12 @@ static cJSON *info_json(const tq_run_info *r) {
   cJSON_AddNumberToObject(j, "id", (double)r->id);
   cJSON_AddStringToObject(j, "action", r->action);
   cJSON_AddStringToObject(j, "status", r->status);
+  cJSON_AddStringToObject(j, "state", r->state);
+  cJSON_AddBoolToObject(j, "live", r->live);
+  if (r->owner[0])
+    cJSON_AddStringToObject(j, "owner", r->owner);
+  if (r->retry_of)
+    cJSON_AddNumberToObject(j, "retry_of", (double)r->retry_of);
   cJSON_AddStringToObject(j, "input", r->input);
   if (r->workflow_id)
     cJSON_AddNumberToObject(j, "workflow_id", (double)r->workflow_id);
@@ -302,6 +339,7 @@ static cJSON *info_json(const tq_run_info *r) {
   cJSON_AddNumberToObject(j, "enriched", (double)r->enriched);
   cJSON_AddNumberToObject(j, "not_found", (double)r->not_found);
   cJSON_AddNumberToObject(j, "failed", (double)r->failed);
+  cJSON_AddNumberToObject(j, "skipped", (double)r->skipped);
   cJSON_AddNumberToObject(j, "last_id", (double)r->last_id);
   cJSON_AddNumberToObject(j, "seconds", r->seconds);
   char t[20];
@@ -315,10 +353,9 @@ static cJSON *info_json(const tq_run_info *r) {
 static void info_line(const tq_run_info *r) {
   char t[20];
   tq_time_format(r->started_at, t);
-  printf("%6lld  %-26s %-11s %s  %8lld %8lld %8lld /%8lld  %8.1fs  %s%s\n", (long long)r->id,
-         r->action, r->status, t, (long long)r->enriched, (long long)r->not_found,
-         (long long)r->failed, (long long)r->total, r->seconds, cli_txt(r->input),
-         r->error[0] ? "  error: " : "");
+  printf("%6lld  %-26s %-11s %s  %8lld %8lld %8lld %8lld /%8lld  %8.1fs  %s\n", (long long)r->id,
+         r->action, r->state, t, (long long)r->enriched, (long long)r->not_found,
+         (long long)r->failed, (long long)r->skipped, (long long)r->total, r->seconds, cli_txt(r->input));
   if (r->error[0])
     printf("        %s\n", cli_txt(r->error));
 }
@@ -338,20 +375,55 @@ static int run_detail(cli *c, int64_t id) {
   } else {
     info_line(&info);
     reasons_print(reasons, n, "failed", "failed, by reason");
+    reasons_print(reasons, n, "skipped", "skipped, by reason");
     reasons_print(reasons, n, "not_found", "not found");
   }
   tq_run_reasons_free(reasons, n);
   return EXIT_OK;
 }
 
+/* The failed items of a run: "VALUE<TAB>TYPE<TAB>REASON" lines, or a JSON list. */
+static int run_failed(cli *c, int64_t id) {
+  tq_run_info info;
+  tq_run_item_info *items = NULL;
+  size_t n = 0;
+  tq_err err;
+  if (tq_run_get(c->lib, id, &info, &err) != TQ_OK ||
+      tq_run_items(c->lib, id, "failed", &items, &n, &err) != TQ_OK)
+    return cli_fail(c, &err);
+  cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (arr) {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddNumberToObject(o, "object_id", (double)items[i].object_id);
+      cJSON_AddStringToObject(o, "type", items[i].indicator_type);
+      cJSON_AddStringToObject(o, "value", items[i].value);
+      cJSON_AddStringToObject(o, "reason", items[i].reason);
+      cJSON_AddItemToArray(arr, o);
+    } else {
+      printf("%s\t%s\t%s\n", items[i].value[0] ? items[i].value : "(deleted)",
+             items[i].indicator_type, items[i].reason);
+    }
+  }
+  tq_run_items_free(items, n);
+  return arr ? cli_print_json(arr) : EXIT_OK;
+}
+
 static int act_runs(cli *c, int argc, char **argv) {
-  static const struct option opts[] = {{"limit", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"limit", required_argument, NULL, 'l'},
+                                       {"failed", no_argument, NULL, 'f'},
+                                       {NULL, 0, NULL, 0}};
+  int failed = 0;
   if (cli_wants_help(argc, argv))
     return cli_help(ACTION_HELP);
   long long limit = 20;
   int ch;
   tq_err err;
   while ((ch = cli_getopt(c, argc, argv, opts)) != -1) {
+    if (ch == 'f') {
+      failed = 1;
+      continue;
+    }
     if (ch != 'l')
       return EXIT_USAGE;
     if (tq_parse_int(optarg, 0, 1000000, &limit, "--limit", &err) != TQ_OK)
@@ -359,12 +431,16 @@ static int act_runs(cli *c, int argc, char **argv) {
   }
   if (optind + 1 < argc)
     return cli_usage_error(c, "takes at most one RUN_ID");
+  if (failed && optind == argc)
+    return cli_usage_error(c, "--failed needs a RUN_ID");
   if (cli_lib(c, 0) == NULL)
     return EXIT_FAIL;
   if (optind < argc) {
     int64_t id = 0;
     int rc = parse_run_id(c, argv[optind], &id);
-    return rc == EXIT_OK ? run_detail(c, id) : rc;
+    if (rc != EXIT_OK)
+      return rc;
+    return failed ? run_failed(c, id) : run_detail(c, id);
   }
   tq_run_info *runs = NULL;
   size_t n = 0;
@@ -372,8 +448,8 @@ static int act_runs(cli *c, int argc, char **argv) {
     return cli_fail(c, &err);
   cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
   if (!arr)
-    printf("%6s  %-26s %-11s %-19s  %8s %8s %8s /%8s  %9s  %s\n", "id", "action", "status",
-           "started", "enriched", "notfound", "failed", "total", "duration", "input");
+    printf("%6s  %-26s %-11s %-19s  %8s %8s %8s %8s /%8s  %9s  %s\n", "id", "action", "status",
+           "started", "enriched", "notfound", "failed", "skipped", "total", "duration", "input");
   for (size_t i = 0; i < n; i++) {
     if (arr)
       cJSON_AddItemToArray(arr, info_json(&runs[i]));

@@ -196,6 +196,7 @@ static void on_step(void *ud, const tq_workflow *w, const char *action, tq_code 
     cJSON_AddNumberToObject(j, "enriched", (double)sum->enriched);
     cJSON_AddNumberToObject(j, "not_found", (double)sum->not_found);
     cJSON_AddNumberToObject(j, "failed", (double)sum->failed);
+    cJSON_AddNumberToObject(j, "skipped", (double)sum->skipped);
     cJSON_AddNumberToObject(j, "seconds", sum->seconds);
     if (rc != TQ_OK)
       cJSON_AddStringToObject(j, "error", err->msg[0] ? err->msg : sum->error);
@@ -208,10 +209,10 @@ static void on_step(void *ud, const tq_workflow *w, const char *action, tq_code 
     return;
   }
   printf("workflow %s: action %s: run %lld %s: %lld items, %lld enriched, %lld not found, "
-         "%lld failed (%.1f s)%s%s\n",
-         cli_txt(w->name), cli_txt(action), (long long)sum->run_id, sum->status,
-         (long long)sum->total, (long long)sum->enriched, (long long)sum->not_found,
-         (long long)sum->failed, sum->seconds, sum->error[0] ? ": " : "", cli_txt(sum->error));
+         "%lld failed, %lld skipped (%.1f s)%s%s\n",
+         cli_txt(w->name), cli_txt(action), (long long)sum->run_id, sum->status, (long long)sum->total,
+         (long long)sum->enriched, (long long)sum->not_found, (long long)sum->failed,
+         (long long)sum->skipped, sum->seconds, sum->error[0] ? ": " : "", cli_txt(sum->error));
 }
 
 static void base_opts(cli *c, tq_action_opts *o) {
@@ -268,16 +269,12 @@ static int wf_tick(cli *c, int argc, char **argv) {
   if (cli_lib(c, 0) == NULL)
     return EXIT_FAIL;
   tq_err err;
-  int64_t now = tq_time_now();
-  size_t feeds = 0, feeds_failed = 0, runs = 0, failed = 0;
+  tq_tick_counts n;
   cJSON *fj = c->json ? cJSON_CreateArray() : NULL, *wj = c->json ? cJSON_CreateArray() : NULL;
   int rc = EXIT_OK;
-  if (tq_feed_poll_due(c->lib, NULL, now, on_feed, fj, &feeds, &feeds_failed, &err) != TQ_OK)
-    rc = cli_fail(c, &err);
   tq_action_opts o;
   base_opts(c, &o);
-  if (rc == EXIT_OK &&
-      tq_workflow_tick(c->lib, &o, now, on_step, wj, &runs, &failed, &err) != TQ_OK)
+  if (tq_workflow_tick(c->lib, &o, tq_time_now(), on_feed, fj, on_step, wj, &n, &err) != TQ_OK)
     rc = cli_fail(c, &err);
   if (c->json) {
     cJSON *j = cJSON_CreateObject();
@@ -285,10 +282,10 @@ static int wf_tick(cli *c, int argc, char **argv) {
     cJSON_AddItemToObject(j, "workflows", wj);
     cli_print_json(j);
   } else {
-    printf("tick: %zu feeds polled (%zu failed), %zu workflows run (%zu actions failed)\n", feeds,
-           feeds_failed, runs, failed);
+    printf("tick: %zu feeds polled (%zu failed), %zu workflows run (%zu actions failed)\n", n.feeds,
+           n.feeds_failed, n.workflows, n.actions_failed);
   }
-  if (rc == EXIT_OK && (feeds_failed || failed))
+  if (rc == EXIT_OK && (n.feeds_failed || n.actions_failed))
     rc = EXIT_FAIL;
   return rc;
 }
@@ -328,9 +325,17 @@ static int wf_show(cli *c, int argc, char **argv) {
       printf(" %s=%s", cli_txt(it->string), cli_txt(it->valuestring));
   printf("\nactivity (newest first)\n");
   cJSON_ArrayForEach(it, log) {
-    char *s = cJSON_PrintUnformatted(it);
-    printf("  %s\n", s);
-    free(s);
+#define N_(k) (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(it, k))
+#define S_(k) cJSON_GetStringValue(cJSON_GetObjectItem(it, k))
+    printf("  run %lld  %s  %s  %s: %lld items, %lld enriched, %lld not found, %lld failed, "
+           "%lld skipped (%.1f s)\n",
+           N_("run_id"), S_("started_at"), cli_txt(S_("action")), S_("status"), N_("requested"),
+           N_("enriched"), N_("not_found"), N_("failed"), N_("skipped"),
+           cJSON_GetNumberValue(cJSON_GetObjectItem(it, "seconds")));
+    if (S_("error"))
+      printf("    error: %s\n", cli_txt(S_("error")));
+#undef N_
+#undef S_
   }
   cJSON_Delete(j);
   return EXIT_OK;

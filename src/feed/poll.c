@@ -547,6 +547,22 @@ static tq_code due_names(tq_lib *lib, int64_t now, char ***out, size_t *n, tq_er
   return rc;
 }
 
+/* Takes due feed name for this poller: one conditional update moves its last poll to now, so
+ * that of two pollers at once (cron ticks overlapping) only one polls it. 1: taken. */
+static int claim_due(tq_lib *lib, const char *name, int64_t now) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(tq_lib_db(lib),
+                         "UPDATE feeds SET last_poll_at=?2 WHERE name=?1 AND enabled=1 AND"
+                         " (last_poll_at IS NULL OR last_poll_at + every_s <= ?2)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return 0;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, now);
+  int taken = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(tq_lib_db(lib)) == 1;
+  sqlite3_finalize(st);
+  return taken;
+}
+
 tq_code tq_feed_poll_due(tq_lib *lib, tq_net *net, int64_t now, tq_feed_polled_fn done, void *ud,
                          size_t *n_polled, size_t *n_failed, tq_err *err) {
   char **names = NULL;
@@ -555,7 +571,11 @@ tq_code tq_feed_poll_due(tq_lib *lib, tq_net *net, int64_t now, tq_feed_polled_f
   tq_code rc = due_names(lib, now, &names, &n, err);
   if (rc == TQ_OK && n > 0 && net == NULL)
     rc = tq_net_new(NULL, &own, err);
+  size_t polled = 0;
   for (size_t i = 0; rc == TQ_OK && i < n; i++) {
+    if (!claim_due(lib, names[i], now))
+      continue; /* another poller took it */
+    polled++;
     tq_feed_poll_opts o;
     tq_feed_poll_opts_init(&o);
     o.now = now;
@@ -573,7 +593,7 @@ tq_code tq_feed_poll_due(tq_lib *lib, tq_net *net, int64_t now, tq_feed_polled_f
   free(names);
   tq_net_free(own);
   if (n_polled)
-    *n_polled = rc == TQ_OK ? n : 0;
+    *n_polled = rc == TQ_OK ? polled : 0;
   if (n_failed)
     *n_failed = failed;
   return rc;

@@ -1,6 +1,7 @@
 /* lib.c: opening a library file safely (a foreign or damaged file is refused, never
  * written), the statement cache, and write transactions with deferred recompute. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,65 @@ sqlite3_stmt *lib_stmt_put(tq_lib *lib, lib_stmt_id id, tq_err *err) {
   return st;
 }
 
+/* The library files this process has open (by device and inode), with how many handles. The
+ * header check below reads the file with an fd of its own, and closing any fd of a file drops
+ * every POSIX lock the process holds on it: SQLite's shared lock of the handles already open
+ * would go, and another process closing its last connection would then think itself alone,
+ * checkpoint and delete the WAL that this process still writes to (its later commits vanish
+ * from the file). A file this process has open was checked already: it is not read again. */
+static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct open_file {
+  dev_t dev;
+  ino_t ino;
+  int n;
+} g_open[64];
+
+static int open_find(dev_t dev, ino_t ino) {
+  for (int i = 0; i < (int)(sizeof g_open / sizeof g_open[0]); i++)
+    if (g_open[i].n > 0 && g_open[i].dev == dev && g_open[i].ino == ino)
+      return i;
+  return -1;
+}
+
+static int open_is_held(const struct stat *sb) {
+  pthread_mutex_lock(&g_open_mu);
+  int held = open_find(sb->st_dev, sb->st_ino) >= 0;
+  pthread_mutex_unlock(&g_open_mu);
+  return held;
+}
+
+/* Counts lib's file as open in this process (lib->dev/ino set); 0 when it could not stat. */
+static void open_hold(tq_lib *lib) {
+  struct stat sb;
+  if (stat(lib->path, &sb) != 0)
+    return;
+  pthread_mutex_lock(&g_open_mu);
+  int i = open_find(sb.st_dev, sb.st_ino);
+  for (int k = 0; i < 0 && k < (int)(sizeof g_open / sizeof g_open[0]); k++)
+    if (g_open[k].n == 0)
+      i = k;
+  if (i >= 0) {
+    g_open[i].dev = sb.st_dev;
+    g_open[i].ino = sb.st_ino;
+    g_open[i].n++;
+    lib->held = 1;
+    lib->dev = sb.st_dev;
+    lib->ino = sb.st_ino;
+  }
+  pthread_mutex_unlock(&g_open_mu);
+}
+
+static void open_release(tq_lib *lib) {
+  if (!lib->held)
+    return;
+  pthread_mutex_lock(&g_open_mu);
+  int i = open_find(lib->dev, lib->ino);
+  if (i >= 0)
+    g_open[i].n--;
+  pthread_mutex_unlock(&g_open_mu);
+  lib->held = 0;
+}
+
 /* Refuses, before SQLite touches it, a non-empty file that is not an SQLite database. */
 static tq_code check_header(const char *path, int flags, int *is_new, tq_err *err) {
   struct stat sb;
@@ -129,6 +189,8 @@ static tq_code check_header(const char *path, int flags, int *is_new, tq_err *er
     *is_new = 1;
     return TQ_OK;
   }
+  if (open_is_held(&sb))
+    return TQ_OK; /* open in this process: checked, and its locks must stay (see g_open) */
   char head[16] = {0};
   FILE *f = fopen(path, "rb");
   if (f == NULL)
@@ -216,6 +278,7 @@ tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err) {
     rc = lib_migrate(lib, err);
   if (rc != TQ_OK)
     goto fail;
+  open_hold(lib);
   *out = lib;
   return TQ_OK;
 fail:
@@ -232,6 +295,7 @@ void tq_lib_close(tq_lib *lib) {
     sqlite3_finalize(lib->adhoc[i].st);
   lib_queues_free(lib);
   sqlite3_close(lib->db);
+  open_release(lib);
   lib_map_clear(&lib->sources);
   lib_map_clear(&lib->tags);
   free(lib->path);
@@ -244,13 +308,26 @@ struct sqlite3 *tq_lib_db(tq_lib *lib) {
   return lib->db;
 }
 
+/* The savepoint of nesting level depth (2 and deeper). */
+static void savepoint_sql(char *buf, size_t cap, const char *verb, int depth) {
+  snprintf(buf, cap, "%s tq_sp%d", verb, depth);
+}
+
 tq_code tq_lib_begin(tq_lib *lib, tq_err *err) {
-  if (lib->depth++ > 0)
-    return TQ_OK;
+  if (lib->depth > 0) {
+    /* Nested: a savepoint. lib_exec writes the queued rows first, so every row still queued
+     * at an inner rollback was queued inside it. */
+    char sql[40];
+    savepoint_sql(sql, sizeof sql, "SAVEPOINT", lib->depth + 1);
+    tq_code rc = lib_exec(lib, sql, err);
+    if (rc == TQ_OK)
+      lib->depth++;
+    return rc;
+  }
   lib->queue_failed = 0;
   tq_code rc = lib_exec(lib, "BEGIN IMMEDIATE", err);
-  if (rc != TQ_OK)
-    lib->depth = 0;
+  if (rc == TQ_OK)
+    lib->depth = 1;
   return rc;
 }
 
@@ -269,17 +346,26 @@ static void lib_stmts_release(tq_lib *lib) {
 tq_code tq_lib_commit(tq_lib *lib, tq_err *err) {
   if (lib->depth <= 0)
     return tq_err_set(err, TQ_EINTERNAL, "commit without begin");
-  if (--lib->depth > 0)
+  if (lib->depth > 1) {
+    char sql[40];
+    savepoint_sql(sql, sizeof sql, "RELEASE", lib->depth);
+    tq_code rc = lib_exec(lib, sql, err);
+    if (rc != TQ_OK) {
+      tq_lib_rollback(lib); /* undoes this level only; the outer one decides */
+      return rc;
+    }
+    lib->depth--;
     return TQ_OK;
+  }
   tq_code rc = lib_queues_settle(lib, err);
   if (rc == TQ_OK && lib->touched)
     rc = lib_recompute_touched(lib, err);
   if (rc == TQ_OK)
     rc = lib_exec(lib, "COMMIT", err);
-  if (rc != TQ_OK) {
-    lib->depth = 1;
+  if (rc == TQ_OK)
+    lib->depth = 0;
+  else
     tq_lib_rollback(lib);
-  }
   lib_stmts_release(lib);
   return rc;
 }
@@ -287,15 +373,27 @@ tq_code tq_lib_commit(tq_lib *lib, tq_err *err) {
 void tq_lib_rollback(tq_lib *lib) {
   if (lib->depth <= 0)
     return;
-  lib->depth = 0;
-  lib->touched = 0;
+  /* Rows queued since the level began are dropped, not written (lib_exec would write them
+   * before rolling back); names created inside it may vanish, so the name caches go too. */
   lib_queues_drop(lib);
   lib->queue_failed = 0;
-  lib_exec(lib, "ROLLBACK", NULL);
-  lib_exec(lib, "DELETE FROM temp.touched", NULL);
-  /* Names created in the rolled-back transaction no longer exist. */
   lib_map_clear(&lib->sources);
   lib_map_clear(&lib->tags);
+  if (lib->depth > 1) {
+    /* Nested: back to the level's savepoint, which leaves the outer writes (and the touched
+     * rows of temp.touched written before it) as they were. */
+    char sql[40];
+    savepoint_sql(sql, sizeof sql, "ROLLBACK TO", lib->depth);
+    lib_exec(lib, sql, NULL);
+    savepoint_sql(sql, sizeof sql, "RELEASE", lib->depth);
+    lib_exec(lib, sql, NULL);
+    lib->depth--;
+    return;
+  }
+  lib->depth = 0;
+  lib->touched = 0;
+  lib_exec(lib, "ROLLBACK", NULL);
+  lib_exec(lib, "DELETE FROM temp.touched", NULL);
 }
 
 tq_code lib_touch(tq_lib *lib, int64_t object_id, tq_err *err) {

@@ -246,12 +246,26 @@ static const char MIGRATION_3[] =
     " outcome TEXT NOT NULL CHECK(outcome IN ('not_found','failed')),"
     " reason TEXT NOT NULL DEFAULT '', PRIMARY KEY(run_id, object_id)) WITHOUT ROWID;";
 
-/* Migration 4 (feeds): ThreatQ's Course of Action object type, which STIX course-of-action
- * objects map to (threatq-model.md: object code course_of_action). A database made by this
- * build has it from migration 1 already. */
+/* Migration 4 (hardening): ThreatQ's Course of Action object type, which STIX
+ * course-of-action objects map to (threatq-model.md: object code course_of_action; a database
+ * made by this build has it from migration 1 already). Bulk runs: objects an action does not
+ * accept are counted "skipped" (a count on the run, an outcome of run_items: the table is
+ * rebuilt for its CHECK); the process that runs a run (owner "host boot-id pid") and its
+ * heartbeat (updated_at is refreshed while it runs), so that a live run is not resumed twice
+ * and a dead one is seen; retry_of: the run whose failed items a run retries. */
 static const char MIGRATION_4[] =
     "INSERT OR IGNORE INTO object_types(name,display_name,collection)"
-    " VALUES('course_of_action','Course of Action','course_of_action');";
+    " VALUES('course_of_action','Course of Action','course_of_action');"
+    "ALTER TABLE runs ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE runs ADD COLUMN owner TEXT;"
+    "ALTER TABLE runs ADD COLUMN retry_of INTEGER;"
+    "CREATE TABLE run_items_v4(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " object_id INTEGER NOT NULL,"
+    " outcome TEXT NOT NULL CHECK(outcome IN ('not_found','failed','skipped')),"
+    " reason TEXT NOT NULL DEFAULT '', PRIMARY KEY(run_id, object_id)) WITHOUT ROWID;"
+    "INSERT INTO run_items_v4 SELECT run_id, object_id, outcome, reason FROM run_items;"
+    "DROP TABLE run_items;"
+    "ALTER TABLE run_items_v4 RENAME TO run_items;";
 
 static const char *const MIGRATIONS[] = {MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4};
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))

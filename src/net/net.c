@@ -296,6 +296,12 @@ void net_finish(tq_net *net, net_req *req, tq_net_fail fail, const char *fmt, ..
     cache_store(net, req, r);
   if (req->in_map)
     map_remove(net, req);
+  if (fail == TQ_NET_HTTP && (r->status == 401 || r->status == 403)) {
+    req->prov->auth_streak++;
+    tq_strlcpy(req->prov->auth_error, r->error, sizeof req->prov->auth_error);
+  } else if (fail == TQ_NET_OK || fail == TQ_NET_HTTP) {
+    req->prov->auth_streak = 0;
+  }
   done_push(net, req);
   while (req->followers) {
     net_req *f = req->followers;
@@ -544,6 +550,53 @@ void net_transfer_done(tq_net *net, CURL *easy, CURLcode res) {
   req_where(req, where, sizeof where);
   net_finish(net, req, TQ_NET_HTTP, "%s: HTTP %d after %d attempt%s", where, req->status,
              req->attempts, req->attempts == 1 ? "" : "s");
+}
+
+int tq_net_provider_auth_failures(const tq_net_provider *p, const char **last) {
+  if (last)
+    *last = p->auth_error;
+  return p->auth_streak;
+}
+
+/* ---- cancelling -------------------------------------------------------------------------- */
+
+static void cancel_one(tq_net *net, net_req *req) {
+  char where[600];
+  req_where(req, where, sizeof where);
+  net_finish(net, req, TQ_NET_CANCELLED, "%s: cancelled", where);
+}
+
+tq_code tq_net_cancel_all(tq_net *net, tq_err *err) {
+  if (net->in_run)
+    return tq_err_set(err, TQ_EINTERNAL, "net: tq_net_cancel_all called from a callback");
+  /* Waiting for a slot or a token. */
+  for (tq_net_provider *p = net->providers; p; p = p->next) {
+    net_req *q = p->q_head;
+    p->q_head = p->q_tail = NULL;
+    p->wake_us = 0;
+    while (q) {
+      net_req *next = q->next;
+      cancel_one(net, q);
+      q = next;
+    }
+  }
+  /* Waiting out a backoff. */
+  size_t n = net->heap_len;
+  net->heap_len = 0;
+  for (size_t i = 0; i < n; i++)
+    cancel_one(net, net->heap[i]);
+  /* On the wire: off curl (closes the connection), then complete. Followers complete with
+   * their leader in net_finish. */
+  for (net_req *req = net->live; req; req = req->live_next) {
+    if (req->easy == NULL)
+      continue;
+    curl_multi_remove_handle(net->multi, req->easy);
+    curl_easy_cleanup(req->easy); /* not pooled: its transfer was cut short */
+    req->easy = NULL;
+    req->prov->active--;
+    cancel_one(net, req);
+  }
+  return TQ_OK;
 }
 
 /* ---- attempts --------------------------------------------------------------------------- */

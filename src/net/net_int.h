@@ -51,6 +51,8 @@ struct tq_net_provider {
   int active;               /* attempts holding a connection slot */
   net_req *q_head, *q_tail; /* waiting for a slot or a token, FIFO */
   int64_t wake_us;          /* when the next token is due while q_head waits for one; 0 none */
+  int auth_streak;          /* final answers 401/403 in a row (any other answer resets it) */
+  char auth_error[256];     /* the last of them */
 };
 
 /* One submitted request. Pooled: recycled after its callback ran. A follower is a request

@@ -17,6 +17,7 @@ const char *tq_net_fail_name(tq_net_fail f) {
   case TQ_NET_BLOCKED: return "blocked";
   case TQ_NET_TOO_LARGE: return "too_large";
   case TQ_NET_HTTP: return "http";
+  case TQ_NET_CANCELLED: return "cancelled";
   }
   return "unknown";
 }

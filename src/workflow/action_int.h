@@ -65,11 +65,30 @@ typedef struct run_row {
   char *input;    /* JSON {"collection": NAME} or {"values": [...]} */
   char *settings; /* JSON object of the overrides, secrets sealed (settings_put) */
   int concurrency;
-  int64_t workflow_id, last_id, total, enriched, not_found, failed;
+  int64_t workflow_id, last_id, total, enriched, not_found, failed, skipped;
+  int64_t retry_of;   /* the run whose failed items this one retries; 0: none */
+  char *owner;        /* the process running it, "host boot-id pid" (see run_owner_self) */
+  int64_t updated_at; /* its heartbeat while running */
   double seconds;
 } run_row;
 
+/* Creates the run, owned by this process. */
 tq_code run_store_create(tq_lib *lib, run_row *r, tq_err *err);
+/* Takes over run r (as loaded) for this process: one conditional UPDATE that succeeds only if
+ * nobody changed the run since it was loaded (status, owner and heartbeat as in r), so that of
+ * two processes resuming the same run one gets it and the other TQ_EDENIED. */
+tq_code run_store_claim(tq_lib *lib, const run_row *r, tq_err *err);
+/* Refreshes the heartbeat of run id (autocommit). */
+tq_code run_store_heartbeat(tq_lib *lib, int64_t id, tq_err *err);
+
+/* This process as a run owner: "host boot-id pid". */
+const char *run_owner_self(void);
+/* Whether a run with status "running", owner and heartbeat updated_at is still being run at
+ * now: on this host (and boot) its process must exist and its heartbeat be recent; on another
+ * host its heartbeat must be recent. */
+#define RUN_HEARTBEAT_S 5
+#define RUN_LEASE_S 60
+int run_owner_live(const char *owner, int64_t updated_at, int64_t now);
 tq_code run_store_load(tq_lib *lib, int64_t id, run_row *r, tq_err *err);
 void run_row_free(run_row *r);
 /* Inside the caller's transaction: counts, last_id, seconds, status (NULL: unchanged). */
@@ -80,7 +99,7 @@ tq_code run_store_checkpoint(tq_lib *lib, const run_row *r, const char *status, 
  * Strings are borrowed for the call. */
 typedef struct run_item {
   int64_t object_id;
-  const char *outcome; /* "not_found" or "failed" */
+  const char *outcome; /* "not_found", "failed" or "skipped" */
   const char *reason;  /* NULL: "" */
 } run_item;
 struct sqlite3_stmt;

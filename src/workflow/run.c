@@ -197,8 +197,8 @@ static tq_code head_take(runner *r, int64_t id, tq_object **obj, tq_err *err) {
 
 /* Reads the slot's object (its own row, read ahead with the next ones: the script reads its
  * lists from the library if it uses them, see obj_lists_later) into *obj, or finishes the slot
- * as failed (and leaves *obj NULL) when the object is gone or the action does not accept its
- * type. */
+ * (and leaves *obj NULL): failed when the object is gone, skipped when the action does not
+ * accept its type. */
 static tq_code read_accepted(runner *r, slot *s, tq_object **obj, tq_err *err) {
   tq_code rc = head_take(r, s->id, obj, err);
   if (rc != TQ_OK)
@@ -209,7 +209,7 @@ static tq_code read_accepted(runner *r, slot *s, tq_object **obj, tq_err *err) {
   }
   const char *refused = refuse(r, *obj);
   if (refused) {
-    finish_slot_msg(r, s, OUT_FAILED, "the action does not accept %s objects", refused);
+    finish_slot_msg(r, s, OUT_SKIPPED, "the action does not accept %s objects", refused);
     tq_object_free(*obj);
     *obj = NULL;
   }
@@ -415,7 +415,9 @@ static tq_code admit(runner *r, tq_err *err) {
   return rc;
 }
 
-/* Drops the runs in flight: their items stay uncommitted and are redone on resume. */
+/* Drops the runs in flight: their items stay uncommitted and are redone on resume. Their
+ * requests are cancelled rather than waited for (a stalled server would hold a Ctrl-C for
+ * the whole request timeout, retries included). */
 static void drop_in_flight(runner *r) {
   for (size_t k = 0; k < r->count; k++) {
     slot *s = runner_slot(r, k);
@@ -430,6 +432,30 @@ static void drop_in_flight(runner *r) {
     }
   }
   r->active = 0;
+  if (r->net)
+    tq_net_cancel_all(r->net, NULL);
+}
+
+/* An error when the provider's answers were 401/403 max_auth_failures times in a row: a bad
+ * or revoked key fails every item, and each costs quota. */
+static tq_code auth_check(runner *r, tq_err *err) {
+  int max = r->o->max_auth_failures > 0 ? r->o->max_auth_failures : TQ_ACTION_AUTH_FAILURES_DEFAULT;
+  const char *last = NULL;
+  int n = tq_net_provider_auth_failures(r->prov, &last);
+  if (n < max)
+    return TQ_OK;
+  return tq_err_set(err, TQ_EDENIED, "stopped after %d authentication failures: %s", n, last);
+}
+
+/* The heartbeat of the run's lease, when no checkpoint refreshed it lately (a run whose
+ * requests stall commits nothing for a while). */
+static void heartbeat(runner *r) {
+  int64_t now = tq_mono_ms();
+  if (r->o->dry_run || r->row.id == 0 || now - r->last_beat_ms < RUN_HEARTBEAT_S * 1000)
+    return;
+  r->last_beat_ms = now;
+  tq_err e;
+  run_store_heartbeat(r->lib, r->row.id, &e); /* a failure shows as a stale lease only */
 }
 
 static tq_code loop(runner *r, tq_err *err) {
@@ -441,7 +467,10 @@ static tq_code loop(runner *r, tq_err *err) {
     if (r->active > 0)
       rc = tq_lua_step(r->rt, 50, err);
     if (rc == TQ_OK)
+      rc = auth_check(r, err);
+    if (rc == TQ_OK)
       rc = run_commit_due(r, 0, NULL, err);
+    heartbeat(r);
     run_progress_draw(r, 0);
   }
   return rc;
@@ -601,6 +630,20 @@ static tq_code resolve_values(runner *r, const char *const *values, size_t n, tq
   return TQ_OK;
 }
 
+/* The failed items of run retry_of, in id order (objects deleted since are left out). */
+static tq_code setup_retry(runner *r, int64_t retry_of, tq_err *err) {
+  tq_run_item_info *items = NULL;
+  size_t n = 0;
+  tq_code rc = tq_run_items(r->lib, retry_of, "failed", &items, &n, err);
+  if (rc == TQ_OK && (r->ids = calloc(n ? n : 1, sizeof *r->ids)) == NULL)
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+  for (size_t i = 0; rc == TQ_OK && i < n; i++)
+    if (items[i].value[0])
+      r->ids[r->n_ids++] = items[i].object_id;
+  tq_run_items_free(items, n);
+  return rc;
+}
+
 static tq_code setup_collection(runner *r, const char *name, tq_err *err) {
   tq_code rc = tq_lib_collection_get(r->lib, name, &r->query, err);
   if (rc == TQ_OK && r->row.total == 0)
@@ -635,6 +678,7 @@ static void runner_free(runner *r) {
  */
 
 typedef struct session_in {
+  int64_t retry_of; /* the failed items of this run, or: */
   const char *collection;
   const char *const *values;
   size_t n_values;
@@ -663,7 +707,9 @@ static tq_code settings_json(const tq_action *a, const tq_action_opts *o, const 
 
 static char *input_json(const session_in *in) {
   cJSON *j = cJSON_CreateObject();
-  if (j && in->collection) {
+  if (j && in->retry_of > 0) {
+    cJSON_AddNumberToObject(j, "retry_failed", (double)in->retry_of);
+  } else if (j && in->collection) {
     cJSON_AddStringToObject(j, "collection", in->collection);
   } else if (j) {
     cJSON *arr = cJSON_AddArrayToObject(j, "values");
@@ -678,7 +724,8 @@ static char *input_json(const session_in *in) {
 static tq_code setup_input(runner *r, const session_in *in, tq_err *err) {
   if (in->collection)
     return setup_collection(r, in->collection, err);
-  tq_code rc = resolve_values(r, in->values, in->n_values, err);
+  tq_code rc = in->retry_of > 0 ? setup_retry(r, in->retry_of, err)
+                                : resolve_values(r, in->values, in->n_values, err);
   if (rc == TQ_OK && r->row.total == 0)
     r->row.total = (int64_t)r->n_ids;
   return rc;
@@ -691,6 +738,7 @@ static void summarize(const runner *r, const char *status, tq_run_summary *out) 
   out->enriched = r->row.enriched;
   out->not_found = r->row.not_found;
   out->failed = r->row.failed;
+  out->skipped = r->row.skipped;
   out->total = r->row.total;
   out->seconds = r->row.seconds;
   if (r->has_fatal)
@@ -721,15 +769,10 @@ static void execute(runner *r, tq_run_summary *out) {
   summarize(r, status, out);
 }
 
-/* A resumed run is "running" again until its final checkpoint. */
+/* A resumed run is this process's and "running" again until its final checkpoint: taken over
+ * only if nobody did meanwhile (run_store_claim). */
 static tq_code mark_running(runner *r, tq_err *err) {
-  tq_code rc = tq_lib_begin(r->lib, err);
-  if (rc == TQ_OK)
-    rc = run_store_checkpoint(r->lib, &r->row, "running", NULL, err);
-  if (rc == TQ_OK)
-    return tq_lib_commit(r->lib, err);
-  tq_lib_rollback(r->lib);
-  return rc;
+  return run_store_claim(r->lib, &r->row, err);
 }
 
 /* The runner's connection counts and reads the input in id order (cursor pages, object rows)
@@ -770,7 +813,7 @@ static tq_code session(tq_lib *lib, const tq_action *a, const tq_action_opts *o,
            : row->concurrency > 0 ? row->concurrency
                                   : a->concurrency;
   r.seconds_before = row->seconds;
-  r.committed_before = row->enriched + row->not_found + row->failed;
+  r.committed_before = row->enriched + row->not_found + row->failed + row->skipped;
   r.failed_before = row->failed;
   int64_t cache = cache_shrink(lib); /* before the input's count reads every row */
   char *key_path = tq_plugin_key_path(o->db_path ? o->db_path : "tqhost.db");
@@ -809,32 +852,6 @@ static tq_code session(tq_lib *lib, const tq_action *a, const tq_action_opts *o,
 /* ---- public entry points ------------------------------------------------------------------------
  */
 
-tq_code tq_action_run(tq_lib *lib, const tq_action *a, const tq_action_opts *o, tq_run_summary *out,
-                      tq_err *err) {
-  memset(out, 0, sizeof *out);
-  if ((o->collection == NULL) == (o->n_values == 0))
-    return tq_err_set(err, TQ_EINVAL, "action %s: give a collection or values (one of them)",
-                      a->name);
-  session_in in = {.collection = o->collection,
-                   .values = o->values,
-                   .n_values = o->n_values,
-                   .overrides = o->overrides,
-                   .n_overrides = o->n_overrides};
-  run_row row;
-  memset(&row, 0, sizeof row);
-  row.action = a->name;
-  row.workflow_id = o->workflow_id;
-  row.input = input_json(&in);
-  tq_code rc = row.input ? TQ_OK : tq_err_set(err, TQ_ENOMEM, "out of memory");
-  if (rc == TQ_OK)
-    rc = settings_json(a, o, &in, &row.settings, err);
-  if (rc == TQ_OK)
-    rc = session(lib, a, o, &row, &in, out, err);
-  free(row.input);
-  free(row.settings);
-  return rc;
-}
-
 /* Recorded settings first (sealed ones opened), then the caller's overrides (which win:
  * later keys replace). *rec and *sealed hold the recorded pairs (settings_free them). */
 static tq_code resume_overrides(const run_row *row, const tq_action_opts *o, tq_lua_kv **out,
@@ -864,8 +881,13 @@ static tq_code resume_input(const run_row *row, cJSON **input, session_in *in, c
   *input = cJSON_Parse(row->input);
   const cJSON *coll = cJSON_GetObjectItemCaseSensitive(*input, "collection");
   const cJSON *vals = cJSON_GetObjectItemCaseSensitive(*input, "values");
+  const cJSON *retry = cJSON_GetObjectItemCaseSensitive(*input, "retry_failed");
   if (cJSON_IsString(coll)) {
     in->collection = coll->valuestring;
+    return TQ_OK;
+  }
+  if (cJSON_IsNumber(retry) && retry->valuedouble >= 1) {
+    in->retry_of = (int64_t)retry->valuedouble;
     return TQ_OK;
   }
   int count = cJSON_GetArraySize(vals);
@@ -881,6 +903,61 @@ static tq_code resume_input(const run_row *row, cJSON **input, session_in *in, c
   }
   in->values = *values;
   return TQ_OK;
+}
+
+tq_code tq_action_run(tq_lib *lib, const tq_action *a, const tq_action_opts *o, tq_run_summary *out,
+                      tq_err *err) {
+  memset(out, 0, sizeof *out);
+  if ((o->collection != NULL) + (o->n_values != 0) + (o->retry_failed > 0) != 1)
+    return tq_err_set(err, TQ_EINVAL,
+                      "action %s: give a collection, values or a run to retry (one of them)",
+                      a->name);
+  session_in in = {.retry_of = o->retry_failed,
+                   .collection = o->collection,
+                   .values = o->values,
+                   .n_values = o->n_values,
+                   .overrides = o->overrides,
+                   .n_overrides = o->n_overrides};
+  run_row row, orig;
+  memset(&row, 0, sizeof row);
+  memset(&orig, 0, sizeof orig);
+  tq_lua_kv *ovr = NULL, *rec = NULL;
+  int *sealed = NULL;
+  size_t n_rec = 0;
+  tq_code rc = TQ_OK;
+  if (o->retry_failed > 0) {
+    /* The retried run's action and settings, the caller's overrides over them. */
+    int64_t failed = 0;
+    rc = run_store_load(lib, o->retry_failed, &orig, err);
+    if (rc == TQ_OK && strcmp(orig.action, a->name) != 0)
+      rc = tq_err_set(err, TQ_EINVAL, "run %lld ran action %s, not %s", (long long)o->retry_failed,
+                      orig.action, a->name);
+    if (rc == TQ_OK)
+      rc = resume_overrides(&orig, o, &ovr, &in.n_overrides, &rec, &sealed, &n_rec, err);
+    if (rc == TQ_OK) {
+      in.overrides = ovr;
+      failed = orig.failed;
+      if (failed == 0)
+        rc = tq_err_set(err, TQ_EINVAL, "run %lld has no failed items to retry",
+                        (long long)o->retry_failed);
+    }
+  }
+  row.action = a->name;
+  row.workflow_id = o->workflow_id ? o->workflow_id : orig.workflow_id;
+  row.retry_of = o->retry_failed;
+  row.input = rc == TQ_OK ? input_json(&in) : NULL;
+  if (rc == TQ_OK && row.input == NULL)
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+  if (rc == TQ_OK)
+    rc = settings_json(a, o, &in, &row.settings, err);
+  if (rc == TQ_OK)
+    rc = session(lib, a, o, &row, &in, out, err);
+  free(row.input);
+  free(row.settings);
+  free(ovr);
+  settings_free(rec, sealed, n_rec);
+  run_row_free(&orig);
+  return rc;
 }
 
 tq_code tq_action_resume(tq_lib *lib, int64_t run_id, const tq_action_opts *o, tq_run_summary *out,
@@ -900,6 +977,15 @@ tq_code tq_action_resume(tq_lib *lib, int64_t run_id, const tq_action_opts *o, t
   if (strcmp(row.status, "done") == 0) {
     rc = tq_err_set(err, TQ_EINVAL, "run %lld is done already: nothing to resume",
                     (long long)run_id);
+    goto fail;
+  }
+  int64_t now = tq_time_now();
+  if (strcmp(row.status, "running") == 0 && run_owner_live(row.owner, row.updated_at, now)) {
+    rc = tq_err_set(err, TQ_EDENIED,
+                    "run %lld is running in another process (%s, heartbeat %lld s ago): not "
+                    "resumed",
+                    (long long)run_id, row.owner ? row.owner : "?",
+                    (long long)(now - row.updated_at));
     goto fail;
   }
   if ((rc = tq_action_find(tq_action_dir(), row.action, &a, err)) != TQ_OK ||

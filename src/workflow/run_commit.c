@@ -114,7 +114,7 @@ static void write_slot(const runner *r, tq_lib *lib, slot *s, int *rolled_back) 
   }
 }
 
-/* The run_items rows of the job's not-found and failed items. */
+/* The run_items rows of the job's not-found, failed and skipped items. */
 static tq_code write_items(const runner *r, tq_lib *lib, sqlite3_stmt **cache, const run_job *j,
                            tq_err *err) {
   run_item local[256] = {{0}}, *items = local;
@@ -125,7 +125,9 @@ static tq_code write_items(const runner *r, tq_lib *lib, sqlite3_stmt **cache, c
     const slot *s = &j->slots[i];
     if (s->outcome != OUT_ENRICHED)
       items[n++] = (run_item){.object_id = s->id,
-                              .outcome = s->outcome == OUT_NOT_FOUND ? "not_found" : "failed",
+                              .outcome = s->outcome == OUT_NOT_FOUND ? "not_found"
+                                         : s->outcome == OUT_SKIPPED ? "skipped"
+                                                                     : "failed",
                               .reason = s->reason};
   }
   tq_code rc = n ? run_store_items(lib, cache, r->row.id, items, n, err) : TQ_OK;
@@ -139,6 +141,8 @@ static void count_into(run_row *row, const slot *s) {
     row->enriched++;
   else if (s->outcome == OUT_NOT_FOUND)
     row->not_found++;
+  else if (s->outcome == OUT_SKIPPED)
+    row->skipped++;
   else
     row->failed++;
 }
@@ -181,6 +185,7 @@ static tq_code commit_job(const runner *r, tq_lib *lib, sqlite3_stmt **cache, co
     return rc;
   row->enriched = next.enriched;
   row->not_found = next.not_found;
+  row->skipped = next.skipped;
   row->failed = next.failed;
   row->last_id = next.last_id;
   row->seconds = next.seconds;
@@ -282,6 +287,7 @@ static tq_code writer_drain(runner *r, tq_err *err) {
   tq_code rc = w->failed ? (*err = w->err, w->err.code ? w->err.code : TQ_EDB) : TQ_OK;
   r->row.enriched = w->row.enriched;
   r->row.not_found = w->row.not_found;
+  r->row.skipped = w->row.skipped;
   r->row.failed = w->row.failed;
   r->row.last_id = w->row.last_id;
   r->row.seconds = w->row.seconds;
@@ -316,6 +322,7 @@ static tq_code writer_offer(runner *r, size_t k, int *taken, tq_err *err) {
   if (!busy) {
     r->row.enriched = w->row.enriched;
     r->row.not_found = w->row.not_found;
+    r->row.skipped = w->row.skipped;
     r->row.failed = w->row.failed;
     r->row.last_id = w->row.last_id;
     r->row.seconds = w->row.seconds;

@@ -13,7 +13,7 @@
 #include "action_int.h"
 
 enum slot_state { SLOT_WAIT_BATCH = 1, SLOT_RUNNING, SLOT_DONE };
-enum outcome { OUT_ENRICHED = 1, OUT_NOT_FOUND, OUT_FAILED };
+enum outcome { OUT_ENRICHED = 1, OUT_NOT_FOUND, OUT_FAILED, OUT_SKIPPED };
 
 struct runner;
 
@@ -102,7 +102,7 @@ typedef struct runner {
   /* the checkpoint and counts */
   run_row row;
   double seconds_before;
-  int64_t t0_ms, last_commit_ms;
+  int64_t t0_ms, last_commit_ms, last_beat_ms;
   /* progress */
   int progress;
   int64_t done_session, failed_session, last_draw_ms;

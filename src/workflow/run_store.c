@@ -2,10 +2,14 @@
  * (migration 3): a run's row is its checkpoint (last committed object id, counts, time spent),
  * written inside the same transaction as the change sets it accounts for; run_items keeps the
  * not-found and failed items with their reason. Also the read side for `tqhost action runs`. */
+#include <errno.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "action_int.h"
 
@@ -24,12 +28,101 @@ static char *col_dup(sqlite3_stmt *st, int i) {
   return tq_strdup(t ? (const char *)t : "");
 }
 
+/* ---- owners and leases --------------------------------------------------------------------- */
+
+static char g_self[320];
+
+const char *run_owner_self(void) {
+  if (g_self[0] == '\0') {
+    char host[256] = "?", boot[64] = "?";
+    if (gethostname(host, sizeof host) != 0)
+      strcpy(host, "?");
+    host[sizeof host - 1] = '\0';
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+      if (fgets(boot, sizeof boot, f) == NULL)
+        strcpy(boot, "?");
+      boot[strcspn(boot, "\n")] = '\0';
+      fclose(f);
+    }
+    snprintf(g_self, sizeof g_self, "%s %s %ld", host, boot, (long)getpid());
+  }
+  return g_self;
+}
+
+/* Whether process pid exists and is not a zombie (a killed child its parent has not reaped). */
+static int pid_alive(long pid) {
+  if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno != EPERM))
+    return 0;
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return 1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *paren = strrchr(buf, ')');
+  return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
+}
+
+int run_owner_live(const char *owner, int64_t updated_at, int64_t now) {
+  int fresh = now - updated_at <= RUN_LEASE_S;
+  const char *self = run_owner_self();
+  const char *pid_at = owner ? strrchr(owner, ' ') : NULL;
+  const char *self_pid = strrchr(self, ' ');
+  if (pid_at == NULL || (size_t)(pid_at - owner) != (size_t)(self_pid - self) ||
+      strncmp(owner, self, (size_t)(self_pid - self)) != 0)
+    return fresh; /* another host or boot (or no owner recorded): the heartbeat tells */
+  return fresh && pid_alive(strtol(pid_at + 1, NULL, 10));
+}
+
+tq_code run_store_claim(tq_lib *lib, const run_row *r, tq_err *err) {
+  sqlite3_stmt *st = NULL;
+  tq_code rc = prepare(lib,
+                       "UPDATE runs SET owner=?1, updated_at=?2, status='running',"
+                       " finished_at=NULL WHERE id=?3 AND status=?4 AND"
+                       " coalesce(owner,'')=?5 AND updated_at=?6",
+                       &st, err);
+  if (rc != TQ_OK)
+    return rc;
+  sqlite3_bind_text(st, 1, run_owner_self(), -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, tq_time_now());
+  sqlite3_bind_int64(st, 3, r->id);
+  sqlite3_bind_text(st, 4, r->status, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, r->owner ? r->owner : "", -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 6, r->updated_at);
+  if (sqlite3_step(st) != SQLITE_DONE)
+    rc = db_err(lib, err, "taking over the run");
+  else if (sqlite3_changes(tq_lib_db(lib)) == 0)
+    rc = tq_err_set(err, TQ_EDENIED,
+                    "run %lld was taken over by another process meanwhile: not resumed",
+                    (long long)r->id);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+tq_code run_store_heartbeat(tq_lib *lib, int64_t id, tq_err *err) {
+  sqlite3_stmt *st = NULL;
+  tq_code rc = prepare(lib, "UPDATE runs SET updated_at=?1 WHERE id=?2", &st, err);
+  if (rc != TQ_OK)
+    return rc;
+  sqlite3_bind_int64(st, 1, tq_time_now());
+  sqlite3_bind_int64(st, 2, id);
+  if (sqlite3_step(st) != SQLITE_DONE)
+    rc = db_err(lib, err, "heartbeat");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* ---- runs ------------------------------------------------------------------------------------ */
+
 tq_code run_store_create(tq_lib *lib, run_row *r, tq_err *err) {
   sqlite3_stmt *st = NULL;
   tq_code rc = prepare(lib,
                        "INSERT INTO runs(action, workflow_id, status, input, settings,"
-                       " concurrency, total, started_at, updated_at)"
-                       " VALUES(?,?,'running',?,?,?,?,?,?)",
+                       " concurrency, total, started_at, updated_at, owner, retry_of)"
+                       " VALUES(?,?,'running',?,?,?,?,?,?,?,?)",
                        &st, err);
   if (rc != TQ_OK)
     return rc;
@@ -43,6 +136,9 @@ tq_code run_store_create(tq_lib *lib, run_row *r, tq_err *err) {
   sqlite3_bind_int64(st, 6, r->total);
   sqlite3_bind_int64(st, 7, now);
   sqlite3_bind_int64(st, 8, now);
+  sqlite3_bind_text(st, 9, run_owner_self(), -1, SQLITE_STATIC);
+  if (r->retry_of > 0)
+    sqlite3_bind_int64(st, 10, r->retry_of);
   if (sqlite3_step(st) != SQLITE_DONE)
     rc = db_err(lib, err, "creating the run");
   else
@@ -57,7 +153,8 @@ tq_code run_store_load(tq_lib *lib, int64_t id, run_row *r, tq_err *err) {
   tq_code rc = prepare(lib,
                        "SELECT action, status, input, settings, concurrency,"
                        " coalesce(workflow_id,0), last_id, total, enriched, not_found, failed,"
-                       " seconds FROM runs WHERE id=?",
+                       " seconds, skipped, coalesce(retry_of,0), owner, updated_at"
+                       " FROM runs WHERE id=?",
                        &st, err);
   if (rc != TQ_OK)
     return rc;
@@ -77,6 +174,11 @@ tq_code run_store_load(tq_lib *lib, int64_t id, run_row *r, tq_err *err) {
     r->not_found = sqlite3_column_int64(st, 9);
     r->failed = sqlite3_column_int64(st, 10);
     r->seconds = sqlite3_column_double(st, 11);
+    r->skipped = sqlite3_column_int64(st, 12);
+    r->retry_of = sqlite3_column_int64(st, 13);
+    if (sqlite3_column_type(st, 14) != SQLITE_NULL)
+      r->owner = col_dup(st, 14);
+    r->updated_at = sqlite3_column_int64(st, 15);
     if (!r->action || !r->status || !r->input || !r->settings)
       rc = tq_err_set(err, TQ_ENOMEM, "runs: out of memory");
   } else if (step == SQLITE_DONE) {
@@ -91,8 +193,8 @@ tq_code run_store_load(tq_lib *lib, int64_t id, run_row *r, tq_err *err) {
 }
 
 void run_row_free(run_row *r) {
-  free(r->action), free(r->status), free(r->input), free(r->settings);
-  r->action = r->status = r->input = r->settings = NULL;
+  free(r->action), free(r->status), free(r->input), free(r->settings), free(r->owner);
+  r->action = r->status = r->input = r->settings = r->owner = NULL;
 }
 
 tq_code run_store_checkpoint(tq_lib *lib, const run_row *r, const char *status, const char *error,
@@ -101,6 +203,7 @@ tq_code run_store_checkpoint(tq_lib *lib, const run_row *r, const char *status, 
   tq_code rc = prepare(lib,
                        "UPDATE runs SET last_id=?1, total=?2, enriched=?3, not_found=?4,"
                        " failed=?5, seconds=?6, updated_at=?7, status=coalesce(?8, status),"
+                       " skipped=?11,"
                        " error=coalesce(?9, error),"
                        " finished_at=CASE WHEN ?8 IS NULL THEN finished_at"
                        "   WHEN ?8 = 'running' THEN NULL ELSE ?7 END WHERE id=?10",
@@ -119,6 +222,7 @@ tq_code run_store_checkpoint(tq_lib *lib, const run_row *r, const char *status, 
   if (error)
     sqlite3_bind_text(st, 9, error, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 10, r->id);
+  sqlite3_bind_int64(st, 11, r->skipped);
   if (sqlite3_step(st) != SQLITE_DONE)
     rc = db_err(lib, err, "writing the checkpoint");
   sqlite3_finalize(st);
@@ -154,15 +258,18 @@ tq_code run_store_items(tq_lib *lib, sqlite3_stmt **cache, int64_t run_id, const
 #define INFO_COLS                                                                                  \
   "SELECT id, coalesce(workflow_id,0), action, status, input, total, enriched, not_found,"         \
   " failed, last_id, started_at, updated_at, coalesce(finished_at,0), seconds,"                    \
-  " coalesce(error,'') FROM runs"
+  " coalesce(error,''), skipped, owner, coalesce(retry_of,0) FROM runs"
 
 /* "collection NAME" or "N values" from the input JSON. */
 static void input_text(const char *json, char *out, size_t n) {
   cJSON *j = cJSON_Parse(json);
   const cJSON *coll = cJSON_GetObjectItemCaseSensitive(j, "collection");
   const cJSON *vals = cJSON_GetObjectItemCaseSensitive(j, "values");
+  const cJSON *retry = cJSON_GetObjectItemCaseSensitive(j, "retry_failed");
   if (cJSON_IsString(coll))
     snprintf(out, n, "collection %s", coll->valuestring);
+  else if (cJSON_IsNumber(retry))
+    snprintf(out, n, "failed items of run %.0f", retry->valuedouble);
   else
     snprintf(out, n, "%d values", cJSON_GetArraySize(vals));
   cJSON_Delete(j);
@@ -185,6 +292,16 @@ static void info_from(sqlite3_stmt *st, tq_run_info *r) {
   r->finished_at = sqlite3_column_int64(st, 12);
   r->seconds = sqlite3_column_double(st, 13);
   tq_strlcpy(r->error, (const char *)sqlite3_column_text(st, 14), sizeof r->error);
+  r->skipped = sqlite3_column_int64(st, 15);
+  r->retry_of = sqlite3_column_int64(st, 17);
+  const char *owner = (const char *)sqlite3_column_text(st, 16);
+  tq_strlcpy(r->owner, owner ? owner : "", sizeof r->owner);
+  tq_strlcpy(r->state, r->status, sizeof r->state);
+  if (strcmp(r->status, "running") == 0) {
+    r->live = run_owner_live(owner, r->updated_at, tq_time_now());
+    if (!r->live)
+      tq_strlcpy(r->state, "interrupted (process died)", sizeof r->state);
+  }
 }
 
 tq_code tq_run_list(tq_lib *lib, size_t limit, tq_run_info **out, size_t *n, tq_err *err) {
@@ -286,4 +403,57 @@ void tq_run_reasons_free(tq_run_reason *r, size_t n) {
   for (size_t i = 0; i < n; i++)
     free(r[i].reason);
   free(r);
+}
+
+tq_code tq_run_items(tq_lib *lib, int64_t run_id, const char *outcome, tq_run_item_info **out,
+                     size_t *n, tq_err *err) {
+  sqlite3_stmt *st = NULL;
+  *out = NULL;
+  *n = 0;
+  tq_code rc = prepare(lib,
+                       "SELECT ri.object_id, coalesce(t.name, o.type, ''), coalesce(o.value, ''),"
+                       " ri.reason FROM run_items ri LEFT JOIN objects o ON o.id = ri.object_id"
+                       " LEFT JOIN indicator_types t ON t.id = o.itype_id"
+                       " WHERE ri.run_id=?1 AND ri.outcome=?2 ORDER BY ri.object_id",
+                       &st, err);
+  if (rc != TQ_OK)
+    return rc;
+  sqlite3_bind_int64(st, 1, run_id);
+  sqlite3_bind_text(st, 2, outcome, -1, SQLITE_STATIC);
+  size_t cap = 0;
+  int step;
+  while (rc == TQ_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 16;
+      tq_run_item_info *grown = realloc(*out, cap * sizeof *grown);
+      if (grown == NULL) {
+        rc = tq_err_set(err, TQ_ENOMEM, "runs: out of memory");
+        break;
+      }
+      *out = grown;
+    }
+    tq_run_item_info *it = &(*out)[*n];
+    it->object_id = sqlite3_column_int64(st, 0);
+    it->indicator_type = col_dup(st, 1);
+    it->value = col_dup(st, 2);
+    it->reason = col_dup(st, 3);
+    (*n)++;
+    if (!it->indicator_type || !it->value || !it->reason)
+      rc = tq_err_set(err, TQ_ENOMEM, "runs: out of memory");
+  }
+  if (rc == TQ_OK && step != SQLITE_DONE)
+    rc = db_err(lib, err, "reading run items");
+  sqlite3_finalize(st);
+  if (rc != TQ_OK) {
+    tq_run_items_free(*out, *n);
+    *out = NULL;
+    *n = 0;
+  }
+  return rc;
+}
+
+void tq_run_items_free(tq_run_item_info *items, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free(items[i].indicator_type), free(items[i].value), free(items[i].reason);
+  free(items);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "action_int.h"
+#include "tqhost/feed.h"
 
 void tq_workflow_free(tq_workflow *w) {
   if (w == NULL)
@@ -329,8 +330,84 @@ static void settings_close(tq_lua_kv *kvs, size_t n) {
   free(kvs);
 }
 
-tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts *base, int64_t now,
-                        tq_workflow_step_fn step, void *ud, size_t *n_failed, tq_err *err) {
+/* ---- running, claims and resumes ----------------------------------------------------------
+ * A workflow run is its actions' runs in order. The latest run of each action (for this
+ * workflow) tells where the last workflow run stands: one whose process is alive means the
+ * workflow is running elsewhere; one "interrupted" (Ctrl-C) or "running" with a dead process
+ * (SIGKILL, crash) means the last workflow run stopped at that action, and the next one
+ * resumes it there (the actions before it were done) instead of starting over. */
+
+typedef struct wf_state {
+  int live;         /* a run of the workflow is alive in some process */
+  int64_t live_run; /* ... that one */
+  size_t resume_at; /* the action to resume, when resume_run > 0 */
+  int64_t resume_run;
+} wf_state;
+
+static tq_code wf_state_get(tq_lib *lib, const tq_workflow *w, int64_t now, wf_state *out,
+                            tq_err *err) {
+  memset(out, 0, sizeof *out);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(tq_lib_db(lib),
+                         "SELECT id, status, owner, updated_at FROM runs WHERE workflow_id=?1"
+                         " AND action=?2 ORDER BY id DESC LIMIT 1",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_err(lib, err, "reading the workflow's runs");
+  tq_code rc = TQ_OK;
+  for (size_t i = 0; i < w->n_actions && !out->live; i++) {
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, w->id);
+    sqlite3_bind_text(st, 2, w->actions[i], -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE)
+      continue;
+    if (step != SQLITE_ROW) {
+      rc = db_err(lib, err, "reading the workflow's runs");
+      break;
+    }
+    int64_t id = sqlite3_column_int64(st, 0);
+    const char *status = (const char *)sqlite3_column_text(st, 1);
+    const char *owner = (const char *)sqlite3_column_text(st, 2);
+    int running = strcmp(status, "running") == 0;
+    if (running && run_owner_live(owner, sqlite3_column_int64(st, 3), now)) {
+      out->live = 1;
+      out->live_run = id;
+    } else if ((running || strcmp(status, "interrupted") == 0) && out->resume_run == 0) {
+      out->resume_run = id;
+      out->resume_at = i;
+    }
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* Records an action of the workflow that could not start (no run was created) as a failed
+ * run with the error, so that the activity log shows it. */
+static void record_failed_start(tq_lib *lib, const tq_workflow *w, const char *action,
+                                const char *error) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(tq_lib_db(lib),
+                         "INSERT INTO runs(action, workflow_id, status, input, started_at,"
+                         " updated_at, finished_at, error, owner)"
+                         " VALUES(?1, ?2, 'failed', json_object('collection', ?3), ?4, ?4, ?4,"
+                         " ?5, ?6)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return;
+  int64_t now = tq_time_now();
+  sqlite3_bind_text(st, 1, action, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, w->id);
+  sqlite3_bind_text(st, 3, w->collection, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, now);
+  sqlite3_bind_text(st, 5, error, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 6, run_owner_self(), -1, SQLITE_STATIC);
+  sqlite3_step(st);
+  sqlite3_finalize(st);
+}
+
+/* Runs the workflow's actions from where its state says. */
+static tq_code wf_execute(tq_lib *lib, const tq_workflow *w, const tq_action_opts *base,
+                          const wf_state *ws, tq_workflow_step_fn step, void *ud, size_t *n_failed,
+                          tq_err *err) {
   size_t failed = 0;
   tq_lua_kv *settings = NULL;
   tq_code orc = settings_open(w, base->db_path, &settings, err);
@@ -338,60 +415,142 @@ tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts 
     settings_close(settings, w->n_settings);
     return orc;
   }
-  for (size_t i = 0; i < w->n_actions; i++) {
+  size_t first = ws->resume_run ? ws->resume_at : 0;
+  for (size_t i = first; i < w->n_actions; i++) {
     tq_action *a = NULL;
     tq_run_summary sum;
     tq_err aerr;
     memset(&sum, 0, sizeof sum);
     tq_err_clear(&aerr);
-    tq_code rc = tq_action_find(tq_action_dir(), w->actions[i], &a, &aerr);
-    if (rc == TQ_OK) {
-      tq_action_opts o = *base;
-      o.collection = w->collection;
-      o.values = NULL;
-      o.n_values = 0;
-      o.overrides = settings;
-      o.n_overrides = w->n_settings;
-      o.workflow_id = w->id;
-      rc = tq_action_run(lib, a, &o, &sum, &aerr);
-      if (rc == TQ_OK && strcmp(sum.status, "done") != 0)
-        rc = TQ_EINTERNAL; /* interrupted or failed as a whole: counted as a failure */
+    tq_action_opts o = *base;
+    o.collection = w->collection;
+    o.values = NULL;
+    o.n_values = 0;
+    o.overrides = settings;
+    o.n_overrides = w->n_settings;
+    o.workflow_id = w->id;
+    tq_code rc;
+    if (i == first && ws->resume_run) {
+      rc = tq_action_resume(lib, ws->resume_run, &o, &sum, &aerr);
+      if (rc == TQ_EDENIED) {
+        /* Another process took the run over meanwhile: the workflow is its now. */
+        *err = aerr;
+        settings_close(settings, w->n_settings);
+        return rc;
+      }
+    } else {
+      rc = tq_action_find(tq_action_dir(), w->actions[i], &a, &aerr);
+      if (rc == TQ_OK)
+        rc = tq_action_run(lib, a, &o, &sum, &aerr);
     }
+    if (rc != TQ_OK && sum.run_id == 0)
+      record_failed_start(lib, w, w->actions[i], aerr.msg);
+    if (rc == TQ_OK && (strcmp(sum.status, "done") != 0 || sum.failed > 0))
+      rc = TQ_EINTERNAL; /* interrupted, failed as a whole or with failed items */
     tq_action_free(a);
     if (rc != TQ_OK)
       failed++;
     if (step)
       step(ud, w, w->actions[i], rc, &aerr, &sum);
+    if (strcmp(sum.status, "interrupted") == 0)
+      break; /* Ctrl-C: the next workflow run resumes here */
   }
   settings_close(settings, w->n_settings);
   if (n_failed)
     *n_failed = failed;
+  return TQ_OK;
+}
+
+tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts *base, int64_t now,
+                        tq_workflow_step_fn step, void *ud, size_t *n_failed, tq_err *err) {
+  if (n_failed)
+    *n_failed = 0;
+  wf_state ws;
+  tq_code rc = wf_state_get(lib, w, now, &ws, err);
+  if (rc == TQ_OK && ws.live)
+    rc = tq_err_set(err, TQ_EDENIED, "workflow '%s' is running in another process (run %lld)",
+                    w->name, (long long)ws.live_run);
+  if (rc == TQ_OK)
+    rc = wf_execute(lib, w, base, &ws, step, ud, n_failed, err);
+  if (rc != TQ_OK)
+    return rc;
   int64_t next = tq_schedule_next(&w->schedule, now);
   return change_one(lib, "UPDATE workflows SET last_run_at=?2, next_run_at=?3 WHERE name=?1",
                     w->name, now, next, err);
 }
 
+/* Takes a due workflow for this tick: one conditional update moves its schedule on, so that
+ * of two ticks at once (cron overlapping) only one runs it. *taken 0: another tick did. */
+static tq_code claim_due(tq_lib *lib, const tq_workflow *w, int64_t now, int *taken, tq_err *err) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(tq_lib_db(lib),
+                         "UPDATE workflows SET last_run_at=?2, next_run_at=?3 WHERE id=?1 AND"
+                         " enabled=1 AND next_run_at=?4",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_err(lib, err, "claiming a workflow");
+  int64_t next = tq_schedule_next(&w->schedule, now);
+  sqlite3_bind_int64(st, 1, w->id);
+  sqlite3_bind_int64(st, 2, now);
+  if (next)
+    sqlite3_bind_int64(st, 3, next);
+  sqlite3_bind_int64(st, 4, w->next_run_at);
+  tq_code rc = TQ_OK;
+  if (sqlite3_step(st) != SQLITE_DONE)
+    rc = db_err(lib, err, "claiming a workflow");
+  *taken = rc == TQ_OK && sqlite3_changes(tq_lib_db(lib)) == 1;
+  sqlite3_finalize(st);
+  return rc;
+}
+
 tq_code tq_workflow_tick(tq_lib *lib, const tq_action_opts *base, int64_t now,
-                         tq_workflow_step_fn step, void *ud, size_t *n_run, size_t *n_failed,
-                         tq_err *err) {
-  tq_workflow **due = NULL;
-  size_t n = 0, failed = 0;
-  tq_code rc = select_workflows(
-      lib, "WHERE enabled=1 AND next_run_at IS NOT NULL AND next_run_at<=?1", now, &due, &n, err);
+                         tq_feed_polled_fn feed_done, void *feed_ud, tq_workflow_step_fn step,
+                         void *ud, tq_tick_counts *out, tq_err *err) {
+  memset(out, 0, sizeof *out);
+  /* Feeds first: each due feed is claimed before it is polled (tq_feed_poll_due). */
+  tq_code rc =
+      tq_feed_poll_due(lib, NULL, now, feed_done, feed_ud, &out->feeds, &out->feeds_failed, err);
   if (rc != TQ_OK)
     return rc;
+  tq_workflow **all = NULL;
+  size_t n = 0;
+  rc = select_workflows(lib, "WHERE enabled=1", now, &all, &n, err);
   for (size_t i = 0; i < n && rc == TQ_OK; i++) {
+    tq_workflow *w = all[i];
+    wf_state ws;
+    rc = wf_state_get(lib, w, now, &ws, err);
+    if (rc != TQ_OK || ws.live)
+      continue; /* running in another process: not due again while it runs */
+    int due = w->next_run_at && w->next_run_at <= now;
+    if (ws.resume_run == 0 && !due)
+      continue;
+    if (ws.resume_run == 0) {
+      int taken = 0;
+      rc = claim_due(lib, w, now, &taken, err);
+      if (rc != TQ_OK || !taken)
+        continue;
+    }
     size_t f = 0;
-    rc = tq_workflow_run(lib, due[i], base, now, step, ud, &f, err);
-    failed += f;
+    tq_err werr;
+    tq_err_clear(&werr);
+    tq_code wrc = wf_execute(lib, w, base, &ws, step, ud, &f, &werr);
+    if (wrc == TQ_EDENIED)
+      continue; /* another tick took the interrupted run over first */
+    if (wrc != TQ_OK) {
+      rc = wrc;
+      *err = werr;
+      break;
+    }
+    if (ws.resume_run && due) {
+      /* A resume that was also due counts as the due run. */
+      int taken = 0;
+      rc = claim_due(lib, w, now, &taken, err);
+    }
+    out->workflows++;
+    out->actions_failed += f;
   }
   for (size_t i = 0; i < n; i++)
-    tq_workflow_free(due[i]);
-  free(due);
-  if (n_run)
-    *n_run = n;
-  if (n_failed)
-    *n_failed = failed;
+    tq_workflow_free(all[i]);
+  free(all);
   return rc;
 }
 
@@ -399,7 +558,8 @@ tq_code tq_workflow_activity(tq_lib *lib, int64_t workflow_id, int limit, cJSON 
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(tq_lib_db(lib),
                          "SELECT id, action, status, total, enriched, not_found, failed,"
-                         " started_at, seconds, coalesce(error,'') FROM runs"
+                         " started_at, seconds, coalesce(error,''), skipped, owner, updated_at"
+                         " FROM runs"
                          " WHERE workflow_id=?1 ORDER BY id DESC LIMIT ?2",
                          -1, &st, NULL) != SQLITE_OK)
     return db_err(lib, err, "reading the activity log");
@@ -412,11 +572,17 @@ tq_code tq_workflow_activity(tq_lib *lib, int64_t workflow_id, int limit, cJSON 
     cJSON_AddNumberToObject(j, "run_id", (double)sqlite3_column_int64(st, 0));
     cJSON_AddStringToObject(j, "started_at", t);
     cJSON_AddStringToObject(j, "action", (const char *)sqlite3_column_text(st, 1));
-    cJSON_AddStringToObject(j, "status", (const char *)sqlite3_column_text(st, 2));
+    const char *status = (const char *)sqlite3_column_text(st, 2);
+    if (strcmp(status, "running") == 0 &&
+        !run_owner_live((const char *)sqlite3_column_text(st, 11), sqlite3_column_int64(st, 12),
+                        tq_time_now()))
+      status = "interrupted (process died)";
+    cJSON_AddStringToObject(j, "status", status);
     cJSON_AddNumberToObject(j, "requested", (double)sqlite3_column_int64(st, 3));
     cJSON_AddNumberToObject(j, "enriched", (double)sqlite3_column_int64(st, 4));
     cJSON_AddNumberToObject(j, "not_found", (double)sqlite3_column_int64(st, 5));
     cJSON_AddNumberToObject(j, "failed", (double)sqlite3_column_int64(st, 6));
+    cJSON_AddNumberToObject(j, "skipped", (double)sqlite3_column_int64(st, 10));
     cJSON_AddNumberToObject(j, "seconds", sqlite3_column_double(st, 8));
     const char *e = (const char *)sqlite3_column_text(st, 9);
     if (e && *e)

@@ -178,7 +178,12 @@ D=$(new_db interrupted)
 "$TQ" --db "$D" action run rst-ioc-lookup-action --collection bulk --set "base_url=$SLOW_URL" \
   "${RATE[@]}" >"$WORK/int.out" 2>&1 &
 pid=$!
-sleep 1
+# SIGINT once the run loop is running (a first checkpoint is committed): before the runner
+# installs its handlers, a background job of a non-interactive shell ignores SIGINT.
+for _ in $(seq 300); do
+  [ "$(sqlite3 "$D" "SELECT last_id FROM runs WHERE id = 1" 2>/dev/null)" -gt 0 ] 2>/dev/null && break
+  sleep 0.1
+done
 kill -INT "$pid"
 wait "$pid"
 check "SIGINT: exit status 1" [ $? -eq 1 ]

@@ -235,7 +235,24 @@ static void test_resume_after_checkpoint(void **state) {
   ro.collection = NULL;
   ro.overrides = g_sets; /* the API key again: secrets are not recorded */
   ro.n_overrides = 1;
-  assert_int_equal(tq_action_resume(f->lib, s.run_id, &ro, &s, &err), TQ_OK);
+  /* "running", owned by a live process (this one) with a fresh heartbeat: not resumed. */
+  int64_t run_id = s.run_id;
+  assert_int_equal(tq_action_resume(f->lib, run_id, &ro, &s, &err), TQ_EDENIED);
+  assert_non_null(strstr(err.msg, "is running in another process"));
+  tq_run_info info;
+  assert_int_equal(tq_run_get(f->lib, run_id, &info, &err), TQ_OK);
+  assert_true(info.live);
+  assert_string_equal(info.state, "running");
+  /* Its process died (another host's, silent for longer than the lease): shown and resumed. */
+  assert_int_equal(sqlite3_exec(tq_lib_db(f->lib),
+                                "UPDATE runs SET owner = 'gone-host some-boot 4242',"
+                                " updated_at = updated_at - 3600",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  assert_int_equal(tq_run_get(f->lib, run_id, &info, &err), TQ_OK);
+  assert_false(info.live);
+  assert_string_equal(info.state, "interrupted (process died)");
+  assert_int_equal(tq_action_resume(f->lib, run_id, &ro, &s, &err), TQ_OK);
   assert_string_equal(s.status, "done");
   assert_int_equal(s.enriched, 24);
   assert_int_equal(s.not_found + s.failed, 6);

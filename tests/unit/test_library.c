@@ -509,6 +509,40 @@ static void test_rollback_forgets_the_batch(void **state) {
   tq_object_free(o);
 }
 
+/* A nested transaction is a savepoint: its rollback undoes its own writes only, and the
+ * outer transaction keeps its earlier (and later) writes and commits them. */
+static void test_inner_rollback_keeps_the_outer_transaction(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  assert_int_equal(tq_lib_begin(f->lib, &err), TQ_OK);
+  int64_t outer = put(f->lib, "10.8.0.1", "outer source", 0, NULL, 0);
+  assert_int_equal(tq_lib_tag_add(f->lib, outer, "kept", &err), TQ_OK);
+  assert_int_equal(tq_lib_begin(f->lib, &err), TQ_OK);
+  put(f->lib, "10.8.0.2", "inner source", 0, NULL, 0);
+  assert_int_equal(tq_lib_tag_add(f->lib, outer, "undone", &err), TQ_OK);
+  tq_lib_rollback(f->lib);
+  /* an inner level that commits stays part of the outer transaction */
+  assert_int_equal(tq_lib_begin(f->lib, &err), TQ_OK);
+  int64_t later = put(f->lib, "10.8.0.3", "outer source", 0, NULL, 0);
+  assert_int_equal(tq_lib_commit(f->lib, &err), TQ_OK);
+  assert_int_equal(tq_lib_commit(f->lib, &err), TQ_OK);
+  /* the outer transaction really committed: a further commit has nothing to commit */
+  assert_int_equal(tq_lib_commit(f->lib, &err), TQ_EINTERNAL);
+  int64_t id;
+  assert_int_equal(tq_lib_object_find(f->lib, NULL, NULL, "10.8.0.1", &id, &err), TQ_OK);
+  assert_int_equal(id, outer);
+  assert_int_equal(tq_lib_object_find(f->lib, NULL, NULL, "10.8.0.3", &id, &err), TQ_OK);
+  assert_int_equal(id, later);
+  assert_int_equal(tq_lib_object_find(f->lib, NULL, NULL, "10.8.0.2", &id, &err), TQ_ENOTFOUND);
+  tq_source s;
+  assert_int_equal(tq_lib_source_get(f->lib, "inner source", &s, &err), TQ_ENOTFOUND);
+  tq_object *o = get(f->lib, outer);
+  assert_int_equal(o->n_tags, 1);
+  assert_string_equal(o->tags[0], "kept");
+  assert_int_equal(o->n_sources, 1);
+  tq_object_free(o);
+}
+
 static void test_links_are_seen_from_both_ends(void **state) {
   fixture *f = *state;
   tq_err err;
@@ -718,6 +752,7 @@ int main(void) {
       T(test_collection_saves_and_reloads_its_query),
       T(test_collection_with_unknown_names_is_refused),
       T(test_rollback_forgets_the_batch),
+      T(test_inner_rollback_keeps_the_outer_transaction),
       T(test_links_are_seen_from_both_ends),
       T(test_queued_rows_are_seen_dropped_and_never_lost),
       T(test_background_checkpoints_keep_the_wal_bounded),
