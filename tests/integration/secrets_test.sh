@@ -76,7 +76,7 @@ expect "a setting that no action has is refused at add" 1 "$TQ" workflow add wf3
 has "the unknown setting is named" "api_kye"
 expect "(a workflow with a wrong key)" 0 "$TQ" workflow add wrong --collection IPs \
   --action rst-ioc-lookup-action --set "api_key=not-the-key-000"
-expect "(run it)" 0 "$TQ" workflow run wrong
+expect "(run it: every item fails, exit 1)" 1 "$TQ" workflow run wrong
 has "a wrong key enriches nothing: the settings' key is what the server checks" " 0 enriched, 0 not found, 3 failed"
 at_rest "after the workflow runs, still nothing in clear"
 
