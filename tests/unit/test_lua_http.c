@@ -25,6 +25,7 @@ static struct {
   char last_auth[256];
   char base[64];
   int64_t fresh_at_ms; /* when the request with n=fresh arrived at /fast */
+  int slow_now, slow_peak; /* requests inside /slow now, and at most */
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 typedef struct conn {
@@ -52,7 +53,14 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 static enum MHD_Result serve(struct MHD_Connection *c, const char *url, conn *st) {
   char buf[512];
   if (strcmp(url, "/slow") == 0) {
+    pthread_mutex_lock(&S.mu);
+    if (++S.slow_now > S.slow_peak)
+      S.slow_peak = S.slow_now;
+    pthread_mutex_unlock(&S.mu);
     sleep_ms(50);
+    pthread_mutex_lock(&S.mu);
+    S.slow_now--;
+    pthread_mutex_unlock(&S.mu);
     const char *n = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "n");
     snprintf(buf, sizeof buf, "{\"n\": \"%s\"}", n ? n : "");
     return reply(c, 200, buf, NULL);
@@ -205,6 +213,9 @@ static void test_hundred_runs_do_their_io_at_once(void **state) {
   fixture *f = *state;
   static char nums[100][8];
   tq_lua_run *runs[100];
+  pthread_mutex_lock(&S.mu);
+  S.slow_peak = 0;
+  pthread_mutex_unlock(&S.mu);
   int64_t t0 = tq_mono_ms();
   for (int i = 0; i < 100; i++) {
     snprintf(nums[i], sizeof nums[i], "%d", i);
@@ -222,9 +233,14 @@ static void test_hundred_runs_do_their_io_at_once(void **state) {
     assert_string_equal(cs->attrs[1].value, "application/json");
     tq_lua_run_free(runs[i]);
   }
-  /* one after the other would take 100 * 50 ms = 5 s */
-  printf("100 runs x 50 ms server delay: %lld ms\n", (long long)elapsed);
-  assert_true(elapsed < 1500);
+  /* One after the other, the server would never hold two at once (and take 100 x 50 ms = 5 s).
+   * The time is printed, not asserted: a busy machine stretches it. */
+  pthread_mutex_lock(&S.mu);
+  int peak = S.slow_peak;
+  pthread_mutex_unlock(&S.mu);
+  printf("100 runs x 50 ms server delay: %lld ms, at most %d requests at once\n",
+         (long long)elapsed, peak);
+  assert_true(peak >= 8);
 }
 
 /* A run started while answers of others wait to be mapped sends its request first: the step
