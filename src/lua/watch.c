@@ -11,8 +11,8 @@
  * SIGINT); setting it from another thread would race with the VM's frames.
  *
  * Cost: no syscall on the resume path (two atomic increments, a thread-local store and, until
- * the run has its hook, two vDSO clock reads); the
- * watchdog wakes once per tick while runs execute and parks after WATCH_IDLE_TICKS quiet ticks. */
+ * the run has its hook, two vDSO clock reads); the watchdog wakes once per tick while runs
+ * execute and parks after WATCH_IDLE_TICKS quiet ticks. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
