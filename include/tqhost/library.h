@@ -25,11 +25,16 @@ typedef struct tq_lib tq_lib;
 enum {
   TQ_LIB_OPEN_EXISTING = 0, /* the file must be a tqhost library already */
   TQ_LIB_OPEN_CREATE = 1,   /* create it (or an empty file) if needed, then migrate */
+  TQ_LIB_OPEN_READONLY = 2, /* read only (also chosen when the file is not writable) */
 };
 
 /* Opens the library at path and brings its schema to the current version. A file that is not
  * an SQLite database, or an SQLite database that is not tqhost's, gets TQ_ECORRUPT and is
- * never written. A missing file without TQ_LIB_OPEN_CREATE gets TQ_ENOTFOUND. */
+ * never written. A missing file without TQ_LIB_OPEN_CREATE gets TQ_ENOTFOUND; so does a
+ * zero-length file (only TQ_LIB_OPEN_CREATE initialises one). A file this process may not
+ * write is opened read only: reads work, writes fail with TQ_EDB naming the read-only file;
+ * when its write-ahead log is absent and its folder is not writable either, it is read as
+ * immutable (nobody can be writing it). */
 tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err);
 void tq_lib_close(tq_lib *lib);
 int tq_lib_schema_version(tq_lib *lib);
@@ -126,6 +131,17 @@ typedef struct tq_attr_in {
 
 /* One object to create or merge. Indicators are unique by (indicator type, canonical value);
  * other objects by (object type, value). */
+/* The largest texts the library stores, in bytes; a longer one gets TQ_EINVAL naming the
+ * field and the limit. Every text it stores must also be well-formed UTF-8 (TQ_EINVAL names
+ * the field and the byte offset otherwise), whichever entry point hands it over. */
+enum {
+  TQ_LIB_MAX_VALUE = 65536,        /* an object's value */
+  TQ_LIB_MAX_DESCRIPTION = 262144, /* an object's description */
+  TQ_LIB_MAX_ATTR_NAME = 256,      /* an attribute's name */
+  TQ_LIB_MAX_ATTR_VALUE = 65536,   /* an attribute's value */
+  TQ_LIB_MAX_NAME = 1024,          /* a source, a tag, a link type */
+};
+
 typedef struct tq_object_in {
   const char *object_type;    /* NULL or "indicator" for indicators */
   const char *indicator_type; /* NULL: detected from the value (indicators only) */
