@@ -14,6 +14,7 @@
 #define TQHOST_LIBRARY_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "tqhost/core.h"
@@ -344,5 +345,33 @@ tq_code tq_lib_object_head(tq_lib *lib, int64_t id, tq_object **out, tq_err *err
 #define TQ_LIB_HEADS_MAX 64
 tq_code tq_lib_object_heads(tq_lib *lib, const int64_t *ids, size_t n, tq_object **out,
                             tq_err *err);
+
+/* ---- import ---------------------------------------------------------------------------- */
+
+enum { TQ_IMPORT_BATCH_ROWS = 50000 }; /* rows written per transaction */
+
+typedef struct tq_import_opts {
+  const char *path;                   /* named in reports */
+  const char *source, *status, *type; /* for rows that name none (source: "Analyst") */
+  /* Called for each refused row with the line where it began and why; may be NULL. */
+  void (*on_bad)(void *ud, const char *path, long line, const char *why);
+  void *ud;
+} tq_import_opts;
+
+typedef struct tq_import_stats {
+  long rows, added, merged, bad;
+  long line; /* lines read */
+} tq_import_stats;
+
+/* Imports indicators from f: one value a line ('#' starts a comment), or CSV whose header
+ * names a 'value' column and optionally type, source, status, description and tags (';'
+ * separated); every other column is an attribute of that name. A row is refused (reported,
+ * counted in bad) for a NUL byte or invalid UTF-8 in any cell (naming the column), more cells
+ * than the header, or anything tq_lib_object_put refuses; a quote left open at the end of
+ * the file refuses its row (the rows before it are imported). Good rows are written in
+ * transactions of TQ_IMPORT_BATCH_ROWS. Returns TQ_OK unless the database or the stream
+ * failed: then the current batch is rolled back (earlier ones stay) and err says why. */
+tq_code tq_lib_import(tq_lib *lib, FILE *f, const tq_import_opts *o, tq_import_stats *st,
+                      tq_err *err);
 
 #endif
