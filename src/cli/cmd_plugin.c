@@ -147,6 +147,8 @@ static int plugin_check(cli *c, int argc, char **argv) {
                     "Validates DIR/manifest.yaml against schemas/operation.schema.json, compiles\n"
                     "the script and checks that every operation's entry exists. Prints OK, or\n"
                     "every error as FILE:LINE:COLUMN: FIELD: WHAT (exit status 1).\n");
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   if (argc != 2)
     return cli_usage_error(c, "needs exactly one plugin folder");
   tq_diags d = {0};
@@ -207,6 +209,8 @@ static int plugin_configure(cli *c, int argc, char **argv) {
                     "configuration. Password fields are encrypted with the key file <db>.key\n"
                     "($TQHOST_KEY_FILE), created on first use, and shown as " TQ_SECRET_MASK ".\n"
                     "Without KEY=VALUE, only prints the configuration.\n");
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   if (argc < 2)
     return cli_usage_error(c, "needs a plugin NAME");
   size_t n = (size_t)argc - 2;
@@ -249,6 +253,8 @@ static int plugin_test(cli *c, int argc, char **argv) {
                     "Runs DIR/spec/*_spec.lua with busted inside the host; the specs use\n"
                     "require \"tqhost.test\" to run the plugin's entries on recorded HTTP.\n"
                     "Exit status: busted's (0 when every spec passed).\n");
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   if (argc != 2)
     return cli_usage_error(c, "needs exactly one plugin folder");
   tq_err err;
