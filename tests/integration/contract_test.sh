@@ -95,5 +95,26 @@ out=$("$TQ" --json version) && jq -e .version <<<"$out" >/dev/null && ok || bad 
 "$TQ" frobnicate >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "unknown command is not exit 2"
 "$TQ" feed >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "group without subcommand is not exit 2"
 
+# A binary copied out of the build tree, with no TQHOST_SCHEMAS, finds no schemas: plugin list
+# and action list fail naming the folders searched, instead of listing nothing. Installed
+# beside it (../share/tqhost/schemas) they are found.
+mkdir -p "$WORK/rel/bin" "$WORK/rel/run"
+cp "$TQ" "$WORK/rel/bin/tqhost"
+cp -r "$SRC/plugins" "$SRC/actions" "$WORK/rel/run/"
+out=$(cd "$WORK/rel/run" && env -u TQHOST_SCHEMAS -u TQHOST_PLUGINS -u TQHOST_ACTIONS \
+  "$WORK/rel/bin/tqhost" plugin list 2>&1)
+rc=$?
+[ $rc -eq 1 ] && ok || bad "plugin list without schemas exited $rc: $out"
+has_all() { for w in "${@:2}"; do grep -qF -- "$w" <<<"$1" || return 1; done; }
+has_all "$out" "operation.schema.json not found" "$WORK/rel/bin/../share/tqhost/schemas" "TQHOST_SCHEMAS" &&
+  ok || bad "plugin list without schemas: unclear error: $out"
+out=$(cd "$WORK/rel/run" && env -u TQHOST_SCHEMAS -u TQHOST_PLUGINS -u TQHOST_ACTIONS \
+  "$WORK/rel/bin/tqhost" action list 2>&1)
+[ $? -eq 1 ] && has_all "$out" "action.schema.json not found" && ok || bad "action list: $out"
+mkdir -p "$WORK/rel/share/tqhost" && cp -r "$SRC/schemas" "$WORK/rel/share/tqhost/"
+out=$(cd "$WORK/rel/run" && env -u TQHOST_SCHEMAS -u TQHOST_PLUGINS -u TQHOST_ACTIONS \
+  "$WORK/rel/bin/tqhost" --json plugin list 2>&1) && [ "$(jq length <<<"$out")" -ge 3 ] && ok ||
+  bad "schemas beside the binary not found: $out"
+
 echo "contract_test: ${#paths[@]} commands, $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
