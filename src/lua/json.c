@@ -141,9 +141,14 @@ static void jd_escape(jdec *d, luaL_Buffer *b, const char **pp) {
 }
 
 /* A string at d->p (on its opening quote). [-0, +1] */
+/* Whether c ends a run of plain string bytes: a quote, an escape, or a control character
+ * (RFC 8259 section 7: U+0000..U+001F must be escaped; a raw NUL would also cut the text short
+ * wherever it is read as a C string). */
+static int jd_stop(char c) { return c == '"' || c == '\\' || (unsigned char)c < 0x20; }
+
 static void jd_string(jdec *d) {
   const char *q = d->p + 1, *run = q;
-  while (q < d->end && *q != '"' && *q != '\\')
+  while (q < d->end && !jd_stop(*q))
     q++;
   if (q < d->end && *q == '"') { /* no escape: the common case, one copy */
     lua_pushlstring(d->L, run, (size_t)(q - run));
@@ -154,13 +159,13 @@ static void jd_string(jdec *d) {
   luaL_buffinit(d->L, &b);
   for (;;) {
     luaL_addlstring(&b, run, (size_t)(q - run));
-    if (q >= d->end)
+    if (q >= d->end || (unsigned char)*q < 0x20)
       jd_syntax(d, q);
     if (*q == '"')
       break;
     jd_escape(d, &b, &q);
     run = q;
-    while (q < d->end && *q != '"' && *q != '\\')
+    while (q < d->end && !jd_stop(*q))
       q++;
   }
   luaL_pushresult(&b);
@@ -403,7 +408,10 @@ static void enc_table(enc *e, int idx, int depth, cJSON *parent, const char *key
     if (kt != LUA_TSTRING && kt != LUA_TNUMBER)
       enc_fail(e, "a key that is not a string or a number");
     lua_pushvalue(L, -2);
-    const char *k = lua_tostring(L, -1); /* converts the copy, never the key itself */
+    size_t klen;
+    const char *k = lua_tolstring(L, -1, &klen); /* converts the copy, never the key itself */
+    if (strlen(k) != klen)
+      enc_fail(e, "a key with a NUL byte");
     size_t old = enc_path_push(e, k, 0);
     enc_into(e, lua_gettop(L) - 1, depth + 1, out, k);
     e->path[old] = '\0';
@@ -427,7 +435,14 @@ static void enc_into(enc *e, int idx, int depth, cJSON *parent, const char *key)
     enc_attach(e, parent, key, cJSON_CreateNumber(d));
     return;
   }
-  case LUA_TSTRING: enc_attach(e, parent, key, cJSON_CreateString(lua_tostring(L, idx))); return;
+  case LUA_TSTRING: {
+    size_t len;
+    const char *str = lua_tolstring(L, idx, &len);
+    if (strlen(str) != len) /* cJSON's strings end at a NUL: refused, never cut short */
+      enc_fail(e, "a string with a NUL byte");
+    enc_attach(e, parent, key, cJSON_CreateString(str));
+    return;
+  }
   case LUA_TLIGHTUSERDATA:
     if (is_null(L, idx)) {
       enc_attach(e, parent, key, cJSON_CreateNull());
