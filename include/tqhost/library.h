@@ -14,8 +14,8 @@
 #define TQHOST_LIBRARY_H
 
 #include <stddef.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tqhost/core.h"
 
