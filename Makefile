@@ -3,8 +3,10 @@
 JOBS ?= $(shell nproc)
 BUILD := build
 ASAN := build-asan
+FUZZ := build-fuzz
+FUZZ_HARNESSES := fuzz_pattern fuzz_ioc fuzz_stix_object fuzz_manifest fuzz_lua_json fuzz_csv_import
 
-.PHONY: all deps build build-asan run test test-fast bench format clean
+.PHONY: all deps build build-asan build-fuzz run test test-fast fuzz fuzz-ci bench format clean
 
 all: build
 
@@ -18,6 +20,18 @@ build: deps
 build-asan: deps
 	@cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DTQ_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN) -j $(JOBS)
+
+# libFuzzer harnesses (tests/fuzz): clang with -fsanitize=fuzzer,address,undefined.
+build-fuzz: deps
+	@CC=clang cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=Debug -DTQ_FUZZ=ON -DTQ_WERROR=OFF >/dev/null
+	@cmake --build $(FUZZ) -j $(JOBS) --target $(FUZZ_HARNESSES)
+
+# CI: each harness for 45 s. `make fuzz`: 10 minutes each.
+fuzz-ci: build-fuzz
+	scripts/fuzz $(FUZZ) 45
+
+fuzz: build-fuzz
+	scripts/fuzz $(FUZZ) 600
 
 run: build
 	@scripts/tour $(BUILD)
@@ -37,4 +51,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN)
+	rm -rf $(BUILD) $(ASAN) $(FUZZ)

@@ -72,6 +72,9 @@ size_t tq_strlcpy(char *dst, const char *src, size_t n);
 /* Removes leading and trailing ASCII white space in place; returns s. */
 char *tq_str_trim(char *s);
 int tq_str_ieq(const char *a, const char *b);
+/* The offset of the first byte of s[0..n) that is not part of well-formed UTF-8 (RFC 3629:
+ * no overlong forms, no surrogates, nothing above U+10FFFF), or n when all of it is. */
+size_t tq_utf8_invalid_at(const char *s, size_t n);
 int tq_str_startswith(const char *s, const char *prefix);
 /* Escaping text that comes from outside (feeds, servers, plugins, users) before it reaches a
  * terminal or a log line, so that it can neither forge a line nor send terminal escapes: \n,

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tqhost/core.h"
 
@@ -25,11 +26,16 @@ typedef struct tq_lib tq_lib;
 enum {
   TQ_LIB_OPEN_EXISTING = 0, /* the file must be a tqhost library already */
   TQ_LIB_OPEN_CREATE = 1,   /* create it (or an empty file) if needed, then migrate */
+  TQ_LIB_OPEN_READONLY = 2, /* read only (also chosen when the file is not writable) */
 };
 
 /* Opens the library at path and brings its schema to the current version. A file that is not
  * an SQLite database, or an SQLite database that is not tqhost's, gets TQ_ECORRUPT and is
- * never written. A missing file without TQ_LIB_OPEN_CREATE gets TQ_ENOTFOUND. */
+ * never written. A missing file without TQ_LIB_OPEN_CREATE gets TQ_ENOTFOUND; so does a
+ * zero-length file (only TQ_LIB_OPEN_CREATE initialises one). A file this process may not
+ * write is opened read only: reads work, writes fail with TQ_EDB naming the read-only file;
+ * when its write-ahead log is absent and its folder is not writable either, it is read as
+ * immutable (nobody can be writing it). */
 tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err);
 void tq_lib_close(tq_lib *lib);
 int tq_lib_schema_version(tq_lib *lib);
@@ -136,6 +142,17 @@ typedef struct tq_attr_in {
 
 /* One object to create or merge. Indicators are unique by (indicator type, canonical value);
  * other objects by (object type, value). */
+/* The largest texts the library stores, in bytes; a longer one gets TQ_EINVAL naming the
+ * field and the limit. Every text it stores must also be well-formed UTF-8 (TQ_EINVAL names
+ * the field and the byte offset otherwise), whichever entry point hands it over. */
+enum {
+  TQ_LIB_MAX_VALUE = 65536,        /* an object's value */
+  TQ_LIB_MAX_DESCRIPTION = 262144, /* an object's description */
+  TQ_LIB_MAX_ATTR_NAME = 256,      /* an attribute's name */
+  TQ_LIB_MAX_ATTR_VALUE = 65536,   /* an attribute's value */
+  TQ_LIB_MAX_NAME = 1024,          /* a source, a tag, a link type */
+};
+
 typedef struct tq_object_in {
   const char *object_type;    /* NULL or "indicator" for indicators */
   const char *indicator_type; /* NULL: detected from the value (indicators only) */
@@ -356,5 +373,33 @@ tq_code tq_lib_object_head(tq_lib *lib, int64_t id, tq_object **out, tq_err *err
 #define TQ_LIB_HEADS_MAX 64
 tq_code tq_lib_object_heads(tq_lib *lib, const int64_t *ids, size_t n, tq_object **out,
                             tq_err *err);
+
+/* ---- import ---------------------------------------------------------------------------- */
+
+enum { TQ_IMPORT_BATCH_ROWS = 50000 }; /* rows written per transaction */
+
+typedef struct tq_import_opts {
+  const char *path;                   /* named in reports */
+  const char *source, *status, *type; /* for rows that name none (source: "Analyst") */
+  /* Called for each refused row with the line where it began and why; may be NULL. */
+  void (*on_bad)(void *ud, const char *path, long line, const char *why);
+  void *ud;
+} tq_import_opts;
+
+typedef struct tq_import_stats {
+  long rows, added, merged, bad;
+  long line; /* lines read */
+} tq_import_stats;
+
+/* Imports indicators from f: one value a line ('#' starts a comment), or CSV whose header
+ * names a 'value' column and optionally type, source, status, description and tags (';'
+ * separated); every other column is an attribute of that name. A row is refused (reported,
+ * counted in bad) for a NUL byte or invalid UTF-8 in any cell (naming the column), more cells
+ * than the header, or anything tq_lib_object_put refuses; a quote left open at the end of
+ * the file refuses its row (the rows before it are imported). Good rows are written in
+ * transactions of TQ_IMPORT_BATCH_ROWS. Returns TQ_OK unless the database or the stream
+ * failed: then the current batch is rolled back (earlier ones stay) and err says why. */
+tq_code tq_lib_import(tq_lib *lib, FILE *f, const tq_import_opts *o, tq_import_stats *st,
+                      tq_err *err);
 
 #endif

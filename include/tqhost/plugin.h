@@ -73,9 +73,11 @@ size_t tq_schema_validate(const cJSON *schema, const cJSON *instance, tq_schema_
 /* Validates a YAML document; each violation is added to diags as "file:line:col: path: msg".
  * Returns the number added. */
 size_t tq_schema_check_ydoc(const cJSON *schema, const tq_ydoc *doc, tq_diags *diags);
-/* Loads schemas/<name> (e.g. "operation.schema.json"): from $TQHOST_SCHEMAS if set, else the
- * first schemas/ folder found going up from the executable's folder, else
- * /usr/share/tqhost/schemas. *out is a cJSON tree (cJSON_Delete). */
+/* Loads schemas/<name> (e.g. "operation.schema.json") from the first of these folders that
+ * has it: $TQHOST_SCHEMAS; the install prefix's share/tqhost/schemas (compiled in);
+ * ../share/tqhost/schemas beside the executable; the source tree's schemas/ for a binary of
+ * the build tree only. TQ_ENOTFOUND names every folder searched. *out is a cJSON tree
+ * (cJSON_Delete). */
 tq_code tq_schema_load(const char *name, cJSON **out, tq_err *err);
 
 /* ---- manifests ------------------------------------------------------------------------------ */

@@ -7,59 +7,74 @@
 #include "cli_int.h"
 #include "tqhost/cli.h"
 
-static const char MAIN_HELP[] =
+static const char MAIN_USAGE[] =
     "usage: tqhost [--db PATH] [--json] COMMAND [ARGS...]\n"
     "\n"
     "A ThreatQ-style threat-intelligence host: a threat library, TAXII feeds, and enrichment\n"
     "plugins written in Lua.\n"
     "\n"
-    "Global options:\n"
+    "Global options (also after the command):\n"
     "  --db PATH   the library file (default ./tqhost.db, or $TQHOST_DB)\n"
-    "  --json      machine-readable output\n"
-    "  --help      help (also after any command)\n"
+    "  --json      machine-readable output: one JSON document on stdout; errors as\n"
+    "              {\"error\": {\"code\": ..., \"message\": ...}} on stderr\n"
+    "  --help      help (also after any command: 'tqhost feed --help', 'tqhost feed add --help')\n"
+    "  --version   the version of tqhost\n"
     "\n"
-    "Commands:\n"
-    "  init                       create the library file\n"
-    "  indicator add|get|list|import|set|types\n"
-    "  source add|list|set        sources: TLP, score sensitivity, expiration, revoked decrease\n"
-    "  collection add|list|show|delete   data collections (saved queries)\n"
-    "  score rule                 attribute scoring rules\n"
-    "  expire                     move due indicators to Expired\n"
-    "  feed add|list|show|poll|enable|disable|delete   TAXII 2.1 feeds (RST presets)\n"
-    "  plugin list|check|configure|test   Operation plugins ($TQHOST_PLUGINS, ./plugins)\n"
-    "  op list|run                run an operation on one indicator\n"
-    "  action list|run|runs|resume   Actions: bulk enrichment of a collection ($TQHOST_ACTIONS)\n"
-    "  workflow add|list|show|run|enable|disable|delete|tick   workflows on a schedule\n"
-    "\n"
-    "Exit status: 0 success, 1 failure, 2 usage error.\n";
+    "Commands:\n";
 
+static const char MAIN_FOOTER[] = "\nExit status: 0 success, 1 failure, 2 usage error.\n";
+
+static int cmd_version(cli *c, int argc, char **argv);
+
+/* The commands; 'tqhost --help' lists them from here, and each group lists its own table. */
 static const cli_cmd TOP[] = {
     {"init", cli_cmd_init, "create the library file"},
-    {"indicator", cli_cmd_indicator, "indicators"},
-    {"source", cli_cmd_source, "sources"},
-    {"collection", cli_cmd_collection, "data collections"},
-    {"score", cli_cmd_score, "scoring rules"},
-    {"expire", cli_cmd_expire, "expire due indicators"},
-    {"feed", cli_cmd_feed, "TAXII feeds"},
-    {"plugin", cli_cmd_plugin, "Operation plugins"},
-    {"op", cli_cmd_op, "run operations"},
-    {"action", cli_cmd_action, "bulk actions"},
-    {"workflow", cli_cmd_workflow, "workflows and the scheduler"},
+    {"indicator", cli_cmd_indicator, "indicators: add, get, list, import, set, types"},
+    {"source", cli_cmd_source, "sources: TLP, score sensitivity, expiration, revoked decrease"},
+    {"collection", cli_cmd_collection, "data collections (saved queries)"},
+    {"score", cli_cmd_score, "attribute scoring rules"},
+    {"expire", cli_cmd_expire, "move due indicators to Expired"},
+    {"feed", cli_cmd_feed, "TAXII 2.1 feeds (RST presets)"},
+    {"plugin", cli_cmd_plugin, "Operation plugins ($TQHOST_PLUGINS, ./plugins)"},
+    {"op", cli_cmd_op, "run an operation on one indicator"},
+    {"action", cli_cmd_action, "Actions: bulk enrichment of a collection ($TQHOST_ACTIONS)"},
+    {"workflow", cli_cmd_workflow, "workflows on a schedule"},
+    {"version", cmd_version, "the version of tqhost"},
     {NULL, NULL, NULL},
 };
 
+/* Prints one error on stderr: "PROG: message", or with --json one line
+ * {"error": {"code": CODE, "message": MESSAGE}}. */
+static void print_error(cli *c, const char *code, const char *msg) {
+  if (!c->json) {
+    fprintf(stderr, "%s: %s\n", c->prog, cli_txt(msg));
+    return;
+  }
+  cJSON *j = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(j, "error");
+  cJSON_AddStringToObject(e, "code", code);
+  cJSON_AddStringToObject(e, "message", msg);
+  cJSON_AddStringToObject(e, "command", c->prog);
+  char *s = cJSON_PrintUnformatted(j);
+  if (s)
+    fprintf(stderr, "%s\n", s);
+  free(s);
+  cJSON_Delete(j);
+}
+
 int cli_usage_error(cli *c, const char *fmt, ...) {
+  char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "%s: ", c->prog);
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, " (see '%s --help')\n", c->prog);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  if (n >= 0 && (size_t)n < sizeof msg)
+    snprintf(msg + n, sizeof msg - (size_t)n, " (see '%s --help')", c->prog);
+  print_error(c, "EUSAGE", msg);
   return EXIT_USAGE;
 }
 
 int cli_fail(cli *c, const tq_err *err) {
-  fprintf(stderr, "%s: %s\n", c->prog, err->msg[0] ? cli_txt(err->msg) : tq_code_name(err->code));
+  print_error(c, tq_code_name(err->code), err->msg[0] ? err->msg : tq_code_name(err->code));
   return EXIT_FAIL;
 }
 
@@ -71,6 +86,20 @@ int cli_wants_help(int argc, char **argv) {
       return 1;
   }
   return 0;
+}
+
+int cli_no_options(cli *c, int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0)
+      break;
+    char *end = NULL;
+    if (argv[i][0] != '-' || argv[i][1] == '\0')
+      continue;
+    (void)strtod(argv[i], &end);
+    if (*end != '\0')
+      return cli_usage_error(c, "unknown option '%s'", argv[i]);
+  }
+  return EXIT_OK;
 }
 
 int cli_help(const char *text) {
@@ -94,13 +123,22 @@ int cli_getopt(cli *c, int argc, char **argv, const struct option *opts) {
   return ch;
 }
 
+/* The list of a command table, the part of every group's help that 'tqhost --help' and the
+ * command-line tests read. */
+static void print_commands(FILE *out, const cli_cmd *cmds) {
+  for (const cli_cmd *k = cmds; k->name; k++)
+    fprintf(out, "  %-12s %s\n", k->name, k->summary);
+}
+
 int cli_dispatch(cli *c, const char *group, const cli_cmd *cmds, int argc, char **argv) {
   char prog[128];
   if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-    printf("usage: %s COMMAND [ARGS...]\n\nCommands:\n", c->prog);
-    for (const cli_cmd *k = cmds; k->name; k++)
-      printf("  %-12s %s\n", k->name, k->summary);
-    return argc < 1 ? EXIT_USAGE : EXIT_OK;
+    FILE *out = argc < 1 ? stderr : stdout;
+    fprintf(out, "usage: %s COMMAND [ARGS...]\n\nCommands:\n", c->prog);
+    print_commands(out, cmds);
+    if (argc < 1)
+      return cli_usage_error(c, "needs a command");
+    return EXIT_OK;
   }
   for (const cli_cmd *k = cmds; k->name; k++) {
     if (strcmp(k->name, argv[0]) == 0) {
@@ -140,18 +178,40 @@ static void json_put(const char *s) {
   putchar('\n');
 }
 
-int cli_print_json(cJSON *v) {
+int cli_json_out(cli *c, cJSON *v) {
   char *s = cJSON_Print(v);
   if (s) {
     json_put(s);
     free(s);
   }
   cJSON_Delete(v);
+  c->json_printed = 1;
   return EXIT_OK;
+}
+
+static int cmd_version(cli *c, int argc, char **argv) {
+  if (cli_wants_help(argc, argv))
+    return cli_help("usage: tqhost version (or tqhost --version)\nPrints the version of tqhost.\n");
+  if (argc != 1)
+    return cli_usage_error(c, "takes no arguments");
+  if (c->json) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "version", TQ_VERSION);
+    return cli_print_json(j);
+  }
+  printf("tqhost %s\n", TQ_VERSION);
+  return EXIT_OK;
+}
+
+static void main_help(FILE *out) {
+  fputs(MAIN_USAGE, out);
+  print_commands(out, TOP);
+  fputs(MAIN_FOOTER, out);
 }
 
 int tq_cli_main(int argc, char **argv) {
   cli c = {.db_path = getenv("TQHOST_DB"), .json = 0, .prog = "tqhost", .lib = NULL};
+  int version = 0;
   if (c.db_path == NULL || *c.db_path == '\0')
     c.db_path = "tqhost.db";
   int i = 1;
@@ -165,16 +225,23 @@ int tq_cli_main(int argc, char **argv) {
     } else if (strncmp(argv[i], "--db=", 5) == 0) {
       c.db_path = argv[i] + 5;
     } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      return cli_help(MAIN_HELP);
+      main_help(stdout);
+      return EXIT_OK;
+    } else if (strcmp(argv[i], "--version") == 0) {
+      version = 1;
     } else if (argv[i][0] == '-') {
       return cli_usage_error(&c, "unknown option '%s'", argv[i]);
     } else {
       break;
     }
   }
+  if (version && i >= argc) {
+    char *v[] = {"version", NULL};
+    return cmd_version(&c, 1, v);
+  }
   if (i >= argc) {
-    fputs(MAIN_HELP, stderr);
-    return EXIT_USAGE;
+    main_help(stderr);
+    return cli_usage_error(&c, "needs a command");
   }
   /* --json and --db may also follow the command: take them out of argv. */
   int n = 0;
@@ -190,6 +257,14 @@ int tq_cli_main(int argc, char **argv) {
       rest[n++] = argv[k];
   }
   int rc = cli_dispatch(&c, NULL, TOP, n, rest);
+  c.prog = "tqhost"; /* the command's name lived in cli_dispatch's frame */
+  /* With --json every command prints one JSON document: one that has nothing to report (a
+   * change made, a feed enabled) says so. */
+  if (c.json && rc == EXIT_OK && !c.json_printed) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddTrueToObject(j, "ok");
+    cli_json_out(&c, j);
+  }
   free(rest);
   tq_lib_close(c.lib);
   return rc;

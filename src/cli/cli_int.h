@@ -18,6 +18,7 @@ typedef struct cli {
   int json;
   const char *prog; /* "tqhost indicator add" for messages */
   tq_lib *lib;      /* opened on demand by cli_lib */
+  int json_printed; /* a JSON document went to stdout (cli_print_json) */
 } cli;
 
 typedef int (*cli_cmd_fn)(cli *c, int argc, char **argv);
@@ -34,14 +35,21 @@ int cli_dispatch(cli *c, const char *group, const cli_cmd *cmds, int argc, char 
 /* Opens the library (existing unless create); prints the error and returns NULL on failure. */
 tq_lib *cli_lib(cli *c, int create);
 
-/* Prints "tqhost: <prog>: <message>" on stderr and returns EXIT_USAGE. */
+/* Prints "<prog>: <message> (see '<prog> --help')" on stderr (with --json an error object
+ * with code "EUSAGE") and returns EXIT_USAGE. */
 int cli_usage_error(cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prints an error (its message) on stderr and returns EXIT_FAIL. */
+/* Prints an error (its message; with --json an error object with its code's name) on stderr
+ * and returns EXIT_FAIL. */
 int cli_fail(cli *c, const tq_err *err);
 /* Whether argv has --help / -h before any "--". */
 int cli_wants_help(int argc, char **argv);
 /* Prints the help text of a command on stdout and returns EXIT_OK. */
 int cli_help(const char *text);
+
+/* For a command that takes no options: prints a usage error and returns EXIT_USAGE for an
+ * argument before "--" that looks like one ("-x", "--x"; a negative number is an argument);
+ * EXIT_OK otherwise. */
+int cli_no_options(cli *c, int argc, char **argv);
 
 /* Parses the options of a command with getopt_long. Returns the option char, -1 at the end,
  * or '?' after printing an error about an unknown option or a missing argument. */
@@ -52,8 +60,11 @@ int cli_getopt(cli *c, int argc, char **argv, const struct option *opts);
  * missing variable or an empty stdin is a usage error naming KEY. Keeps secrets out of argv. */
 int cli_value_from(cli *c, const char *key, const char *value, int *stdin_used, char **out);
 
-/* Prints a cJSON value on stdout (pretty) and frees it; returns EXIT_OK. */
-int cli_print_json(cJSON *v);
+/* Prints a cJSON value on stdout (pretty), frees it and notes on c that the command printed
+ * its JSON; returns EXIT_OK. Commands call it as cli_print_json(v): every command function
+ * has its cli *c in scope. */
+int cli_json_out(cli *c, cJSON *v);
+#define cli_print_json(v) cli_json_out(c, (v))
 
 /* s as it may go to a terminal: s itself when it holds no control character, else an
  * escaped copy (tq_str_escape: \n, \x1b, ...) that stays valid for the next 15 calls. For

@@ -79,8 +79,10 @@ static void action_print(const tq_action *a) {
 }
 
 static int act_list(cli *c, int argc, char **argv) {
-  if (cli_wants_help(argc, argv) || argc > 1)
-    return argc > 1 ? cli_usage_error(c, "takes no arguments") : cli_help(ACTION_HELP);
+  if (cli_wants_help(argc, argv))
+    return cli_help(ACTION_HELP);
+  if (argc > 1)
+    return cli_usage_error(c, "takes no arguments");
   tq_action **list = NULL;
   size_t n = 0;
   tq_diags diags = {0};

@@ -48,6 +48,8 @@ static int coll_add(cli *c, int argc, char **argv) {
 static int coll_list(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help(COLL_HELP);
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   char **names = NULL;
   size_t n = 0;
   tq_err err;
@@ -125,6 +127,8 @@ static int coll_show(cli *c, int argc, char **argv) {
 static int coll_delete(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help(COLL_HELP);
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   if (argc != 2)
     return cli_usage_error(c, "needs exactly one NAME");
   tq_err err;

@@ -253,9 +253,10 @@ static int feed_list(cli *c, int argc, char **argv) {
 }
 
 static int one_name(cli *c, int argc, char **argv) {
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   if (argc != 2)
     return cli_usage_error(c, "needs exactly one NAME");
-  (void)argv;
   return cli_lib(c, 0) ? EXIT_OK : EXIT_FAIL;
 }
 

@@ -253,8 +253,11 @@ static int ind_set(cli *c, int argc, char **argv) {
 }
 
 static int ind_types(cli *c, int argc, char **argv) {
-  (void)argc;
-  (void)argv;
+  if (cli_wants_help(argc, argv))
+    return cli_help("usage: tqhost indicator types\n"
+                    "Lists the indicator types (ThreatQ's names) and their class.\n");
+  if (argc > 1)
+    return cli_usage_error(c, "takes no arguments");
   cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
   for (size_t i = 0; tq_lib_indicator_type_at(i); i++) {
     const char *klass = NULL;

@@ -47,11 +47,14 @@ int cli_cmd_expire(cli *c, int argc, char **argv) {
 }
 
 static int score_rule(cli *c, int argc, char **argv) {
-  if (cli_wants_help(argc, argv) || argc != 3)
-    return argc == 3 ? cli_help("usage: tqhost score rule NAME[=VALUE] DELTA\n"
-                                "An attribute NAME (with VALUE, or any value) adds DELTA "
-                                "(may be negative) to the generated score.\n")
-                     : cli_usage_error(c, "needs NAME[=VALUE] DELTA");
+  if (cli_wants_help(argc, argv))
+    return cli_help("usage: tqhost score rule NAME[=VALUE] DELTA\n"
+                    "An attribute NAME (with VALUE, or any value) adds DELTA (may be negative) "
+                    "to the generated score.\n");
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
+  if (argc != 3)
+    return cli_usage_error(c, "needs NAME[=VALUE] DELTA");
   char *name = strdup(argv[1]);
   char *eq = strchr(name, '=');
   char *end = NULL;
@@ -68,7 +71,16 @@ static int score_rule(cli *c, int argc, char **argv) {
     rc = EXIT_FAIL;
   else if (tq_lib_score_rule_put(c->lib, name, eq ? eq + 1 : NULL, delta, &err) != TQ_OK)
     rc = cli_fail(c, &err);
-  else if (!c->json)
+  else if (c->json) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "attribute", name);
+    if (eq)
+      cJSON_AddStringToObject(j, "value", eq + 1);
+    else
+      cJSON_AddNullToObject(j, "value");
+    cJSON_AddNumberToObject(j, "delta", delta);
+    cli_print_json(j);
+  } else
     printf("attribute %s%s%s scores %+g\n", name, eq ? "=" : "", eq ? eq + 1 : "", delta);
   free(name);
   return rc;

@@ -286,7 +286,7 @@ typedef struct op_outcome {
   const char *apply_error; /* why nothing was written despite --apply; NULL if none */
 } op_outcome;
 
-static int print_run_json(const op_outcome *o) {
+static int print_run_json(cli *c, const op_outcome *o) {
   cJSON *j = cJSON_CreateObject();
   cJSON_AddStringToObject(j, "plugin", o->p->name);
   cJSON_AddStringToObject(j, "operation", o->op->name);
@@ -411,7 +411,7 @@ static int run_and_print(cli *c, op_outcome *o, const tq_plugin_config *cfg, tq_
       o->apply_error = err->msg;
   }
   if (c->json)
-    print_run_json(o);
+    print_run_json(c, o);
   else
     print_run_text(o);
   int rc = EXIT_OK;

@@ -147,6 +147,8 @@ static int plugin_check(cli *c, int argc, char **argv) {
                     "Validates DIR/manifest.yaml against schemas/operation.schema.json, compiles\n"
                     "the script and checks that every operation's entry exists. Prints OK, or\n"
                     "every error as FILE:LINE:COLUMN: FIELD: WHAT (exit status 1).\n");
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   if (argc != 2)
     return cli_usage_error(c, "needs exactly one plugin folder");
   tq_diags d = {0};
@@ -250,6 +252,8 @@ static int plugin_configure(cli *c, int argc, char **argv) {
                     "  tqhost plugin configure rst-ioc-lookup api_key=- < keyfile\n"
                     "  tqhost plugin configure rst-ioc-lookup api_key=env:RST_API_KEY\n"
                     "Without KEY=VALUE, only prints the configuration.\n");
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   if (argc < 2)
     return cli_usage_error(c, "needs a plugin NAME");
   size_t n = (size_t)argc - 2;
@@ -297,6 +301,8 @@ static int plugin_test(cli *c, int argc, char **argv) {
                     "Runs DIR/spec/*_spec.lua with busted inside the host; the specs use\n"
                     "require \"tqhost.test\" to run the plugin's entries on recorded HTTP.\n"
                     "Exit status: busted's (0 when every spec passed).\n");
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   if (argc != 2)
     return cli_usage_error(c, "needs exactly one plugin folder");
   tq_err err;

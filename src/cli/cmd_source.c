@@ -121,6 +121,8 @@ static int source_set(cli *c, int argc, char **argv) { return source_put(c, argc
 static int source_list(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help(SOURCE_HELP);
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   tq_source *all = NULL;
   size_t n = 0;
   tq_err err;

@@ -148,6 +148,8 @@ static int wf_add(cli *c, int argc, char **argv) {
 static int wf_list(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help(WF_HELP);
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   tq_workflow **all = NULL;
   size_t n = 0;
   tq_err err;
@@ -224,6 +226,8 @@ static void base_opts(cli *c, tq_action_opts *o) {
 static int wf_run(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help(WF_HELP);
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   if (argc != 2)
     return cli_usage_error(c, "needs exactly one NAME");
   tq_err err;
@@ -293,6 +297,8 @@ static int wf_tick(cli *c, int argc, char **argv) {
 static int wf_show(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help(WF_HELP);
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   if (argc != 2)
     return cli_usage_error(c, "needs exactly one NAME");
   tq_err err;
@@ -344,6 +350,8 @@ static int wf_show(cli *c, int argc, char **argv) {
 static int wf_toggle(cli *c, int argc, char **argv, int what) {
   if (cli_wants_help(argc, argv))
     return cli_help(WF_HELP);
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
   if (argc != 2)
     return cli_usage_error(c, "needs exactly one NAME");
   tq_err err;

@@ -23,6 +23,39 @@ size_t tq_strlcpy(char *dst, const char *src, size_t n) {
   return len;
 }
 
+size_t tq_utf8_invalid_at(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = p[i];
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xC2 && c <= 0xDF)
+      len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      lo = c == 0xE0 ? 0xA0 : 0x80; /* overlong */
+      hi = c == 0xED ? 0x9F : 0xBF; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      lo = c == 0xF0 ? 0x90 : 0x80; /* overlong */
+      hi = c == 0xF4 ? 0x8F : 0xBF; /* above U+10FFFF */
+    } else
+      return i;
+    if (n - i < len || p[i + 1] < lo || p[i + 1] > hi)
+      return i;
+    for (size_t k = 2; k < len; k++)
+      if ((p[i + k] & 0xC0) != 0x80)
+        return i;
+    i += len;
+  }
+  return n;
+}
+
 char *tq_str_trim(char *s) {
   char *p = s;
   while (*p && isspace((unsigned char)*p))

@@ -118,6 +118,8 @@ int lib_object_row(sqlite3_stmt *st, tq_object *o);
 tq_code lib_exec(tq_lib *lib, const char *sql, tq_err *err);
 
 /* Schema and reference data (schema.c). */
+/* The schema version lib_migrate brings a library to. */
+int lib_schema_current(void);
 tq_code lib_migrate(tq_lib *lib, tq_err *err);
 extern const unsigned int LIB_APPLICATION_ID;
 
@@ -142,5 +144,9 @@ int64_t lib_itype_id(const char *canonical_name);
  * canonical type name (static). */
 tq_code lib_indicator_identity(const char *itype, const char *value, const char **itype_out,
                                char **out, tq_err *err);
+
+/* TQ_EINVAL unless text (what names it in the message) is well-formed UTF-8 of at most max
+ * bytes. NULL passes: whether a field may be missing is its caller's check. */
+tq_code lib_text_check(const char *what, const char *text, size_t max, tq_err *err);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -54,6 +55,9 @@ tq_code lib_db_err(tq_lib *lib, tq_err *err, const char *what) {
     c = TQ_ENOMEM;
   else if (code == SQLITE_CONSTRAINT)
     c = TQ_EINVAL;
+  if (code == SQLITE_READONLY)
+    return tq_err_set(err, c, "%s: %s: the library is read-only here (%s)", lib->path, what,
+                      sqlite3_errmsg(lib->db));
   return tq_err_set(err, c, "%s: %s: %s", lib->path, what, sqlite3_errmsg(lib->db));
 }
 
@@ -186,6 +190,11 @@ static tq_code check_header(const char *path, int flags, int *is_new, tq_err *er
   if (!S_ISREG(sb.st_mode))
     return tq_err_set(err, TQ_EINVAL, "%s: not a regular file", path);
   if (sb.st_size == 0) {
+    if (!(flags & TQ_LIB_OPEN_CREATE))
+      return tq_err_set(err, TQ_ENOTFOUND,
+                        "%s: an empty file, not a tqhost library (run 'tqhost init' to make it "
+                        "one); left untouched",
+                        path);
     *is_new = 1;
     return TQ_OK;
   }
@@ -230,19 +239,77 @@ damaged:
                     lib->path, sqlite3_errmsg(lib->db));
 }
 
-static tq_code set_pragmas(tq_lib *lib, tq_err *err) {
+static tq_code set_pragmas(tq_lib *lib, int readonly, tq_err *err) {
   sqlite3_busy_timeout(lib->db, 60000);
   /* A CLI process opens and closes the library for each command: checkpointing the WAL on
    * every close costs fsyncs (milliseconds) for nothing; the next writer's auto-checkpoint does
    * it. The WAL stays beside the database between commands. */
   sqlite3_db_config(lib->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+  /* A reader cannot change the journal mode (a library is in WAL mode since its init). */
   tq_code rc = lib_exec(lib,
-                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                        " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+                        readonly ? "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
+                                 : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                                   " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
                         err);
   if (rc == TQ_OK)
     rc = lib_exec(lib, "CREATE TEMP TABLE IF NOT EXISTS touched(id INTEGER PRIMARY KEY)", err);
   return rc;
+}
+
+/* The SQLite URI of a file read as immutable: every byte but [A-Za-z0-9/._-] escaped. */
+static char *immutable_uri(const char *path) {
+  size_t n = strlen(path);
+  char *uri = malloc(3 * n + 32), *p = uri;
+  if (uri == NULL)
+    return NULL;
+  p += sprintf(p, "file:");
+  for (const unsigned char *s = (const unsigned char *)path; *s; s++)
+    if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+        strchr("/._-", *s))
+      *p++ = (char)*s;
+    else
+      p += sprintf(p, "%%%02X", *s);
+  strcpy(p, "?immutable=1");
+  return uri;
+}
+
+/* Opens lib->db and checks that it is tqhost's. A read-only file in WAL mode needs its -wal
+ * and -shm files, or a folder where SQLite may create them; without either, and with no WAL
+ * (so no committed page lives outside the file), it is read as immutable. */
+static tq_code open_db(tq_lib *lib, int readonly, int is_new, tq_err *err) {
+  int oflags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
+  if (is_new && !readonly)
+    oflags |= SQLITE_OPEN_CREATE;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    char *uri = attempt ? immutable_uri(lib->path) : NULL;
+    if (attempt && uri == NULL)
+      return tq_err_set(err, TQ_ENOMEM, "out of memory opening %s", lib->path);
+    int orc = sqlite3_open_v2(uri ? uri : lib->path, &lib->db, oflags | (uri ? SQLITE_OPEN_URI : 0),
+                              NULL);
+    free(uri);
+    if (orc != SQLITE_OK)
+      return tq_err_set(err, TQ_EIO, "%s: cannot open: %s", lib->path,
+                        lib->db ? sqlite3_errmsg(lib->db) : "out of memory");
+    sqlite3_extended_result_codes(lib->db, 0);
+    /* Before the first read: another process's checkpoint or WAL recovery holds the lock for a
+     * moment, and without the timeout the identity check would take that for damage. */
+    sqlite3_busy_timeout(lib->db, 60000);
+    tq_code rc = check_identity(lib, err);
+    int code = sqlite3_errcode(lib->db);
+    if (rc == TQ_OK || !readonly || attempt || (code != SQLITE_READONLY && code != SQLITE_CANTOPEN))
+      return rc;
+    char wal[4096];
+    struct stat sb;
+    snprintf(wal, sizeof wal, "%s-wal", lib->path);
+    if (stat(wal, &sb) == 0 && sb.st_size > 0)
+      return tq_err_set(err, TQ_EIO,
+                        "%s: read-only, and its write-ahead log %s cannot be read without write "
+                        "access to the folder: %s",
+                        lib->path, wal, sqlite3_errmsg(lib->db));
+    sqlite3_close(lib->db);
+    lib->db = NULL;
+  }
+  return TQ_EINTERNAL; /* not reached: the second attempt returns */
 }
 
 tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err) {
@@ -250,31 +317,27 @@ tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err) {
   tq_code rc = check_header(path, flags, &is_new, err);
   if (rc != TQ_OK)
     return rc;
+  int readonly = (flags & TQ_LIB_OPEN_READONLY) || (!is_new && access(path, W_OK) != 0);
+  if (readonly && is_new)
+    return tq_err_set(err, TQ_EINVAL, "%s: a library opened read only cannot be created", path);
   tq_lib *lib = calloc(1, sizeof *lib);
   if (lib == NULL || (lib->path = strdup(path)) == NULL) {
     free(lib);
     return tq_err_set(err, TQ_ENOMEM, "out of memory opening %s", path);
   }
-  int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-  if (is_new)
-    oflags |= SQLITE_OPEN_CREATE;
-  if (sqlite3_open_v2(path, &lib->db, oflags, NULL) != SQLITE_OK) {
-    rc = tq_err_set(err, TQ_EIO, "%s: cannot open: %s", path,
-                    lib->db ? sqlite3_errmsg(lib->db) : "out of memory");
-    goto fail;
-  }
-  sqlite3_extended_result_codes(lib->db, 0);
-  /* Before the first read: another process's checkpoint or WAL recovery holds the lock for a
-   * moment, and without the timeout the identity check would take that for damage. */
-  sqlite3_busy_timeout(lib->db, 60000);
-  rc = check_identity(lib, err);
+  rc = open_db(lib, readonly, is_new, err);
   if (rc == TQ_OK && !is_new && !(flags & TQ_LIB_OPEN_CREATE) && tq_lib_schema_version(lib) == 0)
     rc = tq_err_set(err, TQ_ENOTFOUND, "%s: empty database (run 'tqhost init' first)", path);
+  if (rc == TQ_OK && readonly && tq_lib_schema_version(lib) != lib_schema_current())
+    rc = tq_err_set(err, TQ_EINVAL,
+                    "%s: read-only, and its schema version %d is not this tqhost's (%d): open it "
+                    "writable once to upgrade it",
+                    path, tq_lib_schema_version(lib), lib_schema_current());
   if (rc == TQ_OK)
-    rc = set_pragmas(lib, err);
+    rc = set_pragmas(lib, readonly, err);
   if (rc == TQ_OK)
     rc = lib_rows_register(lib, err);
-  if (rc == TQ_OK)
+  if (rc == TQ_OK && !readonly)
     rc = lib_migrate(lib, err);
   if (rc != TQ_OK)
     goto fail;

@@ -104,6 +104,9 @@ tq_code lib_named_id(tq_lib *lib, lib_name_map *m, lib_stmt_id get, lib_stmt_id 
     found = sqlite3_column_int64(st, 0);
   sqlite3_reset(st); /* a statement left on a row would hold a read transaction open */
   if (step == SQLITE_DONE) {
+    tq_code rc = lib_text_check("name", name, TQ_LIB_MAX_NAME, err);
+    if (rc != TQ_OK)
+      return rc;
     st = lib_stmt(lib, insert, err);
     if (st == NULL)
       return TQ_EDB;

@@ -38,6 +38,33 @@ tq_code lib_indicator_identity(const char *itype, const char *value, const char 
   return TQ_OK;
 }
 
+tq_code lib_text_check(const char *what, const char *text, size_t max, tq_err *err) {
+  if (text == NULL)
+    return TQ_OK;
+  size_t n = strlen(text);
+  if (n > max)
+    return tq_err_set(err, TQ_EINVAL, "%s is %zu bytes; the limit is %zu", what, n, max);
+  size_t bad = tq_utf8_invalid_at(text, n);
+  if (bad < n)
+    return tq_err_set(err, TQ_EINVAL, "%s is not valid UTF-8 (byte %zu)", what, bad + 1);
+  return TQ_OK;
+}
+
+/* The size and encoding checks of an object's own texts (names are checked where they are
+ * resolved). */
+static tq_code check_texts(const tq_object_in *in, tq_err *err) {
+  tq_code rc = lib_text_check("value", in->value, TQ_LIB_MAX_VALUE, err);
+  if (rc == TQ_OK)
+    rc = lib_text_check("description", in->description, TQ_LIB_MAX_DESCRIPTION, err);
+  if (rc == TQ_OK)
+    rc = lib_text_check("indicator type", in->indicator_type, TQ_LIB_MAX_NAME, err);
+  if (rc == TQ_OK)
+    rc = lib_text_check("object type", in->object_type, TQ_LIB_MAX_NAME, err);
+  if (rc == TQ_OK)
+    rc = lib_text_check("status", in->status, TQ_LIB_MAX_NAME, err);
+  return rc;
+}
+
 /* Resolves the identity of an object to write or find: (type, itype id, canonical value). */
 static tq_code identity(const char *object_type, const char *itype, const char *value,
                         const char **type_out, int64_t *itype_id, char **canonical, tq_err *err) {
@@ -65,6 +92,9 @@ static tq_code tag_id(tq_lib *lib, const char *name, int64_t *id, tq_err *err) {
     return tq_err_set(err, TQ_EINVAL, "empty tag");
   if (tq_lib_name_check("tag", name, err) != TQ_OK)
     return TQ_EINVAL;
+  tq_code rc = lib_text_check("tag", name, TQ_LIB_MAX_NAME, err);
+  if (rc != TQ_OK)
+    return rc;
   return lib_named_id(lib, &lib->tags, ST_TAG_ID, ST_TAG_INSERT, name, NULL, id, err);
 }
 
@@ -76,7 +106,12 @@ static tq_code check_attr(const tq_attr_in *a, tq_err *err) {
     return TQ_EINVAL;
   if (a->tlp < 0 || a->tlp > 4)
     return tq_err_set(err, TQ_EINVAL, "attribute %s: TLP %d is not 0..4", a->name, a->tlp);
-  return TQ_OK;
+  tq_code rc = lib_text_check("attribute name", a->name, TQ_LIB_MAX_ATTR_NAME, err);
+  if (rc == TQ_OK)
+    rc = lib_text_check("attribute value", a->value, TQ_LIB_MAX_ATTR_VALUE, err);
+  if (rc != TQ_OK && tq_utf8_invalid_at(a->name, strlen(a->name)) == strlen(a->name))
+    tq_err_prefix(err, "attribute '%.64s%s': ", a->name, strlen(a->name) > 64 ? "..." : "");
+  return rc;
 }
 
 /* The attributes, tags and source links of an object are queued (rows.c) and written with
@@ -195,8 +230,9 @@ static tq_code object_put_in_tx(tq_lib *lib, const tq_object_in *in, int64_t *id
   int64_t now = tq_time_now();
   int64_t reported = in->reported_at ? in->reported_at : now;
   put_ids ids = {.v = NULL};
-  tq_code rc =
-      identity(in->object_type, in->indicator_type, in->value, &type, &itype_id, &value, err);
+  tq_code rc = check_texts(in, err);
+  if (rc == TQ_OK)
+    rc = identity(in->object_type, in->indicator_type, in->value, &type, &itype_id, &value, err);
   if (rc == TQ_OK)
     rc = resolve_ids(lib, in, &ids, err);
   if (rc == TQ_OK)
@@ -276,7 +312,10 @@ tq_code tq_lib_link(tq_lib *lib, int64_t a, int64_t b, const char *source, const
   if (tq_lib_name_check("link type", link_type, err) != TQ_OK)
     return TQ_EINVAL;
   int64_t lo = a < b ? a : b, hi = a < b ? b : a, sid = 0;
-  tq_code rc = tq_lib_begin(lib, err);
+  tq_code rc = lib_text_check("link type", link_type, TQ_LIB_MAX_NAME, err);
+  if (rc != TQ_OK)
+    return rc;
+  rc = tq_lib_begin(lib, err);
   if (rc != TQ_OK)
     return rc;
   rc = lib_source_id(lib, source ? source : "tqhost", NULL, &sid, err);

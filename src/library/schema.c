@@ -332,6 +332,8 @@ int tq_lib_schema_version(tq_lib *lib) { return pragma_int(lib, "PRAGMA user_ver
 
 /* Brings the schema to N_MIGRATIONS, each step in its own transaction with the version bump.
  * A database at a newer version than this build knows is refused rather than touched. */
+int lib_schema_current(void) { return N_MIGRATIONS; }
+
 tq_code lib_migrate(tq_lib *lib, tq_err *err) {
   int version = tq_lib_schema_version(lib);
   if (version > N_MIGRATIONS)

@@ -18,6 +18,9 @@ tq_code lib_source_id(tq_lib *lib, const char *name, const char *kind, int64_t *
     return TQ_EINVAL;
   if (*name == '\0' || strlen(name) >= sizeof(((tq_source *)0)->name))
     return tq_err_set(err, TQ_EINVAL, "source name '%s' is empty or longer than 127 bytes", name);
+  tq_code rc = lib_text_check("source name", name, TQ_LIB_MAX_NAME, err);
+  if (rc != TQ_OK)
+    return rc;
   return lib_named_id(lib, &lib->sources, ST_SRC_BY_NAME, ST_SRC_INSERT, name, kind ? kind : "user",
                       id, err);
 }

@@ -141,9 +141,14 @@ static void jd_escape(jdec *d, luaL_Buffer *b, const char **pp) {
 }
 
 /* A string at d->p (on its opening quote). [-0, +1] */
+/* Whether c ends a run of plain string bytes: a quote, an escape, or a control character
+ * (RFC 8259 section 7: U+0000..U+001F must be escaped; a raw NUL would also cut the text short
+ * wherever it is read as a C string). */
+static int jd_stop(char c) { return c == '"' || c == '\\' || (unsigned char)c < 0x20; }
+
 static void jd_string(jdec *d) {
   const char *q = d->p + 1, *run = q;
-  while (q < d->end && *q != '"' && *q != '\\')
+  while (q < d->end && !jd_stop(*q))
     q++;
   if (q < d->end && *q == '"') { /* no escape: the common case, one copy */
     lua_pushlstring(d->L, run, (size_t)(q - run));
@@ -154,13 +159,13 @@ static void jd_string(jdec *d) {
   luaL_buffinit(d->L, &b);
   for (;;) {
     luaL_addlstring(&b, run, (size_t)(q - run));
-    if (q >= d->end)
+    if (q >= d->end || (unsigned char)*q < 0x20)
       jd_syntax(d, q);
     if (*q == '"')
       break;
     jd_escape(d, &b, &q);
     run = q;
-    while (q < d->end && *q != '"' && *q != '\\')
+    while (q < d->end && !jd_stop(*q))
       q++;
   }
   luaL_pushresult(&b);
@@ -520,6 +525,8 @@ static void enc_table(enc *e, int idx, int depth, cJSON *parent, const char *key
     lua_pushvalue(L, -2);
     size_t klen;
     const char *k = lua_tolstring(L, -1, &klen); /* converts the copy, never the key itself */
+    if (!e->text && strlen(k) != klen)
+      enc_fail(e, "a key with a NUL byte"); /* cJSON's keys end at a NUL: refused, never cut */
     if (e->text) {
       if (!first)
         out_char(e, ',');
@@ -581,6 +588,8 @@ static void enc_into(enc *e, int idx, int depth, cJSON *parent, const char *key)
     if (e->text)
       out_string(e, s, len);
     else {
+      if (strlen(s) != len) /* cJSON's strings end at a NUL: refused, never cut short */
+        enc_fail(e, "a string with a NUL byte");
       enc_charge_node(e, key, strlen(s) + 1);
       enc_attach(e, parent, key, cJSON_CreateString(s));
     }

@@ -39,7 +39,14 @@ tq_code tq_plugin_list(const char *plugins_dir, tq_plugin ***out, size_t *n, tq_
   if (d == NULL)
     return tq_err_set(err, errno == ENOENT ? TQ_ENOTFOUND : TQ_EIO,
                       "plugins folder %s: %s (set TQHOST_PLUGINS)", plugins_dir, strerror(errno));
-  tq_code rc = TQ_OK;
+  /* Without the schema no plugin can load: a setup failure, not a list of skipped plugins. */
+  cJSON *schema = NULL;
+  tq_code rc = tq_schema_load("operation.schema.json", &schema, err);
+  cJSON_Delete(schema);
+  if (rc != TQ_OK) {
+    closedir(d);
+    return rc;
+  }
   struct dirent *e;
   while (rc == TQ_OK && (e = readdir(d)) != NULL) {
     if (!is_plugin(plugins_dir, e->d_name))

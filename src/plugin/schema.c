@@ -297,38 +297,60 @@ static tq_code read_json(const char *path, cJSON **out, tq_err *err) {
   return rc;
 }
 
-/* The schemas/ folder nearest above the executable, or "" when none. */
-static void exe_schema_dir(char *out, size_t n) {
-  char exe[PATH_MAX];
-  out[0] = '\0';
-  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (len <= 0)
-    return;
-  exe[len] = '\0';
-  for (int up = 0; up < 6; up++) {
-    char *slash = strrchr(exe, '/');
-    if (slash == NULL)
-      return;
+/* The folder of the running executable, or "" when /proc/self/exe cannot be read. */
+static void exe_dir(char *out, size_t n) {
+  ssize_t len = readlink("/proc/self/exe", out, n - 1);
+  out[len > 0 ? len : 0] = '\0';
+  char *slash = strrchr(out, '/');
+  if (slash)
     *slash = '\0';
-    int w = snprintf(out, n, "%s/schemas", exe);
-    if (w > 0 && (size_t)w < n && access(out, R_OK) == 0)
-      return;
+  else
     out[0] = '\0';
-  }
+}
+
+/* Whether dir (a folder path) is inside tree (an absolute folder path). */
+static int is_under(const char *dir, const char *tree) {
+  size_t n = strlen(tree);
+  return n > 0 && strncmp(dir, tree, n) == 0 && (dir[n] == '/' || dir[n] == '\0');
+}
+
+/* The folders searched for schemas, in order; *n gets their count. A release binary outside
+ * the source tree finds its schemas installed with it (share/tqhost/schemas of the install
+ * prefix, or beside the executable's bin/); only a binary of the build tree falls back to
+ * the source tree's schemas/. */
+static void schema_dirs(char dirs[][PATH_MAX], int *n) {
+  char exe[PATH_MAX];
+  const char *env = getenv("TQHOST_SCHEMAS");
+  exe_dir(exe, sizeof exe);
+  *n = 0;
+  if (env && *env)
+    snprintf(dirs[(*n)++], PATH_MAX, "%s", env);
+#ifdef TQ_SCHEMA_INSTALL_DIR
+  snprintf(dirs[(*n)++], PATH_MAX, "%s", TQ_SCHEMA_INSTALL_DIR);
+#endif
+  if (exe[0])
+    snprintf(dirs[(*n)++], PATH_MAX, "%s/../share/tqhost/schemas", exe);
+#if defined(TQ_BUILD_DIR) && defined(TQ_SOURCE_SCHEMA_DIR)
+  if (exe[0] && is_under(exe, TQ_BUILD_DIR))
+    snprintf(dirs[(*n)++], PATH_MAX, "%s", TQ_SOURCE_SCHEMA_DIR);
+#endif
 }
 
 tq_code tq_schema_load(const char *name, cJSON **out, tq_err *err) {
-  char dir[PATH_MAX], path[PATH_MAX + 256];
-  const char *env = getenv("TQHOST_SCHEMAS");
-  if (env && *env)
-    snprintf(dir, sizeof dir, "%s", env);
-  else
-    exe_schema_dir(dir, sizeof dir);
-  if (dir[0] == '\0')
-    snprintf(dir, sizeof dir, "/usr/share/tqhost/schemas");
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  tq_code rc = read_json(path, out, err);
-  if (rc == TQ_ENOTFOUND)
-    tq_err_prefix(err, "schema %s not found (set TQHOST_SCHEMAS to the schemas folder): ", name);
-  return rc;
+  char dirs[4][PATH_MAX], path[PATH_MAX + 256], searched[1024] = "";
+  int n = 0;
+  schema_dirs(dirs, &n);
+  size_t used = 0;
+  for (int i = 0; i < n; i++) {
+    snprintf(path, sizeof path, "%s/%s", dirs[i], name);
+    if (access(path, F_OK) == 0)
+      return read_json(path, out, err);
+    int w = snprintf(searched + used, sizeof searched - used, "%s%s", i ? ", " : "", dirs[i]);
+    if (w > 0 && (size_t)w < sizeof searched - used)
+      used += (size_t)w;
+  }
+  return tq_err_set(err, TQ_ENOTFOUND,
+                    "schema %s not found in: %s (install the schemas there, or set "
+                    "TQHOST_SCHEMAS to the schemas folder)",
+                    name, n ? searched : "(no folder)");
 }

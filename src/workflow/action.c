@@ -320,6 +320,13 @@ tq_code tq_action_list(const char *actions_dir, tq_action ***out, size_t *n, tq_
   DIR *dir = opendir(actions_dir);
   if (dir == NULL)
     return tq_err_set(err, TQ_ENOTFOUND, "actions folder '%s' cannot be read", actions_dir);
+  cJSON *schema = NULL; /* without it no action loads: a setup failure, not skipped actions */
+  tq_code schema_rc = tq_schema_load("action.schema.json", &schema, err);
+  if (schema_rc != TQ_OK) {
+    closedir(dir);
+    return schema_rc;
+  }
+  cJSON_Delete(schema);
   tq_action **list = NULL;
   size_t cap = 0;
   tq_code rc = TQ_OK;

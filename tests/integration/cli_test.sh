@@ -52,6 +52,26 @@ echo "my notes" >"$WORK/notes.txt"
 run 1 --db "$WORK/notes.txt" init && has "not a tqhost library" "$errout" "foreign file refused"
 [ "$(cat "$WORK/notes.txt")" = "my notes" ] && ok || bad "foreign file was modified"
 
+# --- zero-length and read-only library files ----------------------------------------------
+: >"$WORK/empty.db"
+run 1 --db "$WORK/empty.db" indicator list && has "empty file" "$errout" "zero-length refused"
+[ ! -s "$WORK/empty.db" ] && ok || bad "a read command initialised a zero-length file"
+run 0 --db "$WORK/empty.db" init
+# A read-only copy (WAL mode, no -wal/-shm) in a folder the reader may not write either. Root
+# ignores file modes: the reader is then nobody (setpriv).
+AS_READER=()
+[ "$(id -u)" -eq 0 ] && AS_READER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+mkdir "$WORK/ro"
+"$TQ" --db "$WORK/ro/lib.db" init >/dev/null && "$TQ" --db "$WORK/ro/lib.db" indicator add \
+  192.0.2.44 >/dev/null && sqlite3 "$WORK/ro/lib.db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+rm -f "$WORK/ro/lib.db-wal" "$WORK/ro/lib.db-shm"
+chmod 0444 "$WORK/ro/lib.db" && chmod 0555 "$WORK/ro" && chmod 0711 "$WORK"
+out=$("${AS_READER[@]}" "$TQ" --db "$WORK/ro/lib.db" --json indicator get 192.0.2.44 2>&1) &&
+  [ "$(jq -r .value <<<"$out")" = "192.0.2.44" ] && ok || bad "read-only library not readable: $out"
+out=$("${AS_READER[@]}" "$TQ" --db "$WORK/ro/lib.db" indicator add 192.0.2.45 2>&1)
+[ $? -eq 1 ] && has "read-only" "$out" "write to a read-only library" || bad "read-only add: $out"
+chmod 0755 "$WORK/ro"
+
 # --- indicators ------------------------------------------------------------------------------
 run 0 indicator add 45.83.122.166 --source "RST Threat Feed" --attribute Category=c2 --tag botnet
 has "IP Address 45.83.122.166" "$out" "add detects IP"
@@ -117,6 +137,34 @@ run 0 --json indicator get 203.0.113.7
 [ "$(json_field 'j["status"], j["attributes"][0]["name"], sorted(j["tags"])')" = \
   "Review Malware Family ['botnet', 'c2']" ] && ok || bad "csv attribute columns: $out"
 run 1 indicator import "$WORK/nope.txt" && has "nope.txt" "$errout" "missing file named"
+
+IMP="$WORK/imp.db" # a library of its own: these rows stay out of the collections below
+run 0 --db "$IMP" init
+# An unclosed quote refuses its row (named at the line where it began), keeps the rows before.
+printf 'value,description,Family\n10.7.0.1,ok,a\n\n10.7.0.2,"never closed,b\n10.7.0.3,x,c\n' \
+  >"$WORK/quote.csv"
+run 1 --db "$IMP" --json indicator import "$WORK/quote.csv"
+has "quote.csv:4: unclosed quote" "$errout" "unclosed quote reported at its row"
+[ "$(json_field 'j["added"], j["bad"]')" = "1 1" ] && ok || bad "unclosed quote counts: $out"
+run 1 --db "$IMP" indicator get 10.7.0.3 && ok # swallowed by the open quote, not imported
+# NUL bytes and invalid UTF-8 refuse their row naming the column; --json errors are objects.
+printf 'value,description,Family\n10.7.1.1,a\000b,x\n10.7.1.2,caf\351,y\n10.7.1.3,fine,z\n' \
+  >"$WORK/bytes.csv"
+run 1 --db "$IMP" --json indicator import "$WORK/bytes.csv"
+has "bytes.csv:2: column 'description' contains a NUL byte" "$errout" "NUL byte refused"
+has "bytes.csv:3: column 'description' is not valid UTF-8" "$errout" "invalid UTF-8 refused"
+[ "$(head -1 <<<"$errout" | jq -r '.error.line')" = "2" ] && ok || bad "JSON error line: $errout"
+printf '10.7.2.1\n10.7\000.2.2\n\377bad.example.com\n' >"$WORK/bytes.txt"
+run 1 --db "$IMP" indicator import "$WORK/bytes.txt"
+has "bytes.txt:2: the line contains a NUL byte" "$errout" "NUL in a plain line"
+has "bytes.txt:3: value is not valid UTF-8" "$errout" "invalid UTF-8 in a plain line"
+# Descriptions and attributes are capped (documented sizes).
+python3 -c "print('value,description,Raw'); print('10.7.3.1,' + 'd' * 262145 + ',r');
+print('10.7.3.2,d,' + 'r' * 65537); print('10.7.3.3,' + 'd' * 262144 + ',r')" >"$WORK/big.csv"
+run 1 --db "$IMP" indicator import "$WORK/big.csv"
+has "big.csv:2: description is 262145 bytes; the limit is 262144" "$errout" "description cap"
+has "big.csv:3: attribute 'Raw': attribute value is 65537 bytes" "$errout" "attribute cap"
+has "1 added" "$out" "a description at the limit is imported"
 
 # --- collections -----------------------------------------------------------------------------------
 run 0 collection add "IPs to enrich" --type "IP Address" --status Active,Review

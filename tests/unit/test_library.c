@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h> /* after the headers it needs */
@@ -492,6 +493,111 @@ static void test_missing_file_needs_init(void **state) {
   assert_int_equal(access("/tmp/tq_test_missing.db", F_OK), -1);
 }
 
+static void test_zero_length_file_is_not_a_library(void **state) {
+  (void)state;
+  const char *p = "/tmp/tq_test_empty.db";
+  FILE *fp = fopen(p, "w");
+  fclose(fp);
+  tq_lib *lib = NULL;
+  tq_err err;
+  assert_int_equal(tq_lib_open(p, TQ_LIB_OPEN_EXISTING, &lib, &err), TQ_ENOTFOUND);
+  assert_non_null(strstr(err.msg, "empty file"));
+  struct stat sb;
+  assert_int_equal(stat(p, &sb), 0);
+  assert_int_equal(sb.st_size, 0);                                         /* left untouched */
+  assert_int_equal(tq_lib_open(p, TQ_LIB_OPEN_CREATE, &lib, &err), TQ_OK); /* init may */
+  tq_lib_close(lib);
+  unlink(p);
+}
+
+/* The library is closed after a checkpoint that leaves no WAL, as a copy on read-only media. */
+static void test_read_only_open_reads_and_refuses_writes(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  put(f->lib, "203.0.113.9", "Analyst", 0, NULL, 0);
+  tq_lib_close(f->lib);
+  f->lib = NULL;
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  tq_lib *lib = NULL;
+  assert_int_equal(tq_lib_open(f->path, TQ_LIB_OPEN_READONLY, &lib, &err), TQ_OK);
+  int64_t id = 0;
+  assert_int_equal(tq_lib_object_find(lib, NULL, NULL, "203.0.113.9", &id, &err), TQ_OK);
+  assert_true(id > 0);
+  const char *srcs[] = {"Analyst"};
+  tq_object_in in = {.value = "198.51.100.77", .sources = srcs, .n_sources = 1};
+  assert_int_not_equal(tq_lib_object_put(lib, &in, NULL, NULL, &err), TQ_OK);
+  assert_non_null(strstr(err.msg, "read-only"));
+  tq_lib_close(lib);
+  f->lib = NULL;
+  assert_int_equal(tq_lib_open(f->path, TQ_LIB_OPEN_EXISTING, &f->lib, &err), TQ_OK);
+}
+
+static void test_invalid_utf8_is_refused_at_every_text(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  const char *srcs[] = {"Analyst"}, *bad_srcs[] = {"An\xC3\x28lyst"};
+  const char *bad_tags[] = {"c2\xFF"};
+  tq_attr_in bad_attr = {.name = "Family", .value = "Emo\xED\xA0\x80tet"};
+  tq_object_in in = {.value = "evil\xC0\xAF.example.com", .sources = srcs, .n_sources = 1};
+  assert_int_equal(tq_lib_object_put(f->lib, &in, NULL, NULL, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "value is not valid UTF-8"));
+  in.value = "utf8.example.com";
+  in.description = "caf\xE9";
+  assert_int_equal(tq_lib_object_put(f->lib, &in, NULL, NULL, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "description is not valid UTF-8 (byte 4)"));
+  in.description = "caf\xC3\xA9 \xF0\x9F\x98\x80"; /* well-formed */
+  in.attrs = &bad_attr;
+  in.n_attrs = 1;
+  assert_int_equal(tq_lib_object_put(f->lib, &in, NULL, NULL, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "attribute 'Family': attribute value is not valid UTF-8"));
+  in.n_attrs = 0;
+  in.tags = bad_tags;
+  in.n_tags = 1;
+  assert_int_equal(tq_lib_object_put(f->lib, &in, NULL, NULL, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "tag is not valid UTF-8"));
+  in.n_tags = 0;
+  in.sources = bad_srcs;
+  assert_int_equal(tq_lib_object_put(f->lib, &in, NULL, NULL, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "source name is not valid UTF-8"));
+  in.sources = srcs;
+  int64_t id = 0;
+  assert_int_equal(tq_lib_object_put(f->lib, &in, &id, NULL, &err), TQ_OK);
+  assert_int_equal(tq_lib_tag_add(f->lib, id, "x\x80", &err), TQ_EINVAL);
+  assert_int_equal(tq_lib_attribute_add(f->lib, id, &bad_attr, &err), TQ_EINVAL);
+}
+
+static void test_descriptions_and_attributes_are_capped(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  char *big = malloc(TQ_LIB_MAX_DESCRIPTION + 2);
+  memset(big, 'a', TQ_LIB_MAX_DESCRIPTION + 1);
+  big[TQ_LIB_MAX_DESCRIPTION + 1] = '\0';
+  const char *srcs[] = {"Analyst"};
+  tq_object_in in = {
+      .value = "caps.example.com", .sources = srcs, .n_sources = 1, .description = big};
+  assert_int_equal(tq_lib_object_put(f->lib, &in, NULL, NULL, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "description is 262145 bytes; the limit is 262144"));
+  big[TQ_LIB_MAX_DESCRIPTION] = '\0'; /* exactly the limit is fine */
+  assert_int_equal(tq_lib_object_put(f->lib, &in, NULL, NULL, &err), TQ_OK);
+  in.description = NULL;
+  big[TQ_LIB_MAX_ATTR_VALUE + 1] = '\0';
+  tq_attr_in a = {.name = "Raw", .value = big};
+  in.attrs = &a;
+  in.n_attrs = 1;
+  assert_int_equal(tq_lib_object_put(f->lib, &in, NULL, NULL, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "attribute value is 65537 bytes; the limit is 65536"));
+  a.value = "v";
+  a.name = big;
+  big[TQ_LIB_MAX_ATTR_NAME + 1] = '\0';
+  assert_int_equal(tq_lib_object_put(f->lib, &in, NULL, NULL, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "attribute name is 257 bytes; the limit is 256"));
+  free(big);
+}
+
 static void test_rollback_forgets_the_batch(void **state) {
   fixture *f = *state;
   tq_err err;
@@ -759,6 +865,10 @@ int main(void) {
       cmocka_unit_test(test_foreign_file_is_refused_and_untouched),
       cmocka_unit_test(test_other_sqlite_database_is_refused),
       cmocka_unit_test(test_missing_file_needs_init),
+      cmocka_unit_test(test_zero_length_file_is_not_a_library),
+      T(test_read_only_open_reads_and_refuses_writes),
+      T(test_invalid_utf8_is_refused_at_every_text),
+      T(test_descriptions_and_attributes_are_capped),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
