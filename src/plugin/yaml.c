@@ -139,8 +139,10 @@ static tq_code parse_mapping(yparse *p, int depth, cJSON *obj) {
     cJSON *val = NULL;
     if ((rc = next_event(p, &ev)) == TQ_OK)
       rc = parse_node(p, &ev, depth + 1, &val);
-    if (rc == TQ_OK)
-      cJSON_AddItemToObject(obj, key, val);
+    if (rc == TQ_OK && !cJSON_AddItemToObject(obj, key, val)) { /* it copies the key */
+      cJSON_Delete(val);
+      rc = tq_err_set(p->err, TQ_ENOMEM, "%s: out of memory", p->doc->path);
+    }
     free(key);
     if (rc != TQ_OK)
       return rc;
