@@ -8,14 +8,14 @@
 # enriched, no "BREACH" anywhere, every command ending within its bound with a bounded peak RSS,
 # and a bulk run gone within HOSTILE_TERM_S (2) s of SIGTERM.
 # Usage: hostile_test.sh TQHOST RSTSIM [SOURCE_DIR]. HOSTILE_ONLY=REGEX runs only those cases;
-# HOSTILE_RSS_MB (128), HOSTILE_BOUND_S (90) and HOSTILE_TERM_S (2) set the bounds.
+# HOSTILE_RSS_MB (128), HOSTILE_BOUND_S (30) and HOSTILE_TERM_S (2) set the bounds.
 set -u
 TQ=${1:?usage: hostile_test.sh TQHOST RSTSIM [SOURCE_DIR]}
 SIM=${2:?usage: hostile_test.sh TQHOST RSTSIM [SOURCE_DIR]}
 SRC=${3:-$(cd "$(dirname "$0")/../.." && pwd)}
 CASES="$SRC/tests/data/hostile"
 RSS_MB=${HOSTILE_RSS_MB:-128}
-BOUND=${HOSTILE_BOUND_S:-90}
+BOUND=${HOSTILE_BOUND_S:-30}
 TERM_S=${HOSTILE_TERM_S:-2}
 N=50
 KEY=honest-key-0123456789abcdef
@@ -159,8 +159,9 @@ run_op() {
   [ $rc -eq 137 ] && { bad "op run did not end within $BOUND s"; return; }
   check_rss "$o" "op run"
   local status message
-  if status=$(jq -er .status "$o.out" 2>/dev/null); then
-    message=$(jq -r .message "$o.out")
+  status=$(jq -r .status "$o.out" 2>/dev/null)
+  if [ -n "$status" ] && [ "$status" != null ]; then
+    message=$(jq -c '[.message, .show]' "$o.out") # an ok run says what it found in its view
     [ "$status" = error ] && status=failed
   else
     status=refused
@@ -198,16 +199,18 @@ run_action() {
     show "$h.err"
   fi
   local status
-  if status=$(jq -er .status "$o.out" 2>/dev/null); then
-    local got=0 reasons
-    [ "$want" != refused ] && outcome_ok "$want" failed && got=$(jq -r .failed "$o.out")
-    [ "$want" != refused ] && outcome_ok "$want" not_found && got=$(jq -r .not_found "$o.out")
-    local what=${want/refused|/}
-    reasons=$(jq -r --arg w "${what%%|*}" '.reasons[] | select(.outcome == $w) | .reason' "$o.out")
-    if [ "$got" = $N ] && [ -n "$reasons" ] && ! grep -Evq -- "$regex" <<<"$reasons"; then
-      ok "action run: $N $what: $(head -n 1 <<<"$reasons" | head -c 120)"
+  status=$(jq -r .status "$o.out" 2>/dev/null)
+  if [ -n "$status" ] && [ "$status" != null ]; then
+    local what=${want#refused|} got=0 all
+    what=${what%%|*}
+    [[ $what == failed || $what == not_found ]] && got=$(jq -r ".$what" "$o.out")
+    # every reason of that outcome matches (and there is one)
+    all=$(jq -r --arg w "$what" --arg re "$regex" \
+      '[.reasons[] | select(.outcome == $w) | .reason | test($re)] | (length > 0 and all)' "$o.out")
+    if [ "$got" = $N ] && [ "$all" = true ]; then
+      ok "action run: $N $what: $(jq -r '.reasons[0].reason' "$o.out" | head -n 1 | head -c 120)"
     else
-      bad "action run: wanted $want /$regex/ for all $N, got $(jq -c '{status, enriched, not_found, failed}' "$o.out"): $(head -c 300 <<<"$reasons")"
+      bad "action run: wanted $want /$regex/ for all $N, got $(jq -c '{status, enriched, not_found, failed, reasons: [.reasons[] | .outcome + ": " + .reason]}' "$o.out" | head -c 400)"
     fi
   elif outcome_ok "$want" refused && [ $rc -eq 1 ] && cat "$o.out" "$o.err" | grep -Eq -- "$regex"; then
     ok "action run refused: $(head -n 1 "$o.err" | head -c 120)"
