@@ -23,7 +23,7 @@ start() {
   "$SIM" --port 0 "$@" >"$out" 2>"$WORK/$name.err" &
   local pid=$!
   PIDS+=("$pid")
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 400); do
     grep -q listening "$out" 2>/dev/null && break
     sleep 0.05
   done
