@@ -444,7 +444,7 @@ static int walk(const char *name, scenario_fn fn) {
   long only = env_long("TORTURE_POINT", 0); /* one failure point, in this process (for gdb) */
   if (only > 0)
     child(fn, only);
-  long max = env_long("TORTURE_MAX", 400);
+  long max = env_long("TORTURE_MAX", 200);
   long step = max > 0 && total > max ? (total + max - 1) / max : 1;
   int bad = 0, errors = 0, oks = 0, tried = 0, skips = 0;
   for (long n = 1; n <= total + 1; n += (n <= 64 ? 1 : step)) {
