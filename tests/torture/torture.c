@@ -10,7 +10,7 @@
  * Scenarios: the library (open and migrate a new file, put an indicator with attributes and a
  * tag, read it, save a collection and walk its cursor), a manifest (a real one through the
  * schema check), a Lua run (example-lookup's script to completion, HTTP replayed from its
- * fixture). TORTURE_MAX (default 400) caps the failure points per scenario: past it they are
+ * fixture). TORTURE_MAX (default 200) caps the failure points per scenario: past it they are
  * spread evenly over 1..A (TORTURE_MAX=0 walks every one); TORTURE_POINT=N runs only failure
  * point N, without forking (for a debugger). Not built under ASan, which owns malloc itself.
  * Usage: torture [SCENARIO...] */
