@@ -111,7 +111,8 @@ sqlite3_stmt *lib_stmt_put(tq_lib *lib, lib_stmt_id id, tq_err *err) {
   return st;
 }
 
-/* Refuses, before SQLite touches it, a non-empty file that is not an SQLite database. */
+/* Says whether the library is new (missing or empty) and refuses what is not a regular file;
+ * the content is checked by check_magic once SQLite has the file open. */
 static tq_code check_header(const char *path, int flags, int *is_new, tq_err *err) {
   struct stat sb;
   *is_new = 0;
@@ -125,19 +126,29 @@ static tq_code check_header(const char *path, int flags, int *is_new, tq_err *er
   }
   if (!S_ISREG(sb.st_mode))
     return tq_err_set(err, TQ_EINVAL, "%s: not a regular file", path);
-  if (sb.st_size == 0) {
+  if (sb.st_size == 0)
     *is_new = 1;
-    return TQ_OK;
-  }
+  return TQ_OK;
+}
+
+/* Refuses, before anything is read or written through SQL, a non-empty file that is not an
+ * SQLite database. The header is read through SQLite's own descriptor: opening and closing the
+ * file ourselves would release every POSIX lock this process holds on it (close() drops them
+ * all), so a second open while another connection is in use (the bulk runner's writer) would
+ * let another process checkpoint and delete the WAL under that connection. */
+static tq_code check_magic(tq_lib *lib, tq_err *err) {
+  sqlite3_file *file = NULL;
   char head[16] = {0};
-  FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return tq_err_set(err, TQ_EIO, "%s: %s", path, strerror(errno));
-  size_t n = fread(head, 1, sizeof head, f);
-  fclose(f);
-  if (n < sizeof head || memcmp(head, "SQLite format 3", 16) != 0)
+  if (sqlite3_file_control(lib->db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK ||
+      file == NULL || file->pMethods == NULL)
+    return tq_err_set(err, TQ_EIO, "%s: cannot read the file", lib->path);
+  int rc = file->pMethods->xRead(file, head, sizeof head, 0);
+  if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)
+    return tq_err_set(err, TQ_EIO, "%s: cannot read the file (SQLite error %d)", lib->path, rc);
+  if (rc != SQLITE_OK || memcmp(head, "SQLite format 3", 16) != 0)
     return tq_err_set(err, TQ_ECORRUPT,
-                      "%s: not a tqhost library (not an SQLite database); left untouched", path);
+                      "%s: not a tqhost library (not an SQLite database); left untouched",
+                      lib->path);
   return TQ_OK;
 }
 
@@ -201,6 +212,8 @@ tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err) {
                     lib->db ? sqlite3_errmsg(lib->db) : "out of memory");
     goto fail;
   }
+  if (!is_new && (rc = check_magic(lib, err)) != TQ_OK)
+    goto fail;
   sqlite3_extended_result_codes(lib->db, 0);
   /* Before the first read: another process's checkpoint or WAL recovery holds the lock for a
    * moment, and without the timeout the identity check would take that for damage. */
