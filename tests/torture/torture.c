@@ -10,7 +10,7 @@
  * Scenarios: the library (open and migrate a new file, put an indicator with attributes and a
  * tag, read it, save a collection and walk its cursor), a manifest (a real one through the
  * schema check), a Lua run (example-lookup's script to completion, HTTP replayed from its
- * fixture). TORTURE_MAX (default 200) caps the failure points per scenario: past it they are
+ * fixture). TORTURE_MAX (default 100) caps the failure points per scenario: past it they are
  * spread evenly over 1..A (TORTURE_MAX=0 walks every one); TORTURE_POINT=N runs only failure
  * point N, without forking (for a debugger). Not built under ASan, which owns malloc itself.
  * Usage: torture [SCENARIO...] */
@@ -444,7 +444,7 @@ static int walk(const char *name, scenario_fn fn) {
   long only = env_long("TORTURE_POINT", 0); /* one failure point, in this process (for gdb) */
   if (only > 0)
     child(fn, only);
-  long max = env_long("TORTURE_MAX", 200);
+  long max = env_long("TORTURE_MAX", 100);
   long step = max > 0 && total > max ? (total + max - 1) / max : 1;
   int bad = 0, errors = 0, oks = 0, tried = 0, skips = 0;
   for (long n = 1; n <= total + 1; n += (n <= 64 ? 1 : step)) {
