@@ -59,9 +59,6 @@ typedef struct lib_arena {
 struct tq_lib {
   sqlite3 *db;
   char *path;
-  int held; /* counted in lib.c's files open in this process (dev, ino) */
-  dev_t dev;
-  ino_t ino;
   int depth;   /* nested begin count */
   int touched; /* objects touched in the open transaction need recompute */
   sqlite3_stmt *stmts[ST__COUNT];

@@ -1,7 +1,6 @@
 /* lib.c: opening a library file safely (a foreign or damaged file is refused, never
  * written), the statement cache, and write transactions with deferred recompute. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,66 +115,8 @@ sqlite3_stmt *lib_stmt_put(tq_lib *lib, lib_stmt_id id, tq_err *err) {
   return st;
 }
 
-/* The library files this process has open (by device and inode), with how many handles. The
- * header check below reads the file with an fd of its own, and closing any fd of a file drops
- * every POSIX lock the process holds on it: SQLite's shared lock of the handles already open
- * would go, and another process closing its last connection would then think itself alone,
- * checkpoint and delete the WAL that this process still writes to (its later commits vanish
- * from the file). A file this process has open was checked already: it is not read again. */
-static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct open_file {
-  dev_t dev;
-  ino_t ino;
-  int n;
-} g_open[64];
-
-static int open_find(dev_t dev, ino_t ino) {
-  for (int i = 0; i < (int)(sizeof g_open / sizeof g_open[0]); i++)
-    if (g_open[i].n > 0 && g_open[i].dev == dev && g_open[i].ino == ino)
-      return i;
-  return -1;
-}
-
-static int open_is_held(const struct stat *sb) {
-  pthread_mutex_lock(&g_open_mu);
-  int held = open_find(sb->st_dev, sb->st_ino) >= 0;
-  pthread_mutex_unlock(&g_open_mu);
-  return held;
-}
-
-/* Counts lib's file as open in this process (lib->dev/ino set); 0 when it could not stat. */
-static void open_hold(tq_lib *lib) {
-  struct stat sb;
-  if (stat(lib->path, &sb) != 0)
-    return;
-  pthread_mutex_lock(&g_open_mu);
-  int i = open_find(sb.st_dev, sb.st_ino);
-  for (int k = 0; i < 0 && k < (int)(sizeof g_open / sizeof g_open[0]); k++)
-    if (g_open[k].n == 0)
-      i = k;
-  if (i >= 0) {
-    g_open[i].dev = sb.st_dev;
-    g_open[i].ino = sb.st_ino;
-    g_open[i].n++;
-    lib->held = 1;
-    lib->dev = sb.st_dev;
-    lib->ino = sb.st_ino;
-  }
-  pthread_mutex_unlock(&g_open_mu);
-}
-
-static void open_release(tq_lib *lib) {
-  if (!lib->held)
-    return;
-  pthread_mutex_lock(&g_open_mu);
-  int i = open_find(lib->dev, lib->ino);
-  if (i >= 0)
-    g_open[i].n--;
-  pthread_mutex_unlock(&g_open_mu);
-  lib->held = 0;
-}
-
-/* Refuses, before SQLite touches it, a non-empty file that is not an SQLite database. */
+/* Says whether the library is new (missing, or empty and being created) and refuses what is
+ * not a regular file; the content is checked by check_magic once SQLite has the file open. */
 static tq_code check_header(const char *path, int flags, int *is_new, tq_err *err) {
   struct stat sb;
   *is_new = 0;
@@ -198,17 +139,27 @@ static tq_code check_header(const char *path, int flags, int *is_new, tq_err *er
     *is_new = 1;
     return TQ_OK;
   }
-  if (open_is_held(&sb))
-    return TQ_OK; /* open in this process: checked, and its locks must stay (see g_open) */
+  return TQ_OK;
+}
+
+/* Refuses, before anything is read or written through SQL, a non-empty file that is not an
+ * SQLite database. The header is read through SQLite's own descriptor: opening and closing the
+ * file ourselves would release every POSIX lock this process holds on it (close() drops them
+ * all), so a second open while another connection is in use (the bulk runner's writer) would
+ * let another process checkpoint and delete the WAL under that connection. */
+static tq_code check_magic(tq_lib *lib, tq_err *err) {
+  sqlite3_file *file = NULL;
   char head[16] = {0};
-  FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return tq_err_set(err, TQ_EIO, "%s: %s", path, strerror(errno));
-  size_t n = fread(head, 1, sizeof head, f);
-  fclose(f);
-  if (n < sizeof head || memcmp(head, "SQLite format 3", 16) != 0)
+  if (sqlite3_file_control(lib->db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK ||
+      file == NULL || file->pMethods == NULL)
+    return tq_err_set(err, TQ_EIO, "%s: cannot read the file", lib->path);
+  int rc = file->pMethods->xRead(file, head, sizeof head, 0);
+  if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)
+    return tq_err_set(err, TQ_EIO, "%s: cannot read the file (SQLite error %d)", lib->path, rc);
+  if (rc != SQLITE_OK || memcmp(head, "SQLite format 3", 16) != 0)
     return tq_err_set(err, TQ_ECORRUPT,
-                      "%s: not a tqhost library (not an SQLite database); left untouched", path);
+                      "%s: not a tqhost library (not an SQLite database); left untouched",
+                      lib->path);
   return TQ_OK;
 }
 
@@ -294,7 +245,10 @@ static tq_code open_db(tq_lib *lib, int readonly, int is_new, tq_err *err) {
     /* Before the first read: another process's checkpoint or WAL recovery holds the lock for a
      * moment, and without the timeout the identity check would take that for damage. */
     sqlite3_busy_timeout(lib->db, 60000);
-    tq_code rc = check_identity(lib, err);
+    tq_code rc = is_new ? TQ_OK : check_magic(lib, err);
+    if (rc != TQ_OK)
+      return rc;
+    rc = check_identity(lib, err);
     int code = sqlite3_errcode(lib->db);
     if (rc == TQ_OK || !readonly || attempt || (code != SQLITE_READONLY && code != SQLITE_CANTOPEN))
       return rc;
@@ -341,7 +295,6 @@ tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err) {
     rc = lib_migrate(lib, err);
   if (rc != TQ_OK)
     goto fail;
-  open_hold(lib);
   *out = lib;
   return TQ_OK;
 fail:
@@ -358,7 +311,6 @@ void tq_lib_close(tq_lib *lib) {
     sqlite3_finalize(lib->adhoc[i].st);
   lib_queues_free(lib);
   sqlite3_close(lib->db);
-  open_release(lib);
   lib_map_clear(&lib->sources);
   lib_map_clear(&lib->tags);
   free(lib->path);

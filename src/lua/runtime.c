@@ -1002,6 +1002,30 @@ static int push_config(lua_State *L) {
   return 1;
 }
 
+typedef struct compile_args {
+  tq_lua_script *s;
+  const char *src;
+  size_t len;
+  int syntax; /* 1: the error is the script's (a syntax error), not memory */
+} compile_args;
+
+/* Under lua_pcall (an allocation failure raises, and outside a protected call Lua would
+ * abort): compiles the chunk and keeps it, the module cache and the loaded table. */
+static int compile_protected(lua_State *L) {
+  compile_args *a = lua_touserdata(L, 1);
+  lua_pushfstring(L, "@%s", a->s->path);
+  if (compile_chunk(L, a->src, a->len, lua_tostring(L, -1)) != LUA_OK) {
+    a->syntax = !strstr(lua_tostring(L, -1), "not enough memory");
+    return lua_error(L);
+  }
+  a->s->chunk_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  a->s->modules_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  a->s->loaded_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
 /* Compiles the file and keeps the chunk, the module cache and the config. */
 static tq_code script_compile(tq_lua *rt, tq_lua_script *s, const tq_lua_script_opts *o,
                               tq_err *err) {
@@ -1011,20 +1035,20 @@ static tq_code script_compile(tq_lua *rt, tq_lua_script *s, const tq_lua_script_
   if (rc != TQ_OK)
     return rc;
   lua_State *L = rt->L;
-  lua_pushfstring(L, "@%s", s->path);
-  int st = compile_chunk(L, src, len, lua_tostring(L, -1));
+  compile_args args = {s, src, len, 0};
+  lua_pushcfunction(L, compile_protected);
+  lua_pushlightuserdata(L, &args);
+  int st = lua_pcall(L, 1, 0, 0);
   free(src);
   if (st != LUA_OK) {
-    rc = tq_err_set(err, TQ_EINVAL, "%s", lua_tostring(L, -1));
-    lua_pop(L, 2);
+    const char *msg = lua_tostring(L, -1);
+    if (args.syntax)
+      rc = tq_err_set(err, TQ_EINVAL, "%s", msg ? msg : "cannot compile");
+    else
+      rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory compiling the script", s->path);
+    lua_pop(L, 1);
     return rc;
   }
-  s->chunk_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pop(L, 1);
-  lua_newtable(L);
-  s->modules_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_newtable(L);
-  s->loaded_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushcfunction(L, push_config);
   lua_pushlightuserdata(L, (void *)o);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {

@@ -45,9 +45,9 @@ start_sim() {
   shift
   "$SIM" --port 0 --seed 11 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   SIMS+=($!)
-  for _ in $(seq 50); do
+  for _ in $(seq 400); do
     grep -q listening "$WORK/$name.out" 2>/dev/null && break
-    sleep 0.1
+    sleep 0.05
   done
   local port
   port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/$name.out")
@@ -95,6 +95,18 @@ dump() {
 }
 run_counts() { # run_counts DB RUN_ID: "status enriched not_found failed"
   sqlite3 -separator " " "$1" "SELECT status, enriched, not_found, failed FROM runs WHERE id = $2"
+}
+# past_checkpoint DB PID AFTER: waits until run 1 of DB has committed a checkpoint past object
+# id AFTER (the kills below land at moments chosen by progress, not by the clock, so that a busy
+# machine cannot make them land before the run started or after it ended); fails if PID ends.
+past_checkpoint() {
+  local last
+  while kill -0 "$2" 2>/dev/null; do
+    last=$(sqlite3 "$1" "SELECT last_id FROM runs WHERE id = 1" 2>/dev/null)
+    [ -n "$last" ] && [ "$last" -gt "$3" ] && return 0
+    sleep 0.05
+  done
+  return 1
 }
 sum_is_n() { # sum_is_n "status e nf f"
   local s=($1)
@@ -153,15 +165,16 @@ C=$(new_db killed)
 "$TQ" --db "$C" action run rst-ioc-lookup-action --collection bulk --set "base_url=$SLOW_URL" \
   "${KILL_RATE[@]}" >/dev/null 2>&1 &
 pid=$!
-sleep 1.3
+check "the run to kill commits a checkpoint" past_checkpoint "$C" "$pid" 0
 kill -KILL "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 first=$(run_counts "$C" 1)
 check "a killed run stays 'running' with a checkpoint ($first)" grep -q '^running' <<<"$first"
-for t in 0.7 1.9; do
+for ahead in $((N / 20)) $((N / 6)); do
+  last=$(sqlite3 "$C" "SELECT last_id FROM runs WHERE id = 1")
   "$TQ" --db "$C" action resume 1 "${KILL_RATE[@]}" >/dev/null 2>&1 &
   pid=$!
-  sleep "$t"
+  check "the resumed run to kill progresses" past_checkpoint "$C" "$pid" $((last + ahead))
   kill -KILL "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
 done
@@ -178,12 +191,7 @@ D=$(new_db interrupted)
 "$TQ" --db "$D" action run rst-ioc-lookup-action --collection bulk --set "base_url=$SLOW_URL" \
   "${RATE[@]}" >"$WORK/int.out" 2>&1 &
 pid=$!
-# SIGINT once the run loop is running (a first checkpoint is committed): before the runner
-# installs its handlers, a background job of a non-interactive shell ignores SIGINT.
-for _ in $(seq 300); do
-  [ "$(sqlite3 "$D" "SELECT last_id FROM runs WHERE id = 1" 2>/dev/null)" -gt 0 ] 2>/dev/null && break
-  sleep 0.1
-done
+check "SIGINT: the run commits a checkpoint first" past_checkpoint "$D" "$pid" 0
 kill -INT "$pid"
 wait "$pid"
 check "SIGINT: exit status 1" [ $? -eq 1 ]

@@ -26,7 +26,7 @@ start() {
   shift
   "$SIM" --port 0 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   PIDS+=("$!")
-  for _ in $(seq 1 100); do grep -q listening "$WORK/$name.out" 2>/dev/null && break; sleep 0.05; done
+  for _ in $(seq 1 400); do grep -q listening "$WORK/$name.out" 2>/dev/null && break; sleep 0.05; done
   PORT=$(sed -n 's/^rstsim listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/$name.out")
   [ -n "$PORT" ] || { echo "FATAL: rstsim $name did not start: $(cat "$WORK/$name.err")"; exit 1; }
 }

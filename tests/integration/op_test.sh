@@ -33,7 +33,7 @@ start() {
   local name=$1; shift
   "$SIM" --port 0 "$@" >"$WORK/$name.sim" 2>"$WORK/$name.simerr" &
   PIDS+=("$!")
-  for _ in $(seq 1 100); do grep -q listening "$WORK/$name.sim" 2>/dev/null && break; sleep 0.05; done
+  for _ in $(seq 1 400); do grep -q listening "$WORK/$name.sim" 2>/dev/null && break; sleep 0.05; done
   local line; line=$(head -n1 "$WORK/$name.sim")
   [[ $line =~ ^rstsim\ listening\ on\ 127\.0\.0\.1:([0-9]+)$ ]] || { echo "FATAL: rstsim did not start: $line"; exit 1; }
   printf -v "${name}_URL" 'http://127.0.0.1:%s/v1' "${BASH_REMATCH[1]}"
@@ -107,14 +107,16 @@ mkdir -p "$WORK/plugins"
 cp -r "$SRC/plugins/rst-ioc-lookup" "$WORK/plugins/"
 ln -s "$SRC/plugins/lib" "$WORK/plugins/lib"
 sed -i -e 's/timeout: 30s/timeout: 2s/' -e 's/max: 4 }/max: 1 }/' "$WORK/plugins/rst-ioc-lookup/manifest.yaml"
+# A stalled answer comes after 60 s: a run that ends well before it gave up by its own timeout
+# (2 s, one retry); the bound is loose so that a busy machine cannot fail the test.
 fault() { # fault NAME SIM-OPTION REGEX: a run against a faulty simulator fails saying REGEX
-  start "$1" --api-key "$KEY" --hit-ratio 1 --retry-after 0 --stall-ms 20000 "$2" 1.0
+  start "$1" --api-key "$KEY" --hit-ratio 1 --retry-after 0 --stall-ms 60000 "$2" 1.0
   local url="${1}_URL"
   TQHOST_PLUGINS="$WORK/plugins" "$TQ" plugin configure rst-ioc-lookup "base_url=${!url}" >/dev/null
   local t0=$SECONDS
   expect "fault $2: exit 1" 1 env TQHOST_PLUGINS="$WORK/plugins" "$TQ" op run rst-ioc-lookup 45.83.122.170 --apply
   has "fault $2: the error says why" "$3"
-  (( SECONDS - t0 < 15 )) && pass "fault $2: gave up in time" || fail "fault $2: took $((SECONDS - t0)) s"
+  (( SECONDS - t0 < 40 )) && pass "fault $2: gave up before the stalled answer" || fail "fault $2: took $((SECONDS - t0)) s"
 }
 fault f429 --fault-429 "429"
 fault f500 --fault-500 "500"

@@ -27,7 +27,7 @@ json() { python3 -c "import json,sys; j=json.loads(sys.stdin.read()); print($1)"
 
 "$SIM" --port 0 --hit-ratio 1 --api-key wf-test-key-123 >"$WORK/sim.out" 2>"$WORK/sim.err" &
 SIMPID=$!
-for _ in $(seq 1 100); do grep -q listening "$WORK/sim.out" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 1 400); do grep -q listening "$WORK/sim.out" 2>/dev/null && break; sleep 0.05; done
 PORT=$(sed -n 's/^rstsim listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/sim.out")
 [ -n "$PORT" ] || { echo "FATAL: rstsim did not start"; exit 1; }
 

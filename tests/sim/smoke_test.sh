@@ -23,7 +23,7 @@ start() {
   "$SIM" --port 0 "$@" >"$out" 2>"$WORK/$name.err" &
   local pid=$!
   PIDS+=("$pid")
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 400); do
     grep -q listening "$out" 2>/dev/null && break
     sleep 0.05
   done
@@ -204,17 +204,22 @@ body=$(get "$B/v1/nope")
 check "unknown route: 404 JSON" jqt '.message | contains("no such route")' "$body"
 
 # ---- latency does not serialise requests -------------------------------------------------------
-start slow --latency-ms 300
-t0=$(date +%s%N)
+# Each request's own time (curl's time_total, not the wall clock of the batch, which a loaded
+# machine stretches by starting the curls late): about the latency each, where a server that
+# held a thread per delay would make the 8th wait behind the others (8 x 500 ms).
+start slow --latency-ms 500
 curls=()
 for i in $(seq 1 8); do
-  curl -s -o /dev/null -H "$KEY" "$slow_URL/v1/ioc?value=10.0.0.$i" &
+  curl -s -o /dev/null -w '%{time_total}\n' -H "$KEY" "$slow_URL/v1/ioc?value=10.0.0.$i" \
+    >"$WORK/lat.$i" &
   curls+=($!)
 done
 wait "${curls[@]}"
-ms=$((($(date +%s%N) - t0) / 1000000))
-check "8 concurrent requests at 300 ms latency take < 1200 ms (took $ms)" test "$ms" -lt 1200
-check "... and at least 300 ms" test "$ms" -ge 300
+slowest=$(cat "$WORK"/lat.* | sort -n | tail -n 1)
+fastest=$(cat "$WORK"/lat.* | sort -n | head -n 1)
+check "8 concurrent requests at 500 ms latency: none waits behind the others (slowest $slowest s)" \
+  awk -v t="$slowest" 'BEGIN { exit !(t < 2.0) }'
+check "... and each takes the latency (fastest $fastest s)" awk -v t="$fastest" 'BEGIN { exit !(t >= 0.5) }'
 
 # ---- faults ------------------------------------------------------------------------------------
 start f429 --fault-429 1.0 --retry-after 2
@@ -280,8 +285,9 @@ sleep 0.5
 t0=$(date +%s%N)
 kill -TERM "$stopping_PID"; wait "$stopping_PID"; rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
-check "SIGTERM with a stalled request: exit 0 within 3 s (rc $rc, $ms ms)" \
-  bash -c "(( $rc == 0 && $ms < 3000 ))"
+# well before the stall (60 s) would have ended the request by itself
+check "SIGTERM with a stalled request: exit 0 long before the stall ends (rc $rc, $ms ms)" \
+  bash -c "(( $rc == 0 && $ms < 20000 ))"
 check "--stats prints counters at exit (the stalled request counted)" \
   grep -q 'fault stall *1$' "$WORK/stopping.err"
 

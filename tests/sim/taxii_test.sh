@@ -30,7 +30,7 @@ start() {
   local out="$WORK/$name.out"
   "$SIM" --port 0 "$@" >"$out" 2>"$WORK/$name.err" &
   PIDS+=("$!")
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 400); do
     grep -q listening "$out" 2>/dev/null && break
     sleep 0.05
   done

@@ -1,5 +1,6 @@
 /* test_library.c: the threat library as a user of its C API sees it: identity and merging,
  * scoring and expiration rules case by case, collections and cursors, and safe opening. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h> /* after the headers it needs */
@@ -98,6 +100,29 @@ static int64_t expiry_of(tq_lib *lib, int64_t id) {
 }
 
 /* ---- identity ---- */
+
+/* A second open of the library in the same process (the bulk runner's writer opens one) must
+ * not drop the first connection's locks: a close() of any descriptor of the file releases every
+ * POSIX lock the process holds on it, and another process (a `tqhost action runs`, the sqlite3
+ * shell) would then take the WAL for unused, checkpoint it and delete it under the writer. */
+static void test_a_second_open_keeps_the_first_ones_locks(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  assert_int_equal(tq_lib_source_ensure(f->lib, "Locks", "user", NULL, &err), TQ_OK);
+  tq_lib *second = NULL;
+  assert_int_equal(tq_lib_open(f->path, TQ_LIB_OPEN_EXISTING, &second, &err), TQ_OK);
+  pid_t pid = fork();
+  if (pid == 0) { /* another process asks whether it could lock the whole file */
+    int fd = open(f->path, O_RDWR);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    _exit(fd >= 0 && fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK ? 0 : 1);
+  }
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  tq_lib_close(second);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0); /* 1: nobody holds a lock on the library any more */
+}
 
 static void test_same_indicator_spelled_differently_merges(void **state) {
   fixture *f = *state;
@@ -835,6 +860,7 @@ static void test_attribute_values_may_hold_newlines(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+      T(test_a_second_open_keeps_the_first_ones_locks),
       T(test_same_indicator_spelled_differently_merges),
       T(test_invalid_value_is_refused_with_reason),
       T(test_control_characters_in_names_are_refused),
