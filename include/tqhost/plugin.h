@@ -245,9 +245,9 @@ tq_code tq_plugin_secret_open(const char *key_path, const char *sealed, char **o
  * for more is clamped to them with a warning in the log (not refused: a plugin written for a
  * bigger host still runs, within this host's means). */
 #define TQ_HOST_CONFIG_DEFAULT "/etc/tqhost/tqhost.yaml"
-#define TQ_HOST_MAX_MEMORY ((size_t)256 << 20)
+#define TQ_HOST_MAX_MEMORY ((size_t)64 << 20)
 #define TQ_HOST_MAX_INSTRUCTIONS 1000000000ULL
-#define TQ_HOST_MAX_TIMEOUT_MS 300000
+#define TQ_HOST_MAX_TIMEOUT_MS 120000
 
 typedef struct tq_host_config {
   char *path;               /* the file read; NULL: built-in values */
