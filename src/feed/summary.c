@@ -87,12 +87,27 @@ cJSON *tq_feed_summary_json(const tq_feed_summary *s, int compact) {
   return j;
 }
 
+/* Prints text that came from the feed (type names, ids, reasons) with its control characters
+ * escaped, so that a feed cannot forge lines or send terminal escapes. */
+static void put_txt(FILE *out, const char *s) {
+  if (!tq_str_needs_escape(s, 0)) {
+    fputs(s, out);
+    return;
+  }
+  char *e = tq_str_escape_dup(s, 0);
+  fputs(e ? e : "(unprintable)", out);
+  free(e);
+}
+
 static void print_counts(FILE *out, const char *label, const tq_feed_count *v, size_t n) {
   if (n == 0)
     return;
   fprintf(out, "  %-20s", label);
-  for (size_t i = 0; i < n; i++)
-    fprintf(out, "%s%s %lld", i ? ", " : "", v[i].name, (long long)v[i].n);
+  for (size_t i = 0; i < n; i++) {
+    fputs(i ? ", " : "", out);
+    put_txt(out, v[i].name);
+    fprintf(out, " %lld", (long long)v[i].n);
+  }
   fprintf(out, "\n");
 }
 
@@ -114,12 +129,20 @@ void tq_feed_summary_print(const tq_feed_summary *s, FILE *out) {
   print_counts(out, "unknown types", s->unknown_types, s->n_unknown_types);
   if (s->malformed)
     fprintf(out, "  %-20s%lld skipped\n", "malformed", (long long)s->malformed);
-  for (size_t i = 0; i < s->n_bad; i++)
-    fprintf(out, "    %s: %s\n", s->bad[i].id, s->bad[i].reason);
+  for (size_t i = 0; i < s->n_bad; i++) {
+    fputs("    ", out);
+    put_txt(out, s->bad[i].id);
+    fputs(": ", out);
+    put_txt(out, s->bad[i].reason);
+    fputs("\n", out);
+  }
   if (s->restarts)
     fprintf(out, "  %-20s%lld (expired next cursor)\n", "restarts", (long long)s->restarts);
-  if (s->stopped[0])
-    fprintf(out, "  %-20s%s\n", "stopped", s->stopped);
+  if (s->stopped[0]) {
+    fprintf(out, "  %-20s", "stopped");
+    put_txt(out, s->stopped);
+    fputs("\n", out);
+  }
   fprintf(out, "  %-20s%s\n", "checkpoint", s->checkpoint[0] ? s->checkpoint : "(none)");
 }
 

@@ -759,6 +759,31 @@ static void test_revoked_and_deprecated_objects_stay_apart_from_current_ones(voi
   tq_object_free(dep);
 }
 
+/* Type names, ids and reasons in a poll's summary come from the feed: a newline or a terminal
+ * escape in them is printed escaped, so a feed cannot forge summary lines. */
+static void test_feed_text_in_the_summary_is_escaped(void **state) {
+  (void)state;
+  tq_feed_bad bad = {.id = "indicator--x\nfeed forged: 0 page(s)", .reason = "bad\x1b[31m red"};
+  tq_feed_count unknown = {.name = "x-evil\r\x1b]0;title\x07", .n = 1};
+  tq_feed_summary s = {.feed = "f", .bad = &bad, .n_bad = 1, .malformed = 1,
+                       .unknown_types = &unknown, .n_unknown_types = 1,
+                       .stopped = "page cap\nforged line"};
+  char *text = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&text, &len);
+  assert_non_null(out);
+  tq_feed_summary_print(&s, out);
+  fclose(out);
+  assert_null(strchr(text, '\x1b'));
+  assert_null(strchr(text, '\r'));
+  assert_null(strchr(text, '\x07'));
+  assert_null(strstr(text, "\nfeed forged"));
+  assert_null(strstr(text, "\nforged line"));
+  assert_non_null(strstr(text, "indicator--x\\nfeed forged"));
+  assert_non_null(strstr(text, "bad\\x1b[31m red"));
+  free(text);
+}
+
 int main(void) {
   if (ts_start() != 0)
     return 1;
@@ -785,6 +810,7 @@ int main(void) {
       T(test_course_of_action_maps_to_its_threatq_type),
       T(test_links_whose_end_never_comes_are_counted_and_dropped),
       T(test_revoked_and_deprecated_objects_stay_apart_from_current_ones),
+      cmocka_unit_test(test_feed_text_in_the_summary_is_escaped),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   ts_stop();
