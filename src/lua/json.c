@@ -60,6 +60,7 @@ typedef struct jdec {
   lua_State *L;
   const char *p, *end;
   const char *bad; /* where the text stopped being JSON (set before raising) */
+  int too_deep;    /* ... because it nests deeper than JSON_MAX_DEPTH there */
 } jdec;
 
 static char jd_sentinel; /* the error value of a syntax error: the caller reports d->bad */
@@ -225,8 +226,10 @@ static void jd_container(jdec *d, int depth) {
   lua_State *L = d->L;
   int object = *d->p == '{';
   char close = object ? '}' : ']';
-  if (depth > JSON_MAX_DEPTH)
-    luaL_error(L, "json: nesting deeper than %d", JSON_MAX_DEPTH);
+  if (depth > JSON_MAX_DEPTH) {
+    d->too_deep = 1; /* bad input, like a syntax error: nil, message */
+    jd_syntax(d, d->p);
+  }
   d->p++;
   jd_ws(d);
   if (d->p < d->end && *d->p == close) {
@@ -311,10 +314,14 @@ int json_decode_push(lua_State *L, const char *text, size_t len) {
   if (lua_pcall(L, 1, 1, 0) == LUA_OK)
     return 1;
   if (lua_touserdata(L, -1) != &jd_sentinel)
-    return lua_error(L); /* depth or memory: raised as before */
+    return lua_error(L); /* memory (or a kill): raised */
   lua_pop(L, 1);
   lua_pushnil(L);
-  lua_pushfstring(L, "json: invalid JSON at byte %d", (int)(d.bad - text) + 1);
+  if (d.too_deep)
+    lua_pushfstring(L, "json: nesting deeper than %d at byte %d", JSON_MAX_DEPTH,
+                    (int)(d.bad - text) + 1);
+  else
+    lua_pushfstring(L, "json: invalid JSON at byte %d", (int)(d.bad - text) + 1);
   return 2;
 }
 
