@@ -169,6 +169,15 @@ typedef void (*tq_lua_done_fn)(void *ud, tq_lua_run *run);
 tq_code tq_lua_run_start(tq_lua *rt, tq_lua_script *script, const char *entry, const tq_object *obj,
                          tq_lua_done_fn done, void *ud, tq_lua_run **out, tq_err *err);
 
+/* Starts a batch run: entry(items, ctx), where items is a read-only list of the n objects'
+ * views (each as tq_lua_run_start gives obj; objs borrowed for the call). The entry records
+ * per item through c = ctx:item(i): c's change methods are ctx's (same checks, same budget),
+ * recording into item i's own change set; c:fail(reason) fails item i; a refused change fails
+ * item i only. ctx's own change methods raise in a batch run. n >= 1. */
+tq_code tq_lua_run_start_batch(tq_lua *rt, tq_lua_script *script, const char *entry,
+                               const tq_object *const *objs, size_t n, tq_lua_done_fn done,
+                               void *ud, tq_lua_run **out, tq_err *err);
+
 /* One turn of the scheduler: resumes the runs that are ready, kills the runs past their
  * deadline, then (when no run is ready) drives tq_net for up to timeout_ms. Returns TQ_OK or
  * the net loop's error. Runs' failures are never errors here: they are in their results. */
@@ -201,6 +210,13 @@ uint64_t tq_lua_run_instructions(const tq_lua_run *run);
  * empty one) so that the caller may keep it past tq_lua_run_free. */
 const tq_changeset *tq_lua_run_changeset(const tq_lua_run *run);
 void tq_lua_run_take_changeset(tq_lua_run *run, tq_changeset *out);
+/* A batch run's items (0 for a single run). tq_lua_run_take_item: for an answered item i
+ * (0-based), moves its change set (its show's "found" and "message" included) into *out and
+ * returns NULL; else *out is empty and the reason it failed is returned (borrowed from the
+ * run): c:fail's reason, the refused change's error, or "the batch entry gave no result for
+ * this item" when no method of its item ctx was called. Meaningful once the run is ok. */
+size_t tq_lua_run_items(const tq_lua_run *run);
+const char *tq_lua_run_take_item(tq_lua_run *run, size_t i, tq_changeset *out);
 /* Frees a run; an active run is killed first ("cancelled"). */
 void tq_lua_run_free(tq_lua_run *run);
 

@@ -194,6 +194,49 @@ static void *cs_grow(lua_State *L, void **arr, size_t n, size_t sz, const char *
  * the first real argument. */
 static int ctx_args(lua_State *L) { return ctx_is(L, 1) ? 2 : 1; }
 
+/* The ctx of one item of a batch run (ctx:item(i)): the run's id and the item's index. Only
+ * the run that made it may use it: a later run (an item ctx kept in a module's upvalue) is
+ * refused, as is a run that is not the batch's. */
+typedef struct item_ud {
+  uint64_t run_id;
+  size_t index;
+} item_ud;
+
+/* The item of the item ctx at idx, checked against the running run; raises naming what. */
+static tq_lua_item *item_of(lua_State *L, tq_lua_run *run, int idx, const char *what) {
+  const item_ud *u = luaL_testudata(L, idx, ITEM_MT);
+  if (u == NULL)
+    luaL_error(L, "%s: call it on an item ctx (c:%s(...), where c = ctx:item(i))", what,
+               strchr(what, ':') ? strchr(what, ':') + 1 : what);
+  if (u->run_id != run->id || u->index >= run->n_items)
+    luaL_error(L,
+               "%s: this item ctx belongs to run %I, not to this one (run %I): an item ctx is "
+               "valid only during the batch run that made it",
+               what, (lua_Integer)u->run_id, (lua_Integer)run->id);
+  return &run->items[u->index];
+}
+
+/* Where a change method records: the change set of the item when self is an item ctx, else
+ * the run's own (refused in a batch run: a batch entry records per item). Sets *a to the
+ * index of the first real argument and *show_charge to the set's show charge. */
+static tq_changeset *cs_target(lua_State *L, const char *what, int *a, size_t **show_charge) {
+  tq_lua_run *run = run_check(L, what);
+  if (luaL_testudata(L, 1, ITEM_MT)) {
+    tq_lua_item *it = item_of(L, run, 1, what);
+    *a = 2;
+    if (show_charge)
+      *show_charge = &it->show_charge;
+    return &it->cs;
+  }
+  if (run->n_items > 0)
+    luaL_error(L, "%s: a batch entry records per item: use ctx:item(i):%s(...)", what,
+               strchr(what, ':') ? strchr(what, ':') + 1 : what);
+  *a = ctx_args(L);
+  if (show_charge)
+    *show_charge = &run->show_charge;
+  return &run->cs;
+}
+
 /* Fills slot with copies of name and value, charged to the run first; raises (the slot
  * left empty) past the budget or on no memory. */
 static void cs_pair(lua_State *L, tq_lua_run *run, tq_cs_attr *slot, const char *name,
@@ -218,21 +261,21 @@ static void cs_name_check(lua_State *L, const char *method, const char *field, c
     luaL_error(L, "%s: %s", method, e.msg);
 }
 
-/* Appends name = value (checked by cs_park) to the run's change set; raises on no memory. */
-static void cs_add_attr(lua_State *L, tq_lua_run *run, const char *name, const char *value,
+/* Appends name = value (checked by cs_park) to the change set cs; raises on no memory. */
+static void cs_add_attr(lua_State *L, tq_changeset *cs, const char *name, const char *value,
                         const char *what) {
   cs_name_check(L, what, "attribute name", name);
-  cs_pair(L, run, cs_grow(L, (void **)&run->cs.attrs, run->cs.n_attrs, sizeof(tq_cs_attr), what),
+  cs_pair(L, run_of(L), cs_grow(L, (void **)&cs->attrs, cs->n_attrs, sizeof(tq_cs_attr), what),
           name, value, what);
-  run->cs.n_attrs++;
+  cs->n_attrs++;
 }
 
 static int ctx_attribute(lua_State *L) {
-  tq_lua_run *run = run_check(L, "ctx:attribute");
-  int a = ctx_args(L);
+  int a;
+  tq_changeset *cs = cs_target(L, "ctx:attribute", &a, NULL);
   const char *name = cs_park(L, a, "ctx:attribute", "name");
   const char *value = cs_park(L, a + 1, "ctx:attribute", "value");
-  cs_add_attr(L, run, name, value, "ctx:attribute");
+  cs_add_attr(L, cs, name, value, "ctx:attribute");
   return 0;
 }
 
@@ -240,8 +283,8 @@ static int ctx_attribute(lua_State *L) {
  * one call (a mapper that records a few dozen attributes per object). The lists must have
  * the same length; each pair is checked as ctx:attribute checks it. */
 static int ctx_attributes(lua_State *L) {
-  tq_lua_run *run = run_check(L, "ctx:attributes");
-  int a = ctx_args(L);
+  int a;
+  tq_changeset *cs = cs_target(L, "ctx:attributes", &a, NULL);
   luaL_checktype(L, a, LUA_TTABLE);
   luaL_checktype(L, a + 1, LUA_TTABLE);
   lua_Unsigned n = lua_rawlen(L, a);
@@ -253,36 +296,36 @@ static int ctx_attributes(lua_State *L) {
     lua_rawgeti(L, a + 1, (lua_Integer)i);
     const char *name = cs_park(L, -2, "ctx:attributes", "name");
     const char *value = cs_park(L, -2, "ctx:attributes", "value");
-    cs_add_attr(L, run, name, value, "ctx:attributes");
+    cs_add_attr(L, cs, name, value, "ctx:attributes");
     lua_pop(L, 4);
   }
   return 0;
 }
 
 static int ctx_tag(lua_State *L) {
-  tq_lua_run *run = run_check(L, "ctx:tag");
-  int a = ctx_args(L);
+  int a;
+  tq_changeset *cs = cs_target(L, "ctx:tag", &a, NULL);
   const char *tag = cs_park(L, a, "ctx:tag", "tag");
   cs_name_check(L, "ctx:tag", "tag", tag);
-  char **slot = cs_grow(L, (void **)&run->cs.tags, run->cs.n_tags, sizeof *slot, "ctx:tag");
+  char **slot = cs_grow(L, (void **)&cs->tags, cs->n_tags, sizeof *slot, "ctx:tag");
   *slot = cs_dup(L, tag, "ctx:tag");
-  run->cs.n_tags++;
+  cs->n_tags++;
   return 0;
 }
 
 static int ctx_score(lua_State *L) {
-  tq_lua_run *run = run_check(L, "ctx:score");
-  int a = ctx_args(L);
+  int a;
+  tq_changeset *cs = cs_target(L, "ctx:score", &a, NULL);
   lua_Number n = luaL_checknumber(L, a);
   if (!(n >= 0 && n <= 10))
     return luaL_error(L, "ctx:score: %f is out of range 0..10", (double)n);
-  run->cs.score = (int)n;
+  cs->score = (int)n;
   return 0;
 }
 
 static int ctx_status(lua_State *L) {
-  tq_lua_run *run = run_check(L, "ctx:status");
-  int a = ctx_args(L);
+  int a;
+  tq_changeset *cs = cs_target(L, "ctx:status", &a, NULL);
   const char *name = luaL_checkstring(L, a);
   int id = tq_lib_status_from_name(name);
   if (id == 0)
@@ -291,17 +334,17 @@ static int ctx_status(lua_State *L) {
                       "Whitelisted)",
                       name);
   char *copy = cs_dup(L, tq_lib_status_name(id), "ctx:status");
-  if (run->cs.status)
-    run_uncharge(run, C_COST(strlen(run->cs.status) + 1));
-  free(run->cs.status);
-  run->cs.status = copy;
+  if (cs->status)
+    run_uncharge(run_of(L), C_COST(strlen(cs->status) + 1));
+  free(cs->status);
+  cs->status = copy;
   return 0;
 }
 
 /* ctx:link(object_type, value, {link_type = ..., description = ...}) */
 static int ctx_link(lua_State *L) {
-  tq_lua_run *run = run_check(L, "ctx:link");
-  int a = ctx_args(L);
+  int a;
+  tq_changeset *cs = cs_target(L, "ctx:link", &a, NULL);
   if (!lua_isnoneornil(L, a + 2))
     luaL_checktype(L, a + 2, LUA_TTABLE);
   const char *type = cs_park(L, a, "ctx:link", "object type");
@@ -311,8 +354,8 @@ static int ctx_link(lua_State *L) {
   cs_name_check(L, "ctx:link", "link type", link_type);
   if (!tq_lib_object_type_valid(type))
     return luaL_error(L, "ctx:link: '%s' is not an object type", type);
-  tq_cs_link *slot = cs_grow(L, (void **)&run->cs.links, run->cs.n_links, sizeof *slot, "ctx:link");
-  run->cs.n_links++; /* counted first: its members are freed with the set if a copy fails */
+  tq_cs_link *slot = cs_grow(L, (void **)&cs->links, cs->n_links, sizeof *slot, "ctx:link");
+  cs->n_links++; /* counted first: its members are freed with the set if a copy fails */
   slot->object_type = cs_dup(L, type, "ctx:link");
   slot->value = cs_dup(L, value, "ctx:link");
   slot->link_type = cs_dup(L, link_type, "ctx:link");
@@ -373,8 +416,8 @@ static void indicator_attrs_fill(lua_State *L, int idx, tq_cs_indicator *ind) {
 /* ctx:indicator(type, value, {attribute = value, ...}): a related indicator, linked to the
  * object of the run. */
 static int ctx_indicator(lua_State *L) {
-  tq_lua_run *run = run_check(L, "ctx:indicator");
-  int a = ctx_args(L);
+  int a;
+  tq_changeset *cs = cs_target(L, "ctx:indicator", &a, NULL);
   int has_attrs = !lua_isnoneornil(L, a + 2);
   if (has_attrs) {
     luaL_checktype(L, a + 2, LUA_TTABLE);
@@ -385,8 +428,8 @@ static int ctx_indicator(lua_State *L) {
   if (tq_lib_indicator_type_canon(type, NULL) == NULL)
     return luaL_error(L, "ctx:indicator: '%s' is not an indicator type", type);
   tq_cs_indicator *slot =
-      cs_grow(L, (void **)&run->cs.indicators, run->cs.n_indicators, sizeof *slot, "ctx:indicator");
-  run->cs.n_indicators++;
+      cs_grow(L, (void **)&cs->indicators, cs->n_indicators, sizeof *slot, "ctx:indicator");
+  cs->n_indicators++;
   slot->indicator_type = cs_dup(L, tq_lib_indicator_type_canon(type, NULL), "ctx:indicator");
   slot->value = cs_dup(L, value, "ctx:indicator");
   if (has_attrs)
@@ -396,15 +439,17 @@ static int ctx_indicator(lua_State *L) {
 
 /* ctx:show(value): what the analyst sees; any JSON-able value, replacing an earlier one. */
 static int ctx_show(lua_State *L) {
-  tq_lua_run *run = run_check(L, "ctx:show");
-  int a = ctx_args(L);
+  size_t *show_charge;
+  int a;
+  tq_changeset *cs = cs_target(L, "ctx:show", &a, &show_charge);
+  tq_lua_run *run = run_of(L);
   luaL_checkany(L, a);
   size_t charged = 0;
   cJSON *show = show_from_lua(L, a, "ctx:show", &charged);
-  cJSON_Delete(run->cs.show);
-  run_uncharge(run, run->show_charge);
-  run->cs.show = show;
-  run->show_charge = charged;
+  cJSON_Delete(cs->show);
+  run_uncharge(run, *show_charge);
+  cs->show = show;
+  *show_charge = charged;
   return 0;
 }
 
@@ -477,7 +522,125 @@ static int ctx_tostring(lua_State *L) {
   return 1;
 }
 
+/* ---- items of a batch run ---------------------------------------------------------------------
+ * A batch entry is called as entry(items, ctx) (tq_lua_run_start_batch); ctx:item(i) gives
+ * the ctx of items[i], whose methods are the change methods above recording into that item's
+ * own change set (same checks, same charging), plus c:fail(reason). A refused change fails
+ * that item only: the method returns nil, reason and the item ends failed with it. */
+
+/* ctx:item(i): the ctx of item i (1-based) of the batch. */
+static int ctx_item(lua_State *L) {
+  tq_lua_run *run = run_check(L, "ctx:item");
+  int a = ctx_args(L);
+  if (run->n_items == 0)
+    return luaL_error(L, "ctx:item: this is not a batch run (only a batch entry has items)");
+  lua_Integer i = luaL_checkinteger(L, a);
+  if (i < 1 || (lua_Unsigned)i > run->n_items)
+    return luaL_error(L, "ctx:item: item %I is out of range (the batch has %I items)", i,
+                      (lua_Integer)run->n_items);
+  item_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->run_id = run->id;
+  u->index = (size_t)(i - 1);
+  luaL_setmetatable(L, ITEM_MT);
+  return 1;
+}
+
+/* Marks the item failed with reason (taken; NULL: out of memory) unless it failed already. */
+static void item_fail(tq_lua_item *it, char *reason) {
+  if (it->failed) {
+    free(reason);
+    return;
+  }
+  it->failed = reason ? reason : tq_strdup("out of memory recording the item's failure");
+}
+
+/* c:fail(reason): the item failed (the per-item "return nil, reason"); its change set is not
+ * written. A later change to it is ignored. */
+static int item_fail_method(lua_State *L) {
+  tq_lua_run *run = run_check(L, "c:fail");
+  tq_lua_item *it = item_of(L, run, 1, "c:fail");
+  it->touched = 1;
+  const char *reason =
+      lua_isnoneornil(L, 2) ? "no reason given" : cs_park(L, 2, "c:fail", "reason");
+  item_fail(it, tq_strdup(reason));
+  return 0;
+}
+
+/* An item ctx's change method: the ctx method in upvalue 1 (named by upvalue 2) called
+ * protected on the item's change set. A refused change (a bad value, a full set) fails the
+ * item and returns nil, reason; a kill (the run's budget) goes on up as it would from ctx. */
+static int item_method(lua_State *L) {
+  const char *what = lua_tostring(L, lua_upvalueindex(2));
+  tq_lua_run *run = run_check(L, what);
+  tq_lua_item *it = item_of(L, run, 1, what);
+  it->touched = 1;
+  if (it->failed) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: item %I already failed: %s", what, (lua_Integer)(it - run->items) + 1,
+                    it->failed);
+    return 2;
+  }
+  int nargs = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  int st = lua_pcall(L, nargs, 0, 0);
+  if (st == LUA_OK)
+    return 0;
+  if (st == LUA_ERRMEM || run->kill != KILL_NONE)
+    return lua_error(L);
+  const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "change refused";
+  item_fail(it, redact_dup(run->script, msg));
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+static int item_tostring(lua_State *L) {
+  const item_ud *u = luaL_checkudata(L, 1, ITEM_MT);
+  lua_pushfstring(L, "ctx item %I (run %I)", (lua_Integer)u->index + 1, (lua_Integer)u->run_id);
+  return 1;
+}
+
+static int item_newindex(lua_State *L) {
+  return luaL_error(L, "attempt to modify an item ctx (field '%s'): use its methods",
+                    luaL_tolstring(L, 2, NULL));
+}
+
+static const luaL_Reg item_changes[] = {{"c:attribute", ctx_attribute},
+                                        {"c:attributes", ctx_attributes},
+                                        {"c:tag", ctx_tag},
+                                        {"c:score", ctx_score},
+                                        {"c:status", ctx_status},
+                                        {"c:link", ctx_link},
+                                        {"c:indicator", ctx_indicator},
+                                        {"c:show", ctx_show},
+                                        {NULL, NULL}};
+
+static void item_register(lua_State *L) {
+  luaL_newmetatable(L, ITEM_MT);
+  lua_createtable(L, 0, 9);
+  for (const luaL_Reg *m = item_changes; m->name; m++) {
+    lua_pushcfunction(L, m->func);
+    lua_pushstring(L, m->name);
+    lua_pushcclosure(L, item_method, 2);
+    lua_setfield(L, -2, m->name + 2);
+  }
+  lua_pushcfunction(L, item_fail_method);
+  lua_setfield(L, -2, "fail");
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, item_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, item_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, "ctx item");
+  lua_setfield(L, -2, "__name");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+}
+
 static const luaL_Reg ctx_methods[] = {{"secret", ctx_secret},
+                                       {"item", ctx_item},
                                        {"attribute", ctx_attribute},
                                        {"attributes", ctx_attributes},
                                        {"tag", ctx_tag},
@@ -511,6 +674,7 @@ void ctx_register(lua_State *L) {
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
+  item_register(L);
   obj_register(L);
 }
 

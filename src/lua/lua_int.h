@@ -14,6 +14,7 @@
 #define LUA_PART "lua"
 #define SECRET_MASK "********"
 #define SECRET_MT "tq.secret"
+#define ITEM_MT "tq.ctx.item"
 #define HOOK_COUNT 1000       /* instructions between two budget checks */
 #define KILL_SLACK (1u << 20) /* bytes a killed run may still use to unwind and report */
 
@@ -63,6 +64,14 @@ struct tq_lua_script {
   tq_lua_script *prev;
 };
 
+/* One object of a batch run (tq_lua_run_start_batch): what its item ctx recorded. */
+typedef struct tq_lua_item {
+  tq_changeset cs;
+  size_t show_charge; /* run_charge'd for cs.show */
+  int touched;        /* a method of its item ctx was called */
+  char *failed;       /* c:fail's reason or the refused change's error (redacted), or NULL */
+} tq_lua_item;
+
 struct tq_lua_run {
   tq_lua *rt;
   tq_lua_script *script;
@@ -90,6 +99,8 @@ struct tq_lua_run {
   char *traceback;
   char *object; /* the object's value, for logs */
   tq_changeset cs;
+  tq_lua_item *items; /* a batch run: one per object (its entry's list); NULL otherwise */
+  size_t n_items;
   tq_lua_done_fn done;
   void *done_ud;
   tq_lua_run *next, *prev;         /* rt's active list */

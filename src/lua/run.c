@@ -2,6 +2,7 @@
  * whose shared metatable reads the base); it is queued at start, resumed by tq_lua_step, and
  * parks in RUN_WAITING while tq_net does its I/O. Net callbacks only mark a run ready
  * (run_mark_ready); resuming always happens here, from the step's own frame. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -365,23 +366,42 @@ static void run_resume(tq_lua_run *run) {
 
 /* ---- public: starting ----------------------------------------------------------------------- */
 
-/* Pushes the entry function and its two arguments (obj, ctx) on the coroutine in place of the
- * entries table. Protected: obj_push allocates. Runs outside the run's watch (no budget
- * hook), so it reads the entries table raw, as run_probe_entries does. */
+/* What push_entry_args pushes: the entry and one object (obj), or a list of n (objs). */
+typedef struct entry_args {
+  const char *entry;
+  const tq_object *obj;
+  const tq_object *const *objs;
+  size_t n;
+} entry_args;
+
+/* Pushes the entry function and its two arguments (obj or the read-only list of the items'
+ * views, then ctx) on the coroutine in place of the entries table. Protected: obj_push
+ * allocates. Runs outside the run's watch (no budget hook), so it reads the entries table
+ * raw, as run_probe_entries does. */
 static int push_entry_args(lua_State *L) {
   tq_lua_run *run = run_of(L);
-  const char *entry = lua_touserdata(L, 1);
-  const tq_object *obj = lua_touserdata(L, 2);
-  lua_pushstring(L, entry);
-  if (lua_rawget(L, 3) != LUA_TFUNCTION) /* raw: no metamethod of the script runs here */
-    return luaL_error(L, "entry '%s' is not a function", entry);
-  obj_push(L, obj, run->script->obj_lists_later);
+  const entry_args *ea = lua_touserdata(L, 1);
+  lua_pushstring(L, ea->entry);
+  if (lua_rawget(L, 2) != LUA_TFUNCTION) /* raw: no metamethod of the script runs here */
+    return luaL_error(L, "entry '%s' is not a function", ea->entry);
+  if (ea->objs) {
+    lua_createtable(L, (int)ea->n, 0);
+    for (size_t i = 0; i < ea->n; i++) {
+      obj_push(L, ea->objs[i], run->script->obj_lists_later);
+      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    freeze_view(L, -1, "items");
+    lua_remove(L, -2);
+  } else {
+    obj_push(L, ea->obj, run->script->obj_lists_later);
+  }
   ctx_push(L, run);
   return 3;
 }
 
-tq_code tq_lua_run_start(tq_lua *rt, tq_lua_script *script, const char *entry, const tq_object *obj,
+static tq_code run_start(tq_lua *rt, tq_lua_script *script, const entry_args *ea, const char *label,
                          tq_lua_done_fn done, void *ud, tq_lua_run **out, tq_err *err) {
+  const char *entry = ea->entry;
   if (entry == NULL || !tq_lua_script_has_entry(script, entry))
     return tq_err_set(err, TQ_ENOTFOUND, "lua: plugin '%s' has no entry '%s'", script->name,
                       entry ? entry : "(null)");
@@ -390,9 +410,20 @@ tq_code tq_lua_run_start(tq_lua *rt, tq_lua_script *script, const char *entry, c
     return tq_err_set(err, TQ_ENOMEM, "lua: out of memory starting a run");
   run->done = done;
   run->done_ud = ud;
-  if (obj && obj->value)
-    run->object = tq_strdup(obj->value);
+  if (label)
+    run->object = tq_strdup(label);
   *out = run;
+  if (ea->objs && ea->n > 0) {
+    run->items = calloc(ea->n, sizeof *run->items);
+    if (run->items == NULL) {
+      run_finish(run, TQ_LUA_KILLED, tq_strdup("out of memory creating the run"));
+      return TQ_OK;
+    }
+    run->n_items = ea->n;
+    run->mem += (int64_t)(ea->n * sizeof *run->items); /* charged to the run like its sets */
+    for (size_t i = 0; i < ea->n; i++)
+      tq_changeset_init(&run->items[i].cs);
+  }
   int st = run_prepare(run);
   if (run->co == NULL) {
     run_finish(run, TQ_LUA_KILLED, tq_strdup("out of memory creating the run"));
@@ -404,21 +435,37 @@ tq_code tq_lua_run_start(tq_lua *rt, tq_lua_script *script, const char *entry, c
   }
   lua_State *co = run->co;
   lua_pushcfunction(co, push_entry_args);
-  lua_pushlightuserdata(co, (void *)entry);
-  lua_pushlightuserdata(co, (void *)obj);
-  lua_pushvalue(co, -4);
+  lua_pushlightuserdata(co, (void *)ea);
+  lua_pushvalue(co, -3);
   rt->cur = run;
-  st = lua_pcall(co, 3, 3, 0);
+  st = lua_pcall(co, 2, 3, 0);
   rt->cur = NULL;
   if (st != LUA_OK) {
     run_finish_error(run, st, 1);
     return TQ_OK;
   }
-  lua_remove(co, 1); /* the entries table: only fn, obj, ctx stay */
+  lua_remove(co, 1); /* the entries table: only fn, obj (or items), ctx stay */
   run->nargs = 2;
   run->state = RUN_QUEUED;
   ready_push(rt, run);
   return TQ_OK;
+}
+
+tq_code tq_lua_run_start(tq_lua *rt, tq_lua_script *script, const char *entry, const tq_object *obj,
+                         tq_lua_done_fn done, void *ud, tq_lua_run **out, tq_err *err) {
+  entry_args ea = {.entry = entry, .obj = obj};
+  return run_start(rt, script, &ea, obj ? obj->value : NULL, done, ud, out, err);
+}
+
+tq_code tq_lua_run_start_batch(tq_lua *rt, tq_lua_script *script, const char *entry,
+                               const tq_object *const *objs, size_t n, tq_lua_done_fn done,
+                               void *ud, tq_lua_run **out, tq_err *err) {
+  if (n == 0)
+    return tq_err_set(err, TQ_EINVAL, "lua: a batch run needs at least one object");
+  entry_args ea = {.entry = entry, .objs = objs, .n = n};
+  char label[48];
+  snprintf(label, sizeof label, "batch of %zu objects", n);
+  return run_start(rt, script, &ea, label, done, ud, out, err);
 }
 
 /* Runs the script's chunk once in a throw-away run and records the names of its entries. */
@@ -651,6 +698,22 @@ void tq_lua_run_take_changeset(tq_lua_run *run, tq_changeset *out) {
   tq_changeset_init(&run->cs);
 }
 
+size_t tq_lua_run_items(const tq_lua_run *run) { return run->n_items; }
+
+const char *tq_lua_run_take_item(tq_lua_run *run, size_t i, tq_changeset *out) {
+  tq_changeset_init(out);
+  if (i >= run->n_items)
+    return "no such item in the batch";
+  tq_lua_item *it = &run->items[i];
+  if (it->failed)
+    return it->failed;
+  if (!it->touched)
+    return "the batch entry gave no result for this item";
+  *out = it->cs;
+  tq_changeset_init(&it->cs);
+  return NULL;
+}
+
 /* Frees the run's memory; the net callback calls this for an orphan. */
 void run_destroy(tq_lua_run *run) {
   tq_lua *rt = run->rt;
@@ -661,6 +724,11 @@ void run_destroy(tq_lua_run *run) {
   if (run->all_next)
     run->all_next->all_prev = run->all_prev;
   tq_changeset_free(&run->cs);
+  for (size_t i = 0; i < run->n_items; i++) {
+    tq_changeset_free(&run->items[i].cs);
+    free(run->items[i].failed);
+  }
+  free(run->items);
   if (run->resp)
     tq_net_response_free(run->resp);
   free(run->message);

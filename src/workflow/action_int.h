@@ -1,5 +1,5 @@
 /* action_int.h: what the files of the action runner share: the loaded action, the effective
- * configuration of a run, the runs/run_items store and the batch-entry result protocol. */
+ * configuration of a run and the runs/run_items store. */
 #ifndef TQ_ACTION_INT_H
 #define TQ_ACTION_INT_H
 
@@ -105,23 +105,5 @@ typedef struct run_item {
 struct sqlite3_stmt;
 tq_code run_store_items(tq_lib *lib, struct sqlite3_stmt **cache, int64_t run_id,
                         const run_item *items, size_t n, tq_err *err);
-
-/* ---- batch entries (action_batch.c) ---- */
-
-/* The object handed to a batch entry: type "indicator", indicator_type the chunk's type,
- * value "N objects", description a JSON list [{"id", "value", "score", "status"}]. */
-char *action_batch_items_json(const int64_t *ids, char *const *values, const int *scores, size_t n);
-/* One object's outcome read from a batch entry's show {"items": [...]}: found (1/0), or
- * *reason (malloc'd) when it failed; the change set is filled from item.changes. */
-typedef struct batch_item {
-  int64_t id;
-  int found;
-  char *reason;
-  tq_changeset cs;
-} batch_item;
-/* Parses show; items[] gets every entry that names an id. *out malloc'd (free each with
- * batch_item_free, then the array). */
-tq_code action_batch_parse(const cJSON *show, batch_item **out, size_t *n, tq_err *err);
-void batch_item_free(batch_item *it);
 
 #endif

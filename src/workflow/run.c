@@ -49,8 +49,7 @@ slot *runner_slot(runner *r, size_t k) { return &r->slots[(r->head + k) % r->cap
 
 void slot_clear(slot *s) {
   free(s->reason);
-  free(s->itype);
-  free(s->value);
+  tq_object_free(s->obj);
   tq_changeset_free(&s->cs);
   memset(s, 0, sizeof *s);
 }
@@ -124,9 +123,9 @@ static const char *refuse(const runner *r, const tq_object *obj) {
 /* ---- single runs --------------------------------------------------------------------------------
  */
 
-/* An ok run's outcome: not found when its view says found = false, else enriched. */
-static void take_ok(runner *r, slot *s, tq_lua_run *run) {
-  tq_lua_run_take_changeset(run, &s->cs);
+/* An answered object's outcome from its change set (moved into s->cs): not found when its
+ * show says found = false, else enriched. One path for a single run and a batch's item. */
+static void take_changes(runner *r, slot *s) {
   const cJSON *found = cJSON_GetObjectItemCaseSensitive(s->cs.show, "found");
   if (cJSON_IsFalse(found)) {
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(s->cs.show, "message");
@@ -140,6 +139,11 @@ static void take_ok(runner *r, slot *s, tq_lua_run *run) {
   s->cs.show = NULL;
   run_filter_changes(r, &s->cs);
   finish_slot(r, s, OUT_ENRICHED, NULL);
+}
+
+static void take_ok(runner *r, slot *s, tq_lua_run *run) {
+  tq_lua_run_take_changeset(run, &s->cs);
+  take_changes(r, s);
 }
 
 static void on_run_done(void *ud, tq_lua_run *run) {
@@ -232,11 +236,6 @@ static tq_code start_single(runner *r, slot *s, tq_err *err) {
 /* ---- batch runs -------------------------------------------------------------------------------
  */
 
-static int by_item_id(const void *x, const void *y) {
-  int64_t a = ((const batch_item *)x)->id, b = ((const batch_item *)y)->id;
-  return a < b ? -1 : a > b;
-}
-
 static void chunk_free(chunk *c) {
   for (size_t i = 0; i < c->n; i++)
     c->slots[i]->chunk = NULL;
@@ -244,93 +243,63 @@ static void chunk_free(chunk *c) {
   free(c);
 }
 
-static void chunk_outcomes(runner *r, chunk *c, batch_item *items, size_t n) {
-  qsort(items, n, sizeof *items, by_item_id);
-  for (size_t i = 0; i < c->n; i++) {
-    slot *s = c->slots[i];
-    batch_item key = {.id = s->id};
-    batch_item *it = n ? bsearch(&key, items, n, sizeof *items, by_item_id) : NULL;
-    if (it == NULL) {
-      finish_slot_msg(r, s, OUT_FAILED, "%s", "no answer for this object in the batch result");
-    } else if (it->reason) {
-      finish_slot(r, s, OUT_FAILED, it->reason);
-      it->reason = NULL;
-    } else if (!it->found) {
-      finish_slot_msg(r, s, OUT_NOT_FOUND, "%s", "not found");
-    } else {
-      s->cs = it->cs;
-      tq_changeset_init(&it->cs);
-      run_filter_changes(r, &s->cs);
-      finish_slot(r, s, OUT_ENRICHED, NULL);
-    }
-  }
-}
-
+/* A batch run is over: each item's change set goes the way of a single run's (take_changes);
+ * an item failed by the entry or never answered fails with its reason; a failed call fails
+ * the whole chunk with the call's reason. */
 static void on_chunk_done(void *ud, tq_lua_run *run) {
   chunk *c = ud;
   runner *r = c->r;
   tq_lua_status st = tq_lua_run_status(run);
   const char *msg = tq_lua_run_message(run);
-  batch_item *items = NULL;
-  size_t n = 0;
-  tq_err e;
-  tq_err_clear(&e);
-  if (st == TQ_LUA_OK &&
-      action_batch_parse(tq_lua_run_changeset(run)->show, &items, &n, &e) == TQ_OK) {
-    chunk_outcomes(r, c, items, n);
-  } else {
-    const char *why = st == TQ_LUA_OK ? e.msg : *msg ? msg : tq_lua_status_name(st);
-    for (size_t i = 0; i < c->n; i++)
-      finish_slot_msg(r, c->slots[i], OUT_FAILED, "batch lookup: %s", why);
+  for (size_t i = 0; i < c->n; i++) {
+    slot *s = c->slots[i];
+    if (st != TQ_LUA_OK) {
+      finish_slot_msg(r, s, OUT_FAILED, "batch lookup: %s", *msg ? msg : tq_lua_status_name(st));
+      continue;
+    }
+    const char *why = tq_lua_run_take_item(run, i, &s->cs);
+    if (why)
+      finish_slot_msg(r, s, OUT_FAILED, "%s", why);
+    else
+      take_changes(r, s);
   }
-  for (size_t i = 0; i < n; i++)
-    batch_item_free(&items[i]);
-  free(items);
   tq_lua_run_free(run);
   chunk_free(c);
   r->active--;
 }
 
-/* Starts one batch entry call over up to batch_max waiting slots of indicator type itype. */
+static const char *slot_itype(const slot *s) {
+  return s->obj && s->obj->indicator_type ? s->obj->indicator_type : "";
+}
+
+/* Starts one batch entry call over up to batch_max waiting slots of indicator type itype:
+ * entry(items, ctx) with the slots' objects, in window order. */
 static tq_code start_chunk(runner *r, const char *itype, tq_err *err) {
   size_t max = (size_t)r->a->batch_max, n = 0;
   chunk *c = calloc(1, sizeof *c);
-  int64_t *ids = calloc(max, sizeof *ids);
-  char **values = calloc(max, sizeof *values);
-  int *scores = calloc(max, sizeof *scores);
+  const tq_object **objs = calloc(max, sizeof *objs);
   tq_code rc = TQ_OK;
-  if (!c || !ids || !values || !scores || (c->slots = calloc(max, sizeof *c->slots)) == NULL) {
+  if (!c || !objs || (c->slots = calloc(max, sizeof *c->slots)) == NULL) {
     rc = tq_err_set(err, TQ_ENOMEM, "batch: out of memory");
     goto done;
   }
   for (size_t k = 0; k < r->count && n < max; k++) {
     slot *s = runner_slot(r, k);
-    if (s->state == SLOT_WAIT_BATCH && strcmp(s->itype, itype) == 0) {
+    if (s->state == SLOT_WAIT_BATCH && strcmp(slot_itype(s), itype) == 0) {
       c->slots[n] = s;
-      ids[n] = s->id, values[n] = s->value, scores[n] = s->score;
-      n++;
+      objs[n++] = s->obj;
     }
   }
   c->r = r;
   c->n = n;
-  char *json = action_batch_items_json(ids, values, scores, n);
-  char label[64];
-  snprintf(label, sizeof label, "%zu objects", n);
-  tq_object obj = {.object_type = "indicator",
-                   .indicator_type = (char *)itype,
-                   .value = label,
-                   .description = json,
-                   .status = TQ_STATUS_ACTIVE};
-  if (json == NULL)
-    rc = tq_err_set(err, TQ_ENOMEM, "batch: out of memory");
-  else
-    rc =
-        tq_lua_run_start(r->rt, r->script, r->a->batch_entry, &obj, on_chunk_done, c, &c->run, err);
-  free(json);
+  rc = tq_lua_run_start_batch(r->rt, r->script, r->a->batch_entry, objs, n, on_chunk_done, c,
+                              &c->run, err);
   if (rc == TQ_OK) {
     for (size_t i = 0; i < n; i++) {
       c->slots[i]->state = SLOT_RUNNING;
       c->slots[i]->chunk = c;
+      tq_object_free(c->slots[i]->obj); /* copied into the run's views */
+      c->slots[i]->obj = NULL;
     }
     r->active++;
     c = NULL;
@@ -340,24 +309,19 @@ done:
     free(c->slots);
     free(c);
   }
-  free(ids), free(values), free(scores);
+  free(objs);
   return rc;
 }
 
-/* A slot that waits for a batch: the object's view is kept until the chunk starts. */
+/* A slot that waits for a batch: the object's row is kept until the chunk starts. */
 static tq_code enqueue_batch(runner *r, slot *s, tq_err *err) {
   tq_object *obj = NULL;
   tq_code rc = read_accepted(r, s, &obj, err);
   if (rc != TQ_OK || obj == NULL)
     return rc;
   s->state = SLOT_WAIT_BATCH;
-  s->itype = tq_strdup(obj->indicator_type);
-  s->value = tq_strdup(obj->value);
-  s->score = obj->score;
-  if (s->itype == NULL || s->value == NULL)
-    rc = tq_err_set(err, TQ_ENOMEM, "batch: out of memory");
-  tq_object_free(obj);
-  return rc;
+  s->obj = obj;
+  return TQ_OK;
 }
 
 /* Starts chunks: full ones always; partial ones when the input is exhausted or the window is
@@ -371,11 +335,14 @@ static tq_code dispatch_chunks(runner *r, tq_err *err) {
     size_t same = 0;
     for (size_t j = k; j < r->count && same < (size_t)r->a->batch_max; j++) {
       slot *t = runner_slot(r, j);
-      same += t->state == SLOT_WAIT_BATCH && strcmp(t->itype, s->itype) == 0;
+      same += t->state == SLOT_WAIT_BATCH && strcmp(slot_itype(t), slot_itype(s)) == 0;
     }
     if (!flush && same < (size_t)r->a->batch_max)
       continue;
-    tq_code rc = start_chunk(r, s->itype, err);
+    char *itype = tq_strdup(slot_itype(s)); /* s->obj is freed when the chunk starts */
+    tq_code rc =
+        itype ? start_chunk(r, itype, err) : tq_err_set(err, TQ_ENOMEM, "batch: out of memory");
+    free(itype);
     if (rc != TQ_OK)
       return rc;
   }
@@ -557,9 +524,9 @@ static tq_code setup_lua(runner *r, const char *key_path, const tq_lua_kv *ovr, 
   so.secrets = r->cfg.pc.secrets;
   so.n_secrets = r->cfg.pc.n_secrets;
   so.limits = r->view.limits; /* the action's, within the host's ceilings */
-  /* A single run's outcome is all the runner reads of its show (found, message); a batch
-   * entry's show carries the results of every item and is read whole. */
-  so.outcome_only = !r->batch_mode;
+  /* A run's outcome is all the runner reads of its show (found, message), a single run's as a
+   * batch item's (c:show): the rest is never converted. */
+  so.outcome_only = 1;
   so.obj_lists_later = 1; /* objects come from tq_lib_object_head */
   if ((rc = tq_lua_load(r->rt, &so, &r->script, err)) != TQ_OK)
     return rc;

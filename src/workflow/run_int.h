@@ -25,9 +25,8 @@ typedef struct slot {
   tq_changeset cs;     /* enriched: what to write */
   tq_lua_run *run;     /* single mode, while running */
   struct chunk *chunk; /* batch mode, while running */
-  char *itype;         /* batch mode, while waiting: the grouping key and the object's view */
-  char *value;
-  int score;
+  tq_object *obj;      /* batch mode, while waiting: the object's row (its indicator type
+                          groups the chunks), without its lists */
   struct runner *r;
 } slot;
 

@@ -238,6 +238,31 @@ function M.echo_attribute(obj, ctx)
   ctx:attribute(ECHOES[2], "named after the key")
 end
 
+-- A batch entry (entry(items, ctx)): each item's changes go through ctx:item(i); echoes of the
+-- secret are masked there as in ctx, in values and in a refused change's reason.
+function M.batch_echo(items, ctx)
+  assert(#items == 3 and items[2].value == "45.83.122.166" and items[3].attributes[1].name)
+  for i in ipairs(items) do
+    local c = ctx:item(i)
+    c:attribute("Echo", "v=" .. ECHOES[2])
+    c:tag("t" .. ECHOES[3])
+    if i == 2 then
+      local ok, err = c:status("x" .. ECHOES[1])
+      assert(ok == nil and err:find("is not a status"), tostring(err))
+    end
+  end
+end
+
+-- A batch item's changes are charged to the run like ctx's: past the budget the run is killed,
+-- not just the item failed.
+function M.batch_memory(items, ctx)
+  local c, big = ctx:item(1), string.rep("x", 60000)
+  for k = 1, 1000 do
+    c:attribute("A" .. k, big)
+  end
+  ctx:item(2):attribute("never", "reached")
+end
+
 function M.echo_error(obj, ctx) error("server said " .. ECHOES[2] .. " / " .. ECHOES[3]) end
 function M.echo_reason(obj, ctx) return nil, "bad key " .. ECHOES[4] .. "+" .. ECHOES[5] end
 -- Ordinary text that shares only short runs (under 8 bytes) with the key stays as it is.

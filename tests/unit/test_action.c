@@ -445,6 +445,138 @@ static void test_an_action_stays_within_its_plugin(void **state) {
     fail_msg("fair: %s", err.msg);
 }
 
+/* Loads the action file name (under f->dir) with TQHOST_PLUGINS=pdir into *a. */
+static void load_action(fx *f, const char *pdir, const char *name, tq_action **a) {
+  char path[300];
+  snprintf(path, sizeof path, "%s/%s", f->dir, name);
+  char *old = tq_strdup(getenv("TQHOST_PLUGINS"));
+  setenv("TQHOST_PLUGINS", pdir, 1);
+  tq_err err = {0};
+  tq_code rc = tq_action_load(path, a, NULL, &err);
+  setenv("TQHOST_PLUGINS", old, 1);
+  free(old);
+  if (rc != TQ_OK)
+    fail_msg("load %s: %s", name, err.msg);
+}
+
+/* Whether some reason of run_id (failed or not found) contains text. */
+static int reason_has(fx *f, int64_t run_id, const char *outcome, const char *text) {
+  tq_run_reason *r = NULL;
+  size_t n = 0;
+  tq_err err = {0};
+  assert_int_equal(tq_run_reasons(f->lib, run_id, &r, &n, &err), TQ_OK);
+  int found = 0;
+  for (size_t i = 0; i < n; i++) {
+    print_message("%s x%lld: %s\n", r[i].outcome, (long long)r[i].count, r[i].reason);
+    found |= strcmp(r[i].outcome, outcome) == 0 && strstr(r[i].reason, text) != NULL;
+  }
+  tq_run_reasons_free(r, n);
+  return found;
+}
+
+/* The batch protocol: entry(items, ctx) with the objects' views; each item's results go
+ * through c = ctx:item(i) into its own change set, checked and written as a single run's.
+ * A bad change (a tag with a control character, a set over the item cap) fails that item
+ * only; an item the entry never touched fails with a clear reason. Hostile entries: an item
+ * index out of range, and an item ctx kept (in a module's upvalue) past its run, are refused
+ * and fail their call's items with the error. */
+static void test_batch_items_get_their_own_change_sets(void **state) {
+  fx *f = *state;
+  char pdir[128], plug[160], lib[160];
+  snprintf(pdir, sizeof pdir, "%s/plugins", f->dir);
+  snprintf(plug, sizeof plug, "%s/bulk", pdir);
+  snprintf(lib, sizeof lib, "%s/lib", pdir);
+  assert_int_equal(mkdir(pdir, 0700), 0);
+  assert_int_equal(mkdir(plug, 0700), 0);
+  assert_int_equal(mkdir(lib, 0700), 0);
+  write_file(plug, "manifest.yaml",
+             "name: bulk\nlabel: Bulk\nversion: 1.0.0\ndescription: batch entries\n"
+             "author: tests\nscript: operation.lua\n"
+             "operations:\n  - { name: one, label: One, entry: one, object_types: [indicator] }\n");
+  write_file(lib, "keep.lua",
+             "local saved\nreturn { put = function(c) saved = c end, get = function() return "
+             "saved end }\n");
+  write_file(plug, "operation.lua",
+             "local keep = require 'keep'\n"
+             "return {\n"
+             "one = function(obj, ctx) ctx:attribute('Single', obj.value) end,\n"
+             "many = function(items, ctx)\n"
+             "  assert(not pcall(ctx.tag, ctx, 'x'), 'the batch ctx records nothing itself')\n"
+             "  for i, obj in ipairs(items) do\n"
+             "    local c, v = ctx:item(i), obj.value\n"
+             "    assert(obj.type == 'indicator' and obj.indicator_type and #obj.attributes == 0)\n"
+             "    if v:find('^miss') then c:show({ found = false, message = 'not listed' })\n"
+             "    elseif v:find('^fail') then c:fail('upstream refused ' .. v)\n"
+             "    elseif v == 'd3.example.org' then\n"
+             "      local ok, err = c:tag('bad\\1tag')\n"
+             "      assert(ok == nil and err:find('control character'), tostring(err))\n"
+             "      c:attribute('After', 'ignored')\n"
+             "    elseif v == 'd4.example.org' then -- never touched\n"
+             "    elseif v == 'd5.example.org' then for k = 1, 1001 do c:tag('t' .. k) end\n"
+             "    else c:attribute('Batch Value', v); c:tag('batch-' .. obj.indicator_type) end\n"
+             "  end\n"
+             "end,\n"
+             "beyond = function(items, ctx) ctx:item(#items + 1):tag('x') end,\n"
+             "kept = function(items, ctx)\n"
+             "  local old = keep.get()\n"
+             "  keep.put(ctx:item(1))\n"
+             "  if old then old:tag('stolen') end\n"
+             "  for i = 1, #items do ctx:item(i):attribute('Kept', 'ok') end\n"
+             "end }\n");
+  static const char *const entries[] = {"many", "beyond", "kept"};
+  int64_t run_ids[3];
+  tq_run_summary sums[3];
+  for (int k = 0; k < 3; k++) {
+    char text[600], name[64];
+    snprintf(name, sizeof name, "bulk-%s.yaml", entries[k]);
+    snprintf(text, sizeof text,
+             "name: bulk-%s\nlabel: Bulk\nversion: 1.0.0\nplugin: bulk\nentry: one\n"
+             "input:\n  object_types: [indicator]\n  concurrency: 2\n  batch_entry: %s\n"
+             "  batch_threshold: 10\n  batch_max: 8\n",
+             entries[k], entries[k]);
+    write_file(f->dir, name, text);
+    tq_action *a = NULL;
+    load_action(f, pdir, name, &a);
+    tq_action_opts o = opts(f, 0, NULL);
+    o.n_overrides = 0;
+    tq_err err = {0};
+    if (tq_action_run(f->lib, a, &o, &sums[k], &err) != TQ_OK)
+      fail_msg("run %s: %s", entries[k], err.msg);
+    tq_action_free(a);
+    run_ids[k] = sums[k].run_id;
+    assert_int_equal(sums[k].total, 30);
+  }
+  /* many: 24 d*, 3 miss*, 3 fail*; d3, d4, d5 fail on their own */
+  assert_int_equal(sums[0].enriched, 21);
+  assert_int_equal(sums[0].not_found, 3);
+  assert_int_equal(sums[0].failed, 6);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM attributes a JOIN objects o ON o.id = "
+                              "a.object_id WHERE a.name = 'Batch Value' AND a.value = o.value"),
+                   21);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM attributes WHERE name = 'Batch Value'"), 21);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM attributes WHERE name = 'After'"), 0);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM object_tags ot JOIN tags t ON t.id = "
+                              "ot.tag_id WHERE t.name LIKE 'batch-%'"),
+                   21);
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM tags WHERE name = 't1'"), 0);
+  assert_true(reason_has(f, run_ids[0], "not_found", "not listed"));
+  assert_true(reason_has(f, run_ids[0], "failed", "upstream refused fail"));
+  assert_true(reason_has(f, run_ids[0], "failed", "ctx:tag: tag"));
+  assert_true(reason_has(f, run_ids[0], "failed", "change set full (1000 entries)"));
+  assert_true(reason_has(f, run_ids[0], "failed", "the batch entry gave no result for this item"));
+  /* out of range: every call refused */
+  assert_int_equal(sums[1].failed, 30);
+  assert_true(reason_has(f, run_ids[1], "failed",
+                         "ctx:item: item 9 is out of range (the batch "
+                         "has 8 items)"));
+  /* kept: the first call is fine, every later one is refused at the stolen item ctx */
+  assert_int_equal(sums[2].enriched, 8);
+  assert_int_equal(sums[2].failed, 22);
+  assert_true(reason_has(f, run_ids[2], "failed", "c:tag: this item ctx belongs to run"));
+  assert_true(reason_has(f, run_ids[2], "failed", "valid only during the batch run that made it"));
+  assert_int_equal(sql_int(f, "SELECT count(*) FROM tags WHERE name = 'stolen'"), 0);
+}
+
 int main(void) {
   const char *here = __FILE__;
   const char *slash = strrchr(here, '/');
@@ -464,6 +596,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_errors_are_named, setup, teardown),
       cmocka_unit_test_setup_teardown(test_answered_runs_do_not_hold_slots, setup, teardown),
       cmocka_unit_test_setup_teardown(test_an_action_stays_within_its_plugin, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_items_get_their_own_change_sets, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

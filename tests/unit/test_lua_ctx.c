@@ -561,6 +561,60 @@ static void test_obj_lists_are_read_from_the_library_when_used(void **state) {
   tq_lib_close(lib);
 }
 
+/* Starts a batch run of entry over three copies of the sample object and runs it. */
+static tq_lua_run *run_batch(fixture *f, tq_lua_script *s, const char *entry) {
+  const tq_object *objs[3] = {sample_object(), sample_object(), sample_object()};
+  tq_lua_run *run = NULL;
+  tq_err err = {0};
+  if (tq_lua_run_start_batch(f->rt, s, entry, objs, 3, NULL, NULL, &run, &err) != TQ_OK)
+    fail_msg("start %s: %s", entry, err.msg);
+  assert_int_equal(tq_lua_run_all(f->rt, &err), TQ_OK);
+  return run;
+}
+
+/* A batch item's change set is masked like a single run's, and so is the reason of a change
+ * refused on it (which fails that item only). */
+static void test_batch_items_are_masked_and_fail_alone(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_batch(f, f->s, "batch_echo");
+  if (tq_lua_run_status(run) != TQ_LUA_OK)
+    fail_msg("%s", tq_lua_run_message(run));
+  assert_int_equal(tq_lua_run_items(run), 3);
+  for (size_t i = 0; i < 3; i++) {
+    tq_changeset cs;
+    const char *why = tq_lua_run_take_item(run, i, &cs);
+    if (i == 1) {
+      assert_non_null(why);
+      assert_non_null(strstr(why, "ctx:status: 'x********' is not a status"));
+      assert_false(leaks(why));
+      assert_int_equal(cs.n_attrs, 0);
+      continue;
+    }
+    assert_null(why);
+    assert_int_equal(cs.n_attrs, 1);
+    assert_string_equal(cs.attrs[0].value, "v=********");
+    assert_string_equal(cs.tags[0], "t********");
+    tq_changeset_free(&cs);
+  }
+  tq_changeset cs;
+  assert_non_null(strstr(tq_lua_run_take_item(run, 3, &cs), "no such item"));
+  tq_lua_run_free(run);
+  /* a single run has no items */
+  run = run_one(f, "echo_attribute");
+  assert_int_equal(tq_lua_run_items(run), 0);
+  tq_lua_run_free(run);
+}
+
+/* Item changes are charged to the run: past its budget the run is killed (the item ctx does
+ * not swallow the kill as a refused change). */
+static void test_batch_item_changes_are_charged_to_the_run(void **state) {
+  fixture *f = *state;
+  tq_lua_run *run = run_batch(f, f->s, "batch_memory");
+  assert_int_equal(tq_lua_run_status(run), TQ_LUA_KILLED);
+  assert_non_null(strstr(tq_lua_run_message(run), "memory budget exceeded"));
+  tq_lua_run_free(run);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_changeset_records_every_kind, setup, teardown),
@@ -595,6 +649,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_http_answers_from_the_replay_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_an_unrecorded_request_names_its_url, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_replayed_runs_interleave, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_items_are_masked_and_fail_alone, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_item_changes_are_charged_to_the_run, setup,
+                                      teardown),
       cmocka_unit_test(test_a_bad_replay_file_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

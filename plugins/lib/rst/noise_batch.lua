@@ -6,9 +6,10 @@
 -- exactly what the operation writes.
 --
 -- This file is the script of the rst-noise-control-action (actions/*.yaml): its entries are
--- `check` (one object, rst.noise.check) and `check_batch` (a list of objects, the host's
--- batch protocol: obj.description is a JSON list [{id, value, score}], the answer is
--- ctx:show{items = {{id, found, reason, changes}}}; see docs/actions.md).
+-- `check` (one object, rst.noise.check) and `check_batch(items, ctx)` (the host's batch
+-- protocol: items is the read-only list of the objects' views; each item's result goes
+-- through its own ctx, c = ctx:item(i): the same change methods and show as a single run,
+-- c:fail(reason) for a failed item; see docs/actions.md).
 --
 -- Polls are spaced by http.sleep (config batch_poll_interval, seconds, default 1; the run's
 -- other work and every other run go on meanwhile), paced as well by the provider's rate
@@ -88,18 +89,20 @@ local function poll(ctx, rst_type, token, max_polls, interval)
   return nil, string.format("the batch result was still pending after %d polls", max_polls)
 end
 
--- The item of one object from its answer.
-local function item_of(it, answer, opts)
+-- Records the verdict of item i (object it) through its item ctx c, exactly as
+-- rst.noise.check records a single lookup's.
+local function record(c, it, answer, opts)
   if answer == nil then
-    return { id = it.id, reason = "no verdict for this value in the batch result" }
+    c:fail("no verdict for this value in the batch result")
+    return
   end
   local cs, show, merr = noise.map(answer, it.value, opts, it.score)
   if cs == nil then
-    return { id = it.id, reason = merr }
+    c:fail(merr)
+    return
   end
-  return { id = it.id, found = show.found,
-           changes = { attributes = cs:attribute_list(), links = cs.links, indicators = cs.indicators,
-                       score = cs.score, status = cs.status } }
+  cs:apply(c)
+  c:show(show)
 end
 
 -- Answers matched to the submitted items: by value, else by position (the API answers in
@@ -123,14 +126,14 @@ local function match(items, list)
 end
 
 -- Entry: the verdicts of a list of objects of one indicator type (see the file's header).
-function M.check_batch(obj, ctx)
-  local ok, items = pcall(json.decode, obj and obj.description or "")
-  if not ok or type(items) ~= "table" or #items == 0 then
+function M.check_batch(items, ctx)
+  if type(items) ~= "table" or #items == 0 then
     return nil, "the batch has no objects"
   end
-  local rst_type = RST_TYPES[obj.indicator_type]
+  local itype = items[1].indicator_type
+  local rst_type = RST_TYPES[itype]
   if rst_type == nil then
-    return nil, "RST Noise Control has no batch lookup for " .. tostring(obj.indicator_type)
+    return nil, "RST Noise Control has no batch lookup for " .. tostring(itype)
   end
   local opts, oerr = noise.options(ctx.config)
   if opts == nil then
@@ -153,12 +156,11 @@ function M.check_batch(obj, ctx)
   if list == nil then
     return nil, perr
   end
-  local answers, out = match(items, list), {}
+  local answers = match(items, list)
   for i, it in ipairs(items) do
-    out[i] = item_of(it, answers[i], opts)
+    record(ctx:item(i), it, answers[i], opts)
   end
   log.info("%s: batch of %d %s values answered", noise.PRODUCT, #items, rst_type)
-  ctx:show({ items = out })
 end
 
 -- Entry: one object, exactly as the rst-noise-control operation.
