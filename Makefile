@@ -23,7 +23,7 @@ build-asan: deps
 
 # libFuzzer harnesses (tests/fuzz): clang with -fsanitize=fuzzer,address,undefined.
 build-fuzz: deps
-	@CC=clang cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=Debug -DTQ_FUZZ=ON -DTQ_WERROR=OFF >/dev/null
+	@CC=clang cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=Debug -DTQ_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZ) -j $(JOBS) --target $(FUZZ_HARNESSES)
 
 # CI: each harness for 45 s. `make fuzz`: 10 minutes each.

@@ -61,6 +61,15 @@ static void print_error(cli *c, const char *code, const char *msg) {
   cJSON_Delete(j);
 }
 
+void cli_error(cli *c, const char *code, const char *fmt, ...) {
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  print_error(c, code, msg);
+}
+
 int cli_usage_error(cli *c, const char *fmt, ...) {
   char msg[1024];
   va_list ap;

@@ -38,6 +38,10 @@ tq_lib *cli_lib(cli *c, int create);
 /* Prints "<prog>: <message> (see '<prog> --help')" on stderr (with --json an error object
  * with code "EUSAGE") and returns EXIT_USAGE. */
 int cli_usage_error(cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints one error or warning on stderr as every command does: "PROG: message" (escaped), or
+ * with --json one line {"error": {"code": CODE, "message": ..., "command": PROG}}. */
+void cli_error(cli *c, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Prints an error (its message; with --json an error object with its code's name) on stderr
  * and returns EXIT_FAIL. */
 int cli_fail(cli *c, const tq_err *err);

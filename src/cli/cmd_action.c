@@ -92,7 +92,7 @@ static int act_list(cli *c, int argc, char **argv) {
     return cli_fail(c, &err);
   }
   for (size_t i = 0; i < diags.n; i++)
-    fprintf(stderr, "%s: skipped: %s\n", c->prog, diags.msgs[i]);
+    cli_error(c, "skipped", "skipped: %s", diags.msgs[i]);
   cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
   for (size_t i = 0; i < n; i++) {
     if (arr)
@@ -357,7 +357,8 @@ static void info_line(const tq_run_info *r) {
   tq_time_format(r->started_at, t);
   printf("%6lld  %-26s %-11s %s  %8lld %8lld %8lld %8lld /%8lld  %8.1fs  %s\n", (long long)r->id,
          r->action, r->state, t, (long long)r->enriched, (long long)r->not_found,
-         (long long)r->failed, (long long)r->skipped, (long long)r->total, r->seconds, cli_txt(r->input));
+         (long long)r->failed, (long long)r->skipped, (long long)r->total, r->seconds,
+         cli_txt(r->input));
   if (r->error[0])
     printf("        %s\n", cli_txt(r->error));
 }

@@ -294,7 +294,8 @@ static int feed_show(cli *c, int argc, char **argv) {
   }
   printf("\n");
   if (f.last_error[0])
-    printf("  %-12s %s\n", f.last_ok == TQ_FEED_INCOMPLETE ? "why" : "last error", cli_txt(f.last_error));
+    printf("  %-12s %s\n", f.last_ok == TQ_FEED_INCOMPLETE ? "why" : "last error",
+           cli_txt(f.last_error));
   if (f.last_summary[0])
     printf("  last summary %s\n", cli_txt(f.last_summary));
   return EXIT_OK;
@@ -335,10 +336,10 @@ static int feed_poll(cli *c, int argc, char **argv) {
     return cli_fail(c, &err);
   if (complete)
     return EXIT_OK;
-  fprintf(stderr,
-          "tqhost: feed %s: incomplete: %s; what came is committed and the next poll continues "
-          "from the checkpoint\n",
-          argv[optind], stopped[0] ? stopped : "the pass stopped before the end");
+  cli_error(c, "incomplete",
+            "feed %s: incomplete: %s; what came is committed and the next poll continues from "
+            "the checkpoint",
+            argv[optind], stopped[0] ? stopped : "the pass stopped before the end");
   return FEED_EXIT_INCOMPLETE;
 }
 

@@ -379,15 +379,19 @@ static const char RUN_HELP[] =
 
 /* Says which required fields have no value and the command that sets them. */
 static int missing_config(cli *c, const tq_plugin *p, const tq_plugin_config *cfg) {
-  fprintf(stderr, "%s: plugin %s is not configured: required field%s", c->prog, p->name,
-          cfg->n_missing == 1 ? "" : "s");
-  for (size_t i = 0; i < cfg->n_missing; i++)
-    fprintf(stderr, "%s %s", i ? "," : "", cfg->missing[i]);
-  fprintf(stderr, " ha%s no value; run: tqhost plugin configure %s",
-          cfg->n_missing == 1 ? "s" : "ve", p->name);
-  for (size_t i = 0; i < cfg->n_missing; i++)
-    fprintf(stderr, " %s=...", cfg->missing[i]);
-  fputc('\n', stderr);
+  char fields[1024] = "", sets[1024] = "";
+  size_t nf = 0, ns = 0;
+  for (size_t i = 0; i < cfg->n_missing; i++) {
+    nf += (size_t)snprintf(fields + nf, nf < sizeof fields ? sizeof fields - nf : 0, "%s %s",
+                           i ? "," : "", cfg->missing[i]);
+    ns += (size_t)snprintf(sets + ns, ns < sizeof sets ? sizeof sets - ns : 0, " %s=...",
+                           cfg->missing[i]);
+  }
+  cli_error(c, "not configured",
+            "plugin %s is not configured: required field%s%s ha%s no value; run: tqhost plugin "
+            "configure %s%s",
+            p->name, cfg->n_missing == 1 ? "" : "s", fields, cfg->n_missing == 1 ? "s" : "ve",
+            p->name, sets);
   return EXIT_FAIL;
 }
 
@@ -416,14 +420,14 @@ static int run_and_print(cli *c, op_outcome *o, const tq_plugin_config *cfg, tq_
     print_run_text(o);
   int rc = EXIT_OK;
   if (res.status != TQ_LUA_OK) {
-    fprintf(stderr, "%s: %s %s: %s\n", c->prog, o->p->name,
-            res.status == TQ_LUA_FAILED ? "failed" : tq_lua_status_name(res.status),
-            *res.message ? cli_txt(res.message) : "(no reason given)");
-    if (*res.traceback) /* its lines kept, every other control character escaped */
+    const char *how = res.status == TQ_LUA_FAILED ? "failed" : tq_lua_status_name(res.status);
+    cli_error(c, how, "%s %s: %s", o->p->name, how,
+              *res.message ? res.message : "(no reason given)");
+    if (*res.traceback && !c->json) /* its lines kept, every other control character escaped */
       fprintf(stderr, "%s\n", cli_txt_lines(res.traceback));
     rc = EXIT_FAIL;
   } else if (o->apply_error) {
-    fprintf(stderr, "%s: nothing written: %s\n", c->prog, cli_txt(o->apply_error));
+    cli_error(c, "not applied", "nothing written: %s", o->apply_error);
     rc = EXIT_FAIL;
   }
   tq_op_result_free(&res);

@@ -58,7 +58,7 @@ static int plugin_list(cli *c, int argc, char **argv) {
   if (tq_plugin_list(tq_plugin_dir(), &list, &n, &diags, &err) != TQ_OK)
     return cli_fail(c, &err);
   for (size_t i = 0; i < diags.n; i++)
-    fprintf(stderr, "%s: skipped: %s\n", c->prog, diags.msgs[i]);
+    cli_error(c, "skipped", "skipped: %s", diags.msgs[i]);
   tq_lib *lib = lib_if_any(c);
   cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
   if (!c->json)

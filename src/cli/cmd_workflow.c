@@ -212,9 +212,10 @@ static void on_step(void *ud, const tq_workflow *w, const char *action, tq_code 
   }
   printf("workflow %s: action %s: run %lld %s: %lld items, %lld enriched, %lld not found, "
          "%lld failed, %lld skipped (%.1f s)%s%s\n",
-         cli_txt(w->name), cli_txt(action), (long long)sum->run_id, sum->status, (long long)sum->total,
-         (long long)sum->enriched, (long long)sum->not_found, (long long)sum->failed,
-         (long long)sum->skipped, sum->seconds, sum->error[0] ? ": " : "", cli_txt(sum->error));
+         cli_txt(w->name), cli_txt(action), (long long)sum->run_id, sum->status,
+         (long long)sum->total, (long long)sum->enriched, (long long)sum->not_found,
+         (long long)sum->failed, (long long)sum->skipped, sum->seconds, sum->error[0] ? ": " : "",
+         cli_txt(sum->error));
 }
 
 static void base_opts(cli *c, tq_action_opts *o) {

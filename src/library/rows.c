@@ -141,12 +141,12 @@ tq_code lib_rows_register(tq_lib *lib, tq_err *err) {
 
 /* The write of each queue: tq_rows(?1) gives its rows. */
 static const char *const QUEUE_SQL[LQ__COUNT] = {
-    [LQ_SOURCES] = "INSERT INTO object_sources(object_id,source_id,reported_at,tlp)"
-                   " SELECT c0,c1,c2,c3 FROM tq_rows(?1) WHERE true ON CONFLICT DO UPDATE SET"
-                   " reported_at=max(reported_at,excluded.reported_at),"
-                   " tlp=CASE WHEN excluded.tlp > 0 THEN excluded.tlp ELSE tlp END",
-    [LQ_ATTRS] = "INSERT OR IGNORE INTO attributes(object_id,name,value,source_id,tlp,created_at)"
-                 " SELECT c0,c1,c2,c3,c4,c5 FROM tq_rows(?1)",
+    [LQ_SOURCES] = ("INSERT INTO object_sources(object_id,source_id,reported_at,tlp)"
+                    " SELECT c0,c1,c2,c3 FROM tq_rows(?1) WHERE true ON CONFLICT DO UPDATE SET"
+                    " reported_at=max(reported_at,excluded.reported_at),"
+                    " tlp=CASE WHEN excluded.tlp > 0 THEN excluded.tlp ELSE tlp END"),
+    [LQ_ATTRS] = ("INSERT OR IGNORE INTO attributes(object_id,name,value,source_id,tlp,created_at)"
+                  " SELECT c0,c1,c2,c3,c4,c5 FROM tq_rows(?1)"),
     [LQ_TAGS] = "INSERT OR IGNORE INTO object_tags(object_id,tag_id) SELECT c0,c1 FROM tq_rows(?1)",
     [LQ_TOUCHED] = "INSERT OR IGNORE INTO temp.touched(id) SELECT c0 FROM tq_rows(?1)",
 };

@@ -8,14 +8,16 @@
 # enriched, no "BREACH" anywhere, every command ending within its bound with a bounded peak RSS,
 # and a bulk run gone within HOSTILE_TERM_S (2) s of SIGTERM.
 # Usage: hostile_test.sh TQHOST RSTSIM [SOURCE_DIR]. HOSTILE_ONLY=REGEX runs only those cases;
-# HOSTILE_RSS_MB (192: two runs at the built-in 64 MiB ceiling, the honest action and the host), HOSTILE_BOUND_S (30) and HOSTILE_TERM_S (2) set the bounds.
+# HOSTILE_RSS_MB (192: two runs at the built-in 64 MiB ceiling, the honest action and the
+# host), HOSTILE_BOUND_S (60: 50 items each killed at a 64 MiB ceiling take ~8 s alone, more
+# on a busy machine) and HOSTILE_TERM_S (2) set the bounds.
 set -u
 TQ=${1:?usage: hostile_test.sh TQHOST RSTSIM [SOURCE_DIR]}
 SIM=${2:?usage: hostile_test.sh TQHOST RSTSIM [SOURCE_DIR]}
 SRC=${3:-$(cd "$(dirname "$0")/../.." && pwd)}
 CASES="$SRC/tests/data/hostile"
 RSS_MB=${HOSTILE_RSS_MB:-192}
-BOUND=${HOSTILE_BOUND_S:-30}
+BOUND=${HOSTILE_BOUND_S:-60}
 TERM_S=${HOSTILE_TERM_S:-2}
 N=50
 KEY=honest-key-0123456789abcdef
