@@ -26,9 +26,9 @@ build-fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=Debug -DTQ_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZ) -j $(JOBS) --target $(FUZZ_HARNESSES)
 
-# CI: each harness for 45 s. `make fuzz`: 10 minutes each.
+# CI: each harness for 45 s with a fixed seed. `make fuzz`: 10 minutes each, a new seed.
 fuzz-ci: build-fuzz
-	scripts/fuzz $(FUZZ) 45
+	FUZZ_SEED=1 scripts/fuzz $(FUZZ) 45
 
 fuzz: build-fuzz
 	scripts/fuzz $(FUZZ) 600

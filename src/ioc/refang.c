@@ -56,9 +56,8 @@ static size_t refang_mark(const char *s, char *out, size_t *used) {
   return 0;
 }
 
-char *tq_ioc_refang(const char *value) {
-  if (value == NULL)
-    return NULL;
+/* One pass over value: each marker replaced once. */
+static char *refang_once(const char *value) {
   while (ioc_is_space((unsigned char)*value))
     value++;
   size_t n = strlen(value);
@@ -81,5 +80,23 @@ char *tq_ioc_refang(const char *value) {
     }
   }
   out[o] = '\0';
+  return out;
+}
+
+char *tq_ioc_refang(const char *value) {
+  if (value == NULL)
+    return NULL;
+  /* A marker may hide another ("[[.]]" gives "[.]"): passes go on until nothing changes, so
+   * that a canonical form classifies again to itself. A pass that changes the text shortens it
+   * or fixes the scheme (once), so a few passes end it; the bound is a safety net. */
+  char *out = refang_once(value);
+  for (int pass = 0; out != NULL && pass < 64; pass++) {
+    char *next = refang_once(out);
+    int same = next != NULL && strcmp(next, out) == 0;
+    free(out);
+    out = next;
+    if (same)
+      break;
+  }
   return out;
 }

@@ -395,6 +395,8 @@ static const struct {
     {"hxxpfoo.com", "hxxpfoo.com"},
     {"[2001:db8::1]", "[2001:db8::1]"},
     {"plain.example", "plain.example"},
+    {"evil[[.]]com", "evil.com"},               /* a marker hiding a marker: refanged to the end */
+    {"hxxp://a[[[.]]]b/[[.]]", "http://a.b/."}, /* (found by fuzz_ioc in a URL's path) */
     {"", ""},
 };
 
