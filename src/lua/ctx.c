@@ -606,6 +606,15 @@ static int item_newindex(lua_State *L) {
                     luaL_tolstring(L, 2, NULL));
 }
 
+/* Names the metatable on top (__name) and hides it from scripts (__metatable = false), as
+ * every host metatable is. [-0, +0] */
+static void mt_seal(lua_State *L, const char *name) {
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__name");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+}
+
 static const luaL_Reg item_changes[] = {{"c:attribute", ctx_attribute},
                                         {"c:attributes", ctx_attributes},
                                         {"c:tag", ctx_tag},
@@ -632,10 +641,7 @@ static void item_register(lua_State *L) {
   lua_setfield(L, -2, "__newindex");
   lua_pushcfunction(L, item_tostring);
   lua_setfield(L, -2, "__tostring");
-  lua_pushliteral(L, "ctx item");
-  lua_setfield(L, -2, "__name");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "__metatable");
+  mt_seal(L, "ctx item");
   lua_pop(L, 1);
 }
 
@@ -669,10 +675,7 @@ void ctx_register(lua_State *L) {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, secret_index);
   lua_setfield(L, -2, "__newindex");
-  lua_pushliteral(L, "secret");
-  lua_setfield(L, -2, "__name");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "__metatable");
+  mt_seal(L, "secret");
   lua_pop(L, 1);
   item_register(L);
   obj_register(L);
@@ -697,10 +700,7 @@ int ctx_new_protected(lua_State *L) {
   lua_setfield(L, -2, "__newindex");
   lua_pushcfunction(L, ctx_tostring);
   lua_setfield(L, -2, "__tostring");
-  lua_pushliteral(L, "ctx");
-  lua_setfield(L, -2, "__name");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "__metatable");
+  mt_seal(L, "ctx");
   lua_setmetatable(L, -2);
   return 1;
 }
