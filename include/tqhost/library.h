@@ -340,6 +340,20 @@ tq_code tq_lib_setting_get(tq_lib *lib, const char *scope, const char *key, char
  * prepared earlier and stepped later does not trigger that. */
 struct sqlite3 *tq_lib_db(tq_lib *lib);
 
+/* ---- a part's own tables ---------------------------------------------------------------------
+ * A part above the library (feed/, workflow/, server/) owns its tables: it lists their
+ * migrations (SQL texts, in order) beside its code and calls tq_lib_part_migrate on a
+ * writable handle before it uses them (cheap once current). Each step runs in its own
+ * transaction together with the part's level in table tq_parts; a level newer than the part
+ * knows is TQ_ECORRUPT, never touched. Errors name the library, the part and the step. */
+typedef struct tq_lib_part {
+  const char *name; /* "feed", "workflow", "server" */
+  const char *const *migrations;
+  int n_migrations;
+} tq_lib_part;
+tq_code tq_lib_part_migrate(tq_lib *lib, const tq_lib_part *part, tq_err *err);
+/* The part's level in this library: 0 when its tables were never made. */
+int tq_lib_part_version(tq_lib *lib, const char *name);
 /* ---- rows from C memory ----------------------------------------------------------------------
  * A statement reads rows held in C memory as the table-valued function tq_rows(?N), columns
  * c0..c7 (as many as the rows have; the others NULL): one INSERT ... SELECT FROM tq_rows(?1)

@@ -370,3 +370,69 @@ tq_code lib_migrate(tq_lib *lib, tq_err *err) {
   }
   return TQ_OK;
 }
+
+/* ---- a part's own tables -------------------------------------------------------------------
+ * Each part above the library (feed/, workflow/, server/) keeps its tables' SQL beside its
+ * code and brings them to its level here, as an SQLite module would: the level of each part
+ * is a row of tq_parts, each step runs in its own transaction with the row's update, and a
+ * level newer than the part's code knows is refused, never touched. */
+static const char PARTS_TABLE[] =
+    "CREATE TABLE IF NOT EXISTS tq_parts(name TEXT PRIMARY KEY, version INTEGER NOT NULL)";
+
+static int part_version(tq_lib *lib, const char *name) {
+  sqlite3_stmt *st = NULL;
+  int v = 0;
+  if (sqlite3_prepare_v2(lib->db, "SELECT version FROM tq_parts WHERE name=?", -1, &st, NULL) !=
+      SQLITE_OK)
+    return 0; /* no table yet */
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+tq_code tq_lib_part_migrate(tq_lib *lib, const tq_lib_part *part, tq_err *err) {
+  if (!part || !part->name || !*part->name || part->n_migrations < 0)
+    return tq_err_set(err, TQ_EINVAL, "tq_lib_part_migrate: a part needs a name");
+  int have = part_version(lib, part->name);
+  if (have > part->n_migrations)
+    return tq_err_set(err, TQ_ECORRUPT,
+                      "%s: the tables of %s are at version %d, newer than this tqhost knows (%d)",
+                      lib->path, part->name, have, part->n_migrations);
+  for (int v = have; v < part->n_migrations; v++) {
+    tq_code rc = lib_exec(lib, "BEGIN IMMEDIATE", err);
+    if (rc != TQ_OK)
+      return tq_err_prefix(err, "%s: %s tables: ", lib->path, part->name);
+    rc = lib_exec(lib, PARTS_TABLE, err);
+    if (rc == TQ_OK && part_version(lib, part->name) > v) { /* another process did it */
+      lib_exec(lib, "COMMIT", NULL);
+      continue;
+    }
+    if (rc == TQ_OK)
+      rc = lib_exec(lib, part->migrations[v], err);
+    if (rc == TQ_OK) {
+      sqlite3_stmt *st = NULL;
+      if (sqlite3_prepare_v2(lib->db, "INSERT INTO tq_parts(name,version) VALUES(?1,?2) "
+                                      "ON CONFLICT(name) DO UPDATE SET version=?2",
+                             -1, &st, NULL) != SQLITE_OK)
+        rc = lib_db_err(lib, err, "recording the part's version");
+      else {
+        sqlite3_bind_text(st, 1, part->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, v + 1);
+        if (sqlite3_step(st) != SQLITE_DONE)
+          rc = lib_db_err(lib, err, "recording the part's version");
+        sqlite3_finalize(st);
+      }
+    }
+    if (rc == TQ_OK)
+      rc = lib_exec(lib, "COMMIT", err);
+    if (rc != TQ_OK) {
+      lib_exec(lib, "ROLLBACK", NULL);
+      return tq_err_prefix(err, "%s: %s tables, migration %d: ", lib->path, part->name, v + 1);
+    }
+  }
+  return TQ_OK;
+}
+
+int tq_lib_part_version(tq_lib *lib, const char *name) { return part_version(lib, name); }

@@ -425,6 +425,35 @@ static void test_cursor_resumes_after_an_id(void **state) {
   tq_lib_cursor_close(c);
 }
 
+/* A part's tables: each step once, a failing step leaves nothing and names the step, a level
+ * newer than the part knows is refused. */
+static void test_part_tables_migrate_once_and_refuse_newer(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  static const char *const m2[] = {"CREATE TABLE p_a(x)", "CREATE TABLE p_b(y)"};
+  tq_lib_part p = {"p", m2, 1};
+  assert_int_equal(tq_lib_part_version(f->lib, "p"), 0);
+  assert_int_equal(tq_lib_part_migrate(f->lib, &p, &err), TQ_OK);
+  assert_int_equal(tq_lib_part_migrate(f->lib, &p, &err), TQ_OK); /* again: nothing to do */
+  assert_int_equal(tq_lib_part_version(f->lib, "p"), 1);
+  p.n_migrations = 2;
+  assert_int_equal(tq_lib_part_migrate(f->lib, &p, &err), TQ_OK);
+  assert_int_equal(tq_lib_part_version(f->lib, "p"), 2);
+  static const char *const bad[] = {"CREATE TABLE p_a(x)", "CREATE TABLE p_b(y)",
+                                    "CREATE TABLE p_c(z); CREATE TABLE p_c(z)"};
+  tq_lib_part pb = {"p", bad, 3};
+  assert_int_not_equal(tq_lib_part_migrate(f->lib, &pb, &err), TQ_OK);
+  assert_non_null(strstr(err.msg, "p tables, migration 3"));
+  assert_int_equal(tq_lib_part_version(f->lib, "p"), 2);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(tq_lib_db(f->lib), "SELECT * FROM p_c", -1, &st, NULL),
+                   SQLITE_ERROR); /* rolled back */
+  sqlite3_finalize(st);
+  tq_lib_part old = {"p", m2, 1};
+  assert_int_equal(tq_lib_part_migrate(f->lib, &old, &err), TQ_ECORRUPT);
+  assert_non_null(strstr(err.msg, "newer"));
+}
+
 static void test_collection_saves_and_reloads_its_query(void **state) {
   fixture *f = *state;
   fill(f->lib, 10);
@@ -882,6 +911,7 @@ int main(void) {
       T(test_query_filters_combine),
       T(test_cursor_resumes_after_an_id),
       T(test_collection_saves_and_reloads_its_query),
+      T(test_part_tables_migrate_once_and_refuse_newer),
       T(test_collection_with_unknown_names_is_refused),
       T(test_rollback_forgets_the_batch),
       T(test_inner_rollback_keeps_the_outer_transaction),

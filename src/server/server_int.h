@@ -1,0 +1,164 @@
+/* server_int.h: what the files of the server part share. A request is parsed and
+ * authenticated on an HTTP thread, then routed to a handler (api_*.c) that answers at once
+ * (reads, on the thread's own read-only library connection) or hands a job to the engine
+ * thread (writes, operation runs) and the connection waits, suspended, for the job's answer.
+ *
+ * Files: server.c (libmicrohttpd, TLS, limits, dispatch), router.c (route tables, matching,
+ * role checks), resp.c (answers, ThreatQ's envelope and errors), engine.c (the engine thread:
+ * job queue, Lua runtime, curl multi loop, library writer), auth*.c (users, tokens, login,
+ * audit), metrics.c (Prometheus counters), api_*.c (one file per route group), routes.c (the
+ * list of route tables). */
+#ifndef TQ_SERVER_INT_H
+#define TQ_SERVER_INT_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tqhost/core.h"
+#include "tqhost/library.h"
+#include "tqhost/lua.h"
+#include "tqhost/net.h"
+#include "tqhost/server.h"
+
+typedef struct tq_srv tq_srv;       /* the running server (server.c) */
+typedef struct tq_engine tq_engine; /* the engine thread (engine.c) */
+typedef struct tq_job tq_job;       /* one unit of work for the engine */
+
+/* Who is calling: filled by authentication before the handler runs. */
+typedef struct tq_principal {
+  int64_t user_id; /* 0: nobody (open routes) */
+  char name[128];  /* user or client name; "" for nobody */
+  tq_role role;
+  int is_client;
+} tq_principal;
+
+/* ---- answers --------------------------------------------------------------------------------
+ * A handler fills exactly one answer. JSON answers are serialised by the server; every answer
+ * a client sees is either ThreatQ's envelope {"data": ...} (plus "total", "limit", "offset"
+ * for lists) or an error:
+ *   400 (bad input: field-level)     {"data": {"errors": {"<field>": ["<message>"]}}}
+ *   401 403 404 405 409 413 429 ...   {"errors": ["<message>"]}
+ * Messages name what was wrong and where (the field, the id), never a secret. */
+typedef struct tq_resp {
+  int status;        /* 0 until filled */
+  cJSON *json;       /* owned; serialised when body is NULL */
+  char *body;        /* owned raw body (metrics, openapi); with ctype */
+  size_t body_len;
+  const char *ctype; /* static string; NULL: application/json */
+  char *www_authenticate; /* owned; 401 answers get one */
+  int retry_after_s;      /* > 0: a Retry-After header (429, 503) */
+} tq_resp;
+void tq_resp_free(tq_resp *rs); /* frees the members */
+/* {"data": data} with status (data owned; NULL: null). */
+void tq_resp_data(tq_resp *rs, int status, cJSON *data);
+/* {"data": [...], "total": total, "limit": limit, "offset": offset}; list owned. */
+void tq_resp_list(tq_resp *rs, cJSON *list, int64_t total, int64_t limit, int64_t offset);
+/* 400 {"data": {"errors": {field: [message]}}}. */
+void tq_resp_invalid(tq_resp *rs, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* status {"errors": [message]}. */
+void tq_resp_fail(tq_resp *rs, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The answer for a tq_err: TQ_EINVAL 400 (field "request" unless the message starts with a
+ * field name the caller gives: may be NULL), TQ_ENOTFOUND 404, TQ_EEXIST 409, TQ_EDENIED 403,
+ * TQ_ELIMIT/TQ_ENOMEM 413, TQ_ETIMEOUT 504, TQ_EDB with "locked"/"busy" 503 + Retry-After,
+ * others 500 with a generic message (the detail goes to the log only). */
+void tq_resp_err(tq_resp *rs, const char *field, const tq_err *err);
+/* A raw body (copied). */
+void tq_resp_raw(tq_resp *rs, int status, const char *ctype, const char *body, size_t len);
+
+/* ---- requests -------------------------------------------------------------------------------- */
+#define TQ_REQ_MAX_PARAMS 4
+typedef struct tq_req {
+  tq_srv *srv;
+  const char *method;  /* "GET", "POST", ... */
+  const char *path;    /* decoded path, no query string */
+  const char *params[TQ_REQ_MAX_PARAMS]; /* the route pattern's {x} segments, in order */
+  size_t n_params;
+  const char *body; /* NUL-terminated; body_len bytes (at most the body cap) */
+  size_t body_len;
+  const char *remote; /* the client's address as text */
+  tq_principal who;
+  tq_lib *rd;  /* this HTTP thread's read-only connection to the library */
+  void *conn;  /* the server's connection state (server.c) */
+} tq_req;
+/* A query-string argument (decoded), NULL when absent; a repeated one: the first. */
+const char *tq_req_arg(const tq_req *rq, const char *name);
+/* A request header (case-insensitive), NULL when absent. */
+const char *tq_req_header(const tq_req *rq, const char *name);
+/* The body as JSON; NULL after filling rs with a 400 naming the position of a syntax error
+ * (or an empty body). Owned by the caller. */
+cJSON *tq_req_json(const tq_req *rq, tq_resp *rs);
+/* {id} params and numeric args: a positive int64, else 400 naming the param (returns 0). */
+int64_t tq_req_id(const tq_req *rq, size_t param, tq_resp *rs);
+/* limit/offset: limit defaults to def and is clamped to [1, max] (limit=10^9 is max, not an
+ * error); a non-number is 400. Returns 0 after filling rs. */
+int tq_req_page(const tq_req *rq, int64_t def, int64_t max, int64_t *limit, int64_t *offset,
+                tq_resp *rs);
+
+/* ---- routes ---------------------------------------------------------------------------------
+ * A pattern is a path with {name} segments matching one non-empty segment each
+ * ("/api/indicators/{id}/attributes/{aid}"). The method and the pattern together are unique.
+ * role: the least role allowed (TQ_ROLE_NONE: no authentication at all). A handler runs on
+ * an HTTP thread and must not wait on the network, Lua or the library writer: for those it
+ * calls tq_req_engine. */
+typedef void (*tq_route_fn)(tq_req *rq, tq_resp *rs);
+typedef struct tq_route {
+  const char *method;
+  const char *pattern;
+  tq_role role;
+  tq_route_fn fn;
+} tq_route;
+/* Each api_*.c file exports one table ending with {NULL}; routes.c lists them. */
+extern const tq_route tq_routes_core[];     /* health, metrics, openapi (server.c) */
+extern const tq_route tq_routes_auth[];     /* token, users, audit (auth_api.c) */
+extern const tq_route tq_routes_objects[];  /* indicators, other objects, sources, lookups */
+extern const tq_route tq_routes_search[];   /* search, criteria query, saved searches, score */
+extern const tq_route tq_routes_plugins[];  /* plugins, operations, apply */
+extern const tq_route *const tq_route_tables[]; /* NULL-terminated (routes.c) */
+
+/* ---- the engine -------------------------------------------------------------------------------
+ * One thread that owns the writable library connection, the Lua runtime, the curl multi loop
+ * (tq_net, providers shared by every run) and the warm plugins. Jobs run there in order. */
+typedef void (*tq_job_fn)(tq_engine *eng, tq_job *job);
+/* From a handler: queues fn with ud (freed with free_ud, may be NULL, after the answer) and
+ * suspends the connection; the job fills tq_job_resp(job) and calls tq_job_done, at once or
+ * later (from a run's completion). A job that never answers is answered 504 at its
+ * deadline by the engine. rs is not touched by the handler after this call. */
+void tq_req_engine(tq_req *rq, tq_resp *rs, tq_job_fn fn, void *ud, void (*free_ud)(void *));
+/* On the engine thread: */
+void *tq_job_ud(tq_job *job);
+const tq_principal *tq_job_who(const tq_job *job);
+const char *tq_job_remote(const tq_job *job);
+tq_resp *tq_job_resp(tq_job *job);
+void tq_job_done(tq_job *job); /* the answer is ready: the connection resumes */
+tq_lib *tq_engine_lib(tq_engine *eng); /* the writer */
+tq_lua *tq_engine_lua(tq_engine *eng);
+tq_net *tq_engine_net(tq_engine *eng);
+tq_srv *tq_engine_srv(tq_engine *eng);
+/* Engine-side state of the plugins group (api_plugins.c), made on the engine thread on first
+ * use and freed by the engine on shutdown with the destructor given. */
+void **tq_engine_slot(tq_engine *eng, void (**destroy)(void *));
+
+/* ---- the server's settings, for handlers ---------------------------------------------------- */
+const tq_server_opts *tq_srv_opts(const tq_srv *srv);
+const char *tq_srv_key_path(const tq_srv *srv); /* the library's secret key file */
+
+/* ---- metrics (Prometheus text; metrics.c) -------------------------------------------------
+ * A counter or gauge by name and a label set written as Prometheus labels
+ * ("plugin=\"rst-ioc-lookup\",outcome=\"ok\""; "" for none). Thread-safe. */
+void tq_metric_add(const char *name, const char *labels, double delta);
+void tq_metric_set(const char *name, const char *labels, double value);
+/* A latency observation (seconds) in the histogram name{labels}. */
+void tq_metric_observe(const char *name, const char *labels, double seconds);
+/* The exposition text (malloc'd). HELP/TYPE lines from tq_metric_help. */
+char *tq_metrics_text(void);
+void tq_metric_help(const char *name, const char *type, const char *help);
+
+/* ---- authentication (auth.c) ------------------------------------------------------------------ */
+/* Checks "Authorization: Bearer <token>" on the read connection: fills who, or fills rs with
+ * 401 (and WWW-Authenticate) and returns 0. */
+int tq_auth_bearer(tq_req *rq, tq_resp *rs);
+
+#endif
