@@ -110,12 +110,16 @@ typedef struct tq_route {
   tq_role role;
   tq_route_fn fn;
 } tq_route;
-/* Each api_*.c file exports one table ending with {NULL}; routes.c lists them. */
+/* Each api_*.c file exports one table ending with {NULL}; routes.c lists them. Matching:
+ * the method and the segments must match; among matching routes the one whose first
+ * differing segment is literal wins ("/api/indicators/query" over "/api/indicators/{id}"),
+ * whatever the tables' order. A path that matches with another method is 405. */
 extern const tq_route tq_routes_core[];     /* health, metrics, openapi (server.c) */
 extern const tq_route tq_routes_auth[];     /* token, users, audit (auth_api.c) */
 extern const tq_route tq_routes_objects[];  /* indicators, other objects, sources, lookups */
 extern const tq_route tq_routes_search[];   /* search, criteria query, saved searches, score */
 extern const tq_route tq_routes_plugins[];  /* plugins, operations, apply */
+extern const tq_route tq_routes_runs[];     /* actions, bulk runs, workflows, feeds */
 extern const tq_route *const tq_route_tables[]; /* NULL-terminated (routes.c) */
 
 /* ---- the engine -------------------------------------------------------------------------------
