@@ -118,6 +118,11 @@ tq_code tq_net_submit(tq_net *net, tq_net_provider *prov, const tq_net_request *
                       tq_net_done_fn done, void *ud, tq_err *err);
 /* Drives the loop for up to timeout_ms (or until at least one callback ran). */
 tq_code tq_net_run(tq_net *net, int64_t timeout_ms, tq_err *err);
+/* Ends the current (or the next) wait of tq_net_run early: tq_net_run returns after the turn
+ * in progress. The only function of this header that any thread may call, at any time
+ * while net lives (async-signal-safe: one write to an eventfd). For an owner thread that
+ * also serves a job queue: the producer queues, then wakes the net loop. */
+void tq_net_wakeup(tq_net *net);
 /* Puts the requests submitted since the last turn on the wire (those a token and a slot
  * admit) without waiting and without running callbacks (completions wait for tq_net_run).
  * For a caller about to spend a while on the CPU before its next tq_net_run. Not from

@@ -79,6 +79,9 @@ size_t tq_schema_check_ydoc(const cJSON *schema, const tq_ydoc *doc, tq_diags *d
  * the build tree only. TQ_ENOTFOUND names every folder searched. *out is a cJSON tree
  * (cJSON_Delete). */
 tq_code tq_schema_load(const char *name, cJSON **out, tq_err *err);
+/* The path (into out, n bytes) of schemas/<name> found as tq_schema_load finds it; for files
+ * that are served rather than parsed (openapi.yaml). Same errors. */
+tq_code tq_schema_path(const char *name, char *out, size_t n, tq_err *err);
 
 /* ---- manifests ------------------------------------------------------------------------------ */
 

@@ -39,6 +39,7 @@ static const cli_cmd TOP[] = {
     {"op", cli_cmd_op, "run an operation on one indicator"},
     {"action", cli_cmd_action, "Actions: bulk enrichment of a collection ($TQHOST_ACTIONS)"},
     {"workflow", cli_cmd_workflow, "workflows on a schedule"},
+    {"serve", cli_cmd_serve, "the REST API over HTTPS (users, tokens, operations)"},
     {"version", cmd_version, "the version of tqhost"},
     {NULL, NULL, NULL},
 };

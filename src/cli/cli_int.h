@@ -106,5 +106,6 @@ int cli_cmd_plugin(cli *c, int argc, char **argv);
 int cli_cmd_op(cli *c, int argc, char **argv);
 int cli_cmd_action(cli *c, int argc, char **argv);
 int cli_cmd_workflow(cli *c, int argc, char **argv);
+int cli_cmd_serve(cli *c, int argc, char **argv);
 
 #endif

@@ -170,6 +170,7 @@ tq_code tq_net_new(tq_lib *cache, tq_net **out, tq_err *err) {
   if (net == NULL)
     return tq_err_set(err, TQ_ENOMEM, "net: out of memory");
   net->epfd = -1;
+  net->wakefd = -1;
   net->cache = cache;
   net->rng = (uint64_t)net_now_us() ^ (uint64_t)(uintptr_t)net ^ 0x9E3779B97F4A7C15ULL;
   if (net->rng == 0)

@@ -90,6 +90,8 @@ struct net_req {
 struct tq_net {
   CURLM *multi;
   int epfd;
+  int wakefd;         /* eventfd in epfd: tq_net_wakeup ends a wait */
+  volatile int woken; /* set by the wait that drained wakefd; tq_net_run returns */
   tq_lib *cache;
   tq_net_provider *providers;
   int64_t curl_deadline_us; /* from curl's timer callback; -1 none */

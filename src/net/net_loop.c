@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "net_int.h"
@@ -110,6 +111,14 @@ tq_code net_loop_init(tq_net *net, tq_err *err) {
   net->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (net->epfd < 0)
     return tq_err_set(err, TQ_EIO, "net: epoll_create1: %s", strerror(errno));
+  net->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (net->wakefd < 0)
+    return tq_err_set(err, TQ_EIO, "net: eventfd: %s", strerror(errno));
+  struct epoll_event wev = {0};
+  wev.events = EPOLLIN;
+  wev.data.fd = net->wakefd;
+  if (epoll_ctl(net->epfd, EPOLL_CTL_ADD, net->wakefd, &wev) != 0)
+    return tq_err_set(err, TQ_EIO, "net: epoll_ctl(eventfd): %s", strerror(errno));
   net->multi = curl_multi_init();
   if (net->multi == NULL)
     return tq_err_set(err, TQ_ENOMEM, "net: curl_multi_init failed");
@@ -127,6 +136,9 @@ void net_loop_free(tq_net *net) {
   if (net->epfd >= 0)
     close(net->epfd);
   net->epfd = -1;
+  if (net->wakefd >= 0)
+    close(net->wakefd);
+  net->wakefd = -1;
 }
 
 /* ---- driving ----------------------------------------------------------------------------- */
@@ -172,6 +184,13 @@ static void wait_events(tq_net *net, int wait_ms) {
   struct epoll_event evs[NET_EPOLL_BATCH];
   int n = epoll_wait(net->epfd, evs, NET_EPOLL_BATCH, wait_ms);
   for (int i = 0; i < n; i++) {
+    if (evs[i].data.fd == net->wakefd) {
+      uint64_t v;
+      while (read(net->wakefd, &v, sizeof v) == (ssize_t)sizeof v)
+        ;
+      net->woken = 1;
+      continue;
+    }
     int mask = 0;
     if (evs[i].events & EPOLLIN)
       mask |= CURL_CSELECT_IN;
@@ -229,7 +248,7 @@ tq_code tq_net_run(tq_net *net, int64_t timeout_ms, tq_err *err) {
       break;
     }
     int64_t now = net_now_us();
-    if (net->pending == 0 || (now >= deadline && polled))
+    if (net->pending == 0 || (now >= deadline && polled) || net->woken)
       break;
     if (next < 0 || next > deadline)
       next = deadline;
@@ -238,6 +257,15 @@ tq_code tq_net_run(tq_net *net, int64_t timeout_ms, tq_err *err) {
     polled = 1;
   }
   net->in_run = 0;
+  net->woken = 0;
   net_cache_tick(net); /* after the callbacks: their runs go on first */
   return TQ_OK;
+}
+
+void tq_net_wakeup(tq_net *net) {
+  uint64_t one = 1;
+  if (net && net->wakefd >= 0) {
+    ssize_t w = write(net->wakefd, &one, sizeof one);
+    (void)w; /* EAGAIN: the counter is already non-zero, a wake is pending */
+  }
 }

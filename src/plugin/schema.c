@@ -336,21 +336,31 @@ static void schema_dirs(char dirs[][PATH_MAX], int *n) {
 #endif
 }
 
-tq_code tq_schema_load(const char *name, cJSON **out, tq_err *err) {
-  char dirs[4][PATH_MAX], path[PATH_MAX + 256], searched[1024] = "";
-  int n = 0;
-  schema_dirs(dirs, &n);
+tq_code tq_schema_path(const char *name, char *out, size_t n, tq_err *err) {
+  char dirs[4][PATH_MAX], searched[1024] = "";
+  int nd = 0;
+  schema_dirs(dirs, &nd);
   size_t used = 0;
-  for (int i = 0; i < n; i++) {
-    snprintf(path, sizeof path, "%s/%s", dirs[i], name);
-    if (access(path, F_OK) == 0)
-      return read_json(path, out, err);
+  for (int i = 0; i < nd; i++) {
+    snprintf(out, n, "%s/%s", dirs[i], name);
+    if (access(out, F_OK) == 0)
+      return TQ_OK;
     int w = snprintf(searched + used, sizeof searched - used, "%s%s", i ? ", " : "", dirs[i]);
     if (w > 0 && (size_t)w < sizeof searched - used)
       used += (size_t)w;
   }
+  if (n)
+    out[0] = '\0';
   return tq_err_set(err, TQ_ENOTFOUND,
                     "schema %s not found in: %s (install the schemas there, or set "
                     "TQHOST_SCHEMAS to the schemas folder)",
-                    name, n ? searched : "(no folder)");
+                    name, nd ? searched : "(no folder)");
+}
+
+tq_code tq_schema_load(const char *name, cJSON **out, tq_err *err) {
+  char path[PATH_MAX + 256];
+  tq_code rc = tq_schema_path(name, path, sizeof path, err);
+  if (rc != TQ_OK)
+    return rc;
+  return read_json(path, out, err);
 }

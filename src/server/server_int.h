@@ -41,11 +41,11 @@ typedef struct tq_principal {
  *   401 403 404 405 409 413 429 ...   {"errors": ["<message>"]}
  * Messages name what was wrong and where (the field, the id), never a secret. */
 typedef struct tq_resp {
-  int status;        /* 0 until filled */
-  cJSON *json;       /* owned; serialised when body is NULL */
-  char *body;        /* owned raw body (metrics, openapi); with ctype */
+  int status;  /* 0 until filled */
+  cJSON *json; /* owned; serialised when body is NULL */
+  char *body;  /* owned raw body (metrics, openapi); with ctype */
   size_t body_len;
-  const char *ctype; /* static string; NULL: application/json */
+  const char *ctype;      /* static string; NULL: application/json */
   char *www_authenticate; /* owned; 401 answers get one */
   int retry_after_s;      /* > 0: a Retry-After header (429, 503) */
 } tq_resp;
@@ -72,16 +72,17 @@ void tq_resp_raw(tq_resp *rs, int status, const char *ctype, const char *body, s
 #define TQ_REQ_MAX_PARAMS 4
 typedef struct tq_req {
   tq_srv *srv;
-  const char *method;  /* "GET", "POST", ... */
-  const char *path;    /* decoded path, no query string */
+  const char *method;                    /* "GET", "POST", ... */
+  const char *path;                      /* decoded path, no query string */
   const char *params[TQ_REQ_MAX_PARAMS]; /* the route pattern's {x} segments, in order */
   size_t n_params;
   const char *body; /* NUL-terminated; body_len bytes (at most the body cap) */
   size_t body_len;
-  const char *remote; /* the client's address as text */
+  const char *remote;           /* the client's address as text */
+  const struct tq_route *route; /* the matched route */
   tq_principal who;
-  tq_lib *rd;  /* this HTTP thread's read-only connection to the library */
-  void *conn;  /* the server's connection state (server.c) */
+  tq_lib *rd; /* this HTTP thread's read-only connection to the library */
+  void *conn; /* the server's connection state (server.c) */
 } tq_req;
 /* A query-string argument (decoded), NULL when absent; a repeated one: the first. */
 const char *tq_req_arg(const tq_req *rq, const char *name);
@@ -114,13 +115,32 @@ typedef struct tq_route {
  * the method and the segments must match; among matching routes the one whose first
  * differing segment is literal wins ("/api/indicators/query" over "/api/indicators/{id}"),
  * whatever the tables' order. A path that matches with another method is 405. */
-extern const tq_route tq_routes_core[];     /* health, metrics, openapi (server.c) */
-extern const tq_route tq_routes_auth[];     /* token, users, audit (auth_api.c) */
-extern const tq_route tq_routes_objects[];  /* indicators, other objects, sources, lookups */
-extern const tq_route tq_routes_search[];   /* search, criteria query, saved searches, score */
-extern const tq_route tq_routes_plugins[];  /* plugins, operations, apply */
-extern const tq_route tq_routes_runs[];     /* actions, bulk runs, workflows, feeds */
+extern const tq_route tq_routes_core[];         /* health, metrics, openapi (server.c) */
+extern const tq_route tq_routes_auth[];         /* token, users, audit (auth_api.c) */
+extern const tq_route tq_routes_objects[];      /* indicators, other objects, sources, lookups */
+extern const tq_route tq_routes_search[];       /* search, criteria query, saved searches, score */
+extern const tq_route tq_routes_plugins[];      /* plugins, operations, apply */
+extern const tq_route tq_routes_runs[];         /* actions, bulk runs, workflows, feeds */
 extern const tq_route *const tq_route_tables[]; /* NULL-terminated (routes.c) */
+
+/* The outcome of matching a request line (router.c). Strings point into the struct. */
+typedef struct tq_route_match {
+  const tq_route *route;
+  const char *params[TQ_REQ_MAX_PARAMS]; /* decoded {x} segments */
+  size_t n_params;
+  char path[2048]; /* the decoded path */
+  char buf[2048];  /* the decoded segments */
+  char why[256];   /* 400/404/405: what was wrong */
+} tq_route_match;
+/* Matches method and raw_path (percent-encoded, no query string) against tables: 200 with
+ * m->route, 404 (no route has this path), 405 (only other methods have it) or 400 (a bad
+ * escape, an encoded NUL, a "." or ".." segment, too long); m->why says which. HEAD matches
+ * GET routes. */
+int tq_route_find(const tq_route *const *tables, const char *method, const char *raw_path,
+                  tq_route_match *m);
+/* Authenticates (routes above TQ_ROLE_NONE: tq_auth_bearer, 401), checks the role (403) and
+ * runs the matched route's handler. */
+void tq_route_dispatch(tq_req *rq, tq_resp *rs, const tq_route_match *m);
 
 /* ---- the engine -------------------------------------------------------------------------------
  * One thread that owns the writable library connection, the Lua runtime, the curl multi loop
@@ -136,7 +156,7 @@ void *tq_job_ud(tq_job *job);
 const tq_principal *tq_job_who(const tq_job *job);
 const char *tq_job_remote(const tq_job *job);
 tq_resp *tq_job_resp(tq_job *job);
-void tq_job_done(tq_job *job); /* the answer is ready: the connection resumes */
+void tq_job_done(tq_job *job);         /* the answer is ready: the connection resumes */
 tq_lib *tq_engine_lib(tq_engine *eng); /* the writer */
 tq_lua *tq_engine_lua(tq_engine *eng);
 tq_net *tq_engine_net(tq_engine *eng);
@@ -144,6 +164,28 @@ tq_srv *tq_engine_srv(tq_engine *eng);
 /* Engine-side state of the plugins group (api_plugins.c), made on the engine thread on first
  * use and freed by the engine on shutdown with the destructor given. */
 void **tq_engine_slot(tq_engine *eng, void (**destroy)(void *));
+
+/* The engine's life (server.c): started before the HTTP threads (opens the library writer,
+ * the net and the Lua runtime on its own thread; their errors come back here), stopped after
+ * they stop accepting: jobs in flight get grace_ms to answer, then 503. */
+tq_code tq_engine_start(tq_srv *srv, const tq_server_opts *opts, tq_engine **out, tq_err *err);
+void tq_engine_stop(tq_engine *eng, int64_t grace_ms);
+size_t tq_engine_depth(tq_engine *eng); /* jobs queued, not yet run (any thread) */
+
+/* Between the engine and server.c: the server's engine; suspending the request's connection
+ * (from its handler; returns the handle tq_srv_conn_answer takes); handing a suspended
+ * connection its answer (moved from rs, any thread) and resuming it. */
+tq_engine *tq_srv_engine(tq_srv *srv);
+void *tq_srv_conn_suspend(tq_req *rq);
+void tq_srv_conn_answer(void *conn, tq_resp *rs);
+
+/* ---- TLS (tls.c) ------------------------------------------------------------------------------
+ * The certificate and key PEM (malloc'd) from the files given, or the self-signed pair kept
+ * beside the library as <db>.tls.crt / <db>.tls.key (made on first start: ECDSA P-256, CN
+ * and SAN localhost, 127.0.0.1, ::1, one year; key 0600), and the certificate's SHA-256
+ * fingerprint as hex (65 bytes). */
+tq_code tq_tls_load(const char *db_path, const char *cert_file, const char *key_file,
+                    char **cert_pem, char **key_pem, char fingerprint[65], tq_err *err);
 
 /* ---- the server's settings, for handlers ---------------------------------------------------- */
 const tq_server_opts *tq_srv_opts(const tq_srv *srv);
@@ -160,7 +202,8 @@ void tq_metric_observe(const char *name, const char *labels, double seconds);
 char *tq_metrics_text(void);
 void tq_metric_help(const char *name, const char *type, const char *help);
 
-/* ---- authentication (auth.c) ------------------------------------------------------------------ */
+/* ---- authentication (auth.c) ------------------------------------------------------------------
+ */
 /* Checks "Authorization: Bearer <token>" on the read connection: fills who, or fills rs with
  * 401 (and WWW-Authenticate) and returns 0. */
 int tq_auth_bearer(tq_req *rq, tq_resp *rs);
