@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server_int.h"
@@ -53,6 +54,7 @@ struct tq_srv {
   int tls;
   char *key_path;      /* tq_plugin_key_path */
   atomic_int inflight; /* requests read and not yet completed */
+  const tq_route *tables[16]; /* tq_route_tables, plus the test hooks when enabled */
   pthread_mutex_t watch_mu;
   watch *watches;
 };
@@ -308,7 +310,7 @@ static void dispatch(srv_conn *c) {
   char *q = strchr(c->raw_uri, '?');
   if (q)
     *q = '\0';
-  int st = tq_route_find(tq_route_tables, c->method, c->raw_uri, &c->m);
+  int st = tq_route_find(srv->tables, c->method, c->raw_uri, &c->m);
   if (q)
     *q = '?';
   if (st == 400) {
@@ -517,6 +519,51 @@ const tq_route tq_routes_core[] = {
     {NULL, NULL, TQ_ROLE_NONE, NULL},
 };
 
+/* ---- test hooks ------------------------------------------------------------------------------
+ * Enabled by TQHOST_SERVER_TEST_HOOKS=1 in the environment at start (the integration tests),
+ * never listed by --print-routes. A job that holds the engine thread for ms milliseconds
+ * stands in for a long write: the tests stop the server while it is in flight. */
+static void hook_sleep_job(tq_engine *eng, tq_job *job) {
+  long ms = (long)(intptr_t)tq_job_ud(job);
+  (void)eng;
+  tq_log(TQ_LOG_INFO, "server", "test hook: the engine sleeps %ld ms", ms);
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+  nanosleep(&ts, NULL);
+  cJSON *d = cJSON_CreateObject();
+  cJSON_AddNumberToObject(d, "slept_ms", (double)ms);
+  tq_resp_data(tq_job_resp(job), 200, d);
+  tq_job_done(job);
+}
+
+static void hook_sleep(tq_req *rq, tq_resp *rs) {
+  const char *s = tq_req_arg(rq, "ms");
+  long long ms = 0;
+  tq_err err = {0};
+  if (s && tq_parse_int(s, 0, 60000, &ms, "ms", &err) != TQ_OK) {
+    tq_resp_invalid(rs, "ms", "%s", err.msg);
+    return;
+  }
+  tq_req_engine(rq, rs, hook_sleep_job, (void *)(intptr_t)ms, NULL);
+}
+
+static const tq_route test_routes[] = {
+    {"POST", "/api/_test/engine-sleep", TQ_ROLE_NONE, hook_sleep},
+    {NULL, NULL, TQ_ROLE_NONE, NULL},
+};
+
+static void make_tables(tq_srv *srv) {
+  size_t n = 0;
+  for (size_t i = 0; tq_route_tables[i] && n + 2 < sizeof srv->tables / sizeof srv->tables[0];
+       i++)
+    srv->tables[n++] = tq_route_tables[i];
+  const char *hooks = getenv("TQHOST_SERVER_TEST_HOOKS");
+  if (hooks && strcmp(hooks, "1") == 0) {
+    srv->tables[n++] = test_routes;
+    tq_log(TQ_LOG_WARN, "server", "test hooks enabled (TQHOST_SERVER_TEST_HOOKS=1)");
+  }
+  srv->tables[n] = NULL;
+}
+
 /* ---- listening ------------------------------------------------------------------------------ */
 
 /* Splits "ADDR:PORT" / "[V6]:PORT" into host and port. */
@@ -684,6 +731,7 @@ tq_code tq_server_run(const tq_server_opts *opts, tq_err *err) {
   srv->listen_fd = -1;
   srv->tls = srv->o.insecure_http == 0;
   pthread_mutex_init(&srv->watch_mu, NULL);
+  make_tables(srv);
   if (srv->o.db_path == NULL) {
     rc = tq_err_set(err, TQ_EINVAL, "server: no library path");
     goto done;
