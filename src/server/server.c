@@ -52,8 +52,8 @@ struct tq_srv {
   tq_engine *eng;
   int listen_fd;
   int tls;
-  char *key_path;      /* tq_plugin_key_path */
-  atomic_int inflight; /* requests read and not yet completed */
+  char *key_path;             /* tq_plugin_key_path */
+  atomic_int inflight;        /* requests read and not yet completed */
   const tq_route *tables[16]; /* tq_route_tables, plus the test hooks when enabled */
   pthread_mutex_t watch_mu;
   watch *watches;
@@ -553,8 +553,7 @@ static const tq_route test_routes[] = {
 
 static void make_tables(tq_srv *srv) {
   size_t n = 0;
-  for (size_t i = 0; tq_route_tables[i] && n + 2 < sizeof srv->tables / sizeof srv->tables[0];
-       i++)
+  for (size_t i = 0; tq_route_tables[i] && n + 2 < sizeof srv->tables / sizeof srv->tables[0]; i++)
     srv->tables[n++] = tq_route_tables[i];
   const char *hooks = getenv("TQHOST_SERVER_TEST_HOOKS");
   if (hooks && strcmp(hooks, "1") == 0) {
