@@ -115,6 +115,8 @@ static tq_code check_role(tq_role role, tq_err *err) {
 
 /* ---- hashing and tokens -------------------------------------------------------------------- */
 
+_Static_assert(crypto_pwhash_STRBYTES == TQ_AUTH_HASH_MAX, "TQ_AUTH_HASH_MAX");
+
 static pthread_once_t SODIUM_ONCE = PTHREAD_ONCE_INIT;
 static char DUMMY_HASH[crypto_pwhash_STRBYTES];
 
@@ -162,7 +164,10 @@ int tq_auth_token_wellformed(const char *s) {
   return n == TQ_AUTH_TOKEN_LEN;
 }
 
-static tq_code pw_hash(const char *password, char out[crypto_pwhash_STRBYTES], tq_err *err) {
+tq_code tq_auth_pw_hash(const char *password, char out[TQ_AUTH_HASH_MAX], tq_err *err) {
+  tq_code rc = tq_auth_check_password(password, err);
+  if (rc != TQ_OK)
+    return rc;
   setup();
   if (crypto_pwhash_str(out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
                         crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
@@ -212,19 +217,16 @@ static void user_row(sqlite3_stmt *st, tq_user *u) {
 
 #define USER_COLS "id,name,role,kind,created_at"
 
-/* Inserts a user or client; in the caller's transaction. */
-static tq_code user_insert(tq_lib *lib, const char *name, tq_role role, const char *secret,
+/* Inserts a user or client with a password hash; in the caller's transaction. */
+static tq_code user_insert(tq_lib *lib, const char *name, tq_role role, const char *hash,
                            const char *client_id, tq_err *err) {
-  char hash[crypto_pwhash_STRBYTES];
-  tq_code rc = pw_hash(secret, hash, err);
-  if (rc != TQ_OK)
-    return rc;
   sqlite3 *db = tq_lib_db(lib);
   sqlite3_stmt *st = NULL;
-  if ((rc = prep(db,
-                 "INSERT INTO users(name,role,kind,pwhash,client_id,created_at) "
-                 "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(name) DO NOTHING",
-                 &st, err)) != TQ_OK)
+  tq_code rc = prep(db,
+                    "INSERT INTO users(name,role,kind,pwhash,client_id,created_at) "
+                    "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(name) DO NOTHING",
+                    &st, err);
+  if (rc != TQ_OK)
     return rc;
   bind_str(st, 1, name);
   bind_str(st, 2, tq_role_name(role));
@@ -239,15 +241,30 @@ static tq_code user_insert(tq_lib *lib, const char *name, tq_role role, const ch
   return TQ_OK;
 }
 
+static int hash_valid(const char *hash) {
+  return hash && strncmp(hash, "$argon2id$", 10) == 0 && strlen(hash) < crypto_pwhash_STRBYTES;
+}
+
+tq_code tq_auth_user_add_hashed(tq_lib *lib, const char *name, tq_role role, const char *hash,
+                                tq_err *err) {
+  tq_code rc;
+  if ((rc = tq_auth_check_name(name, err)) != TQ_OK || (rc = check_role(role, err)) != TQ_OK)
+    return rc;
+  if (!hash_valid(hash))
+    return tq_err_set(err, TQ_EINTERNAL, "user '%s': not a password hash", name);
+  if ((rc = begin(lib, err)) != TQ_OK)
+    return rc;
+  return finish(lib, user_insert(lib, name, role, hash, NULL, err), err);
+}
+
 tq_code tq_auth_user_add(tq_lib *lib, const char *name, tq_role role, const char *password,
                          tq_err *err) {
   tq_code rc;
+  char hash[crypto_pwhash_STRBYTES];
   if ((rc = tq_auth_check_name(name, err)) != TQ_OK || (rc = check_role(role, err)) != TQ_OK ||
-      (rc = tq_auth_check_password(password, err)) != TQ_OK)
+      (rc = tq_auth_pw_hash(password, hash, err)) != TQ_OK)
     return rc;
-  if ((rc = begin(lib, err)) != TQ_OK)
-    return rc;
-  return finish(lib, user_insert(lib, name, role, password, NULL, err), err);
+  return tq_auth_user_add_hashed(lib, name, role, hash, err);
 }
 
 tq_code tq_auth_client_add(tq_lib *lib, const char *name, tq_role role, char **client_id,
@@ -262,9 +279,12 @@ tq_code tq_auth_client_add(tq_lib *lib, const char *name, tq_role role, char **c
   randombytes_buf(raw, sizeof raw);
   sodium_bin2hex(id, sizeof id, raw, sizeof raw);
   tq_auth_token_new(sec);
+  char hash[crypto_pwhash_STRBYTES];
+  if ((rc = tq_auth_pw_hash(sec, hash, err)) != TQ_OK)
+    goto out;
   if ((rc = begin(lib, err)) != TQ_OK)
     goto out;
-  rc = finish(lib, user_insert(lib, name, role, sec, id, err), err);
+  rc = finish(lib, user_insert(lib, name, role, hash, id, err), err);
   if (rc == TQ_OK) {
     *client_id = tq_strdup(id);
     *secret = tq_strdup(sec);
@@ -336,26 +356,30 @@ static tq_code revoke_user_tokens(tq_lib *lib, const char *name, tq_err *err) {
   return done(db, st, err, "revoking tokens");
 }
 
-tq_code tq_auth_user_passwd(tq_lib *lib, const char *name, const char *password, tq_err *err) {
+tq_code tq_auth_user_passwd_hashed(tq_lib *lib, const char *name, const char *hash, tq_err *err) {
   tq_code rc;
-  if ((rc = tq_auth_check_password(password, err)) != TQ_OK)
-    return rc;
   tq_user u;
-  if ((rc = tq_auth_ensure(lib, err)) != TQ_OK || (rc = tq_auth_user_get(lib, 0, name, &u, err)))
-    return rc;
-  if (u.is_client)
-    return tq_err_set(err, TQ_EINVAL,
-                      "'%s' is an API client: its secret is made by 'client add', not set", name);
-  char hash[crypto_pwhash_STRBYTES];
-  if ((rc = pw_hash(password, hash, err)) != TQ_OK)
-    return rc;
+  if (!hash_valid(hash))
+    return tq_err_set(err, TQ_EINTERNAL, "user '%s': not a password hash", name);
   if ((rc = begin(lib, err)) != TQ_OK)
     return rc;
-  rc = user_update(lib, "UPDATE users SET pwhash=?2 WHERE name=?1 AND kind='person'", name, hash,
-                   err);
+  if ((rc = tq_auth_user_get(lib, 0, name, &u, err)) == TQ_OK && u.is_client)
+    rc = tq_err_set(err, TQ_EINVAL,
+                    "'%s' is an API client: its secret is made by 'client add', not set", name);
+  if (rc == TQ_OK)
+    rc = user_update(lib, "UPDATE users SET pwhash=?2 WHERE name=?1 AND kind='person'", name, hash,
+                     err);
   if (rc == TQ_OK) /* a new password ends every session of the old one */
     rc = revoke_user_tokens(lib, name, err);
   return finish(lib, rc, err);
+}
+
+tq_code tq_auth_user_passwd(tq_lib *lib, const char *name, const char *password, tq_err *err) {
+  char hash[crypto_pwhash_STRBYTES];
+  tq_code rc = tq_auth_pw_hash(password, hash, err);
+  if (rc != TQ_OK)
+    return rc;
+  return tq_auth_user_passwd_hashed(lib, name, hash, err);
 }
 
 tq_code tq_auth_user_role(tq_lib *lib, const char *name, tq_role role, tq_err *err) {
@@ -409,6 +433,21 @@ tq_code tq_auth_user_list(tq_lib *lib, tq_user **out, size_t *n, tq_err *err) {
     *out = NULL;
     *n = 0;
   }
+  return rc;
+}
+
+tq_code tq_auth_admin_count(tq_lib *lib, int64_t *n, tq_err *err) {
+  *n = 0;
+  sqlite3 *db = tq_lib_db(lib);
+  sqlite3_stmt *st = NULL;
+  tq_code rc = prep(db, "SELECT count(*) FROM users WHERE role='admin' AND disabled=0", &st, err);
+  if (rc != TQ_OK)
+    return rc;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    *n = sqlite3_column_int64(st, 0);
+  else
+    rc = db_err(db, err, "counting admins");
+  sqlite3_finalize(st);
   return rc;
 }
 

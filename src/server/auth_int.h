@@ -30,6 +30,17 @@ int tq_auth_token_wellformed(const char *s);
 tq_code tq_auth_check_name(const char *name, tq_err *err);
 tq_code tq_auth_check_password(const char *password, tq_err *err);
 
+/* Argon2id (crypto_pwhash_str, INTERACTIVE limits) of a password, CPU only: an HTTP thread
+ * hashes, the engine stores. TQ_EINVAL for an empty or too long password. */
+#define TQ_AUTH_HASH_MAX 128 /* crypto_pwhash_STRBYTES */
+tq_code tq_auth_pw_hash(const char *password, char out[TQ_AUTH_HASH_MAX], tq_err *err);
+/* tq_auth_user_add and tq_auth_user_passwd with the hash made already. */
+tq_code tq_auth_user_add_hashed(tq_lib *lib, const char *name, tq_role role, const char *hash,
+                                tq_err *err);
+tq_code tq_auth_user_passwd_hashed(tq_lib *lib, const char *name, const char *hash, tq_err *err);
+/* Read: how many enabled admins there are (people and clients). */
+tq_code tq_auth_admin_count(tq_lib *lib, int64_t *n, tq_err *err);
+
 /* Read: one user or client by id (name NULL) or by name (id 0). TQ_ENOTFOUND naming it. */
 tq_code tq_auth_user_get(tq_lib *lib, int64_t id, const char *name, tq_user *out, tq_err *err);
 
