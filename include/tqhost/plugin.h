@@ -255,6 +255,7 @@ tq_code tq_plugin_secret_open(const char *key_path, const char *sealed, char **o
 typedef struct tq_host_config {
   char *path;               /* the file read; NULL: built-in values */
   tq_lua_limits max_limits; /* ceilings, every field non-zero */
+  int64_t token_ttl_s;      /* server.token_ttl: access token lifetime; 0: the default */
 } tq_host_config;
 
 /* The built-in values (no file). */

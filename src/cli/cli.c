@@ -40,6 +40,8 @@ static const cli_cmd TOP[] = {
     {"action", cli_cmd_action, "Actions: bulk enrichment of a collection ($TQHOST_ACTIONS)"},
     {"workflow", cli_cmd_workflow, "workflows on a schedule"},
     {"serve", cli_cmd_serve, "the REST API over HTTPS (users, tokens, operations)"},
+    {"user", cli_cmd_user, "users of 'tqhost serve': add, list, passwd, role, delete"},
+    {"client", cli_cmd_client, "OAuth API clients of 'tqhost serve'"},
     {"version", cmd_version, "the version of tqhost"},
     {NULL, NULL, NULL},
 };

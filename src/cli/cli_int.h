@@ -107,5 +107,7 @@ int cli_cmd_op(cli *c, int argc, char **argv);
 int cli_cmd_action(cli *c, int argc, char **argv);
 int cli_cmd_workflow(cli *c, int argc, char **argv);
 int cli_cmd_serve(cli *c, int argc, char **argv);
+int cli_cmd_user(cli *c, int argc, char **argv);
+int cli_cmd_client(cli *c, int argc, char **argv);
 
 #endif

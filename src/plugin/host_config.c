@@ -40,6 +40,18 @@ static void load_limits(tq_docload *m, const cJSON *lim, tq_lua_limits *max) {
     max->timeout_ms = l.timeout_ms;
 }
 
+/* server: settings of tqhost serve. */
+static void load_server(tq_docload *m, const cJSON *srv, tq_host_config *out) {
+  int64_t ms = tq_docload_duration(m, srv, "token_ttl", "server.token_ttl", 0);
+  if (ms == 0)
+    return;
+  if (ms < 1000 || ms > 30LL * 86400000)
+    tq_docload_error(m, cJSON_GetObjectItemCaseSensitive(srv, "token_ttl"), "server.token_ttl",
+                     "must be between 1s and 30d");
+  else
+    out->token_ttl_s = ms / 1000;
+}
+
 tq_code tq_host_config_load(const char *path, int must_exist, tq_host_config *out, tq_diags *diags,
                             tq_err *err) {
   tq_host_config_defaults(out);
@@ -54,8 +66,10 @@ tq_code tq_host_config_load(const char *path, int must_exist, tq_host_config *ou
   if (rc != TQ_OK)
     goto done;
   tq_docload m = {.doc = doc, .diags = d, .err = err, .n_errors = n_schema};
-  if (n_schema == 0 && cJSON_IsObject(doc->root))
+  if (n_schema == 0 && cJSON_IsObject(doc->root)) {
     load_limits(&m, cJSON_GetObjectItemCaseSensitive(doc->root, "limits"), &out->max_limits);
+    load_server(&m, cJSON_GetObjectItemCaseSensitive(doc->root, "server"), out);
+  }
   if (d->n > first)
     tq_err_set(err, TQ_EINVAL, "%s", d->msgs[first]);
   if (m.oom)
