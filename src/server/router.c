@@ -199,7 +199,13 @@ cJSON *tq_req_json(const tq_req *rq, tq_resp *rs) {
     return NULL;
   }
   const char *end = NULL;
-  cJSON *j = cJSON_ParseWithLengthOpts(rq->body, rq->body_len, &end, 1);
+  /* The body is NUL-terminated: cJSON's trailing-text check needs to see that NUL, so the
+   * length given includes it (a NUL inside the body still ends the document there: refused). */
+  cJSON *j = cJSON_ParseWithLengthOpts(rq->body, rq->body_len + 1, &end, 1);
+  if (j != NULL && (size_t)(end - rq->body) != rq->body_len) { /* stopped at a NUL inside */
+    cJSON_Delete(j);
+    j = NULL;
+  }
   if (j == NULL) {
     size_t at = end && end >= rq->body ? (size_t)(end - rq->body) : 0;
     tq_resp_invalid(rs, "request", "malformed JSON at byte %zu of the body", at);

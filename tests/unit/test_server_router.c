@@ -133,6 +133,39 @@ static void test_long_paths_are_refused_not_overflowed(void **state) {
   assert_int_equal(find("GET", path), 400);
 }
 
+/* A JSON body is taken whole: a document followed by text, or cut by a NUL, is refused with
+ * the byte where it went wrong; a plain document parses. */
+static void test_json_body_whole_or_refused(void **state) {
+  (void)state;
+  static const struct {
+    const char *body;
+    size_t len;
+    int ok;
+  } cases[] = {{"{\"a\":1}", 7, 1},     {" [1,2] \n", 8, 1}, {"{\"a\":1} x", 9, 0},
+               {"{\"a\":1}\0{}", 9, 0}, {"{\"a\":", 5, 0},   {"", 0, 0}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char buf[32];
+    memcpy(buf, cases[i].body, cases[i].len);
+    buf[cases[i].len] = 0;
+    tq_req rq;
+    memset(&rq, 0, sizeof rq);
+    rq.body = buf;
+    rq.body_len = cases[i].len;
+    tq_resp rs;
+    memset(&rs, 0, sizeof rs);
+    cJSON *j = tq_req_json(&rq, &rs);
+    if (cases[i].ok) {
+      assert_non_null(j);
+      assert_int_equal(rs.status, 0);
+    } else {
+      assert_null(j);
+      assert_int_equal(rs.status, 400);
+    }
+    cJSON_Delete(j);
+    tq_resp_free(&rs);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_literal_segment_beats_param),
@@ -141,6 +174,7 @@ int main(void) {
       cmocka_unit_test(test_other_method_is_405_unknown_path_404),
       cmocka_unit_test(test_traversal_and_bad_escapes_are_refused),
       cmocka_unit_test(test_long_paths_are_refused_not_overflowed),
+      cmocka_unit_test(test_json_body_whole_or_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
