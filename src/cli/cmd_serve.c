@@ -34,10 +34,20 @@ static const char SERVE_HELP[] =
     "When it listens it prints exactly one line on stdout:\n"
     "  tqhost serving on https://127.0.0.1:8443 (sha256 fingerprint 3fa4...)\n"
     "  tqhost serving on http://127.0.0.1:8080 (plain HTTP)\n"
+    "With --json, that line is one JSON document: {\"listening\", \"sha256_fingerprint\"}.\n"
     "Access log lines (TQHOST_LOG=info) and errors go to stderr.\n";
 
 static void on_ready(void *ud, const char *url, const char *fingerprint) {
-  (void)ud;
+  cli *c = ud;
+  if (c->json) { /* one JSON document, the ready line's facts */
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "listening", url);
+    if (fingerprint && *fingerprint)
+      cJSON_AddStringToObject(j, "sha256_fingerprint", fingerprint);
+    cli_print_json(j); /* takes j */
+    fflush(stdout);
+    return;
+  }
   if (fingerprint && *fingerprint)
     printf("tqhost serving on %s (sha256 fingerprint %s)\n", url, fingerprint);
   else
@@ -122,6 +132,7 @@ int cli_cmd_serve(cli *c, int argc, char **argv) {
     o.insecure_http = 2;
   o.db_path = c->db_path;
   o.on_ready = on_ready;
+  o.ud = c;
   if (tq_server_run(&o, &err) != TQ_OK)
     return cli_fail(c, &err);
   return EXIT_OK;

@@ -51,8 +51,15 @@ for p in "${paths[@]}"; do
   [ $rc -eq 0 ] && grep -q "usage:" <<<"$out" && ok ||
     bad "'$p --help' exited $rc with: $out $(cat "$WORK/err")"
 
-  # shellcheck disable=SC2086
-  "$TQ" --json $p </dev/null >"$WORK/out" 2>"$WORK/err"
+  # A command that runs until signalled (serve) listens on a free port and is stopped with
+  # SIGTERM: it must then exit 0 having printed its JSON.
+  if [ "$p" = serve ]; then
+    timeout --preserve-status -s TERM 3 "$TQ" --json serve --listen 127.0.0.1:0 </dev/null \
+      >"$WORK/out" 2>"$WORK/err"
+  else
+    # shellcheck disable=SC2086
+    timeout -s KILL 60 "$TQ" --json $p </dev/null >"$WORK/out" 2>"$WORK/err"
+  fi
   rc=$?
   if [ $rc -eq 0 ]; then
     jq -e . "$WORK/out" >/dev/null 2>&1 && ok || bad "'--json $p' printed no JSON: $(cat "$WORK/out")"

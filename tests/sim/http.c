@@ -450,7 +450,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   atomic_fetch_add(&srv->suspended, 1);
   MHD_suspend_connection(conn);
   tq_err err = {0};
-  if (sim_timer_add(conn, tq_mono_ms() + delay, &err) != TQ_OK)
+  /* + 1: the clock is in whole milliseconds, so never answer before the full delay */
+  if (sim_timer_add(conn, tq_mono_ms() + delay + 1, &err) != TQ_OK)
     tq_log(TQ_LOG_WARN, "rstsim", "%s", err.msg);
   return MHD_YES;
 }
