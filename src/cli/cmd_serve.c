@@ -34,7 +34,7 @@ static const char SERVE_HELP[] =
     "When it listens it prints exactly one line on stdout:\n"
     "  tqhost serving on https://127.0.0.1:8443 (sha256 fingerprint 3fa4...)\n"
     "  tqhost serving on http://127.0.0.1:8080 (plain HTTP)\n"
-    "With --json, that line is one JSON document: {\"listening\", \"sha256_fingerprint\"}.\n"
+    "With --json, that line is a JSON object: {\"listening\", \"sha256_fingerprint\"}.\n"
     "Access log lines (TQHOST_LOG=info) and errors go to stderr.\n";
 
 static void on_ready(void *ud, const char *url, const char *fingerprint) {
@@ -44,7 +44,12 @@ static void on_ready(void *ud, const char *url, const char *fingerprint) {
     cJSON_AddStringToObject(j, "listening", url);
     if (fingerprint && *fingerprint)
       cJSON_AddStringToObject(j, "sha256_fingerprint", fingerprint);
-    cli_print_json(j); /* takes j */
+    char *line = cJSON_PrintUnformatted(j); /* one line: readers wait for it */
+    if (line)
+      printf("%s\n", line);
+    free(line);
+    cJSON_Delete(j);
+    c->json_printed = 1;
     fflush(stdout);
     return;
   }
