@@ -81,6 +81,15 @@ const char *tq_lib_indicator_type_canon(const char *name, const char **class_out
 const char *tq_lib_indicator_type_at(size_t i);
 /* Whether name is one of the object types (indicator, adversary, malware, ...). */
 int tq_lib_object_type_valid(const char *name);
+/* The i-th object type (0-based; 0 past the end): its name ("attack_pattern"), display name
+ * ("Attack Pattern"), ThreatQ's API collection ("attack_pattern") and a plural spelling
+ * ("attack_patterns"; the collection when that is plural already). Out pointers may be NULL;
+ * the strings are static. */
+int tq_lib_object_type_info(size_t i, const char **name, const char **display,
+                            const char **collection, const char **plural);
+/* The object type whose collection or plural spelling is collection ("reports": "report"),
+ * NULL if none. */
+const char *tq_lib_object_type_by_collection(const char *collection);
 
 /* ---- names ---------------------------------------------------------------------------------
  * Every name the library stores (tag, attribute name, source name, link type, collection
@@ -208,6 +217,8 @@ typedef struct tq_attr {
   char *value;
   char *source;
   int tlp;
+  int64_t id;        /* the attribute row's id (its handle in the API) */
+  int64_t source_id; /* the id of source */
 } tq_attr;
 
 typedef struct tq_link {
@@ -242,6 +253,9 @@ typedef struct tq_object {
   size_t n_tags;
   tq_link *links;
   size_t n_links;
+  int64_t *source_ids; /* n_sources ids of sources[] (tq_lib_object_get only; else NULL) */
+  int *source_tlps;    /* n_sources TLPs the sources give the object (0: the source's) */
+  int64_t *tag_ids;    /* n_tags ids of tags[] (tq_lib_object_get only; else NULL) */
 } tq_object;
 
 /* Reads one object with its sources, attributes, tags and links. */
