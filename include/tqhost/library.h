@@ -402,6 +402,57 @@ tq_code tq_lib_object_head(tq_lib *lib, int64_t id, tq_object **out, tq_err *err
 tq_code tq_lib_object_heads(tq_lib *lib, const int64_t *ids, size_t n, tq_object **out,
                             tq_err *err);
 
+/* ---- writing many objects (writer.c) --------------------------------------------------------
+ * The one batching of bulk writes (tq_lib_import, the service's consume): objects are put in
+ * transactions of per_tx objects (0: one transaction until close). A put refused for its
+ * content (TQ_EINVAL; counted in refused) writes nothing of that object and the writer goes
+ * on; any other failure rolls the open transaction back (committed batches stay) and the
+ * writer refuses further puts. Close commits the open transaction (commit != 0) or rolls it
+ * back, and frees the writer. */
+typedef struct tq_lib_writer tq_lib_writer;
+typedef struct tq_lib_writer_stats {
+  long added, merged, refused;
+  long committed; /* objects in transactions committed so far (not counting close's) */
+} tq_lib_writer_stats;
+tq_code tq_lib_writer_open(tq_lib *lib, size_t per_tx, tq_lib_writer **out, tq_err *err);
+tq_code tq_lib_writer_put(tq_lib_writer *w, const tq_object_in *in, int64_t *id, int *created,
+                          tq_err *err);
+const tq_lib_writer_stats *tq_lib_writer_stats_get(const tq_lib_writer *w);
+tq_code tq_lib_writer_close(tq_lib_writer *w, int commit, tq_err *err);
+
+/* ---- changing one object (edit.c) --------------------------------------------------------------
+ * Each runs in the caller's transaction when one is open, else in its own; the object's score
+ * and expiration are recomputed at commit. An unknown object is TQ_ENOTFOUND. */
+typedef struct tq_object_edit {
+  const char *value;          /* NULL: unchanged; a new identity (TQ_EEXIST if taken) */
+  const char *indicator_type; /* NULL: unchanged (indicators only) */
+  const char *status;         /* NULL: unchanged */
+  const char *description;    /* NULL: unchanged */
+} tq_object_edit;
+void tq_object_edit_init(tq_object_edit *e);
+tq_code tq_lib_object_edit(tq_lib *lib, int64_t id, const tq_object_edit *e, tq_err *err);
+/* Deletes the object with its attributes, sources, tags and links. */
+tq_code tq_lib_object_delete(tq_lib *lib, int64_t id, tq_err *err);
+/* One attribute row (tq_attr.id): a new value (NULL: unchanged), source (NULL: unchanged),
+ * tlp (-1: unchanged). TQ_ENOTFOUND when the object has no such row; TQ_EEXIST when the
+ * change makes it a duplicate of another row. */
+tq_code tq_lib_attribute_edit(tq_lib *lib, int64_t object_id, int64_t attr_id, const char *value,
+                              const char *source, int tlp, tq_err *err);
+tq_code tq_lib_attribute_delete(tq_lib *lib, int64_t object_id, int64_t attr_id, tq_err *err);
+/* Adds the source named name (created as kind "user" when unknown) to the object, with the
+ * TLP it gives the object (0: the source's). */
+tq_code tq_lib_object_source_add(tq_lib *lib, int64_t object_id, const char *name, int tlp,
+                                 tq_err *err);
+tq_code tq_lib_object_source_remove(tq_lib *lib, int64_t object_id, int64_t source_id,
+                                    tq_err *err);
+tq_code tq_lib_tag_remove(tq_lib *lib, int64_t object_id, int64_t tag_id, tq_err *err);
+/* A page of the ids of objects of type (ascending), optionally whose value is value ('%' in
+ * it is a wildcard for any text; '_' and '\' match themselves), and how many match in all.
+ * *ids is malloc'd (free()). */
+tq_code tq_lib_object_page(tq_lib *lib, const char *type, const char *value, int64_t limit,
+                           int64_t offset, int64_t **ids, size_t *n, int64_t *total,
+                           tq_err *err);
+
 /* ---- import ---------------------------------------------------------------------------- */
 
 enum { TQ_IMPORT_BATCH_ROWS = 50000 }; /* rows written per transaction */
