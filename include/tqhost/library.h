@@ -415,8 +415,9 @@ typedef struct tq_lib_writer_stats {
   long committed; /* objects in transactions committed so far (not counting close's) */
 } tq_lib_writer_stats;
 tq_code tq_lib_writer_open(tq_lib *lib, size_t per_tx, tq_lib_writer **out, tq_err *err);
+/* *id, *created and *value (the value as stored, canonical; malloc'd) may be NULL. */
 tq_code tq_lib_writer_put(tq_lib_writer *w, const tq_object_in *in, int64_t *id, int *created,
-                          tq_err *err);
+                          char **value, tq_err *err);
 const tq_lib_writer_stats *tq_lib_writer_stats_get(const tq_lib_writer *w);
 tq_code tq_lib_writer_close(tq_lib_writer *w, int commit, tq_err *err);
 

@@ -142,6 +142,11 @@ int64_t lib_itype_id(const char *canonical_name);
 tq_code lib_indicator_identity(const char *itype, const char *value, const char **itype_out,
                                char **out, tq_err *err);
 
+/* tq_lib_object_put inside an open transaction, also giving the value as stored (canonical,
+ * malloc'd into *value_out when non-NULL). */
+tq_code lib_object_put_value(tq_lib *lib, const tq_object_in *in, int64_t *id_out, int *created,
+                             char **value_out, tq_err *err);
+
 /* TQ_EINVAL unless text (what names it in the message) is well-formed UTF-8 of at most max
  * bytes. NULL passes: whether a field may be missing is its caller's check. */
 tq_code lib_text_check(const char *what, const char *text, size_t max, tq_err *err);

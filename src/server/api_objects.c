@@ -724,38 +724,15 @@ static void json_str(tq_buf *b, const char *s) {
 
 /* The answer of a consume: {"data": [{"id", "value" (canonical), "created"}...]} in the order
  * given, written as text (a thousand objects a request: no JSON tree). */
-static void consume_answer(tq_lib *lib, const int64_t *ids, const char *created, size_t n,
+static void consume_answer(const int64_t *ids, char *const *values, const char *created, size_t n,
                            tq_resp *rs) {
   tq_buf b;
-  tq_err err;
   tq_buf_init(&b, 0);
   tq_buf_adds(&b, "{\"data\":[");
-  for (size_t i = 0; i < n; i += TQ_LIB_HEADS_MAX) {
-    size_t k = n - i < TQ_LIB_HEADS_MAX ? n - i : TQ_LIB_HEADS_MAX;
-    int64_t sorted[TQ_LIB_HEADS_MAX];
-    tq_object *heads[TQ_LIB_HEADS_MAX];
-    memcpy(sorted, ids + i, k * sizeof *sorted);
-    for (size_t a = 1; a < k; a++) /* insertion sort: k <= 64 */
-      for (size_t c = a; c > 0 && sorted[c - 1] > sorted[c]; c--) {
-        int64_t t = sorted[c];
-        sorted[c] = sorted[c - 1];
-        sorted[c - 1] = t;
-      }
-    if (tq_lib_object_heads(lib, sorted, k, heads, &err) != TQ_OK) {
-      tq_buf_free(&b);
-      return tq_resp_err(rs, NULL, &err);
-    }
-    for (size_t a = 0; a < k; a++) {
-      const tq_object *o = NULL;
-      for (size_t c = 0; c < k && o == NULL; c++)
-        if (heads[c] && heads[c]->id == ids[i + a])
-          o = heads[c];
-      tq_buf_printf(&b, "%s{\"id\":%lld,\"value\":", i + a ? "," : "", (long long)ids[i + a]);
-      json_str(&b, o ? o->value : "");
-      tq_buf_printf(&b, ",\"created\":%s}", created[i + a] ? "true" : "false");
-    }
-    for (size_t c = 0; c < k; c++)
-      tq_object_free(heads[c]);
+  for (size_t i = 0; i < n; i++) {
+    tq_buf_printf(&b, "%s{\"id\":%lld,\"value\":", i ? "," : "", (long long)ids[i]);
+    json_str(&b, values[i] ? values[i] : "");
+    tq_buf_printf(&b, ",\"created\":%s}", created[i] ? "true" : "false");
   }
   tq_buf_adds(&b, "]}");
   size_t len = b.len;
@@ -774,14 +751,16 @@ static void run_put(tq_lib *lib, obj_job *j, tq_resp *rs) {
   tq_lib_writer *w = NULL;
   int64_t *ids = calloc(j->n + 1, sizeof *ids);
   char *created = calloc(j->n + 1, 1);
-  if (ids == NULL || created == NULL || tq_lib_writer_open(lib, 0, &w, &err) != TQ_OK) {
-    free(ids);
-    free(created);
-    return tq_resp_fail(rs, 500, "out of memory");
+  char **values = j->kind == J_CONSUME ? calloc(j->n + 1, sizeof *values) : NULL;
+  tq_code rc = TQ_OK;
+  if (ids == NULL || created == NULL || (j->kind == J_CONSUME && values == NULL) ||
+      tq_lib_writer_open(lib, 0, &w, &err) != TQ_OK) {
+    tq_resp_fail(rs, 500, "out of memory");
+    goto out;
   }
   for (size_t i = 0; i < j->n; i++) {
     int c = 0;
-    tq_code rc = tq_lib_writer_put(w, &j->objs[i].in, &ids[i], &c, &err);
+    rc = tq_lib_writer_put(w, &j->objs[i].in, &ids[i], &c, values ? &values[i] : NULL, &err);
     created[i] = (char)c;
     if (rc != TQ_OK) {
       tq_lib_writer_close(w, 0, NULL);
@@ -791,21 +770,16 @@ static void run_put(tq_lib *lib, obj_job *j, tq_resp *rs) {
         tq_resp_invalid(rs, "value", "%s", err.msg);
       else
         write_failed(rs, NULL, &err);
-      free(ids);
-      free(created);
-      return;
+      goto out;
     }
   }
-  if (tq_lib_writer_close(w, 1, &err) != TQ_OK) {
-    free(ids);
-    free(created);
-    return write_failed(rs, NULL, &err);
+  if ((rc = tq_lib_writer_close(w, 1, &err)) != TQ_OK) {
+    write_failed(rs, NULL, &err);
+    goto out;
   }
   if (j->kind == J_CONSUME) {
-    consume_answer(lib, ids, created, j->n, rs);
-    free(ids);
-    free(created);
-    return;
+    consume_answer(ids, values, created, j->n, rs);
+    goto out;
   }
   cJSON *arr = cJSON_CreateArray();
   {
@@ -819,6 +793,10 @@ static void run_put(tq_lib *lib, obj_job *j, tq_resp *rs) {
     }
     tq_resp_data(rs, 201, arr);
   }
+out:
+  for (size_t i = 0; values && i < j->n; i++)
+    free(values[i]);
+  free(values);
   free(ids);
   free(created);
 }
