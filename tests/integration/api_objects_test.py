@@ -16,6 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tqapi import Server, Tally  # noqa: E402
 
 TQ = os.path.abspath(sys.argv[1])
+SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "schemas",
+                         "openapi.yaml")
 T = Tally()
 HOSTILE = "a'b\"c;--%_\\d' OR 1=1; DROP TABLE objects;--"
 
@@ -60,6 +62,59 @@ def run(srv):
     tests_consume(srv, ro, ana)
     tests_sources(srv, ro, ana, adm)
     tests_roles_and_hostile(srv, ro, ana, adm)
+    tests_schema(srv, ro, ana)
+
+
+def conforms(name, instance):
+    """Whether instance matches components.schemas[name] of schemas/openapi.yaml."""
+    import jsonschema
+    import yaml
+    with open(SPEC_PATH) as f:
+        spec = yaml.safe_load(f)
+    resolver = jsonschema.RefResolver.from_schema(spec)
+    v = jsonschema.Draft202012Validator(spec["components"]["schemas"][name], resolver=resolver)
+    errs = list(v.iter_errors(instance))
+    return (not errs), [e.message for e in errs[:3]]
+
+
+def tests_schema(srv, ro, ana):
+    """The answers match the OpenAPI schemas of the group."""
+    ind = new_indicator(srv, ana, "schema.example.com", attributes=[{"name": "a", "value": "b"}],
+                        tags=["t"], sources=[{"name": "S", "tlp": "RED"}])
+    iid = ind["id"]
+    st, b, _ = srv.call("POST", "/api/adversaries", body={"name": "Schema adv"}, token=ana)
+    adv = data(b)["id"]
+    srv.call("POST", "/api/indicators/%d/adversaries" % iid, body={"id": adv}, token=ana)
+    cases = [
+        ("/api/indicators/%d" % iid, "Object", False),
+        ("/api/indicators/%d?with=attributes,sources,score,tags,type,status" % iid, "Object",
+         False),
+        ("/api/indicators/%d/attributes" % iid, "ObjListAttribute", True),
+        ("/api/indicators/%d/sources" % iid, "ObjListSourceRef", True),
+        ("/api/indicators/%d/tags" % iid, "ObjListTag", True),
+        ("/api/indicators/%d/adversaries" % iid, "ObjListRelated", True),
+        ("/api/adversaries?limit=5", "ObjListObject", True),
+        ("/api/adversaries/%d?with=sources" % adv, "Object", False),
+        ("/api/sources", "ObjListSource", True),
+        ("/api/indicator/types", "ObjListIndicatorType", True),
+        ("/api/indicator/statuses", "ObjListStatus", True),
+        ("/api/objects", "ObjListObjectType", True),
+    ]
+    for path, name, whole in cases:
+        st, b, _ = srv.call("GET", path, token=ro)
+        ok, why = conforms(name, b if whole else data(b)) if st == 200 else (False, st)
+        T.check("GET %s matches %s" % (path, name), ok, why)
+    st, b, _ = srv.call("POST", "/api/indicators/consume", token=ana,
+                        body=[{"value": "schema%d.example.com" % i} for i in range(3)])
+    T.check("consume answer matches ConsumeResult", st == 200 and all(
+        conforms("ConsumeResult", x)[0] for x in data(b)), b)
+    st, b, _ = srv.call("PUT", "/api/indicator/%d/scores" % iid, body={"manual_score": 2},
+                        token=ana)
+    T.check("scores answer matches Score", st == 200 and conforms("Score", data(b))[0], b)
+    st, b, _ = srv.call("GET", "/api/indicators/0", token=ro)
+    T.check("a 400 matches Invalid", st == 400 and conforms("Invalid", b)[0], b)
+    st, b, _ = srv.call("GET", "/api/indicators/999999", token=ro)
+    T.check("a 404 matches Errors", st == 404 and conforms("Errors", b)[0], b)
 
 
 def tests_lookups(srv, ro):
