@@ -743,6 +743,19 @@ static void consume_answer(const int64_t *ids, char *const *values, const char *
   free(text);
 }
 
+/* The body field a library refusal is about, from the start of its message. */
+static const char *refused_field(const char *msg) {
+  static const char *const map[][2] = {
+      {"tag", "tags"},       {"empty tag", "tags"},          {"attribute", "attributes"},
+      {"source", "sources"}, {"description", "description"}, {"status", "status"},
+      {"'", "value"},
+  };
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    if (strncmp(msg, map[i][0], strlen(map[i][0])) == 0)
+      return map[i][1];
+  return "value";
+}
+
 /* J_CREATE and J_CONSUME: every object in one transaction through the library's batched
  * writer; one refused object refuses the request (400 naming it) and nothing is written. */
 static void run_put(tq_lib *lib, obj_job *j, tq_resp *rs) {
@@ -767,7 +780,7 @@ static void run_put(tq_lib *lib, obj_job *j, tq_resp *rs) {
       if (rc == TQ_EINVAL && j->list_body)
         tq_resp_invalid(rs, "request", "item %zu: %s", i, err.msg);
       else if (rc == TQ_EINVAL)
-        tq_resp_invalid(rs, "value", "%s", err.msg);
+        tq_resp_invalid(rs, refused_field(err.msg), "%s", err.msg);
       else
         write_failed(rs, NULL, &err);
       goto out;
@@ -1054,9 +1067,26 @@ static void to_engine(tq_req *rq, tq_resp *rs, obj_job *j) {
   tq_req_engine(rq, rs, run_job, j, job_free);
 }
 
+/* The body as JSON, refusing a string that holds a NUL character (\u0000): cJSON would cut
+ * the text there and the rest would be dropped without a word. NULL after a 400. */
+static cJSON *req_json(tq_req *rq, tq_resp *rs) {
+  for (size_t i = 0; rq->body && i + 1 < rq->body_len; i++) {
+    if (rq->body[i] != '\\')
+      continue; /* a backslash is only valid inside a string: an escape */
+    if (rq->body[i + 1] == 'u' && i + 5 < rq->body_len &&
+        strncmp(rq->body + i + 2, "0000", 4) == 0) {
+      tq_resp_invalid(rs, "request",
+                      "a NUL character (\\u0000) at byte %zu of the body: not allowed in text", i);
+      return NULL;
+    }
+    i++; /* the escaped character */
+  }
+  return tq_req_json(rq, rs);
+}
+
 /* A body that must be an object (or, list_ok, a list of objects); NULL after a 400. */
 static cJSON *body_json(tq_req *rq, int list_ok, tq_resp *rs) {
-  cJSON *b = tq_req_json(rq, rs);
+  cJSON *b = req_json(rq, rs);
   if (b && !cJSON_IsObject(b) && !(list_ok && cJSON_IsArray(b))) {
     tq_resp_invalid(rs, "request",
                     list_ok ? "an object or a list of objects is expected"
@@ -1277,7 +1307,7 @@ static void names_post(tq_req *rq, tq_resp *rs, job_kind kind) {
   const char *field = kind == J_SRC_ADD ? "sources" : "tags";
   where w = item_at(-1);
   int bad = 0;
-  if ((j->body = tq_req_json(rq, rs)) == NULL)
+  if ((j->body = req_json(rq, rs)) == NULL)
     return job_free(j);
   size_t n = cJSON_IsArray(j->body) ? (size_t)cJSON_GetArraySize(j->body) : 1;
   if (n == 0) {
@@ -1435,8 +1465,8 @@ static void api_source_create(tq_req *rq, tq_resp *rs) {
           NULL ||
       !source_opts_of(j, rs))
     return job_free(j);
-  if (strlen(name) >= sizeof j->src_name) {
-    tq_resp_invalid(rs, "name", "longer than %d bytes", TQ_LIB_MAX_NAME);
+  if (strlen(name) >= sizeof(((tq_source *)0)->name)) {
+    tq_resp_invalid(rs, "name", "longer than %zu bytes", sizeof(((tq_source *)0)->name) - 1);
     return job_free(j);
   }
   tq_strlcpy(j->src_name, name, sizeof j->src_name);
