@@ -474,6 +474,16 @@ try:
     # -- secrets: not in /metrics either
     st, metrics, _ = srv.call("GET", "/metrics")
     T.check("/metrics answers", st == 200 and isinstance(metrics, str) and "tqhost_" in metrics)
+    T.check("/metrics counts logins by grant and outcome, naming no user",
+            re.search(r'^tqhost_logins_total\{grant="password",outcome="ok"\} [1-9]', metrics, re.M)
+            and re.search(r'^tqhost_logins_total\{grant="password",outcome="failed"\} [1-9]',
+                          metrics, re.M)
+            and re.search(r'^tqhost_logins_total\{grant="client_credentials",outcome="failed"\} 1$',
+                          metrics, re.M)
+            and re.search(r'^tqhost_logins_total\{grant="refresh_token",outcome="ok"\} [1-9]',
+                          metrics, re.M)
+            and "nobody-here" not in metrics and 'user=' not in metrics,
+            [l for l in metrics.splitlines() if "logins" in l])
     code = srv.stop()
     T.check("the server stops on SIGTERM with exit 0", code == 0, code)
     log = srv.log_text()
@@ -570,6 +580,10 @@ try:
             st == 429 and int(h.get("retry-after", "0")) >= 1, (sts, st, h))
     st, b, h = attempt("bob", PW)
     T.check("a locked address cannot log in as anyone", st == 429, (st, b))
+    st, m, _ = s3.call("GET", "/metrics")
+    T.check("/metrics counts the refusals of the brake",
+            re.search(r'^tqhost_logins_total\{grant="password",outcome="locked"\} [3-9]', m, re.M),
+            [l for l in m.splitlines() if "logins" in l])
     st, b, _ = s3.call("GET", "/api/audit?what=login_failed", token=None)
     T.check("the audit log still needs a token", st == 401)
     T.check("server stops: exit 0", s3.stop() == 0)
