@@ -30,6 +30,9 @@
 #define RUNS_MAX 1024
 #define RUN_TTL_MS (60 * 60 * 1000)
 #define VALUE_MAX 4096
+/* A run with "apply": true that finishes this late is not applied: the engine answers a job
+ * 504 at 120 s, and a client told 504 must not find its change set written. */
+#define APPLY_LATE_MS 110000
 
 /* ---- the registry snapshot (any thread) --------------------------------------------------- */
 
@@ -380,7 +383,7 @@ struct run_req {
   pl_state *st;
   tq_lua_run *run;
   tq_plugin_target t;
-  int64_t started_ms;
+  int64_t queued_ms, started_ms;
 };
 
 static void run_req_free(void *ud) {
@@ -629,6 +632,14 @@ static void run_done(void *ud, tq_lua_run *run) {
   }
   int64_t object_id = 0;
   const char *apply_error = NULL;
+  if (r->apply && tq_mono_ms() - r->queued_ms > APPLY_LATE_MS) {
+    tq_resp_fail(rs, 504, "%s:%s finished too late to apply; nothing written (run_id %s: apply it)",
+                 r->plugin, r->op, k->id);
+    runs_trim(st, 1);
+    st->runs[st->n_runs++] = k;
+    tq_job_done(r->job);
+    return;
+  }
   if (r->apply) {
     tq_apply_summary sum;
     if (apply_kept(tq_engine_lib(r->eng), k, r->who, r->addr, &sum, &err) == TQ_OK) {
@@ -837,6 +848,7 @@ static void api_op_run(tq_req *rq, tq_resp *rs) {
     goto fail;
   }
   cJSON_Delete(body);
+  r->queued_ms = tq_mono_ms();
   tq_req_engine(rq, rs, run_job, r, run_req_free);
   return;
 fail:
