@@ -289,6 +289,19 @@ tq_code tq_lib_collection_delete(tq_lib *lib, const char *name, tq_err *err);
 /* Names of all collections (malloc'd array of malloc'd strings; free each and the array). */
 tq_code tq_lib_collection_list(tq_lib *lib, char ***names, size_t *n, tq_err *err);
 
+/* Collections as rows, with the id (stable while the collection exists) that the API names
+ * them by: one (id > 0; TQ_ENOTFOUND when absent) or all (id 0), by id. *rows malloc'd and
+ * freed with tq_collection_rows_free. */
+typedef struct tq_collection_row {
+  int64_t id;
+  char *name;
+  char *query; /* tq_query_to_json's text */
+  int64_t created_at, updated_at;
+} tq_collection_row;
+tq_code tq_lib_collection_rows(tq_lib *lib, int64_t id, tq_collection_row **rows, size_t *n,
+                               tq_err *err);
+void tq_collection_rows_free(tq_collection_row *rows, size_t n);
+
 /* A keyset cursor: ids in ascending order, one page at a time, never the whole result. */
 typedef struct tq_cursor tq_cursor;
 /* after_id: start after this id (0 = from the start); used to resume a walk. */

@@ -292,6 +292,61 @@ tq_code tq_lib_collection_list(tq_lib *lib, char ***names, size_t *n, tq_err *er
   return TQ_OK;
 }
 
+tq_code tq_lib_collection_rows(tq_lib *lib, int64_t id, tq_collection_row **rows, size_t *n,
+                               tq_err *err) {
+  *rows = NULL;
+  *n = 0;
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(lib->db,
+                         "SELECT rowid, name, query, created_at, updated_at FROM collections"
+                         " WHERE ?1 = 0 OR rowid = ?1 ORDER BY rowid",
+                         -1, &st, NULL) != SQLITE_OK)
+    return lib_db_err(lib, err, "reading collections");
+  sqlite3_bind_int64(st, 1, id);
+  tq_collection_row *arr = NULL;
+  size_t len = 0;
+  tq_code rc = TQ_OK;
+  int step;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    tq_collection_row *p = realloc(arr, (len + 1) * sizeof *p);
+    if (p == NULL) {
+      rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+      break;
+    }
+    arr = p;
+    tq_collection_row *r = &arr[len++];
+    r->id = sqlite3_column_int64(st, 0);
+    r->name = strdup((const char *)sqlite3_column_text(st, 1));
+    r->query = strdup((const char *)sqlite3_column_text(st, 2));
+    r->created_at = sqlite3_column_int64(st, 3);
+    r->updated_at = sqlite3_column_int64(st, 4);
+    if (r->name == NULL || r->query == NULL) {
+      rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+      break;
+    }
+  }
+  if (rc == TQ_OK && step != SQLITE_DONE)
+    rc = lib_db_err(lib, err, "reading collections");
+  sqlite3_finalize(st);
+  if (rc == TQ_OK && id > 0 && len == 0)
+    rc = tq_err_set(err, TQ_ENOTFOUND, "no collection with id %lld", (long long)id);
+  if (rc != TQ_OK) {
+    tq_collection_rows_free(arr, len);
+    return rc;
+  }
+  *rows = arr;
+  *n = len;
+  return TQ_OK;
+}
+
+void tq_collection_rows_free(tq_collection_row *rows, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(rows[i].name);
+    free(rows[i].query);
+  }
+  free(rows);
+}
+
 /* ---- cursors ----------------------------------------------------------------------------- */
 
 struct tq_cursor {

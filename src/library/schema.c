@@ -413,8 +413,9 @@ tq_code tq_lib_part_migrate(tq_lib *lib, const tq_lib_part *part, tq_err *err) {
       rc = lib_exec(lib, part->migrations[v], err);
     if (rc == TQ_OK) {
       sqlite3_stmt *st = NULL;
-      if (sqlite3_prepare_v2(lib->db, "INSERT INTO tq_parts(name,version) VALUES(?1,?2) "
-                                      "ON CONFLICT(name) DO UPDATE SET version=?2",
+      if (sqlite3_prepare_v2(lib->db,
+                             "INSERT INTO tq_parts(name,version) VALUES(?1,?2) "
+                             "ON CONFLICT(name) DO UPDATE SET version=?2",
                              -1, &st, NULL) != SQLITE_OK)
         rc = lib_db_err(lib, err, "recording the part's version");
       else {
