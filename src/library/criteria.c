@@ -740,14 +740,20 @@ void tq_criteria_free(tq_criteria *c) {
 
 /* cJSON's own nesting cap is far above ours: a document nested deeper than our limit is
  * refused by a scan before it is parsed (no recursion on hostile depth). */
-static int max_nesting(const char *s, size_t n) {
+static int max_nesting(const char *s, size_t n, int *nul) {
   int d = 0, max = 0, in_str = 0;
+  *nul = 0;
   for (size_t i = 0; i < n; i++) {
     char ch = s[i];
+    if (ch == '\0')
+      *nul = 1;
     if (in_str) {
-      if (ch == '\\')
+      if (ch == '\\') {
+        /* cJSON would cut the string at an escaped NUL: refuse it instead. */
+        if (i + 5 < n && s[i + 1] == 'u' && strncmp(s + i + 2, "0000", 4) == 0)
+          *nul = 1;
         i++;
-      else if (ch == '"')
+      } else if (ch == '"')
         in_str = 0;
     } else if (ch == '"')
       in_str = 1;
@@ -769,8 +775,11 @@ tq_code tq_criteria_compile(const char *json, size_t len, tq_criteria **out, cha
   if (len > TQ_CRITERIA_MAX_BYTES)
     return fail(&k, "the document is %zu bytes; at most %d", len, TQ_CRITERIA_MAX_BYTES);
   /* Each +and/+or level is two JSON levels (a list of objects) plus the operator object. */
-  if (max_nesting(json, len) > 3 * TQ_CRITERIA_MAX_DEPTH + 4)
+  int nul = 0;
+  if (max_nesting(json, len, &nul) > 3 * TQ_CRITERIA_MAX_DEPTH + 4)
     return fail(&k, "nested deeper than %d levels", TQ_CRITERIA_MAX_DEPTH);
+  if (nul)
+    return fail(&k, "a NUL character (\\u0000) in the document");
   const char *end = NULL;
   cJSON *doc = cJSON_ParseWithLengthOpts(json, len, &end, 0);
   if (doc == NULL) {
