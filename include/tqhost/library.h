@@ -81,6 +81,15 @@ const char *tq_lib_indicator_type_canon(const char *name, const char **class_out
 const char *tq_lib_indicator_type_at(size_t i);
 /* Whether name is one of the object types (indicator, adversary, malware, ...). */
 int tq_lib_object_type_valid(const char *name);
+/* The i-th object type (0-based; 0 past the end): its name ("attack_pattern"), display name
+ * ("Attack Pattern"), ThreatQ's API collection ("attack_pattern") and a plural spelling
+ * ("attack_patterns"; the collection when that is plural already). Out pointers may be NULL;
+ * the strings are static. */
+int tq_lib_object_type_info(size_t i, const char **name, const char **display,
+                            const char **collection, const char **plural);
+/* The object type whose collection or plural spelling is collection ("reports": "report"),
+ * NULL if none. */
+const char *tq_lib_object_type_by_collection(const char *collection);
 
 /* ---- names ---------------------------------------------------------------------------------
  * Every name the library stores (tag, attribute name, source name, link type, collection
@@ -208,6 +217,8 @@ typedef struct tq_attr {
   char *value;
   char *source;
   int tlp;
+  int64_t id;        /* the attribute row's id (its handle in the API) */
+  int64_t source_id; /* the id of source */
 } tq_attr;
 
 typedef struct tq_link {
@@ -242,6 +253,9 @@ typedef struct tq_object {
   size_t n_tags;
   tq_link *links;
   size_t n_links;
+  int64_t *source_ids; /* n_sources ids of sources[] (tq_lib_object_get only; else NULL) */
+  int *source_tlps;    /* n_sources TLPs the sources give the object (0: the source's) */
+  int64_t *tag_ids;    /* n_tags ids of tags[] (tq_lib_object_get only; else NULL) */
 } tq_object;
 
 /* Reads one object with its sources, attributes, tags and links. */
@@ -470,6 +484,57 @@ tq_code tq_lib_object_head(tq_lib *lib, int64_t id, tq_object **out, tq_err *err
 #define TQ_LIB_HEADS_MAX 64
 tq_code tq_lib_object_heads(tq_lib *lib, const int64_t *ids, size_t n, tq_object **out,
                             tq_err *err);
+
+/* ---- writing many objects (writer.c) --------------------------------------------------------
+ * The one batching of bulk writes (tq_lib_import, the service's consume): objects are put in
+ * transactions of per_tx objects (0: one transaction until close). A put refused for its
+ * content (TQ_EINVAL; counted in refused) writes nothing of that object and the writer goes
+ * on; any other failure rolls the open transaction back (committed batches stay) and the
+ * writer refuses further puts. Close commits the open transaction (commit != 0) or rolls it
+ * back, and frees the writer. */
+typedef struct tq_lib_writer tq_lib_writer;
+typedef struct tq_lib_writer_stats {
+  long added, merged, refused;
+  long committed; /* objects in transactions committed so far (not counting close's) */
+} tq_lib_writer_stats;
+tq_code tq_lib_writer_open(tq_lib *lib, size_t per_tx, tq_lib_writer **out, tq_err *err);
+tq_code tq_lib_writer_put(tq_lib_writer *w, const tq_object_in *in, int64_t *id, int *created,
+                          tq_err *err);
+const tq_lib_writer_stats *tq_lib_writer_stats_get(const tq_lib_writer *w);
+tq_code tq_lib_writer_close(tq_lib_writer *w, int commit, tq_err *err);
+
+/* ---- changing one object (edit.c) --------------------------------------------------------------
+ * Each runs in the caller's transaction when one is open, else in its own; the object's score
+ * and expiration are recomputed at commit. An unknown object is TQ_ENOTFOUND. */
+typedef struct tq_object_edit {
+  const char *value;          /* NULL: unchanged; a new identity (TQ_EEXIST if taken) */
+  const char *indicator_type; /* NULL: unchanged (indicators only) */
+  const char *status;         /* NULL: unchanged */
+  const char *description;    /* NULL: unchanged */
+} tq_object_edit;
+void tq_object_edit_init(tq_object_edit *e);
+tq_code tq_lib_object_edit(tq_lib *lib, int64_t id, const tq_object_edit *e, tq_err *err);
+/* Deletes the object with its attributes, sources, tags and links. */
+tq_code tq_lib_object_delete(tq_lib *lib, int64_t id, tq_err *err);
+/* One attribute row (tq_attr.id): a new value (NULL: unchanged), source (NULL: unchanged),
+ * tlp (-1: unchanged). TQ_ENOTFOUND when the object has no such row; TQ_EEXIST when the
+ * change makes it a duplicate of another row. */
+tq_code tq_lib_attribute_edit(tq_lib *lib, int64_t object_id, int64_t attr_id, const char *value,
+                              const char *source, int tlp, tq_err *err);
+tq_code tq_lib_attribute_delete(tq_lib *lib, int64_t object_id, int64_t attr_id, tq_err *err);
+/* Adds the source named name (created as kind "user" when unknown) to the object, with the
+ * TLP it gives the object (0: the source's). */
+tq_code tq_lib_object_source_add(tq_lib *lib, int64_t object_id, const char *name, int tlp,
+                                 tq_err *err);
+tq_code tq_lib_object_source_remove(tq_lib *lib, int64_t object_id, int64_t source_id,
+                                    tq_err *err);
+tq_code tq_lib_tag_remove(tq_lib *lib, int64_t object_id, int64_t tag_id, tq_err *err);
+/* A page of the ids of objects of type (ascending), optionally whose value is value ('%' in
+ * it is a wildcard for any text; '_' and '\' match themselves), and how many match in all.
+ * *ids is malloc'd (free()). */
+tq_code tq_lib_object_page(tq_lib *lib, const char *type, const char *value, int64_t limit,
+                           int64_t offset, int64_t **ids, size_t *n, int64_t *total,
+                           tq_err *err);
 
 /* ---- import ---------------------------------------------------------------------------- */
 
