@@ -293,6 +293,8 @@ tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err) {
     rc = set_pragmas(lib, readonly, err);
   if (rc == TQ_OK)
     rc = lib_rows_register(lib, err);
+  if (rc == TQ_OK)
+    rc = lib_score_register(lib, err);
   if (rc == TQ_OK && !readonly)
     rc = lib_migrate(lib, err);
   if (rc != TQ_OK)
