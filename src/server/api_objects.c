@@ -1497,11 +1497,12 @@ static void api_source_update(tq_req *rq, tq_resp *rs) {
 #define AN TQ_ROLE_ANALYST
 #define AD TQ_ROLE_ADMIN
 
-/* list, create, get, related, relate of one collection of the other object types */
+/* list, create, get, change, delete, related, relate of one collection of the other types */
 #define COLLECTION(c)                                                                              \
   {"GET", "/api/" c, RO, api_object_list}, {"POST", "/api/" c, AN, api_object_create},             \
       {"GET", "/api/" c "/{id}", RO, api_object_get},                                              \
       {"PUT", "/api/" c "/{id}", AN, api_object_put},                                              \
+      {"DELETE", "/api/" c "/{id}", AN, api_object_delete},                                        \
       {"GET", "/api/" c "/{id}/{other}", RO, api_related_get}, {                                   \
     "POST", "/api/" c "/{id}/{other}", AN, api_relate                                              \
   }

@@ -519,6 +519,17 @@ def tests_other_objects(srv, ro, ana):
     T.check("related of an unknown collection: 404", st == 404, b)
     st, b, _ = srv.call("POST", url, body={"id": adv.get("id")}, token=ro)
     T.check("read-only cannot relate (403)", st == 403, b)
+    st, b, _ = srv.call("POST", "/api/malware", body={"name": "Gone soon"}, token=ana)
+    gone = data(b)["id"]
+    srv.call("POST", "/api/indicators/%d/malware" % ind["id"], body={"id": gone}, token=ana)
+    st, b, _ = srv.call("DELETE", "/api/malware/%d" % gone, token=ro)
+    T.check("read-only cannot delete malware (403)", st == 403, b)
+    st, b, _ = srv.call("DELETE", "/api/adversaries/%d" % gone, token=ana)
+    T.check("DELETE malware through /api/adversaries: 404", st == 404, b)
+    st, b, _ = srv.call("DELETE", "/api/malware/%d" % gone, token=ana)
+    T.check("DELETE /api/malware/{id}: 204", st == 204, b)
+    st, b, _ = srv.call("GET", "/api/indicators/%d/malware" % ind["id"], token=ro)
+    T.check("... and its link is gone", st == 200 and b["total"] == 0, b)
     c = cli_get(srv, "rel.example.com")
     T.check("the CLI shows the link", c and any(
         l.get("other_id", l.get("id")) == adv.get("id") or l.get("value") == "APT " + HOSTILE
