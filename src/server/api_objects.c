@@ -3,6 +3,7 @@
  * relate), sources, and the lookup tables. Reads run on the HTTP thread against rq->rd; every
  * write is one engine job in one transaction: the request's JSON is checked and turned into
  * the library's inputs here (a 400 names the field), the engine only writes. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,6 +348,16 @@ static where item_at(long idx) {
   return w;
 }
 
+/* Whether v is a JSON number that is a whole number in [lo, hi] (into *out); no cast before
+ * the bounds are known. */
+static int whole_in(const cJSON *v, int lo, int hi, int *out) {
+  if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) ||
+      v->valuedouble != floor(v->valuedouble))
+    return 0;
+  *out = (int)v->valuedouble;
+  return 1;
+}
+
 /* A name given as "x" or {"name": "x"}; NULL after a 400. */
 static const char *name_of(const cJSON *v, const char *field, const char *what, const where *w,
                            tq_resp *rs) {
@@ -374,8 +385,8 @@ static int tlp_of(const cJSON *src, const char *field, const where *w, tq_resp *
   int tlp = -1;
   if (cJSON_IsString(t))
     tlp = tq_lib_tlp_from_name(t->valuestring);
-  else if (cJSON_IsNumber(t) && t->valuedouble == (double)(int)t->valuedouble)
-    tlp = t->valueint >= 1 && t->valueint <= 4 ? t->valueint : -1;
+  else if (!whole_in(t, 1, 4, &tlp))
+    tlp = -1;
   if (tlp < 0)
     tq_resp_invalid(rs, field, "%stlp must be red, amber, green, white or 1..4", w->at);
   return tlp;
@@ -468,9 +479,9 @@ static const char *parse_itype(const cJSON *j, const where *w, tq_resp *rs, int 
   }
   if (tid && !cJSON_IsNull(tid)) {
     const char *name = NULL;
-    if (cJSON_IsNumber(tid) && tid->valuedouble == (double)(int)tid->valuedouble &&
-        tid->valueint >= 1)
-      name = tq_lib_indicator_type_at((size_t)tid->valueint - 1);
+    int n = 0;
+    if (whole_in(tid, 1, 1000, &n))
+      name = tq_lib_indicator_type_at((size_t)n - 1);
     if (name == NULL) {
       tq_resp_invalid(rs, "type_id", "%smust be the id of an indicator type", w->at);
       *bad = 1;
@@ -500,8 +511,9 @@ static const char *parse_status(const cJSON *j, const where *w, tq_resp *rs, int
   }
   if (sid && !cJSON_IsNull(sid)) {
     const char *name = NULL;
-    if (cJSON_IsNumber(sid) && sid->valuedouble == (double)(int)sid->valuedouble)
-      name = tq_lib_status_name(sid->valueint);
+    int n = 0;
+    if (whole_in(sid, 1, 1000, &n))
+      name = tq_lib_status_name(n);
     if (name == NULL) {
       tq_resp_invalid(rs, "status_id", "%smust be a status id 1..5", w->at);
       *bad = 1;
@@ -1364,7 +1376,7 @@ static void api_score_put(tq_req *rq, tq_resp *rs) {
       v = -2;
   } else if (!cJSON_IsNull(m))
     v = -2;
-  if (!cJSON_IsNull(m) && (v < 0 || v > 10 || v != (double)(int)v)) {
+  if (!cJSON_IsNull(m) && !(v >= 0 && v <= 10 && v == floor(v))) {
     tq_resp_invalid(rs, "manual_score", "must be an integer 0..10, or null");
     return job_free(j);
   }
@@ -1411,12 +1423,10 @@ static int int_member(const cJSON *body, const char *key, int lo, int hi, int *o
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
   if (v == NULL)
     return 1;
-  if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valueint < lo ||
-      v->valueint > hi) {
+  if (!whole_in(v, lo, hi, out)) {
     tq_resp_invalid(rs, key, "must be an integer %d..%d", lo, hi);
     return 0;
   }
-  *out = v->valueint;
   return 1;
 }
 
@@ -1441,15 +1451,12 @@ static int source_opts_of(obj_job *j, tq_resp *rs) {
     j->sopts.expire_days = TQ_EXPIRE_NEVER;
   else if (cJSON_IsString(e) && strcmp(e->valuestring, "none") == 0)
     j->sopts.expire_days = TQ_EXPIRE_NONE;
-  else if (e && !cJSON_IsNull(e) &&
-           (!cJSON_IsNumber(e) || e->valuedouble != (double)(int)e->valuedouble ||
-            e->valueint < 1 || e->valueint > 36500)) {
+  else if (cJSON_IsNull(e))
+    j->sopts.expire_days = TQ_EXPIRE_NONE;
+  else if (e && !whole_in(e, 1, 36500, &j->sopts.expire_days)) {
     tq_resp_invalid(rs, "expire_days", "must be days 1..36500, \"never\" or \"none\"");
     return 0;
-  } else if (cJSON_IsNull(e))
-    j->sopts.expire_days = TQ_EXPIRE_NONE;
-  else if (e)
-    j->sopts.expire_days = e->valueint;
+  }
   return 1;
 }
 

@@ -262,6 +262,11 @@ def tests_create(srv, ro, ana):
         ("type a number", {"value": "9.9.9.9", "type": 7}, None, "type"),
         ("type_id unknown", {"value": "9.9.9.9", "type_id": 999}, None, "type_id"),
         ("type_id a string", {"value": "9.9.9.9", "type_id": "1"}, None, "type_id"),
+        ("type_id 1e300", None, b'{"value": "9.9.9.9", "type_id": 1e300}', "type_id"),
+        ("type_id 1.5", {"value": "9.9.9.9", "type_id": 1.5}, None, "type_id"),
+        ("status_id -1e300", None, b'{"value": "9.9.9.9", "status_id": -1e300}', "status_id"),
+        ("a source's tlp 1e300", None,
+         b'{"value": "9.9.9.9", "sources": [{"name": "a", "tlp": 1e300}]}', "sources"),
         ("status unknown", {"value": "9.9.9.9", "status": "Bogus"}, None, "status"),
         ("status_id 9", {"value": "9.9.9.9", "status_id": 9}, None, "status_id"),
         ("sources not a list", {"value": "9.9.9.9", "sources": "x"}, None, "sources"),
@@ -452,7 +457,7 @@ def tests_score(srv, ro, ana):
     st, b, _ = srv.call("PUT", url, body={"manual_score": None}, token=ana)
     T.check("PUT scores null: back to generated", st == 200 and data(b)["manual_score"] is None,
             b)
-    for v in (11, -1, 2.5, "x", [], True):
+    for v in (11, -1, 2.5, "x", [], True, 1e300, "nan", "inf", "-0.5"):
         st, b, _ = srv.call("PUT", url, body={"manual_score": v}, token=ana)
         T.check("PUT scores %r: 400" % (v,), st == 400 and "manual_score" in err_field(b), b)
     st, b, _ = srv.call("PUT", url, body={}, token=ana)
