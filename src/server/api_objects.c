@@ -186,28 +186,41 @@ static void api_sources_get(tq_req *rq, tq_resp *rs) {
 }
 static void api_tags_get(tq_req *rq, tq_resp *rs) { part_list(rq, rs, TQ_WITH_TAGS, "tags"); }
 
-/* The related objects of o of type other, each with its "pivot" (the link), a page of them. */
+static int link_cmp(const void *a, const void *b) {
+  const tq_link *x = *(const tq_link *const *)a, *y = *(const tq_link *const *)b;
+  if (x->other_id != y->other_id)
+    return x->other_id < y->other_id ? -1 : 1;
+  return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The related objects of o of type other, one per object (whatever the number of links
+ * between them) in id order, each with its "pivot" (the first link), a page of them. */
 static cJSON *related_json(tq_lib *lib, const tq_object *o, const char *other, int64_t limit,
                            int64_t offset, int64_t *total) {
   cJSON *arr = cJSON_CreateArray();
-  int64_t seen = 0;
+  const tq_link **v = calloc(o->n_links + 1, sizeof *v);
+  size_t n = 0;
+  int64_t shown = 0;
   *total = 0;
-  for (size_t i = 0; arr && i < o->n_links; i++) {
-    const tq_link *l = &o->links[i];
-    if (strcmp(l->other_type, other) != 0)
+  if (arr == NULL || v == NULL) {
+    free(v);
+    return arr;
+  }
+  for (size_t i = 0; i < o->n_links; i++)
+    if (strcmp(o->links[i].other_type, other) == 0)
+      v[n++] = &o->links[i];
+  qsort(v, n, sizeof *v, link_cmp);
+  for (size_t i = 0; i < n; i++) {
+    const tq_link *l = v[i];
+    if (i > 0 && v[i - 1]->other_id == l->other_id)
       continue;
-    int dup = 0; /* one entry per object, whatever the number of links (sources) */
-    for (size_t k = 0; k < i && !dup; k++)
-      dup = o->links[k].other_id == l->other_id;
-    if (dup)
-      continue;
-    (*total)++;
-    if (seen++ < offset || cJSON_GetArraySize(arr) >= limit)
+    if ((*total)++ < offset || shown >= limit)
       continue;
     tq_object *r = NULL;
     tq_err err;
     if (tq_lib_object_head(lib, l->other_id, &r, &err) != TQ_OK)
       continue;
+    shown++;
     cJSON *j = tq_render_object(r, 0);
     cJSON *pivot = cJSON_AddObjectToObject(j, "pivot");
     cJSON_AddNumberToObject(pivot, "id", (double)l->id);
@@ -217,6 +230,7 @@ static cJSON *related_json(tq_lib *lib, const tq_object *o, const char *other, i
     cJSON_AddItemToArray(arr, j);
     tq_object_free(r);
   }
+  free(v);
   return arr;
 }
 
@@ -309,12 +323,14 @@ static void api_sources_list(tq_req *rq, tq_resp *rs) {
   if (tq_lib_source_list(rq->rd, &all, &n, &err) != TQ_OK)
     return tq_resp_err(rs, NULL, &err);
   cJSON *arr = cJSON_CreateArray();
-  int64_t total = 0;
+  int64_t total = 0, shown = 0;
   for (size_t i = 0; arr && i < n; i++) {
     if (name && !name_matches(name, all[i].name))
       continue;
-    if (total++ >= offset && cJSON_GetArraySize(arr) < limit)
+    if (total++ >= offset && shown < limit) {
       cJSON_AddItemToArray(arr, source_row_json(&all[i]));
+      shown++;
+    }
   }
   free(all);
   tq_resp_list(rs, arr, total, limit, offset);
