@@ -3,6 +3,7 @@
  * keep identity unique, deletes that leave nothing behind, recompute after every change, pages
  * with '%' as the only wildcard, and a writer whose rollback keeps committed batches. */
 #include <setjmp.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -252,6 +253,45 @@ static void test_writer_batches_and_rolls_back(void **state) {
   assert_int_equal(n, 6);
 }
 
+/* A library made before attribute rows had ids (schema 4: attributes WITHOUT ROWID) keeps its
+ * attributes through migration 5 and gets ids for them. */
+static void test_schema_4_attributes_migrate(void **state) {
+  fixture *f = *state;
+  int64_t id = put(f->lib, NULL, "198.51.100.77", "Feed");
+  tq_lib_close(f->lib);
+  f->lib = NULL;
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  const char *v4 =
+      "BEGIN;"
+      "CREATE TABLE attributes_v4(object_id INTEGER NOT NULL, name TEXT NOT NULL,"
+      " value TEXT NOT NULL, source_id INTEGER NOT NULL, tlp INTEGER NOT NULL DEFAULT 0,"
+      " created_at INTEGER NOT NULL, PRIMARY KEY(object_id, name, value, source_id))"
+      " WITHOUT ROWID;"
+      "INSERT INTO attributes_v4 SELECT object_id,name,value,source_id,tlp,created_at"
+      " FROM attributes;"
+      "DROP TABLE attributes;"
+      "ALTER TABLE attributes_v4 RENAME TO attributes;"
+      "PRAGMA user_version=4;"
+      "COMMIT;";
+  assert_int_equal(sqlite3_exec(db, v4, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  tq_err err;
+  assert_int_equal(tq_lib_open(f->path, TQ_LIB_OPEN_EXISTING, &f->lib, &err), TQ_OK);
+  assert_int_equal(tq_lib_schema_version(f->lib), 5);
+  tq_object *o = get(f->lib, id);
+  assert_int_equal(o->n_attrs, 2);
+  assert_true(o->attrs[0].id > 0 && o->attrs[1].id > 0 && o->attrs[0].id != o->attrs[1].id);
+  int64_t aid = o->attrs[0].id;
+  tq_object_free(o);
+  /* identity still holds: the same attribute again is merged, not doubled */
+  put(f->lib, NULL, "198.51.100.77", "Feed");
+  o = get(f->lib, id);
+  assert_int_equal(o->n_attrs, 2);
+  tq_object_free(o);
+  assert_int_equal(tq_lib_attribute_delete(f->lib, id, aid, &err), TQ_OK);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -262,6 +302,7 @@ int main(void) {
       T(test_source_add_remove_recomputes),
       T(test_pages_with_percent_only_wildcard),
       T(test_writer_batches_and_rolls_back),
+      T(test_schema_4_attributes_migrate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
