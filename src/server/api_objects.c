@@ -1,8 +1,9 @@
 /* api_objects.c: the routes of indicators (CRUD, consume, attributes, sources, tags, scores,
- * related objects), the other object types by ThreatQ's collection names (list, get, create,
- * relate), sources, and the lookup tables. Reads run on the HTTP thread against rq->rd; every
- * write is one engine job in one transaction: the request's JSON is checked and turned into
- * the library's inputs here (a 400 names the field), the engine only writes. */
+ * related objects), the other object types by ThreatQ's collection names and plural spellings
+ * (list, get, create, change, delete, related, relate), sources, and the lookup tables. Reads run
+ * on the HTTP thread against rq->rd; every write is one engine job in one transaction: the
+ * request's JSON is checked and turned into the library's inputs here (a 400 names the field), the
+ * engine only writes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
