@@ -10,9 +10,10 @@ import http.client
 import json
 import os
 import ssl
-from urllib.parse import quote
+import subprocess
 import sys
 import tempfile
+from urllib.parse import quote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tqapi import Server, Tally  # noqa: E402
@@ -65,6 +66,7 @@ def run(srv):
     tests_sources(srv, ro, ana, adm)
     tests_roles_and_hostile(srv, ro, ana, adm)
     tests_schema(srv, ro, ana)
+    tests_concurrent_writers(srv, ana)
 
 
 def conforms(name, instance):
@@ -690,6 +692,26 @@ def tests_roles_and_hostile(srv, ro, ana, adm):
     st, b, _ = srv.call("GET", "/api/sources?name=" + quote("%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%a%b"),
                         token=ro)
     T.check("sources ?name= with many wildcards answers at once", st == 200, b)
+
+
+def tests_concurrent_writers(srv, ana):
+    """The CLI importing while the API consumes: both finish, nothing is lost."""
+    n0 = total(srv)
+    path = os.path.join(srv.workdir, "bulk.txt")
+    with open(path, "w") as f:
+        for i in range(3000):
+            f.write("100.64.%d.%d\n" % (i // 250, i % 250))
+    p = subprocess.Popen([srv.tqhost, "--json", "indicator", "import", path], env=srv.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    statuses = []
+    for k in range(6):
+        body = [{"value": "100.65.%d.%d" % (k, i)} for i in range(200)]
+        statuses.append(srv.call("POST", "/api/indicators/consume", body=body, token=ana)[0])
+    out, err = p.communicate(timeout=120)
+    T.check("consume while the CLI imports: every batch 200", statuses == [200] * 6, statuses)
+    T.check("... the import finished too", p.returncode == 0, err[-300:])
+    T.check("... and every indicator of both is there", total(srv) == n0 + 3000 + 1200,
+            (n0, total(srv)))
 
 
 if __name__ == "__main__":
