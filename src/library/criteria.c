@@ -115,8 +115,9 @@ typedef enum { OP_EQ, OP_NE, OP_GT, OP_GE, OP_LT, OP_LE, OP_LIKE } op_kind;
 static const struct {
   const char *name;
   op_kind op;
-} OPS[] = {{"+equals", OP_EQ}, {"+eq", OP_EQ}, {"+not", OP_NE}, {"+neq", OP_NE},   {"+gt", OP_GT},
-           {"+gte", OP_GE},    {"+lt", OP_LT}, {"+lte", OP_LE}, {"+like", OP_LIKE}};
+} OPS[] = {{"+equals", OP_EQ}, {"+eq", OP_EQ},  {"+not", OP_NE},  {"+neq", OP_NE},
+           {"+gt", OP_GT},     {"+gte", OP_GE}, {"+lt", OP_LT},   {"+lte", OP_LE},
+           {"+like", OP_LIKE}, {"is", OP_EQ},   {"like", OP_LIKE}};
 
 static const char *const OP_SQL[] = {" = ", " <> ", " > ", " >= ", " < ", " <= ", " LIKE "};
 
@@ -587,7 +588,11 @@ static tq_code field_cond(comp *k, const char *name, const cJSON *v) {
                    "expires_at, +and, +or)");
   field_kind f = FIELDS[fi].kind;
   const char *col = FIELDS[fi].column;
-  int ops = cJSON_IsObject(v) && v->child && v->child->string && v->child->string[0] == '+';
+  /* An object of operators ("+gte", ...; also "is" and "like" as ThreatQ's clients send them);
+   * for attribute, {"name", "value"} is the other form. */
+  op_kind op0;
+  int ops = cJSON_IsObject(v) && v->child && v->child->string &&
+            (v->child->string[0] == '+' || find_op(v->child->string, &op0));
   if (!ops)
     return field_op(k, f, col, OP_EQ, v);
   tq_code rc = emit(k, "(");

@@ -234,6 +234,11 @@ crit_is("updated_at +lt now-1 day", {"criteria": {"updated_at": {"+lt": "now-1 d
 crit_is("updated_at +gte now-1 hour", {"criteria": {"updated_at": {"+gte": "now-1 hour"}}},
         list(ID))
 crit_is("empty document: all", {}, list(ID))
+# The shape a ThreatQ client (Siemplify's connector) sends: "is", empty "+or" lists.
+crit_is("a client's payload ({\"is\": ...}, empty +or)", {"criteria": {}, "filters": {"+or": [
+    {"+and": [{"+and": [{"+or": [{"value": {"is": "d41d8cd98f00b204e9800998ecf8427e"}}]}]},
+              {"+and": [{"+or": [{"type_name": "MD5"}, {"type_name": "SHA-1"}]}]},
+              {"+and": [{"+or": []}]}]}]}}, ["d41d8cd98f00b204e9800998ecf8427e"])
 crit_is("SQL metacharacters in every string",
         {"criteria": {"value": EVIL, "source": EVIL_SRC, "tag": EVIL_TAG,
                       "attribute": {"name": EVIL, "value": EVIL}}}, [EVIL])
