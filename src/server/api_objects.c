@@ -701,6 +701,71 @@ static cJSON *written(tq_lib *lib, int64_t id, unsigned with) {
   (TQ_WITH_ATTRIBUTES | TQ_WITH_SOURCES | TQ_WITH_SCORE | TQ_WITH_TAGS | TQ_WITH_TYPE |            \
    TQ_WITH_STATUS)
 
+/* s as a JSON string into b (the library's texts are valid UTF-8). */
+static void json_str(tq_buf *b, const char *s) {
+  tq_buf_addc(b, '"');
+  for (const char *run = s;; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    tq_buf_add(b, run, (size_t)(s - run));
+    if (c == '\0')
+      break;
+    if (c == '"' || c == '\\') {
+      tq_buf_addc(b, '\\');
+      tq_buf_addc(b, (char)c);
+    } else {
+      tq_buf_printf(b, "\\u%04x", c);
+    }
+    run = s + 1;
+  }
+  tq_buf_addc(b, '"');
+}
+
+/* The answer of a consume: {"data": [{"id", "value" (canonical), "created"}...]} in the order
+ * given, written as text (a thousand objects a request: no JSON tree). */
+static void consume_answer(tq_lib *lib, const int64_t *ids, const char *created, size_t n,
+                           tq_resp *rs) {
+  tq_buf b;
+  tq_err err;
+  tq_buf_init(&b, 0);
+  tq_buf_adds(&b, "{\"data\":[");
+  for (size_t i = 0; i < n; i += TQ_LIB_HEADS_MAX) {
+    size_t k = n - i < TQ_LIB_HEADS_MAX ? n - i : TQ_LIB_HEADS_MAX;
+    int64_t sorted[TQ_LIB_HEADS_MAX];
+    tq_object *heads[TQ_LIB_HEADS_MAX];
+    memcpy(sorted, ids + i, k * sizeof *sorted);
+    for (size_t a = 1; a < k; a++) /* insertion sort: k <= 64 */
+      for (size_t c = a; c > 0 && sorted[c - 1] > sorted[c]; c--) {
+        int64_t t = sorted[c];
+        sorted[c] = sorted[c - 1];
+        sorted[c - 1] = t;
+      }
+    if (tq_lib_object_heads(lib, sorted, k, heads, &err) != TQ_OK) {
+      tq_buf_free(&b);
+      return tq_resp_err(rs, NULL, &err);
+    }
+    for (size_t a = 0; a < k; a++) {
+      const tq_object *o = NULL;
+      for (size_t c = 0; c < k && o == NULL; c++)
+        if (heads[c] && heads[c]->id == ids[i + a])
+          o = heads[c];
+      tq_buf_printf(&b, "%s{\"id\":%lld,\"value\":", i + a ? "," : "", (long long)ids[i + a]);
+      json_str(&b, o ? o->value : "");
+      tq_buf_printf(&b, ",\"created\":%s}", created[i + a] ? "true" : "false");
+    }
+    for (size_t c = 0; c < k; c++)
+      tq_object_free(heads[c]);
+  }
+  tq_buf_adds(&b, "]}");
+  size_t len = b.len;
+  char *text = tq_buf_take(&b);
+  if (text == NULL)
+    return tq_resp_fail(rs, 500, "out of memory");
+  tq_resp_raw(rs, 200, "application/json", text, len);
+  free(text);
+}
+
 /* J_CREATE and J_CONSUME: every object in one transaction through the library's batched
  * writer; one refused object refuses the request (400 naming it) and nothing is written. */
 static void run_put(tq_lib *lib, obj_job *j, tq_resp *rs) {
@@ -736,36 +801,14 @@ static void run_put(tq_lib *lib, obj_job *j, tq_resp *rs) {
     free(created);
     return write_failed(rs, NULL, &err);
   }
-  cJSON *arr = cJSON_CreateArray();
   if (j->kind == J_CONSUME) {
-    /* the heads of the written objects, 64 a statement */
-    for (size_t i = 0; arr && i < j->n; i += TQ_LIB_HEADS_MAX) {
-      size_t k = j->n - i < TQ_LIB_HEADS_MAX ? j->n - i : TQ_LIB_HEADS_MAX;
-      int64_t sorted[TQ_LIB_HEADS_MAX];
-      tq_object *heads[TQ_LIB_HEADS_MAX];
-      memcpy(sorted, ids + i, k * sizeof *sorted);
-      for (size_t a = 1; a < k; a++) /* insertion sort: k <= 64 */
-        for (size_t b = a; b > 0 && sorted[b - 1] > sorted[b]; b--) {
-          int64_t t = sorted[b];
-          sorted[b] = sorted[b - 1];
-          sorted[b - 1] = t;
-        }
-      if (tq_lib_object_heads(lib, sorted, k, heads, &err) != TQ_OK)
-        break;
-      for (size_t a = 0; a < k; a++) {
-        for (size_t b = 0; b < k; b++)
-          if (heads[b] && heads[b]->id == ids[i + a]) {
-            cJSON *o = tq_render_object(heads[b], 0);
-            cJSON_AddBoolToObject(o, "created", created[i + a]);
-            cJSON_AddItemToArray(arr, o);
-            break;
-          }
-      }
-      for (size_t b = 0; b < k; b++)
-        tq_object_free(heads[b]);
-    }
-    tq_resp_data(rs, 200, arr);
-  } else {
+    consume_answer(lib, ids, created, j->n, rs);
+    free(ids);
+    free(created);
+    return;
+  }
+  cJSON *arr = cJSON_CreateArray();
+  {
     for (size_t i = 0; arr && i < j->n; i++)
       cJSON_AddItemToArray(arr, written(lib, ids[i], ALL_WITH));
     /* ThreatQ answers a list for indicators, one object for the other types */

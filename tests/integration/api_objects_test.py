@@ -59,6 +59,7 @@ def run(srv):
     tests_other_objects(srv, ro, ana)
     tests_consume(srv, ro, ana)
     tests_sources(srv, ro, ana, adm)
+    tests_roles_and_hostile(srv, ro, ana, adm)
 
 
 def tests_lookups(srv, ro):
@@ -521,6 +522,82 @@ def tests_sources(srv, ro, ana, adm):
     ind = new_indicator(srv, ana, "scored.example.com", sources=[{"name": "Feed " + HOSTILE}])
     T.check("an indicator's generated score follows its source's (9)",
             ind["score"]["generated_score"] == "9.00", ind)
+
+
+def tests_roles_and_hostile(srv, ro, ana, adm):
+    iid = new_indicator(srv, ana, "roles.example.net",
+                        attributes=[{"name": "a", "value": "b"}], tags=["t"])["id"]
+    st, b, _ = srv.call("GET", "/api/indicators/%d?with=attributes,tags,sources" % iid, token=ro)
+    d = data(b)
+    aid, tid, sid = d["attributes"][0]["id"], d["tags"][0]["id"], d["sources"][0]["id"]
+    st, b, _ = srv.call("POST", "/api/adversaries", body={"name": "Roles adv"}, token=ana)
+    adv = data(b)["id"]
+    writes = [
+        ("POST", "/api/indicators", {"value": "7.7.7.7"}),
+        ("POST", "/api/indicators/consume", [{"value": "7.7.7.7"}]),
+        ("PUT", "/api/indicators/%d" % iid, {"status": "Expired"}),
+        ("DELETE", "/api/indicators/%d" % iid, None),
+        ("POST", "/api/indicators/%d/attributes" % iid, {"name": "x", "value": "y"}),
+        ("PUT", "/api/indicators/%d/attributes/%d" % (iid, aid), {"value": "z"}),
+        ("DELETE", "/api/indicators/%d/attributes/%d" % (iid, aid), None),
+        ("POST", "/api/indicators/%d/sources" % iid, {"name": "S"}),
+        ("DELETE", "/api/indicators/%d/sources/%d" % (iid, sid), None),
+        ("POST", "/api/indicators/%d/tags" % iid, {"name": "u"}),
+        ("DELETE", "/api/indicators/%d/tags/%d" % (iid, tid), None),
+        ("PUT", "/api/indicator/%d/scores" % iid, {"manual_score": 3}),
+        ("POST", "/api/indicators/%d/adversaries" % iid, {"id": adv}),
+        ("POST", "/api/adversaries", {"name": "ro adv"}),
+        ("PUT", "/api/adversaries/%d" % adv, {"name": "renamed"}),
+        ("POST", "/api/adversaries/%d/indicators" % adv, {"id": iid}),
+        ("POST", "/api/sources", {"name": "ro source"}),
+        ("PUT", "/api/sources/1", {"score": 1}),
+    ]
+    for method, path, body in writes:
+        st, b, _ = srv.call(method, path, body=body, token=ro)
+        T.check("read-only refused: %s %s (403)" % (method, path), st == 403, (st, b))
+    st, b, _ = srv.call("GET", "/api/indicators/%d?with=attributes,tags,sources,score" % iid,
+                        token=ro)
+    d2 = data(b)
+    T.check("the refused writes changed nothing", d2 == d or (
+        d2["attributes"] == d["attributes"] and d2["tags"] == d["tags"]
+        and d2["sources"] == d["sources"] and d2["status_id"] == d["status_id"]
+        and d2["score"]["manual_score"] is None), (d, d2))
+    T.check("... no indicator 7.7.7.7", cli_get(srv, "7.7.7.7") is None)
+    st, b, _ = srv.call("GET", "/api/adversaries?value=ro%20adv", token=ro)
+    T.check("... no adversary 'ro adv'", st == 200 and b["total"] == 0, b)
+    # hostile text through the other writes, read back verbatim
+    st, b, _ = srv.call("PUT", "/api/indicators/%d/attributes/%d" % (iid, aid),
+                        body={"value": HOSTILE}, token=ana)
+    T.check("attribute PUT: metacharacters verbatim", st == 200 and data(b)["value"] == HOSTILE,
+            b)
+    st, b, _ = srv.call("POST", "/api/indicators/%d/tags" % iid, body=HOSTILE, token=ana)
+    T.check("tag POST as a string: metacharacters verbatim", st == 201 and
+            HOSTILE in [t["name"] for t in data(b)], b)
+    st, b, _ = srv.call("PUT", "/api/adversaries/%d" % adv, body={"name": "Adv " + HOSTILE},
+                        token=ana)
+    T.check("adversary PUT name: verbatim", st == 200 and data(b)["name"] == "Adv " + HOSTILE, b)
+    st, b, _ = srv.call("PUT", "/api/indicators/%d" % adv, body={"status": "Active"}, token=ana)
+    T.check("PUT an adversary's id as an indicator: 404", st == 404, b)
+    st, b, _ = srv.call("DELETE", "/api/indicators/%d" % adv, token=ana)
+    T.check("DELETE an adversary's id as an indicator: 404 (and it stays)", st == 404 and
+            srv.call("GET", "/api/adversaries/%d" % adv, token=ro)[0] == 200, b)
+    c = cli_get(srv, "roles.example.net")
+    T.check("the CLI reads the hostile attribute value back verbatim",
+            c and any(a.get("value") == HOSTILE for a in c.get("attributes", [])), c)
+    st, b, _ = srv.call("GET", "/api/indicators/%d/adversaries?limit=1000000000" % iid,
+                        token=ro)
+    T.check("related limit=10^9: clamped", st == 200 and b["limit"] <= 1000, b)
+    big = [{"value": "172.16.%d.%d" % (i // 250, i % 250), "description": "y" * 300}
+           for i in range(400)]
+    n0 = total(srv)
+    st, b, _ = srv.call("POST", "/api/indicators/consume", body=big, token=ana)
+    T.check("consume over --max-body: 413, nothing written", st == 413 and total(srv) == n0,
+            (st, b))
+    st, b, _ = srv.call("GET", "/api/sources?limit=1000000000&offset=0", token=ro)
+    T.check("sources limit=10^9: clamped", st == 200 and b["limit"] <= 1000, b)
+    st, b, _ = srv.call("GET", "/api/sources?name=" + quote("%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%a%b"),
+                        token=ro)
+    T.check("sources ?name= with many wildcards answers at once", st == 200, b)
 
 
 if __name__ == "__main__":

@@ -432,6 +432,25 @@ t.check("metrics: runs by plugin and outcome",
 t.check("metrics: Lua kills by budget",
         'tqhost_lua_kills_total{plugin="sleep-dodge",budget="instructions"}' in m, m[-800:])
 t.check("metrics: applies", 'tqhost_operation_applies_total{plugin="rst-ioc-lookup"}' in m)
+
+
+def series(text, name):
+    """{labels: value} of one metric's samples."""
+    out = {}
+    for line in text.splitlines():
+        mm = re.match(r'^' + re.escape(name) + r'\{([^}]*)\} (\S+)$', line)
+        if mm:
+            out[mm.group(1)] = float(mm.group(2))
+    return out
+
+
+# The providers' counters: the fault phase above made 429s and retries, the runs requests.
+req, r429, retries = (series(m, "tqhost_provider_" + k + "_total")
+                      for k in ("requests", "429", "retries"))
+t.check("metrics: provider requests counted", req and max(req.values()) > 0, req)
+t.check("metrics: provider 429s counted (the --fault-429 phase)",
+        r429 and max(r429.values()) > 0, r429)
+t.check("metrics: provider retries counted", retries and max(retries.values()) > 0, retries)
 t.check("the api key never appeared in any answer or CLI output",
         not any(KEY in s for s in seen) and not any(KEY[::-1] in s for s in seen))
 t.check("the api key is not in the server's log", KEY not in srv.log_text())

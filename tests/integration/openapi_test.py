@@ -237,6 +237,20 @@ def find_op(method, path):
     return (best[1], best[2]) if best else (None, None)
 
 
+def route_of(method, path):
+    """The (method, normalised pattern) of the route a concrete path reaches (most literal)."""
+    segs = path.split("?")[0].strip("/").split("/")
+    best = None
+    for (m, p) in ROUTES:
+        t = p.strip("/").split("/")
+        if m == method.lower() and len(t) == len(segs) and \
+                all(a == "{}" or a == b for a, b in zip(t, segs)):
+            score = [a != "{}" for a in t]
+            if best is None or score > best[0]:
+                best = (score, (m, p))
+    return best[1] if best else None
+
+
 def validate(method, path, status, ctype, body):
     """Problems of an answer against the document (empty when it conforms)."""
     tmpl, op = find_op(method, path)
@@ -287,72 +301,189 @@ try:
         ("%s:%s" % (CLIENT["client_id"], CLIENT["client_secret"])).encode()).decode()
     STATE = {}
 
-    def uid(name):
-        st, b, _ = srv.call("GET", "/api/users?limit=1000", token=TOK["admin"])
-        return next(u["id"] for u in b["data"] if u["name"] == name)
+    def first(b):
+        d = b.get("data") if isinstance(b, dict) else None
+        return d[0] if isinstance(d, list) and d else d if isinstance(d, dict) else {}
 
-    # The examples: (method, path, caller role or None, body or None, expected status,
-    # extra headers). Paths may hold {name} placeholders filled from STATE when they run;
-    # entries whose path is a function are called then.
+    def save(name, key="id"):
+        return lambda b: STATE.__setitem__(name, first(b).get(key))
+
+    def E(method, path, role, body, want, headers=None, then=None):
+        return (method, path, role, body, want, headers, then)
+
+    # The examples: (method, path, caller role or None, body, expected status, extra headers,
+    # then: a function of the answer's body that saves ids into STATE). Paths hold {name}
+    # placeholders filled from STATE when they run.
     EXAMPLES = [
         # ---- core
-        ("GET", "/api/health", None, None, 200, None),
-        ("GET", "/metrics", None, None, 200, None),
-        ("GET", "/api/openapi.yaml", None, None, 200, None),
+        E("GET", "/api/health", None, None, 200),
+        E("GET", "/metrics", None, None, 200),
+        E("GET", "/api/openapi.yaml", None, None, 200),
         # ---- auth
-        ("POST", "/api/token?grant_type=password&client_id=x", None,
-         {"email": "ro", "password": Server.PASSWORD}, 200, None),
-        ("POST", "/api/token?grant_type=client_credentials", None, None, 200,
-         {"Authorization": BASIC}),
-        ("POST", "/api/token", None, {"grant_type": "refresh_token", "refresh_token": REFRESH},
-         200, None),
-        ("POST", "/api/token", None, {"grant_type": "refresh_token", "refresh_token": REFRESH},
-         401, None),
-        ("POST", "/api/token?grant_type=password", None, {"username": "ro", "password": "no"},
-         401, None),
-        ("POST", "/api/token", None, {"grant_type": "magic"}, 400, None),
-        ("POST", "/api/token?grant_type=password&password=x", None, {"username": "ro"}, 400,
-         None),
-        ("GET", "/api/users/current", "read-only", None, 200, None),
-        ("GET", "/api/users/current", None, None, 401, None),
-        ("GET", "/api/users", "admin", None, 200, None),
-        ("GET", "/api/users?limit=x", "admin", None, 400, None),
-        ("GET", "/api/users", "analyst", None, 403, None),
-        ("POST", "/api/users", "admin", {"name": "neu", "role": "analyst", "password": "pw-1"},
-         201, None),
-        ("POST", "/api/users", "admin", {"name": "neu", "role": "analyst", "password": "pw-1"},
-         409, None),
-        ("POST", "/api/users", "admin", {"name": "neu2", "role": "boss", "password": "pw-1"},
-         400, None),
-        ("PUT", "/api/users/{neu}", "admin", {"role": "read-only"}, 200, None),
-        ("PUT", "/api/users/999999", "admin", {"role": "read-only"}, 404, None),
-        ("PUT", "/api/users/{adm}", "admin", {"role": "analyst"}, 409, None),
-        ("DELETE", "/api/users/{neu}", "admin", None, 204, None),
-        ("DELETE", "/api/users/{neu}", "admin", None, 404, None),
-        ("GET", "/api/audit", "admin", None, 200, None),
-        ("GET", "/api/audit?what=login&limit=2", "admin", None, 200, None),
-        ("GET", "/api/audit", "read-only", None, 403, None),
+        E("POST", "/api/token?grant_type=password&client_id=x", None,
+          {"email": "ro", "password": Server.PASSWORD}, 200),
+        E("POST", "/api/token?grant_type=client_credentials", None, None, 200,
+          {"Authorization": BASIC}),
+        E("POST", "/api/token", None, {"grant_type": "refresh_token", "refresh_token": REFRESH},
+          200),
+        E("POST", "/api/token", None, {"grant_type": "refresh_token", "refresh_token": REFRESH},
+          401),
+        E("POST", "/api/token?grant_type=password", None, {"username": "ro", "password": "no"},
+          401),
+        E("POST", "/api/token", None, {"grant_type": "magic"}, 400),
+        E("POST", "/api/token?grant_type=password&password=x", None, {"username": "ro"}, 400),
+        E("GET", "/api/users/current", "read-only", None, 200),
+        E("GET", "/api/users/current", None, None, 401),
+        E("GET", "/api/users", "admin", None, 200),
+        E("GET", "/api/users?limit=x", "admin", None, 400),
+        E("GET", "/api/users", "analyst", None, 403),
+        E("POST", "/api/users", "admin", {"name": "neu", "role": "analyst", "password": "pw-1"},
+          201, then=save("neu")),
+        E("POST", "/api/users", "admin", {"name": "neu", "role": "analyst", "password": "pw-1"},
+          409),
+        E("POST", "/api/users", "admin", {"name": "neu2", "role": "boss", "password": "pw-1"},
+          400),
+        E("GET", "/api/users/current", "admin", None, 200, then=save("adm")),
+        E("PUT", "/api/users/{neu}", "admin", {"role": "read-only"}, 200),
+        E("PUT", "/api/users/999999", "admin", {"role": "read-only"}, 404),
+        E("PUT", "/api/users/{adm}", "admin", {"role": "analyst"}, 409),
+        E("DELETE", "/api/users/{neu}", "admin", None, 204),
+        E("DELETE", "/api/users/{neu}", "admin", None, 404),
+        E("GET", "/api/audit", "admin", None, 200),
+        E("GET", "/api/audit?what=login&limit=2", "admin", None, 200),
+        E("GET", "/api/audit", "read-only", None, 403),
     ]
-    for n in ("neu", "adm"):
-        STATE[n] = None
+    if "GET /api/indicators/{id}" in {"%s %s" % (m.upper(), p) for m, p in
+                                      ((k[0], v[0]) for k, v in ROUTES.items())}:
+        I = "/api/indicators/{iid}"
+        EXAMPLES += [
+            # ---- objects: lookups, indicators and their parts, sources
+            E("GET", "/api/indicator/types", "read-only", None, 200),
+            E("GET", "/api/indicator/types?name=FQDN", "read-only", None, 200),
+            E("GET", "/api/indicator/statuses", "read-only", None, 200),
+            E("GET", "/api/objects", "read-only", None, 200),
+            E("POST", "/api/indicators", "analyst",
+              {"value": "doc.example.com", "type": "FQDN", "status": "Review",
+               "sources": [{"name": "Doc", "tlp": "AMBER"}],
+               "attributes": [{"name": "Confidence", "value": "80"}], "tags": ["t1"]},
+              201, then=save("iid")),
+            E("POST", "/api/indicators", "analyst", [{"value": "203.0.113.77", "type_id": 15}],
+              201, then=save("iid2")),
+            E("POST", "/api/indicators", "analyst", {"value": ""}, 400),
+            E("POST", "/api/indicators", "read-only", {"value": "x.example"}, 403),
+            E("GET", I, "read-only", None, 200),
+            E("GET", I + "?with=attributes,sources,score,tags,type,status", "read-only", None,
+              200),
+            E("GET", I + "?with=bogus", "read-only", None, 400),
+            E("GET", "/api/indicators/999999", "read-only", None, 404),
+            E("GET", "/api/indicators/abc", "read-only", None, 400),
+            E("PUT", I, "analyst", {"description": "documented", "status": "Active"}, 200),
+            E("PUT", I, "analyst", {"colour": "red"}, 400),
+            E("PUT", "/api/indicators/999999", "analyst", {"status": "Active"}, 404),
+            E("GET", I + "/attributes", "read-only", None, 200),
+            E("POST", I + "/attributes", "analyst", {"name": "n", "value": "v"}, 201,
+              then=save("aid")),
+            E("POST", I + "/attributes", "analyst", {"name": "n"}, 400),
+            E("PUT", I + "/attributes/{aid}", "analyst", {"value": "w"}, 200),
+            E("PUT", I + "/attributes/999999", "analyst", {"value": "w"}, 404),
+            E("DELETE", I + "/attributes/{aid}", "analyst", None, 204),
+            E("DELETE", I + "/attributes/{aid}", "analyst", None, 404),
+            E("POST", I + "/sources", "analyst", {"name": "Doc 2", "tlp": "GREEN"}, 201,
+              then=save("sid")),
+            E("GET", I + "/sources", "read-only", None, 200),
+            E("POST", I + "/sources", "analyst", {"name": 3}, 400),
+            E("DELETE", I + "/sources/{sid}", "analyst", None, 204),
+            E("DELETE", I + "/sources/{sid}", "analyst", None, 404),
+            E("POST", I + "/tags", "analyst", {"name": "alpha"}, 201, then=save("tid")),
+            E("GET", I + "/tags", "read-only", None, 200),
+            E("POST", I + "/tags", "analyst", {"name": ""}, 400),
+            E("DELETE", I + "/tags/{tid}", "analyst", None, 204),
+            E("DELETE", I + "/tags/{tid}", "analyst", None, 404),
+            E("PUT", "/api/indicator/{iid}/scores", "analyst", {"manual_score": 7}, 200),
+            E("PUT", "/api/indicator/{iid}/scores", "analyst", {"manual_score": 11}, 400),
+            E("PUT", "/api/indicator/999999/scores", "analyst", {"manual_score": 1}, 404),
+            E("POST", "/api/indicators/consume", "analyst",
+              [{"value": "192.0.2.%d" % i, "type": "IP Address", "sources": [{"name": "Bulk"}]}
+               for i in (1, 2)], 200),
+            E("POST", "/api/indicators/consume", "analyst", {"value": "192.0.2.9"}, 400),
+            E("GET", "/api/sources", "read-only", None, 200),
+            E("POST", "/api/sources", "admin", {"name": "Doc Feed", "tlp": "amber", "score": 6,
+                                                "expire_days": 30}, 201, then=save("src")),
+            E("POST", "/api/sources", "admin", {"name": "Doc Feed"}, 409),
+            E("POST", "/api/sources", "admin", {"name": "Y", "score": 11}, 400),
+            E("PUT", "/api/sources/{src}", "admin", {"score": 9, "expire_days": "never"}, 200),
+            E("PUT", "/api/sources/999999", "admin", {"score": 1}, 404),
+            E("DELETE", "/api/indicators/{iid2}", "analyst", None, 204),
+            E("DELETE", "/api/indicators/{iid2}", "analyst", None, 404),
+        ]
+        # every other object collection, singular and plural: list, create, get, update,
+        # relate to the indicator and list the related
+        colls = sorted({v[0].split("/")[2] for k, v in ROUTES.items()
+                        if re.match(r"^/api/[a-z_]+/\{id\}/\{other\}$", v[0]) and
+                        v[0].split("/")[2] != "indicators"})
+        for n, c in enumerate(colls):
+            key = "o%d" % n
+            C = "/api/%s" % c
+            EXAMPLES += [
+                E("POST", C, "analyst", {"value": "Doc %s 100%%_done" % c}, 201, then=save(key)),
+                E("POST", C, "analyst", {"value": 5}, 400),
+                E("GET", C + "?limit=5", "read-only", None, 200),
+                E("GET", C + "/{%s}" % key, "read-only", None, 200),
+                E("GET", C + "/999999", "read-only", None, 404),
+                E("PUT", C + "/{%s}" % key, "analyst", {"description": "d"}, 200),
+                E("POST", C + "/{%s}/indicators" % key, "analyst", {"id": "{iid}"}, 201),
+                E("GET", C + "/{%s}/indicators" % key, "read-only", None, 200),
+                E("POST", C + "/{%s}/indicators" % key, "analyst", {"id": 999999}, 404),
+            ]
+        EXAMPLES += [
+            E("GET", I + "/adversaries", "read-only", None, 200),
+            E("POST", I + "/adversaries", "analyst", {"id": "x"}, 400),
+        ]
+
+    def fill(v):
+        """STATE placeholders in a path or in a body's "{name}" strings (ids as numbers)."""
+        if isinstance(v, str):
+            m = re.fullmatch(r"\{(\w+)\}", v)
+            return STATE[m.group(1)] if m else v.format(**STATE) if "{" in v else v
+        if isinstance(v, list):
+            return [fill(x) for x in v]
+        if isinstance(v, dict):
+            return {k: fill(x) for k, x in v.items()}
+        return v
 
     covered = set()
-    for method, path, role, body, want, headers in EXAMPLES:
-        if "{neu}" in path and STATE["neu"] is None:
-            STATE["neu"] = uid("neu")
-        if "{adm}" in path and STATE["adm"] is None:
-            STATE["adm"] = uid("adm")
-        real = path.format(**STATE) if "{" in path else path
+    undocumented = []
+    for method, path, role, body, want, headers, then in EXAMPLES:
+        try:
+            real, rbody = fill(path), fill(body)
+            if isinstance(real, int):
+                real = str(real)
+        except KeyError as e:
+            T.check("%s %s: an earlier example saved %s" % (method, path, e), False)
+            continue
         tok = TOK[role] if role else None
-        st, b, h = srv.call(method, real, body=body, token=tok, headers=headers)
-        tmpl, _ = find_op(method, real)
-        if tmpl:
-            covered.add((method.lower(), norm(tmpl)))
+        st, b, h = srv.call(method, real, body=rbody, token=tok, headers=headers)
+        route = route_of(method, real)
+        if route:
+            covered.add(route)
+        if find_op(method, real)[0] is None:
+            undocumented.append("%s %s" % (method, path))
+            T.check("%s %s (%s) -> %d (route not in the document)" % (
+                method, path, role or "no token", want), st == want,
+                "status %d; body %s" % (st, json.dumps(b)[:300]))
+            if st == want and then:
+                then(b)
+            continue
         probs = validate(method, real, st, h.get("content-type"), b)
         T.check("%s %s (%s) -> %d, as documented" % (method, path, role or "no token", want),
-                st == want and not probs,
-                "status %d; %s; body %s" % (st, "; ".join(probs), json.dumps(b)[:300]))
-    uncovered = sorted("%s %s" % (m.upper(), DOC_OPS[(m, p)][0]) for (m, p) in DOC_OPS
+                     st == want and not probs,
+                     "status %d; %s; body %s" % (st, "; ".join(probs), json.dumps(b)[:300]))
+        if st == want and then:
+            then(b)
+    T.check("every example's route is in the document (%d examples)" % len(EXAMPLES),
+            not undocumented, "%d are not: %s" % (len(undocumented),
+                                                  ", ".join(undocumented[:12])))
+    uncovered = sorted("%s %s" % (m.upper(), ROUTES[(m, p)][0]) for (m, p) in ROUTES
                        if (m, p) not in covered)
     core_auth = [u for u in uncovered if re.match(r"\S+ (/metrics|/api/(health|openapi|token|"
                                                   r"users|audit))", u)]
