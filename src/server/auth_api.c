@@ -556,9 +556,35 @@ static int params_form(const tq_req *rq, token_params *p, tq_resp *rs) {
   return 1;
 }
 
+/* Whether a JSON text holds the escape \u0000 in a string: cJSON decodes it into a NUL that
+ * ends the C string, so "adm\u0000x" would be read as "adm" and a password "p1\u0000rest" as
+ * "p1". Outside strings a backslash is a syntax error anyway. */
+static int json_has_nul(const char *s, size_t n) {
+  for (size_t i = 0; i + 1 < n; i++) {
+    if (s[i] != '\\')
+      continue;
+    if (s[i + 1] == 'u' && i + 5 < n && strncmp(s + i + 2, "0000", 4) == 0)
+      return 1;
+    i++; /* the escaped character (a backslash too) */
+  }
+  return 0;
+}
+
+/* The body as JSON, refusing \u0000 in its strings (400); NULL after filling rs. */
+static cJSON *json_body(const tq_req *rq, tq_resp *rs, int oauth) {
+  if (json_has_nul(rq->body, rq->body_len)) {
+    if (oauth)
+      oauth_invalid(rs, "request", "a JSON string holds \\u0000 (NUL): not accepted");
+    else
+      tq_resp_invalid(rs, "request", "a JSON string holds \\u0000 (NUL): not accepted");
+    return NULL;
+  }
+  return tq_req_json(rq, rs);
+}
+
 /* Fills p from a JSON object body; 0 after filling rs with a 400. */
 static int params_json(const tq_req *rq, token_params *p, tq_resp *rs) {
-  cJSON *body = tq_req_json(rq, rs);
+  cJSON *body = json_body(rq, rs, 1);
   if (body == NULL)
     return 0;
   int ok = 1;
@@ -838,7 +864,7 @@ static int body_role_password(const cJSON *body, auth_job *j, tq_resp *rs) {
 }
 
 static cJSON *object_body(tq_req *rq, tq_resp *rs) {
-  cJSON *body = tq_req_json(rq, rs);
+  cJSON *body = json_body(rq, rs, 0);
   if (body && !cJSON_IsObject(body)) {
     cJSON_Delete(body);
     tq_resp_invalid(rs, "request", "the body must be a JSON object");

@@ -235,6 +235,19 @@ try:
     st, b, _ = token_req(srv, "?grant_type=password", body=["ana", PW])
     T.check("a JSON array body: 400", st == 400, (st, b))
     st, b, _ = token_req(srv, "?grant_type=password",
+                         raw=b'{"username": "adm\\u0000x", "password": "%s"}' % PW.encode(),
+                         headers={"Content-Type": "application/json"})
+    T.check("a name with \\u0000 is refused (400), not cut to 'adm'", st == 400, (st, b))
+    st, b, _ = token_req(srv, "?grant_type=password",
+                         raw=b'{"username": "adm", "password": "%s\\u0000tail"}' % PW.encode(),
+                         headers={"Content-Type": "application/json"})
+    T.check("a password with \\u0000 is refused (400), not cut to the right one", st == 400,
+            (st, b))
+    st, b, _ = token_req(srv, "?grant_type=password",
+                         raw=b'{"username": "adm\\\\u0000", "password": "x"}',
+                         headers={"Content-Type": "application/json"})
+    T.check("an escaped backslash before u0000 is plain text: 401, not 400", st == 401, (st, b))
+    st, b, _ = token_req(srv, "?grant_type=password",
                          body={"username": "a" * 5000, "password": PW})
     T.check("a 5000-byte user name: 400, not 500", st == 400, (st, b))
 
@@ -351,6 +364,11 @@ try:
         st, b, _ = srv.call("POST", "/api/users", token=adm, body=body)
         T.check("POST /api/users, %s: 400 naming %s" % (desc, field),
                 st == 400 and invalid_field(b, field), (st, b))
+    for raw in (b'{"name": "eve\\u0000x", "role": "analyst", "password": "pw-123456"}',
+                b'{"name": "neu", "role": "analyst", "password": "pw\\u0000rest"}'):
+        st, b, _ = srv.call("POST", "/api/users", token=adm, raw=raw,
+                            headers={"Content-Type": "application/json"})
+        T.check("POST /api/users with \\u0000 in a string: 400", st == 400, (raw, st, b))
     st, b, _ = srv.call("POST", "/api/users", token=adm, raw=b"{not json",
                         headers={"Content-Type": "application/json"})
     T.check("POST /api/users, malformed JSON: 400", st == 400, (st, b))
