@@ -110,7 +110,9 @@ def user_id(srv, admin_tok, name):
 
 
 # ---- the main server ---------------------------------------------------------------------------
-srv = Srv(TQHOST, WORK, env={"TQHOST_LOG": "debug"})
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+srv = Srv(TQHOST, WORK, env={"TQHOST_LOG": "debug", "TQHOST_PLUGINS": os.path.join(SRC, "plugins"),
+                             "TQHOST_ACTIONS": os.path.join(SRC, "actions")})
 try:
     srv.add_user("adm", "admin")
     srv.add_user("ana", "analyst")
@@ -489,6 +491,14 @@ try:
         st, b, _ = srv.call("GET", "/api/audit", token=tok)
         T.check("the audit log is refused to an %s: 403" % name, st == 403, (st, b))
 
+    # -- a plugin's API key, configured on the command line while the server runs
+    api_key = secret("rst-key-7f3a9c2e51d04b86")
+    srv.cli("plugin", "configure", "rst-ioc-lookup", "api_key=-", stdin=api_key + "\n")
+    if any(m == "GET" and p == "/api/plugins/{name}" for m, p, _ in routes()):
+        st, b, _ = srv.call("GET", "/api/plugins/rst-ioc-lookup", token=adm)
+        T.check("GET /api/plugins/{name} answers without the API key", st == 200 and
+                api_key not in json.dumps(b), (st, b))
+
     # -- secrets: not in /metrics either
     st, metrics, _ = srv.call("GET", "/metrics")
     T.check("/metrics answers", st == 200 and isinstance(metrics, str) and "tqhost_" in metrics)
@@ -524,12 +534,12 @@ try:
         for name, data in files.items():
             if s.encode() in data:
                 leaks.append((name, s[:6]))
-    T.check("no password, token or client secret in the debug log, /metrics or the library "
-            "files (%d secrets, %d files)" % (len(SECRETS), len(files)), not leaks, leaks)
-    pw_leaks = [s[:6] for s in (PW, CSEC, "QueryPass-7731", "Fresh-Pass-9981", "Other-Pass-4410",
+    T.check("no password, token, client secret or API key in the debug log, /metrics or the "
+            "library files (%d secrets, %d files)" % (len(SECRETS), len(files)), not leaks, leaks)
+    pw_leaks = [s[:6] for s in (PW, CSEC, api_key, "QueryPass-7731", "Fresh-Pass-9981", "Other-Pass-4410",
                                 "Cli-Changed-Pw-5521", "wrong-pass-1", "wrong-pass-2")
                 if s in blob_answers]
-    T.check("no password or client secret in any answer (%d answers)" % len(ANSWERS),
+    T.check("no password, client secret or API key in any answer (%d answers)" % len(ANSWERS),
             not pw_leaks, pw_leaks)
     T.check("no password hash in any answer", "$argon2" not in blob_answers)
 finally:
