@@ -11,7 +11,7 @@
     and one the document lists for that route, and its body must validate against the
     document's schema for that route, status and content type ($refs resolved).
 
-Usage: openapi_test.py TQHOST SOURCE_DIR
+Usage: openapi_test.py TQHOST SOURCE_DIR [RSTSIM]
 """
 
 import json
@@ -276,7 +276,16 @@ def validate(method, path, status, ctype, body):
             for e in v.iter_errors(body)][:5]
 
 
-srv = Server(TQHOST, WORK, env={"TQHOST_LOGIN_DELAY": "1"})
+SIM_URL = None
+sim = None
+if len(sys.argv) > 3:  # rstsim, for the operations' examples
+    sim = subprocess.Popen([os.path.abspath(sys.argv[3]), "--port", "0", "--hit-ratio", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    m = re.match(r"rstsim listening on 127\.0\.0\.1:(\d+)", sim.stdout.readline().decode())
+    SIM_URL = "http://127.0.0.1:%s/v1" % m.group(1) if m else None
+srv = Server(TQHOST, WORK, env={"TQHOST_LOGIN_DELAY": "1",
+                                "TQHOST_PLUGINS": os.path.join(SRC, "plugins"),
+                                "TQHOST_ACTIONS": os.path.join(SRC, "actions")})
 try:
     st, body, hdrs = srv.call("GET", "/api/openapi.yaml")
     raw = body if isinstance(body, str) else json.dumps(body)
@@ -440,6 +449,29 @@ try:
             E("POST", I + "/adversaries", "analyst", {"id": "x"}, 400),
         ]
 
+    if ("post", "/api/plugins/{}/operations/{}") in ROUTES:
+        P = "/api/plugins/rst-ioc-lookup"
+        EXAMPLES += [
+            # ---- plugins: list, config, operations of an indicator, run and apply
+            E("GET", "/api/plugins", "read-only", None, 200),
+            E("GET", P, "read-only", None, 200),
+            E("GET", "/api/plugins/nope", "read-only", None, 404),
+            E("PUT", P + "/config", "admin", {"api_key": "doc-key", "base_url": SIM_URL}, 200),
+            E("PUT", P + "/config", "admin", {"colour": "blue"}, 400),
+            E("PUT", P + "/config", "analyst", {"api_key": "doc-key"}, 403),
+            E("PUT", "/api/plugins/nope/config", "admin", {"api_key": "doc-key"}, 404),
+            E("POST", "/api/indicators", "analyst", {"value": "45.83.122.166"}, 201,
+              then=save("ip")),
+            E("GET", "/api/indicators/{ip}/operations", "read-only", None, 200),
+            E("GET", "/api/indicators/999999/operations", "read-only", None, 404),
+            E("POST", P + "/operations/lookup", "analyst", {"object_id": "{ip}"}, 200,
+              then=lambda b: STATE.__setitem__("run_id", first(b).get("run_id"))),
+            E("POST", P + "/operations/nope", "analyst", {"object_id": "{ip}"}, 404),
+            E("POST", P + "/operations/lookup/apply", "analyst", {}, 400),
+            E("POST", P + "/operations/lookup/apply", "analyst", {"run_id": "0" * 32}, 404),
+            E("POST", P + "/operations/lookup/apply", "analyst", {"run_id": "{run_id}"}, 200),
+        ]
+
     def fill(v):
         """STATE placeholders in a path or in a body's "{name}" strings (ids as numbers)."""
         if isinstance(v, str):
@@ -494,5 +526,7 @@ try:
 finally:
     if srv.proc.poll() is None:
         srv.kill9()
+    if sim:
+        sim.kill()
 
 T.done()
