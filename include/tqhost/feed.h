@@ -57,6 +57,13 @@ typedef struct tq_feed {
   char last_next[256];     /* feed_state: the last `next` seen (diagnostics only) */
 } tq_feed;
 
+/* The feed part's tables (feeds, feed_state, stix_refs, stix_seen, stix_pending) brought to
+ * its level on a writable connection outside a transaction: made where missing, kept where a
+ * library made before the part owned them has them. The feed functions below do it on first
+ * use when they can; a server or a long-lived opener calls it once at start. A read-only
+ * connection is left alone (TQ_OK). */
+tq_code tq_feed_migrate(tq_lib *lib, tq_err *err);
+
 /* A definition with the defaults: kind taxii, verify 1, page size 1000, overlap 0, every 1 h,
  * enabled. */
 void tq_feed_init(tq_feed *f);

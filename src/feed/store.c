@@ -92,6 +92,9 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s) {
 }
 
 tq_code tq_feed_put(tq_lib *lib, const tq_feed *f, int must_create, tq_err *err) {
+  tq_code tables_rc = feed_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   tq_code rc = check_feed(f, err);
   if (rc != TQ_OK)
     return rc;
@@ -172,6 +175,9 @@ static void feed_from_row(sqlite3_stmt *st, tq_feed *f) {
 }
 
 tq_code tq_feed_get(tq_lib *lib, const char *name, tq_feed *out, tq_err *err) {
+  tq_code tables_rc = feed_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   sqlite3_stmt *st = NULL;
   char sql[sizeof SELECT_FEED + 32];
   snprintf(sql, sizeof sql, "%s WHERE f.name=?1", SELECT_FEED);
@@ -191,6 +197,9 @@ tq_code tq_feed_get(tq_lib *lib, const char *name, tq_feed *out, tq_err *err) {
 }
 
 tq_code tq_feed_list(tq_lib *lib, tq_feed **out, size_t *n, tq_err *err) {
+  tq_code tables_rc = feed_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   sqlite3_stmt *st = NULL;
   char sql[sizeof SELECT_FEED + 32];
   snprintf(sql, sizeof sql, "%s ORDER BY f.name", SELECT_FEED);
@@ -241,6 +250,9 @@ static tq_code exec_named(tq_lib *lib, const char *sql, const char *name, int mu
 }
 
 tq_code tq_feed_set_enabled(tq_lib *lib, const char *name, int enabled, tq_err *err) {
+  tq_code tables_rc = feed_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   return exec_named(lib,
                     enabled ? "UPDATE feeds SET enabled=1 WHERE name=?1"
                             : "UPDATE feeds SET enabled=0 WHERE name=?1",
@@ -248,6 +260,9 @@ tq_code tq_feed_set_enabled(tq_lib *lib, const char *name, int enabled, tq_err *
 }
 
 tq_code tq_feed_delete(tq_lib *lib, const char *name, tq_err *err) {
+  tq_code tables_rc = feed_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   tq_code rc = tq_lib_begin(lib, err);
   if (rc == TQ_OK)
     rc = exec_named(lib, "DELETE FROM feed_state WHERE feed=?1", name, 0, err);
