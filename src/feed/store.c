@@ -330,3 +330,36 @@ tq_code feed_db_err(tq_lib *lib, tq_err *err, const char *what) {
   return tq_err_set(err, code == SQLITE_BUSY ? TQ_ETIMEOUT : TQ_EDB, "feed: %s: %s", what,
                     sqlite3_errmsg(db));
 }
+
+tq_code tq_feed_preset_apply(const char *name, tq_feed *f, tq_source_opts *src, tq_err *err) {
+  const tq_feed_preset *p = tq_feed_preset_find(name);
+  if (p == NULL)
+    return tq_err_set(err, TQ_EINVAL,
+                      "preset: '%s' is not rst-high, rst-medium, rst-low or rst-report-hub",
+                      name ? name : "");
+  tq_strlcpy(f->kind, p->kind, sizeof f->kind);
+  tq_strlcpy(f->discovery, p->discovery, sizeof f->discovery);
+  tq_strlcpy(f->collection, p->collection, sizeof f->collection);
+  tq_strlcpy(f->source, p->source, sizeof f->source);
+  if (src) {
+    src->score = p->score;
+    src->expire_days = p->expire_days;
+    src->revoked_decrease = p->revoked_decrease;
+  }
+  return TQ_OK;
+}
+
+tq_code tq_feed_add(tq_lib *lib, const tq_feed *f, const tq_source_opts *src, tq_err *err) {
+  tq_source_opts so = *src;
+  so.kind = "feed";
+  tq_code rc = tq_lib_begin(lib, err);
+  if (rc != TQ_OK)
+    return rc;
+  if ((rc = tq_feed_put(lib, f, 1, err)) != TQ_OK ||
+      (rc = tq_lib_source_put(lib, f->source, &so, 0, NULL, err)) != TQ_OK ||
+      (rc = tq_lib_commit(lib, err)) != TQ_OK) {
+    tq_lib_rollback(lib);
+    return rc;
+  }
+  return TQ_OK;
+}

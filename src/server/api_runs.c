@@ -528,9 +528,7 @@ static void job_main(tq_engine *eng, tq_job *job) {
       rc = tq_workflow_delete(lib, j->target, &err);
     break;
   case J_FEED_ADD:
-    rc = tq_feed_put(lib, &j->f, 1, &err);
-    if (rc == TQ_OK)
-      rc = tq_lib_source_put(lib, j->f.source, &j->src, 0, NULL, &err);
+    rc = tq_feed_add(lib, &j->f, &j->src, &err);
     if (rc == TQ_OK)
       rc = tq_auth_audit(lib, who->name, "feed.add", j->f.name, j->f.discovery, addr, &err);
     break;
@@ -1021,18 +1019,11 @@ static void route_feed_post(tq_req *rq, tq_resp *rs) {
   }
   tq_strlcpy(j->f.name, name, sizeof j->f.name);
   if (preset) {
-    const tq_feed_preset *p = tq_feed_preset_find(preset);
-    if (p == NULL) {
+    tq_err perr;
+    if (tq_feed_preset_apply(preset, &j->f, &j->src, &perr) != TQ_OK) {
       tq_resp_invalid(rs, "preset", "must be rst-high, rst-medium, rst-low or rst-report-hub");
       goto fail;
     }
-    tq_strlcpy(j->f.kind, p->kind, sizeof j->f.kind);
-    tq_strlcpy(j->f.discovery, p->discovery, sizeof j->f.discovery);
-    tq_strlcpy(j->f.collection, p->collection, sizeof j->f.collection);
-    tq_strlcpy(j->f.source, p->source, sizeof j->f.source);
-    j->src.score = p->score;
-    j->src.expire_days = p->expire_days;
-    j->src.revoked_decrease = p->revoked_decrease;
   }
   if (!copy_field(body, "url", sizeof j->f.discovery, j->f.discovery, rs) ||
       !copy_field(body, "collection", sizeof j->f.collection, j->f.collection, rs) ||
