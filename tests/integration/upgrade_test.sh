@@ -81,5 +81,46 @@ before=$(sql "SELECT name, version FROM tq_parts ORDER BY name")
 run --json workflow list
 [ "$(sql "SELECT name, version FROM tq_parts ORDER BY name")" = "$before" ] && ok || bad "second open"
 
+# --- a library from before schema version 4 (runs without skipped/owner/retry_of) -----------
+# The same fixture taken back to version 3's shape, as library/schema.c's migration 3 left it.
+export TQHOST_DB="$WORK/v3.db"
+python3 - "$TQHOST_DB" "$SRC/tests/data/old-library/old-v4.sql" <<'PY' || bad "v3 fixture"
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.executescript(open(sys.argv[2]).read())
+c.executescript("""
+CREATE TABLE runs3(id INTEGER PRIMARY KEY, action TEXT NOT NULL,
+ workflow_id INTEGER REFERENCES workflows(id) ON DELETE SET NULL,
+ status TEXT NOT NULL CHECK(status IN ('running','done','interrupted','failed')),
+ input TEXT NOT NULL, settings TEXT NOT NULL DEFAULT '{}',
+ concurrency INTEGER NOT NULL DEFAULT 0, last_id INTEGER NOT NULL DEFAULT 0,
+ total INTEGER NOT NULL DEFAULT 0, enriched INTEGER NOT NULL DEFAULT 0,
+ not_found INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+ started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, finished_at INTEGER,
+ seconds REAL NOT NULL DEFAULT 0, error TEXT);
+INSERT INTO runs3 SELECT id, action, workflow_id, status, input, settings, concurrency, last_id,
+ total, enriched, not_found, failed, started_at, updated_at, finished_at, seconds, error FROM runs;
+DROP TABLE runs; ALTER TABLE runs3 RENAME TO runs;
+CREATE INDEX runs_by_workflow ON runs(workflow_id, id);
+DROP TABLE run_items;
+CREATE TABLE run_items(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+ object_id INTEGER NOT NULL, outcome TEXT NOT NULL CHECK(outcome IN ('not_found','failed')),
+ reason TEXT NOT NULL DEFAULT '', PRIMARY KEY(run_id, object_id)) WITHOUT ROWID;
+INSERT INTO run_items VALUES(2, 1, 'failed', 'HTTP 500');
+PRAGMA user_version=3;
+""")
+c.close()
+PY
+run --json action runs
+[ "$rc" = 0 ] && [ "$(json '[(r["id"], r["status"], r["skipped"]) for r in j]')" = "[(2, 'done', 0), (1, 'done', 0)]" ] &&
+  ok || bad "v3 runs: $rc $out $(cat "$WORK/err")"
+[ "$(sql "SELECT count(*) FROM pragma_table_info('runs') WHERE name IN ('skipped','owner','retry_of','origin','cancelled')")" = "(5,)" ] &&
+  ok || bad "v3 runs not brought up: $(sql "SELECT name FROM pragma_table_info('runs')")"
+[ "$(sql "SELECT outcome, reason FROM run_items")" = "('failed', 'HTTP 500')" ] && ok || bad "v3 run_items lost"
+[ "$(sql 'PRAGMA user_version')" = "(4,)" ] && ok || bad "v3 library version: $(sql 'PRAGMA user_version')"
+run plugin configure rst-ioc-lookup api_key=up-key-123 "base_url=http://127.0.0.1:$PORT/v1"
+run action run rst-ioc-lookup-action 198.51.100.4
+[ "$rc" = 0 ] && ok || bad "action run on the v3 library: $rc $(cat "$WORK/err")"
+
 echo "upgrade_test: $pass passed, $fail failed"
 [ "$fail" = 0 ]
