@@ -325,6 +325,12 @@ try:
     t.check("feed add audited", st == 200 and len(b["data"]) == 1, b)
 
     # ---- SIGTERM with a run in flight: checkpointed, resumed after the restart ----------------
+    # (and a cancelled run beside it stays cancelled)
+    st, b, _ = srv.call("POST", RUNS, body={"collection": "ips", "concurrency": 2}, token=ana)
+    kid = b["data"]["id"] if st == 202 else 0
+    wait_run(kid, rex, lambda r: r.get("done", 0) >= 10, timeout=60)
+    srv.call("POST", "/api/runs/%d/cancel" % kid, token=ana)
+    kept = wait_run(kid, rex, lambda r: r.get("state") == "cancelled", timeout=60)
     st, b, _ = srv.call("POST", RUNS, body={"collection": "ips", "concurrency": 2}, token=ana)
     sid = b["data"]["id"] if st == 202 else 0
     wait_run(sid, rex, lambda r: r.get("done", 0) >= 20, timeout=60)
@@ -338,11 +344,25 @@ try:
         row = row[0] if row else {}
     t.check("the run is checkpointed, interrupted", row.get("status") == "interrupted" and
             0 < row.get("last_id", 0) and row.get("enriched", 0) < row.get("total", 0), row)
-    srv = Server(TQ, work, env=env)
-    ana = srv.login("ana")
+    srv = Server(TQ, work, env=dict(env, TQHOST_TICK_S="1"))
+    ana, ada = srv.login("ana"), srv.login("ada")
     r = wait_run(sid, ana, lambda r: r.get("state") == "done", timeout=180)
     t.check("resumed after the restart, every item done once",
             r and r["total"] >= N and r["done"] == r["total"] and r["ok"] == r["total"], r)
+    st, b, _ = srv.call("GET", "/api/runs/%d" % kid, token=ana)
+    t.check("a cancelled run is not resumed at start", kept and st == 200 and
+            b["data"]["state"] == "cancelled" and b["data"]["done"] == kept["done"], (kept, b))
+
+    # ---- the scheduler: a new feed is due at once and the tick polls it ----------------------
+    st, b, _ = srv.call("POST", "/api/feeds", body=dict(FEED, name="f2"), token=ada)
+
+    def ticked():
+        s2, bb, _ = srv.call("GET", "/api/feeds", token=ana)
+        fs = {f["name"]: f for f in bb["data"]} if s2 == 200 else {}
+        return fs.get("f2") if fs.get("f2", {}).get("state") not in (None, "never") else None
+    f = wait_for(ticked, timeout=30, step=0.2)
+    t.check("the server's tick polled the due feed without a request",
+            st == 201 and f and f["state"] == "ok", (st, b, f))
     code = srv.stop()
     srv = None
     t.check("second stop: exit 0", code == 0, code)
