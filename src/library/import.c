@@ -29,7 +29,8 @@ typedef struct importer {
   size_t len[IMPORT_MAX_COLS];  /* their lengths (a NUL byte makes strlen shorter) */
   size_t n_cells, n_fields;     /* cells kept, fields seen (more than the maximum is bad) */
   long row_line;                /* the line where the current row began */
-  int in_tx, stop;              /* stop: a bad header, nothing after it means anything */
+  tq_lib_writer *w;             /* the batched transactions (writer.c) */
+  int stop;                     /* a bad header: nothing after it means anything */
   tq_code fatal;                /* a database failure stops the import */
   tq_err *err;
 } importer;
@@ -81,16 +82,9 @@ static const char *text_problem(const char *s, size_t n, char *why, size_t cap) 
 
 /* Writes one object; a bad value is reported, a database failure is fatal. */
 static void import_one(importer *im, const tq_object_in *in) {
-  if (!im->in_tx) {
-    if (tq_lib_begin(im->lib, im->err) != TQ_OK) {
-      im->fatal = im->err->code;
-      return;
-    }
-    im->in_tx = 1;
-  }
   int created = 0;
   tq_err err;
-  tq_code rc = tq_lib_object_put(im->lib, in, NULL, &created, &err);
+  tq_code rc = tq_lib_writer_put(im->w, in, NULL, &created, &err);
   if (rc == TQ_EINVAL) {
     report_bad(im, "%s", err.msg);
     return;
@@ -101,11 +95,6 @@ static void import_one(importer *im, const tq_object_in *in) {
     return;
   }
   created ? im->st->added++ : im->st->merged++;
-  if ((im->st->added + im->st->merged) % TQ_IMPORT_BATCH_ROWS == 0) {
-    im->in_tx = 0;
-    if (tq_lib_commit(im->lib, im->err) != TQ_OK)
-      im->fatal = im->err->code;
-  }
 }
 
 static void import_csv_row(importer *im) {
@@ -276,14 +265,17 @@ tq_code tq_lib_import(tq_lib *lib, FILE *f, const tq_import_opts *o, tq_import_s
   importer im = {.lib = lib, .o = o, .st = st, .err = err};
   memset(st, 0, sizeof *st);
   tq_err_clear(err);
+  tq_code rc = tq_lib_writer_open(lib, TQ_IMPORT_BATCH_ROWS, &im.w, err);
+  if (rc != TQ_OK)
+    return rc;
   run_import(&im, f);
   for (size_t i = 0; i < im.n_header; i++)
     free(im.header[i]);
   if (ferror(f) && im.fatal == TQ_OK)
     im.fatal = tq_err_set(err, TQ_EIO, "%s: read error at line %ld", o->path, st->line);
-  if (im.in_tx && im.fatal == TQ_OK && tq_lib_commit(lib, err) != TQ_OK)
-    im.fatal = err->code;
-  else if (im.in_tx && im.fatal != TQ_OK)
-    tq_lib_rollback(lib);
+  /* the last batch is written when all went well, rolled back otherwise */
+  rc = tq_lib_writer_close(im.w, im.fatal == TQ_OK, err);
+  if (im.fatal == TQ_OK && rc != TQ_OK)
+    im.fatal = rc;
   return im.fatal;
 }

@@ -137,6 +137,13 @@ tq_code lib_touch(tq_lib *lib, int64_t object_id, tq_err *err);
 tq_code lib_recompute_touched(tq_lib *lib, tq_err *err);
 /* The id of an indicator type name (canonical), 0 if unknown. */
 int64_t lib_itype_id(const char *canonical_name);
+/* A user's value pattern (criteria.c): '%' a wildcard, "\\%" a literal percent, '_' and other
+ * backslashes literal. Returns malloc'd LIKE text (ESCAPE '\\') when *wild, else the literal
+ * value to compare for equality. */
+char *lib_like_pattern(const char *s, size_t n, int *wild);
+/* Registers the SQL function tq_score_gen(smax, rules, revoked) on the connection (score.c):
+ * the one computation of a generated score, used by the recompute and the explanation. */
+tq_code lib_score_register(tq_lib *lib, tq_err *err);
 /* Canonical value of an indicator for identity, malloc'd into *out; *itype_out is the
  * canonical type name (static). */
 tq_code lib_indicator_identity(const char *itype, const char *value, const char **itype_out,

@@ -25,12 +25,14 @@ static const char *const STMT_SQL[ST__COUNT] = {
     [ST_TAG_INSERT] = "INSERT INTO tags(name) VALUES(?1)",
     [ST_ITYPE_ID] = "SELECT id FROM indicator_types WHERE name=?1",
     [ST_READ_OBJECT] = LIB_OBJECT_ROW " WHERE o.id=?1",
-    [ST_READ_SOURCES] = "SELECT s.name FROM object_sources os JOIN sources s ON s.id=os.source_id"
-                        " WHERE os.object_id=?1 ORDER BY os.reported_at, s.name",
-    [ST_READ_ATTRS] = "SELECT a.name, a.value, s.name, a.tlp FROM attributes a JOIN sources s"
+    [ST_READ_SOURCES] =
+        "SELECT s.name, s.id, os.tlp FROM object_sources os JOIN sources s ON s.id=os.source_id"
+        " WHERE os.object_id=?1 ORDER BY os.reported_at, s.name",
+    [ST_READ_ATTRS] = "SELECT a.name, a.value, s.name, a.tlp, a.id, a.source_id FROM attributes a"
+                      " JOIN sources s"
                       " ON s.id=a.source_id WHERE a.object_id=?1"
-                      " ORDER BY a.created_at, a.name, a.value",
-    [ST_READ_TAGS] = "SELECT t.name FROM object_tags ot JOIN tags t ON t.id=ot.tag_id"
+                      " ORDER BY a.created_at, a.id",
+    [ST_READ_TAGS] = "SELECT t.name, t.id FROM object_tags ot JOIN tags t ON t.id=ot.tag_id"
                      " WHERE ot.object_id=?1 ORDER BY t.name",
     [ST_READ_LINKS] = "SELECT l.id, o.id, o.type, o.value, t.name, l.link_type, s.name FROM links l"
                       " JOIN objects o ON o.id = CASE WHEN l.a=?1 THEN l.b ELSE l.a END"
@@ -291,6 +293,8 @@ tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err) {
     rc = set_pragmas(lib, readonly, err);
   if (rc == TQ_OK)
     rc = lib_rows_register(lib, err);
+  if (rc == TQ_OK)
+    rc = lib_score_register(lib, err);
   if (rc == TQ_OK && !readonly)
     rc = lib_migrate(lib, err);
   if (rc != TQ_OK)

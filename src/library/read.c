@@ -44,15 +44,21 @@ static int grow(void **arr, size_t n, size_t sz) {
 }
 
 static int row_source(sqlite3_stmt *st, tq_object *o) {
-  if (grow((void **)&o->sources, o->n_sources, sizeof(char *)))
+  if (grow((void **)&o->sources, o->n_sources, sizeof(char *)) ||
+      grow((void **)&o->source_ids, o->n_sources, sizeof(int64_t)) ||
+      grow((void **)&o->source_tlps, o->n_sources, sizeof(int)))
     return 1;
+  o->source_ids[o->n_sources] = sqlite3_column_int64(st, 1);
+  o->source_tlps[o->n_sources] = sqlite3_column_int(st, 2);
   o->sources[o->n_sources] = col_dup(st, 0);
   return o->sources[o->n_sources++] == NULL;
 }
 
 static int row_tag(sqlite3_stmt *st, tq_object *o) {
-  if (grow((void **)&o->tags, o->n_tags, sizeof(char *)))
+  if (grow((void **)&o->tags, o->n_tags, sizeof(char *)) ||
+      grow((void **)&o->tag_ids, o->n_tags, sizeof(int64_t)))
     return 1;
+  o->tag_ids[o->n_tags] = sqlite3_column_int64(st, 1);
   o->tags[o->n_tags] = col_dup(st, 0);
   return o->tags[o->n_tags++] == NULL;
 }
@@ -65,6 +71,8 @@ static int row_attr(sqlite3_stmt *st, tq_object *o) {
   a->value = col_dup(st, 1);
   a->source = col_dup(st, 2);
   a->tlp = sqlite3_column_int(st, 3);
+  a->id = sqlite3_column_int64(st, 4);
+  a->source_id = sqlite3_column_int64(st, 5);
   return a->name == NULL || a->value == NULL || a->source == NULL;
 }
 
@@ -181,6 +189,9 @@ void tq_object_free(tq_object *o) {
   for (size_t i = 0; i < o->n_sources; i++)
     free(o->sources[i]);
   free(o->sources);
+  free(o->source_ids);
+  free(o->source_tlps);
+  free(o->tag_ids);
   for (size_t i = 0; i < o->n_tags; i++)
     free(o->tags[i]);
   free(o->tags);

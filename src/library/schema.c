@@ -100,6 +100,47 @@ int64_t lib_itype_id(const char *canonical_name) {
   return 0;
 }
 
+/* Plural spellings accepted beside ThreatQ's collection names (which are partly singular). */
+static const char *const OBJECT_PLURALS[][2] = {
+    {"attack_pattern", "attack_patterns"},
+    {"vulnerability", "vulnerabilities"},
+    {"report", "reports"},
+    {"campaign", "campaigns"},
+    {"tool", "tools"},
+    {"intrusion_set", "intrusion_sets"},
+    {"identity", "identities"},
+    {"note", "notes"},
+    {"location", "locations"},
+    {"course_of_action", "courses_of_action"},
+};
+
+int tq_lib_object_type_info(size_t i, const char **name, const char **display,
+                            const char **collection, const char **plural) {
+  if (i >= N_OBJECT_TYPES)
+    return 0;
+  if (name)
+    *name = OBJECT_TYPES[i][0];
+  if (display)
+    *display = OBJECT_TYPES[i][1];
+  if (collection)
+    *collection = OBJECT_TYPES[i][2];
+  if (plural) {
+    *plural = OBJECT_TYPES[i][2];
+    for (size_t k = 0; k < sizeof OBJECT_PLURALS / sizeof OBJECT_PLURALS[0]; k++)
+      if (strcmp(OBJECT_PLURALS[k][0], OBJECT_TYPES[i][0]) == 0)
+        *plural = OBJECT_PLURALS[k][1];
+  }
+  return 1;
+}
+
+const char *tq_lib_object_type_by_collection(const char *collection) {
+  const char *name, *coll, *plural;
+  for (size_t i = 0; collection && tq_lib_object_type_info(i, &name, NULL, &coll, &plural); i++)
+    if (strcmp(coll, collection) == 0 || strcmp(plural, collection) == 0)
+      return name;
+  return NULL;
+}
+
 int tq_lib_object_type_valid(const char *name) {
   for (size_t i = 0; name && i < N_OBJECT_TYPES; i++)
     if (strcmp(OBJECT_TYPES[i][0], name) == 0)
@@ -215,7 +256,23 @@ static const char MIGRATION_4[] =
     "INSERT OR IGNORE INTO object_types(name,display_name,collection)"
     " VALUES('course_of_action','Course of Action','course_of_action');";
 
-static const char *const MIGRATIONS[] = {MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4};
+/* Migration 5 (the service): attribute rows get an id, the handle ThreatQ's API gives them
+ * (PUT/DELETE /api/indicators/{id}/attributes/{aid}); identity stays (object, name, value,
+ * source) as a unique index. */
+static const char MIGRATION_5[] =
+    "CREATE TABLE attributes_v5(id INTEGER PRIMARY KEY, object_id INTEGER NOT NULL"
+    " REFERENCES objects(id) ON DELETE CASCADE, name TEXT NOT NULL, value TEXT NOT NULL,"
+    " source_id INTEGER NOT NULL REFERENCES sources(id), tlp INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL);"
+    "INSERT INTO attributes_v5(object_id,name,value,source_id,tlp,created_at)"
+    " SELECT object_id,name,value,source_id,tlp,created_at FROM attributes"
+    " ORDER BY object_id, created_at;"
+    "DROP TABLE attributes;"
+    "ALTER TABLE attributes_v5 RENAME TO attributes;"
+    "CREATE UNIQUE INDEX attributes_identity ON attributes(object_id, name, value, source_id);";
+
+static const char *const MIGRATIONS[] = {MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4,
+                                         MIGRATION_5};
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 
 /* Fills the reference tables (migration 1 only). */

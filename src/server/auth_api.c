@@ -100,6 +100,20 @@ static void settings_load(void) {
     LOCK_BASE_S = (int)v;
 }
 
+/* tqhost_logins_total{grant, outcome}: ok, failed (a wrong name, password or secret),
+ * locked (refused by the brake before any check). No name in the labels. */
+static pthread_once_t METRIC_ONCE = PTHREAD_ONCE_INIT;
+static void metric_help(void) {
+  tq_metric_help("tqhost_logins_total", "counter",
+                 "token requests by grant and outcome (ok, failed, locked)");
+}
+static void count_login(const char *grant, const char *outcome) {
+  char labels[96];
+  pthread_once(&METRIC_ONCE, metric_help);
+  snprintf(labels, sizeof labels, "grant=\"%s\",outcome=\"%s\"", grant, outcome);
+  tq_metric_add("tqhost_logins_total", labels, 1);
+}
+
 static int64_t access_ttl(void) {
   pthread_once(&SETTINGS_ONCE, settings_load);
   return ACCESS_TTL_S;
@@ -337,6 +351,7 @@ static void run_refresh(tq_lib *lib, auth_job *j, tq_resp *rs) {
   int reused = 0;
   tq_code rc =
       tq_auth_refresh(lib, j->refresh, j->ttl, TQ_AUTH_REFRESH_TTL_S, &u, &p, &reused, &err);
+  count_login("refresh_token", rc == TQ_OK ? "ok" : "failed");
   if (rc == TQ_OK) {
     if (tq_auth_audit(lib, u.name, "token.refresh", u.name, NULL, j->addr, &aerr) != TQ_OK)
       tq_log(TQ_LOG_ERROR, "server", "audit of a token refresh: %s", aerr.msg);
@@ -666,8 +681,11 @@ static void login(tq_req *rq, tq_resp *rs, const char *name, const char *secret,
   char ukey[BRAKE_KEY], akey[BRAKE_KEY];
   brake_key(ukey, client ? 'c' : 'u', name);
   brake_key(akey, 'a', rq->remote);
-  if (refused_locked(rs, ukey, akey))
+  const char *grant = client ? "client_credentials" : "password";
+  if (refused_locked(rs, ukey, akey)) {
+    count_login(grant, "locked");
     return;
+  }
   tq_user u;
   tq_err err;
   tq_err_clear(&err);
@@ -680,6 +698,7 @@ static void login(tq_req *rq, tq_resp *rs, const char *name, const char *secret,
     return;
   j->client = client;
   snprintf(j->detail, sizeof j->detail, "%s", client ? "client_credentials" : "password");
+  count_login(grant, rc == TQ_OK ? "ok" : "failed");
   if (rc == TQ_OK) {
     brake_reset(ukey);
     j->user_id = u.id;

@@ -34,4 +34,8 @@ int tq_render_with(const tq_req *rq, unsigned *with, tq_resp *rs);
  * for attributes, sources or tags (tq_lib_object_head has none of them). */
 cJSON *tq_render_object(const tq_object *o, unsigned with);
 
+/* One attribute row of o (o may be NULL): {"id","name","value","indicator_id"|"object_id",
+ * "sources": [{"id","name","tlp_id","tlp_name"}]} (owned by the caller). */
+cJSON *tq_render_attribute(const tq_object *o, const tq_attr *a);
+
 #endif

@@ -209,6 +209,9 @@ void tq_metric_add(const char *name, const char *labels, double delta);
 void tq_metric_set(const char *name, const char *labels, double value);
 /* A latency observation (seconds) in the histogram name{labels}. */
 void tq_metric_observe(const char *name, const char *labels, double seconds);
+/* The providers' counters of the engine's net (tq_net_each_provider) as the series
+ * tqhost_provider_{requests,429,retries,cache_hits,failures}_total{provider}. Engine thread. */
+void tq_metrics_from_net(const tq_net *net);
 /* The exposition text (malloc'd). HELP/TYPE lines from tq_metric_help. */
 char *tq_metrics_text(void);
 void tq_metric_help(const char *name, const char *type, const char *help);

@@ -47,8 +47,8 @@ static int teardown(void **state) {
 static tq_object *sample_object(void) {
   static char *sources[] = {"RST Cloud"};
   static char *tags[] = {"c2"};
-  static tq_attr attrs[] = {{"Confidence", "80", "RST Cloud", 0},
-                            {"Country", "DE", "RST Cloud", 0}};
+  static tq_attr attrs[] = {{"Confidence", "80", "RST Cloud", 0, 0, 0},
+                            {"Country", "DE", "RST Cloud", 0, 0, 0}};
   static tq_object obj;
   memset(&obj, 0, sizeof obj);
   obj.id = 42;
