@@ -37,7 +37,7 @@ typedef struct lib_name_map {
   size_t cap, len;
 } lib_name_map;
 
-#define LIB_ADHOC_MAX 32
+#define LIB_ADHOC_MAX 64
 
 /* Rows queued for batched writes (rows.c): tq_lib_rows whose texts are copies in the arena. */
 typedef enum lib_queue_id { LQ_SOURCES, LQ_ATTRS, LQ_TAGS, LQ_TOUCHED, LQ__COUNT } lib_queue_id;

@@ -14,6 +14,8 @@
 
 #include <cmocka.h> /* after the headers it needs */
 
+#include <sqlite3.h>
+
 #include "tqhost/library.h"
 
 typedef struct fixture {
@@ -292,6 +294,39 @@ static void test_schema_4_attributes_migrate(void **state) {
   assert_int_equal(tq_lib_attribute_delete(f->lib, id, aid, &err), TQ_OK);
 }
 
+/* Another part's table that says its rows go with an object (as feed/'s stix_refs does):
+ * deleting the object deletes them; a table without ON DELETE CASCADE is left alone. */
+static void test_delete_cascades_into_part_tables(void **state) {
+  fixture *f = *state;
+  tq_err err;
+  sqlite3 *db = tq_lib_db(f->lib);
+  assert_int_equal(sqlite3_exec(db,
+                                "CREATE TABLE part_refs(k TEXT, oid INTEGER NOT NULL"
+                                " REFERENCES objects(id) ON DELETE CASCADE);"
+                                "CREATE TABLE part_notes(k TEXT, oid INTEGER)",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  int64_t a = put(f->lib, NULL, "198.51.100.7", "Feed");
+  int64_t b = put(f->lib, NULL, "198.51.100.8", "Feed");
+  char *sql = sqlite3_mprintf("INSERT INTO part_refs VALUES('x',%lld),('y',%lld);"
+                              "INSERT INTO part_notes VALUES('x',%lld)",
+                              (long long)a, (long long)b, (long long)a);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_free(sql);
+  assert_int_equal(tq_lib_object_delete(f->lib, a, &err), TQ_OK);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(k) FROM part_refs", -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "y");
+  sqlite3_finalize(st);
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM part_notes", -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 1);
+  sqlite3_finalize(st);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -299,6 +334,7 @@ int main(void) {
       T(test_attribute_edit_and_delete_by_id),
       T(test_edit_keeps_identity_unique),
       T(test_delete_leaves_nothing),
+      T(test_delete_cascades_into_part_tables),
       T(test_source_add_remove_recomputes),
       T(test_pages_with_percent_only_wildcard),
       T(test_writer_batches_and_rolls_back),
