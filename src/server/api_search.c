@@ -317,10 +317,12 @@ static void api_indicators_list(tq_req *rq, tq_resp *rs) {
     if (rc == TQ_EINVAL && idx >= 0 && (size_t)idx < n_who && strcmp(field, "attribute") == 0 &&
         strstr(where, ".value"))
       field = "attribute_value";
-    const char *msg = strrchr(err.msg, ':');
     if (rc != TQ_EINVAL)
       return tq_resp_err(rs, NULL, &err);
-    return tq_resp_invalid(rs, field, "%s", msg ? msg + 2 : err.msg);
+    size_t wl = strlen(where);
+    const char *msg =
+        strncmp(err.msg, where, wl) == 0 && err.msg[wl] == ':' ? err.msg + wl + 1 : err.msg;
+    return tq_resp_invalid(rs, field, "%s", msg + (*msg == ' '));
   }
   answer_page(rq, rs, c, with, limit, offset);
   tq_criteria_free(c);
