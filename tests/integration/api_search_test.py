@@ -359,6 +359,13 @@ t.check("keyword with SQL metacharacters", st == 200 and [o["id"] for o in body[
         == want(EVIL), (st, body))
 st, body, _ = get("/api/search?query=evil&limit=1")
 t.check("keyword limit, exact/prefix first", st == 200 and len(body["data"]) == 1, body)
+st, adv, _ = srv.call("POST", "/api/adversaries", body={"value": "Evil Panda"}, token=ana)
+st, body, _ = get("/api/search?query=" + urllib.parse.quote("evil panda"))
+t.check("keyword search finds other objects by name, with their type",
+        st == 200 and [(o["value"], o["object"]) for o in body.get("data", [])]
+        == [("Evil Panda", "adversary")], (st, body, adv))
+st, body, _ = get(q(value="Evil Panda"))
+t.check("the indicator list shows indicators only", st == 200 and body["total"] == 0, body)
 st, body, _ = get("/api/search?query=")
 t.check("an empty keyword is a 400 naming query", st == 400
         and "query" in body["data"]["errors"], (st, body))
