@@ -17,6 +17,7 @@
 
 #include "render.h"
 #include "server_int.h"
+#include "tqhost/workflow.h"
 
 enum { PAGE_DEFAULT = 20, PAGE_MAX = TQ_CRITERIA_MAX_PAGE, HASH_HEX = 32 };
 
@@ -450,6 +451,21 @@ static cJSON *saved_json(const tq_collection_row *r) {
   return j;
 }
 
+/* TQ_EEXIST (409) when a workflow runs over the collection name. */
+static tq_code in_use(tq_lib *lib, const char *name, tq_err *err) {
+  tq_workflow **ws = NULL;
+  size_t n = 0;
+  tq_code rc = tq_workflow_list(lib, &ws, &n, err);
+  for (size_t i = 0; i < n; i++) {
+    if (rc == TQ_OK && ws[i]->collection && strcmp(ws[i]->collection, name) == 0)
+      rc = tq_err_set(err, TQ_EEXIST, "the saved search '%s' is the collection of workflow '%s'",
+                      name, ws[i]->name);
+    tq_workflow_free(ws[i]);
+  }
+  free(ws);
+  return rc;
+}
+
 static void run_job(tq_engine *eng, tq_job *job) {
   search_job *j = tq_job_ud(job);
   tq_resp *rs = tq_job_resp(job);
@@ -459,7 +475,9 @@ static void run_job(tq_engine *eng, tq_job *job) {
   tq_collection_row *rows = NULL;
   size_t n = 0;
   if (tq_lib_part_migrate(lib, &SEARCH_PART, &err) != TQ_OK ||
-      tq_auth_migrate(lib, &err) != TQ_OK || tq_lib_begin(lib, &err) != TQ_OK) {
+      tq_auth_migrate(lib, &err) != TQ_OK ||
+      (j->kind == J_DELETE && tq_workflow_migrate(lib, &err) != TQ_OK) ||
+      tq_lib_begin(lib, &err) != TQ_OK) {
     tq_resp_err(rs, NULL, &err);
     return tq_job_done(job);
   }
@@ -496,6 +514,9 @@ static void run_job(tq_engine *eng, tq_job *job) {
     }
   } else {
     rc = tq_lib_collection_rows(lib, j->id, &rows, &n, &err);
+    /* A workflow's collection stays: deleting it would break the workflow's next run. */
+    if (rc == TQ_OK)
+      rc = in_use(lib, rows[0].name, &err);
     if (rc == TQ_OK)
       rc = tq_lib_collection_delete(lib, rows[0].name, &err);
     if (rc == TQ_OK)

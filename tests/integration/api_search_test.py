@@ -456,6 +456,14 @@ count_before = body.get("total")
 
 st, body, _ = srv.call("DELETE", "/api/search/query/%s" % sid, token=ro)
 t.check("a read-only user cannot delete (403)", st == 403, st)
+srv.cli("workflow", "add", "wf-hot", "--collection", sdoc["name"], "--action",
+        "rst-ioc-lookup-action")
+st, body, _ = srv.call("DELETE", "/api/search/query/%s" % sid, token=ana)
+t.check("a workflow's saved search is not deleted (409 naming the workflow)",
+        st == 409 and "wf-hot" in str(body), (st, body))
+st, body, _ = get("/api/search/query/%s" % sid)
+t.check("... and it is still there", st == 200, st)
+srv.cli("workflow", "delete", "wf-hot")
 st, body, _ = srv.call("DELETE", "/api/search/query/%s" % sid, token=ana)
 t.check("an analyst deletes the saved search (204)", st == 204, (st, body))
 st, _, _ = get("/api/search/query/%s" % sid)
