@@ -914,9 +914,12 @@ tq_code tq_lib_criteria_ids(tq_lib *lib, const tq_criteria *c, const char *objec
   tq_code rc = TQ_OK;
   sqlite3_stmt *st = NULL;
   if (total) {
-    tq_buf_printf(&sql, "SELECT count(*) FROM objects o WHERE o.type=?1 AND %s",
-                  tq_criteria_sql(c));
-    if (sql.data == NULL || sqlite3_prepare_v2(lib->db, sql.data, -1, &st, NULL) != SQLITE_OK) {
+    if (tq_buf_printf(&sql, "SELECT count(*) FROM objects o WHERE o.type=?1 AND %s",
+                      tq_criteria_sql(c)) != TQ_OK) {
+      rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+      goto done;
+    }
+    if (sqlite3_prepare_v2(lib->db, sql.data, -1, &st, NULL) != SQLITE_OK) {
       rc = lib_db_err(lib, err, "counting a criteria query");
       goto done;
     }
@@ -933,13 +936,16 @@ tq_code tq_lib_criteria_ids(tq_lib *lib, const tq_criteria *c, const char *objec
   }
   if (limit == 0)
     goto done;
-  tq_buf_printf(&sql,
-                "SELECT o.id FROM objects o WHERE o.type=?1 AND o.id > ?2 AND %s"
-                " ORDER BY %s%s%s LIMIT :lim OFFSET :off",
-                tq_criteria_sql(c), col, desc ? " DESC" : "",
-                strcmp(col, "o.id") ? (desc ? ", o.id DESC" : ", o.id") : "");
+  if (tq_buf_printf(&sql,
+                    "SELECT o.id FROM objects o WHERE o.type=?1 AND o.id > ?2 AND %s"
+                    " ORDER BY %s%s%s LIMIT :lim OFFSET :off",
+                    tq_criteria_sql(c), col, desc ? " DESC" : "",
+                    strcmp(col, "o.id") ? (desc ? ", o.id DESC" : ", o.id") : "") != TQ_OK) {
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+    goto done;
+  }
   /* The criteria's plain '?' take the numbers after ?2 in order; :lim and :off come after. */
-  if (sql.data == NULL || sqlite3_prepare_v2(lib->db, sql.data, -1, &st, NULL) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(lib->db, sql.data, -1, &st, NULL) != SQLITE_OK) {
     rc = lib_db_err(lib, err, "reading a criteria query");
     goto done;
   }

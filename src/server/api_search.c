@@ -7,8 +7,8 @@
  * file turns requests into documents and answers. Reads run on the HTTP thread (rq->rd);
  * remembering a hash and saving or deleting a search are engine jobs. A hash is the BLAKE2b-128
  * of the document's canonical text; its rows live in the part "search" (table search_hashes).
- * A cursorMark is the last id seen with a MAC over (hash, id) under a key of this process: a
- * forged or stale mark is a 400, never a crash. */
+ * A cursorMark is the last id seen with a MAC over (hash, id) under the library's key (table
+ * search_secret): a forged mark is a 400, never a crash; a genuine one outlives a restart. */
 #include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -17,6 +17,7 @@
 
 #include "render.h"
 #include "server_int.h"
+#include "tqhost/workflow.h"
 
 enum { PAGE_DEFAULT = 20, PAGE_MAX = TQ_CRITERIA_MAX_PAGE, HASH_HEX = 32 };
 
@@ -26,6 +27,10 @@ static const char *const SEARCH_MIGRATIONS[] = {
     /* 1: criteria documents by hash (what a hash query and a saved search run) */
     "CREATE TABLE search_hashes(hash TEXT PRIMARY KEY, criteria TEXT NOT NULL,"
     " created_at INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 2: the key cursorMarks are signed with, made once per library so that a mark outlives
+     * a restart of the server (a client polling a collection keeps its place) */
+    "CREATE TABLE search_secret(k BLOB NOT NULL);"
+    "INSERT INTO search_secret VALUES(randomblob(32));",
 };
 static const tq_lib_part SEARCH_PART = {
     "search", SEARCH_MIGRATIONS, (int)(sizeof SEARCH_MIGRATIONS / sizeof SEARCH_MIGRATIONS[0])};
@@ -83,14 +88,37 @@ static tq_code hash_store(tq_lib *lib, const char *hash, const char *doc, tq_err
 
 /* ---- cursorMark ------------------------------------------------------------------------------ */
 
+/* The signing key: the library's (table search_secret), read once per process; a process
+ * that finds none (the part's tables not made yet) uses a random key of its own, whose marks
+ * last as long as it runs. */
 static unsigned char MARK_KEY[crypto_generichash_KEYBYTES];
-static pthread_once_t MARK_ONCE = PTHREAD_ONCE_INIT;
-static void mark_key_init(void) { randombytes_buf(MARK_KEY, sizeof MARK_KEY); }
+static int MARK_HAVE;
+static pthread_mutex_t MARK_LOCK = PTHREAD_MUTEX_INITIALIZER;
+
+static void mark_key_load(tq_lib *lib) {
+  pthread_mutex_lock(&MARK_LOCK);
+  if (!MARK_HAVE) {
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    if (tq_lib_part_version(lib, SEARCH_PART.name) >= 2 &&
+        sqlite3_prepare_v2(tq_lib_db(lib), "SELECT k FROM search_secret LIMIT 1", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == sizeof MARK_KEY) {
+      memcpy(MARK_KEY, sqlite3_column_blob(st, 0), sizeof MARK_KEY);
+      found = 1;
+    }
+    sqlite3_finalize(st);
+    if (!found)
+      randombytes_buf(MARK_KEY, sizeof MARK_KEY);
+    MARK_HAVE = 1;
+  }
+  pthread_mutex_unlock(&MARK_LOCK);
+}
 
 enum { MARK_MAC = 16, MARK_BIN = 8 + MARK_MAC };
 
-static void mark_mac(const char *hash, int64_t last, unsigned char mac[MARK_MAC]) {
-  pthread_once(&MARK_ONCE, mark_key_init);
+static void mark_mac(tq_lib *lib, const char *hash, int64_t last, unsigned char mac[MARK_MAC]) {
+  mark_key_load(lib);
   unsigned char msg[HASH_HEX + 8];
   memcpy(msg, hash, HASH_HEX);
   for (int i = 0; i < 8; i++)
@@ -98,16 +126,16 @@ static void mark_mac(const char *hash, int64_t last, unsigned char mac[MARK_MAC]
   crypto_generichash(mac, MARK_MAC, msg, sizeof msg, MARK_KEY, sizeof MARK_KEY);
 }
 
-static void mark_make(const char *hash, int64_t last, char *out, size_t out_len) {
+static void mark_make(tq_lib *lib, const char *hash, int64_t last, char *out, size_t out_len) {
   unsigned char bin[MARK_BIN];
   for (int i = 0; i < 8; i++)
     bin[i] = (unsigned char)((uint64_t)last >> (56 - 8 * i));
-  mark_mac(hash, last, bin + 8);
+  mark_mac(lib, hash, last, bin + 8);
   sodium_bin2base64(out, out_len, bin, sizeof bin, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
 /* "*" is the start (0); else the id the mark carries, or -1 when forged. */
-static int64_t mark_read(const char *hash, const char *mark) {
+static int64_t mark_read(tq_lib *lib, const char *hash, const char *mark) {
   if (strcmp(mark, "*") == 0)
     return 0;
   unsigned char bin[MARK_BIN], mac[MARK_MAC];
@@ -120,7 +148,7 @@ static int64_t mark_read(const char *hash, const char *mark) {
   uint64_t last = 0;
   for (int i = 0; i < 8; i++)
     last = (last << 8) | bin[i];
-  mark_mac(hash, (int64_t)last, mac);
+  mark_mac(lib, hash, (int64_t)last, mac);
   if (sodium_memcmp(mac, bin + 8, MARK_MAC) != 0 || (int64_t)last < 0)
     return -1;
   return (int64_t)last;
@@ -317,10 +345,12 @@ static void api_indicators_list(tq_req *rq, tq_resp *rs) {
     if (rc == TQ_EINVAL && idx >= 0 && (size_t)idx < n_who && strcmp(field, "attribute") == 0 &&
         strstr(where, ".value"))
       field = "attribute_value";
-    const char *msg = strrchr(err.msg, ':');
     if (rc != TQ_EINVAL)
       return tq_resp_err(rs, NULL, &err);
-    return tq_resp_invalid(rs, field, "%s", msg ? msg + 2 : err.msg);
+    size_t wl = strlen(where);
+    const char *msg =
+        strncmp(err.msg, where, wl) == 0 && err.msg[wl] == ':' ? err.msg + wl + 1 : err.msg;
+    return tq_resp_invalid(rs, field, "%s", msg + (*msg == ' '));
   }
   answer_page(rq, rs, c, with, limit, offset);
   tq_criteria_free(c);
@@ -421,6 +451,21 @@ static cJSON *saved_json(const tq_collection_row *r) {
   return j;
 }
 
+/* TQ_EEXIST (409) when a workflow runs over the collection name. */
+static tq_code in_use(tq_lib *lib, const char *name, tq_err *err) {
+  tq_workflow **ws = NULL;
+  size_t n = 0;
+  tq_code rc = tq_workflow_list(lib, &ws, &n, err);
+  for (size_t i = 0; i < n; i++) {
+    if (rc == TQ_OK && ws[i]->collection && strcmp(ws[i]->collection, name) == 0)
+      rc = tq_err_set(err, TQ_EEXIST, "the saved search '%s' is the collection of workflow '%s'",
+                      name, ws[i]->name);
+    tq_workflow_free(ws[i]);
+  }
+  free(ws);
+  return rc;
+}
+
 static void run_job(tq_engine *eng, tq_job *job) {
   search_job *j = tq_job_ud(job);
   tq_resp *rs = tq_job_resp(job);
@@ -430,7 +475,9 @@ static void run_job(tq_engine *eng, tq_job *job) {
   tq_collection_row *rows = NULL;
   size_t n = 0;
   if (tq_lib_part_migrate(lib, &SEARCH_PART, &err) != TQ_OK ||
-      tq_auth_migrate(lib, &err) != TQ_OK || tq_lib_begin(lib, &err) != TQ_OK) {
+      tq_auth_migrate(lib, &err) != TQ_OK ||
+      (j->kind == J_DELETE && tq_workflow_migrate(lib, &err) != TQ_OK) ||
+      tq_lib_begin(lib, &err) != TQ_OK) {
     tq_resp_err(rs, NULL, &err);
     return tq_job_done(job);
   }
@@ -467,6 +514,9 @@ static void run_job(tq_engine *eng, tq_job *job) {
     }
   } else {
     rc = tq_lib_collection_rows(lib, j->id, &rows, &n, &err);
+    /* A workflow's collection stays: deleting it would break the workflow's next run. */
+    if (rc == TQ_OK)
+      rc = in_use(lib, rows[0].name, &err);
     if (rc == TQ_OK)
       rc = tq_lib_collection_delete(lib, rows[0].name, &err);
     if (rc == TQ_OK)
@@ -561,7 +611,7 @@ static void api_query_hash(tq_req *rq, tq_resp *rs) {
     const char *sort = tq_req_arg(rq, "sort");
     if (sort && strcmp(sort, "id") != 0 && strcmp(sort, "+id") != 0)
       return tq_resp_invalid(rs, "sort", "a cursorMark walks by id ascending only");
-    if ((after = mark_read(hash, mark)) < 0)
+    if ((after = mark_read(rq->rd, hash, mark)) < 0)
       return tq_resp_invalid(rs, "cursorMark",
                              "not a mark this server gave for this query "
                              "(start with *)");
@@ -598,7 +648,7 @@ static void api_query_hash(tq_req *rq, tq_resp *rs) {
   if (last == after)
     tq_strlcpy(next, mark, sizeof next);
   else
-    mark_make(hash, last, next, sizeof next);
+    mark_make(rq->rd, hash, last, next, sizeof next);
   cJSON_AddStringToObject(rs->json, "cursorMark", mark);
   cJSON_AddStringToObject(rs->json, "nextCursorMark", next);
 }

@@ -160,6 +160,9 @@ bad_param("unknown type", {"type": "Nope"}, "type")
 bad_param("unknown status", {"status": EVIL}, "status")
 bad_param("score not a number", {"score_gte": "high"}, "score_gte")
 bad_param("bad date", {"updated_since": EVIL}, "updated_since")
+st, body, _ = get("/api/indicators?updated_since=soon")
+t.check("a bad date's message says what a date is", st == 400 and "YYYY-MM-DD hh:mm:ss" in
+        body["data"]["errors"]["updated_since"][0], body)
 bad_param("bad sort", {"sort": EVIL}, "sort")
 bad_param("bad limit", {"limit": "-1"}, "limit")
 st, body, _ = get("/api/indicators", tok=None)
@@ -320,6 +323,10 @@ while pages < 50:
         srv.cli("indicator", "add", v, "--type", "FQDN")
         srv.cli("indicator", "add", "walk%d" % pages, "--type", "Mutex")
         added.append(v)
+    if pages == 3:
+        # A restart in the middle of the walk: the mark stays good (the library's key).
+        t.check("the server stops mid-walk", srv.stop() == 0)
+        srv = Server(TQ, work, env=env)
     if body["nextCursorMark"] == mark:
         break
     mark = body["nextCursorMark"]
@@ -328,7 +335,8 @@ new_ids = sorted(o["id"] for o in body["data"] if o["value"] in added)
 t.check("the cursorMark walk returns every id once, rows added meanwhile too",
         sorted(seen) == sorted(expect + new_ids) and len(seen) == len(set(seen))
         and len(new_ids) == 2, (seen, expect, new_ids))
-t.check("the walk is in id order", seen == sorted(seen), seen)
+t.check("the walk is in id order, across a restart of the server", seen == sorted(seen)
+        and pages > 3, (pages, seen))
 _, body, _ = get("/api/indicators/query/hash/%s?limit=2&cursorMark=*" % h)
 good = body.get("nextCursorMark", "")
 for name, m in (("garbage", "not-a-mark"), ("empty", ""), ("forged id", good[:-2] + (
@@ -356,6 +364,13 @@ t.check("keyword with SQL metacharacters", st == 200 and [o["id"] for o in body[
         == want(EVIL), (st, body))
 st, body, _ = get("/api/search?query=evil&limit=1")
 t.check("keyword limit, exact/prefix first", st == 200 and len(body["data"]) == 1, body)
+st, adv, _ = srv.call("POST", "/api/adversaries", body={"value": "Evil Panda"}, token=ana)
+st, body, _ = get("/api/search?query=" + urllib.parse.quote("evil panda"))
+t.check("keyword search finds other objects by name, with their type",
+        st == 200 and [(o["value"], o["object"]) for o in body.get("data", [])]
+        == [("Evil Panda", "adversary")], (st, body, adv))
+st, body, _ = get(q(value="Evil Panda"))
+t.check("the indicator list shows indicators only", st == 200 and body["total"] == 0, body)
 st, body, _ = get("/api/search?query=")
 t.check("an empty keyword is a 400 naming query", st == 400
         and "query" in body["data"]["errors"], (st, body))
@@ -441,6 +456,14 @@ count_before = body.get("total")
 
 st, body, _ = srv.call("DELETE", "/api/search/query/%s" % sid, token=ro)
 t.check("a read-only user cannot delete (403)", st == 403, st)
+srv.cli("workflow", "add", "wf-hot", "--collection", sdoc["name"], "--action",
+        "rst-ioc-lookup-action")
+st, body, _ = srv.call("DELETE", "/api/search/query/%s" % sid, token=ana)
+t.check("a workflow's saved search is not deleted (409 naming the workflow)",
+        st == 409 and "wf-hot" in str(body), (st, body))
+st, body, _ = get("/api/search/query/%s" % sid)
+t.check("... and it is still there", st == 200, st)
+srv.cli("workflow", "delete", "wf-hot")
 st, body, _ = srv.call("DELETE", "/api/search/query/%s" % sid, token=ana)
 t.check("an analyst deletes the saved search (204)", st == 204, (st, body))
 st, _, _ = get("/api/search/query/%s" % sid)

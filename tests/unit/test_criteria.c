@@ -222,6 +222,19 @@ static void test_against_a_library(void **state) {
       run(lib, "{\"criteria\":{\"+or\":{\"tag\":\"t2\",\"source\":\"S2\"}}}", "value", ids, 16), 2);
   assert_int_equal(ids[0], c); /* "1.2.3.4" < "axb..." */
   assert_int_equal(ids[1], b);
+  /* "is"/"like" as ThreatQ's clients send them; +not with a list is none of them. */
+  assert_int_equal(run(lib, "{\"criteria\":{\"value\":{\"is\":\"1.2.3.4\"}}}", NULL, ids, 16), 1);
+  assert_int_equal(ids[0], c);
+  assert_int_equal(run(lib, "{\"criteria\":{\"value\":{\"like\":\"%example%\"}}}", NULL, ids, 16),
+                   2);
+  assert_int_equal(
+      run(lib, "{\"criteria\":{\"source\":{\"+not\":[\"S1\",\"S9\"]}}}", NULL, ids, 16), 1);
+  assert_int_equal(ids[0], b);
+  assert_int_equal(
+      run(lib, "{\"criteria\":{\"type_name\":{\"+not\":[\"FQDN\",\"MD5\"]}}}", NULL, ids, 16), 1);
+  assert_int_equal(ids[0], c);
+  assert_int_equal(run(lib, "{\"filters\":{\"+or\":[]},\"criteria\":{\"+and\":[]}}", NULL, ids, 16),
+                   3);
   /* A keyset walk after an id. */
   tq_criteria *all = compile_ok("{}");
   int64_t *page = NULL;
