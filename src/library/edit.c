@@ -168,7 +168,6 @@ static tq_code delete_in_tx(tq_lib *lib, int64_t id, tq_err *err) {
       "DELETE FROM attributes WHERE object_id=?1",
       "DELETE FROM object_sources WHERE object_id=?1",
       "DELETE FROM object_tags WHERE object_id=?1",
-      "DELETE FROM stix_refs WHERE object_id=?1",
       "DELETE FROM temp.touched WHERE id=?1",
       "DELETE FROM objects WHERE id=?1",
   };
