@@ -213,8 +213,11 @@ try:
                           ada)
         writes.append(ms if st == 201 else 99999)
         time.sleep(0.05)
+    mst, metrics, _ = srv.call("GET", "/metrics")
     r = run_get(rid, rex)
     still = r.get("state") == "running"
+    t.check("GET /metrics: tqhost_runs_active 1 during the run",
+            mst == 200 and "tqhost_runs_active 1" in str(metrics), str(metrics)[-400:])
     print("  during the run: health max %.1f ms, users/current max %.1f ms, engine write "
           "(POST /api/users) max %.1f ms; run at %s/%s" %
           (max(health), max(current), max(writes), r.get("done"), r.get("total")))
