@@ -7,7 +7,6 @@
  *   stix_refs     STIX id -> library object (one id may map to several objects)
  *   stix_seen     the version of each STIX object a feed already ingested
  *   stix_pending  relationships whose other end has not arrived yet
- *   stix_refs_object_gone  trigger: a deleted object's rows of stix_refs go with it
  *
  * Migration 1 makes them only where missing: a library made before the part owned them
  * (library schema version 2..4, the same tables made by library/schema.c) keeps its rows and
@@ -37,11 +36,6 @@ static const char *const MIGRATIONS[] = {
     " to_id TEXT NOT NULL, link_type TEXT NOT NULL DEFAULT '',"
     " PRIMARY KEY(feed, from_id, to_id, link_type)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS stix_pending_to ON stix_pending(to_id);",
-    /* 2: an object deleted (library/edit.c, one at a time) takes its STIX ids with it, without
-     * the library knowing about this part's table (a scan of stix_refs per deleted object, as
-     * the library's own DELETE did before). */
-    "CREATE TRIGGER IF NOT EXISTS stix_refs_object_gone AFTER DELETE ON objects"
-    " BEGIN DELETE FROM stix_refs WHERE object_id=OLD.id; END;",
 };
 
 static const tq_lib_part FEED_PART = {"feed", MIGRATIONS,
