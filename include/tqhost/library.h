@@ -436,6 +436,13 @@ tq_code tq_lib_setting_get(tq_lib *lib, const char *scope, const char *key, char
  * (see tq_lib_rows) are written before it is returned, so a raw read sees them; a statement
  * prepared earlier and stepped later does not trigger that. */
 struct sqlite3 *tq_lib_db(tq_lib *lib);
+/* A statement on this connection cached by the address of its SQL text, which must be a string
+ * literal (the same address on every call): prepared on first use, reset with its bindings
+ * cleared on each call; for the reads a part repeats on its own tables per request (the
+ * server's token check). Borrowed, owned by lib: valid until tq_lib_close, never finalized by
+ * the caller, who resets it (sqlite3_reset) when done so that no read transaction stays open.
+ * NULL with err when it cannot be prepared (a missing table...). */
+struct sqlite3_stmt *tq_lib_stmt(tq_lib *lib, const char *sql, tq_err *err);
 
 /* ---- a part's own tables ---------------------------------------------------------------------
  * A part above the library (feed/, workflow/, server/) owns its tables: it lists their
@@ -498,8 +505,9 @@ typedef struct tq_lib_writer_stats {
   long committed; /* objects in transactions committed so far (not counting close's) */
 } tq_lib_writer_stats;
 tq_code tq_lib_writer_open(tq_lib *lib, size_t per_tx, tq_lib_writer **out, tq_err *err);
+/* *id, *created and *value (the value as stored, canonical; malloc'd) may be NULL. */
 tq_code tq_lib_writer_put(tq_lib_writer *w, const tq_object_in *in, int64_t *id, int *created,
-                          tq_err *err);
+                          char **value, tq_err *err);
 const tq_lib_writer_stats *tq_lib_writer_stats_get(const tq_lib_writer *w);
 tq_code tq_lib_writer_close(tq_lib_writer *w, int commit, tq_err *err);
 

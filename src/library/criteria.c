@@ -115,8 +115,9 @@ typedef enum { OP_EQ, OP_NE, OP_GT, OP_GE, OP_LT, OP_LE, OP_LIKE } op_kind;
 static const struct {
   const char *name;
   op_kind op;
-} OPS[] = {{"+equals", OP_EQ}, {"+eq", OP_EQ}, {"+not", OP_NE}, {"+neq", OP_NE},   {"+gt", OP_GT},
-           {"+gte", OP_GE},    {"+lt", OP_LT}, {"+lte", OP_LE}, {"+like", OP_LIKE}};
+} OPS[] = {{"+equals", OP_EQ}, {"+eq", OP_EQ},  {"+not", OP_NE},  {"+neq", OP_NE},
+           {"+gt", OP_GT},     {"+gte", OP_GE}, {"+lt", OP_LT},   {"+lte", OP_LE},
+           {"+like", OP_LIKE}, {"is", OP_EQ},   {"like", OP_LIKE}};
 
 static const char *const OP_SQL[] = {" = ", " <> ", " > ", " >= ", " < ", " <= ", " LIKE "};
 
@@ -489,26 +490,27 @@ static tq_code attr_cond(comp *k, const char *col, const cJSON *v) {
   return rc == TQ_OK ? emit(k, ")") : rc;
 }
 
-/* EXISTS (or NOT EXISTS for +not) over a set-valued field for one value v. */
+/* IN (or NOT IN for +not) the objects of a set-valued field matching one value v. */
 static tq_code set_exists(comp *k, field_kind f, op_kind op, const cJSON *v) {
   if (op != OP_EQ && op != OP_NE && op != OP_LIKE)
     return fail(k, "this field takes +equals, +not, +neq, +like only");
-  tq_code rc = emit(k, op == OP_NE ? "NOT EXISTS(" : "EXISTS(");
+  /* An uncorrelated IN: the set's matching object ids are found once (through the by-source
+   * and by-tag indexes), not probed once per object. */
+  tq_code rc = emit(k, op == OP_NE ? "o.id NOT IN (" : "o.id IN (");
   if (rc != TQ_OK)
     return rc;
   op_kind m = OP_EQ;
   if (f == F_SOURCE) {
-    rc = emit(k, "SELECT 1 FROM object_sources os JOIN sources s ON s.id=os.source_id"
-                 " WHERE os.object_id=o.id AND ");
+    rc = emit(k, "SELECT os.object_id FROM object_sources os JOIN sources s"
+                 " ON s.id=os.source_id WHERE ");
     if (rc == TQ_OK)
       rc = text_match(k, "s.name", m, v);
   } else if (f == F_TAG) {
-    rc = emit(k, "SELECT 1 FROM object_tags ot JOIN tags t ON t.id=ot.tag_id"
-                 " WHERE ot.object_id=o.id AND ");
+    rc = emit(k, "SELECT ot.object_id FROM object_tags ot JOIN tags t ON t.id=ot.tag_id WHERE ");
     if (rc == TQ_OK)
       rc = text_match(k, "t.name", m, v);
   } else {
-    rc = emit(k, "SELECT 1 FROM attributes a WHERE a.object_id=o.id AND ");
+    rc = emit(k, "SELECT a.object_id FROM attributes a WHERE ");
     if (rc != TQ_OK)
       return rc;
     if (cJSON_IsString(v))
@@ -586,7 +588,11 @@ static tq_code field_cond(comp *k, const char *name, const cJSON *v) {
                    "expires_at, +and, +or)");
   field_kind f = FIELDS[fi].kind;
   const char *col = FIELDS[fi].column;
-  int ops = cJSON_IsObject(v) && v->child && v->child->string && v->child->string[0] == '+';
+  /* An object of operators ("+gte", ...; also "is" and "like" as ThreatQ's clients send them);
+   * for attribute, {"name", "value"} is the other form. */
+  op_kind op0;
+  int ops = cJSON_IsObject(v) && v->child && v->child->string &&
+            (v->child->string[0] == '+' || find_op(v->child->string, &op0));
   if (!ops)
     return field_op(k, f, col, OP_EQ, v);
   tq_code rc = emit(k, "(");

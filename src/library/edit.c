@@ -161,6 +161,36 @@ tq_code tq_lib_object_edit(tq_lib *lib, int64_t id, const tq_object_edit *e, tq_
   IN_TX(lib, err, edit_in_tx(lib, id, e, err));
 }
 
+/* The rows other parts keep about an object (feed/'s stix_refs, ...): every table whose
+ * foreign key names objects(id) with ON DELETE CASCADE. The library does not know those
+ * tables; their DDL says what goes with an object, and foreign_keys stays off (old rows of
+ * other tables may not satisfy theirs), so the cascade is done here. */
+static tq_code delete_part_rows(tq_lib *lib, int64_t id, tq_err *err) {
+  sqlite3_stmt *st = one_stmt(lib,
+                              "SELECT m.name, f.\"from\" FROM sqlite_schema m,"
+                              " pragma_foreign_key_list(m.name) f WHERE m.type='table'"
+                              " AND f.\"table\"='objects' AND f.on_delete='CASCADE'",
+                              err);
+  if (st == NULL)
+    return TQ_EDB;
+  tq_code rc = TQ_OK;
+  int step;
+  while (rc == TQ_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    char *sql = sqlite3_mprintf("DELETE FROM \"%w\" WHERE \"%w\"=?1",
+                                (const char *)sqlite3_column_text(st, 0),
+                                (const char *)sqlite3_column_text(st, 1));
+    if (sql == NULL)
+      rc = tq_err_set(err, TQ_ENOMEM, "out of memory deleting object %lld", (long long)id);
+    else
+      rc = run_ints(lib, sql, &id, 1, NULL, err);
+    sqlite3_free(sql);
+  }
+  if (rc == TQ_OK && step != SQLITE_DONE)
+    rc = lib_db_err(lib, err, "reading the tables that refer to objects");
+  sqlite3_finalize(st);
+  return rc;
+}
+
 static tq_code delete_in_tx(tq_lib *lib, int64_t id, tq_err *err) {
   static const char *const SQL[] = {
       "DELETE FROM link_attributes WHERE link_id IN (SELECT id FROM links WHERE a=?1 OR b=?1)",
@@ -172,6 +202,8 @@ static tq_code delete_in_tx(tq_lib *lib, int64_t id, tq_err *err) {
       "DELETE FROM objects WHERE id=?1",
   };
   tq_code rc = object_type_of(lib, id, NULL, err);
+  if (rc == TQ_OK)
+    rc = delete_part_rows(lib, id, err);
   for (size_t i = 0; rc == TQ_OK && i < sizeof SQL / sizeof SQL[0]; i++)
     rc = run_ints(lib, SQL[i], &id, 1, NULL, err);
   return rc;

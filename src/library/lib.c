@@ -321,6 +321,10 @@ void tq_lib_close(tq_lib *lib) {
   free(lib);
 }
 
+struct sqlite3_stmt *tq_lib_stmt(tq_lib *lib, const char *sql, tq_err *err) {
+  return lib_stmt_sql(lib, sql, err);
+}
+
 struct sqlite3 *tq_lib_db(tq_lib *lib) {
   if (lib->queued)
     lib_queues_settle(lib, NULL); /* a failure fails the commit */

@@ -384,16 +384,17 @@ tq_code lib_migrate(tq_lib *lib, tq_err *err) {
 static const char PARTS_TABLE[] =
     "CREATE TABLE IF NOT EXISTS tq_parts(name TEXT PRIMARY KEY, version INTEGER NOT NULL)";
 
+/* The statement is cached once tq_parts exists (the server asks on every request); before,
+ * each call tries to prepare it. */
 static int part_version(tq_lib *lib, const char *name) {
-  sqlite3_stmt *st = NULL;
+  sqlite3_stmt *st = lib_stmt_sql(lib, "SELECT version FROM tq_parts WHERE name=?", NULL);
   int v = 0;
-  if (sqlite3_prepare_v2(lib->db, "SELECT version FROM tq_parts WHERE name=?", -1, &st, NULL) !=
-      SQLITE_OK)
+  if (st == NULL)
     return 0; /* no table yet */
   sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
   if (sqlite3_step(st) == SQLITE_ROW)
     v = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
+  sqlite3_reset(st);
   return v;
 }
 

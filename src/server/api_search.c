@@ -622,9 +622,12 @@ static void api_saved_list(tq_req *rq, tq_resp *rs) {
   tq_resp_list(rs, list, (int64_t)n, limit, offset);
 }
 
+/* By id, or by hash as ThreatQ's clients name a saved search (the first of that hash). */
 static void api_saved_get(tq_req *rq, tq_resp *rs) {
-  int64_t id = tq_req_id(rq, 0, rs);
-  if (id == 0)
+  const char *p = rq->params[0];
+  int by_hash = strlen(p) == HASH_HEX && strspn(p, "0123456789abcdef") == HASH_HEX;
+  int64_t id = by_hash ? 0 : tq_req_id(rq, 0, rs);
+  if (id == 0 && !by_hash)
     return;
   tq_err err;
   tq_err_clear(&err);
@@ -632,8 +635,19 @@ static void api_saved_get(tq_req *rq, tq_resp *rs) {
   size_t n = 0;
   if (tq_lib_collection_rows(rq->rd, id, &rows, &n, &err) != TQ_OK)
     return tq_resp_err(rs, NULL, &err);
-  tq_resp_data(rs, 200, saved_json(&rows[0]));
+  cJSON *found = NULL;
+  for (size_t i = 0; i < n && found == NULL; i++) {
+    cJSON *j = saved_json(&rows[i]);
+    const cJSON *h = j ? cJSON_GetObjectItemCaseSensitive(j, "hash") : NULL;
+    if (!by_hash || (cJSON_IsString(h) && strcmp(h->valuestring, p) == 0))
+      found = j;
+    else
+      cJSON_Delete(j);
+  }
   tq_collection_rows_free(rows, n);
+  if (found == NULL)
+    return tq_resp_fail(rs, 404, "no saved search with hash '%s'", p);
+  tq_resp_data(rs, 200, found);
 }
 
 static void api_saved_add(tq_req *rq, tq_resp *rs) {

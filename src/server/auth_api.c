@@ -124,7 +124,9 @@ static int64_t access_ttl(void) {
  * user name (or client id) and per client address: MAX_FAILS failures within WINDOW lock the key
  * for a delay that doubles at each lock (LOCK_BASE_S, up to an hour) and falls back once a window
  * passes without failure. A locked key is refused with 429 before any password is checked. A
- * successful login clears its user's counter. */
+ * successful login clears its user's counter. Checks in flight count too: once a key has failed,
+ * its failures plus its checks running at once may not pass MAX_FAILS, so that guesses sent in
+ * parallel (one per HTTP thread) do not all pass before the first failure counts. */
 #define BRAKE_SLOTS 1024
 #define BRAKE_KEY 160
 #define BRAKE_WINDOW_MS (15 * 60 * 1000)
@@ -136,6 +138,7 @@ typedef struct brake_slot {
   char key[BRAKE_KEY];
   int fails;
   int level;
+  int pending; /* checks admitted and not finished */
   int64_t first_ms, last_ms, until_ms;
 } brake_slot;
 
@@ -146,14 +149,15 @@ static void brake_key(char out[BRAKE_KEY], char kind, const char *s) {
   snprintf(out, BRAKE_KEY, "%c:%s", kind, s ? s : "");
 }
 
-/* The slot of key (made when make, evicting the least recently failed unlocked one). */
+/* The slot of key (made when make, evicting the least recently failed unlocked one; never one
+ * with checks in flight). Under BRAKE_MU. */
 static brake_slot *brake_find(const char *key, int make, int64_t now) {
   brake_slot *victim = NULL;
   for (size_t i = 0; i < BRAKE_SLOTS; i++) {
     brake_slot *b = &BRAKE[i];
     if (b->key[0] && strcmp(b->key, key) == 0)
       return b;
-    if (!make)
+    if (!make || b->pending > 0)
       continue;
     int b_free = b->key[0] == '\0' || (b->until_ms <= now && now - b->last_ms > BRAKE_WINDOW_MS);
     if (victim == NULL || (b_free && victim->key[0]) ||
@@ -168,19 +172,53 @@ static brake_slot *brake_find(const char *key, int make, int64_t now) {
   return victim;
 }
 
-/* Seconds until key may try again (0: now). */
-static int brake_wait(const char *key) {
-  int64_t now = tq_mono_ms();
-  int wait = 0;
-  pthread_mutex_lock(&BRAKE_MU);
+/* Seconds key must wait (0: it may try now, given one more check in flight). Under BRAKE_MU. */
+static int brake_wait_locked(const char *key, int max_fails, int64_t now) {
   brake_slot *b = brake_find(key, 0, now);
-  if (b && b->until_ms > now)
-    wait = (int)((b->until_ms - now + 999) / 1000);
+  if (b == NULL)
+    return 0;
+  if (b->until_ms > now)
+    return (int)((b->until_ms - now + 999) / 1000);
+  int fails = now - b->first_ms > BRAKE_WINDOW_MS ? 0 : b->fails;
+  if (fails > 0 && fails + b->pending >= max_fails)
+    return 1; /* the checks in flight may lock it: ask again in a second */
+  return 0;
+}
+
+/* Admits one check for the user key k1 and the address key k2: 0 when admitted (each key's
+ * pending count raised: brake_fail, brake_success or brake_leave lowers it), else the seconds
+ * to wait. */
+static int brake_enter(const char *k1, const char *k2) {
+  int64_t now = tq_mono_ms();
+  pthread_mutex_lock(&BRAKE_MU);
+  int w1 = brake_wait_locked(k1, BRAKE_USER_FAILS, now);
+  int w2 = brake_wait_locked(k2, BRAKE_ADDR_FAILS, now);
+  int wait = w1 > w2 ? w1 : w2;
+  if (wait == 0) {
+    brake_slot *b = brake_find(k1, 1, now);
+    if (b)
+      b->pending++;
+    if ((b = brake_find(k2, 1, now)) != NULL)
+      b->pending++;
+  }
   pthread_mutex_unlock(&BRAKE_MU);
   return wait;
 }
 
-/* Counts a failure of key; the seconds of the lock it started, 0 when none. */
+static void leave_locked(brake_slot *b) {
+  if (b && b->pending > 0)
+    b->pending--;
+}
+
+/* A check admitted by brake_enter ended without an answer on the password. */
+static void brake_leave(const char *key) {
+  pthread_mutex_lock(&BRAKE_MU);
+  leave_locked(brake_find(key, 0, tq_mono_ms()));
+  pthread_mutex_unlock(&BRAKE_MU);
+}
+
+/* Counts a failure of key (ending its admitted check); the seconds of the lock it started, 0
+ * when none. */
 static int brake_fail(const char *key, int max_fails) {
   int64_t now = tq_mono_ms();
   int locked = 0;
@@ -188,6 +226,7 @@ static int brake_fail(const char *key, int max_fails) {
   pthread_mutex_lock(&BRAKE_MU);
   brake_slot *b = brake_find(key, 1, now);
   if (b) {
+    leave_locked(b);
     if (b->last_ms && now - b->last_ms > BRAKE_WINDOW_MS)
       b->level = 0;
     if (b->fails == 0 || now - b->first_ms > BRAKE_WINDOW_MS) {
@@ -208,11 +247,20 @@ static int brake_fail(const char *key, int max_fails) {
   return locked;
 }
 
-static void brake_reset(const char *key) {
+/* A right password for key: its check ends and its failures are forgotten. */
+static void brake_success(const char *key) {
   pthread_mutex_lock(&BRAKE_MU);
   brake_slot *b = brake_find(key, 0, tq_mono_ms());
-  if (b)
+  if (b) {
+    int pending = b->pending > 0 ? b->pending - 1 : 0;
+    char k[BRAKE_KEY];
+    tq_strlcpy(k, b->key, sizeof k);
     memset(b, 0, sizeof *b);
+    if (pending > 0) { /* other checks still run: keep the slot for them */
+      tq_strlcpy(b->key, k, sizeof b->key);
+      b->pending = pending;
+    }
+  }
   pthread_mutex_unlock(&BRAKE_MU);
 }
 
@@ -556,9 +604,35 @@ static int params_form(const tq_req *rq, token_params *p, tq_resp *rs) {
   return 1;
 }
 
+/* Whether a JSON text holds the escape \u0000 in a string: cJSON decodes it into a NUL that
+ * ends the C string, so "adm\u0000x" would be read as "adm" and a password "p1\u0000rest" as
+ * "p1". Outside strings a backslash is a syntax error anyway. */
+static int json_has_nul(const char *s, size_t n) {
+  for (size_t i = 0; i + 1 < n; i++) {
+    if (s[i] != '\\')
+      continue;
+    if (s[i + 1] == 'u' && i + 5 < n && strncmp(s + i + 2, "0000", 4) == 0)
+      return 1;
+    i++; /* the escaped character (a backslash too) */
+  }
+  return 0;
+}
+
+/* The body as JSON, refusing \u0000 in its strings (400); NULL after filling rs. */
+static cJSON *json_body(const tq_req *rq, tq_resp *rs, int oauth) {
+  if (json_has_nul(rq->body, rq->body_len)) {
+    if (oauth)
+      oauth_invalid(rs, "request", "a JSON string holds \\u0000 (NUL): not accepted");
+    else
+      tq_resp_invalid(rs, "request", "a JSON string holds \\u0000 (NUL): not accepted");
+    return NULL;
+  }
+  return tq_req_json(rq, rs);
+}
+
 /* Fills p from a JSON object body; 0 after filling rs with a 400. */
 static int params_json(const tq_req *rq, token_params *p, tq_resp *rs) {
-  cJSON *body = tq_req_json(rq, rs);
+  cJSON *body = json_body(rq, rs, 1);
   if (body == NULL)
     return 0;
   int ok = 1;
@@ -665,25 +739,17 @@ static int params_basic(const tq_req *rq, token_params *p, tq_resp *rs) {
   return ok;
 }
 
-/* 429 when either key is locked. */
-static int refused_locked(tq_resp *rs, const char *k1, const char *k2) {
-  int w1 = brake_wait(k1), w2 = brake_wait(k2);
-  int wait = w1 > w2 ? w1 : w2;
-  if (wait == 0)
-    return 0;
-  oauth_fail(rs, 429, "too_many_requests", "too many failed logins: try again later");
-  rs->retry_after_s = wait;
-  return 1;
-}
-
 /* A password or client-credentials check on this thread; the outcome goes to the engine. */
 static void login(tq_req *rq, tq_resp *rs, const char *name, const char *secret, int client) {
   char ukey[BRAKE_KEY], akey[BRAKE_KEY];
   brake_key(ukey, client ? 'c' : 'u', name);
   brake_key(akey, 'a', rq->remote);
   const char *grant = client ? "client_credentials" : "password";
-  if (refused_locked(rs, ukey, akey)) {
+  int wait = brake_enter(ukey, akey);
+  if (wait > 0) {
     count_login(grant, "locked");
+    oauth_fail(rs, 429, "too_many_requests", "too many failed logins: try again later");
+    rs->retry_after_s = wait;
     return;
   }
   tq_user u;
@@ -691,23 +757,31 @@ static void login(tq_req *rq, tq_resp *rs, const char *name, const char *secret,
   tq_err_clear(&err);
   tq_code rc = client ? tq_auth_check_client(rq->rd, name, secret, &u, &err)
                       : tq_auth_check_login(rq->rd, name, secret, &u, &err);
-  if (rc != TQ_OK && rc != TQ_EDENIED)
+  if (rc != TQ_OK && rc != TQ_EDENIED) {
+    brake_leave(ukey);
+    brake_leave(akey);
     return tq_resp_err(rs, NULL, &err);
+  }
+  int locked_s = 0;
+  count_login(grant, rc == TQ_OK ? "ok" : "failed");
+  if (rc == TQ_OK) {
+    brake_success(ukey);
+    brake_leave(akey);
+  } else {
+    int l1 = brake_fail(ukey, BRAKE_USER_FAILS), l2 = brake_fail(akey, BRAKE_ADDR_FAILS);
+    locked_s = l1 > l2 ? l1 : l2;
+  }
   auth_job *j = job_new(rq, rc == TQ_OK ? J_LOGIN : J_LOGIN_FAILED, rs);
   if (j == NULL)
     return;
   j->client = client;
+  j->locked_s = locked_s;
   snprintf(j->detail, sizeof j->detail, "%s", client ? "client_credentials" : "password");
-  count_login(grant, rc == TQ_OK ? "ok" : "failed");
   if (rc == TQ_OK) {
-    brake_reset(ukey);
     j->user_id = u.id;
     tq_strlcpy(j->name, u.name, sizeof j->name);
-  } else {
-    int l1 = brake_fail(ukey, BRAKE_USER_FAILS), l2 = brake_fail(akey, BRAKE_ADDR_FAILS);
-    j->locked_s = l1 > l2 ? l1 : l2;
+  } else
     tq_strlcpy(j->name, name, sizeof j->name);
-  }
   to_engine(rq, rs, j);
 }
 
@@ -838,7 +912,7 @@ static int body_role_password(const cJSON *body, auth_job *j, tq_resp *rs) {
 }
 
 static cJSON *object_body(tq_req *rq, tq_resp *rs) {
-  cJSON *body = tq_req_json(rq, rs);
+  cJSON *body = json_body(rq, rs, 0);
   if (body && !cJSON_IsObject(body)) {
     cJSON_Delete(body);
     tq_resp_invalid(rs, "request", "the body must be a JSON object");

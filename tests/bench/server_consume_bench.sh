@@ -66,7 +66,7 @@ def run_consume(k):
         srv.add_user("bench", "analyst")
         tok = srv.login("bench")
         hdr = {"Content-Type": "application/json", "Authorization": "Bearer " + tok}
-        added, errors = [0], []
+        added, errors, lock = [0], [], threading.Lock()
 
         def client(part):
             conn = srv.connection(timeout=600)
@@ -77,7 +77,9 @@ def run_consume(k):
                 if r.status != 200:
                     errors.append("consume: %d %s" % (r.status, payload[:300]))
                     return
-                added[0] += sum(1 for o in json.loads(payload)["data"] if o["created"])
+                k = sum(1 for o in json.loads(payload)["data"] if o["created"])
+                with lock:
+                    added[0] += k
             conn.close()
 
         t0 = time.monotonic()

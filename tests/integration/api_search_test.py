@@ -234,6 +234,11 @@ crit_is("updated_at +lt now-1 day", {"criteria": {"updated_at": {"+lt": "now-1 d
 crit_is("updated_at +gte now-1 hour", {"criteria": {"updated_at": {"+gte": "now-1 hour"}}},
         list(ID))
 crit_is("empty document: all", {}, list(ID))
+# The shape a ThreatQ client (Siemplify's connector) sends: "is", empty "+or" lists.
+crit_is("a client's payload ({\"is\": ...}, empty +or)", {"criteria": {}, "filters": {"+or": [
+    {"+and": [{"+and": [{"+or": [{"value": {"is": "d41d8cd98f00b204e9800998ecf8427e"}}]}]},
+              {"+and": [{"+or": [{"type_name": "MD5"}, {"type_name": "SHA-1"}]}]},
+              {"+and": [{"+or": []}]}]}]}}, ["d41d8cd98f00b204e9800998ecf8427e"])
 crit_is("SQL metacharacters in every string",
         {"criteria": {"value": EVIL, "source": EVIL_SRC, "tag": EVIL_TAG,
                       "attribute": {"name": EVIL, "value": EVIL}}}, [EVIL])
@@ -386,6 +391,10 @@ t.check("the list holds exactly the one saved search", st == 200 and body["total
 st, body, _ = get("/api/search/query/%s" % sid)
 t.check("GET a saved search by id", st == 200 and body["data"]["hash"] == saved.get("hash")
         and body["data"]["api_query"]["criteria"] == sdoc["criteria"], (st, body))
+st, body, _ = get("/api/search/query/%s" % saved.get("hash"))
+t.check("GET a saved search by its hash", st == 200 and body["data"]["id"] == sid, (st, body))
+st, body, _ = get("/api/search/query/%s" % ("f" * 32))
+t.check("an unknown saved search hash is 404", st == 404, (st, body))
 st, body, _ = get("/api/indicators/query/hash/%s?limit=100" % saved.get("hash"))
 hot = want("axb.example.com", "hot.example.net")
 t.check("the saved search's hash runs it", ids((st, body)) == hot, (st, body))
@@ -440,7 +449,14 @@ st, _, _ = srv.call("DELETE", "/api/search/query/%s" % sid, token=ana)
 t.check("deleting it again is 404", st == 404, st)
 st, body, _ = get("/api/search/query/%s" % urllib.parse.quote(EVIL, safe=""))
 t.check("a non-numeric saved search id is 400", st == 400, (st, body))
-rc, out, _ = srv.cli("audit", "list", check=False)
+srv.add_user("adm", "admin")
+adm = srv.login("adm")
+st, body, _ = srv.call("GET", "/api/audit?what=search.save", token=adm)
+t.check("saving is audited once (search.save, by whom, which name)", st == 200
+        and body["total"] == 1 and body["data"][0]["who"] == "ana"
+        and "hot" in body["data"][0]["target"], (st, body))
+st, body, _ = srv.call("GET", "/api/audit?what=search.delete", token=adm)
+t.check("deleting is audited (search.delete)", st == 200 and body["total"] == 1, (st, body))
 st, body, _ = srv.call("GET", "/api/search/query", token=ro)
 t.check("nothing else was saved by the refused requests", st == 200 and body["total"] == 1,
         body)

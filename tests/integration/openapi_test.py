@@ -11,7 +11,7 @@
     and one the document lists for that route, and its body must validate against the
     document's schema for that route, status and content type ($refs resolved).
 
-Usage: openapi_test.py TQHOST SOURCE_DIR
+Usage: openapi_test.py TQHOST SOURCE_DIR [RSTSIM]
 """
 
 import json
@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 import jsonschema
 import yaml
@@ -276,7 +277,16 @@ def validate(method, path, status, ctype, body):
             for e in v.iter_errors(body)][:5]
 
 
-srv = Server(TQHOST, WORK, env={"TQHOST_LOGIN_DELAY": "1"})
+SIM_URL = None
+sim = None
+if len(sys.argv) > 3:  # rstsim, for the operations' examples
+    sim = subprocess.Popen([os.path.abspath(sys.argv[3]), "--port", "0", "--hit-ratio", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    m = re.match(r"rstsim listening on 127\.0\.0\.1:(\d+)", sim.stdout.readline().decode())
+    SIM_URL = "http://127.0.0.1:%s/v1" % m.group(1) if m else None
+srv = Server(TQHOST, WORK, env={"TQHOST_LOGIN_DELAY": "1", "TQHOST_TICK_S": "0",
+                                "TQHOST_PLUGINS": os.path.join(SRC, "plugins"),
+                                "TQHOST_ACTIONS": os.path.join(SRC, "actions")})
 try:
     st, body, hdrs = srv.call("GET", "/api/openapi.yaml")
     raw = body if isinstance(body, str) else json.dumps(body)
@@ -287,6 +297,14 @@ try:
     T.check("GET /api/openapi.yaml needs no token and parses as the same document",
             yaml.safe_load(raw) == DOC)
 
+    ips = os.path.join(WORK, "ips.txt")
+    with open(ips, "w") as f:
+        f.write("".join("10.8.0.%d\n" % i for i in range(1, 21)))
+    srv.cli("indicator", "import", ips, "--source", "Doc")
+    srv.cli("collection", "add", "docips", "--type", "IP Address", "--source", "Doc")
+    if SIM_URL:
+        srv.cli("plugin", "configure", "rst-ioc-lookup", "api_key=doc-key",
+                "base_url=" + SIM_URL)
     srv.add_user("adm", "admin")
     srv.add_user("ana", "analyst")
     srv.add_user("ro", "read-only")
@@ -439,6 +457,126 @@ try:
             E("GET", I + "/adversaries", "read-only", None, 200),
             E("POST", I + "/adversaries", "analyst", {"id": "x"}, 400),
         ]
+        # ---- search: the list, criteria, hash pages, keyword, saved searches, score
+        crit = {"criteria": {"type_name": "FQDN"}, "filters": {"score": {"+gte": 0}}}
+        EXAMPLES += [
+            E("GET", "/api/indicators?type=FQDN&value=%25.example.com&sort=-id&limit=5",
+              "read-only", None, 200),
+            E("GET", "/api/indicators?type=Nope", "read-only", None, 400),
+            E("GET", "/api/indicators", None, None, 401),
+            E("POST", "/api/indicators/query?limit=5", "read-only", crit, 200,
+              then=lambda b: STATE.__setitem__("qhash", b.get("hash"))),
+            E("POST", "/api/indicators/query", "read-only", {"criteria": {"bogus": 1}}, 400),
+            E("GET", "/api/indicators/query/hash/{qhash}?limit=2&cursorMark=*", "read-only",
+              None, 200),
+            E("GET", "/api/indicators/query/hash/{qhash}?cursorMark=forged", "read-only", None,
+              400),
+            E("GET", "/api/indicators/query/hash/" + "0" * 32, "read-only", None, 404),
+            E("GET", "/api/search?query=example&limit=5", "read-only", None, 200),
+            E("GET", "/api/search", "read-only", None, 400),
+            E("POST", "/api/search/query", "analyst", dict(crit, name="doc search"), 201,
+              then=save("sqid")),
+            E("POST", "/api/search/query", "read-only", dict(crit, name="nope"), 403),
+            E("POST", "/api/search/query", "analyst", dict(crit, name="doc search"), 409),
+            E("POST", "/api/search/query", "analyst", {"name": "x", "filters": {"zz": 1}}, 400),
+            E("GET", "/api/search/query?limit=5", "read-only", None, 200),
+            E("GET", "/api/search/query/{sqid}", "read-only", None, 200),
+            E("GET", "/api/search/query/{qhash}", "read-only", None, 200),
+            E("GET", "/api/search/query/999999", "read-only", None, 404),
+            E("GET", I + "/score", "read-only", None, 200),
+            E("GET", "/api/indicators/999999/score", "read-only", None, 404),
+            E("DELETE", "/api/search/query/{sqid}", "analyst", None, 204),
+            E("DELETE", "/api/search/query/{sqid}", "analyst", None, 404),
+        ]
+
+    if ("post", "/api/plugins/{}/operations/{}") in ROUTES:
+        P = "/api/plugins/rst-ioc-lookup"
+        EXAMPLES += [
+            # ---- plugins: list, config, operations of an indicator, run and apply
+            E("GET", "/api/plugins", "read-only", None, 200),
+            E("GET", P, "read-only", None, 200),
+            E("GET", "/api/plugins/nope", "read-only", None, 404),
+            E("PUT", P + "/config", "admin", {"api_key": "doc-key", "base_url": SIM_URL}, 200),
+            E("PUT", P + "/config", "admin", {"colour": "blue"}, 400),
+            E("PUT", P + "/config", "analyst", {"api_key": "doc-key"}, 403),
+            E("PUT", "/api/plugins/nope/config", "admin", {"api_key": "doc-key"}, 404),
+            E("POST", "/api/indicators", "analyst", {"value": "45.83.122.166"}, 201,
+              then=save("ip")),
+            E("GET", "/api/indicators/{ip}/operations", "read-only", None, 200),
+            E("GET", "/api/indicators/999999/operations", "read-only", None, 404),
+            E("POST", P + "/operations/lookup", "analyst", {"object_id": "{ip}"}, 200,
+              then=lambda b: STATE.__setitem__("run_id", first(b).get("run_id"))),
+            E("POST", P + "/operations/nope", "analyst", {"object_id": "{ip}"}, 404),
+            E("POST", P + "/operations/lookup/apply", "analyst", {}, 400),
+            E("POST", P + "/operations/lookup/apply", "analyst", {"run_id": "0" * 32}, 404),
+            E("POST", P + "/operations/lookup/apply", "analyst", {"run_id": "{run_id}"}, 200),
+        ]
+
+    def wait_done(key):
+        """then: saves the run's id and waits until it has ended."""
+        def fn(b):
+            STATE[key] = first(b).get("id")
+            end = time.monotonic() + 90
+            while time.monotonic() < end:
+                st, r, _ = srv.call("GET", "/api/runs/%s" % STATE[key], token=TOK["read-only"])
+                if st != 200 or first(r).get("state") not in ("queued", "running",
+                                                              "cancelling"):
+                    return
+                time.sleep(0.1)
+        return fn
+
+    if ("post", "/api/actions/{}/runs") in ROUTES and SIM_URL:
+        A = "/api/actions/rst-ioc-lookup-action/runs"
+        TAXII = SIM_URL[:-len("/v1")] + "/taxii2/"
+        EXAMPLES += [
+            # ---- runs: actions, bulk runs, workflows, feeds
+            E("GET", "/api/actions", "read-only", None, 200),
+            E("POST", A, "analyst", {"collection": "docips", "concurrency": 2}, 202,
+              then=wait_done("rid")),
+            E("POST", A, "analyst", {"values": ["10.9.0.1", "10.9.0.2"]}, 202,
+              then=wait_done("vid")),
+            E("POST", A, "analyst", {}, 400),
+            E("POST", A, "read-only", {"collection": "docips"}, 403),
+            E("POST", "/api/actions/no-such-action/runs", "analyst", {"collection": "docips"},
+              404),
+            E("GET", "/api/runs", "read-only", None, 200),
+            E("GET", "/api/runs?limit=1000000000", "read-only", None, 200),
+            E("GET", "/api/runs/{rid}", "read-only", None, 200),
+            E("GET", "/api/runs/999999", "read-only", None, 404),
+            E("GET", "/api/runs/abc", "read-only", None, 400),
+            E("GET", "/api/runs/{rid}/items", "read-only", None, 200),
+            E("GET", "/api/runs/{rid}/items?state=failed", "read-only", None, 200),
+            E("POST", "/api/runs/{rid}/cancel", "analyst", None, 409),
+            E("POST", "/api/runs/{rid}/resume", "analyst", None, 409),
+            E("POST", "/api/runs/999999/cancel", "analyst", None, 404),
+            E("POST", "/api/workflows", "analyst",
+              {"name": "docwf", "collection": "docips", "actions": ["rst-ioc-lookup-action"],
+               "schedule": "every 6h", "settings": {}}, 201, then=save("wid")),
+            E("POST", "/api/workflows", "analyst",
+              {"name": "docwf2", "collection": "docips", "actions": ["rst-ioc-lookup-action"],
+               "schedule": "every 5h"}, 400),
+            E("POST", "/api/workflows", "analyst",
+              {"name": "docwf", "collection": "docips", "actions": ["rst-ioc-lookup-action"],
+               "schedule": "every 6h"}, 409),
+            E("GET", "/api/workflows", "read-only", None, 200),
+            E("GET", "/api/workflows/{wid}", "read-only", None, 200),
+            E("GET", "/api/workflows/999999", "read-only", None, 404),
+            E("PUT", "/api/workflows/{wid}", "analyst", {"enabled": False,
+                                                         "schedule": "daily 02:30"}, 200),
+            E("PUT", "/api/workflows/{wid}", "analyst", {"enabled": "yes"}, 400),
+            E("POST", "/api/workflows/{wid}/run", "analyst", None, 202, then=wait_done("wrid")),
+            E("DELETE", "/api/workflows/{wid}", "analyst", None, 204),
+            E("DELETE", "/api/workflows/{wid}", "analyst", None, 404),
+            E("POST", "/api/feeds", "admin", {"name": "docfeed", "preset": "rst-high",
+                                              "url": TAXII, "page_size": 100}, 201),
+            E("POST", "/api/feeds", "admin", {"name": "docfeed2", "preset": "nope",
+                                              "url": TAXII}, 400),
+            E("POST", "/api/feeds", "analyst", {"name": "docfeed3", "preset": "rst-high",
+                                                "url": TAXII}, 403),
+            E("GET", "/api/feeds", "read-only", None, 200),
+            E("POST", "/api/feeds/docfeed/poll", "analyst", None, 202),
+            E("POST", "/api/feeds/nope/poll", "analyst", None, 404),
+        ]
 
     def fill(v):
         """STATE placeholders in a path or in a body's "{name}" strings (ids as numbers)."""
@@ -494,5 +632,7 @@ try:
 finally:
     if srv.proc.poll() is None:
         srv.kill9()
+    if sim:
+        sim.kill()
 
 T.done()
