@@ -49,6 +49,14 @@ struct tq_runs {
   task *sched;
 };
 
+/* The gauge of runs and polls in progress (under rn->mu). */
+static void gauge(tq_runs *rn) {
+  size_t n = 0;
+  for (task *t = rn->tasks; t; t = t->next)
+    n += !t->finished && t->kind != T_SCHED;
+  tq_metric_set("tqhost_runs_active", "", (double)n);
+}
+
 /* ---- the start request ------------------------------------------------------------------- */
 
 void tq_runs_req_free(tq_runs_start_req *q) {
@@ -283,6 +291,7 @@ static void *task_main(void *arg) {
   pthread_mutex_lock(&t->rn->mu);
   t->finished = 1;
   t->run_id = 0;
+  gauge(t->rn);
   pthread_mutex_unlock(&t->rn->mu);
   return NULL;
 }
@@ -322,6 +331,7 @@ static tq_code spawn(tq_runs *rn, task *t, tq_err *err) {
   if (rc == TQ_OK) {
     t->next = rn->tasks;
     rn->tasks = t;
+    gauge(rn);
   }
   pthread_mutex_unlock(&rn->mu);
   if (rc != TQ_OK) {
@@ -360,6 +370,9 @@ tq_code tq_runs_start(tq_srv *srv, tq_runs **out, tq_err *err) {
     rn->tick_s = v;
   pthread_mutex_init(&rn->mu, NULL);
   pthread_cond_init(&rn->cv, NULL);
+  tq_metric_help("tqhost_runs_active", "gauge",
+                 "bulk runs, workflow runs and feed polls in progress (the scheduler apart)");
+  tq_metric_set("tqhost_runs_active", "", 0);
   task *s = calloc(1, sizeof *s);
   if (s) {
     s->kind = T_SCHED;

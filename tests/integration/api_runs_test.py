@@ -15,8 +15,11 @@ import sys
 import tempfile
 import time
 
+import jsonschema  # noqa: E402  (Debian's python3-jsonschema, python3-yaml)
+import yaml  # noqa: E402
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tqapi import Server, Tally, wait_for  # noqa: E402
+from tqapi import Server as _Server, Tally, wait_for  # noqa: E402
 
 TQ, SIM, SRC = sys.argv[1], sys.argv[2], sys.argv[3]
 N = int(os.environ.get("API_RUNS_N", "200"))
@@ -24,6 +27,48 @@ ACTION = "rst-ioc-lookup-action"
 RUNS = "/api/actions/%s/runs" % ACTION
 
 t = Tally()
+DOC = yaml.safe_load(open(os.path.join(SRC, "schemas", "openapi.yaml")))
+RESOLVER = jsonschema.RefResolver(base_uri="", referrer=DOC)
+MINE = ("/api/actions", "/api/runs", "/api/workflows", "/api/feeds")
+ANSWERS = []  # (method, path, status, content type, body) of every answer of these routes
+
+
+class Server(_Server):
+    """tqapi's Server, keeping the answers of the runs routes to check them against the
+    OpenAPI document at the end."""
+
+    def call(self, method, path, *a, **kw):
+        st, body, hdrs = super().call(method, path, *a, **kw)
+        if path.split("?")[0].startswith(MINE):
+            ANSWERS.append((method, path, st, hdrs.get("content-type", ""), body))
+        return st, body, hdrs
+
+
+def conforms(method, path, status, ctype, body):
+    """Problems of one answer against schemas/openapi.yaml (empty when it conforms)."""
+    segs = path.split("?")[0].strip("/").split("/")
+    op = None
+    for tmpl, item in DOC["paths"].items():
+        tt = tmpl.strip("/").split("/")
+        if len(tt) == len(segs) and all(a.startswith("{") or a == b for a, b in zip(tt, segs)):
+            if method.lower() in item and (op is None or tmpl.count("{") < op[0].count("{")):
+                op = (tmpl, item[method.lower()])
+    if op is None:
+        return ["%s %s: no operation in the document" % (method, path)]
+    resp = op[1].get("responses", {}).get(str(status))
+    if resp is None:
+        return ["%s %s: status %d not documented" % (method, op[0], status)]
+    if not resp.get("content"):
+        return [] if body in (None, "") else ["%s %s: a body where none is documented" %
+                                              (method, op[0])]
+    media = resp["content"].get(ctype.split(";")[0].strip())
+    if media is None:
+        return ["%s %s %d: content type %s not documented" % (method, op[0], status, ctype)]
+    v = jsonschema.Draft202012Validator(media.get("schema", {}), resolver=RESOLVER)
+    return ["%s %s %d: %s: %s" % (method, op[0], status,
+                                  "/".join(map(str, e.absolute_path)) or "body", e.message)
+            for e in v.iter_errors(body)][:3]
+
 work = tempfile.mkdtemp(prefix="api_runs.")
 sim = None
 srv = None
@@ -168,16 +213,21 @@ try:
                           ada)
         writes.append(ms if st == 201 else 99999)
         time.sleep(0.05)
+    mst, metrics, _ = srv.call("GET", "/metrics")
     r = run_get(rid, rex)
     still = r.get("state") == "running"
+    t.check("GET /metrics: tqhost_runs_active 1 during the run",
+            mst == 200 and "tqhost_runs_active 1" in str(metrics), str(metrics)[-400:])
     print("  during the run: health max %.1f ms, users/current max %.1f ms, engine write "
           "(POST /api/users) max %.1f ms; run at %s/%s" %
           (max(health), max(current), max(writes), r.get("done"), r.get("total")))
     t.check("the run was in progress while measuring", running_seen and still, r)
     t.check("GET /api/health within 200 ms during the run", max(health) < 200, health)
     t.check("GET /api/users/current within 200 ms during the run", max(current) < 200, current)
-    t.check("engine writes (POST /api/users) answered during the run (< 2 s)",
-            max(writes) < 2000, writes)
+    # (each is an Argon2id hash on the HTTP thread, then the engine's write: under a second on an
+    # idle machine; the bound says the engine is not held for the run, which lasts far longer)
+    t.check("engine writes (POST /api/users) answered during the run (< 5 s)",
+            max(writes) < 5000, writes)
     prog = run_get(rid, rex)
     t.check("progress: done/total, rate, eta while running",
             prog.get("total") == N and 0 <= prog.get("done", -1) <= N and "rate" in prog and
@@ -366,6 +416,9 @@ try:
     code = srv.stop()
     srv = None
     t.check("second stop: exit 0", code == 0, code)
+    problems = [p for a in ANSWERS for p in conforms(*a)]
+    t.check("every answer of these routes (%d) matches schemas/openapi.yaml" % len(ANSWERS),
+            ANSWERS and not problems, problems[:8])
 finally:
     if srv is not None:
         try:
