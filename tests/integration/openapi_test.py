@@ -213,6 +213,11 @@ wrong_sec = sorted("%s %s" % (m.upper(), p) for (m, p) in DOC_OPS
                    if ((m, p) in open_routes) != (DOC_OPS[(m, p)][1].get("security") == []))
 T.check("the open routes, and only they, say security: [] in the document", not wrong_sec,
         wrong_sec)
+bad_role = sorted("%s %s: x-role %s, route %s" % (m.upper(), DOC_OPS[(m, p)][0],
+                                                  DOC_OPS[(m, p)][1]["x-role"], ROUTES[(m, p)][1])
+                  for (m, p) in DOC_OPS if (m, p) in ROUTES and "x-role" in DOC_OPS[(m, p)][1]
+                  and DOC_OPS[(m, p)][1]["x-role"] != ROUTES[(m, p)][1])
+T.check("an operation's x-role is its route's role", not bad_role, bad_role)
 no401 = sorted("%s %s" % (m.upper(), DOC_OPS[(m, p)][0]) for (m, p) in DOC_OPS
                if (m, p) in ROUTES and (m, p) not in open_routes and
                "401" not in DOC_OPS[(m, p)][1].get("responses", {}))
