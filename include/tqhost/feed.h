@@ -57,6 +57,13 @@ typedef struct tq_feed {
   char last_next[256];     /* feed_state: the last `next` seen (diagnostics only) */
 } tq_feed;
 
+/* The feed part's tables (feeds, feed_state, stix_refs, stix_seen, stix_pending) brought to
+ * its level on a writable connection outside a transaction: made where missing, kept where a
+ * library made before the part owned them has them. The feed functions below do it on first
+ * use when they can; a server or a long-lived opener calls it once at start. A read-only
+ * connection is left alone (TQ_OK). */
+tq_code tq_feed_migrate(tq_lib *lib, tq_err *err);
+
 /* A definition with the defaults: kind taxii, verify 1, page size 1000, overlap 0, every 1 h,
  * enabled. */
 void tq_feed_init(tq_feed *f);
@@ -75,11 +82,18 @@ typedef struct tq_feed_preset {
 const tq_feed_preset *tq_feed_preset_find(const char *name);
 /* The n-th preset (0-based), NULL past the end. */
 const tq_feed_preset *tq_feed_preset_at(size_t i);
+/* Fills f's kind, discovery, collection and source and src's score, expiration and revoked
+ * decrease (src may be NULL) from the preset named name; TQ_EINVAL naming the presets when
+ * there is none. */
+tq_code tq_feed_preset_apply(const char *name, tq_feed *f, tq_source_opts *src, tq_err *err);
 
 /* Checks f (names, URL scheme, kind, sizes) and stores it; TQ_EEXIST when must_create and
  * the name is taken. The checkpoint and poll fields are not written here. */
 tq_code tq_feed_put(tq_lib *lib, const tq_feed *f, int must_create, tq_err *err);
 tq_code tq_feed_get(tq_lib *lib, const char *name, tq_feed *out, tq_err *err);
+/* A new feed and its source (made, or set to src's settings: kind "feed") in one transaction
+ * (nested in the caller's when one is open); TQ_EEXIST when the name is taken. */
+tq_code tq_feed_add(tq_lib *lib, const tq_feed *f, const tq_source_opts *src, tq_err *err);
 /* All feeds by name; *out malloc'd (free()). */
 tq_code tq_feed_list(tq_lib *lib, tq_feed **out, size_t *n, tq_err *err);
 tq_code tq_feed_set_enabled(tq_lib *lib, const char *name, int enabled, tq_err *err);

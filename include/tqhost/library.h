@@ -284,6 +284,8 @@ typedef struct tq_query {
   char *attr_name;       /* has an attribute of this name ... */
   char *attr_value;      /* ... with this value (NULL: any) */
   int64_t updated_since; /* 0: no bound */
+  char *criteria; /* a criteria document (JSON text, see tq_criteria_compile) ANDed with the
+                     fields above; NULL: none. Owned (tq_query_free). */
 } tq_query;
 
 void tq_query_init(tq_query *q);
@@ -301,6 +303,19 @@ tq_code tq_lib_collection_delete(tq_lib *lib, const char *name, tq_err *err);
 /* Names of all collections (malloc'd array of malloc'd strings; free each and the array). */
 tq_code tq_lib_collection_list(tq_lib *lib, char ***names, size_t *n, tq_err *err);
 
+/* Collections as rows, with the id (stable while the collection exists) that the API names
+ * them by: one (id > 0; TQ_ENOTFOUND when absent) or all (id 0), by id. *rows malloc'd and
+ * freed with tq_collection_rows_free. */
+typedef struct tq_collection_row {
+  int64_t id;
+  char *name;
+  char *query; /* tq_query_to_json's text */
+  int64_t created_at, updated_at;
+} tq_collection_row;
+tq_code tq_lib_collection_rows(tq_lib *lib, int64_t id, tq_collection_row **rows, size_t *n,
+                               tq_err *err);
+void tq_collection_rows_free(tq_collection_row *rows, size_t n);
+
 /* A keyset cursor: ids in ascending order, one page at a time, never the whole result. */
 typedef struct tq_cursor tq_cursor;
 /* after_id: start after this id (0 = from the start); used to resume a walk. */
@@ -311,6 +326,74 @@ tq_code tq_lib_cursor_next(tq_cursor *c, int64_t *ids, size_t max, size_t *n, tq
 void tq_lib_cursor_close(tq_cursor *c);
 /* How many objects the query matches (a full count; for progress totals). */
 tq_code tq_lib_query_count(tq_lib *lib, const tq_query *q, int64_t *n, tq_err *err);
+
+/* The generated score of one object explained (score.c), with the same terms and the same
+ * combination the recompute uses: the most sensitive source, each attribute score rule met,
+ * each Revoked decrease, and the clamp to 0..10 when it bites. The deltas of the counted terms
+ * add up to generated; stored is what the library holds (equal unless a recompute is due). */
+typedef struct tq_score_term {
+  char kind[16]; /* "source", "attribute" (a rule on the name), "attribute_value" (name and
+                    value), "revoked", "clamp" */
+  char *name;    /* source or attribute name (owned; NULL for clamp) */
+  char *value;   /* the attribute's value (owned; NULL unless an attribute rule) */
+  double delta;  /* what it adds (negative: takes away) */
+  int counted;   /* 0: a source listed but not the most sensitive (delta 0) */
+  int sensitivity; /* sources: the source's score sensitivity */
+} tq_score_term;
+typedef struct tq_score_explain {
+  int64_t id;
+  double source_max, rules, revoked; /* the three sums */
+  double unclamped, generated;       /* source_max + rules - revoked, and clamped */
+  double stored;                     /* the stored generated score */
+  int manual;                        /* -1: none (it overrides when set) */
+  int score;                         /* what counts */
+  tq_score_term *terms;              /* owned (tq_score_explain_free) */
+  size_t n_terms;
+} tq_score_explain;
+tq_code tq_lib_score_explain(tq_lib *lib, int64_t id, tq_score_explain *out, tq_err *err);
+void tq_score_explain_free(tq_score_explain *x);
+
+/* ---- criteria (criteria.c) -------------------------------------------------------------------
+ * ThreatQ's criteria/filters language ({"criteria": {...}, "filters": {...}, "fields": [...]})
+ * compiled to one SQL boolean expression over the objects table (alias o) with bound
+ * parameters; docs/api.md describes the fields and operators. A document too big, too deep,
+ * with too many conditions, an unknown field or operator or a wrong type is TQ_EINVAL whose
+ * message starts with the JSON path of the fault, also copied to where ("filters.+or[1].score"). */
+typedef struct tq_criteria tq_criteria;
+enum {
+  TQ_CRITERIA_MAX_BYTES = 65536, /* the document's size */
+  TQ_CRITERIA_MAX_DEPTH = 12,    /* nested +and/+or levels */
+  TQ_CRITERIA_MAX_TERMS = 200,   /* conditions in the whole document */
+  TQ_CRITERIA_MAX_LIST = 100,    /* values in one list */
+  TQ_CRITERIA_MAX_STRING = 4096, /* bytes of one string */
+  TQ_CRITERIA_MAX_PAGE = 1000,   /* ids one page returns at most */
+};
+/* *out is owned by the caller (tq_criteria_free); where may be NULL. */
+tq_code tq_criteria_compile(const char *json, size_t len, tq_criteria **out, char *where,
+                            size_t where_len, tq_err *err);
+void tq_criteria_free(tq_criteria *c);
+/* The expression (borrowed from c) and its parameters: one '?' per parameter, bound in order
+ * from first; returns the number after the last one bound. */
+const char *tq_criteria_sql(const tq_criteria *c);
+struct sqlite3_stmt;
+int tq_criteria_bind(const tq_criteria *c, struct sqlite3_stmt *st, int first);
+size_t tq_criteria_params(const tq_criteria *c);
+/* The document with its keys sorted and no blanks ("fields" left out): two documents that
+ * differ only in key order or spacing have the same text (borrowed from c). */
+const char *tq_criteria_canonical(const tq_criteria *c);
+/* One page of the ids of objects of object_type (NULL: indicators) matching c: sorted by sort
+ * ("id", "-score", "value", "updated_at", ...; NULL: id), after after_id (> 0: keyset, id order
+ * only), at most limit (clamped to TQ_CRITERIA_MAX_PAGE) from offset. *ids malloc'd (free());
+ * *total (may be NULL: not counted) gets the full count. An unknown sort is TQ_EINVAL
+ * starting "sort:". */
+tq_code tq_lib_criteria_ids(tq_lib *lib, const tq_criteria *c, const char *object_type,
+                            const char *sort, int64_t after_id, int64_t limit, int64_t offset,
+                            int64_t **ids, size_t *n, int64_t *total, tq_err *err);
+/* Objects of any type whose value (an indicator's value, another object's name or title)
+ * contains text (every character literal, ASCII case-insensitive): exact matches first, then
+ * prefixes, then by id; at most limit. *ids malloc'd (free()). */
+tq_code tq_lib_keyword_ids(tq_lib *lib, const char *text, int64_t limit, int64_t **ids, size_t *n,
+                           tq_err *err);
 
 /* ---- HTTP response cache ------------------------------------------------------------------- */
 
@@ -353,6 +436,13 @@ tq_code tq_lib_setting_get(tq_lib *lib, const char *scope, const char *key, char
  * (see tq_lib_rows) are written before it is returned, so a raw read sees them; a statement
  * prepared earlier and stepped later does not trigger that. */
 struct sqlite3 *tq_lib_db(tq_lib *lib);
+/* A statement on this connection cached by the address of its SQL text, which must be a string
+ * literal (the same address on every call): prepared on first use, reset with its bindings
+ * cleared on each call; for the reads a part repeats on its own tables per request (the
+ * server's token check). Borrowed, owned by lib: valid until tq_lib_close, never finalized by
+ * the caller, who resets it (sqlite3_reset) when done so that no read transaction stays open.
+ * NULL with err when it cannot be prepared (a missing table...). */
+struct sqlite3_stmt *tq_lib_stmt(tq_lib *lib, const char *sql, tq_err *err);
 
 /* ---- a part's own tables ---------------------------------------------------------------------
  * A part above the library (feed/, workflow/, server/) owns its tables: it lists their
@@ -415,8 +505,9 @@ typedef struct tq_lib_writer_stats {
   long committed; /* objects in transactions committed so far (not counting close's) */
 } tq_lib_writer_stats;
 tq_code tq_lib_writer_open(tq_lib *lib, size_t per_tx, tq_lib_writer **out, tq_err *err);
+/* *id, *created and *value (the value as stored, canonical; malloc'd) may be NULL. */
 tq_code tq_lib_writer_put(tq_lib_writer *w, const tq_object_in *in, int64_t *id, int *created,
-                          tq_err *err);
+                          char **value, tq_err *err);
 const tq_lib_writer_stats *tq_lib_writer_stats_get(const tq_lib_writer *w);
 tq_code tq_lib_writer_close(tq_lib_writer *w, int commit, tq_err *err);
 

@@ -137,6 +137,16 @@ tq_code tq_net_cancel_all(tq_net *net, tq_err *err);
  * answer from a server resets the count), and the error of the last of them in *last (may be
  * NULL; borrowed from p). A bulk caller stops rather than spend its quota on a bad key. */
 int tq_net_provider_auth_failures(const tq_net_provider *p, const char **last);
+/* A provider's counters since it was made: attempts put on the wire, answers 429 among them,
+ * retries scheduled, requests answered from the response cache, and
+ * requests that completed with a failure (any tq_net_fail but TQ_NET_OK). */
+typedef struct tq_net_stats {
+  uint64_t attempts, status_429, retries, cache_hits, failures;
+} tq_net_stats;
+/* Calls fn for every provider of net with its name and counters (borrowed for the call).
+ * From net's owner thread. */
+void tq_net_each_provider(const tq_net *net,
+                          void (*fn)(void *ud, const char *name, const tq_net_stats *st), void *ud);
 /* Requests submitted and not yet completed. */
 size_t tq_net_pending(const tq_net *net);
 /* Blocking convenience: submit and run until this request completes. Runs the callbacks of

@@ -320,6 +320,60 @@ typedef struct tq_op_result {
 tq_code tq_plugin_op_run(const tq_op_request *rq, tq_op_result *res, tq_err *err);
 void tq_op_result_free(tq_op_result *res);
 
+/* ---- targets and outcomes (target.c): what `op run` and the server share ---------------------
+ * The object an operation runs on: an object of the library, or a transient indicator view
+ * for a value not in the library (typed and normalised by ioc). Owns its strings; a target
+ * may be moved by value (the view points to heap strings only). */
+typedef struct tq_plugin_target {
+  tq_object *stored; /* the library's object, or NULL */
+  tq_object view;    /* transient view when not stored */
+  char *type, *value;
+} tq_plugin_target;
+/* The indicator value (with an optional type) names: the library's when lib has it (lib may
+ * be NULL), else transient. TQ_EINVAL names a type that is not an indicator type, or a value
+ * whose type cannot be told. */
+tq_code tq_plugin_target_resolve(tq_lib *lib, const char *type, const char *value,
+                                 tq_plugin_target *t, tq_err *err);
+/* The library's object id (TQ_ENOTFOUND when absent). */
+tq_code tq_plugin_target_id(tq_lib *lib, int64_t id, tq_plugin_target *t, tq_err *err);
+const tq_object *tq_plugin_target_obj(const tq_plugin_target *t); /* borrowed from t */
+void tq_plugin_target_free(tq_plugin_target *t);
+
+/* A change set as JSON: {"attributes": [{"name","value"}], "tags": [...], "links":
+ * [{"object_type","value","link_type"?,"description"?}], "indicators": [{"type","value",
+ * "attributes"}], "score": n|null, "status": s|null}. Owned by the caller. */
+cJSON *tq_changeset_json(const tq_changeset *cs);
+
+/* What one run did, as `op run --json` prints it and the server answers it. */
+typedef struct tq_op_outcome {
+  const char *plugin, *operation; /* names */
+  const tq_object *obj;           /* the target */
+  const tq_op_result *res;
+  int applied;             /* written */
+  int64_t object_id;       /* the object written (when applied) */
+  const char *apply_error; /* why nothing was written despite asking; NULL if none */
+} tq_op_outcome;
+/* {"plugin","operation","object": {"type","indicator_type"?,"value","id"|null}, "status",
+ * "message", "traceback"?, "show", "changes", "applied", "apply_error"?}. Owned by the caller. */
+cJSON *tq_op_outcome_json(const tq_op_outcome *o);
+
+/* ---- warm runs (target.c): for a caller that owns a runtime and a net (the server's engine)
+ * and runs many operations at once on them. */
+/* Loads p's script into rt with cfg (secrets included), p's limits clamped to host's
+ * ceilings, and the provider of net for p's network policy with cfg substituted (named after
+ * the plugin and its hosts: runs of the same plugin and hosts share its rate limit). *out is
+ * freed with tq_lua_script_free. Errors are the host's (syntax, budgets refused, a host
+ * that names an unset field). */
+tq_code tq_plugin_script_load(tq_lua *rt, tq_net *net, const tq_plugin *p,
+                              const tq_plugin_config *cfg, const char *plugins_dir,
+                              const tq_host_config *host, tq_lua_script **out, tq_err *err);
+/* Starts op's entry on obj in rt (see tq_lua_run_start: done is called from tq_lua_step). */
+tq_code tq_plugin_op_start(tq_lua *rt, tq_lua_script *script, const tq_plugin *p,
+                           const tq_plugin_op *op, const tq_object *obj, tq_lua_done_fn done,
+                           void *ud, tq_lua_run **out, tq_err *err);
+/* A finished run's result moved into *res (free with tq_op_result_free). */
+tq_code tq_op_result_take(tq_lua_run *run, tq_op_result *res, tq_err *err);
+
 /* Checks a change set before writing: names, types, values (indicator values must normalise
  * as their type, link targets must be object types or indicator types). */
 tq_code tq_plugin_changeset_check(const tq_changeset *cs, tq_err *err);

@@ -25,6 +25,11 @@
 #include "tqhost/lua.h"
 #include "tqhost/plugin.h"
 
+/* The workflow part's tables (workflows, runs, run_items) and the feed part's, brought to their
+ * level on a writable connection outside a transaction (see tq_feed_migrate); a library made
+ * before the parts owned them keeps its rows. */
+tq_code tq_workflow_migrate(tq_lib *lib, tq_err *err);
+
 /* ---- actions ------------------------------------------------------------------------------- */
 
 typedef struct tq_action tq_action; /* a loaded action file */
@@ -43,6 +48,8 @@ const char *tq_action_label(const tq_action *a);
 const char *tq_action_version(const tq_action *a);
 const char *tq_action_description(const tq_action *a);
 const char *tq_action_plugin_name(const tq_action *a);
+/* The plugin entry (Lua function) the action runs per object (borrowed from a). */
+const char *tq_action_entry(const tq_action *a);
 /* The action's own config fields (borrowed from a). */
 const tq_plugin_field *tq_action_fields(const tq_action *a, size_t *n);
 /* The indicator types it accepts (canonical names; n = 0: any). */
@@ -76,6 +83,15 @@ typedef struct tq_action_opts {
                               row; 0: TQ_ACTION_AUTH_FAILURES_DEFAULT */
   int64_t retry_failed;    /* > 0: the input is the failed items of this run (its action must
                               be the one run; its recorded settings apply under o's) */
+  /* For a host that runs runs on threads of its own (the server). stop: non-NULL, no signal
+   * handler is installed and the run stops ("interrupted", checkpointed) once *stop is
+   * non-zero (borrowed; set from any thread). origin: recorded on new runs ("api",
+   * "schedule"; NULL: the command line); a server resumes its own runs at start. started:
+   * called on the run's thread once the run's row exists (new or resumed), before any item. */
+  volatile int *stop;
+  const char *origin;
+  void (*started)(void *ud, int64_t run_id);
+  void *started_ud;
 } tq_action_opts;
 #define TQ_ACTION_AUTH_FAILURES_DEFAULT 5
 
@@ -122,11 +138,21 @@ typedef struct tq_run_info {
   int64_t started_at, updated_at, finished_at; /* Unix s; finished_at 0 while not finished */
   double seconds;                              /* time spent running, over all resumes */
   char error[256];
+  char origin[16]; /* "api", "schedule" or "" (the command line) */
+  int cancelled;   /* stopped by a cancel: not resumed by a server at start */
 } tq_run_info;
 
 /* The most recent runs first (limit 0: all). *out malloc'd (free()). */
 tq_code tq_run_list(tq_lib *lib, size_t limit, tq_run_info **out, size_t *n, tq_err *err);
 tq_code tq_run_get(tq_lib *lib, int64_t run_id, tq_run_info *out, tq_err *err);
+
+/* Marks run run_id cancelled (a cancel asked for; its thread stops it) or not. TQ_ENOTFOUND
+ * for an unknown run. */
+tq_code tq_run_set_cancelled(tq_lib *lib, int64_t run_id, int cancelled, tq_err *err);
+/* The runs a server resumes at start: started by a server (origin set), not cancelled, not in
+ * a workflow (tq_workflow_tick resumes those), "interrupted" or "running" with a dead process;
+ * oldest first. *ids malloc'd (free()). */
+tq_code tq_run_resumable(tq_lib *lib, int64_t **ids, size_t *n, tq_err *err);
 
 /* Not-found and failed items of a run grouped by outcome and reason, largest group first. */
 typedef struct tq_run_reason {
@@ -201,6 +227,13 @@ tq_code tq_workflow_get(tq_lib *lib, const char *name, tq_workflow **out, tq_err
 /* All workflows by name; free each with tq_workflow_free and the array with free(). */
 tq_code tq_workflow_list(tq_lib *lib, tq_workflow ***out, size_t *n, tq_err *err);
 tq_code tq_workflow_set_enabled(tq_lib *lib, const char *name, int enabled, tq_err *err);
+/* By id; TQ_ENOTFOUND naming it. */
+tq_code tq_workflow_get_id(tq_lib *lib, int64_t id, tq_workflow **out, tq_err *err);
+/* Replaces workflow w->id's name, collection, actions, schedule, enabled and (with_settings)
+ * settings with w's, checked as tq_workflow_add checks them; without with_settings the stored
+ * settings stay. A changed schedule, or enabling, counts the next run from now. */
+tq_code tq_workflow_update(tq_lib *lib, const tq_workflow *w, int with_settings,
+                           const char *key_path, tq_err *err);
 tq_code tq_workflow_delete(tq_lib *lib, const char *name, tq_err *err);
 
 /* Called after each action of a workflow run with that action's summary. */

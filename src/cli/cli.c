@@ -6,6 +6,7 @@
 
 #include "cli_int.h"
 #include "tqhost/cli.h"
+#include "tqhost/workflow.h"
 
 static const char MAIN_USAGE[] =
     "usage: tqhost [--db PATH] [--json] COMMAND [ARGS...]\n"
@@ -171,6 +172,10 @@ tq_lib *cli_lib(cli *c, int create) {
   if (tq_lib_open(c->db_path, create ? TQ_LIB_OPEN_CREATE : TQ_LIB_OPEN_EXISTING, &c->lib, &err) !=
       TQ_OK) {
     cli_fail(c, &err);
+    c->lib = NULL;
+  } else if (tq_workflow_migrate(c->lib, &err) != TQ_OK) { /* the parts' own tables */
+    cli_fail(c, &err);
+    tq_lib_close(c->lib);
     c->lib = NULL;
   }
   return c->lib;

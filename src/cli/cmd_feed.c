@@ -35,19 +35,9 @@ typedef struct add_args {
 } add_args;
 
 static int apply_preset(cli *c, add_args *a) {
-  const tq_feed_preset *p = tq_feed_preset_find(a->preset);
-  if (p == NULL)
-    return cli_usage_error(c,
-                           "--preset: '%s' is not rst-high, rst-medium, rst-low or "
-                           "rst-report-hub",
-                           a->preset);
-  tq_strlcpy(a->f.kind, p->kind, sizeof a->f.kind);
-  tq_strlcpy(a->f.discovery, p->discovery, sizeof a->f.discovery);
-  tq_strlcpy(a->f.collection, p->collection, sizeof a->f.collection);
-  tq_strlcpy(a->f.source, p->source, sizeof a->f.source);
-  a->src.score = p->score;
-  a->src.expire_days = p->expire_days;
-  a->src.revoked_decrease = p->revoked_decrease;
+  tq_err err;
+  if (tq_feed_preset_apply(a->preset, &a->f, &a->src, &err) != TQ_OK)
+    return cli_usage_error(c, "--%s", err.msg);
   return EXIT_OK;
 }
 
@@ -159,18 +149,11 @@ static int feed_add(cli *c, int argc, char **argv) {
   int rc = parse_add(c, argc, argv, &a);
   if (rc != EXIT_OK)
     return rc;
-  a.src.kind = "feed";
   tq_err err;
   if (cli_lib(c, 0) == NULL)
     return EXIT_FAIL;
-  if (tq_lib_begin(c->lib, &err) != TQ_OK)
+  if (tq_feed_add(c->lib, &a.f, &a.src, &err) != TQ_OK)
     return cli_fail(c, &err);
-  if (tq_feed_put(c->lib, &a.f, 1, &err) != TQ_OK ||
-      tq_lib_source_put(c->lib, a.f.source, &a.src, 0, NULL, &err) != TQ_OK ||
-      tq_lib_commit(c->lib, &err) != TQ_OK) {
-    tq_lib_rollback(c->lib);
-    return cli_fail(c, &err);
-  }
   if (c->json) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "added", a.f.name);

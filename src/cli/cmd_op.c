@@ -7,63 +7,7 @@
 #include <unistd.h>
 
 #include "cli_int.h"
-#include "tqhost/ioc.h"
 #include "tqhost/plugin.h"
-
-/* The indicator a VALUE (and an optional --type) names: from the library when present there,
- * else typed and normalised by ioc. Owns its strings. */
-typedef struct op_target {
-  tq_object *stored; /* the library's object, or NULL */
-  tq_object view;    /* transient view when not stored */
-  char *type, *value;
-} op_target;
-
-static void target_free(op_target *t) {
-  tq_object_free(t->stored);
-  free(t->type);
-  free(t->value);
-}
-
-static const tq_object *target_obj(const op_target *t) { return t->stored ? t->stored : &t->view; }
-
-/* Types value without the library: the given type (validated when ioc knows it) or detected. */
-static tq_code target_transient(const char *type, const char *value, op_target *t, tq_err *err) {
-  const char *canon = type ? tq_lib_indicator_type_canon(type, NULL) : NULL;
-  if (type && canon == NULL)
-    return tq_err_set(err, TQ_EINVAL, "'%s' is not an indicator type (see tqhost indicator types)",
-                      type);
-  tq_ioc_type it = canon ? tq_ioc_type_from_name(canon) : TQ_IOC_UNKNOWN;
-  tq_code rc;
-  if (canon && it == TQ_IOC_UNKNOWN) {
-    t->value = tq_strdup(value);
-    rc = t->value ? TQ_OK : TQ_ENOMEM;
-  } else if (canon) {
-    rc = tq_ioc_normalize(it, value, &t->value, err);
-  } else {
-    rc = tq_ioc_classify(value, &it, &t->value, err);
-    if (rc != TQ_OK)
-      tq_err_prefix(err, "cannot tell the indicator type (give --type): ");
-  }
-  if (rc != TQ_OK)
-    return rc;
-  t->type = tq_strdup(canon ? canon : tq_ioc_type_name(it));
-  t->view = (tq_object){.object_type = "indicator",
-                        .indicator_type = t->type,
-                        .value = t->value,
-                        .status = TQ_STATUS_ACTIVE,
-                        .score_manual = -1};
-  return t->type ? TQ_OK : tq_err_set(err, TQ_ENOMEM, "out of memory");
-}
-
-static tq_code target_resolve(tq_lib *lib, const char *type, const char *value, op_target *t,
-                              tq_err *err) {
-  memset(t, 0, sizeof *t);
-  int64_t id = 0;
-  tq_err miss;
-  if (lib && tq_lib_object_find(lib, NULL, type, value, &id, &miss) == TQ_OK)
-    return tq_lib_object_get(lib, id, &t->stored, err);
-  return target_transient(type, value, t, err);
-}
 
 /* ---- list ------------------------------------------------------------------------------------ */
 
@@ -130,10 +74,10 @@ static int op_list(cli *c, int argc, char **argv) {
   }
   if (argc - optind > 1)
     return cli_usage_error(c, "takes at most one VALUE");
-  op_target t = {0};
+  tq_plugin_target t = {0};
   tq_err err;
   tq_lib *lib = access(c->db_path, F_OK) == 0 ? cli_lib(c, 0) : NULL;
-  if (optind < argc && target_resolve(lib, type, argv[optind], &t, &err) != TQ_OK)
+  if (optind < argc && tq_plugin_target_resolve(lib, type, argv[optind], &t, &err) != TQ_OK)
     return cli_fail(c, &err);
   tq_plugin **list = NULL;
   size_t n = 0;
@@ -141,9 +85,9 @@ static int op_list(cli *c, int argc, char **argv) {
   if (tq_plugin_list(tq_plugin_dir(), &list, &n, NULL, &err) != TQ_OK)
     rc = cli_fail(c, &err);
   else
-    print_ops(c, list, n, optind < argc ? target_obj(&t)->indicator_type : NULL);
+    print_ops(c, list, n, optind < argc ? tq_plugin_target_obj(&t)->indicator_type : NULL);
   tq_plugin_list_free(list, n);
-  target_free(&t);
+  tq_plugin_target_free(&t);
   return rc;
 }
 
@@ -226,54 +170,6 @@ static void show_table(const cJSON *v) {
   show_walk(v, "", print_row, &w);
 }
 
-static cJSON *attrs_json(const tq_cs_attr *a, size_t n) {
-  cJSON *arr = cJSON_CreateArray();
-  for (size_t i = 0; i < n; i++) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", a[i].name);
-    cJSON_AddStringToObject(o, "value", a[i].value);
-    cJSON_AddItemToArray(arr, o);
-  }
-  return arr;
-}
-
-static cJSON *changes_json(const tq_changeset *cs) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddItemToObject(o, "attributes", attrs_json(cs->attrs, cs->n_attrs));
-  cJSON *tags = cJSON_AddArrayToObject(o, "tags");
-  for (size_t i = 0; i < cs->n_tags; i++)
-    cJSON_AddItemToArray(tags, cJSON_CreateString(cs->tags[i]));
-  cJSON *links = cJSON_AddArrayToObject(o, "links");
-  for (size_t i = 0; i < cs->n_links; i++) {
-    cJSON *l = cJSON_CreateObject();
-    cJSON_AddStringToObject(l, "object_type", cs->links[i].object_type);
-    cJSON_AddStringToObject(l, "value", cs->links[i].value);
-    if (cs->links[i].link_type)
-      cJSON_AddStringToObject(l, "link_type", cs->links[i].link_type);
-    if (cs->links[i].description)
-      cJSON_AddStringToObject(l, "description", cs->links[i].description);
-    cJSON_AddItemToArray(links, l);
-  }
-  cJSON *inds = cJSON_AddArrayToObject(o, "indicators");
-  for (size_t i = 0; i < cs->n_indicators; i++) {
-    cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "type", cs->indicators[i].indicator_type);
-    cJSON_AddStringToObject(d, "value", cs->indicators[i].value);
-    cJSON_AddItemToObject(d, "attributes",
-                          attrs_json(cs->indicators[i].attrs, cs->indicators[i].n_attrs));
-    cJSON_AddItemToArray(inds, d);
-  }
-  if (cs->score >= 0)
-    cJSON_AddNumberToObject(o, "score", cs->score);
-  else
-    cJSON_AddNullToObject(o, "score");
-  if (cs->status)
-    cJSON_AddStringToObject(o, "status", cs->status);
-  else
-    cJSON_AddNullToObject(o, "status");
-  return o;
-}
-
 /* What one run did and where, for printing. */
 typedef struct op_outcome {
   const tq_plugin *p;
@@ -287,30 +183,14 @@ typedef struct op_outcome {
 } op_outcome;
 
 static int print_run_json(cli *c, const op_outcome *o) {
-  cJSON *j = cJSON_CreateObject();
-  cJSON_AddStringToObject(j, "plugin", o->p->name);
-  cJSON_AddStringToObject(j, "operation", o->op->name);
-  cJSON *obj = cJSON_AddObjectToObject(j, "object");
-  cJSON_AddStringToObject(obj, "type", o->obj->object_type ? o->obj->object_type : "indicator");
-  if (o->obj->indicator_type)
-    cJSON_AddStringToObject(obj, "indicator_type", o->obj->indicator_type);
-  cJSON_AddStringToObject(obj, "value", o->obj->value);
-  int64_t id = o->applied ? o->sum.object_id : o->obj->id;
-  if (id > 0)
-    cJSON_AddNumberToObject(obj, "id", (double)id);
-  else
-    cJSON_AddNullToObject(obj, "id");
-  cJSON_AddStringToObject(j, "status", tq_lua_status_name(o->res->status));
-  cJSON_AddStringToObject(j, "message", o->res->message);
-  if (*o->res->traceback)
-    cJSON_AddStringToObject(j, "traceback", o->res->traceback);
-  cJSON_AddItemToObject(j, "show",
-                        o->res->cs.show ? cJSON_Duplicate(o->res->cs.show, 1) : cJSON_CreateNull());
-  cJSON_AddItemToObject(j, "changes", changes_json(&o->res->cs));
-  cJSON_AddBoolToObject(j, "applied", o->applied);
-  if (o->apply_error)
-    cJSON_AddStringToObject(j, "apply_error", o->apply_error);
-  return cli_print_json(j);
+  tq_op_outcome out = {.plugin = o->p->name,
+                       .operation = o->op->name,
+                       .obj = o->obj,
+                       .res = o->res,
+                       .applied = o->applied,
+                       .object_id = o->sum.object_id,
+                       .apply_error = o->apply_error};
+  return cli_print_json(tq_op_outcome_json(&out));
 }
 
 static void counts_text(const tq_changeset *cs, char *out, size_t n) {
@@ -466,7 +346,7 @@ static int op_run(cli *c, int argc, char **argv) {
   split_name(argv[optind], &op_name);
   tq_plugin *p = NULL;
   tq_plugin_config cfg = {0};
-  op_target t = {0};
+  tq_plugin_target t = {0};
   tq_err err;
   char *key_path = tq_plugin_key_path(c->db_path);
   int rc = EXIT_OK;
@@ -478,12 +358,12 @@ static int op_run(cli *c, int argc, char **argv) {
     rc = EXIT_FAIL;
     goto done;
   }
-  if (target_resolve(c->lib, type, argv[optind + 1], &t, &err) != TQ_OK) {
+  if (tq_plugin_target_resolve(c->lib, type, argv[optind + 1], &t, &err) != TQ_OK) {
     rc = cli_fail(c, &err);
     goto done;
   }
   o.p = p;
-  o.obj = target_obj(&t);
+  o.obj = tq_plugin_target_obj(&t);
   tq_code code =
       tq_plugin_op_pick(p, op_name, o.obj->object_type, o.obj->indicator_type, &o.op, &err);
   if (code == TQ_EINVAL && op_name == NULL) {
@@ -502,7 +382,7 @@ static int op_run(cli *c, int argc, char **argv) {
     rc = run_and_print(c, &o, &cfg, &err);
 done:
   tq_plugin_config_free(&cfg);
-  target_free(&t);
+  tq_plugin_target_free(&t);
   tq_plugin_free(p);
   free(key_path);
   return rc;

@@ -57,6 +57,9 @@ struct tq_feed_ingest {
 
 /* feed_db_err: err from the database's last error, naming what was being done. */
 tq_code feed_db_err(tq_lib *lib, tq_err *err, const char *what);
+/* schema.c: brings the feed tables to the part's level when the connection can (cheap once
+ * current; a read-only connection or an open transaction is left as it is). */
+tq_code feed_tables(tq_lib *lib, tq_err *err);
 /* The checkpoint row of a feed, written in the caller's transaction. */
 tq_code feed_state_put(tq_lib *lib, const char *feed, const char *checkpoint, const char *next,
                        tq_err *err);

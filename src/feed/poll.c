@@ -490,6 +490,9 @@ static tq_code poll_feed(poll_ctx *p, tq_err *err) {
 
 tq_code tq_feed_poll(tq_lib *lib, tq_net *net, const char *name, const tq_feed_poll_opts *o,
                      tq_feed_summary *out, tq_err *err) {
+  tq_code tables_rc = feed_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   tq_feed_poll_opts defaults;
   if (o == NULL) {
     tq_feed_poll_opts_init(&defaults);
@@ -565,6 +568,9 @@ static int claim_due(tq_lib *lib, const char *name, int64_t now) {
 
 tq_code tq_feed_poll_due(tq_lib *lib, tq_net *net, int64_t now, tq_feed_polled_fn done, void *ud,
                          size_t *n_polled, size_t *n_failed, tq_err *err) {
+  tq_code tables_rc = feed_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   char **names = NULL;
   size_t n = 0, failed = 0;
   tq_net *own = NULL;

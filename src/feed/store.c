@@ -92,6 +92,9 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s) {
 }
 
 tq_code tq_feed_put(tq_lib *lib, const tq_feed *f, int must_create, tq_err *err) {
+  tq_code tables_rc = feed_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   tq_code rc = check_feed(f, err);
   if (rc != TQ_OK)
     return rc;
@@ -172,6 +175,9 @@ static void feed_from_row(sqlite3_stmt *st, tq_feed *f) {
 }
 
 tq_code tq_feed_get(tq_lib *lib, const char *name, tq_feed *out, tq_err *err) {
+  tq_code tables_rc = feed_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   sqlite3_stmt *st = NULL;
   char sql[sizeof SELECT_FEED + 32];
   snprintf(sql, sizeof sql, "%s WHERE f.name=?1", SELECT_FEED);
@@ -191,6 +197,9 @@ tq_code tq_feed_get(tq_lib *lib, const char *name, tq_feed *out, tq_err *err) {
 }
 
 tq_code tq_feed_list(tq_lib *lib, tq_feed **out, size_t *n, tq_err *err) {
+  tq_code tables_rc = feed_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   sqlite3_stmt *st = NULL;
   char sql[sizeof SELECT_FEED + 32];
   snprintf(sql, sizeof sql, "%s ORDER BY f.name", SELECT_FEED);
@@ -241,6 +250,9 @@ static tq_code exec_named(tq_lib *lib, const char *sql, const char *name, int mu
 }
 
 tq_code tq_feed_set_enabled(tq_lib *lib, const char *name, int enabled, tq_err *err) {
+  tq_code tables_rc = feed_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   return exec_named(lib,
                     enabled ? "UPDATE feeds SET enabled=1 WHERE name=?1"
                             : "UPDATE feeds SET enabled=0 WHERE name=?1",
@@ -248,6 +260,9 @@ tq_code tq_feed_set_enabled(tq_lib *lib, const char *name, int enabled, tq_err *
 }
 
 tq_code tq_feed_delete(tq_lib *lib, const char *name, tq_err *err) {
+  tq_code tables_rc = feed_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   tq_code rc = tq_lib_begin(lib, err);
   if (rc == TQ_OK)
     rc = exec_named(lib, "DELETE FROM feed_state WHERE feed=?1", name, 0, err);
@@ -314,4 +329,37 @@ tq_code feed_db_err(tq_lib *lib, tq_err *err, const char *what) {
   int code = sqlite3_errcode(db);
   return tq_err_set(err, code == SQLITE_BUSY ? TQ_ETIMEOUT : TQ_EDB, "feed: %s: %s", what,
                     sqlite3_errmsg(db));
+}
+
+tq_code tq_feed_preset_apply(const char *name, tq_feed *f, tq_source_opts *src, tq_err *err) {
+  const tq_feed_preset *p = tq_feed_preset_find(name);
+  if (p == NULL)
+    return tq_err_set(err, TQ_EINVAL,
+                      "preset: '%s' is not rst-high, rst-medium, rst-low or rst-report-hub",
+                      name ? name : "");
+  tq_strlcpy(f->kind, p->kind, sizeof f->kind);
+  tq_strlcpy(f->discovery, p->discovery, sizeof f->discovery);
+  tq_strlcpy(f->collection, p->collection, sizeof f->collection);
+  tq_strlcpy(f->source, p->source, sizeof f->source);
+  if (src) {
+    src->score = p->score;
+    src->expire_days = p->expire_days;
+    src->revoked_decrease = p->revoked_decrease;
+  }
+  return TQ_OK;
+}
+
+tq_code tq_feed_add(tq_lib *lib, const tq_feed *f, const tq_source_opts *src, tq_err *err) {
+  tq_source_opts so = *src;
+  so.kind = "feed";
+  tq_code rc = tq_lib_begin(lib, err);
+  if (rc != TQ_OK)
+    return rc;
+  if ((rc = tq_feed_put(lib, f, 1, err)) != TQ_OK ||
+      (rc = tq_lib_source_put(lib, f->source, &so, 0, NULL, err)) != TQ_OK ||
+      (rc = tq_lib_commit(lib, err)) != TQ_OK) {
+    tq_lib_rollback(lib);
+    return rc;
+  }
+  return TQ_OK;
 }

@@ -148,6 +148,9 @@ void tq_feed_summary_print(const tq_feed_summary *s, FILE *out) {
 
 tq_code tq_feed_ingest_new(tq_lib *lib, const char *feed, const char *source, tq_feed_summary *sum,
                            tq_feed_ingest **out, tq_err *err) {
+  tq_code tables_rc = feed_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   tq_feed_ingest *in = calloc(1, sizeof *in);
   if (in == NULL)
     return tq_err_set(err, TQ_ENOMEM, "feed: out of memory");

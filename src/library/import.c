@@ -84,7 +84,7 @@ static const char *text_problem(const char *s, size_t n, char *why, size_t cap) 
 static void import_one(importer *im, const tq_object_in *in) {
   int created = 0;
   tq_err err;
-  tq_code rc = tq_lib_writer_put(im->w, in, NULL, &created, &err);
+  tq_code rc = tq_lib_writer_put(im->w, in, NULL, &created, NULL, &err);
   if (rc == TQ_EINVAL) {
     report_bad(im, "%s", err.msg);
     return;

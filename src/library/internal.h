@@ -37,7 +37,7 @@ typedef struct lib_name_map {
   size_t cap, len;
 } lib_name_map;
 
-#define LIB_ADHOC_MAX 32
+#define LIB_ADHOC_MAX 64
 
 /* Rows queued for batched writes (rows.c): tq_lib_rows whose texts are copies in the arena. */
 typedef enum lib_queue_id { LQ_SOURCES, LQ_ATTRS, LQ_TAGS, LQ_TOUCHED, LQ__COUNT } lib_queue_id;
@@ -137,10 +137,22 @@ tq_code lib_touch(tq_lib *lib, int64_t object_id, tq_err *err);
 tq_code lib_recompute_touched(tq_lib *lib, tq_err *err);
 /* The id of an indicator type name (canonical), 0 if unknown. */
 int64_t lib_itype_id(const char *canonical_name);
+/* A user's value pattern (criteria.c): '%' a wildcard, "\\%" a literal percent, '_' and other
+ * backslashes literal. Returns malloc'd LIKE text (ESCAPE '\\') when *wild, else the literal
+ * value to compare for equality. */
+char *lib_like_pattern(const char *s, size_t n, int *wild);
+/* Registers the SQL function tq_score_gen(smax, rules, revoked) on the connection (score.c):
+ * the one computation of a generated score, used by the recompute and the explanation. */
+tq_code lib_score_register(tq_lib *lib, tq_err *err);
 /* Canonical value of an indicator for identity, malloc'd into *out; *itype_out is the
  * canonical type name (static). */
 tq_code lib_indicator_identity(const char *itype, const char *value, const char **itype_out,
                                char **out, tq_err *err);
+
+/* tq_lib_object_put inside an open transaction, also giving the value as stored (canonical,
+ * malloc'd into *value_out when non-NULL). */
+tq_code lib_object_put_value(tq_lib *lib, const tq_object_in *in, int64_t *id_out, int *created,
+                             char **value_out, tq_err *err);
 
 /* TQ_EINVAL unless text (what names it in the message) is well-formed UTF-8 of at most max
  * bytes. NULL passes: whether a field may be missing is its caller's check. */

@@ -293,6 +293,8 @@ tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err) {
     rc = set_pragmas(lib, readonly, err);
   if (rc == TQ_OK)
     rc = lib_rows_register(lib, err);
+  if (rc == TQ_OK)
+    rc = lib_score_register(lib, err);
   if (rc == TQ_OK && !readonly)
     rc = lib_migrate(lib, err);
   if (rc != TQ_OK)
@@ -317,6 +319,10 @@ void tq_lib_close(tq_lib *lib) {
   lib_map_clear(&lib->tags);
   free(lib->path);
   free(lib);
+}
+
+struct sqlite3_stmt *tq_lib_stmt(tq_lib *lib, const char *sql, tq_err *err) {
+  return lib_stmt_sql(lib, sql, err);
 }
 
 struct sqlite3 *tq_lib_db(tq_lib *lib) {

@@ -222,7 +222,7 @@ static tq_code resolve_ids(tq_lib *lib, const tq_object_in *in, put_ids *ids, tq
 }
 
 static tq_code object_put_in_tx(tq_lib *lib, const tq_object_in *in, int64_t *id_out,
-                                int *created_out, tq_err *err) {
+                                int *created_out, char **value_out, tq_err *err) {
   const char *type = NULL;
   int64_t itype_id = 0, id = 0;
   char *value = NULL;
@@ -247,6 +247,10 @@ static tq_code object_put_in_tx(tq_lib *lib, const tq_object_in *in, int64_t *id
     rc = lib_touch(lib, id, err);
   if (ids.v != ids.local)
     free(ids.v);
+  if (rc == TQ_OK && value_out) {
+    *value_out = value;
+    value = NULL;
+  }
   free(value);
   if (rc == TQ_OK) {
     if (id_out)
@@ -257,14 +261,19 @@ static tq_code object_put_in_tx(tq_lib *lib, const tq_object_in *in, int64_t *id
   return rc;
 }
 
+tq_code lib_object_put_value(tq_lib *lib, const tq_object_in *in, int64_t *id_out, int *created,
+                             char **value_out, tq_err *err) {
+  return object_put_in_tx(lib, in, id_out, created, value_out, err);
+}
+
 tq_code tq_lib_object_put(tq_lib *lib, const tq_object_in *in, int64_t *id_out, int *created,
                           tq_err *err) {
   if (lib->depth > 0)
-    return object_put_in_tx(lib, in, id_out, created, err);
+    return object_put_in_tx(lib, in, id_out, created, NULL, err);
   tq_code rc = tq_lib_begin(lib, err);
   if (rc != TQ_OK)
     return rc;
-  rc = object_put_in_tx(lib, in, id_out, created, err);
+  rc = object_put_in_tx(lib, in, id_out, created, NULL, err);
   if (rc != TQ_OK) {
     tq_lib_rollback(lib);
     return rc;

@@ -23,6 +23,7 @@ void tq_query_free(tq_query *q) {
   free(q->tag);
   free(q->attr_name);
   free(q->attr_value);
+  free(q->criteria);
   tq_query_init(q);
 }
 
@@ -55,6 +56,14 @@ char *tq_query_to_json(const tq_query *q) {
     cJSON_AddStringToObject(j, "attribute_value", q->attr_value);
   if (q->updated_since)
     cJSON_AddNumberToObject(j, "updated_since", (double)q->updated_since);
+  if (q->criteria) {
+    cJSON *c = cJSON_Parse(q->criteria);
+    if (c == NULL || !cJSON_AddItemToObject(j, "criteria", c)) {
+      cJSON_Delete(c);
+      cJSON_Delete(j);
+      return NULL;
+    }
+  }
   char *s = cJSON_PrintUnformatted(j);
   cJSON_Delete(j);
   return s;
@@ -144,6 +153,13 @@ tq_code tq_query_from_json(const char *json, tq_query *q, tq_err *err) {
     rc = dup_str(j, "attribute", &q->attr_name, err);
   if (rc == TQ_OK)
     rc = dup_str(j, "attribute_value", &q->attr_value, err);
+  cJSON *crit = cJSON_GetObjectItemCaseSensitive(j, "criteria");
+  if (rc == TQ_OK && crit) {
+    if (!cJSON_IsObject(crit))
+      rc = tq_err_set(err, TQ_EINVAL, "query field 'criteria' must be an object");
+    else if ((q->criteria = cJSON_PrintUnformatted(crit)) == NULL)
+      rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+  }
   cJSON_Delete(j);
   q->score_min = (int)smin;
   q->score_max = (int)smax;
@@ -171,6 +187,13 @@ tq_code tq_query_validate(tq_lib *lib, const tq_query *q, tq_err *err) {
   }
   if (q->attr_value && q->attr_name == NULL)
     return tq_err_set(err, TQ_EINVAL, "an attribute value needs an attribute name");
+  if (q->criteria) {
+    tq_criteria *c = NULL;
+    tq_code rc = tq_criteria_compile(q->criteria, strlen(q->criteria), &c, NULL, 0, err);
+    tq_criteria_free(c);
+    if (rc != TQ_OK)
+      return rc;
+  }
   return TQ_OK;
 }
 
@@ -269,6 +292,61 @@ tq_code tq_lib_collection_list(tq_lib *lib, char ***names, size_t *n, tq_err *er
   return TQ_OK;
 }
 
+tq_code tq_lib_collection_rows(tq_lib *lib, int64_t id, tq_collection_row **rows, size_t *n,
+                               tq_err *err) {
+  *rows = NULL;
+  *n = 0;
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(lib->db,
+                         "SELECT rowid, name, query, created_at, updated_at FROM collections"
+                         " WHERE ?1 = 0 OR rowid = ?1 ORDER BY rowid",
+                         -1, &st, NULL) != SQLITE_OK)
+    return lib_db_err(lib, err, "reading collections");
+  sqlite3_bind_int64(st, 1, id);
+  tq_collection_row *arr = NULL;
+  size_t len = 0;
+  tq_code rc = TQ_OK;
+  int step;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    tq_collection_row *p = realloc(arr, (len + 1) * sizeof *p);
+    if (p == NULL) {
+      rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+      break;
+    }
+    arr = p;
+    tq_collection_row *r = &arr[len++];
+    r->id = sqlite3_column_int64(st, 0);
+    r->name = strdup((const char *)sqlite3_column_text(st, 1));
+    r->query = strdup((const char *)sqlite3_column_text(st, 2));
+    r->created_at = sqlite3_column_int64(st, 3);
+    r->updated_at = sqlite3_column_int64(st, 4);
+    if (r->name == NULL || r->query == NULL) {
+      rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+      break;
+    }
+  }
+  if (rc == TQ_OK && step != SQLITE_DONE)
+    rc = lib_db_err(lib, err, "reading collections");
+  sqlite3_finalize(st);
+  if (rc == TQ_OK && id > 0 && len == 0)
+    rc = tq_err_set(err, TQ_ENOTFOUND, "no collection with id %lld", (long long)id);
+  if (rc != TQ_OK) {
+    tq_collection_rows_free(arr, len);
+    return rc;
+  }
+  *rows = arr;
+  *n = len;
+  return TQ_OK;
+}
+
+void tq_collection_rows_free(tq_collection_row *rows, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(rows[i].name);
+    free(rows[i].query);
+  }
+  free(rows);
+}
+
 /* ---- cursors ----------------------------------------------------------------------------- */
 
 struct tq_cursor {
@@ -278,8 +356,13 @@ struct tq_cursor {
   int done;
 };
 
-/* Builds the WHERE clause of q; parameters are bound by bind_where in the same order. */
-static tq_code build_where(const tq_query *q, tq_buf *sql) {
+/* Builds the WHERE clause of q; parameters are bound by bind_where in the same order. A
+ * criteria document is compiled into *crit (freed by the caller after binding). */
+static tq_code build_where(const tq_query *q, tq_buf *sql, tq_criteria **crit, tq_err *err) {
+  *crit = NULL;
+  if (q->criteria &&
+      tq_criteria_compile(q->criteria, strlen(q->criteria), crit, NULL, 0, err) != TQ_OK)
+    return err && err->code ? err->code : TQ_EINVAL;
   tq_code rc = tq_buf_adds(sql, " FROM objects o WHERE o.type=?");
   if (q->n_indicator_types) {
     rc |= tq_buf_adds(sql, " AND o.itype_id IN (");
@@ -312,10 +395,12 @@ static tq_code build_where(const tq_query *q, tq_buf *sql) {
                                            " a.object_id=o.id AND a.name=?)");
   if (q->updated_since)
     rc |= tq_buf_adds(sql, " AND o.updated_at >= ?");
-  return rc ? TQ_ENOMEM : TQ_OK;
+  if (*crit)
+    rc |= tq_buf_printf(sql, " AND %s", tq_criteria_sql(*crit));
+  return rc ? tq_err_set(err, TQ_ENOMEM, "out of memory") : TQ_OK;
 }
 
-static int bind_where(sqlite3_stmt *st, const tq_query *q) {
+static int bind_where(sqlite3_stmt *st, const tq_query *q, const tq_criteria *crit) {
   int i = 1;
   sqlite3_bind_text(st, i++, q->object_type ? q->object_type : "indicator", -1, SQLITE_TRANSIENT);
   for (size_t k = 0; k < q->n_indicator_types; k++) {
@@ -338,6 +423,8 @@ static int bind_where(sqlite3_stmt *st, const tq_query *q) {
     sqlite3_bind_text(st, i++, q->attr_value, -1, SQLITE_TRANSIENT);
   if (q->updated_since)
     sqlite3_bind_int64(st, i++, q->updated_since);
+  if (crit)
+    i = tq_criteria_bind(crit, st, i);
   return i;
 }
 
@@ -347,30 +434,34 @@ tq_code tq_lib_cursor_open(tq_lib *lib, const tq_query *q, int64_t after_id, tq_
                            tq_err *err) {
   tq_buf sql;
   tq_buf_init(&sql, 0);
+  tq_criteria *crit = NULL;
   tq_code rc = tq_buf_adds(&sql, "SELECT o.id");
   if (rc == TQ_OK)
-    rc = build_where(q, &sql);
-  if (rc == TQ_OK)
-    rc = tq_buf_adds(&sql, " AND o.id > ? ORDER BY o.id LIMIT ?");
+    rc = build_where(q, &sql, &crit, err);
+  else
+    tq_err_set(err, TQ_ENOMEM, "out of memory");
+  if (rc == TQ_OK && tq_buf_adds(&sql, " AND o.id > ? ORDER BY o.id LIMIT ?") != TQ_OK)
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+  tq_cursor *c = rc == TQ_OK ? calloc(1, sizeof *c) : NULL;
+  if (rc == TQ_OK && c == NULL)
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
   if (rc != TQ_OK) {
+    tq_criteria_free(crit);
     tq_buf_free(&sql);
-    return tq_err_set(err, TQ_ENOMEM, "out of memory");
-  }
-  tq_cursor *c = calloc(1, sizeof *c);
-  if (c == NULL) {
-    tq_buf_free(&sql);
-    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+    return rc;
   }
   c->lib = lib;
   c->last_id = after_id;
   if (sqlite3_prepare_v2(lib->db, sql.data, -1, &c->st, NULL) != SQLITE_OK) {
     rc = lib_db_err(lib, err, "preparing a cursor");
+    tq_criteria_free(crit);
     tq_buf_free(&sql);
     free(c);
     return rc;
   }
   tq_buf_free(&sql);
-  bind_where(c->st, q);
+  bind_where(c->st, q, crit);
+  tq_criteria_free(crit);
   *out = c;
   return TQ_OK;
 }
@@ -407,16 +498,24 @@ tq_code tq_lib_query_count(tq_lib *lib, const tq_query *q, int64_t *n, tq_err *e
   tq_buf sql;
   tq_buf_init(&sql, 0);
   sqlite3_stmt *st = NULL;
-  if (tq_buf_adds(&sql, "SELECT count(*)") != TQ_OK || build_where(q, &sql) != TQ_OK) {
+  tq_criteria *crit = NULL;
+  if (tq_buf_adds(&sql, "SELECT count(*)") != TQ_OK) {
     tq_buf_free(&sql);
     return tq_err_set(err, TQ_ENOMEM, "out of memory");
   }
+  tq_code brc = build_where(q, &sql, &crit, err);
+  if (brc != TQ_OK) {
+    tq_buf_free(&sql);
+    return brc;
+  }
   if (sqlite3_prepare_v2(lib->db, sql.data, -1, &st, NULL) != SQLITE_OK) {
+    tq_criteria_free(crit);
     tq_buf_free(&sql);
     return lib_db_err(lib, err, "counting a query");
   }
   tq_buf_free(&sql);
-  bind_where(st, q);
+  bind_where(st, q, crit);
+  tq_criteria_free(crit);
   tq_code rc = TQ_OK;
   if (sqlite3_step(st) == SQLITE_ROW)
     *n = sqlite3_column_int64(st, 0);

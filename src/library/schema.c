@@ -241,72 +241,20 @@ static const char MIGRATION_1[] =
     "CREATE TABLE settings(scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
     " secret INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(scope, key)) WITHOUT ROWID;";
 
-/* Migration 2: feeds (src/feed): feed definitions, their checkpoints, the STIX id -> object
- * map, the versions already ingested, and links whose other end has not arrived yet. */
-static const char MIGRATION_2[] =
-    "CREATE TABLE feeds(name TEXT PRIMARY KEY,"
-    " kind TEXT NOT NULL CHECK(kind IN ('taxii','rst-reports')),"
-    " discovery TEXT NOT NULL, collection TEXT NOT NULL DEFAULT '', username TEXT,"
-    " password_env TEXT, ca_file TEXT, verify INTEGER NOT NULL DEFAULT 1,"
-    " source TEXT NOT NULL, match_type TEXT, page_size INTEGER NOT NULL DEFAULT 1000,"
-    " overlap_s INTEGER NOT NULL DEFAULT 0, every_s INTEGER NOT NULL DEFAULT 3600,"
-    " enabled INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL,"
-    " last_poll_at INTEGER, last_ok INTEGER, last_error TEXT, last_summary TEXT);"
-    "CREATE TABLE feed_state(feed TEXT PRIMARY KEY REFERENCES feeds(name) ON DELETE CASCADE,"
-    " checkpoint TEXT, last_next TEXT, updated_at INTEGER NOT NULL);"
-    "CREATE TABLE stix_refs(stix_id TEXT NOT NULL, object_id INTEGER NOT NULL"
-    " REFERENCES objects(id) ON DELETE CASCADE, PRIMARY KEY(stix_id, object_id)) WITHOUT ROWID;"
-    "CREATE TABLE stix_seen(feed TEXT NOT NULL, stix_id TEXT NOT NULL,"
-    " modified_s INTEGER NOT NULL, modified_ns INTEGER NOT NULL,"
-    " PRIMARY KEY(feed, stix_id)) WITHOUT ROWID;"
-    "CREATE TABLE stix_pending(feed TEXT NOT NULL, from_id TEXT NOT NULL, to_id TEXT NOT NULL,"
-    " link_type TEXT NOT NULL DEFAULT '', PRIMARY KEY(feed, from_id, to_id, link_type))"
-    " WITHOUT ROWID;"
-    "CREATE INDEX stix_pending_to ON stix_pending(to_id);";
-
-/* Migration 3: actions and workflows (src/workflow): workflow definitions, bulk runs with
- * their checkpoint (the last committed object id and the counts), and the items of a run that
- * were not found or failed, with the reason. */
-static const char MIGRATION_3[] =
-    "CREATE TABLE workflows(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
-    " collection TEXT NOT NULL, actions TEXT NOT NULL, settings TEXT NOT NULL DEFAULT '{}',"
-    " schedule TEXT, enabled INTEGER NOT NULL DEFAULT 1, last_run_at INTEGER,"
-    " next_run_at INTEGER, created_at INTEGER NOT NULL);"
-    "CREATE TABLE runs(id INTEGER PRIMARY KEY, action TEXT NOT NULL,"
-    " workflow_id INTEGER REFERENCES workflows(id) ON DELETE SET NULL,"
-    " status TEXT NOT NULL CHECK(status IN ('running','done','interrupted','failed')),"
-    " input TEXT NOT NULL, settings TEXT NOT NULL DEFAULT '{}',"
-    " concurrency INTEGER NOT NULL DEFAULT 0, last_id INTEGER NOT NULL DEFAULT 0,"
-    " total INTEGER NOT NULL DEFAULT 0, enriched INTEGER NOT NULL DEFAULT 0,"
-    " not_found INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,"
-    " started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, finished_at INTEGER,"
-    " seconds REAL NOT NULL DEFAULT 0, error TEXT);"
-    "CREATE INDEX runs_by_workflow ON runs(workflow_id, id);"
-    "CREATE TABLE run_items(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-    " object_id INTEGER NOT NULL,"
-    " outcome TEXT NOT NULL CHECK(outcome IN ('not_found','failed')),"
-    " reason TEXT NOT NULL DEFAULT '', PRIMARY KEY(run_id, object_id)) WITHOUT ROWID;";
+/* Migrations 2 and 3 made the feed tables and the workflow tables; those now belong to the
+ * parts (src/feed/schema.c, src/workflow/schema.c: tq_lib_part_migrate), which make them where
+ * missing and keep them where a library made by an earlier tqhost has them. The steps stay,
+ * empty, so that a library's version keeps its meaning. */
+static const char MIGRATION_2[] = "";
+static const char MIGRATION_3[] = "";
 
 /* Migration 4 (hardening): ThreatQ's Course of Action object type, which STIX
  * course-of-action objects map to (threatq-model.md: object code course_of_action; a database
- * made by this build has it from migration 1 already). Bulk runs: objects an action does not
- * accept are counted "skipped" (a count on the run, an outcome of run_items: the table is
- * rebuilt for its CHECK); the process that runs a run (owner "host boot-id pid") and its
- * heartbeat (updated_at is refreshed while it runs), so that a live run is not resumed twice
- * and a dead one is seen; retry_of: the run whose failed items a run retries. */
+ * made by this build has it from migration 1 already). (Its changes to runs and run_items are
+ * the workflow part's now.) */
 static const char MIGRATION_4[] =
     "INSERT OR IGNORE INTO object_types(name,display_name,collection)"
-    " VALUES('course_of_action','Course of Action','course_of_action');"
-    "ALTER TABLE runs ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE runs ADD COLUMN owner TEXT;"
-    "ALTER TABLE runs ADD COLUMN retry_of INTEGER;"
-    "CREATE TABLE run_items_v4(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-    " object_id INTEGER NOT NULL,"
-    " outcome TEXT NOT NULL CHECK(outcome IN ('not_found','failed','skipped')),"
-    " reason TEXT NOT NULL DEFAULT '', PRIMARY KEY(run_id, object_id)) WITHOUT ROWID;"
-    "INSERT INTO run_items_v4 SELECT run_id, object_id, outcome, reason FROM run_items;"
-    "DROP TABLE run_items;"
-    "ALTER TABLE run_items_v4 RENAME TO run_items;";
+    " VALUES('course_of_action','Course of Action','course_of_action');";
 
 /* Migration 5 (the service): attribute rows get an id, the handle ThreatQ's API gives them
  * (PUT/DELETE /api/indicators/{id}/attributes/{aid}); identity stays (object, name, value,
@@ -436,16 +384,17 @@ tq_code lib_migrate(tq_lib *lib, tq_err *err) {
 static const char PARTS_TABLE[] =
     "CREATE TABLE IF NOT EXISTS tq_parts(name TEXT PRIMARY KEY, version INTEGER NOT NULL)";
 
+/* The statement is cached once tq_parts exists (the server asks on every request); before,
+ * each call tries to prepare it. */
 static int part_version(tq_lib *lib, const char *name) {
-  sqlite3_stmt *st = NULL;
+  sqlite3_stmt *st = lib_stmt_sql(lib, "SELECT version FROM tq_parts WHERE name=?", NULL);
   int v = 0;
-  if (sqlite3_prepare_v2(lib->db, "SELECT version FROM tq_parts WHERE name=?", -1, &st, NULL) !=
-      SQLITE_OK)
+  if (st == NULL)
     return 0; /* no table yet */
   sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
   if (sqlite3_step(st) == SQLITE_ROW)
     v = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
+  sqlite3_reset(st);
   return v;
 }
 

@@ -25,7 +25,7 @@ tq_code tq_lib_writer_open(tq_lib *lib, size_t per_tx, tq_lib_writer **out, tq_e
 }
 
 tq_code tq_lib_writer_put(tq_lib_writer *w, const tq_object_in *in, int64_t *id, int *created,
-                          tq_err *err) {
+                          char **value, tq_err *err) {
   if (w->failed)
     return tq_err_set(err, TQ_EINTERNAL, "the writer failed already");
   if (!w->open) {
@@ -37,7 +37,7 @@ tq_code tq_lib_writer_put(tq_lib_writer *w, const tq_object_in *in, int64_t *id,
     w->open = 1;
   }
   int new = 0;
-  tq_code rc = tq_lib_object_put(w->lib, in, id, &new, err);
+  tq_code rc = lib_object_put_value(w->lib, in, id, &new, value, err);
   if (rc == TQ_EINVAL) {
     w->st.refused++;
     return rc;

@@ -285,6 +285,8 @@ void net_finish(tq_net *net, net_req *req, tq_net_fail fail, const char *fmt, ..
   r->fail = fail;
   r->status = req->status;
   r->attempts = req->attempts;
+  if (fail != TQ_NET_OK)
+    req->prov->stats.failures++;
   if (!r->from_cache) {
     r->body_len = req->resp_body.len;
     r->headers = tq_buf_take(&req->resp_hdrs);
@@ -364,6 +366,7 @@ static void schedule_retry(tq_net *net, net_req *req, int64_t retry_after_ms) {
   if (retry_after_ms > delay)
     delay = retry_after_ms;
   req->retries++;
+  req->prov->stats.retries++;
   req->wake_us = net_now_us() + delay * 1000;
   if (net_heap_push(net, req) != TQ_OK) {
     req_where(req, where, sizeof where);
@@ -534,6 +537,8 @@ void net_transfer_done(tq_net *net, CURL *easy, CURLcode res) {
   req->easy = NULL;
   req->prov->active--;
   req->status = (int)status;
+  if (status == 429)
+    req->prov->stats.status_429++;
   if (res != CURLE_OK) {
     handle_curl_error(net, req, res);
     return;
@@ -696,6 +701,7 @@ void net_attempt_start(tq_net *net, net_req *req) {
   req->errbuf[0] = '\0';
   req->addr_refused[0] = '\0';
   req->attempts++;
+  req->prov->stats.attempts++;
   CURL *e = easy_get(net);
   if (e == NULL)
     goto fail;
@@ -791,6 +797,7 @@ static int cache_lookup(tq_net *net, net_req *r) {
       tq_lib_cache_get(net->cache, r->key, now, &status, &body, &len, NULL) != TQ_OK)
     return 0;
   r->resp->from_cache = 1;
+  r->prov->stats.cache_hits++;
   r->resp->body = body;
   r->resp->body_len = len;
   r->resp->headers = tq_strdup("");
@@ -891,4 +898,11 @@ tq_code tq_net_fetch(tq_net *net, tq_net_provider *prov, const tq_net_request *r
   if (rc == TQ_OK)
     *out = resp;
   return rc;
+}
+
+void tq_net_each_provider(const tq_net *net,
+                          void (*fn)(void *ud, const char *name, const tq_net_stats *st),
+                          void *ud) {
+  for (const tq_net_provider *p = net->providers; p; p = p->next)
+    fn(ud, p->name, &p->stats);
 }

@@ -163,17 +163,6 @@ static char *lib_dir_of(const tq_op_request *rq) {
   return out;
 }
 
-static tq_code collect(tq_lua_run *run, tq_op_result *res, tq_err *err) {
-  res->status = tq_lua_run_status(run);
-  res->message = tq_strdup(tq_lua_run_message(run));
-  res->traceback = tq_strdup(tq_lua_run_traceback(run));
-  res->elapsed_us = tq_lua_run_elapsed_us(run);
-  tq_lua_run_take_changeset(run, &res->cs);
-  if (res->message == NULL || res->traceback == NULL)
-    return tq_err_set(err, TQ_ENOMEM, "run result: out of memory");
-  return TQ_OK;
-}
-
 /* Loads the script into rt and runs the operation's entry on the object. */
 static tq_code run_in(tq_lua *rt, const tq_op_request *rq, const tq_lua_limits *limits,
                       tq_net_provider *prov, tq_op_result *res, tq_err *err) {
@@ -205,7 +194,7 @@ static tq_code run_in(tq_lua *rt, const tq_op_request *rq, const tq_lua_limits *
   if (rc == TQ_OK)
     rc = tq_lua_run_all(rt, err);
   if (rc == TQ_OK)
-    rc = collect(run, res, err);
+    rc = tq_op_result_take(run, res, err);
 done:
   tq_lua_run_free(run);
   tq_lua_script_free(script);

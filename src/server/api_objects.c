@@ -701,6 +701,61 @@ static cJSON *written(tq_lib *lib, int64_t id, unsigned with) {
   (TQ_WITH_ATTRIBUTES | TQ_WITH_SOURCES | TQ_WITH_SCORE | TQ_WITH_TAGS | TQ_WITH_TYPE |            \
    TQ_WITH_STATUS)
 
+/* s as a JSON string into b (the library's texts are valid UTF-8). */
+static void json_str(tq_buf *b, const char *s) {
+  tq_buf_addc(b, '"');
+  for (const char *run = s;; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    tq_buf_add(b, run, (size_t)(s - run));
+    if (c == '\0')
+      break;
+    if (c == '"' || c == '\\') {
+      tq_buf_addc(b, '\\');
+      tq_buf_addc(b, (char)c);
+    } else {
+      tq_buf_printf(b, "\\u%04x", c);
+    }
+    run = s + 1;
+  }
+  tq_buf_addc(b, '"');
+}
+
+/* The answer of a consume: {"data": [{"id", "value" (canonical), "created"}...]} in the order
+ * given, written as text (a thousand objects a request: no JSON tree). */
+static void consume_answer(const int64_t *ids, char *const *values, const char *created, size_t n,
+                           tq_resp *rs) {
+  tq_buf b;
+  tq_buf_init(&b, 0);
+  tq_buf_adds(&b, "{\"data\":[");
+  for (size_t i = 0; i < n; i++) {
+    tq_buf_printf(&b, "%s{\"id\":%lld,\"value\":", i ? "," : "", (long long)ids[i]);
+    json_str(&b, values[i] ? values[i] : "");
+    tq_buf_printf(&b, ",\"created\":%s}", created[i] ? "true" : "false");
+  }
+  tq_buf_adds(&b, "]}");
+  size_t len = b.len;
+  char *text = tq_buf_take(&b);
+  if (text == NULL)
+    return tq_resp_fail(rs, 500, "out of memory");
+  tq_resp_raw(rs, 200, "application/json", text, len);
+  free(text);
+}
+
+/* The body field a library refusal is about, from the start of its message. */
+static const char *refused_field(const char *msg) {
+  static const char *const map[][2] = {
+      {"tag", "tags"},       {"empty tag", "tags"},          {"attribute", "attributes"},
+      {"source", "sources"}, {"description", "description"}, {"status", "status"},
+      {"'", "value"},
+  };
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    if (strncmp(msg, map[i][0], strlen(map[i][0])) == 0)
+      return map[i][1];
+  return "value";
+}
+
 /* J_CREATE and J_CONSUME: every object in one transaction through the library's batched
  * writer; one refused object refuses the request (400 naming it) and nothing is written. */
 static void run_put(tq_lib *lib, obj_job *j, tq_resp *rs) {
@@ -709,63 +764,38 @@ static void run_put(tq_lib *lib, obj_job *j, tq_resp *rs) {
   tq_lib_writer *w = NULL;
   int64_t *ids = calloc(j->n + 1, sizeof *ids);
   char *created = calloc(j->n + 1, 1);
-  if (ids == NULL || created == NULL || tq_lib_writer_open(lib, 0, &w, &err) != TQ_OK) {
-    free(ids);
-    free(created);
-    return tq_resp_fail(rs, 500, "out of memory");
+  char **values = j->kind == J_CONSUME ? calloc(j->n + 1, sizeof *values) : NULL;
+  tq_code rc = TQ_OK;
+  if (ids == NULL || created == NULL || (j->kind == J_CONSUME && values == NULL) ||
+      tq_lib_writer_open(lib, 0, &w, &err) != TQ_OK) {
+    tq_resp_fail(rs, 500, "out of memory");
+    goto out;
   }
   for (size_t i = 0; i < j->n; i++) {
     int c = 0;
-    tq_code rc = tq_lib_writer_put(w, &j->objs[i].in, &ids[i], &c, &err);
+    rc = tq_lib_writer_put(w, &j->objs[i].in, &ids[i], &c, values ? &values[i] : NULL, &err);
     created[i] = (char)c;
     if (rc != TQ_OK) {
       tq_lib_writer_close(w, 0, NULL);
       if (rc == TQ_EINVAL && j->list_body)
         tq_resp_invalid(rs, "request", "item %zu: %s", i, err.msg);
       else if (rc == TQ_EINVAL)
-        tq_resp_invalid(rs, "value", "%s", err.msg);
+        tq_resp_invalid(rs, refused_field(err.msg), "%s", err.msg);
       else
         write_failed(rs, NULL, &err);
-      free(ids);
-      free(created);
-      return;
+      goto out;
     }
   }
-  if (tq_lib_writer_close(w, 1, &err) != TQ_OK) {
-    free(ids);
-    free(created);
-    return write_failed(rs, NULL, &err);
+  if ((rc = tq_lib_writer_close(w, 1, &err)) != TQ_OK) {
+    write_failed(rs, NULL, &err);
+    goto out;
+  }
+  if (j->kind == J_CONSUME) {
+    consume_answer(ids, values, created, j->n, rs);
+    goto out;
   }
   cJSON *arr = cJSON_CreateArray();
-  if (j->kind == J_CONSUME) {
-    /* the heads of the written objects, 64 a statement */
-    for (size_t i = 0; arr && i < j->n; i += TQ_LIB_HEADS_MAX) {
-      size_t k = j->n - i < TQ_LIB_HEADS_MAX ? j->n - i : TQ_LIB_HEADS_MAX;
-      int64_t sorted[TQ_LIB_HEADS_MAX];
-      tq_object *heads[TQ_LIB_HEADS_MAX];
-      memcpy(sorted, ids + i, k * sizeof *sorted);
-      for (size_t a = 1; a < k; a++) /* insertion sort: k <= 64 */
-        for (size_t b = a; b > 0 && sorted[b - 1] > sorted[b]; b--) {
-          int64_t t = sorted[b];
-          sorted[b] = sorted[b - 1];
-          sorted[b - 1] = t;
-        }
-      if (tq_lib_object_heads(lib, sorted, k, heads, &err) != TQ_OK)
-        break;
-      for (size_t a = 0; a < k; a++) {
-        for (size_t b = 0; b < k; b++)
-          if (heads[b] && heads[b]->id == ids[i + a]) {
-            cJSON *o = tq_render_object(heads[b], 0);
-            cJSON_AddBoolToObject(o, "created", created[i + a]);
-            cJSON_AddItemToArray(arr, o);
-            break;
-          }
-      }
-      for (size_t b = 0; b < k; b++)
-        tq_object_free(heads[b]);
-    }
-    tq_resp_data(rs, 200, arr);
-  } else {
+  {
     for (size_t i = 0; arr && i < j->n; i++)
       cJSON_AddItemToArray(arr, written(lib, ids[i], ALL_WITH));
     /* ThreatQ answers a list for indicators, one object for the other types */
@@ -776,6 +806,10 @@ static void run_put(tq_lib *lib, obj_job *j, tq_resp *rs) {
     }
     tq_resp_data(rs, 201, arr);
   }
+out:
+  for (size_t i = 0; values && i < j->n; i++)
+    free(values[i]);
+  free(values);
   free(ids);
   free(created);
 }
@@ -1033,9 +1067,26 @@ static void to_engine(tq_req *rq, tq_resp *rs, obj_job *j) {
   tq_req_engine(rq, rs, run_job, j, job_free);
 }
 
+/* The body as JSON, refusing a string that holds a NUL character (\u0000): cJSON would cut
+ * the text there and the rest would be dropped without a word. NULL after a 400. */
+static cJSON *req_json(tq_req *rq, tq_resp *rs) {
+  for (size_t i = 0; rq->body && i + 1 < rq->body_len; i++) {
+    if (rq->body[i] != '\\')
+      continue; /* a backslash is only valid inside a string: an escape */
+    if (rq->body[i + 1] == 'u' && i + 5 < rq->body_len &&
+        strncmp(rq->body + i + 2, "0000", 4) == 0) {
+      tq_resp_invalid(rs, "request",
+                      "a NUL character (\\u0000) at byte %zu of the body: not allowed in text", i);
+      return NULL;
+    }
+    i++; /* the escaped character */
+  }
+  return tq_req_json(rq, rs);
+}
+
 /* A body that must be an object (or, list_ok, a list of objects); NULL after a 400. */
 static cJSON *body_json(tq_req *rq, int list_ok, tq_resp *rs) {
-  cJSON *b = tq_req_json(rq, rs);
+  cJSON *b = req_json(rq, rs);
   if (b && !cJSON_IsObject(b) && !(list_ok && cJSON_IsArray(b))) {
     tq_resp_invalid(rs, "request",
                     list_ok ? "an object or a list of objects is expected"
@@ -1256,7 +1307,7 @@ static void names_post(tq_req *rq, tq_resp *rs, job_kind kind) {
   const char *field = kind == J_SRC_ADD ? "sources" : "tags";
   where w = item_at(-1);
   int bad = 0;
-  if ((j->body = tq_req_json(rq, rs)) == NULL)
+  if ((j->body = req_json(rq, rs)) == NULL)
     return job_free(j);
   size_t n = cJSON_IsArray(j->body) ? (size_t)cJSON_GetArraySize(j->body) : 1;
   if (n == 0) {
@@ -1414,8 +1465,8 @@ static void api_source_create(tq_req *rq, tq_resp *rs) {
           NULL ||
       !source_opts_of(j, rs))
     return job_free(j);
-  if (strlen(name) >= sizeof j->src_name) {
-    tq_resp_invalid(rs, "name", "longer than %d bytes", TQ_LIB_MAX_NAME);
+  if (strlen(name) >= sizeof(((tq_source *)0)->name)) {
+    tq_resp_invalid(rs, "name", "longer than %zu bytes", sizeof(((tq_source *)0)->name) - 1);
     return job_free(j);
   }
   tq_strlcpy(j->src_name, name, sizeof j->src_name);

@@ -1,6 +1,1090 @@
-/* api_plugins.c: the routes of plugins and their config, the operations of an indicator, operation runs and apply. */
+/* api_plugins.c: the routes of plugins and their config, the operations of an indicator,
+ * operation runs and apply.
+ *
+ *   GET  /api/plugins                                  read-only  plugins, ops, masked config
+ *   GET  /api/plugins/{name}                           read-only  one of them
+ *   PUT  /api/plugins/{name}/config                    admin      tq_plugin_configure (engine)
+ *   GET  /api/indicators/{id}/operations               read-only  ops accepting its type
+ *   POST /api/plugins/{name}/operations/{op}           analyst    a run on the engine
+ *   POST /api/plugins/{name}/operations/{op}/apply     analyst    writes a kept run's changes
+ *
+ * The registry (the plugins folder's manifests) is one shared snapshot, reloaded when a file
+ * of the folder changes (checked at most every REG_CHECK_MS). The engine side (its slot)
+ * keeps each plugin's script loaded in the engine's runtime with its config ("warm": loaded
+ * again when the plugin's files or its config change) and the runs made, for apply
+ * (RUNS_MAX at most, RUN_TTL_MS each). A run is a coroutine on the engine's runtime: the job
+ * starts it and returns; the engine keeps serving other jobs while it waits on the network;
+ * its completion answers the suspended connection. */
+#include <dirent.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "server_int.h"
+#include "tqhost/plugin.h"
+
+#define REG_CHECK_MS 250
+#define RUNS_MAX 1024
+#define RUN_TTL_MS (60 * 60 * 1000)
+#define VALUE_MAX 4096
+/* A run with "apply": true that finishes this late is not applied: the engine answers a job
+ * 504 at 120 s, and a client told 504 must not find its change set written. */
+#define APPLY_LATE_MS 110000
+
+/* ---- the registry snapshot (any thread) --------------------------------------------------- */
+
+typedef struct reg {
+  tq_plugin **list;
+  size_t n;
+  int refs;                /* under g_reg_mu */
+  unsigned char stamp[32]; /* hash of the folder's files' names, sizes and mtimes */
+  uint64_t gen;            /* 1, 2, ...: a new snapshot */
+  char err[256];           /* why the folder could not be listed; "" */
+} reg;
+
+static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static reg *g_reg;
+static int64_t g_reg_checked_ms;
+static uint64_t g_reg_gen;
+
+static void reg_free(reg *r) {
+  tq_plugin_list_free(r->list, r->n);
+  free(r);
+}
+
+static void reg_put(reg *r) {
+  if (r == NULL)
+    return;
+  pthread_mutex_lock(&g_reg_mu);
+  int last = --r->refs == 0;
+  pthread_mutex_unlock(&g_reg_mu);
+  if (last)
+    reg_free(r);
+}
+
+/* Hashes the names, sizes and mtimes of dir's entries, depth levels down. */
+static void stamp_dir(crypto_generichash_state *h, const char *dir, int depth) {
+  DIR *d = opendir(dir);
+  if (d == NULL)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
+      continue;
+    struct stat st;
+    if (stat(path, &st) != 0)
+      continue;
+    int64_t v[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
+    crypto_generichash_update(h, (const unsigned char *)path, strlen(path) + 1);
+    crypto_generichash_update(h, (const unsigned char *)v, sizeof v);
+    if (S_ISDIR(st.st_mode) && depth > 0)
+      stamp_dir(h, path, depth - 1);
+  }
+  closedir(d);
+}
+
+static void stamp_of(const char *dir, unsigned char out[32]) {
+  crypto_generichash_state h;
+  crypto_generichash_init(&h, NULL, 0, 32);
+  crypto_generichash_update(&h, (const unsigned char *)dir, strlen(dir) + 1);
+  stamp_dir(&h, dir, 3);
+  crypto_generichash_final(&h, out, 32);
+}
+
+/* The current snapshot, with a reference (reg_put); NULL only when out of memory. */
+static reg *reg_get(void) {
+  const char *dir = tq_plugin_dir();
+  pthread_mutex_lock(&g_reg_mu);
+  int64_t now = tq_mono_ms();
+  if (g_reg && now - g_reg_checked_ms < REG_CHECK_MS) {
+    g_reg->refs++;
+    pthread_mutex_unlock(&g_reg_mu);
+    return g_reg;
+  }
+  unsigned char stamp[32];
+  stamp_of(dir, stamp);
+  g_reg_checked_ms = now;
+  if (g_reg && memcmp(stamp, g_reg->stamp, 32) == 0) {
+    g_reg->refs++;
+    pthread_mutex_unlock(&g_reg_mu);
+    return g_reg;
+  }
+  reg *r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    pthread_mutex_unlock(&g_reg_mu);
+    return NULL;
+  }
+  tq_err err;
+  tq_err_clear(&err);
+  if (tq_plugin_list(dir, &r->list, &r->n, NULL, &err) != TQ_OK) {
+    r->list = NULL;
+    r->n = 0;
+    snprintf(r->err, sizeof r->err, "%s", err.msg);
+  }
+  memcpy(r->stamp, stamp, 32);
+  r->gen = ++g_reg_gen;
+  r->refs = 2; /* the global and the caller */
+  reg *old = g_reg;
+  g_reg = r;
+  int free_old = old && --old->refs == 0;
+  pthread_mutex_unlock(&g_reg_mu);
+  if (free_old)
+    reg_free(old);
+  return r;
+}
+
+static const tq_plugin *reg_find(const reg *r, const char *name) {
+  for (size_t i = 0; i < r->n; i++)
+    if (strcmp(r->list[i]->name, name) == 0)
+      return r->list[i];
+  return NULL;
+}
+
+/* ---- metrics ---------------------------------------------------------------------------- */
+
+static pthread_once_t g_help_once = PTHREAD_ONCE_INIT;
+static void help_once(void) {
+  tq_metric_help("tqhost_operation_runs_total", "counter",
+                 "operation runs by plugin and outcome (ok, failed, error, killed, refused)");
+  tq_metric_help("tqhost_operation_run_seconds", "histogram", "operation run time by plugin");
+  tq_metric_help("tqhost_operation_applies_total", "counter", "change sets applied by plugin");
+  tq_metric_help("tqhost_lua_kills_total", "counter",
+                 "operation runs killed by a Lua budget (memory, instructions, timeout)");
+}
+
+/* A label value: the plugin names are [a-z0-9-] by the manifest schema; anything else is
+ * dropped rather than escaped. */
+static void label_safe(char *out, size_t n, const char *s) {
+  size_t k = 0;
+  for (; *s && k + 1 < n; s++)
+    if ((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
+        (*s >= 'A' && *s <= 'Z'))
+      out[k++] = *s;
+  out[k] = '\0';
+}
+
+static void metric_run(const char *plugin, const char *outcome, double seconds) {
+  pthread_once(&g_help_once, help_once);
+  char p[128], labels[256];
+  label_safe(p, sizeof p, plugin);
+  snprintf(labels, sizeof labels, "plugin=\"%s\",outcome=\"%s\"", p, outcome);
+  tq_metric_add("tqhost_operation_runs_total", labels, 1);
+  if (seconds >= 0) {
+    snprintf(labels, sizeof labels, "plugin=\"%s\"", p);
+    tq_metric_observe("tqhost_operation_run_seconds", labels, seconds);
+  }
+}
+
+/* ---- JSON of a plugin ---------------------------------------------------------------------- */
+
+static cJSON *ops_json(const tq_plugin *p, const char *only_type) {
+  cJSON *arr = cJSON_CreateArray();
+  for (size_t k = 0; k < p->n_ops; k++) {
+    const tq_plugin_op *op = &p->ops[k];
+    if (only_type && !tq_plugin_op_accepts(op, "indicator", only_type))
+      continue;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", op->name);
+    if (only_type)
+      cJSON_AddStringToObject(o, "plugin", p->name);
+    cJSON_AddStringToObject(o, "label", op->label ? op->label : op->name);
+    cJSON *ot = cJSON_AddArrayToObject(o, "object_types");
+    for (size_t i = 0; i < op->n_object_types; i++)
+      cJSON_AddItemToArray(ot, cJSON_CreateString(op->object_types[i]));
+    cJSON *it = cJSON_AddArrayToObject(o, "indicator_types");
+    for (size_t i = 0; i < op->n_indicator_types; i++)
+      cJSON_AddItemToArray(it, cJSON_CreateString(op->indicator_types[i]));
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
+}
+
+/* The plugin with its config as stored (cfg loaded without secrets: a set password field
+ * shows the mask, an unset one null). */
+static cJSON *plugin_json(const tq_plugin *p, const tq_plugin_config *cfg) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "name", p->name);
+  cJSON_AddStringToObject(o, "label", p->label ? p->label : p->name);
+  cJSON_AddStringToObject(o, "version", p->version ? p->version : "");
+  if (p->description)
+    cJSON_AddStringToObject(o, "description", p->description);
+  if (p->author)
+    cJSON_AddStringToObject(o, "author", p->author);
+  cJSON_AddItemToObject(o, "operations", ops_json(p, NULL));
+  cJSON *fields = cJSON_AddArrayToObject(o, "config");
+  for (size_t i = 0; i < p->n_fields; i++) {
+    const tq_plugin_field *f = &p->fields[i];
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "key", f->key);
+    cJSON_AddStringToObject(j, "label", f->label ? f->label : f->key);
+    cJSON_AddStringToObject(j, "type", tq_field_type_name(f->type));
+    cJSON_AddBoolToObject(j, "required", f->required);
+    if (f->n_options) {
+      cJSON *opts = cJSON_AddArrayToObject(j, "options");
+      for (size_t k = 0; k < f->n_options; k++)
+        cJSON_AddItemToArray(opts, cJSON_CreateString(f->options[k]));
+    }
+    const char *v = cfg ? tq_plugin_config_get(cfg, f->key) : NULL;
+    if (f->type == TQ_FIELD_PASSWORD)
+      v = v ? TQ_SECRET_MASK : NULL; /* never the value, whatever cfg holds */
+    if (v)
+      cJSON_AddStringToObject(j, "value", v);
+    else
+      cJSON_AddNullToObject(j, "value");
+    cJSON_AddItemToArray(fields, j);
+  }
+  cJSON_AddBoolToObject(o, "configured", cfg && cfg->n_missing == 0);
+  return o;
+}
+
+/* plugin_json with the config read from lib (secrets masked). */
+static cJSON *plugin_json_lib(tq_lib *lib, const tq_plugin *p, const char *key_path) {
+  tq_plugin_config cfg;
+  tq_err err;
+  tq_err_clear(&err);
+  cJSON *o;
+  if (tq_plugin_config_load(lib, p, key_path, 0, &cfg, &err) == TQ_OK) {
+    o = plugin_json(p, &cfg);
+    tq_plugin_config_free(&cfg);
+  } else {
+    o = plugin_json(p, NULL);
+    cJSON_AddStringToObject(o, "config_error", err.msg);
+  }
+  return o;
+}
+
+/* ---- GET /api/plugins, GET /api/plugins/{name} ------------------------------------------- */
+
+static reg *reg_or_fail(tq_resp *rs) {
+  reg *r = reg_get();
+  if (r == NULL)
+    tq_resp_fail(rs, 503, "out of memory");
+  return r;
+}
+
+static void api_plugins_list(tq_req *rq, tq_resp *rs) {
+  reg *r = reg_or_fail(rs);
+  if (r == NULL)
+    return;
+  cJSON *arr = cJSON_CreateArray();
+  for (size_t i = 0; i < r->n; i++)
+    cJSON_AddItemToArray(arr, plugin_json_lib(rq->rd, r->list[i], tq_srv_key_path(rq->srv)));
+  tq_resp_list(rs, arr, (int64_t)r->n, (int64_t)r->n, 0);
+  reg_put(r);
+}
+
+static void api_plugin_get(tq_req *rq, tq_resp *rs) {
+  reg *r = reg_or_fail(rs);
+  if (r == NULL)
+    return;
+  const tq_plugin *p = reg_find(r, rq->params[0]);
+  if (p == NULL)
+    tq_resp_fail(rs, 404, "plugin '%s' not found", rq->params[0]);
+  else
+    tq_resp_data(rs, 200, plugin_json_lib(rq->rd, p, tq_srv_key_path(rq->srv)));
+  reg_put(r);
+}
+
+/* ---- GET /api/indicators/{id}/operations -------------------------------------------------- */
+
+static void api_indicator_ops(tq_req *rq, tq_resp *rs) {
+  int64_t id = tq_req_id(rq, 0, rs);
+  if (id == 0)
+    return;
+  tq_object *o = NULL;
+  tq_err err;
+  tq_err_clear(&err);
+  tq_code rc = tq_lib_object_head(rq->rd, id, &o, &err);
+  if (rc == TQ_ENOTFOUND ||
+      (rc == TQ_OK && (o->object_type == NULL || strcmp(o->object_type, "indicator") != 0))) {
+    tq_object_free(o);
+    tq_resp_fail(rs, 404, "indicator %lld not found", (long long)id);
+    return;
+  }
+  if (rc != TQ_OK)
+    return tq_resp_err(rs, NULL, &err);
+  reg *r = reg_or_fail(rs);
+  if (r == NULL) {
+    tq_object_free(o);
+    return;
+  }
+  cJSON *arr = cJSON_CreateArray();
+  for (size_t i = 0; i < r->n; i++) {
+    cJSON *ops = ops_json(r->list[i], o->indicator_type ? o->indicator_type : "");
+    cJSON *e;
+    while ((e = cJSON_DetachItemFromArray(ops, 0)) != NULL)
+      cJSON_AddItemToArray(arr, e);
+    cJSON_Delete(ops);
+  }
+  int64_t n = cJSON_GetArraySize(arr);
+  tq_resp_list(rs, arr, n, n, 0);
+  tq_object_free(o);
+  reg_put(r);
+}
+
+/* ---- the engine's state ------------------------------------------------------------------- */
+
+typedef struct warm { /* a plugin's script loaded in the engine's runtime */
+  struct warm *next;
+  char *name;
+  unsigned char key[32]; /* registry generation + config */
+  tq_lua_script *script;
+} warm;
+
+typedef struct kept { /* a run kept for apply */
+  char id[33];
+  char *plugin, *label, *op;
+  tq_plugin_target t;
+  tq_op_result res;
+  int applied;
+  int64_t made_ms;
+} kept;
+
+typedef struct run_req run_req;
+
+typedef struct pl_state {
+  tq_host_config host;
+  warm *scripts;
+  kept *runs[RUNS_MAX]; /* oldest first */
+  size_t n_runs;
+  run_req *pending; /* runs started, not finished */
+  int migrated;
+} pl_state;
+
+static void kept_free(kept *k) {
+  if (k == NULL)
+    return;
+  free(k->plugin);
+  free(k->label);
+  free(k->op);
+  tq_plugin_target_free(&k->t);
+  tq_op_result_free(&k->res);
+  free(k);
+}
+
+/* ---- a run request (the job's ud) ---------------------------------------------------------- */
+
+struct run_req {
+  run_req *next; /* the state's pending list */
+  reg *reg;
+  char *plugin, *op, *value, *type;
+  int64_t object_id;
+  int apply;
+  char who[128], addr[64];
+  /* engine side */
+  tq_engine *eng;
+  tq_job *job;
+  pl_state *st;
+  tq_lua_run *run;
+  tq_plugin_target t;
+  int64_t queued_ms, started_ms;
+};
+
+static void run_req_free(void *ud) {
+  run_req *r = ud;
+  if (r == NULL)
+    return;
+  reg_put(r->reg);
+  free(r->plugin);
+  free(r->op);
+  free(r->value);
+  free(r->type);
+  tq_plugin_target_free(&r->t);
+  free(r);
+}
+
+static void state_destroy(void *ud) {
+  pl_state *st = ud;
+  /* Runs still in flight: killed without their callbacks (their jobs are answered 503 and
+   * freed by the engine, with their run_req). */
+  for (run_req *r = st->pending; r; r = r->next) {
+    tq_lua_run_free(r->run);
+    r->run = NULL;
+  }
+  for (warm *w = st->scripts, *next; w; w = next) {
+    next = w->next;
+    tq_lua_script_free(w->script);
+    free(w->name);
+    free(w);
+  }
+  for (size_t i = 0; i < st->n_runs; i++)
+    kept_free(st->runs[i]);
+  tq_host_config_free(&st->host);
+  free(st);
+}
+
+static pl_state *state_of(tq_engine *eng) {
+  void (*destroy)(void *) = state_destroy;
+  void **slot = tq_engine_slot(eng, &destroy);
+  if (*slot == NULL) {
+    pl_state *st = calloc(1, sizeof *st);
+    if (st == NULL)
+      return NULL;
+    tq_err err;
+    tq_err_clear(&err);
+    if (tq_host_config_find(&st->host, &err) != TQ_OK) {
+      tq_log(TQ_LOG_WARN, "server", "plugins: %s (built-in budget ceilings hold)", err.msg);
+      tq_host_config_defaults(&st->host);
+    }
+    *slot = st;
+  }
+  return *slot;
+}
+
+/* Drops kept runs past their time, and the oldest when full. */
+static void runs_trim(pl_state *st, size_t room) {
+  int64_t now = tq_mono_ms();
+  size_t k = 0;
+  for (size_t i = 0; i < st->n_runs; i++) {
+    if (now - st->runs[i]->made_ms > RUN_TTL_MS || st->n_runs - i + k + room > RUNS_MAX)
+      kept_free(st->runs[i]);
+    else
+      st->runs[k++] = st->runs[i];
+  }
+  st->n_runs = k;
+}
+
+static kept *runs_find(pl_state *st, const char *id) {
+  runs_trim(st, 0);
+  for (size_t i = 0; i < st->n_runs; i++)
+    if (strcmp(st->runs[i]->id, id) == 0)
+      return st->runs[i];
+  return NULL;
+}
+
+/* The script of p loaded with cfg, loaded again when the registry or the config changed. */
+static tq_code warm_script(tq_engine *eng, pl_state *st, uint64_t gen, const tq_plugin *p,
+                           const tq_plugin_config *cfg, tq_lua_script **out, tq_err *err) {
+  unsigned char key[32];
+  crypto_generichash_state h;
+  crypto_generichash_init(&h, NULL, 0, 32);
+  crypto_generichash_update(&h, (const unsigned char *)&gen, sizeof gen);
+  const tq_lua_kv *lists[2] = {cfg->config, cfg->secrets};
+  size_t ns[2] = {cfg->n_config, cfg->n_secrets};
+  for (int l = 0; l < 2; l++)
+    for (size_t i = 0; i < ns[l]; i++) {
+      crypto_generichash_update(&h, (const unsigned char *)lists[l][i].key,
+                                strlen(lists[l][i].key) + 1);
+      crypto_generichash_update(&h, (const unsigned char *)lists[l][i].value,
+                                strlen(lists[l][i].value) + 1);
+    }
+  crypto_generichash_final(&h, key, 32);
+  warm *w = st->scripts;
+  while (w && strcmp(w->name, p->name) != 0)
+    w = w->next;
+  if (w && memcmp(w->key, key, 32) == 0 && w->script) {
+    *out = w->script;
+    return TQ_OK;
+  }
+  if (w == NULL) {
+    if ((w = calloc(1, sizeof *w)) == NULL || (w->name = tq_strdup(p->name)) == NULL) {
+      free(w);
+      return tq_err_set(err, TQ_ENOMEM, "out of memory");
+    }
+    w->next = st->scripts;
+    st->scripts = w;
+  }
+  tq_lua_script_free(w->script); /* runs of the old one finish on it */
+  w->script = NULL;
+  tq_code rc = tq_plugin_script_load(tq_engine_lua(eng), tq_engine_net(eng), p, cfg,
+                                     tq_plugin_dir(), &st->host, &w->script, err);
+  if (rc != TQ_OK)
+    return rc;
+  memcpy(w->key, key, 32);
+  *out = w->script;
+  return TQ_OK;
+}
+
+/* ---- POST /api/plugins/{name}/operations/{op}[/apply] on the engine ------------------------ */
+
+/* Applies k's change set in one transaction with its audit line; fills sum. */
+static tq_code apply_kept(tq_lib *lib, kept *k, const char *who, const char *addr,
+                          tq_apply_summary *sum, tq_err *err) {
+  tq_plugin pl = {0};
+  pl.name = k->plugin;
+  pl.label = k->label;
+  tq_code rc = tq_lib_begin(lib, err);
+  if (rc != TQ_OK)
+    return rc;
+  rc = tq_plugin_apply(lib, &pl, tq_plugin_target_obj(&k->t), &k->res.cs, sum, err);
+  if (rc == TQ_OK) {
+    const tq_object *o = tq_plugin_target_obj(&k->t);
+    char target[512], detail[256];
+    snprintf(target, sizeof target, "%s:%s", k->plugin, k->op);
+    snprintf(detail, sizeof detail,
+             "run %s on %s %lld: %zu attributes, %zu tags, %zu links, %zu indicators%s%s", k->id,
+             o->indicator_type ? o->indicator_type : o->object_type, (long long)sum->object_id,
+             sum->attrs, sum->tags, sum->links, sum->indicators, sum->score_set ? ", score" : "",
+             sum->status_set ? ", status" : "");
+    rc = tq_auth_audit(lib, who, "operation.apply", target, detail, addr, err);
+  }
+  if (rc == TQ_OK)
+    rc = tq_lib_commit(lib, err);
+  if (rc != TQ_OK)
+    tq_lib_rollback(lib);
+  if (rc == TQ_OK) {
+    char labels[160], p[128];
+    label_safe(p, sizeof p, k->plugin);
+    snprintf(labels, sizeof labels, "plugin=\"%s\"", p);
+    pthread_once(&g_help_once, help_once);
+    tq_metric_add("tqhost_operation_applies_total", labels, 1);
+  }
+  return rc;
+}
+
+/* The answer for a kept run: the outcome as `op run --json` prints it, with run_id and
+ * result (what the analyst sees). */
+static cJSON *kept_json(const kept *k, int applied, int64_t object_id, const char *apply_error) {
+  tq_op_outcome o = {.plugin = k->plugin,
+                     .operation = k->op,
+                     .obj = tq_plugin_target_obj(&k->t),
+                     .res = &k->res,
+                     .applied = applied,
+                     .object_id = object_id,
+                     .apply_error = apply_error};
+  cJSON *j = tq_op_outcome_json(&o);
+  cJSON_AddStringToObject(j, "run_id", k->id);
+  cJSON_AddItemToObject(j, "result",
+                        k->res.cs.show ? cJSON_Duplicate(k->res.cs.show, 1) : cJSON_CreateNull());
+  return j;
+}
+
+/* Why a run did not succeed, as an answer: budgets 422 (timeout 504), a provider's failure
+ * 502 (a timeout 504), a script error 502. */
+static void run_failed(tq_resp *rs, const run_req *r, const tq_op_result *res) {
+  const char *msg = res->message && *res->message ? res->message : "(no reason given)";
+  if (res->status == TQ_LUA_KILLED) {
+    const char *budget = strstr(msg, "memory")        ? "memory"
+                         : strstr(msg, "instruction") ? "instructions"
+                         : strstr(msg, "timeout")     ? "timeout"
+                                                      : "other";
+    char labels[200], p[128];
+    label_safe(p, sizeof p, r->plugin);
+    snprintf(labels, sizeof labels, "plugin=\"%s\",budget=\"%s\"", p, budget);
+    pthread_once(&g_help_once, help_once);
+    tq_metric_add("tqhost_lua_kills_total", labels, 1);
+    tq_resp_fail(rs, strcmp(budget, "timeout") == 0 ? 504 : 422, "%s:%s was killed: %s", r->plugin,
+                 r->op, msg);
+  } else if (res->status == TQ_LUA_FAILED) {
+    int timeout = strstr(msg, "timeout") || strstr(msg, "timed out") || strstr(msg, "Timeout");
+    tq_resp_fail(rs, timeout ? 504 : 502, "%s:%s failed: %s", r->plugin, r->op, msg);
+  } else {
+    tq_resp_fail(rs, 502, "%s:%s raised an error: %s", r->plugin, r->op, msg);
+  }
+}
+
+static void pending_remove(pl_state *st, run_req *r) {
+  for (run_req **pp = &st->pending; *pp; pp = &(*pp)->next)
+    if (*pp == r) {
+      *pp = r->next;
+      return;
+    }
+}
+
+/* A run finished (from tq_lua_step on the engine thread). */
+static void run_done(void *ud, tq_lua_run *run) {
+  run_req *r = ud;
+  pl_state *st = r->st;
+  tq_resp *rs = tq_job_resp(r->job);
+  pending_remove(st, r);
+  r->run = NULL;
+  tq_err err;
+  tq_err_clear(&err);
+  kept *k = calloc(1, sizeof *k);
+  tq_code rc = k ? tq_op_result_take(run, &k->res, &err) : TQ_ENOMEM;
+  tq_lua_run_free(run);
+  double secs = (double)(tq_mono_ms() - r->started_ms) / 1000.0;
+  if (rc != TQ_OK) {
+    free(k);
+    metric_run(r->plugin, "refused", secs);
+    tq_resp_fail(rs, 503, "out of memory");
+    tq_job_done(r->job);
+    return;
+  }
+  metric_run(r->plugin, tq_lua_status_name(k->res.status), secs);
+  if (k->res.status != TQ_LUA_OK) {
+    run_failed(rs, r, &k->res);
+    kept_free(k);
+    tq_job_done(r->job);
+    return;
+  }
+  unsigned char raw[16];
+  randombytes_buf(raw, sizeof raw);
+  sodium_bin2hex(k->id, sizeof k->id, raw, sizeof raw);
+  k->plugin = tq_strdup(r->plugin);
+  k->op = tq_strdup(r->op);
+  const tq_plugin *p = reg_find(r->reg, r->plugin);
+  k->label = tq_strdup(p && p->label ? p->label : r->plugin);
+  k->t = r->t; /* moved */
+  memset(&r->t, 0, sizeof r->t);
+  k->made_ms = tq_mono_ms();
+  if (k->plugin == NULL || k->op == NULL || k->label == NULL) {
+    kept_free(k);
+    tq_resp_fail(rs, 503, "out of memory");
+    tq_job_done(r->job);
+    return;
+  }
+  int64_t object_id = 0;
+  const char *apply_error = NULL;
+  if (r->apply && tq_mono_ms() - r->queued_ms > APPLY_LATE_MS) {
+    tq_resp_fail(rs, 504, "%s:%s finished too late to apply; nothing written (run_id %s: apply it)",
+                 r->plugin, r->op, k->id);
+    runs_trim(st, 1);
+    st->runs[st->n_runs++] = k;
+    tq_job_done(r->job);
+    return;
+  }
+  if (r->apply) {
+    tq_apply_summary sum;
+    if (apply_kept(tq_engine_lib(r->eng), k, r->who, r->addr, &sum, &err) == TQ_OK) {
+      k->applied = 1;
+      object_id = sum.object_id;
+    } else {
+      apply_error = err.msg;
+    }
+  }
+  if (r->apply && !k->applied) {
+    /* Nothing written: the answer says why, as apply would (a change set refused is 422). */
+    if (err.code == TQ_EINVAL)
+      tq_resp_fail(rs, 422, "%s:%s: nothing written: %s", r->plugin, r->op, apply_error);
+    else
+      tq_resp_err(rs, NULL, &err);
+    kept_free(k);
+    tq_job_done(r->job);
+    return;
+  }
+  tq_resp_data(rs, 200, kept_json(k, k->applied, object_id, NULL));
+  runs_trim(st, 1);
+  st->runs[st->n_runs++] = k;
+  tq_job_done(r->job);
+}
+
+static void run_job(tq_engine *eng, tq_job *job) {
+  run_req *r = tq_job_ud(job);
+  tq_resp *rs = tq_job_resp(job);
+  tq_lib *lib = tq_engine_lib(eng);
+  tq_err err;
+  tq_err_clear(&err);
+  r->eng = eng;
+  r->job = job;
+  r->started_ms = tq_mono_ms();
+  pl_state *st = r->st = state_of(eng);
+  const tq_plugin *p = reg_find(r->reg, r->plugin);
+  const tq_plugin_op *op = p ? tq_plugin_op_find(p, r->op) : NULL;
+  tq_plugin_config cfg = {0};
+  tq_lua_script *script = NULL;
+  if (st == NULL) {
+    tq_resp_fail(rs, 503, "out of memory");
+    goto done;
+  }
+  if (op == NULL) {
+    tq_resp_fail(rs, 404, "plugin '%s' has no operation '%s'", r->plugin, r->op);
+    goto done;
+  }
+  tq_code rc = r->object_id ? tq_plugin_target_id(lib, r->object_id, &r->t, &err)
+                            : tq_plugin_target_resolve(lib, r->type, r->value, &r->t, &err);
+  if (rc == TQ_ENOTFOUND && r->object_id) {
+    tq_resp_fail(rs, 404, "object %lld not found", (long long)r->object_id);
+    goto done;
+  }
+  if (rc == TQ_EINVAL) {
+    tq_resp_invalid(rs, r->type && strstr(err.msg, "not an indicator type") ? "type" : "value",
+                    "%s", err.msg);
+    goto done;
+  }
+  if (rc != TQ_OK) {
+    tq_resp_err(rs, NULL, &err);
+    goto done;
+  }
+  const tq_object *obj = tq_plugin_target_obj(&r->t);
+  if (!tq_plugin_op_accepts(op, obj->object_type, obj->indicator_type)) {
+    tq_resp_invalid(rs, r->object_id ? "object_id" : "type", "%s:%s does not accept %s %s",
+                    r->plugin, r->op, obj->object_type ? obj->object_type : "indicator",
+                    obj->indicator_type ? obj->indicator_type : "");
+    goto done;
+  }
+  if (tq_plugin_config_load(lib, p, tq_srv_key_path(tq_engine_srv(eng)), 1, &cfg, &err) != TQ_OK) {
+    tq_resp_err(rs, NULL, &err);
+    goto done;
+  }
+  if (cfg.n_missing) {
+    char fields[512] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < cfg.n_missing && n < sizeof fields; i++)
+      n += (size_t)snprintf(fields + n, sizeof fields - n, "%s%s", i ? ", " : "", cfg.missing[i]);
+    tq_resp_fail(rs, 409,
+                 "plugin %s is not configured: required field%s %s ha%s no value (PUT "
+                 "/api/plugins/%s/config)",
+                 p->name, cfg.n_missing == 1 ? "" : "s", fields, cfg.n_missing == 1 ? "s" : "ve",
+                 p->name);
+    goto done;
+  }
+  if (warm_script(eng, st, r->reg->gen, p, &cfg, &script, &err) != TQ_OK) {
+    metric_run(r->plugin, "refused", -1);
+    tq_resp_fail(rs, err.code == TQ_ENOMEM ? 503 : 422, "plugin %s cannot run: %s", p->name,
+                 err.msg);
+    goto done;
+  }
+  if (tq_plugin_op_start(tq_engine_lua(eng), script, p, op, obj, run_done, r, &r->run, &err) !=
+      TQ_OK) {
+    metric_run(r->plugin, "refused", -1);
+    tq_resp_fail(rs, err.code == TQ_ENOMEM ? 503 : 422, "plugin %s cannot run: %s", p->name,
+                 err.msg);
+    goto done;
+  }
+  r->next = st->pending;
+  st->pending = r;
+  tq_plugin_config_free(&cfg);
+  return; /* run_done answers */
+done:
+  tq_plugin_config_free(&cfg);
+  tq_job_done(job);
+}
+
+/* ---- the run request's body ---------------------------------------------------------------- */
+
+static run_req *run_req_new(tq_req *rq, tq_resp *rs) {
+  run_req *r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    tq_resp_fail(rs, 503, "out of memory");
+    return NULL;
+  }
+  r->plugin = tq_strdup(rq->params[0]);
+  r->op = tq_strdup(rq->params[1]);
+  tq_strlcpy(r->who, rq->who.name[0] ? rq->who.name : "-", sizeof r->who);
+  tq_strlcpy(r->addr, rq->remote ? rq->remote : "", sizeof r->addr);
+  if (r->plugin == NULL || r->op == NULL) {
+    run_req_free(r);
+    tq_resp_fail(rs, 503, "out of memory");
+    return NULL;
+  }
+  return r;
+}
+
+/* The plugin and operation of the path, checked against the registry (404). */
+static int path_check(tq_req *rq, tq_resp *rs, run_req *r) {
+  if ((r->reg = reg_or_fail(rs)) == NULL)
+    return 0;
+  const tq_plugin *p = reg_find(r->reg, r->plugin);
+  if (p == NULL) {
+    tq_resp_fail(rs, 404, "plugin '%s' not found", r->plugin);
+    return 0;
+  }
+  if (tq_plugin_op_find(p, r->op) == NULL) {
+    tq_resp_fail(rs, 404, "plugin '%s' has no operation '%s'", r->plugin, r->op);
+    return 0;
+  }
+  (void)rq;
+  return 1;
+}
+
+static int text_field(const cJSON *body, const char *name, char **out, tq_resp *rs) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+  if (v == NULL || cJSON_IsNull(v))
+    return 1;
+  if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
+    tq_resp_invalid(rs, name, "must be a non-empty string");
+    return 0;
+  }
+  if (strlen(v->valuestring) > VALUE_MAX) {
+    tq_resp_invalid(rs, name, "is longer than %d bytes", VALUE_MAX);
+    return 0;
+  }
+  if ((*out = tq_strdup(v->valuestring)) == NULL) {
+    tq_resp_fail(rs, 503, "out of memory");
+    return 0;
+  }
+  return 1;
+}
+
+static int bool_field(const cJSON *body, const char *name, int *out, tq_resp *rs) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+  if (v == NULL || cJSON_IsNull(v))
+    return 1;
+  if (!cJSON_IsBool(v)) {
+    tq_resp_invalid(rs, name, "must be true or false");
+    return 0;
+  }
+  *out = cJSON_IsTrue(v);
+  return 1;
+}
+
+static void api_op_run(tq_req *rq, tq_resp *rs) {
+  run_req *r = run_req_new(rq, rs);
+  if (r == NULL)
+    return;
+  cJSON *body = NULL;
+  if (!path_check(rq, rs, r) || (body = tq_req_json(rq, rs)) == NULL)
+    goto fail;
+  if (!cJSON_IsObject(body)) {
+    tq_resp_invalid(rs, "request", "the body must be a JSON object");
+    goto fail;
+  }
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "object_id");
+  if (id && !cJSON_IsNull(id)) {
+    if (!cJSON_IsNumber(id) || id->valuedouble < 1 || id->valuedouble > 9007199254740991.0 ||
+        id->valuedouble != (double)(int64_t)id->valuedouble) {
+      tq_resp_invalid(rs, "object_id", "must be a positive integer");
+      goto fail;
+    }
+    r->object_id = (int64_t)id->valuedouble;
+  }
+  if (!text_field(body, "value", &r->value, rs) || !text_field(body, "type", &r->type, rs) ||
+      !bool_field(body, "apply", &r->apply, rs))
+    goto fail;
+  if (r->object_id && (r->value || r->type)) {
+    tq_resp_invalid(rs, "object_id", "give object_id or value (with type), not both");
+    goto fail;
+  }
+  if (!r->object_id && !r->value) {
+    tq_resp_invalid(rs, r->type ? "value" : "object_id",
+                    "give object_id (an object of the library) or value (with type)");
+    goto fail;
+  }
+  cJSON_Delete(body);
+  r->queued_ms = tq_mono_ms();
+  tq_req_engine(rq, rs, run_job, r, run_req_free);
+  return;
+fail:
+  cJSON_Delete(body);
+  run_req_free(r);
+}
+
+/* ---- apply ------------------------------------------------------------------------------------
+ */
+
+typedef struct apply_req {
+  char run_id[33];
+  char *plugin, *op;
+  char who[128], addr[64];
+} apply_req;
+
+static void apply_req_free(void *ud) {
+  apply_req *a = ud;
+  if (a) {
+    free(a->plugin);
+    free(a->op);
+    free(a);
+  }
+}
+
+static void apply_job(tq_engine *eng, tq_job *job) {
+  apply_req *a = tq_job_ud(job);
+  tq_resp *rs = tq_job_resp(job);
+  pl_state *st = state_of(eng);
+  kept *k = st ? runs_find(st, a->run_id) : NULL;
+  tq_err err;
+  tq_err_clear(&err);
+  tq_apply_summary sum;
+  if (st == NULL)
+    tq_resp_fail(rs, 503, "out of memory");
+  else if (k == NULL || strcmp(k->plugin, a->plugin) != 0 || strcmp(k->op, a->op) != 0)
+    tq_resp_fail(rs, 404, "run '%s' of %s:%s not found (runs are kept %d minutes)", a->run_id,
+                 a->plugin, a->op, RUN_TTL_MS / 60000);
+  else if (k->applied)
+    tq_resp_fail(rs, 409, "run '%s' was applied already", a->run_id);
+  else if (apply_kept(tq_engine_lib(eng), k, a->who, a->addr, &sum, &err) != TQ_OK) {
+    if (err.code == TQ_EINVAL)
+      tq_resp_fail(rs, 422, "%s:%s: nothing written: %s", k->plugin, k->op, err.msg);
+    else
+      tq_resp_err(rs, NULL, &err);
+  } else {
+    k->applied = 1;
+    tq_resp_data(rs, 200, kept_json(k, 1, sum.object_id, NULL));
+  }
+  tq_job_done(job);
+}
+
+static void api_op_apply(tq_req *rq, tq_resp *rs) {
+  run_req *r = run_req_new(rq, rs);
+  if (r == NULL)
+    return;
+  cJSON *body = NULL;
+  apply_req *a = NULL;
+  if (!path_check(rq, rs, r) || (body = tq_req_json(rq, rs)) == NULL)
+    goto done;
+  const cJSON *id = cJSON_IsObject(body) ? cJSON_GetObjectItemCaseSensitive(body, "run_id") : NULL;
+  if (!cJSON_IsObject(body)) {
+    tq_resp_invalid(rs, "request", "the body must be a JSON object");
+    goto done;
+  }
+  if (!cJSON_IsString(id)) {
+    tq_resp_invalid(rs, "run_id", "must be the run_id a run answered (a string)");
+    goto done;
+  }
+  size_t len = strlen(id->valuestring);
+  int hex = len == 32;
+  for (size_t i = 0; hex && i < len; i++)
+    hex = (id->valuestring[i] >= '0' && id->valuestring[i] <= '9') ||
+          (id->valuestring[i] >= 'a' && id->valuestring[i] <= 'f');
+  if (!hex) {
+    tq_resp_fail(rs, 404, "run not found: a run_id is 32 lowercase hex digits");
+    goto done;
+  }
+  if ((a = calloc(1, sizeof *a)) == NULL || (a->plugin = tq_strdup(r->plugin)) == NULL ||
+      (a->op = tq_strdup(r->op)) == NULL) {
+    apply_req_free(a);
+    tq_resp_fail(rs, 503, "out of memory");
+    goto done;
+  }
+  memcpy(a->run_id, id->valuestring, 33);
+  memcpy(a->who, r->who, sizeof a->who);
+  memcpy(a->addr, r->addr, sizeof a->addr);
+  tq_req_engine(rq, rs, apply_job, a, apply_req_free);
+done:
+  cJSON_Delete(body);
+  run_req_free(r);
+}
+
+/* ---- PUT /api/plugins/{name}/config ------------------------------------------------------- */
+
+typedef struct config_req {
+  reg *reg;
+  char *plugin;
+  tq_lua_kv *kvs; /* keys and normalised values, owned */
+  size_t n;
+  char who[128], addr[64];
+} config_req;
+
+static void config_req_free(void *ud) {
+  config_req *c = ud;
+  if (c == NULL)
+    return;
+  for (size_t i = 0; i < c->n; i++) {
+    free((char *)c->kvs[i].key);
+    if (c->kvs[i].value) {
+      sodium_memzero((char *)c->kvs[i].value, strlen(c->kvs[i].value));
+      free((char *)c->kvs[i].value);
+    }
+  }
+  free(c->kvs);
+  free(c->plugin);
+  reg_put(c->reg);
+  free(c);
+}
+
+static void config_job(tq_engine *eng, tq_job *job) {
+  config_req *c = tq_job_ud(job);
+  tq_resp *rs = tq_job_resp(job);
+  tq_lib *lib = tq_engine_lib(eng);
+  const char *key_path = tq_srv_key_path(tq_engine_srv(eng));
+  const tq_plugin *p = reg_find(c->reg, c->plugin);
+  tq_err err;
+  tq_err_clear(&err);
+  char keys[512] = "";
+  size_t n = 0;
+  for (size_t i = 0; i < c->n && n < sizeof keys; i++)
+    n += (size_t)snprintf(keys + n, sizeof keys - n, "%s%s", i ? ", " : "", c->kvs[i].key);
+  if (tq_lib_begin(lib, &err) != TQ_OK) {
+    tq_resp_err(rs, NULL, &err);
+  } else if (tq_plugin_configure(lib, p, key_path, c->kvs, c->n, &err) != TQ_OK ||
+             tq_auth_audit(lib, c->who, "plugin.config", p->name, keys, c->addr, &err) != TQ_OK ||
+             tq_lib_commit(lib, &err) != TQ_OK) {
+    tq_lib_rollback(lib);
+    tq_resp_err(rs, NULL, &err);
+  } else {
+    tq_resp_data(rs, 200, plugin_json_lib(lib, p, key_path));
+  }
+  tq_job_done(job);
+}
+
+static void api_plugin_config(tq_req *rq, tq_resp *rs) {
+  config_req *c = calloc(1, sizeof *c);
+  cJSON *body = NULL;
+  if (c == NULL || (c->plugin = tq_strdup(rq->params[0])) == NULL) {
+    tq_resp_fail(rs, 503, "out of memory");
+    goto fail;
+  }
+  tq_strlcpy(c->who, rq->who.name[0] ? rq->who.name : "-", sizeof c->who);
+  tq_strlcpy(c->addr, rq->remote ? rq->remote : "", sizeof c->addr);
+  if ((c->reg = reg_or_fail(rs)) == NULL)
+    goto fail;
+  const tq_plugin *p = reg_find(c->reg, c->plugin);
+  if (p == NULL) {
+    tq_resp_fail(rs, 404, "plugin '%s' not found", c->plugin);
+    goto fail;
+  }
+  if ((body = tq_req_json(rq, rs)) == NULL)
+    goto fail;
+  if (!cJSON_IsObject(body)) {
+    tq_resp_invalid(rs, "request", "the body must be a JSON object of config fields and values");
+    goto fail;
+  }
+  int count = cJSON_GetArraySize(body);
+  if (count == 0) {
+    tq_resp_invalid(rs, "request", "no config field given");
+    goto fail;
+  }
+  if ((c->kvs = calloc((size_t)count, sizeof *c->kvs)) == NULL) {
+    tq_resp_fail(rs, 503, "out of memory");
+    goto fail;
+  }
+  const cJSON *e;
+  cJSON_ArrayForEach(e, body) {
+    const tq_plugin_field *f = tq_plugin_field_find(p, e->string);
+    if (f == NULL) {
+      char names[512] = "";
+      size_t n = 0;
+      for (size_t i = 0; i < p->n_fields && n < sizeof names; i++)
+        n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", p->fields[i].key);
+      tq_resp_invalid(rs, e->string, "not a config field of plugin %s (fields: %s)", p->name,
+                      names);
+      goto fail;
+    }
+    for (size_t i = 0; i < c->n; i++)
+      if (strcmp(c->kvs[i].key, e->string) == 0) {
+        tq_resp_invalid(rs, e->string, "given twice");
+        goto fail;
+      }
+    char num[64];
+    const char *text = NULL;
+    if (cJSON_IsString(e))
+      text = e->valuestring;
+    else if (cJSON_IsBool(e))
+      text = cJSON_IsTrue(e) ? "true" : "false";
+    else if (cJSON_IsNumber(e) && e->valuedouble == (double)(int64_t)e->valuedouble) {
+      snprintf(num, sizeof num, "%lld", (long long)e->valuedouble);
+      text = num;
+    }
+    if (text == NULL) {
+      tq_resp_invalid(rs, e->string, "must be a string (or a number or boolean for such fields)");
+      goto fail;
+    }
+    tq_err err;
+    tq_err_clear(&err);
+    char *norm = NULL;
+    if (tq_plugin_field_check(f, text, &norm, &err) != TQ_OK) {
+      tq_resp_invalid(rs, e->string, "%s", err.msg);
+      goto fail;
+    }
+    c->kvs[c->n].key = tq_strdup(e->string);
+    c->kvs[c->n].value = norm;
+    c->n++;
+    if (c->kvs[c->n - 1].key == NULL) {
+      tq_resp_fail(rs, 503, "out of memory");
+      goto fail;
+    }
+  }
+  cJSON_Delete(body);
+  tq_req_engine(rq, rs, config_job, c, config_req_free);
+  return;
+fail:
+  cJSON_Delete(body);
+  config_req_free(c);
+}
 
 const tq_route tq_routes_plugins[] = {
+    {"GET", "/api/plugins", TQ_ROLE_READONLY, api_plugins_list},
+    {"GET", "/api/plugins/{name}", TQ_ROLE_READONLY, api_plugin_get},
+    {"PUT", "/api/plugins/{name}/config", TQ_ROLE_ADMIN, api_plugin_config},
+    {"GET", "/api/indicators/{id}/operations", TQ_ROLE_READONLY, api_indicator_ops},
+    {"POST", "/api/plugins/{name}/operations/{op}", TQ_ROLE_ANALYST, api_op_run},
+    {"POST", "/api/plugins/{name}/operations/{op}/apply", TQ_ROLE_ANALYST, api_op_apply},
     {NULL, NULL, TQ_ROLE_NONE, NULL},
 };

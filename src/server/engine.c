@@ -158,6 +158,7 @@ static void *engine_main(void *arg) {
   pthread_mutex_unlock(&eng->mu);
   if (rc != TQ_OK)
     return NULL;
+  int64_t metrics_ms = 0;
   for (;;) {
     pthread_mutex_lock(&eng->mu);
     while (eng->q_head == NULL && !eng->stopping && tq_lua_active(eng->lua) == 0 &&
@@ -189,7 +190,12 @@ static void *engine_main(void *arg) {
       struct timespec ts = {0, 20 * 1000000};
       nanosleep(&ts, NULL); /* jobs waiting on something other than Lua: poll gently */
     }
-    int force = stopping && tq_mono_ms() >= stop_deadline;
+    int64_t now_ms = tq_mono_ms();
+    if (now_ms - metrics_ms >= 200) { /* the providers' counters, five times a second at most */
+      tq_metrics_from_net(eng->net);
+      metrics_ms = now_ms;
+    }
+    int force = stopping && now_ms >= stop_deadline;
     sweep(eng, force);
     if (stopping && eng->live == NULL && tq_lua_active(eng->lua) == 0) {
       pthread_mutex_lock(&eng->mu);

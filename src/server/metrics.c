@@ -174,3 +174,45 @@ char *tq_metrics_text(void) {
   pthread_mutex_unlock(&lock);
   return tq_buf_take(&b);
 }
+
+/* A provider name as a label value: names come from manifests, so anything but
+ * [A-Za-z0-9._-] becomes '_' (no quote, backslash or newline can break the exposition). */
+static void provider_label(char *out, size_t n, const char *name) {
+  size_t i = 0;
+  for (; name[i] && i + 1 < n; i++) {
+    char ch = name[i];
+    int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '.' || ch == '_' || ch == '-';
+    out[i] = ok ? ch : '_';
+  }
+  out[i] = '\0';
+}
+
+static void provider_series(void *ud, const char *name, const tq_net_stats *st) {
+  (void)ud;
+  char p[128], labels[160];
+  provider_label(p, sizeof p, name);
+  snprintf(labels, sizeof labels, "provider=\"%s\"", p);
+  tq_metric_set("tqhost_provider_requests_total", labels, (double)st->attempts);
+  tq_metric_set("tqhost_provider_429_total", labels, (double)st->status_429);
+  tq_metric_set("tqhost_provider_retries_total", labels, (double)st->retries);
+  tq_metric_set("tqhost_provider_cache_hits_total", labels, (double)st->cache_hits);
+  tq_metric_set("tqhost_provider_failures_total", labels, (double)st->failures);
+}
+
+void tq_metrics_from_net(const tq_net *net) {
+  static int helped;
+  if (!helped) {
+    helped = 1;
+    tq_metric_help("tqhost_provider_requests_total", "counter",
+                   "HTTP attempts put on the wire, by provider");
+    tq_metric_help("tqhost_provider_429_total", "counter",
+                   "answers 429 (rate limited) among them, by provider");
+    tq_metric_help("tqhost_provider_retries_total", "counter", "retries scheduled, by provider");
+    tq_metric_help("tqhost_provider_cache_hits_total", "counter",
+                   "requests answered from the response cache, by provider");
+    tq_metric_help("tqhost_provider_failures_total", "counter",
+                   "requests that failed after their retries, by provider");
+  }
+  tq_net_each_provider(net, provider_series, NULL);
+}

@@ -50,6 +50,7 @@ struct tq_srv {
   tq_server_opts o;
   struct MHD_Daemon *mhd;
   tq_engine *eng;
+  tq_runs *runs; /* runs.c: bulk runs, polls, the scheduler */
   int listen_fd;
   int tls;
   char *key_path;             /* tq_plugin_key_path */
@@ -124,6 +125,8 @@ static tq_lib *thread_rd(tq_srv *srv, tq_err *err) {
 
 const tq_server_opts *tq_srv_opts(const tq_srv *srv) { return &srv->o; }
 const char *tq_srv_key_path(const tq_srv *srv) { return srv->key_path; }
+tq_runs *tq_srv_runs(tq_srv *srv) { return srv->runs; }
+
 tq_engine *tq_srv_engine(tq_srv *srv) { return srv->eng; }
 
 const char *tq_req_arg(const tq_req *rq, const char *name) {
@@ -701,6 +704,7 @@ static void shut_down(tq_srv *srv) {
     close(lfd);
   srv->listen_fd = -1;
   tq_log(TQ_LOG_INFO, "server", "stopping: %d request(s) in flight", atomic_load(&srv->inflight));
+  tq_runs_stop(srv->runs); /* runs in flight stop, checkpointed; their requests are answered */
   int64_t until = tq_mono_ms() + STOP_WAIT_MS;
   while (atomic_load(&srv->inflight) > 0 && tq_mono_ms() < until) {
     struct timespec ts = {0, 20 * 1000000};
@@ -755,6 +759,9 @@ tq_code tq_server_run(const tq_server_opts *opts, tq_err *err) {
   rc = tq_engine_start(srv, &srv->o, &srv->eng, err);
   if (rc != TQ_OK)
     goto done;
+  rc = tq_runs_start(srv, &srv->runs, err);
+  if (rc != TQ_OK)
+    goto done;
   tq_metric_help("tqhost_http_requests_total", "counter",
                  "HTTP requests by route, method and status");
   tq_metric_help("tqhost_http_request_duration_seconds", "histogram",
@@ -786,8 +793,11 @@ tq_code tq_server_run(const tq_server_opts *opts, tq_err *err) {
   close(g_stop_pipe[1]);
   g_stop_pipe[0] = g_stop_pipe[1] = -1;
 done:
+  tq_runs_stop(srv->runs);
   if (srv->mhd)
     MHD_stop_daemon(srv->mhd);
+  tq_runs_free(srv->runs);
+  srv->runs = NULL;
   if (srv->eng)
     tq_engine_stop(srv->eng, 0);
   if (srv->listen_fd >= 0)

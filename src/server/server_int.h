@@ -179,6 +179,17 @@ tq_engine *tq_srv_engine(tq_srv *srv);
 void *tq_srv_conn_suspend(tq_req *rq);
 void tq_srv_conn_answer(void *conn, tq_resp *rs);
 
+/* ---- long work (runs.c, owned by the runs group) ----------------------------------------------
+ * Bulk runs, workflow runs, feed polls and the scheduler run on threads of their own, each with
+ * its own library writer connection: the engine stays free. Started after the engine (makes the
+ * feed and workflow tables, resumes the server's unfinished runs, ticks every TQHOST_TICK_S
+ * seconds), stopped first at shutdown (runs in flight stop "interrupted", checkpointed). */
+typedef struct tq_runs tq_runs;
+tq_code tq_runs_start(tq_srv *srv, tq_runs **out, tq_err *err);
+void tq_runs_stop(tq_runs *rn);    /* stops and joins every thread; new work is refused (503) */
+void tq_runs_free(tq_runs *rn);    /* after the HTTP threads stopped */
+tq_runs *tq_srv_runs(tq_srv *srv); /* borrowed; NULL before start and after stop */
+
 /* ---- TLS (tls.c) ------------------------------------------------------------------------------
  * The certificate and key PEM (malloc'd) from the files given, or the self-signed pair kept
  * beside the library as <db>.tls.crt / <db>.tls.key (made on first start: ECDSA P-256, CN
@@ -198,6 +209,9 @@ void tq_metric_add(const char *name, const char *labels, double delta);
 void tq_metric_set(const char *name, const char *labels, double value);
 /* A latency observation (seconds) in the histogram name{labels}. */
 void tq_metric_observe(const char *name, const char *labels, double seconds);
+/* The providers' counters of the engine's net (tq_net_each_provider) as the series
+ * tqhost_provider_{requests,429,retries,cache_hits,failures}_total{provider}. Engine thread. */
+void tq_metrics_from_net(const tq_net *net);
 /* The exposition text (malloc'd). HELP/TYPE lines from tq_metric_help. */
 char *tq_metrics_text(void);
 void tq_metric_help(const char *name, const char *type, const char *help);

@@ -272,6 +272,7 @@ const char *tq_action_description(const tq_action *a) {
   return a->description ? a->description : "";
 }
 const char *tq_action_plugin_name(const tq_action *a) { return a->plugin_name; }
+const char *tq_action_entry(const tq_action *a) { return a->entry; }
 int tq_action_concurrency(const tq_action *a) { return a->concurrency; }
 int tq_action_batch_size(const tq_action *a) { return a->batch_size; }
 

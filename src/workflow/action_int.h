@@ -69,6 +69,7 @@ typedef struct run_row {
   int64_t retry_of;   /* the run whose failed items this one retries; 0: none */
   char *owner;        /* the process running it, "host boot-id pid" (see run_owner_self) */
   int64_t updated_at; /* its heartbeat while running */
+  const char *origin; /* run_store_create: recorded on the run (borrowed; NULL: none) */
   double seconds;
 } run_row;
 
@@ -105,5 +106,9 @@ typedef struct run_item {
 struct sqlite3_stmt;
 tq_code run_store_items(tq_lib *lib, struct sqlite3_stmt **cache, int64_t run_id,
                         const run_item *items, size_t n, tq_err *err);
+
+/* schema.c: brings the workflow (and feed) tables to the parts' level when the connection
+ * can (cheap once current; a read-only connection or an open transaction is left as it is). */
+tq_code wf_tables(tq_lib *lib, tq_err *err);
 
 #endif

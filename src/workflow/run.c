@@ -427,7 +427,7 @@ static void heartbeat(runner *r) {
 
 static tq_code loop(runner *r, tq_err *err) {
   tq_code rc = TQ_OK;
-  while (rc == TQ_OK && !g_stop) {
+  while (rc == TQ_OK && !g_stop && !(r->o->stop && *r->o->stop)) {
     rc = admit(r, err);
     if (rc != TQ_OK || (r->eof && r->count == 0))
       break;
@@ -718,11 +718,14 @@ static void execute(runner *r, tq_run_summary *out) {
   tq_err err;
   tq_err_clear(&err);
   sig_saved saved;
-  signals_install(&saved);
+  int own_signals = r->o->stop == NULL; /* a host with its own stop flag keeps its handlers */
+  if (own_signals)
+    signals_install(&saved);
   if (loop(r, &err) != TQ_OK)
     runner_fail(r, &err);
-  int stopped = g_stop;
-  signals_restore(&saved);
+  int stopped = own_signals ? g_stop : *r->o->stop;
+  if (own_signals)
+    signals_restore(&saved);
   drop_in_flight(r);
   const char *status = r->has_fatal ? "failed" : stopped ? "interrupted" : "done";
   tq_err_clear(&err);
@@ -805,6 +808,8 @@ static tq_code session(tq_lib *lib, const tq_action *a, const tq_action_opts *o,
   }
   if (rc == TQ_OK)
     rc = run_writer_start(&r, err);
+  if (rc == TQ_OK && o->started)
+    o->started(o->started_ud, r.row.id);
   if (rc == TQ_OK) {
     r.t0_ms = r.last_commit_ms = r.last_draw_ms = tq_mono_ms();
     r.progress = o->progress && isatty(STDERR_FILENO);
@@ -874,6 +879,9 @@ static tq_code resume_input(const run_row *row, cJSON **input, session_in *in, c
 
 tq_code tq_action_run(tq_lib *lib, const tq_action *a, const tq_action_opts *o, tq_run_summary *out,
                       tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   memset(out, 0, sizeof *out);
   if ((o->collection != NULL) + (o->n_values != 0) + (o->retry_failed > 0) != 1)
     return tq_err_set(err, TQ_EINVAL,
@@ -912,6 +920,7 @@ tq_code tq_action_run(tq_lib *lib, const tq_action *a, const tq_action_opts *o, 
   row.action = a->name;
   row.workflow_id = o->workflow_id ? o->workflow_id : orig.workflow_id;
   row.retry_of = o->retry_failed;
+  row.origin = o->origin;
   row.input = rc == TQ_OK ? input_json(&in) : NULL;
   if (rc == TQ_OK && row.input == NULL)
     rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
@@ -929,6 +938,9 @@ tq_code tq_action_run(tq_lib *lib, const tq_action *a, const tq_action_opts *o, 
 
 tq_code tq_action_resume(tq_lib *lib, int64_t run_id, const tq_action_opts *o, tq_run_summary *out,
                          tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   memset(out, 0, sizeof *out);
   run_row row;
   tq_action *a = NULL;

@@ -81,7 +81,7 @@ tq_code run_store_claim(tq_lib *lib, const run_row *r, tq_err *err) {
   sqlite3_stmt *st = NULL;
   tq_code rc = prepare(lib,
                        "UPDATE runs SET owner=?1, updated_at=?2, status='running',"
-                       " finished_at=NULL WHERE id=?3 AND status=?4 AND"
+                       " finished_at=NULL, cancelled=0 WHERE id=?3 AND status=?4 AND"
                        " coalesce(owner,'')=?5 AND updated_at=?6",
                        &st, err);
   if (rc != TQ_OK)
@@ -121,8 +121,8 @@ tq_code run_store_create(tq_lib *lib, run_row *r, tq_err *err) {
   sqlite3_stmt *st = NULL;
   tq_code rc = prepare(lib,
                        "INSERT INTO runs(action, workflow_id, status, input, settings,"
-                       " concurrency, total, started_at, updated_at, owner, retry_of)"
-                       " VALUES(?,?,'running',?,?,?,?,?,?,?,?)",
+                       " concurrency, total, started_at, updated_at, owner, retry_of, origin)"
+                       " VALUES(?,?,'running',?,?,?,?,?,?,?,?,?)",
                        &st, err);
   if (rc != TQ_OK)
     return rc;
@@ -139,6 +139,8 @@ tq_code run_store_create(tq_lib *lib, run_row *r, tq_err *err) {
   sqlite3_bind_text(st, 9, run_owner_self(), -1, SQLITE_STATIC);
   if (r->retry_of > 0)
     sqlite3_bind_int64(st, 10, r->retry_of);
+  if (r->origin)
+    sqlite3_bind_text(st, 11, r->origin, -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE)
     rc = db_err(lib, err, "creating the run");
   else
@@ -258,7 +260,8 @@ tq_code run_store_items(tq_lib *lib, sqlite3_stmt **cache, int64_t run_id, const
 #define INFO_COLS                                                                                  \
   "SELECT id, coalesce(workflow_id,0), action, status, input, total, enriched, not_found,"         \
   " failed, last_id, started_at, updated_at, coalesce(finished_at,0), seconds,"                    \
-  " coalesce(error,''), skipped, owner, coalesce(retry_of,0) FROM runs"
+  " coalesce(error,''), skipped, owner, coalesce(retry_of,0), coalesce(origin,''), cancelled"      \
+  " FROM runs"
 
 /* "collection NAME" or "N values" from the input JSON. */
 static void input_text(const char *json, char *out, size_t n) {
@@ -294,6 +297,8 @@ static void info_from(sqlite3_stmt *st, tq_run_info *r) {
   tq_strlcpy(r->error, (const char *)sqlite3_column_text(st, 14), sizeof r->error);
   r->skipped = sqlite3_column_int64(st, 15);
   r->retry_of = sqlite3_column_int64(st, 17);
+  tq_strlcpy(r->origin, (const char *)sqlite3_column_text(st, 18), sizeof r->origin);
+  r->cancelled = sqlite3_column_int(st, 19);
   const char *owner = (const char *)sqlite3_column_text(st, 16);
   tq_strlcpy(r->owner, owner ? owner : "", sizeof r->owner);
   tq_strlcpy(r->state, r->status, sizeof r->state);
@@ -305,6 +310,9 @@ static void info_from(sqlite3_stmt *st, tq_run_info *r) {
 }
 
 tq_code tq_run_list(tq_lib *lib, size_t limit, tq_run_info **out, size_t *n, tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   sqlite3_stmt *st = NULL;
   *out = NULL;
   *n = 0;
@@ -338,6 +346,9 @@ tq_code tq_run_list(tq_lib *lib, size_t limit, tq_run_info **out, size_t *n, tq_
 }
 
 tq_code tq_run_get(tq_lib *lib, int64_t run_id, tq_run_info *out, tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   sqlite3_stmt *st = NULL;
   tq_code rc = prepare(lib, INFO_COLS " WHERE id=?", &st, err);
   if (rc != TQ_OK)
@@ -355,6 +366,9 @@ tq_code tq_run_get(tq_lib *lib, int64_t run_id, tq_run_info *out, tq_err *err) {
 }
 
 tq_code tq_run_reasons(tq_lib *lib, int64_t run_id, tq_run_reason **out, size_t *n, tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   sqlite3_stmt *st = NULL;
   *out = NULL;
   *n = 0;
@@ -407,6 +421,9 @@ void tq_run_reasons_free(tq_run_reason *r, size_t n) {
 
 tq_code tq_run_items(tq_lib *lib, int64_t run_id, const char *outcome, tq_run_item_info **out,
                      size_t *n, tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   sqlite3_stmt *st = NULL;
   *out = NULL;
   *n = 0;
@@ -456,4 +473,64 @@ void tq_run_items_free(tq_run_item_info *items, size_t n) {
   for (size_t i = 0; i < n; i++)
     free(items[i].indicator_type), free(items[i].value), free(items[i].reason);
   free(items);
+}
+
+tq_code tq_run_set_cancelled(tq_lib *lib, int64_t run_id, int cancelled, tq_err *err) {
+  tq_code rc = wf_tables(lib, err);
+  sqlite3_stmt *st = NULL;
+  if (rc == TQ_OK)
+    rc = prepare(lib, "UPDATE runs SET cancelled=?1 WHERE id=?2", &st, err);
+  if (rc != TQ_OK)
+    return rc;
+  sqlite3_bind_int(st, 1, cancelled ? 1 : 0);
+  sqlite3_bind_int64(st, 2, run_id);
+  if (sqlite3_step(st) != SQLITE_DONE)
+    rc = db_err(lib, err, "marking the run cancelled");
+  else if (sqlite3_changes(tq_lib_db(lib)) == 0)
+    rc = tq_err_set(err, TQ_ENOTFOUND, "run %lld: no such run", (long long)run_id);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+tq_code tq_run_resumable(tq_lib *lib, int64_t **ids, size_t *n, tq_err *err) {
+  *ids = NULL;
+  *n = 0;
+  tq_code rc = wf_tables(lib, err);
+  sqlite3_stmt *st = NULL;
+  if (rc == TQ_OK)
+    rc = prepare(lib,
+                 "SELECT id, status, owner, updated_at FROM runs WHERE origin IS NOT NULL AND"
+                 " cancelled=0 AND workflow_id IS NULL AND status IN ('interrupted','running')"
+                 " ORDER BY id",
+                 &st, err);
+  if (rc != TQ_OK)
+    return rc;
+  size_t cap = 0;
+  int64_t now = tq_time_now();
+  int step;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *status = (const char *)sqlite3_column_text(st, 1);
+    const char *owner = (const char *)sqlite3_column_text(st, 2);
+    if (strcmp(status, "running") == 0 && run_owner_live(owner, sqlite3_column_int64(st, 3), now))
+      continue;
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 8;
+      int64_t *grown = realloc(*ids, cap * sizeof *grown);
+      if (grown == NULL) {
+        rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+        break;
+      }
+      *ids = grown;
+    }
+    (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+  }
+  if (rc == TQ_OK && step != SQLITE_DONE)
+    rc = db_err(lib, err, "reading the runs to resume");
+  sqlite3_finalize(st);
+  if (rc != TQ_OK) {
+    free(*ids);
+    *ids = NULL;
+    *n = 0;
+  }
+  return rc;
 }

@@ -110,6 +110,9 @@ static tq_code check_refs(tq_lib *lib, const tq_workflow *w, const char *key_pat
 }
 
 tq_code tq_workflow_add(tq_lib *lib, const tq_workflow *w, const char *key_path, tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   char *acts = NULL, *sets = NULL;
   tq_code rc = check_refs(lib, w, key_path, &sets, err);
   if (rc != TQ_OK)
@@ -203,6 +206,9 @@ static tq_code row_to_workflow(sqlite3_stmt *st, tq_workflow **out, tq_err *err)
 }
 
 tq_code tq_workflow_get(tq_lib *lib, const char *name, tq_workflow **out, tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(tq_lib_db(lib), WF_COLS "WHERE name=?1", -1, &st, NULL) != SQLITE_OK)
     return db_err(lib, err, "reading a workflow");
@@ -216,6 +222,83 @@ tq_code tq_workflow_get(tq_lib *lib, const char *name, tq_workflow **out, tq_err
   else
     rc = db_err(lib, err, "reading a workflow");
   sqlite3_finalize(st);
+  return rc;
+}
+
+tq_code tq_workflow_get_id(tq_lib *lib, int64_t id, tq_workflow **out, tq_err *err) {
+  tq_code rc = wf_tables(lib, err);
+  if (rc != TQ_OK)
+    return rc;
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(tq_lib_db(lib), WF_COLS "WHERE id=?1", -1, &st, NULL) != SQLITE_OK)
+    return db_err(lib, err, "reading a workflow");
+  sqlite3_bind_int64(st, 1, id);
+  int step = sqlite3_step(st);
+  if (step == SQLITE_ROW)
+    rc = row_to_workflow(st, out, err);
+  else if (step == SQLITE_DONE)
+    rc = tq_err_set(err, TQ_ENOTFOUND, "no workflow with id %lld", (long long)id);
+  else
+    rc = db_err(lib, err, "reading a workflow");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+tq_code tq_workflow_update(tq_lib *lib, const tq_workflow *w, int with_settings,
+                           const char *key_path, tq_err *err) {
+  tq_code rc = wf_tables(lib, err);
+  if (rc != TQ_OK)
+    return rc;
+  tq_workflow *old = NULL;
+  if ((rc = tq_workflow_get_id(lib, w->id, &old, err)) != TQ_OK)
+    return rc;
+  tq_workflow chk = *w;
+  if (!with_settings)
+    chk.n_settings = 0; /* the stored ones stay as they are */
+  char *acts = NULL, *sets = NULL, sched[32], old_sched[32];
+  rc = check_refs(lib, &chk, key_path, &sets, err);
+  tq_schedule_format(&w->schedule, sched, sizeof sched);
+  tq_schedule_format(&old->schedule, old_sched, sizeof old_sched);
+  int64_t now = tq_time_now();
+  int64_t next = old->next_run_at;
+  /* A new schedule, or enabling again, counts from now (no burst of missed runs). */
+  if (strcmp(sched, old_sched) != 0 || (w->enabled && !old->enabled))
+    next = tq_schedule_next(&w->schedule, now);
+  tq_workflow_free(old);
+  if (rc != TQ_OK) {
+    free(sets);
+    return rc;
+  }
+  acts = actions_json(w);
+  sqlite3_stmt *st = NULL;
+  if (acts == NULL || sets == NULL)
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+  else if (sqlite3_prepare_v2(tq_lib_db(lib),
+                              "UPDATE workflows SET name=?2, collection=?3, actions=?4,"
+                              " settings=CASE WHEN ?5 THEN ?6 ELSE settings END,"
+                              " schedule=nullif(?7,''), enabled=?8, next_run_at=?9 WHERE id=?1",
+                              -1, &st, NULL) != SQLITE_OK)
+    rc = db_err(lib, err, "changing a workflow");
+  if (rc == TQ_OK) {
+    sqlite3_bind_int64(st, 1, w->id);
+    sqlite3_bind_text(st, 2, w->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, w->collection, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, acts, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, with_settings ? 1 : 0);
+    sqlite3_bind_text(st, 6, sets, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, sched, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, w->enabled ? 1 : 0);
+    if (next)
+      sqlite3_bind_int64(st, 9, next);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+      int constraint = (sqlite3_errcode(tq_lib_db(lib)) & 0xff) == SQLITE_CONSTRAINT;
+      rc = constraint ? tq_err_set(err, TQ_EEXIST, "workflow '%s' exists already", w->name)
+                      : db_err(lib, err, "changing a workflow");
+    }
+  }
+  sqlite3_finalize(st);
+  free(acts);
+  free(sets);
   return rc;
 }
 
@@ -257,6 +340,9 @@ static tq_code select_workflows(tq_lib *lib, const char *where, int64_t now, tq_
 }
 
 tq_code tq_workflow_list(tq_lib *lib, tq_workflow ***out, size_t *n, tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   return select_workflows(lib, "", 0, out, n, err);
 }
 
@@ -285,6 +371,9 @@ static tq_code change_one(tq_lib *lib, const char *sql, const char *name, int64_
 }
 
 tq_code tq_workflow_set_enabled(tq_lib *lib, const char *name, int enabled, tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   tq_workflow *w = NULL;
   tq_code rc = tq_workflow_get(lib, name, &w, err);
   if (rc != TQ_OK)
@@ -297,6 +386,9 @@ tq_code tq_workflow_set_enabled(tq_lib *lib, const char *name, int enabled, tq_e
 }
 
 tq_code tq_workflow_delete(tq_lib *lib, const char *name, tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   return change_one(lib, "DELETE FROM workflows WHERE name=?1", name, 0, 0, err);
 }
 
@@ -348,10 +440,11 @@ static tq_code wf_state_get(tq_lib *lib, const tq_workflow *w, int64_t now, wf_s
                             tq_err *err) {
   memset(out, 0, sizeof *out);
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(tq_lib_db(lib),
-                         "SELECT id, status, owner, updated_at FROM runs WHERE workflow_id=?1"
-                         " AND action=?2 ORDER BY id DESC LIMIT 1",
-                         -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(
+          tq_lib_db(lib),
+          "SELECT id, status, owner, updated_at, cancelled FROM runs WHERE workflow_id=?1"
+          " AND action=?2 ORDER BY id DESC LIMIT 1",
+          -1, &st, NULL) != SQLITE_OK)
     return db_err(lib, err, "reading the workflow's runs");
   tq_code rc = TQ_OK;
   for (size_t i = 0; i < w->n_actions && !out->live; i++) {
@@ -372,7 +465,8 @@ static tq_code wf_state_get(tq_lib *lib, const tq_workflow *w, int64_t now, wf_s
     if (running && run_owner_live(owner, sqlite3_column_int64(st, 3), now)) {
       out->live = 1;
       out->live_run = id;
-    } else if ((running || strcmp(status, "interrupted") == 0) && out->resume_run == 0) {
+    } else if ((running || strcmp(status, "interrupted") == 0) && out->resume_run == 0 &&
+               sqlite3_column_int(st, 4) == 0) { /* a cancelled run is not resumed */
       out->resume_run = id;
       out->resume_at = i;
     }
@@ -463,6 +557,9 @@ static tq_code wf_execute(tq_lib *lib, const tq_workflow *w, const tq_action_opt
 
 tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts *base, int64_t now,
                         tq_workflow_step_fn step, void *ud, size_t *n_failed, tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   if (n_failed)
     *n_failed = 0;
   wf_state ws;
@@ -505,6 +602,9 @@ static tq_code claim_due(tq_lib *lib, const tq_workflow *w, int64_t now, int *ta
 tq_code tq_workflow_tick(tq_lib *lib, const tq_action_opts *base, int64_t now,
                          tq_feed_polled_fn feed_done, void *feed_ud, tq_workflow_step_fn step,
                          void *ud, tq_tick_counts *out, tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   memset(out, 0, sizeof *out);
   /* Feeds first: each due feed is claimed before it is polled (tq_feed_poll_due). */
   tq_code rc =
@@ -555,6 +655,9 @@ tq_code tq_workflow_tick(tq_lib *lib, const tq_action_opts *base, int64_t now,
 }
 
 tq_code tq_workflow_activity(tq_lib *lib, int64_t workflow_id, int limit, cJSON *out, tq_err *err) {
+  tq_code tables_rc = wf_tables(lib, err);
+  if (tables_rc != TQ_OK)
+    return tables_rc;
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(tq_lib_db(lib),
                          "SELECT id, action, status, total, enriched, not_found, failed,"

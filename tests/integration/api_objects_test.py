@@ -6,8 +6,10 @@ types, unknown ids, a body over the cap, limit=10^9, SQL metacharacters stored v
 nothing written on any error; each role's refusals; the CLI sees what the API wrote.
 Usage: api_objects_test.py TQHOST"""
 
+import http.client
 import json
 import os
+import ssl
 from urllib.parse import quote
 import sys
 import tempfile
@@ -16,6 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tqapi import Server, Tally  # noqa: E402
 
 TQ = os.path.abspath(sys.argv[1])
+SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "schemas",
+                         "openapi.yaml")
 T = Tally()
 HOSTILE = "a'b\"c;--%_\\d' OR 1=1; DROP TABLE objects;--"
 
@@ -59,6 +63,60 @@ def run(srv):
     tests_other_objects(srv, ro, ana)
     tests_consume(srv, ro, ana)
     tests_sources(srv, ro, ana, adm)
+    tests_roles_and_hostile(srv, ro, ana, adm)
+    tests_schema(srv, ro, ana)
+
+
+def conforms(name, instance):
+    """Whether instance matches components.schemas[name] of schemas/openapi.yaml."""
+    import jsonschema
+    import yaml
+    with open(SPEC_PATH) as f:
+        spec = yaml.safe_load(f)
+    resolver = jsonschema.RefResolver.from_schema(spec)
+    v = jsonschema.Draft202012Validator(spec["components"]["schemas"][name], resolver=resolver)
+    errs = list(v.iter_errors(instance))
+    return (not errs), [e.message for e in errs[:3]]
+
+
+def tests_schema(srv, ro, ana):
+    """The answers match the OpenAPI schemas of the group."""
+    ind = new_indicator(srv, ana, "schema.example.com", attributes=[{"name": "a", "value": "b"}],
+                        tags=["t"], sources=[{"name": "S", "tlp": "RED"}])
+    iid = ind["id"]
+    st, b, _ = srv.call("POST", "/api/adversaries", body={"name": "Schema adv"}, token=ana)
+    adv = data(b)["id"]
+    srv.call("POST", "/api/indicators/%d/adversaries" % iid, body={"id": adv}, token=ana)
+    cases = [
+        ("/api/indicators/%d" % iid, "Object", False),
+        ("/api/indicators/%d?with=attributes,sources,score,tags,type,status" % iid, "Object",
+         False),
+        ("/api/indicators/%d/attributes" % iid, "ObjListAttribute", True),
+        ("/api/indicators/%d/sources" % iid, "ObjListSourceRef", True),
+        ("/api/indicators/%d/tags" % iid, "ObjListTag", True),
+        ("/api/indicators/%d/adversaries" % iid, "ObjListRelated", True),
+        ("/api/adversaries?limit=5", "ObjListObject", True),
+        ("/api/adversaries/%d?with=sources" % adv, "Object", False),
+        ("/api/sources", "ObjListSource", True),
+        ("/api/indicator/types", "ObjListIndicatorType", True),
+        ("/api/indicator/statuses", "ObjListStatus", True),
+        ("/api/objects", "ObjListObjectType", True),
+    ]
+    for path, name, whole in cases:
+        st, b, _ = srv.call("GET", path, token=ro)
+        ok, why = conforms(name, b if whole else data(b)) if st == 200 else (False, st)
+        T.check("GET %s matches %s" % (path, name), ok, why)
+    st, b, _ = srv.call("POST", "/api/indicators/consume", token=ana,
+                        body=[{"value": "schema%d.example.com" % i} for i in range(3)])
+    T.check("consume answer matches ConsumeResult", st == 200 and all(
+        conforms("ConsumeResult", x)[0] for x in data(b)), b)
+    st, b, _ = srv.call("PUT", "/api/indicator/%d/scores" % iid, body={"manual_score": 2},
+                        token=ana)
+    T.check("scores answer matches Score", st == 200 and conforms("Score", data(b))[0], b)
+    st, b, _ = srv.call("GET", "/api/indicators/0", token=ro)
+    T.check("a 400 matches Invalid", st == 400 and conforms("Invalid", b)[0], b)
+    st, b, _ = srv.call("GET", "/api/indicators/999999", token=ro)
+    T.check("a 404 matches Errors", st == 404 and conforms("Errors", b)[0], b)
 
 
 def tests_lookups(srv, ro):
@@ -120,6 +178,15 @@ def tests_get(srv, ro, ana):
                 st == 400 and "id" in b["data"]["errors"], (st, b))
     st, b, _ = srv.call("GET", "/api/indicators/%d" % iid)
     T.check("GET without a token: 401", st == 401, st)
+
+
+def over_cap(srv, path, body, tok):
+    """Posts a body over the cap: the status, or "closed" when the server hung up while the
+    client was still sending (it answers 413 from Content-Length and closes)."""
+    try:
+        return srv.call("POST", path, body=body, token=tok)[0]
+    except (ConnectionError, ssl.SSLError, http.client.HTTPException):
+        return "closed"
 
 
 def total(srv):
@@ -214,20 +281,28 @@ def tests_create(srv, ro, ana):
         ("description a list", {"value": "9.9.9.9", "description": []}, None, "description"),
         ("value not an IP for IP Address", {"value": "not an ip", "type": "IP Address"}, None,
          "value"),
-        ("a tag with a newline", {"value": "9.9.9.9", "tags": ["a\nb"]}, None, "value"),
+        ("a tag with a newline", {"value": "9.9.9.9", "tags": ["a\nb"]}, None, "tags"),
+        ("a source with a tab", {"value": "9.9.9.9", "sources": ["a\tb"]}, None, "sources"),
         ("a list with one bad item", [{"value": "9.9.9.8"}, {"value": 3}], None, "value"),
         ("a list whose 2nd item the library refuses",
          [{"value": "9.9.9.7"}, {"value": "zz", "type": "IP Address"}], None, "request"),
         ("an empty list", [], None, "request"),
+        ("a NUL character in a text", None,
+         b'{"value": "9.9.9.9", "description": "cut\\u0000here"}', "request"),
+        ("a tag over the library's limit", {"value": "9.9.9.9", "tags": ["t" * 2000]}, None,
+         "tags"),
+        ("an attribute name over the limit",
+         {"value": "9.9.9.9", "attributes": [{"name": "n" * 300, "value": "v"}]}, None,
+         "attributes"),
+        ("invalid UTF-8", None, b'{"value": "9.9.9.9", "description": "\xff"}', "description"),
     ]
     for name, body, raw, field in bad:
         st, b, _ = srv.call("POST", "/api/indicators", body=body, raw=raw, token=ana)
         T.check("create refused (%s): 400 naming %s" % (name, field),
                 st == 400 and field in err_field(b), (st, b))
-    st, b, _ = srv.call("POST", "/api/indicators", token=ana,
-                        body=[{"value": "10.0.0.%d" % (i % 250), "description": "x" * 200}
-                              for i in range(400)])
-    T.check("a body over --max-body: 413", st == 413, (st, b))
+    st = over_cap(srv, "/api/indicators", [{"value": "10.0.0.%d" % (i % 250),
+                                            "description": "x" * 200} for i in range(400)], ana)
+    T.check("a body over --max-body: 413", st in (413, "closed"), st)
     T.check("nothing written by any refused create", total(srv) == n0, (n0, total(srv)))
     T.check("no indicator 9.9.9.9 / 9.9.9.8 / 9.9.9.7 (CLI)",
             all(cli_get(srv, v) is None for v in ("9.9.9.9", "9.9.9.8", "9.9.9.7")))
@@ -494,7 +569,9 @@ def tests_sources(srv, ro, ana, adm):
     T.check("analyst cannot create sources (403)", st == 403, b)
     for body, field in (({"name": "Y", "score": 11}, "score"), ({"name": "Y", "tlp": "x"}, "tlp"),
                         ({"name": "Y", "expire_days": -3}, "expire_days"),
-                        ({"name": 1}, "name"), ({"name": "Y", "bogus": 1}, "bogus")):
+                        ({"name": 1}, "name"), ({"name": "Y", "bogus": 1}, "bogus"),
+                        ({"name": "Y" * 300}, "name"),
+                        ({"name": "Y", "expire_days": "soon"}, "expire_days")):
         st, b, _ = srv.call("POST", "/api/sources", body=body, token=adm)
         T.check("POST source refused %r: 400 naming %s" % (body, field),
                 st == 400 and field in err_field(b), b)
@@ -521,6 +598,82 @@ def tests_sources(srv, ro, ana, adm):
     ind = new_indicator(srv, ana, "scored.example.com", sources=[{"name": "Feed " + HOSTILE}])
     T.check("an indicator's generated score follows its source's (9)",
             ind["score"]["generated_score"] == "9.00", ind)
+
+
+def tests_roles_and_hostile(srv, ro, ana, adm):
+    iid = new_indicator(srv, ana, "roles.example.net",
+                        attributes=[{"name": "a", "value": "b"}], tags=["t"])["id"]
+    st, b, _ = srv.call("GET", "/api/indicators/%d?with=attributes,tags,sources" % iid, token=ro)
+    d = data(b)
+    aid, tid, sid = d["attributes"][0]["id"], d["tags"][0]["id"], d["sources"][0]["id"]
+    st, b, _ = srv.call("POST", "/api/adversaries", body={"name": "Roles adv"}, token=ana)
+    adv = data(b)["id"]
+    writes = [
+        ("POST", "/api/indicators", {"value": "7.7.7.7"}),
+        ("POST", "/api/indicators/consume", [{"value": "7.7.7.7"}]),
+        ("PUT", "/api/indicators/%d" % iid, {"status": "Expired"}),
+        ("DELETE", "/api/indicators/%d" % iid, None),
+        ("POST", "/api/indicators/%d/attributes" % iid, {"name": "x", "value": "y"}),
+        ("PUT", "/api/indicators/%d/attributes/%d" % (iid, aid), {"value": "z"}),
+        ("DELETE", "/api/indicators/%d/attributes/%d" % (iid, aid), None),
+        ("POST", "/api/indicators/%d/sources" % iid, {"name": "S"}),
+        ("DELETE", "/api/indicators/%d/sources/%d" % (iid, sid), None),
+        ("POST", "/api/indicators/%d/tags" % iid, {"name": "u"}),
+        ("DELETE", "/api/indicators/%d/tags/%d" % (iid, tid), None),
+        ("PUT", "/api/indicator/%d/scores" % iid, {"manual_score": 3}),
+        ("POST", "/api/indicators/%d/adversaries" % iid, {"id": adv}),
+        ("POST", "/api/adversaries", {"name": "ro adv"}),
+        ("PUT", "/api/adversaries/%d" % adv, {"name": "renamed"}),
+        ("POST", "/api/adversaries/%d/indicators" % adv, {"id": iid}),
+        ("POST", "/api/sources", {"name": "ro source"}),
+        ("PUT", "/api/sources/1", {"score": 1}),
+    ]
+    for method, path, body in writes:
+        st, b, _ = srv.call(method, path, body=body, token=ro)
+        T.check("read-only refused: %s %s (403)" % (method, path), st == 403, (st, b))
+    st, b, _ = srv.call("GET", "/api/indicators/%d?with=attributes,tags,sources,score" % iid,
+                        token=ro)
+    d2 = data(b)
+    T.check("the refused writes changed nothing", d2 == d or (
+        d2["attributes"] == d["attributes"] and d2["tags"] == d["tags"]
+        and d2["sources"] == d["sources"] and d2["status_id"] == d["status_id"]
+        and d2["score"]["manual_score"] is None), (d, d2))
+    T.check("... no indicator 7.7.7.7", cli_get(srv, "7.7.7.7") is None)
+    st, b, _ = srv.call("GET", "/api/adversaries?value=ro%20adv", token=ro)
+    T.check("... no adversary 'ro adv'", st == 200 and b["total"] == 0, b)
+    # hostile text through the other writes, read back verbatim
+    st, b, _ = srv.call("PUT", "/api/indicators/%d/attributes/%d" % (iid, aid),
+                        body={"value": HOSTILE}, token=ana)
+    T.check("attribute PUT: metacharacters verbatim", st == 200 and data(b)["value"] == HOSTILE,
+            b)
+    st, b, _ = srv.call("POST", "/api/indicators/%d/tags" % iid, body=HOSTILE, token=ana)
+    T.check("tag POST as a string: metacharacters verbatim", st == 201 and
+            HOSTILE in [t["name"] for t in data(b)], b)
+    st, b, _ = srv.call("PUT", "/api/adversaries/%d" % adv, body={"name": "Adv " + HOSTILE},
+                        token=ana)
+    T.check("adversary PUT name: verbatim", st == 200 and data(b)["name"] == "Adv " + HOSTILE, b)
+    st, b, _ = srv.call("PUT", "/api/indicators/%d" % adv, body={"status": "Active"}, token=ana)
+    T.check("PUT an adversary's id as an indicator: 404", st == 404, b)
+    st, b, _ = srv.call("DELETE", "/api/indicators/%d" % adv, token=ana)
+    T.check("DELETE an adversary's id as an indicator: 404 (and it stays)", st == 404 and
+            srv.call("GET", "/api/adversaries/%d" % adv, token=ro)[0] == 200, b)
+    c = cli_get(srv, "roles.example.net")
+    T.check("the CLI reads the hostile attribute value back verbatim",
+            c and any(a.get("value") == HOSTILE for a in c.get("attributes", [])), c)
+    st, b, _ = srv.call("GET", "/api/indicators/%d/adversaries?limit=1000000000" % iid,
+                        token=ro)
+    T.check("related limit=10^9: clamped", st == 200 and b["limit"] <= 1000, b)
+    big = [{"value": "172.16.%d.%d" % (i // 250, i % 250), "description": "y" * 300}
+           for i in range(400)]
+    n0 = total(srv)
+    st = over_cap(srv, "/api/indicators/consume", big, ana)
+    T.check("consume over --max-body: 413, nothing written",
+            st in (413, "closed") and total(srv) == n0, st)
+    st, b, _ = srv.call("GET", "/api/sources?limit=1000000000&offset=0", token=ro)
+    T.check("sources limit=10^9: clamped", st == 200 and b["limit"] <= 1000, b)
+    st, b, _ = srv.call("GET", "/api/sources?name=" + quote("%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%a%b"),
+                        token=ro)
+    T.check("sources ?name= with many wildcards answers at once", st == 200, b)
 
 
 if __name__ == "__main__":

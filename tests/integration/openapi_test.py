@@ -462,6 +462,37 @@ try:
             E("GET", I + "/adversaries", "read-only", None, 200),
             E("POST", I + "/adversaries", "analyst", {"id": "x"}, 400),
         ]
+        # ---- search: the list, criteria, hash pages, keyword, saved searches, score
+        crit = {"criteria": {"type_name": "FQDN"}, "filters": {"score": {"+gte": 0}}}
+        EXAMPLES += [
+            E("GET", "/api/indicators?type=FQDN&value=%25.example.com&sort=-id&limit=5",
+              "read-only", None, 200),
+            E("GET", "/api/indicators?type=Nope", "read-only", None, 400),
+            E("GET", "/api/indicators", None, None, 401),
+            E("POST", "/api/indicators/query?limit=5", "read-only", crit, 200,
+              then=lambda b: STATE.__setitem__("qhash", b.get("hash"))),
+            E("POST", "/api/indicators/query", "read-only", {"criteria": {"bogus": 1}}, 400),
+            E("GET", "/api/indicators/query/hash/{qhash}?limit=2&cursorMark=*", "read-only",
+              None, 200),
+            E("GET", "/api/indicators/query/hash/{qhash}?cursorMark=forged", "read-only", None,
+              400),
+            E("GET", "/api/indicators/query/hash/" + "0" * 32, "read-only", None, 404),
+            E("GET", "/api/search?query=example&limit=5", "read-only", None, 200),
+            E("GET", "/api/search", "read-only", None, 400),
+            E("POST", "/api/search/query", "analyst", dict(crit, name="doc search"), 201,
+              then=save("sqid")),
+            E("POST", "/api/search/query", "read-only", dict(crit, name="nope"), 403),
+            E("POST", "/api/search/query", "analyst", dict(crit, name="doc search"), 409),
+            E("POST", "/api/search/query", "analyst", {"name": "x", "filters": {"zz": 1}}, 400),
+            E("GET", "/api/search/query?limit=5", "read-only", None, 200),
+            E("GET", "/api/search/query/{sqid}", "read-only", None, 200),
+            E("GET", "/api/search/query/{qhash}", "read-only", None, 200),
+            E("GET", "/api/search/query/999999", "read-only", None, 404),
+            E("GET", I + "/score", "read-only", None, 200),
+            E("GET", "/api/indicators/999999/score", "read-only", None, 404),
+            E("DELETE", "/api/search/query/{sqid}", "analyst", None, 204),
+            E("DELETE", "/api/search/query/{sqid}", "analyst", None, 404),
+        ]
 
     if ("post", "/api/plugins/{}/operations/{}") in ROUTES:
         P = "/api/plugins/rst-ioc-lookup"

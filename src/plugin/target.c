@@ -1,0 +1,237 @@
+/* target.c: what `tqhost op run` and the server's operation routes share: the object an
+ * operation runs on (from the library, or a transient indicator for a value not there), the
+ * JSON of a run's outcome and change set, and runs on a caller's warm runtime (a script
+ * loaded once with its config and provider, many runs started on it). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tqhost/ioc.h"
+#include "tqhost/plugin.h"
+
+/* ---- targets ----------------------------------------------------------------------------- */
+
+void tq_plugin_target_free(tq_plugin_target *t) {
+  tq_object_free(t->stored);
+  free(t->type);
+  free(t->value);
+  memset(t, 0, sizeof *t);
+}
+
+const tq_object *tq_plugin_target_obj(const tq_plugin_target *t) {
+  return t->stored ? t->stored : &t->view;
+}
+
+/* Types value without the library: the given type (validated when ioc knows it) or detected. */
+static tq_code target_transient(const char *type, const char *value, tq_plugin_target *t,
+                                tq_err *err) {
+  const char *canon = type ? tq_lib_indicator_type_canon(type, NULL) : NULL;
+  if (type && canon == NULL)
+    return tq_err_set(err, TQ_EINVAL, "'%s' is not an indicator type (see tqhost indicator types)",
+                      type);
+  tq_ioc_type it = canon ? tq_ioc_type_from_name(canon) : TQ_IOC_UNKNOWN;
+  tq_code rc;
+  if (canon && it == TQ_IOC_UNKNOWN) {
+    t->value = tq_strdup(value);
+    rc = t->value ? TQ_OK : tq_err_set(err, TQ_ENOMEM, "out of memory");
+  } else if (canon) {
+    rc = tq_ioc_normalize(it, value, &t->value, err);
+  } else {
+    rc = tq_ioc_classify(value, &it, &t->value, err);
+    if (rc != TQ_OK)
+      tq_err_prefix(err, "cannot tell the indicator type (give --type): ");
+  }
+  if (rc != TQ_OK)
+    return rc;
+  t->type = tq_strdup(canon ? canon : tq_ioc_type_name(it));
+  t->view = (tq_object){.object_type = "indicator",
+                        .indicator_type = t->type,
+                        .value = t->value,
+                        .status = TQ_STATUS_ACTIVE,
+                        .score_manual = -1};
+  return t->type ? TQ_OK : tq_err_set(err, TQ_ENOMEM, "out of memory");
+}
+
+tq_code tq_plugin_target_resolve(tq_lib *lib, const char *type, const char *value,
+                                 tq_plugin_target *t, tq_err *err) {
+  memset(t, 0, sizeof *t);
+  int64_t id = 0;
+  tq_err miss;
+  if (lib && tq_lib_object_find(lib, NULL, type, value, &id, &miss) == TQ_OK)
+    return tq_lib_object_get(lib, id, &t->stored, err);
+  tq_code rc = target_transient(type, value, t, err);
+  if (rc != TQ_OK)
+    tq_plugin_target_free(t);
+  return rc;
+}
+
+tq_code tq_plugin_target_id(tq_lib *lib, int64_t id, tq_plugin_target *t, tq_err *err) {
+  memset(t, 0, sizeof *t);
+  return tq_lib_object_get(lib, id, &t->stored, err);
+}
+
+/* ---- JSON ----------------------------------------------------------------------------------- */
+
+static cJSON *attrs_json(const tq_cs_attr *a, size_t n) {
+  cJSON *arr = cJSON_CreateArray();
+  for (size_t i = 0; i < n; i++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", a[i].name);
+    cJSON_AddStringToObject(o, "value", a[i].value);
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
+}
+
+cJSON *tq_changeset_json(const tq_changeset *cs) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddItemToObject(o, "attributes", attrs_json(cs->attrs, cs->n_attrs));
+  cJSON *tags = cJSON_AddArrayToObject(o, "tags");
+  for (size_t i = 0; i < cs->n_tags; i++)
+    cJSON_AddItemToArray(tags, cJSON_CreateString(cs->tags[i]));
+  cJSON *links = cJSON_AddArrayToObject(o, "links");
+  for (size_t i = 0; i < cs->n_links; i++) {
+    cJSON *l = cJSON_CreateObject();
+    cJSON_AddStringToObject(l, "object_type", cs->links[i].object_type);
+    cJSON_AddStringToObject(l, "value", cs->links[i].value);
+    if (cs->links[i].link_type)
+      cJSON_AddStringToObject(l, "link_type", cs->links[i].link_type);
+    if (cs->links[i].description)
+      cJSON_AddStringToObject(l, "description", cs->links[i].description);
+    cJSON_AddItemToArray(links, l);
+  }
+  cJSON *inds = cJSON_AddArrayToObject(o, "indicators");
+  for (size_t i = 0; i < cs->n_indicators; i++) {
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "type", cs->indicators[i].indicator_type);
+    cJSON_AddStringToObject(d, "value", cs->indicators[i].value);
+    cJSON_AddItemToObject(d, "attributes",
+                          attrs_json(cs->indicators[i].attrs, cs->indicators[i].n_attrs));
+    cJSON_AddItemToArray(inds, d);
+  }
+  if (cs->score >= 0)
+    cJSON_AddNumberToObject(o, "score", cs->score);
+  else
+    cJSON_AddNullToObject(o, "score");
+  if (cs->status)
+    cJSON_AddStringToObject(o, "status", cs->status);
+  else
+    cJSON_AddNullToObject(o, "status");
+  return o;
+}
+
+cJSON *tq_op_outcome_json(const tq_op_outcome *o) {
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "plugin", o->plugin);
+  cJSON_AddStringToObject(j, "operation", o->operation);
+  cJSON *obj = cJSON_AddObjectToObject(j, "object");
+  cJSON_AddStringToObject(obj, "type", o->obj->object_type ? o->obj->object_type : "indicator");
+  if (o->obj->indicator_type)
+    cJSON_AddStringToObject(obj, "indicator_type", o->obj->indicator_type);
+  cJSON_AddStringToObject(obj, "value", o->obj->value);
+  int64_t id = o->applied ? o->object_id : o->obj->id;
+  if (id > 0)
+    cJSON_AddNumberToObject(obj, "id", (double)id);
+  else
+    cJSON_AddNullToObject(obj, "id");
+  cJSON_AddStringToObject(j, "status", tq_lua_status_name(o->res->status));
+  cJSON_AddStringToObject(j, "message", o->res->message ? o->res->message : "");
+  if (o->res->traceback && *o->res->traceback)
+    cJSON_AddStringToObject(j, "traceback", o->res->traceback);
+  cJSON_AddItemToObject(j, "show",
+                        o->res->cs.show ? cJSON_Duplicate(o->res->cs.show, 1) : cJSON_CreateNull());
+  cJSON_AddItemToObject(j, "changes", tq_changeset_json(&o->res->cs));
+  cJSON_AddBoolToObject(j, "applied", o->applied);
+  if (o->apply_error)
+    cJSON_AddStringToObject(j, "apply_error", o->apply_error);
+  return j;
+}
+
+/* ---- warm runs --------------------------------------------------------------------------------
+ */
+
+/* The folder whose lib/ holds shared modules: the plugins folder, else the plugin's parent. */
+static char *lib_dir_of(const char *plugins_dir, const tq_plugin *p) {
+  char *out = NULL;
+  if (asprintf(&out, "%s/%s", plugins_dir ? plugins_dir : p->dir, plugins_dir ? "lib" : "../lib") <
+      0)
+    return NULL;
+  return out;
+}
+
+tq_code tq_plugin_script_load(tq_lua *rt, tq_net *net, const tq_plugin *p,
+                              const tq_plugin_config *cfg, const char *plugins_dir,
+                              const tq_host_config *host, tq_lua_script **out, tq_err *err) {
+  tq_lua_limits limits = p->limits;
+  tq_host_limits_clamp(host, p->name, &limits);
+  tq_plugin_policy pp = {0};
+  tq_net_provider *prov = NULL;
+  tq_code rc = tq_plugin_policy_build(p, cfg, &pp, err);
+  if (rc != TQ_OK)
+    return rc;
+  if (pp.policy.timeout_ms > limits.timeout_ms)
+    pp.policy.timeout_ms = limits.timeout_ms;
+  /* The provider is named after the plugin and its hosts: a new base_url is a new provider
+   * (a provider keeps the policy it was made with). */
+  tq_buf name;
+  tq_buf_init(&name, 4096);
+  rc = tq_buf_adds(&name, p->name);
+  for (size_t i = 0; i < pp.n_hosts && rc == TQ_OK; i++) {
+    rc = tq_buf_adds(&name, i ? "," : "@");
+    if (rc == TQ_OK)
+      rc = tq_buf_adds(&name, pp.hosts[i]);
+  }
+  char *pname = rc == TQ_OK ? tq_buf_take(&name) : NULL;
+  tq_buf_free(&name);
+  if (pname == NULL) {
+    tq_plugin_policy_free(&pp);
+    return tq_err_set(err, TQ_ENOMEM, "plugin %s: out of memory", p->name);
+  }
+  if (net)
+    rc = tq_net_provider_get(net, pname, &pp.policy, &prov, err);
+  free(pname);
+  tq_plugin_policy_free(&pp);
+  if (rc != TQ_OK)
+    return rc;
+  char *lib_dir = lib_dir_of(plugins_dir, p);
+  if (lib_dir == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  tq_lua_script_opts so;
+  tq_lua_script_opts_init(&so);
+  so.name = p->name;
+  so.path = p->script;
+  so.lib_dir = lib_dir;
+  so.provider = prov;
+  so.config = cfg->config;
+  so.n_config = cfg->n_config;
+  so.secrets = cfg->secrets;
+  so.n_secrets = cfg->n_secrets;
+  so.limits = limits;
+  rc = tq_lua_load(rt, &so, out, err);
+  free(lib_dir);
+  return rc;
+}
+
+tq_code tq_plugin_op_start(tq_lua *rt, tq_lua_script *script, const tq_plugin *p,
+                           const tq_plugin_op *op, const tq_object *obj, tq_lua_done_fn done,
+                           void *ud, tq_lua_run **out, tq_err *err) {
+  if (!tq_lua_script_has_entry(script, op->entry))
+    return tq_err_set(err, TQ_ENOTFOUND, "%s: operation %s: the script has no entry '%s'",
+                      p->script, op->name, op->entry);
+  return tq_lua_run_start(rt, script, op->entry, obj, done, ud, out, err);
+}
+
+tq_code tq_op_result_take(tq_lua_run *run, tq_op_result *res, tq_err *err) {
+  memset(res, 0, sizeof *res);
+  tq_changeset_init(&res->cs);
+  res->status = tq_lua_run_status(run);
+  res->message = tq_strdup(tq_lua_run_message(run));
+  res->traceback = tq_strdup(tq_lua_run_traceback(run));
+  res->elapsed_us = tq_lua_run_elapsed_us(run);
+  tq_lua_run_take_changeset(run, &res->cs);
+  if (res->message == NULL || res->traceback == NULL) {
+    tq_op_result_free(res);
+    return tq_err_set(err, TQ_ENOMEM, "run result: out of memory");
+  }
+  return TQ_OK;
+}
