@@ -35,9 +35,29 @@ T = Tally()
 WORK = tempfile.mkdtemp(prefix="openapi.")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
+class UniqueKeys(yaml.SafeLoader):
+    """yaml.safe_load keeps the last of two equal keys: two groups writing the same path would
+    silently hide one. This loader names every duplicate instead."""
+    duplicates = []
+
+
+def _mapping(loader, node, deep=False):
+    seen = set()
+    for k, _ in node.value:
+        key = loader.construct_object(k, deep=deep)
+        if key in seen:
+            UniqueKeys.duplicates.append("%r at line %d" % (key, k.start_mark.line + 1))
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
 with open(DOC_PATH, "rb") as f:
     DOC_BYTES = f.read()
-DOC = yaml.safe_load(DOC_BYTES)
+DOC = yaml.load(DOC_BYTES, Loader=UniqueKeys)
+T.check("no key appears twice in one mapping of the document", not UniqueKeys.duplicates,
+        UniqueKeys.duplicates[:10])
 
 # ---- (a) the document ------------------------------------------------------------------------
 # The parts of OpenAPI 3.1 (https://spec.openapis.org/oas/v3.1.0) this project uses, as a JSON
