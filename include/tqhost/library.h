@@ -260,6 +260,17 @@ typedef struct tq_object {
 
 /* Reads one object with its sources, attributes, tags and links. */
 tq_code tq_lib_object_get(tq_lib *lib, int64_t id, tq_object **out, tq_err *err);
+/* The same reading only the parts given besides the object's own row (the others stay
+ * empty, their counts 0): for a reader that shows a few of them (the API's with=). */
+enum {
+  TQ_LIB_PART_SOURCES = 1 << 0,
+  TQ_LIB_PART_ATTRS = 1 << 1,
+  TQ_LIB_PART_TAGS = 1 << 2,
+  TQ_LIB_PART_LINKS = 1 << 3,
+  TQ_LIB_PART_ALL = 0xf
+};
+tq_code tq_lib_object_get_parts(tq_lib *lib, int64_t id, unsigned parts, tq_object **out,
+                                tq_err *err);
 void tq_object_free(tq_object *obj);
 /* Finds an object by type and value. For indicators (object_type NULL or "indicator") the
  * value is normalised first and indicator_type may be NULL (detected). TQ_ENOTFOUND when

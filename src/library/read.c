@@ -143,29 +143,34 @@ static tq_code read_txn(tq_lib *lib, lib_stmt_id sid, tq_err *err) {
   return step == SQLITE_DONE ? TQ_OK : lib_db_err(lib, err, "a read transaction");
 }
 
-static tq_code object_read(tq_lib *lib, int64_t id, tq_object *o, tq_err *err) {
+static tq_code object_read(tq_lib *lib, int64_t id, unsigned parts, tq_object *o, tq_err *err) {
   tq_code rc = read_row(lib, id, o, err);
-  if (rc == TQ_OK)
+  if (rc == TQ_OK && (parts & TQ_LIB_PART_SOURCES))
     rc = each_row(lib, ST_READ_SOURCES, id, o, row_source, err);
-  if (rc == TQ_OK)
+  if (rc == TQ_OK && (parts & TQ_LIB_PART_ATTRS))
     rc = each_row(lib, ST_READ_ATTRS, id, o, row_attr, err);
-  if (rc == TQ_OK)
+  if (rc == TQ_OK && (parts & TQ_LIB_PART_TAGS))
     rc = each_row(lib, ST_READ_TAGS, id, o, row_tag, err);
-  if (rc == TQ_OK)
+  if (rc == TQ_OK && (parts & TQ_LIB_PART_LINKS))
     rc = each_row(lib, ST_READ_LINKS, id, o, row_link, err);
   return rc;
 }
 
-/* Outside a write transaction the five reads share one read transaction: one consistent
- * snapshot, and one round of file locking instead of five. */
 tq_code tq_lib_object_get(tq_lib *lib, int64_t id, tq_object **out, tq_err *err) {
+  return tq_lib_object_get_parts(lib, id, TQ_LIB_PART_ALL, out, err);
+}
+
+/* Outside a write transaction the reads share one read transaction: one consistent snapshot,
+ * and one round of file locking instead of five. */
+tq_code tq_lib_object_get_parts(tq_lib *lib, int64_t id, unsigned parts, tq_object **out,
+                                tq_err *err) {
   tq_object *o = calloc(1, sizeof *o);
   if (o == NULL)
     return tq_err_set(err, TQ_ENOMEM, "out of memory");
   int own = lib->depth == 0 && sqlite3_get_autocommit(lib->db);
   tq_code rc = own ? read_txn(lib, ST_READ_BEGIN, err) : TQ_OK;
   if (rc == TQ_OK)
-    rc = object_read(lib, id, o, err);
+    rc = object_read(lib, id, parts, o, err);
   if (own && rc == TQ_OK)
     rc = read_txn(lib, ST_READ_END, err);
   else if (own)

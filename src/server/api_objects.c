@@ -27,16 +27,17 @@ static const char *route_type(const tq_req *rq) {
   return tq_lib_object_type_by_collection(coll);
 }
 
-/* Reads object param of the given type on rq->rd; NULL after a 404 (unknown id, or an object
- * of another type) or another error. */
-static tq_object *read_object(tq_req *rq, size_t param, const char *type, tq_resp *rs) {
+/* Reads object param of the given type with the parts given (TQ_LIB_PART_*) on rq->rd; NULL
+ * after a 404 (unknown id, or an object of another type) or another error. */
+static tq_object *read_object(tq_req *rq, size_t param, const char *type, unsigned parts,
+                              tq_resp *rs) {
   int64_t id = tq_req_id(rq, param, rs);
   if (id == 0)
     return NULL;
   tq_object *o = NULL;
   tq_err err;
   tq_err_clear(&err);
-  if (tq_lib_object_get(rq->rd, id, &o, &err) != TQ_OK) {
+  if (tq_lib_object_get_parts(rq->rd, id, parts, &o, &err) != TQ_OK) {
     if (err.code == TQ_ENOTFOUND)
       tq_resp_fail(rs, 404, "no %s with id %lld", type, (long long)id);
     else
@@ -58,7 +59,7 @@ static void api_object_get(tq_req *rq, tq_resp *rs) {
     return tq_resp_fail(rs, 404, "no such collection");
   if (!tq_render_with(rq, &with, rs))
     return;
-  tq_object *o = read_object(rq, 0, type, rs);
+  tq_object *o = read_object(rq, 0, type, tq_render_parts(with), rs);
   if (o == NULL)
     return;
   tq_resp_data(rs, 200, tq_render_object(o, with));
@@ -148,7 +149,7 @@ static void api_object_list(tq_req *rq, tq_resp *rs) {
   for (size_t i = 0; arr && i < n; i++) {
     tq_object *o = NULL;
     if ((with & (TQ_WITH_ATTRIBUTES | TQ_WITH_SOURCES | TQ_WITH_TAGS))
-            ? tq_lib_object_get(rq->rd, ids[i], &o, &err) != TQ_OK
+            ? tq_lib_object_get_parts(rq->rd, ids[i], tq_render_parts(with), &o, &err) != TQ_OK
             : tq_lib_object_head(rq->rd, ids[i], &o, &err) != TQ_OK)
       continue; /* deleted meanwhile */
     cJSON_AddItemToArray(arr, tq_render_object(o, with));
@@ -160,7 +161,7 @@ static void api_object_list(tq_req *rq, tq_resp *rs) {
 
 /* GET /api/indicators/{id}/attributes */
 static void api_attrs_get(tq_req *rq, tq_resp *rs) {
-  tq_object *o = read_object(rq, 0, "indicator", rs);
+  tq_object *o = read_object(rq, 0, "indicator", TQ_LIB_PART_ATTRS, rs);
   if (o == NULL)
     return;
   cJSON *arr = cJSON_CreateArray();
@@ -172,7 +173,7 @@ static void api_attrs_get(tq_req *rq, tq_resp *rs) {
 
 /* GET /api/indicators/{id}/sources and /tags: the with= part alone. */
 static void part_list(tq_req *rq, tq_resp *rs, unsigned part, const char *key) {
-  tq_object *o = read_object(rq, 0, "indicator", rs);
+  tq_object *o = read_object(rq, 0, "indicator", tq_render_parts(part), rs);
   if (o == NULL)
     return;
   cJSON *j = tq_render_object(o, part);
@@ -250,7 +251,7 @@ static void api_related_get(tq_req *rq, tq_resp *rs) {
   }
   if (!tq_req_page(rq, 100, 1000, &limit, &offset, rs))
     return;
-  tq_object *o = read_object(rq, 0, type, rs);
+  tq_object *o = read_object(rq, 0, type, TQ_LIB_PART_LINKS, rs);
   if (o == NULL)
     return;
   cJSON *arr = related_json(rq->rd, o, other, limit, offset, &total);

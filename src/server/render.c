@@ -52,6 +52,12 @@ int tq_render_with(const tq_req *rq, unsigned *with, tq_resp *rs) {
   return 1;
 }
 
+unsigned tq_render_parts(unsigned with) {
+  return ((with & TQ_WITH_SOURCES) ? TQ_LIB_PART_SOURCES : 0) |
+         ((with & TQ_WITH_ATTRIBUTES) ? TQ_LIB_PART_ATTRS : 0) |
+         ((with & TQ_WITH_TAGS) ? TQ_LIB_PART_TAGS : 0);
+}
+
 static void add_date(cJSON *j, const char *key, int64_t t) {
   if (t <= 0) {
     cJSON_AddNullToObject(j, key);

@@ -29,9 +29,13 @@ enum {
 /* The request's ?with=a,b,c (ThreatQ's names: attributes, sources, score, tags, type, status);
  * absent: 0. An unknown name: 400 naming "with", returns 0 after filling rs; else 1. */
 int tq_render_with(const tq_req *rq, unsigned *with, tq_resp *rs);
+/* The parts of an object (TQ_LIB_PART_*) tq_render_object shows for with: what
+ * tq_lib_object_get_parts must read, no more. */
+unsigned tq_render_parts(unsigned with);
 
-/* One object as JSON (owned by the caller). o must come from tq_lib_object_get when with asks
- * for attributes, sources or tags (tq_lib_object_head has none of them). */
+/* One object as JSON (owned by the caller). o must come from tq_lib_object_get(_parts) with
+ * tq_render_parts(with) when with asks for attributes, sources or tags (tq_lib_object_head has
+ * none of them). */
 cJSON *tq_render_object(const tq_object *o, unsigned with);
 
 /* One attribute row of o (o may be NULL): {"id","name","value","indicator_id"|"object_id",
