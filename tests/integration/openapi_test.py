@@ -479,6 +479,12 @@ try:
                 E("GET", C + "/{%s}/indicators" % key, "read-only", None, 200),
                 E("POST", C + "/{%s}/indicators" % key, "analyst", {"id": 999999}, 404),
             ]
+            if ("delete", "/api/%s/{}" % c) in ROUTES:
+                EXAMPLES += [
+                    E("DELETE", C + "/{%s}" % key, "read-only", None, 403),
+                    E("DELETE", C + "/{%s}" % key, "analyst", None, 204),
+                    E("DELETE", C + "/{%s}" % key, "analyst", None, 404),
+                ]
         EXAMPLES += [
             E("GET", I + "/adversaries", "read-only", None, 200),
             E("POST", I + "/adversaries", "analyst", {"id": "x"}, 400),
