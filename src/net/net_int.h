@@ -45,9 +45,9 @@ struct tq_net_provider {
   int max_conns, retry_max, verify_tls, follow_redirects;
   int64_t backoff_ms, timeout_ms, cache_ttl_ms;
   size_t max_body;
-  /* Token bucket and admission state. */
-  double tokens;
-  int64_t refill_us;        /* when tokens was last brought up to date */
+  /* Token bucket (shared by the providers of every tq_net of the process with the same name,
+   * rate and burst: net_policy.c; NULL when unlimited) and admission state. */
+  struct net_bucket *bucket;
   int active;               /* attempts holding a connection slot */
   net_req *q_head, *q_tail; /* waiting for a slot or a token, FIFO */
   int64_t wake_us;          /* when the next token is due while q_head waits for one; 0 none */

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,64 @@ static tq_code policy_check(const char *name, const tq_net_policy *pol, tq_err *
   return TQ_OK;
 }
 
+/* ---- token buckets shared across threads ------------------------------------------------------
+ * One tq_net per thread, but a provider's rate limit is the API's, not the thread's: the
+ * engine's operations and each bulk run's own net (a thread of its own) must draw from one
+ * bucket, or together they send N times the rate. So buckets live here, process-wide, found
+ * by (name, rate, burst) and counted by reference; a provider of the same name with another
+ * rate (a test's copy, a changed manifest) gets a bucket of its own. One mutex guards them
+ * all: a take is a few arithmetic operations. */
+typedef struct net_bucket {
+  struct net_bucket *next;
+  char *name;
+  double rate, burst;
+  double tokens;
+  int64_t refill_us; /* when tokens was last brought up to date */
+  int refs;
+} net_bucket;
+
+static pthread_mutex_t g_buckets_mu = PTHREAD_MUTEX_INITIALIZER;
+static net_bucket *g_buckets;
+
+static net_bucket *bucket_ref(const char *name, double rate, double burst) {
+  pthread_mutex_lock(&g_buckets_mu);
+  net_bucket *b = g_buckets;
+  while (b && !(b->rate == rate && b->burst == burst && strcmp(b->name, name) == 0))
+    b = b->next;
+  if (b == NULL && (b = calloc(1, sizeof *b)) != NULL) {
+    if ((b->name = tq_strdup(name)) == NULL) {
+      free(b);
+      b = NULL;
+    } else {
+      b->rate = rate;
+      b->burst = burst;
+      b->tokens = burst;
+      b->refill_us = net_now_us();
+      b->next = g_buckets;
+      g_buckets = b;
+    }
+  }
+  if (b)
+    b->refs++;
+  pthread_mutex_unlock(&g_buckets_mu);
+  return b;
+}
+
+static void bucket_unref(net_bucket *b) {
+  if (b == NULL)
+    return;
+  pthread_mutex_lock(&g_buckets_mu);
+  if (--b->refs == 0) {
+    net_bucket **pp = &g_buckets;
+    while (*pp != b)
+      pp = &(*pp)->next;
+    *pp = b->next;
+    free(b->name);
+    free(b);
+  }
+  pthread_mutex_unlock(&g_buckets_mu);
+}
+
 tq_code net_provider_new(const char *name, const tq_net_policy *pol, tq_net_provider **out,
                          tq_err *err) {
   tq_code rc = policy_check(name, pol, err);
@@ -224,8 +283,10 @@ tq_code net_provider_new(const char *name, const tq_net_policy *pol, tq_net_prov
     goto fail;
   p->rate_per_s = pol->rate_per_s;
   p->burst = pol->burst > 0 ? pol->burst : (pol->rate_per_s > 1 ? pol->rate_per_s : 1);
-  p->tokens = p->burst;
-  p->refill_us = net_now_us();
+  if (p->rate_per_s > 0 && (p->bucket = bucket_ref(name, p->rate_per_s, p->burst)) == NULL) {
+    rc = tq_err_set(err, TQ_ENOMEM, "net: out of memory");
+    goto fail;
+  }
   p->max_conns = pol->max_conns ? pol->max_conns : NET_DEFAULT_MAX_CONNS;
   p->retry_max = pol->retry_max;
   p->verify_tls = pol->verify_tls;
@@ -255,6 +316,7 @@ void net_provider_free(tq_net_provider *p) {
   free(p->retry_on);
   free(p->ca_file);
   free(p->name);
+  bucket_unref(p->bucket);
   free(p);
 }
 
@@ -295,23 +357,29 @@ void net_provider_enqueue(tq_net_provider *p, net_req *req, int front) {
   }
 }
 
-/* Brings the bucket up to now and takes one token if there is one; otherwise sets wake_us to
- * when the next token is due. */
+/* Brings the (shared) bucket up to now and takes one token if there is one; otherwise sets
+ * wake_us to when the next token is due (another thread may take it first: this one then
+ * finds none at its wake-up and waits for the next). */
 static int bucket_take(tq_net_provider *p, int64_t now_us) {
-  if (p->rate_per_s <= 0)
+  net_bucket *b = p->bucket;
+  if (b == NULL)
     return 1;
-  if (now_us > p->refill_us) {
-    p->tokens += (double)(now_us - p->refill_us) * p->rate_per_s / 1e6;
-    if (p->tokens > p->burst)
-      p->tokens = p->burst;
-    p->refill_us = now_us;
+  int took = 0;
+  pthread_mutex_lock(&g_buckets_mu);
+  if (now_us > b->refill_us) {
+    b->tokens += (double)(now_us - b->refill_us) * b->rate / 1e6;
+    if (b->tokens > b->burst)
+      b->tokens = b->burst;
+    b->refill_us = now_us;
   }
-  if (p->tokens >= 1.0) {
-    p->tokens -= 1.0;
-    return 1;
+  if (b->tokens >= 1.0) {
+    b->tokens -= 1.0;
+    took = 1;
+  } else {
+    p->wake_us = now_us + (int64_t)ceil((1.0 - b->tokens) * 1e6 / b->rate);
   }
-  p->wake_us = now_us + (int64_t)ceil((1.0 - p->tokens) * 1e6 / p->rate_per_s);
-  return 0;
+  pthread_mutex_unlock(&g_buckets_mu);
+  return took;
 }
 
 void net_provider_pump(tq_net *net, tq_net_provider *p, int64_t now_us) {

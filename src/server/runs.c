@@ -1,8 +1,8 @@
 /* runs.c: the server's long work: bulk runs, workflow runs, feed polls and the scheduler, each
  * on a thread of its own with its own library writer connection (WAL, busy timeout), its own
  * Lua runtime and net (tq_action_run makes them): the engine thread never runs them, so it
- * keeps answering operations and writes while a run goes on. Rate limits are per run (the
- * action's provider bucket), not shared with the engine's operations.
+ * keeps answering operations and writes while a run goes on. Rate limits are shared all
+ * the same: providers' token buckets are process-wide (net_policy.c), by name and rate.
  *
  * A request that starts a run suspends its connection and the run's thread answers it: 202
  * with the run's id once the run's row exists (tq_action_opts.started), or the error that kept

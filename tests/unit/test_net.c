@@ -553,6 +553,64 @@ static void test_provider_rate_limit_spaces_requests(void **state) {
   tq_net_free(net);
 }
 
+/* One thread's share of the next test: its own tq_net (as each bulk run has), the provider
+ * "shared" at 50/s, n requests. No cmocka assert here: they must run on the test's thread. */
+typedef struct rate_thread {
+  int n, ok;
+  int64_t took_ms;
+} rate_thread;
+
+static void *rate_thread_main(void *arg) {
+  rate_thread *rt = arg;
+  tq_net *net = NULL;
+  tq_net_provider *p = NULL;
+  tq_err err;
+  tq_net_policy pol;
+  tq_net_policy_init(&pol);
+  pol.rate_per_s = 50;
+  pol.burst = 1;
+  if (tq_net_new(NULL, &net, &err) != TQ_OK)
+    return NULL;
+  if (tq_net_provider_get(net, "shared", &pol, &p, &err) == TQ_OK) {
+    counter c = {0};
+    char url[64]; /* not url_of: its ring of buffers is for one thread */
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/json", S.port);
+    tq_net_request req = {.url = url, .no_cache = 1};
+    int64_t t0 = now_ms();
+    for (int i = 0; i < rt->n; i++)
+      if (tq_net_submit(net, p, &req, count_done, &c, &err) != TQ_OK)
+        c.done++;
+    int64_t give_up = now_ms() + 30000;
+    while (c.done < rt->n && now_ms() < give_up)
+      tq_net_run(net, 100, &err);
+    rt->ok = c.ok;
+    rt->took_ms = now_ms() - t0;
+  }
+  tq_net_free(net);
+  return NULL;
+}
+
+/* Two threads, two nets, one provider name and rate: they share one token bucket, so 2 x 25
+ * requests at 50/s take about a second together (two private buckets: half a second). */
+static void test_rate_limit_is_shared_across_nets(void **state) {
+  (void)state;
+  rate_thread a = {.n = 25}, b = {.n = 25};
+  pthread_t ta, tb;
+  int64_t t0 = now_ms();
+  assert_int_equal(pthread_create(&ta, NULL, rate_thread_main, &a), 0);
+  assert_int_equal(pthread_create(&tb, NULL, rate_thread_main, &b), 0);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  int64_t took = now_ms() - t0;
+  assert_int_equal(a.ok + b.ok, 50);
+  assert_true(took >= 900); /* 49 token waits of 20 ms between them */
+  /* the bucket went with the last provider: a new one starts full again (burst 1) */
+  rate_thread c = {.n = 1};
+  rate_thread_main(&c);
+  assert_int_equal(c.ok, 1);
+  assert_true(c.took_ms < 500);
+}
+
 typedef struct order_state {
   tq_net *net;
   tq_net_provider *prov;
@@ -1115,6 +1173,7 @@ int main(void) {
       T(test_provider_caps_connections),
       T(test_flush_writes_requests_without_callbacks),
       T(test_provider_rate_limit_spaces_requests),
+      T(test_rate_limit_is_shared_across_nets),
       T(test_callbacks_run_from_tq_net_run_only),
       T(test_identical_gets_in_flight_are_merged),
       cmocka_unit_test(test_cache_key_hides_secrets_and_normalises),
