@@ -1,6 +1,7 @@
 /* lib.c: opening a library file safely (a foreign or damaged file is refused, never
  * written), the statement cache, and write transactions with deferred recompute. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,7 +269,14 @@ static tq_code open_db(tq_lib *lib, int readonly, int is_new, tq_err *err) {
   return TQ_EINTERNAL; /* not reached: the second attempt returns */
 }
 
+/* SQLite counts every allocation in global statistics under one mutex unless told not to
+ * before it initialises; the library never reads them, and the server's HTTP threads, each
+ * on its own connection, would all take that mutex on every allocation. */
+static pthread_once_t SQLITE_SETUP = PTHREAD_ONCE_INIT;
+static void sqlite_setup(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
 tq_code tq_lib_open(const char *path, int flags, tq_lib **out, tq_err *err) {
+  pthread_once(&SQLITE_SETUP, sqlite_setup); /* SQLITE_MISUSE, harmless, if already set up */
   int is_new = 0;
   tq_code rc = check_header(path, flags, &is_new, err);
   if (rc != TQ_OK)

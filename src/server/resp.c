@@ -1,5 +1,7 @@
 /* resp.c: the answers a handler fills: ThreatQ's data envelope, its two error shapes, raw
  * bodies, and the mapping from a tq_err to an HTTP status. Pure: no I/O, no MHD. */
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,4 +147,114 @@ void tq_resp_raw(tq_resp *rs, int status, const char *ctype, const char *body, s
   rs->body_len = len;
   rs->ctype = ctype;
   rs->status = status;
+}
+
+/* ---- serialising ------------------------------------------------------------------------------
+ * cJSON_PrintUnformatted's output, faster: cJSON 1.7.15 prints every number with
+ * sprintf("%1.15g") and reads it back with sscanf, and an object of the API has a dozen
+ * integers (ids, scores, TLPs). Integers below 10^15 (all digits under %1.15g too) are printed
+ * here directly; any other
+ * number as cJSON does (15 significant digits when they give the value back, else 17;
+ * NaN and infinities as null). Strings are escaped as cJSON escapes them. */
+
+static tq_code print_string(tq_buf *b, const char *s) {
+  static const char hex[] = "0123456789abcdef";
+  if (s == NULL)
+    return tq_buf_adds(b, "\"\"");
+  tq_code rc = tq_buf_addc(b, '"');
+  const char *run = s;
+  for (const unsigned char *p = (const unsigned char *)s; rc == TQ_OK; p++) {
+    unsigned char c = *p;
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    rc = tq_buf_add(b, run, (size_t)((const char *)p - run));
+    if (c == '\0' || rc != TQ_OK)
+      break;
+    char esc[7] = {'\\', 0};
+    size_t n = 2;
+    switch (c) {
+    case '"': esc[1] = '"'; break;
+    case '\\': esc[1] = '\\'; break;
+    case '\b': esc[1] = 'b'; break;
+    case '\f': esc[1] = 'f'; break;
+    case '\n': esc[1] = 'n'; break;
+    case '\r': esc[1] = 'r'; break;
+    case '\t': esc[1] = 't'; break;
+    default:
+      memcpy(esc + 1, "u00", 3);
+      esc[4] = hex[c >> 4];
+      esc[5] = hex[c & 15];
+      n = 6;
+    }
+    rc = tq_buf_add(b, esc, n);
+    run = (const char *)p + 1;
+  }
+  return rc == TQ_OK ? tq_buf_addc(b, '"') : rc;
+}
+
+static tq_code print_number(tq_buf *b, double d) {
+  char num[32];
+  if (isnan(d) || isinf(d))
+    return tq_buf_adds(b, "null");
+  if (d == floor(d) && fabs(d) < 1e15 && !(d == 0 && signbit(d))) {
+    long long v = (long long)d;
+    char *p = num + sizeof num;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    *--p = '\0';
+    do
+      *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+      *--p = '-';
+    return tq_buf_adds(b, p);
+  }
+  double back = 0;
+  snprintf(num, sizeof num, "%1.15g", d);
+  /* cJSON's test of "gives the value back": equal within one DBL_EPSILON, relative */
+  if (sscanf(num, "%lg", &back) != 1 ||
+      !(fabs(back - d) <= (fabs(back) > fabs(d) ? fabs(back) : fabs(d)) * DBL_EPSILON))
+    snprintf(num, sizeof num, "%1.17g", d);
+  return tq_buf_adds(b, num);
+}
+
+static tq_code print_value(tq_buf *b, const cJSON *j, int depth) {
+  if (depth > 1000)
+    return TQ_ELIMIT;
+  switch (j->type & 0xff) {
+  case cJSON_NULL: return tq_buf_adds(b, "null");
+  case cJSON_False: return tq_buf_adds(b, "false");
+  case cJSON_True: return tq_buf_adds(b, "true");
+  case cJSON_Number: return print_number(b, j->valuedouble);
+  case cJSON_String: return print_string(b, j->valuestring);
+  case cJSON_Raw: return j->valuestring ? tq_buf_adds(b, j->valuestring) : TQ_EINVAL;
+  case cJSON_Array:
+  case cJSON_Object: {
+    int obj = (j->type & 0xff) == cJSON_Object;
+    tq_code rc = tq_buf_addc(b, obj ? '{' : '[');
+    for (const cJSON *c = j->child; c && rc == TQ_OK; c = c->next) {
+      if (c != j->child)
+        rc = tq_buf_addc(b, ',');
+      if (rc == TQ_OK && obj) {
+        rc = print_string(b, c->string);
+        if (rc == TQ_OK)
+          rc = tq_buf_addc(b, ':');
+      }
+      if (rc == TQ_OK)
+        rc = print_value(b, c, depth + 1);
+    }
+    return rc == TQ_OK ? tq_buf_addc(b, obj ? '}' : ']') : rc;
+  }
+  default: return TQ_EINVAL;
+  }
+}
+
+char *tq_resp_print(const cJSON *json, size_t *len) {
+  tq_buf b;
+  tq_buf_init(&b, 0);
+  if (json == NULL || print_value(&b, json, 0) != TQ_OK || b.data == NULL) {
+    tq_buf_free(&b);
+    return NULL;
+  }
+  *len = b.len;
+  return b.data; /* tq_buf's data is malloc'd and NUL-terminated */
 }

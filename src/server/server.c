@@ -276,8 +276,8 @@ static enum MHD_Result queue(srv_conn *c) {
     len = rs->body_len;
     rs->body = NULL;
   } else {
-    body = rs->json ? cJSON_PrintUnformatted(rs->json) : strdup("");
-    len = body ? strlen(body) : 0;
+    body = rs->json ? tq_resp_print(rs->json, &len) : strdup("");
+    len = body ? len : 0;
     ctype = "application/json";
   }
   if (ctype == NULL)

@@ -41,11 +41,11 @@ typedef struct tq_principal {
  *   401 403 404 405 409 413 429 ...   {"errors": ["<message>"]}
  * Messages name what was wrong and where (the field, the id), never a secret. */
 typedef struct tq_resp {
-  int status;        /* 0 until filled */
-  cJSON *json;       /* owned; serialised when body is NULL */
-  char *body;        /* owned raw body (metrics, openapi); with ctype */
+  int status;  /* 0 until filled */
+  cJSON *json; /* owned; serialised when body is NULL */
+  char *body;  /* owned raw body (metrics, openapi); with ctype */
   size_t body_len;
-  const char *ctype; /* static string; NULL: application/json */
+  const char *ctype;      /* static string; NULL: application/json */
   char *www_authenticate; /* owned; 401 answers get one */
   int retry_after_s;      /* > 0: a Retry-After header (429, 503) */
 } tq_resp;
@@ -67,22 +67,26 @@ void tq_resp_fail(tq_resp *rs, int status, const char *fmt, ...)
 void tq_resp_err(tq_resp *rs, const char *field, const tq_err *err);
 /* A raw body (copied). */
 void tq_resp_raw(tq_resp *rs, int status, const char *ctype, const char *body, size_t len);
+/* json as cJSON_PrintUnformatted writes it (the same text), without its sprintf/sscanf per
+ * number: malloc'd, NUL-terminated, its length in *len; NULL when memory runs out or the tree
+ * is not printable (as cJSON: an invalid item). */
+char *tq_resp_print(const cJSON *json, size_t *len);
 
 /* ---- requests -------------------------------------------------------------------------------- */
 #define TQ_REQ_MAX_PARAMS 4
 typedef struct tq_req {
   tq_srv *srv;
-  const char *method;  /* "GET", "POST", ... */
-  const char *path;    /* decoded path, no query string */
+  const char *method;                    /* "GET", "POST", ... */
+  const char *path;                      /* decoded path, no query string */
   const char *params[TQ_REQ_MAX_PARAMS]; /* the route pattern's {x} segments, in order */
   size_t n_params;
   const char *body; /* NUL-terminated; body_len bytes (at most the body cap) */
   size_t body_len;
-  const char *remote; /* the client's address as text */
+  const char *remote;           /* the client's address as text */
   const struct tq_route *route; /* the matched route */
   tq_principal who;
-  tq_lib *rd;  /* this HTTP thread's read-only connection to the library */
-  void *conn;  /* the server's connection state (server.c) */
+  tq_lib *rd; /* this HTTP thread's read-only connection to the library */
+  void *conn; /* the server's connection state (server.c) */
 } tq_req;
 /* A query-string argument (decoded), NULL when absent; a repeated one: the first. */
 const char *tq_req_arg(const tq_req *rq, const char *name);
@@ -115,12 +119,12 @@ typedef struct tq_route {
  * the method and the segments must match; among matching routes the one whose first
  * differing segment is literal wins ("/api/indicators/query" over "/api/indicators/{id}"),
  * whatever the tables' order. A path that matches with another method is 405. */
-extern const tq_route tq_routes_core[];     /* health, metrics, openapi (server.c) */
-extern const tq_route tq_routes_auth[];     /* token, users, audit (auth_api.c) */
-extern const tq_route tq_routes_objects[];  /* indicators, other objects, sources, lookups */
-extern const tq_route tq_routes_search[];   /* search, criteria query, saved searches, score */
-extern const tq_route tq_routes_plugins[];  /* plugins, operations, apply */
-extern const tq_route tq_routes_runs[];     /* actions, bulk runs, workflows, feeds */
+extern const tq_route tq_routes_core[];         /* health, metrics, openapi (server.c) */
+extern const tq_route tq_routes_auth[];         /* token, users, audit (auth_api.c) */
+extern const tq_route tq_routes_objects[];      /* indicators, other objects, sources, lookups */
+extern const tq_route tq_routes_search[];       /* search, criteria query, saved searches, score */
+extern const tq_route tq_routes_plugins[];      /* plugins, operations, apply */
+extern const tq_route tq_routes_runs[];         /* actions, bulk runs, workflows, feeds */
 extern const tq_route *const tq_route_tables[]; /* NULL-terminated (routes.c) */
 
 /* The outcome of matching a request line (router.c). Strings point into the struct. */
@@ -156,7 +160,7 @@ void *tq_job_ud(tq_job *job);
 const tq_principal *tq_job_who(const tq_job *job);
 const char *tq_job_remote(const tq_job *job);
 tq_resp *tq_job_resp(tq_job *job);
-void tq_job_done(tq_job *job); /* the answer is ready: the connection resumes */
+void tq_job_done(tq_job *job);         /* the answer is ready: the connection resumes */
 tq_lib *tq_engine_lib(tq_engine *eng); /* the writer */
 tq_lua *tq_engine_lua(tq_engine *eng);
 tq_net *tq_engine_net(tq_engine *eng);
@@ -216,7 +220,8 @@ void tq_metrics_from_net(const tq_net *net);
 char *tq_metrics_text(void);
 void tq_metric_help(const char *name, const char *type, const char *help);
 
-/* ---- authentication (auth.c) ------------------------------------------------------------------ */
+/* ---- authentication (auth.c) ------------------------------------------------------------------
+ */
 /* Checks "Authorization: Bearer <token>" on the read connection: fills who, or fills rs with
  * 401 (and WWW-Authenticate) and returns 0. */
 int tq_auth_bearer(tq_req *rq, tq_resp *rs);

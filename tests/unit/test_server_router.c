@@ -2,10 +2,12 @@
  * segments beat {param} segments whatever the tables' order, params are captured and
  * percent-decoded one segment at a time, a path known with another method is 405, and
  * paths that try to climb ('..', '.', encoded or not) or hide a NUL are refused. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -166,6 +168,61 @@ static void test_json_body_whole_or_refused(void **state) {
   }
 }
 
+/* The server's serialiser (tq_resp_print) writes exactly what cJSON_PrintUnformatted writes,
+ * for integers (its fast path), other numbers, -0, NaN, escapes, nesting and raw items. */
+static void test_answer_text_is_cjsons(void **state) {
+  (void)state;
+  cJSON *root = cJSON_CreateObject();
+  const double nums[] = {0,
+                         1,
+                         -1,
+                         42,
+                         999999999999999.0,
+                         1e15,
+                         -1e15,
+                         1e16,
+                         9007199254740993.0,
+                         -0.0,
+                         0.1,
+                         1.0 / 3,
+                         2.5,
+                         -7.25,
+                         1e300,
+                         -1e-300,
+                         123456789012.5,
+                         NAN,
+                         INFINITY,
+                         -INFINITY};
+  cJSON *arr = cJSON_AddArrayToObject(root, "nums");
+  for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+    cJSON_AddItemToArray(arr, cJSON_CreateNumber(nums[i]));
+  cJSON_AddStringToObject(root, "esc", "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f \xc3\xa9 end");
+  cJSON_AddStringToObject(root, "", "");
+  cJSON_AddStringToObject(root, "k\"ey\n", "v");
+  cJSON_AddNullToObject(root, "null");
+  cJSON_AddTrueToObject(root, "t");
+  cJSON_AddFalseToObject(root, "f");
+  cJSON_AddObjectToObject(root, "empty_obj");
+  cJSON_AddArrayToObject(root, "empty_arr");
+  cJSON_AddRawToObject(root, "raw", "{\"a\":[1,2]}");
+  cJSON *deep = cJSON_AddObjectToObject(root, "deep"); /* {"x":[{"x":[...{}...]}]} */
+  for (int i = 0; i < 20; i++) {
+    cJSON *list = cJSON_AddArrayToObject(deep, "x");
+    deep = cJSON_CreateObject();
+    cJSON_AddItemToArray(list, deep);
+  }
+  char *want = cJSON_PrintUnformatted(root);
+  size_t len = 0;
+  char *got = tq_resp_print(root, &len);
+  assert_non_null(want);
+  assert_non_null(got);
+  assert_string_equal(got, want);
+  assert_int_equal(len, strlen(want));
+  cJSON_free(want);
+  free(got);
+  cJSON_Delete(root);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_literal_segment_beats_param),
@@ -175,6 +232,7 @@ int main(void) {
       cmocka_unit_test(test_traversal_and_bad_escapes_are_refused),
       cmocka_unit_test(test_long_paths_are_refused_not_overflowed),
       cmocka_unit_test(test_json_body_whole_or_refused),
+      cmocka_unit_test(test_answer_text_is_cjsons),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
