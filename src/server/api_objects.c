@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_input.h"
 #include "render.h"
 #include "server_int.h"
 
@@ -342,14 +343,9 @@ static void api_sources_list(tq_req *rq, tq_resp *rs) {
  * Checked on the HTTP thread; the inputs point into the request's JSON, which the job keeps.
  * A 400 names the body's field; in a list body the message names the item. */
 
-typedef struct in_obj {
-  tq_object_in in;
-  const char **srcs;
-  tq_attr_in *attrs;
-  const char **tags;
-} in_obj;
+typedef tq_api_obj_in in_obj; /* api_input.h */
 
-static void in_obj_free(in_obj *o) {
+void tq_api_obj_in_free(in_obj *o) {
   free(o->srcs);
   free(o->attrs);
   free(o->tags);
@@ -466,6 +462,11 @@ static int parse_attrs(const cJSON *v, tq_attr_in *out, size_t *n, const where *
   return 1;
 }
 
+int tq_api_parse_attrs(const cJSON *list, tq_attr_in *out, size_t *n, tq_resp *rs) {
+  where w = item_at(-1);
+  return parse_attrs(list, out, n, &w, rs);
+}
+
 static int parse_tags(const cJSON *v, const char **out, size_t *n, const where *w, tq_resp *rs) {
   const cJSON *t;
   *n = 0;
@@ -556,7 +557,7 @@ static const char *opt_str(const cJSON *j, const char *key, const where *w, tq_r
 }
 
 /* One object of a create/consume body into o (type: the route's object type). */
-static int parse_object(const cJSON *j, const char *type, long idx, in_obj *o, tq_resp *rs) {
+int tq_api_parse_object(const cJSON *j, const char *type, long idx, in_obj *o, tq_resp *rs) {
   where w = item_at(idx);
   memset(o, 0, sizeof *o);
   if (!cJSON_IsObject(j)) {
@@ -669,7 +670,7 @@ static void job_free(void *p) {
   if (j == NULL)
     return;
   for (size_t i = 0; j->objs && i < j->n; i++)
-    in_obj_free(&j->objs[i]);
+    tq_api_obj_in_free(&j->objs[i]);
   free(j->objs);
   free(j->ids);
   free(j->attrs);
@@ -1144,7 +1145,7 @@ static int objects_of(obj_job *j, tq_resp *rs) {
   const cJSON *it = list ? j->body->child : j->body;
   for (size_t i = 0; i < n; i++, it = it->next) {
     j->n = i + 1;
-    if (!parse_object(it, j->type, list ? (long)i : -1, &j->objs[i], rs))
+    if (!tq_api_parse_object(it, j->type, list ? (long)i : -1, &j->objs[i], rs))
       return 0;
     if (j->objs[i].in.n_sources == 0) { /* ThreatQ: the caller's login is the source */
       j->objs[i].srcs[0] = j->who;
@@ -1217,42 +1218,45 @@ static int only_keys(const cJSON *body, const char *const *allowed, tq_resp *rs)
   return 1;
 }
 
-/* PUT /api/indicators/{id}: value, type/type_id, status/status_id, description. */
-static void api_object_put(tq_req *rq, tq_resp *rs) {
+/* The body of PUT /api/indicators/{id}: value, type/type_id, status/status_id, description. */
+int tq_api_object_edit(const cJSON *body, const char *type, tq_object_edit *e, tq_resp *rs) {
   static const char *const allowed[] = {"value",     "type",  "type_id", "status",
                                         "status_id", "name",  "title",   "description",
                                         "id",        "class", NULL};
-  obj_job *j = job_on(rq, J_EDIT, 1, 0, rs);
-  if (j == NULL)
-    return;
   where w = item_at(-1);
-  int bad = 0, indicator = strcmp(j->type, "indicator") == 0;
-  tq_object_edit_init(&j->edit);
-  if (!only_keys(j->body, allowed, rs))
-    goto fail;
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j->body, "value");
+  int bad = 0, indicator = strcmp(type, "indicator") == 0;
+  tq_object_edit_init(e);
+  if (!only_keys(body, allowed, rs))
+    return 0;
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "value");
   const char *key = "value";
   if (v == NULL && !indicator) {
-    key = strcmp(j->type, "event") == 0 || strcmp(j->type, "report") == 0 ? "title" : "name";
-    v = cJSON_GetObjectItemCaseSensitive(j->body, key);
+    key = strcmp(type, "event") == 0 || strcmp(type, "report") == 0 ? "title" : "name";
+    v = cJSON_GetObjectItemCaseSensitive(body, key);
   }
   if (v && (!cJSON_IsString(v) || v->valuestring[0] == '\0')) {
     tq_resp_invalid(rs, key, "must be a non-empty string");
-    goto fail;
+    return 0;
   }
-  j->edit.value = v ? v->valuestring : NULL;
+  e->value = v ? v->valuestring : NULL;
   if (indicator) {
-    j->edit.indicator_type = parse_itype(j->body, &w, rs, &bad);
+    e->indicator_type = parse_itype(body, &w, rs, &bad);
     if (!bad)
-      j->edit.status = parse_status(j->body, &w, rs, &bad);
+      e->status = parse_status(body, &w, rs, &bad);
   }
   if (!bad)
-    j->edit.description = opt_str(j->body, "description", &w, rs, &bad);
-  if (bad)
-    goto fail;
-  return to_engine(rq, rs, j);
-fail:
-  job_free(j);
+    e->description = opt_str(body, "description", &w, rs, &bad);
+  return !bad;
+}
+
+/* PUT /api/indicators/{id} */
+static void api_object_put(tq_req *rq, tq_resp *rs) {
+  obj_job *j = job_on(rq, J_EDIT, 1, 0, rs);
+  if (j == NULL)
+    return;
+  if (!tq_api_object_edit(j->body, j->type, &j->edit, rs))
+    return job_free(j);
+  to_engine(rq, rs, j);
 }
 
 static void api_object_delete(tq_req *rq, tq_resp *rs) {
@@ -1266,7 +1270,6 @@ static void api_attrs_post(tq_req *rq, tq_resp *rs) {
   obj_job *j = job_on(rq, J_ATTR_ADD, 1, 1, rs);
   if (j == NULL)
     return;
-  where w = item_at(-1);
   j->list_body = cJSON_IsArray(j->body);
   cJSON *list = j->list_body ? j->body : NULL;
   if (!j->list_body) { /* one attribute: parse it as a list of one */
@@ -1282,7 +1285,7 @@ static void api_attrs_post(tq_req *rq, tq_resp *rs) {
     ok = 0;
   }
   if (ok)
-    ok = parse_attrs(list, j->attrs, &j->n, &w, rs);
+    ok = tq_api_parse_attrs(list, j->attrs, &j->n, rs);
   if (!j->list_body)
     cJSON_Delete(list); /* the reference only */
   if (!ok)
@@ -1448,30 +1451,30 @@ static int int_member(const cJSON *body, const char *key, int lo, int hi, int *o
   return 1;
 }
 
-/* The settings of a source body into j->sopts; 0 after a 400. */
-static int source_opts_of(obj_job *j, tq_resp *rs) {
+/* The settings of a source body into o; 0 after a 400. */
+int tq_api_source_opts(const cJSON *body, tq_source_opts *o, tq_resp *rs) {
   static const char *const allowed[] = {
       "name", "tlp", "tlp_id", "score", "expire_days", "revoked_decrease", "id", NULL};
   where w = item_at(-1);
-  tq_source_opts_init(&j->sopts);
-  if (!only_keys(j->body, allowed, rs))
+  tq_source_opts_init(o);
+  if (!only_keys(body, allowed, rs))
     return 0;
-  int tlp = tlp_of(j->body, "tlp", &w, rs);
+  int tlp = tlp_of(body, "tlp", &w, rs);
   if (tlp < 0)
     return 0;
   if (tlp > 0)
-    j->sopts.tlp = tlp;
-  if (!int_member(j->body, "score", 0, 10, &j->sopts.score, rs) ||
-      !int_member(j->body, "revoked_decrease", 0, 10, &j->sopts.revoked_decrease, rs))
+    o->tlp = tlp;
+  if (!int_member(body, "score", 0, 10, &o->score, rs) ||
+      !int_member(body, "revoked_decrease", 0, 10, &o->revoked_decrease, rs))
     return 0;
-  const cJSON *e = cJSON_GetObjectItemCaseSensitive(j->body, "expire_days");
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(body, "expire_days");
   if (cJSON_IsString(e) && strcmp(e->valuestring, "never") == 0)
-    j->sopts.expire_days = TQ_EXPIRE_NEVER;
+    o->expire_days = TQ_EXPIRE_NEVER;
   else if (cJSON_IsString(e) && strcmp(e->valuestring, "none") == 0)
-    j->sopts.expire_days = TQ_EXPIRE_NONE;
+    o->expire_days = TQ_EXPIRE_NONE;
   else if (cJSON_IsNull(e))
-    j->sopts.expire_days = TQ_EXPIRE_NONE;
-  else if (e && !whole_in(e, 1, 36500, &j->sopts.expire_days)) {
+    o->expire_days = TQ_EXPIRE_NONE;
+  else if (e && !whole_in(e, 1, 36500, &o->expire_days)) {
     tq_resp_invalid(rs, "expire_days", "must be days 1..36500, \"never\" or \"none\"");
     return 0;
   }
@@ -1488,7 +1491,7 @@ static void api_source_create(tq_req *rq, tq_resp *rs) {
   if ((j->body = body_json(rq, 0, rs)) == NULL ||
       (name = name_of(cJSON_GetObjectItemCaseSensitive(j->body, "name"), "name", "name", &w, rs)) ==
           NULL ||
-      !source_opts_of(j, rs))
+      !tq_api_source_opts(j->body, &j->sopts, rs))
     return job_free(j);
   if (strlen(name) >= sizeof(((tq_source *)0)->name)) {
     tq_resp_invalid(rs, "name", "longer than %zu bytes", sizeof(((tq_source *)0)->name) - 1);
@@ -1507,7 +1510,7 @@ static void api_source_update(tq_req *rq, tq_resp *rs) {
   if (j == NULL)
     return;
   j->id = id;
-  if ((j->body = body_json(rq, 0, rs)) == NULL || !source_opts_of(j, rs))
+  if ((j->body = body_json(rq, 0, rs)) == NULL || !tq_api_source_opts(j->body, &j->sopts, rs))
     return job_free(j);
   if (cJSON_GetObjectItemCaseSensitive(j->body, "name")) {
     tq_resp_invalid(rs, "name", "a source cannot be renamed");

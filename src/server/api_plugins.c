@@ -1048,7 +1048,9 @@ static void api_plugin_config(tq_req *rq, tq_resp *rs) {
       text = e->valuestring;
     else if (cJSON_IsBool(e))
       text = cJSON_IsTrue(e) ? "true" : "false";
-    else if (cJSON_IsNumber(e) && e->valuedouble == (double)(int64_t)e->valuedouble) {
+    else if (cJSON_IsNumber(e) && e->valuedouble > -9223372036854775808.0 &&
+             e->valuedouble < 9223372036854775808.0 && /* cast only inside the range */
+             e->valuedouble == (double)(int64_t)e->valuedouble) {
       snprintf(num, sizeof num, "%lld", (long long)e->valuedouble);
       text = num;
     }

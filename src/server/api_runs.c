@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_input.h"
 #include "auth_int.h"
 #include "runs_int.h"
 #include "tqhost/feed.h"
@@ -74,7 +75,8 @@ static int get_str(const cJSON *o, const char *key, size_t max, const char **out
   return 1;
 }
 
-/* A setting's value as text: strings as they are, numbers and booleans written out. */
+/* A setting's value as text: strings as they are, numbers and booleans written out. A whole
+ * number is cast only inside long long's range (found by fuzz_api_input: 1e300 was cast). */
 static char *setting_text(const cJSON *v) {
   char buf[64];
   if (cJSON_IsString(v))
@@ -82,7 +84,8 @@ static char *setting_text(const cJSON *v) {
   if (cJSON_IsBool(v))
     return tq_strdup(cJSON_IsTrue(v) ? "true" : "false");
   if (cJSON_IsNumber(v)) {
-    if (v->valuedouble == (double)(long long)v->valuedouble)
+    if (v->valuedouble > -9223372036854775808.0 && v->valuedouble < 9223372036854775808.0 &&
+        v->valuedouble == (double)(long long)v->valuedouble)
       snprintf(buf, sizeof buf, "%lld", (long long)v->valuedouble);
     else
       snprintf(buf, sizeof buf, "%g", v->valuedouble);
@@ -275,8 +278,8 @@ static void route_run_start(tq_req *rq, tq_resp *rs) {
   }
   conc = cJSON_GetObjectItemCaseSensitive(body, "concurrency");
   if (conc && !cJSON_IsNull(conc)) {
-    if (!cJSON_IsNumber(conc) || conc->valuedouble != (double)(int)conc->valuedouble ||
-        conc->valuedouble < 1 || conc->valuedouble > 256) {
+    if (!cJSON_IsNumber(conc) || conc->valuedouble < 1 || conc->valuedouble > 256 ||
+        conc->valuedouble != (double)(int)conc->valuedouble) { /* the range before the cast */
       tq_resp_invalid(rs, "concurrency", "must be an integer from 1 to 256");
       goto out;
     }
@@ -749,7 +752,7 @@ static int get_schedule(const cJSON *body, tq_schedule *s, tq_resp *rs) {
 }
 
 /* Fills w from body over its current values (PUT) or from nothing (POST). */
-static int workflow_from_body(const cJSON *body, int creating, tq_workflow *w, int *with_settings,
+int tq_api_workflow_from_body(const cJSON *body, int creating, tq_workflow *w, int *with_settings,
                               tq_resp *rs) {
   static const char *const KEYS[] = {"name",     "collection", "actions", "settings",
                                      "schedule", "enabled",    NULL};
@@ -863,7 +866,7 @@ static void route_workflow_post(tq_req *rq, tq_resp *rs) {
     return tq_resp_fail(rs, 503, "out of memory");
   }
   j->kind = J_WF_ADD;
-  int ok = workflow_from_body(body, 1, &j->w, &j->with_settings, rs);
+  int ok = tq_api_workflow_from_body(body, 1, &j->w, &j->with_settings, rs);
   cJSON_Delete(body);
   if (!ok)
     return runs_job_free(j);
@@ -887,7 +890,7 @@ static void route_workflow_put(tq_req *rq, tq_resp *rs) {
   j->kind = J_WF_PUT;
   j->w = *w; /* takes the members */
   free(w);
-  int ok = workflow_from_body(body, 0, &j->w, &j->with_settings, rs);
+  int ok = tq_api_workflow_from_body(body, 0, &j->w, &j->with_settings, rs);
   cJSON_Delete(body);
   if (!ok)
     return runs_job_free(j);

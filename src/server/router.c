@@ -1,7 +1,7 @@
 /* router.c: route matching over every table of routes.c, the role check before a handler
  * runs, and the request helpers that need no HTTP library (body as JSON, ids, paging).
- * Matching works on the raw (still percent-encoded) path so that an encoded "/" stays inside
- * its segment; each segment is decoded on its own. */
+ * Matching works on the raw (still percent-encoded) path, each segment decoded on its own; an
+ * encoded "/" is refused (400) so that no {param} a handler receives ever holds a '/'. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -21,7 +21,8 @@ static int hexval(int c) {
   return -1;
 }
 
-/* Decodes s[0..n) into out (at least n+1 bytes). -1 for a bad escape or an encoded NUL. */
+/* Decodes s[0..n) into out (at least n+1 bytes). -1 for a bad escape or an encoded NUL, -2
+ * for an encoded '/'. */
 static int pct_decode(const char *s, size_t n, char *out) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
@@ -35,6 +36,8 @@ static int pct_decode(const char *s, size_t n, char *out) {
     int lo = hexval((unsigned char)s[i + 2]);
     if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
       return -1;
+    if (hi * 16 + lo == '/')
+      return -2;
     out[o++] = (char)(hi * 16 + lo);
     i += 2;
   }
@@ -43,7 +46,7 @@ static int pct_decode(const char *s, size_t n, char *out) {
 }
 
 /* Splits the raw path into decoded segments stored in m->buf. Returns the count, or -1 with
- * m->why set (bad escape, "." or ".." segment, too long). */
+ * m->why set (bad escape, encoded '/', "." or ".." segment, too long). */
 #define MAX_SEGS 16
 static int split(const char *raw, tq_route_match *m, const char **segs) {
   if (raw[0] != '/') {
@@ -63,6 +66,10 @@ static int split(const char *raw, tq_route_match *m, const char **segs) {
     }
     char *seg = m->buf + used;
     int dl = pct_decode(p, len, seg);
+    if (dl == -2) {
+      snprintf(m->why, sizeof m->why, "an encoded '/' (%%2F) is not allowed in the path");
+      return -1;
+    }
     if (dl < 0) {
       snprintf(m->why, sizeof m->why, "bad percent-encoding in the path");
       return -1;

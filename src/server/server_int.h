@@ -138,8 +138,8 @@ typedef struct tq_route_match {
 } tq_route_match;
 /* Matches method and raw_path (percent-encoded, no query string) against tables: 200 with
  * m->route, 404 (no route has this path), 405 (only other methods have it) or 400 (a bad
- * escape, an encoded NUL, a "." or ".." segment, too long); m->why says which. HEAD matches
- * GET routes. */
+ * escape, an encoded NUL or '/', a "." or ".." segment, too long); m->why says which. HEAD
+ * matches GET routes. */
 int tq_route_find(const tq_route *const *tables, const char *method, const char *raw_path,
                   tq_route_match *m);
 /* Authenticates (routes above TQ_ROLE_NONE: tq_auth_bearer, 401), checks the role (403) and

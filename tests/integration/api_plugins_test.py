@@ -157,7 +157,8 @@ for who, tok in (("analyst", ANA), ("read-only", ROB)):
 bad = [({"base_url": "ftp:/x"}, "base_url"), ({"colour": "blue"}, "colour"),
        ({"update_score": "maybe"}, "update_score"), ({"base_url": ["x"]}, "base_url"),
        ({"actor_object_type": "villain'\";--%_\\"}, "actor_object_type"),
-       ({"api_key": ""}, "api_key"), ({}, "request")]
+       ({"api_key": ""}, "api_key"), ({}, "request"),
+       ({"base_url": 1e300}, "base_url")]  # a number past int64: no cast (ASan/UBSan tree)
 for bd, field in bad:
     st, b, _ = call("PUT", "/api/plugins/rst-ioc-lookup/config", bd, token=ADMIN)
     t.check("config %s: 400 naming %s" % (json.dumps(bd)[:40], field),

@@ -170,6 +170,8 @@ try:
         ("values not strings", {"values": [1, 2]}, None, "values"),
         ("concurrency 0", {"collection": "ips", "concurrency": 0}, None, "concurrency"),
         ("concurrency a string", {"collection": "ips", "concurrency": "4"}, None, "concurrency"),
+        ("concurrency 1e300 (no cast past int)", {"collection": "ips", "concurrency": 1e300}, None,
+         "concurrency"),
         ("unknown setting", {"collection": "ips", "settings": {META: "1"}}, None, None),
         ("settings not an object", {"collection": "ips", "settings": [1]}, None, "settings"),
         ("unknown field", {"collection": "ips", "bogus": 1}, None, "bogus"),

@@ -1,0 +1,40 @@
+/* api_input.h: the parsers that turn a request's JSON body into library inputs (api_objects.c,
+ * api_runs.c), reachable without the HTTP server so that tests/fuzz/fuzz_api_input.c can feed
+ * them any JSON. Internal to the server part. Each returns 1, or 0 after filling rs with a 400
+ * {"data": {"errors": {FIELD: [message]}}} naming the field. The inputs filled point into the
+ * JSON given (borrowed: keep it alive while they are used) unless said otherwise. */
+#ifndef TQ_SERVER_API_INPUT_H
+#define TQ_SERVER_API_INPUT_H
+
+#include "server_int.h"
+#include "tqhost/workflow.h"
+
+/* One object of a create/consume body: in points into the JSON; the three arrays are owned
+ * (tq_api_obj_in_free frees them, not the strings). */
+typedef struct tq_api_obj_in {
+  tq_object_in in;
+  const char **srcs; /* n_sources + 1 slots: the caller may add its own source */
+  tq_attr_in *attrs;
+  const char **tags;
+} tq_api_obj_in;
+void tq_api_obj_in_free(tq_api_obj_in *o);
+
+/* POST /api/{collection}: one object j of the object type (static name: "indicator",
+ * "adversary", ...); idx >= 0 names "item idx" of a list body in the message. Free o with
+ * tq_api_obj_in_free whatever the answer. */
+int tq_api_parse_object(const cJSON *j, const char *type, long idx, tq_api_obj_in *o, tq_resp *rs);
+/* POST .../attributes: the array list of {name, value, sources?/tlp?} into out (room for
+ * cJSON_GetArraySize(list) entries, owned by the caller), *n of them. */
+int tq_api_parse_attrs(const cJSON *list, tq_attr_in *out, size_t *n, tq_resp *rs);
+/* PUT /api/{collection}/{id}: the object body into e (initialised here). */
+int tq_api_object_edit(const cJSON *body, const char *type, tq_object_edit *e, tq_resp *rs);
+/* POST /api/sources, PUT /api/sources/{id}: the settings of a source body into o (initialised
+ * here); the name is not checked here. */
+int tq_api_source_opts(const cJSON *body, tq_source_opts *o, tq_resp *rs);
+/* POST /api/workflows (creating) and PUT /api/workflows/{id}: body over w's current members
+ * (w owns what it holds: copies, freed by tq_workflow_free); *with_settings when the body
+ * gives settings (or creates). */
+int tq_api_workflow_from_body(const cJSON *body, int creating, tq_workflow *w, int *with_settings,
+                              tq_resp *rs);
+
+#endif

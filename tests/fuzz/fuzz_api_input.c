@@ -1,0 +1,166 @@
+/* fuzz_api_input.c: libFuzzer harness for the parsers that turn an API request's JSON body
+ * into library inputs (server/api_input.h), without the HTTP server. Input: one selector byte
+ * then the body, parsed by cJSON as the server parses it (tq_req_json). The selector picks the
+ * parser (object create/consume item, attributes, object edit, source settings, workflow
+ * create or change) and the route's object type. Checks: no crash or leak; a refusal is a 400
+ * whose errors name exactly one non-empty field with a non-empty message; an acceptance
+ * leaves the answer untouched and gives inputs that hold what the parser promised. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_input.h"
+
+static const char *const TYPES[] = {"indicator", "adversary", "event",    "report",
+                                    "malware",   "note",      "signature"};
+#define N_TYPES (sizeof TYPES / sizeof TYPES[0])
+
+/* A refusal names one field: {"data": {"errors": {FIELD: ["message"]}}}. */
+static void check_refusal(const tq_resp *rs) {
+  if (rs->status != 400 || rs->json == NULL)
+    abort();
+  const cJSON *data = cJSON_GetObjectItemCaseSensitive(rs->json, "data");
+  const cJSON *errors = cJSON_GetObjectItemCaseSensitive(data, "errors");
+  if (!cJSON_IsObject(errors) || cJSON_GetArraySize(errors) != 1)
+    abort();
+  const cJSON *field = errors->child;
+  if (field->string == NULL || field->string[0] == '\0' || !cJSON_IsArray(field) ||
+      cJSON_GetArraySize(field) != 1)
+    abort();
+  const cJSON *msg = field->child;
+  if (!cJSON_IsString(msg) || msg->valuestring[0] == '\0')
+    abort();
+}
+
+static void check_tlp(int tlp) {
+  if (tlp < 0 || tlp > 4)
+    abort();
+}
+
+static int objects(const cJSON *body, const char *type, tq_resp *rs) {
+  int list = cJSON_IsArray(body);
+  size_t n = list ? (size_t)cJSON_GetArraySize(body) : 1;
+  const cJSON *it = list ? body->child : body;
+  int ok = 1;
+  for (size_t i = 0; ok && i < n; i++, it = it->next) {
+    tq_api_obj_in o;
+    ok = tq_api_parse_object(it, type, list ? (long)i : -1, &o, rs);
+    if (ok) {
+      if (o.in.value == NULL || o.in.value[0] == '\0' || strcmp(o.in.object_type, type) != 0)
+        abort();
+      check_tlp(o.in.source_tlp);
+      for (size_t k = 0; k < o.in.n_sources; k++)
+        if (o.in.sources[k] == NULL || o.in.sources[k][0] == '\0')
+          abort();
+      for (size_t k = 0; k < o.in.n_attrs; k++) {
+        check_tlp(o.in.attrs[k].tlp);
+        if (o.in.attrs[k].name[0] == '\0' || o.in.attrs[k].value == NULL)
+          abort();
+      }
+      for (size_t k = 0; k < o.in.n_tags; k++)
+        if (o.in.tags[k] == NULL || o.in.tags[k][0] == '\0')
+          abort();
+    }
+    tq_api_obj_in_free(&o);
+  }
+  return ok;
+}
+
+static int attrs(cJSON *body, tq_resp *rs) {
+  cJSON *list = body;
+  if (!cJSON_IsArray(body)) { /* one attribute: a list of one, as api_attrs_post does */
+    list = cJSON_CreateArray();
+    cJSON_AddItemReferenceToArray(list, body);
+  }
+  size_t n = (size_t)cJSON_GetArraySize(list), got = 0;
+  tq_attr_in *out = calloc(n + 1, sizeof *out);
+  int ok = tq_api_parse_attrs(list, out, &got, rs);
+  if (ok && got != n)
+    abort();
+  for (size_t k = 0; ok && k < got; k++)
+    check_tlp(out[k].tlp);
+  free(out);
+  if (list != body)
+    cJSON_Delete(list);
+  return ok;
+}
+
+/* A workflow as load_workflow gives it, for the change (PUT) case. */
+static tq_workflow *stored_workflow(void) {
+  tq_workflow *w = calloc(1, sizeof *w);
+  w->name = strdup("wf");
+  w->collection = strdup("c");
+  w->actions = calloc(2, sizeof *w->actions);
+  w->actions[0] = strdup("a");
+  w->n_actions = 1;
+  w->settings = calloc(1, sizeof *w->settings);
+  w->settings[0].key = strdup("k");
+  w->settings[0].value = strdup("v");
+  w->sealed = calloc(1, sizeof *w->sealed);
+  w->n_settings = 1;
+  return w;
+}
+
+static int workflow(const cJSON *body, int creating, tq_resp *rs) {
+  tq_workflow *w = creating ? calloc(1, sizeof *w) : stored_workflow();
+  int with_settings = 0;
+  int ok = tq_api_workflow_from_body(body, creating, w, &with_settings, rs);
+  if (ok && (w->name == NULL || w->collection == NULL || w->n_actions < 1 || w->n_actions > 16 ||
+             (creating && !with_settings)))
+    abort();
+  tq_workflow_free(w);
+  return ok;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 1)
+    return 0;
+  unsigned sel = data[0];
+  size_t n = size - 1;
+  char *text = malloc(n + 1);
+  if (text == NULL)
+    return 0;
+  memcpy(text, data + 1, n);
+  text[n] = '\0';
+  /* as tq_req_json: the whole body, the NUL included in the length */
+  const char *end = NULL;
+  cJSON *body = cJSON_ParseWithLengthOpts(text, n + 1, &end, 1);
+  if (body == NULL) {
+    free(text);
+    return 0;
+  }
+  const char *type = TYPES[(sel / 6) % N_TYPES];
+  tq_resp rs = {0};
+  int ok = 1;
+  switch (sel % 6) {
+  case 0: ok = objects(body, type, &rs); break;
+  case 1: ok = attrs(body, &rs); break;
+  case 2: {
+    tq_object_edit e;
+    if (cJSON_IsObject(body)) /* body_json refuses the rest before */
+      ok = tq_api_object_edit(body, type, &e, &rs);
+    break;
+  }
+  case 3: {
+    tq_source_opts o;
+    if (cJSON_IsObject(body))
+      ok = tq_api_source_opts(body, &o, &rs);
+    if (ok && cJSON_IsObject(body) && o.tlp != TQ_UNSET)
+      check_tlp(o.tlp);
+    break;
+  }
+  case 4: ok = workflow(body, 1, &rs); break;
+  default: ok = workflow(body, 0, &rs); break;
+  }
+  if (ok) {
+    if (rs.status != 0 || rs.json != NULL)
+      abort();
+  } else {
+    check_refusal(&rs);
+  }
+  tq_resp_free(&rs);
+  cJSON_Delete(body);
+  free(text);
+  return 0;
+}
