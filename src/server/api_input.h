@@ -7,6 +7,7 @@
 #define TQ_SERVER_API_INPUT_H
 
 #include "server_int.h"
+#include "tqhost/feed.h"
 #include "tqhost/workflow.h"
 
 /* One object of a create/consume body: in points into the JSON; the three arrays are owned
@@ -45,5 +46,9 @@ int tq_api_source_opts(const cJSON *body, tq_source_opts *o, tq_resp *rs);
  * gives settings (or creates). */
 int tq_api_workflow_from_body(const cJSON *body, int creating, tq_workflow *w, int *with_settings,
                               tq_resp *rs);
+/* POST /api/feeds: {"name", "preset"} and/or {"url", "collection", "source"}, options, into
+ * f and src (initialised here; src->kind "feed"; copies, nothing borrowed but src->kind,
+ * static). Whether the feed exists already is the caller's check. */
+int tq_api_feed_from_body(const cJSON *body, tq_feed *f, tq_source_opts *src, tq_resp *rs);
 
 #endif

@@ -3,8 +3,8 @@
  * then the body, parsed by cJSON as the server parses it (tq_req_json). The selector picks the
  * parser (sel % 9: object create/consume items, attributes, object edit, source settings,
  * workflow create, workflow change, attribute edit, an object's sources, its tags) and the
- * route's object type (sel / 9). Checks: no crash or leak; a refusal is a 400
- * whose errors name exactly one non-empty field with a non-empty message; an acceptance
+ * route's object type (sel / 9); from 0xF0 on, the feed body. Checks: no crash or leak; a refusal
+ * is a 400 whose errors name exactly one non-empty field with a non-empty message; an acceptance
  * leaves the answer untouched and gives inputs that hold what the parser promised. */
 #include <stdint.h>
 #include <stdio.h>
@@ -148,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *type = TYPES[(sel / 9) % N_TYPES];
   tq_resp rs = {0};
   int ok = 1;
-  switch (sel % 9) {
+  switch (sel >= 0xF0 ? 9 : sel % 9) {
   case 0: ok = objects(body, type, &rs); break;
   case 1: ok = attrs(body, &rs); break;
   case 2: {
@@ -177,7 +177,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     break;
   }
-  default: ok = names(body, sel % 9 == 7, &rs); break;
+  case 7:
+  case 8: ok = names(body, sel % 9 == 7, &rs); break;
+  default: {
+    tq_feed f;
+    tq_source_opts src;
+    ok = tq_api_feed_from_body(body, &f, &src, &rs);
+    if (ok && (f.name[0] == '\0' || f.source[0] == '\0' || f.page_size < 1 || f.every_s < 60 ||
+               (f.collection[0] == '\0' && strncmp(f.kind, "rst", 3) != 0)))
+      abort();
+    break;
+  }
   }
   if (ok) {
     if (rs.status != 0 || rs.json != NULL)
