@@ -7,6 +7,7 @@
 #define TQ_SERVER_API_INPUT_H
 
 #include "server_int.h"
+#include "tqhost/feed.h"
 #include "tqhost/workflow.h"
 
 /* One object of a create/consume body: in points into the JSON; the three arrays are owned
@@ -26,6 +27,15 @@ int tq_api_parse_object(const cJSON *j, const char *type, long idx, tq_api_obj_i
 /* POST .../attributes: the array list of {name, value, sources?/tlp?} into out (room for
  * cJSON_GetArraySize(list) entries, owned by the caller), *n of them. */
 int tq_api_parse_attrs(const cJSON *list, tq_attr_in *out, size_t *n, tq_resp *rs);
+/* PUT /api/indicators/{id}/attributes/{aid}: a new value, source and tlp (NULL, NULL, -1:
+ * unchanged); at least one is given. */
+int tq_api_attr_edit(const cJSON *body, const char **value, const char **source, int *tlp,
+                     tq_resp *rs);
+/* POST /api/indicators/{id}/sources (sources: 1, each may give a "tlp", the most restrictive
+ * into *tlp, -1 for none) and .../tags (0): body a name, {"name"} or a list of them, into
+ * names (room for cJSON_GetArraySize(body) entries, or 1 when body is no list), *n of them. */
+int tq_api_names(const cJSON *body, int sources, const char **names, size_t *n, int *tlp,
+                 tq_resp *rs);
 /* PUT /api/{collection}/{id}: the object body into e (initialised here). */
 int tq_api_object_edit(const cJSON *body, const char *type, tq_object_edit *e, tq_resp *rs);
 /* POST /api/sources, PUT /api/sources/{id}: the settings of a source body into o (initialised
@@ -36,5 +46,9 @@ int tq_api_source_opts(const cJSON *body, tq_source_opts *o, tq_resp *rs);
  * gives settings (or creates). */
 int tq_api_workflow_from_body(const cJSON *body, int creating, tq_workflow *w, int *with_settings,
                               tq_resp *rs);
+/* POST /api/feeds: {"name", "preset"} and/or {"url", "collection", "source"}, options, into
+ * f and src (initialised here; src->kind "feed"; copies, nothing borrowed but src->kind,
+ * static). Whether the feed exists already is the caller's check. */
+int tq_api_feed_from_body(const cJSON *body, tq_feed *f, tq_source_opts *src, tq_resp *rs);
 
 #endif

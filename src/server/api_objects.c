@@ -1293,31 +1293,40 @@ static void api_attrs_post(tq_req *rq, tq_resp *rs) {
   to_engine(rq, rs, j);
 }
 
-/* PUT /api/indicators/{id}/attributes/{aid}: {value?, sources?/tlp?} */
-static void api_attr_put(tq_req *rq, tq_resp *rs) {
+/* The body of PUT /api/indicators/{id}/attributes/{aid}: {value?, sources?/tlp?}. */
+int tq_api_attr_edit(const cJSON *body, const char **value, const char **source, int *tlp,
+                     tq_resp *rs) {
   static const char *const allowed[] = {"value", "sources", "tlp", "tlp_id", "name", "id", NULL};
-  obj_job *j = job_on(rq, J_ATTR_EDIT, 1, 0, rs);
-  if (j == NULL || (j->id2 = tq_req_id(rq, 1, rs)) == 0 || !only_keys(j->body, allowed, rs))
-    return job_free(j);
+  *value = *source = NULL;
+  *tlp = -1;
+  if (!only_keys(body, allowed, rs))
+    return 0;
   where w = item_at(-1);
   int bad = 0;
-  j->value = opt_str(j->body, "value", &w, rs, &bad);
-  const cJSON *srcs = cJSON_GetObjectItemCaseSensitive(j->body, "sources");
+  *value = opt_str(body, "value", &w, rs, &bad);
+  const cJSON *srcs = cJSON_GetObjectItemCaseSensitive(body, "sources");
   if (!bad && !as_list(srcs, "sources", &w, rs))
     bad = 1;
   const cJSON *s0 = !bad && cJSON_GetArraySize(srcs) > 0 ? cJSON_GetArrayItem(srcs, 0) : NULL;
-  if (s0 && (j->source = name_of(s0, "sources", "a source", &w, rs)) == NULL)
+  if (s0 && (*source = name_of(s0, "sources", "a source", &w, rs)) == NULL)
     bad = 1;
   if (!bad) {
-    int tlp = tlp_of(s0 ? s0 : j->body, "tlp", &w, rs);
-    bad = tlp < 0;
-    j->tlp = tlp > 0 ? tlp : -1;
+    int t = tlp_of(s0 ? s0 : body, "tlp", &w, rs);
+    bad = t < 0;
+    *tlp = t > 0 ? t : -1;
   }
-  if (!bad && j->value == NULL && j->source == NULL && j->tlp < 0) {
+  if (!bad && *value == NULL && *source == NULL && *tlp < 0) {
     tq_resp_invalid(rs, "request", "nothing to change: give value, sources or tlp");
     bad = 1;
   }
-  if (bad)
+  return !bad;
+}
+
+/* PUT /api/indicators/{id}/attributes/{aid} */
+static void api_attr_put(tq_req *rq, tq_resp *rs) {
+  obj_job *j = job_on(rq, J_ATTR_EDIT, 1, 0, rs);
+  if (j == NULL || (j->id2 = tq_req_id(rq, 1, rs)) == 0 ||
+      !tq_api_attr_edit(j->body, &j->value, &j->source, &j->tlp, rs))
     return job_free(j);
   to_engine(rq, rs, j);
 }
@@ -1332,14 +1341,32 @@ static void api_attr_delete(tq_req *rq, tq_resp *rs) { api_sub_delete(rq, rs, J_
 static void api_source_delete(tq_req *rq, tq_resp *rs) { api_sub_delete(rq, rs, J_SRC_DEL); }
 static void api_tag_delete(tq_req *rq, tq_resp *rs) { api_sub_delete(rq, rs, J_TAG_DEL); }
 
+/* The items of a .../sources or .../tags body into names; see api_input.h. */
+int tq_api_names(const cJSON *body, int sources, const char **names, size_t *n, int *tlp,
+                 tq_resp *rs) {
+  const char *field = sources ? "sources" : "tags";
+  where w = item_at(-1);
+  size_t max = cJSON_IsArray(body) ? (size_t)cJSON_GetArraySize(body) : 1;
+  *n = 0;
+  *tlp = -1;
+  const cJSON *it = cJSON_IsArray(body) ? body->child : body;
+  for (; it && *n < max; it = cJSON_IsArray(body) ? it->next : NULL) {
+    const char *name = name_of(it, "name", field, &w, rs);
+    int t = name && sources ? tlp_of(it, "tlp", &w, rs) : 0;
+    if (name == NULL || t < 0)
+      return 0;
+    names[(*n)++] = name;
+    if (t > 0 && (*tlp <= 0 || t < *tlp))
+      *tlp = t;
+  }
+  return 1;
+}
+
 /* POST .../sources and .../tags: {"name"} or a list of them (or of strings). */
 static void names_post(tq_req *rq, tq_resp *rs, job_kind kind) {
   obj_job *j = job_on(rq, kind, 0, 0, rs);
   if (j == NULL)
     return;
-  const char *field = kind == J_SRC_ADD ? "sources" : "tags";
-  where w = item_at(-1);
-  int bad = 0;
   if ((j->body = req_json(rq, rs)) == NULL)
     return job_free(j);
   size_t n = cJSON_IsArray(j->body) ? (size_t)cJSON_GetArraySize(j->body) : 1;
@@ -1351,19 +1378,7 @@ static void names_post(tq_req *rq, tq_resp *rs, job_kind kind) {
     tq_resp_fail(rs, 500, "out of memory");
     return job_free(j);
   }
-  const cJSON *it = cJSON_IsArray(j->body) ? j->body->child : j->body;
-  for (; !bad && it && j->n < n; it = cJSON_IsArray(j->body) ? it->next : NULL) {
-    const char *name = name_of(it, "name", field, &w, rs);
-    int tlp = name && kind == J_SRC_ADD ? tlp_of(it, "tlp", &w, rs) : 0;
-    if (name == NULL || tlp < 0)
-      bad = 1;
-    else {
-      j->names[j->n++] = name;
-      if (tlp > 0 && (j->tlp <= 0 || tlp < j->tlp))
-        j->tlp = tlp;
-    }
-  }
-  if (bad)
+  if (!tq_api_names(j->body, kind == J_SRC_ADD, j->names, &j->n, &j->tlp, rs))
     return job_free(j);
   to_engine(rq, rs, j);
 }

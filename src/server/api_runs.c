@@ -990,78 +990,85 @@ static int copy_field(const cJSON *body, const char *key, size_t cap, char *dst,
   return 1;
 }
 
-/* POST /api/feeds: {"name", "preset"} and/or {"url", "collection", "source"}, options. */
-static void route_feed_post(tq_req *rq, tq_resp *rs) {
+/* The body of POST /api/feeds into f and src (initialised here); see api_input.h. */
+int tq_api_feed_from_body(const cJSON *body, tq_feed *f, tq_source_opts *src, tq_resp *rs) {
   static const char *const KEYS[] = {"name",         "preset",  "url",       "collection",
                                      "source",       "every_s", "page_size", "username",
                                      "password_env", "enabled", NULL};
+  const char *preset = NULL, *name = NULL;
+  const cJSON *v;
+  tq_feed_init(f);
+  tq_source_opts_init(src);
+  src->kind = "feed";
+  if (!cJSON_IsObject(body)) {
+    tq_resp_invalid(rs, "request", "the body must be a JSON object");
+    return 0;
+  }
+  if (!only_keys(body, KEYS, rs) || !get_str(body, "name", 127, &name, rs) ||
+      !get_str(body, "preset", 64, &preset, rs))
+    return 0;
+  if (name == NULL || !name_ok(name)) {
+    tq_resp_invalid(rs, "name", "required: letters, digits, '.', '_' and '-'");
+    return 0;
+  }
+  tq_strlcpy(f->name, name, sizeof f->name);
+  if (preset) {
+    tq_err perr;
+    if (tq_feed_preset_apply(preset, f, src, &perr) != TQ_OK) {
+      tq_resp_invalid(rs, "preset", "must be rst-high, rst-medium, rst-low or rst-report-hub");
+      return 0;
+    }
+  }
+  if (!copy_field(body, "url", sizeof f->discovery, f->discovery, rs) ||
+      !copy_field(body, "collection", sizeof f->collection, f->collection, rs) ||
+      !copy_field(body, "source", sizeof f->source, f->source, rs) ||
+      !copy_field(body, "username", sizeof f->username, f->username, rs) ||
+      !copy_field(body, "password_env", sizeof f->password_env, f->password_env, rs))
+    return 0;
+  if (!preset &&
+      (cJSON_GetObjectItemCaseSensitive(body, "url") == NULL || f->collection[0] == '\0')) {
+    tq_resp_invalid(rs, "url", "give a preset, or a url and a collection");
+    return 0;
+  }
+  if (f->source[0] == '\0')
+    tq_strlcpy(f->source, f->name, sizeof f->source);
+  if ((v = cJSON_GetObjectItemCaseSensitive(body, "every_s"))) {
+    if (!cJSON_IsNumber(v) || v->valuedouble < 60 || v->valuedouble > 30 * 86400.0) {
+      tq_resp_invalid(rs, "every_s", "must be a number of seconds from 60 to 2592000");
+      return 0;
+    }
+    f->every_s = (int64_t)v->valuedouble;
+  }
+  if ((v = cJSON_GetObjectItemCaseSensitive(body, "page_size"))) {
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 100000) {
+      tq_resp_invalid(rs, "page_size", "must be from 1 to 100000");
+      return 0;
+    }
+    f->page_size = (int)v->valuedouble;
+  }
+  if ((v = cJSON_GetObjectItemCaseSensitive(body, "enabled"))) {
+    if (!cJSON_IsBool(v)) {
+      tq_resp_invalid(rs, "enabled", "must be true or false");
+      return 0;
+    }
+    f->enabled = cJSON_IsTrue(v);
+  }
+  return 1;
+}
+
+/* POST /api/feeds: {"name", "preset"} and/or {"url", "collection", "source"}, options. */
+static void route_feed_post(tq_req *rq, tq_resp *rs) {
   cJSON *body = tq_req_json(rq, rs);
   if (body == NULL)
     return;
   runs_job *j = calloc(1, sizeof *j);
-  const char *preset = NULL, *name = NULL;
-  const cJSON *v;
   if (j == NULL) {
     tq_resp_fail(rs, 503, "out of memory");
     goto fail;
   }
   j->kind = J_FEED_ADD;
-  tq_feed_init(&j->f);
-  tq_source_opts_init(&j->src);
-  j->src.kind = "feed";
-  if (!cJSON_IsObject(body)) {
-    tq_resp_invalid(rs, "request", "the body must be a JSON object");
+  if (!tq_api_feed_from_body(body, &j->f, &j->src, rs))
     goto fail;
-  }
-  if (!only_keys(body, KEYS, rs) || !get_str(body, "name", 127, &name, rs) ||
-      !get_str(body, "preset", 64, &preset, rs))
-    goto fail;
-  if (name == NULL || !name_ok(name)) {
-    tq_resp_invalid(rs, "name", "required: letters, digits, '.', '_' and '-'");
-    goto fail;
-  }
-  tq_strlcpy(j->f.name, name, sizeof j->f.name);
-  if (preset) {
-    tq_err perr;
-    if (tq_feed_preset_apply(preset, &j->f, &j->src, &perr) != TQ_OK) {
-      tq_resp_invalid(rs, "preset", "must be rst-high, rst-medium, rst-low or rst-report-hub");
-      goto fail;
-    }
-  }
-  if (!copy_field(body, "url", sizeof j->f.discovery, j->f.discovery, rs) ||
-      !copy_field(body, "collection", sizeof j->f.collection, j->f.collection, rs) ||
-      !copy_field(body, "source", sizeof j->f.source, j->f.source, rs) ||
-      !copy_field(body, "username", sizeof j->f.username, j->f.username, rs) ||
-      !copy_field(body, "password_env", sizeof j->f.password_env, j->f.password_env, rs))
-    goto fail;
-  if (!preset &&
-      (cJSON_GetObjectItemCaseSensitive(body, "url") == NULL || j->f.collection[0] == '\0')) {
-    tq_resp_invalid(rs, "url", "give a preset, or a url and a collection");
-    goto fail;
-  }
-  if (j->f.source[0] == '\0')
-    tq_strlcpy(j->f.source, j->f.name, sizeof j->f.source);
-  if ((v = cJSON_GetObjectItemCaseSensitive(body, "every_s"))) {
-    if (!cJSON_IsNumber(v) || v->valuedouble < 60 || v->valuedouble > 30 * 86400.0) {
-      tq_resp_invalid(rs, "every_s", "must be a number of seconds from 60 to 2592000");
-      goto fail;
-    }
-    j->f.every_s = (int64_t)v->valuedouble;
-  }
-  if ((v = cJSON_GetObjectItemCaseSensitive(body, "page_size"))) {
-    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 100000) {
-      tq_resp_invalid(rs, "page_size", "must be from 1 to 100000");
-      goto fail;
-    }
-    j->f.page_size = (int)v->valuedouble;
-  }
-  if ((v = cJSON_GetObjectItemCaseSensitive(body, "enabled"))) {
-    if (!cJSON_IsBool(v)) {
-      tq_resp_invalid(rs, "enabled", "must be true or false");
-      goto fail;
-    }
-    j->f.enabled = cJSON_IsTrue(v);
-  }
   tq_feed existing;
   tq_err err;
   if (tq_feed_get(rq->rd, j->f.name, &existing, &err) == TQ_OK) {

@@ -1,9 +1,10 @@
 /* fuzz_api_input.c: libFuzzer harness for the parsers that turn an API request's JSON body
  * into library inputs (server/api_input.h), without the HTTP server. Input: one selector byte
  * then the body, parsed by cJSON as the server parses it (tq_req_json). The selector picks the
- * parser (object create/consume item, attributes, object edit, source settings, workflow
- * create or change) and the route's object type. Checks: no crash or leak; a refusal is a 400
- * whose errors name exactly one non-empty field with a non-empty message; an acceptance
+ * parser (sel % 9: object create/consume items, attributes, object edit, source settings,
+ * workflow create, workflow change, attribute edit, an object's sources, its tags) and the
+ * route's object type (sel / 9); from 0xF0 on, the feed body. Checks: no crash or leak; a refusal
+ * is a 400 whose errors name exactly one non-empty field with a non-empty message; an acceptance
  * leaves the answer untouched and gives inputs that hold what the parser promised. */
 #include <stdint.h>
 #include <stdio.h>
@@ -86,6 +87,20 @@ static int attrs(cJSON *body, tq_resp *rs) {
   return ok;
 }
 
+static int names(const cJSON *body, int sources, tq_resp *rs) {
+  size_t max = cJSON_IsArray(body) ? (size_t)cJSON_GetArraySize(body) : 1, n = 0;
+  const char **out = calloc(max + 1, sizeof *out);
+  int tlp = 0;
+  int ok = tq_api_names(body, sources, out, &n, &tlp, rs);
+  if (ok && (n != max || tlp == 0 || tlp > 4 || (!sources && tlp != -1)))
+    abort();
+  for (size_t k = 0; ok && k < n; k++)
+    if (out[k] == NULL || out[k][0] == '\0')
+      abort();
+  free(out);
+  return ok;
+}
+
 /* A workflow as load_workflow gives it, for the change (PUT) case. */
 static tq_workflow *stored_workflow(void) {
   tq_workflow *w = calloc(1, sizeof *w);
@@ -130,10 +145,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(text);
     return 0;
   }
-  const char *type = TYPES[(sel / 6) % N_TYPES];
+  const char *type = TYPES[(sel / 9) % N_TYPES];
   tq_resp rs = {0};
   int ok = 1;
-  switch (sel % 6) {
+  switch (sel >= 0xF0 ? 9 : sel % 9) {
   case 0: ok = objects(body, type, &rs); break;
   case 1: ok = attrs(body, &rs); break;
   case 2: {
@@ -151,7 +166,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     break;
   }
   case 4: ok = workflow(body, 1, &rs); break;
-  default: ok = workflow(body, 0, &rs); break;
+  case 5: ok = workflow(body, 0, &rs); break;
+  case 6: {
+    const char *value, *source;
+    int tlp;
+    if (cJSON_IsObject(body)) {
+      ok = tq_api_attr_edit(body, &value, &source, &tlp, &rs);
+      if (ok && ((value == NULL && source == NULL && tlp < 0) || tlp == 0 || tlp > 4))
+        abort();
+    }
+    break;
+  }
+  case 7:
+  case 8: ok = names(body, sel % 9 == 7, &rs); break;
+  default: {
+    tq_feed f;
+    tq_source_opts src;
+    ok = tq_api_feed_from_body(body, &f, &src, &rs);
+    if (ok && (f.name[0] == '\0' || f.source[0] == '\0' || f.page_size < 1 || f.every_s < 60 ||
+               (f.collection[0] == '\0' && strncmp(f.kind, "rst", 3) != 0)))
+      abort();
+    break;
+  }
   }
   if (ok) {
     if (rs.status != 0 || rs.json != NULL)
