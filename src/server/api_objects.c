@@ -1098,26 +1098,9 @@ static void to_engine(tq_req *rq, tq_resp *rs, obj_job *j) {
   tq_req_engine(rq, rs, run_job, j, job_free);
 }
 
-/* The body as JSON, refusing a string that holds a NUL character (\u0000): cJSON would cut
- * the text there and the rest would be dropped without a word. NULL after a 400. */
-static cJSON *req_json(tq_req *rq, tq_resp *rs) {
-  for (size_t i = 0; rq->body && i + 1 < rq->body_len; i++) {
-    if (rq->body[i] != '\\')
-      continue; /* a backslash is only valid inside a string: an escape */
-    if (rq->body[i + 1] == 'u' && i + 5 < rq->body_len &&
-        strncmp(rq->body + i + 2, "0000", 4) == 0) {
-      tq_resp_invalid(rs, "request",
-                      "a NUL character (\\u0000) at byte %zu of the body: not allowed in text", i);
-      return NULL;
-    }
-    i++; /* the escaped character */
-  }
-  return tq_req_json(rq, rs);
-}
-
 /* A body that must be an object (or, list_ok, a list of objects); NULL after a 400. */
 static cJSON *body_json(tq_req *rq, int list_ok, tq_resp *rs) {
-  cJSON *b = req_json(rq, rs);
+  cJSON *b = tq_req_json(rq, rs);
   if (b && !cJSON_IsObject(b) && !(list_ok && cJSON_IsArray(b))) {
     tq_resp_invalid(rs, "request",
                     list_ok ? "an object or a list of objects is expected"
@@ -1367,7 +1350,7 @@ static void names_post(tq_req *rq, tq_resp *rs, job_kind kind) {
   obj_job *j = job_on(rq, kind, 0, 0, rs);
   if (j == NULL)
     return;
-  if ((j->body = req_json(rq, rs)) == NULL)
+  if ((j->body = tq_req_json(rq, rs)) == NULL)
     return job_free(j);
   size_t n = cJSON_IsArray(j->body) ? (size_t)cJSON_GetArraySize(j->body) : 1;
   if (n == 0) {

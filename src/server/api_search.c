@@ -701,9 +701,6 @@ static void api_saved_get(tq_req *rq, tq_resp *rs) {
 }
 
 static void api_saved_add(tq_req *rq, tq_resp *rs) {
-  /* cJSON would cut a string at an escaped NUL and store the rest silently. */
-  if (rq->body && strstr(rq->body, "\\u0000"))
-    return tq_resp_invalid(rs, "request", "a NUL character (\\u0000) in the body");
   cJSON *body = tq_req_json(rq, rs);
   if (body == NULL)
     return;

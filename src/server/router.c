@@ -200,6 +200,23 @@ void tq_server_routes(void (*fn)(void *ud, const char *method, const char *patte
 
 /* ---- request helpers -------------------------------------------------------------------- */
 
+/* Where the body (valid JSON) has the escape \u0000 in a string: cJSON decodes it into a NUL
+ * that ends the C string, so "adm\u0000x" would reach a handler as "adm". The escape counts
+ * when an odd run of backslashes leads to its 'u' ("\\u0000" is a backslash, then text).
+ * (size_t)-1 when there is none. */
+static size_t json_nul_escape(const char *b, size_t n) {
+  for (size_t i = 0; i + 5 < n; i++) {
+    if (b[i] != '\\' || b[i + 1] != 'u' || memcmp(b + i + 2, "0000", 4) != 0)
+      continue;
+    size_t run = 0;
+    while (run <= i && b[i - run] == '\\')
+      run++;
+    if (run % 2 == 1)
+      return i;
+  }
+  return (size_t)-1;
+}
+
 cJSON *tq_req_json(const tq_req *rq, tq_resp *rs) {
   if (rq->body == NULL || rq->body_len == 0) {
     tq_resp_invalid(rs, "request", "the request body is empty; a JSON document is expected");
@@ -216,6 +233,15 @@ cJSON *tq_req_json(const tq_req *rq, tq_resp *rs) {
   if (j == NULL) {
     size_t at = end && end >= rq->body ? (size_t)(end - rq->body) : 0;
     tq_resp_invalid(rs, "request", "malformed JSON at byte %zu of the body", at);
+    return NULL;
+  }
+  size_t nul_at = json_nul_escape(rq->body, rq->body_len);
+  if (nul_at != (size_t)-1) {
+    cJSON_Delete(j);
+    tq_resp_invalid(rs, "request",
+                    "a string holds a NUL character (\\u0000) at byte %zu of the body: C strings "
+                    "would cut it there",
+                    nul_at);
     return NULL;
   }
   return j;
@@ -269,6 +295,8 @@ int64_t tq_req_id(const tq_req *rq, size_t param, tq_resp *rs) {
   return v;
 }
 
+#define TQ_REQ_OFFSET_MAX 9007199254740991LL /* 2^53 - 1 */
+
 /* A non-negative integer argument; values past max clamp; returns 0 after a 400. */
 static int arg_count(const tq_req *rq, const char *name, int64_t def, int64_t max, int64_t *out,
                      tq_resp *rs) {
@@ -297,5 +325,10 @@ int tq_req_page(const tq_req *rq, int64_t def, int64_t max, int64_t *limit, int6
     *limit = 1;
   if (!arg_count(rq, "offset", 0, INT64_MAX, offset, rs))
     return 0;
+  if (*offset > TQ_REQ_OFFSET_MAX) { /* past any library, and past JSON's exact integers */
+    tq_resp_invalid(rs, "offset", "%lld is past the largest offset, %lld", (long long)*offset,
+                    (long long)TQ_REQ_OFFSET_MAX);
+    return 0;
+  }
   return 1;
 }

@@ -93,12 +93,13 @@ const char *tq_req_arg(const tq_req *rq, const char *name);
 /* A request header (case-insensitive), NULL when absent. */
 const char *tq_req_header(const tq_req *rq, const char *name);
 /* The body as JSON; NULL after filling rs with a 400 naming the position of a syntax error
- * (or an empty body). Owned by the caller. */
+ * (or an empty body, or a \u0000 escape in a string: cJSON would cut the C string there).
+ * Owned by the caller. */
 cJSON *tq_req_json(const tq_req *rq, tq_resp *rs);
 /* {id} params and numeric args: a positive int64, else 400 naming the param (returns 0). */
 int64_t tq_req_id(const tq_req *rq, size_t param, tq_resp *rs);
 /* limit/offset: limit defaults to def and is clamped to [1, max] (limit=10^9 is max, not an
- * error); a non-number is 400. Returns 0 after filling rs. */
+ * error); a non-number, or an offset past 2^53 - 1, is 400. Returns 0 after filling rs. */
 int tq_req_page(const tq_req *rq, int64_t def, int64_t max, int64_t *limit, int64_t *offset,
                 tq_resp *rs);
 

@@ -400,6 +400,24 @@ for name, bad, field in (("no name", {"criteria": {}}, "name"),
 st, body, _ = srv.call("POST", "/api/search/query", raw=b"{nope", token=ana,
                        headers={"Content-Type": "application/json"})
 t.check("save with malformed JSON: 400", st == 400, (st, body))
+# A \u0000 inside a string would cut the C string there ("cut" saved as the name): refused,
+# while an escaped backslash followed by "u0000" is plain text.
+st, body, _ = srv.call("POST", "/api/search/query", token=ana,
+                       raw=b'{"name": "cut\\u0000here", "criteria": {}}',
+                       headers={"Content-Type": "application/json"})
+t.check("save with a NUL escape in the name: 400 naming the byte", st == 400
+        and "NUL" in str(body), (st, body))
+st, body, _ = srv.call("POST", "/api/indicators/query", token=ro,
+                       raw=b'{"criteria": {"value": "lit\\\\u0000eral"}}',
+                       headers={"Content-Type": "application/json"})
+t.check("a backslash then u0000 is text: a query for it answers (200, nothing found)",
+        st == 200 and body.get("total") == 0, (st, body))
+st, body, _ = get("/api/indicators?offset=99999999999999999999")
+t.check("an offset past 2^53 is a 400 naming offset (not a float in the answer)", st == 400
+        and "offset" in body.get("data", {}).get("errors", {}), (st, body))
+st, body, _ = get("/api/indicators?offset=5000000")
+t.check("a large offset within range is an empty page", st == 200 and body["data"] == []
+        and body["offset"] == 5000000, (st, body))
 st, body, _ = get("/api/search/query")
 t.check("the list holds exactly the one saved search", st == 200 and body["total"] == 1
         and body["data"][0]["id"] == sid, (st, body))
