@@ -295,8 +295,8 @@ typedef struct tq_query {
   char *attr_name;       /* has an attribute of this name ... */
   char *attr_value;      /* ... with this value (NULL: any) */
   int64_t updated_since; /* 0: no bound */
-  char *criteria; /* a criteria document (JSON text, see tq_criteria_compile) ANDed with the
-                     fields above; NULL: none. Owned (tq_query_free). */
+  char *criteria;        /* a criteria document (JSON text, see tq_criteria_compile) ANDed with the
+                            fields above; NULL: none. Owned (tq_query_free). */
 } tq_query;
 
 void tq_query_init(tq_query *q);
@@ -343,12 +343,12 @@ tq_code tq_lib_query_count(tq_lib *lib, const tq_query *q, int64_t *n, tq_err *e
  * each Revoked decrease, and the clamp to 0..10 when it bites. The deltas of the counted terms
  * add up to generated; stored is what the library holds (equal unless a recompute is due). */
 typedef struct tq_score_term {
-  char kind[16]; /* "source", "attribute" (a rule on the name), "attribute_value" (name and
-                    value), "revoked", "clamp" */
-  char *name;    /* source or attribute name (owned; NULL for clamp) */
-  char *value;   /* the attribute's value (owned; NULL unless an attribute rule) */
-  double delta;  /* what it adds (negative: takes away) */
-  int counted;   /* 0: a source listed but not the most sensitive (delta 0) */
+  char kind[16];   /* "source", "attribute" (a rule on the name), "attribute_value" (name and
+                      value), "revoked", "clamp" */
+  char *name;      /* source or attribute name (owned; NULL for clamp) */
+  char *value;     /* the attribute's value (owned; NULL unless an attribute rule) */
+  double delta;    /* what it adds (negative: takes away) */
+  int counted;     /* 0: a source listed but not the most sensitive (delta 0) */
   int sensitivity; /* sources: the source's score sensitivity */
 } tq_score_term;
 typedef struct tq_score_explain {
@@ -545,15 +545,13 @@ tq_code tq_lib_attribute_delete(tq_lib *lib, int64_t object_id, int64_t attr_id,
  * TLP it gives the object (0: the source's). */
 tq_code tq_lib_object_source_add(tq_lib *lib, int64_t object_id, const char *name, int tlp,
                                  tq_err *err);
-tq_code tq_lib_object_source_remove(tq_lib *lib, int64_t object_id, int64_t source_id,
-                                    tq_err *err);
+tq_code tq_lib_object_source_remove(tq_lib *lib, int64_t object_id, int64_t source_id, tq_err *err);
 tq_code tq_lib_tag_remove(tq_lib *lib, int64_t object_id, int64_t tag_id, tq_err *err);
 /* A page of the ids of objects of type (ascending), optionally whose value is value ('%' in
  * it is a wildcard for any text; '_' and '\' match themselves), and how many match in all.
  * *ids is malloc'd (free()). */
 tq_code tq_lib_object_page(tq_lib *lib, const char *type, const char *value, int64_t limit,
-                           int64_t offset, int64_t **ids, size_t *n, int64_t *total,
-                           tq_err *err);
+                           int64_t offset, int64_t **ids, size_t *n, int64_t *total, tq_err *err);
 
 /* ---- import ---------------------------------------------------------------------------- */
 

@@ -21,7 +21,7 @@ typedef enum tq_role {
                            write objects */
   TQ_ROLE_ADMIN = 3     /* "admin": everything (users, plugin config, sources, audit log) */
 } tq_role;
-const char *tq_role_name(tq_role r);     /* "read-only" "analyst" "admin"; "none" */
+const char *tq_role_name(tq_role r);      /* "read-only" "analyst" "admin"; "none" */
 tq_role tq_role_from_name(const char *s); /* TQ_ROLE_NONE when unknown */
 
 /* ---- users, API clients, tokens, audit (src/server/auth*.c, tables owned by server/) --------
@@ -34,7 +34,7 @@ typedef struct tq_user {
   int64_t id;
   char name[128];
   tq_role role;
-  int is_client;   /* an OAuth client (client credentials), not a person */
+  int is_client; /* an OAuth client (client credentials), not a person */
   int64_t created_at;
 } tq_user;
 tq_code tq_auth_user_add(tq_lib *lib, const char *name, tq_role role, const char *password,
@@ -56,18 +56,18 @@ tq_code tq_auth_audit(tq_lib *lib, const char *who, const char *what, const char
 
 /* ---- the server ------------------------------------------------------------------------------ */
 typedef struct tq_server_opts {
-  const char *db_path;      /* the library (created if missing) */
-  const char *plugins_dir;  /* NULL: tq_plugin_dir() */
-  const char *actions_dir;  /* NULL: the default */
-  const char *listen;       /* "ADDR:PORT"; NULL: "127.0.0.1:8443" */
-  const char *tls_cert;     /* PEM files; both NULL: a self-signed pair kept beside the library */
+  const char *db_path;     /* the library (created if missing) */
+  const char *plugins_dir; /* NULL: tq_plugin_dir() */
+  const char *actions_dir; /* NULL: the default */
+  const char *listen;      /* "ADDR:PORT"; NULL: "127.0.0.1:8443" */
+  const char *tls_cert;    /* PEM files; both NULL: a self-signed pair kept beside the library */
   const char *tls_key;
-  int insecure_http;        /* 1: plain HTTP on loopback only; 2 (flag repeated): any address */
-  int http_threads;         /* 0: 4 */
-  size_t max_body;          /* request body cap in bytes; 0: 8 MiB */
-  unsigned max_conns;       /* 0: 256 */
-  unsigned conn_timeout_s;  /* idle/slow connection timeout; 0: 30 */
-  const char *replay_file;  /* test/demo: plugins' HTTP from a recording (no network) */
+  int insecure_http;       /* 1: plain HTTP on loopback only; 2 (flag repeated): any address */
+  int http_threads;        /* 0: 4 */
+  size_t max_body;         /* request body cap in bytes; 0: 8 MiB */
+  unsigned max_conns;      /* 0: 256 */
+  unsigned conn_timeout_s; /* idle/slow connection timeout; 0: 30 */
+  const char *replay_file; /* test/demo: plugins' HTTP from a recording (no network) */
   /* Called once the server listens (port resolved: "ADDR:PORT" given as 0 picks one), with
    * the base URL and the certificate's SHA-256 fingerprint ("" over plain HTTP). */
   void (*on_ready)(void *ud, const char *base_url, const char *fingerprint);

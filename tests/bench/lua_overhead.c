@@ -105,7 +105,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   char *tags[] = {"c2"};
-  tq_attr attrs[] = {{"Country", "DE", "RST Cloud", 0, 0, 0}, {"ASN", "64500", "RST Cloud", 0, 0, 0}};
+  tq_attr attrs[] = {{"Country", "DE", "RST Cloud", 0, 0, 0},
+                     {"ASN", "64500", "RST Cloud", 0, 0, 0}};
   tq_object obj = {.object_type = "indicator",
                    .indicator_type = "IP Address",
                    .value = "45.83.122.166",

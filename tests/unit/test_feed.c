@@ -765,8 +765,12 @@ static void test_feed_text_in_the_summary_is_escaped(void **state) {
   (void)state;
   tq_feed_bad bad = {.id = "indicator--x\nfeed forged: 0 page(s)", .reason = "bad\x1b[31m red"};
   tq_feed_count unknown = {.name = "x-evil\r\x1b]0;title\x07", .n = 1};
-  tq_feed_summary s = {.feed = "f", .bad = &bad, .n_bad = 1, .malformed = 1,
-                       .unknown_types = &unknown, .n_unknown_types = 1,
+  tq_feed_summary s = {.feed = "f",
+                       .bad = &bad,
+                       .n_bad = 1,
+                       .malformed = 1,
+                       .unknown_types = &unknown,
+                       .n_unknown_types = 1,
                        .stopped = "page cap\nforged line"};
   char *text = NULL;
   size_t len = 0;

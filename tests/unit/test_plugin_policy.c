@@ -197,7 +197,8 @@ static void host_file_errors_name_file_line_and_column(void **state) {
   tq_diags_free(&d);
   path = host_file(f, "limits: { memory: 1KiB }\n");
   assert_int_equal(tq_host_config_load(path, 1, &hc, NULL, &err), TQ_EINVAL);
-  assert_non_null(strstr(err.msg, "tqhost.yaml:1:19: limits.memory: '1KiB' is below the minimum of 64KiB"));
+  assert_non_null(
+      strstr(err.msg, "tqhost.yaml:1:19: limits.memory: '1KiB' is below the minimum of 64KiB"));
 }
 
 static void a_missing_host_file_is_the_built_in_values_unless_named(void **state) {
