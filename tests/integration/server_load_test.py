@@ -64,13 +64,15 @@ def vmhwm(pid):
 
 
 # ---- the library, rstsim, the server -----------------------------------------------------------
-sim = subprocess.Popen([SIM, "--port", "0", "--latency-ms", "20", "--hit-ratio", "0.7"],
+sim = subprocess.Popen([SIM, "--port", "0", "--latency-ms", "20", "--hit-ratio", "0.7",
+                        "--taxii-objects", "3000", "--taxii-page-max", "200"],
                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 m = re.match(r"rstsim listening on 127\.0\.0\.1:(\d+)", sim.stdout.readline().decode())
 if not m:
     print("rstsim did not start")
     sys.exit(1)
 SIM_URL = "http://127.0.0.1:%s/v1" % m.group(1)
+TAXII_URL = "http://127.0.0.1:%s/taxii2/" % m.group(1)
 
 values = os.path.join(WORK, "values.txt")
 with open(values, "w") as f:
@@ -81,6 +83,8 @@ t0 = time.monotonic()
 tq("init")
 tq("indicator", "import", values, "--source", "Import")
 tq("collection", "add", "bulk", "--source", "Import")
+tq("feed", "add", "load-feed", "--preset", "rst-high", "--discovery", TAXII_URL, "--page-size",
+   "200")
 for p in ("rst-ioc-lookup", "rst-noise-control"):
     tq("plugin", "configure", p, "api_key=load-key", "base_url=" + SIM_URL)
 print("setup: %d indicators in %.1f s" % (BULK_N, time.monotonic() - t0))
@@ -205,6 +209,10 @@ t_bulk = time.monotonic()
 bulk = subprocess.Popen([TQ, "--json", "action", "run", "rst-ioc-lookup-action", "--collection",
                          "bulk", "--rate", "100000", "--concurrency", "8"],
                         stdout=open(bulk_out, "w"), stderr=open(bulk_err, "w"), env=ENV)
+# ... and a TAXII feed poll writing the same library at the same time.
+feed_out = os.path.join(WORK, "feed.out")
+feed = subprocess.Popen([TQ, "--json", "feed", "poll", "load-feed"], stdout=open(feed_out, "w"),
+                        stderr=subprocess.STDOUT, env=ENV)
 peak = 0.0
 bulk_secs = None
 while any(t.is_alive() for t in threads):
@@ -258,6 +266,15 @@ T.check("... with every item accounted for", sum(bulk_res.get(k) or 0 for k in
         bulk_res)
 T.check("no 'locked' in the CLI's output", not LOCKED.search(bulk_text + bulk_errtext),
         bulk_errtext[-300:])
+try:
+    feed_rc = feed.wait(timeout=90)
+except subprocess.TimeoutExpired:
+    feed.kill()
+    feed_rc = -9
+feed_text = open(feed_out).read()
+print("feed poll beside the load: exit %d" % feed_rc)
+T.check("the feed poll beside the load finished (exit 0), no 'locked'",
+        feed_rc == 0 and not LOCKED.search(feed_text), (feed_rc, feed_text[-400:]))
 T.check("no 'locked' in the server's log", not LOCKED.search(srv.log_text()),
         [l for l in srv.log_text().splitlines() if LOCKED.search(l)][:3])
 T.check("the server still answers", srv.call("GET", "/api/health")[0] == 200)
