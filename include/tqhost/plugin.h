@@ -192,6 +192,23 @@ const tq_plugin_op *tq_plugin_op_find(const tq_plugin *p, const char *name);
 int tq_plugin_op_accepts(const tq_plugin_op *op, const char *object_type,
                          const char *indicator_type);
 
+/* ---- scaffold (scaffold.c): `tqhost plugin new` ------------------------------------------------
+ * A plugin skeleton from templates compiled into scaffold.c. */
+typedef struct tq_plugin_new_opts {
+  const char *name; /* checked by tq_plugin_name_check; borrowed */
+  const char *dir;  /* the folder to create NAME in; NULL: tq_plugin_dir(); borrowed */
+  int action;       /* also write actions/NAME-action.yaml */
+  int force;        /* write over an existing NAME folder */
+} tq_plugin_new_opts;
+/* TQ_OK if name matches the manifest schema's name (^[a-z0-9][a-z0-9-]{0,63}$); TQ_EINVAL
+ * naming it otherwise ("..", "/", capitals, ...). */
+tq_code tq_plugin_name_check(const char *name, tq_err *err);
+/* Writes DIR/NAME/{manifest.yaml, operation.lua, README.md, spec/lookup_spec.lua,
+ * spec/fixtures/hit.json} (and actions/NAME-action.yaml with o->action): in a hidden folder
+ * renamed into place, so nothing is left on an error. TQ_EEXIST if DIR/NAME exists without
+ * o->force. The created folder's path goes to out (n bytes; may be NULL). */
+tq_code tq_plugin_new(const tq_plugin_new_opts *o, char *out, size_t n, tq_err *err);
+
 /* ---- registry -------------------------------------------------------------------------------
  * The plugins folder: $TQHOST_PLUGINS or ./plugins. Each sub-folder with a manifest.yaml is a
  * plugin (lib/ holds shared Lua modules, required by scripts). */

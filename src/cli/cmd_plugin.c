@@ -1,4 +1,4 @@
-/* cmd_plugin.c: `tqhost plugin list|check|configure|test`: the Operation plugins of the
+/* cmd_plugin.c: `tqhost plugin list|check|configure|test|new`: the Operation plugins of the
  * plugins folder ($TQHOST_PLUGINS or ./plugins), their manifests, their configuration (secrets
  * masked in every output) and their busted specs. */
 #include <stdlib.h>
@@ -313,12 +313,69 @@ static int plugin_test(cli *c, int argc, char **argv) {
   return status == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
+/* ---- new --------------------------------------------------------------------------------------
+ */
+
+static const char NEW_HELP[] =
+    "usage: tqhost plugin new NAME [--operation] [--action] [--dir DIR] [--force]\n"
+    "Writes a working plugin skeleton in DIR/NAME (DIR: $TQHOST_PLUGINS, default ./plugins):\n"
+    "manifest.yaml, operation.lua (an Operation 'lookup' calling GET {base_url}/lookup),\n"
+    "spec/lookup_spec.lua with one recorded exchange (spec/fixtures/hit.json) and README.md.\n"
+    "It passes 'tqhost plugin check' and 'tqhost plugin test' as written. The templates are\n"
+    "compiled into tqhost (src/plugin/scaffold.c).\n"
+    "  --operation  the Operation (the default; always written)\n"
+    "  --action     also actions/NAME-action.yaml, a bulk Action running 'lookup'\n"
+    "  --dir DIR    the folder to create NAME in\n"
+    "  --force      write over an existing DIR/NAME\n"
+    "NAME: lower-case letters, digits and '-' (^[a-z0-9][a-z0-9-]{0,63}$).\n"
+    "Next steps: docs/plugins.md, \"Your first plugin\".\n";
+
+static int plugin_new(cli *c, int argc, char **argv) {
+  if (cli_wants_help(argc, argv))
+    return cli_help(NEW_HELP);
+  static const struct option opts[] = {{"operation", no_argument, NULL, 'o'},
+                                       {"action", no_argument, NULL, 'a'},
+                                       {"dir", required_argument, NULL, 'd'},
+                                       {"force", no_argument, NULL, 'f'},
+                                       {NULL, 0, NULL, 0}};
+  tq_plugin_new_opts o = {0};
+  int ch;
+  while ((ch = cli_getopt(c, argc, argv, opts)) != -1) {
+    if (ch == '?')
+      return EXIT_USAGE;
+    if (ch == 'a')
+      o.action = 1;
+    else if (ch == 'd')
+      o.dir = optarg;
+    else if (ch == 'f')
+      o.force = 1;
+  }
+  if (argc - optind != 1)
+    return cli_usage_error(c, "needs exactly one plugin NAME");
+  o.name = argv[optind];
+  tq_err err;
+  char path[4096];
+  if (tq_plugin_new(&o, path, sizeof path, &err) != TQ_OK)
+    return cli_fail(c, &err);
+  if (c->json) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "name", o.name);
+    cJSON_AddStringToObject(j, "path", path);
+    cJSON_AddBoolToObject(j, "action", o.action);
+    return cli_print_json(j);
+  }
+  printf("created %s\n", cli_txt(path));
+  printf("next: tqhost plugin check %s && tqhost plugin test %s\n", cli_txt(path), cli_txt(path));
+  return EXIT_OK;
+}
+
 int cli_cmd_plugin(cli *c, int argc, char **argv) {
   static const cli_cmd cmds[] = {
       {"list", plugin_list, "the plugins, their operations and configuration state"},
       {"check", plugin_check, "validate a plugin folder (manifest, script, entries)"},
       {"configure", plugin_configure, "set config fields (secrets encrypted)"},
       {"test", plugin_test, "run a plugin's busted specs"},
+      {"new", plugin_new, "write a working plugin skeleton (manifest, script, spec, README)"},
       {NULL, NULL, NULL}};
   return cli_dispatch(c, "plugin", cmds, argc - 1, argv + 1);
 }
