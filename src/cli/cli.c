@@ -26,6 +26,7 @@ static const char MAIN_USAGE[] =
 static const char MAIN_FOOTER[] = "\nExit status: 0 success, 1 failure, 2 usage error.\n";
 
 static int cmd_version(cli *c, int argc, char **argv);
+static int cmd_help(cli *c, int argc, char **argv);
 
 /* The commands; 'tqhost --help' lists them from here, and each group lists its own table. */
 static const cli_cmd TOP[] = {
@@ -44,6 +45,7 @@ static const cli_cmd TOP[] = {
     {"user", cli_cmd_user, "users of 'tqhost serve': add, list, passwd, role, delete"},
     {"client", cli_cmd_client, "OAuth API clients of 'tqhost serve'"},
     {"version", cmd_version, "the version of tqhost"},
+    {"help", cmd_help, "the help of a command: 'tqhost help plugin new'"},
     {NULL, NULL, NULL},
 };
 
@@ -224,6 +226,39 @@ static void main_help(FILE *out) {
   fputs(MAIN_USAGE, out);
   print_commands(out, TOP);
   fputs(MAIN_FOOTER, out);
+}
+
+/* `tqhost help COMMAND [SUBCOMMAND]`: runs "COMMAND [SUBCOMMAND] --help" through the same
+ * tables, so the text is the command's own; an unknown command is the dispatcher's usage
+ * error (exit 2). Without COMMAND: the main help (with --json, the commands as JSON). */
+static int cmd_help(cli *c, int argc, char **argv) {
+  if (argc > 3 || (argc > 1 && cli_wants_help(argc - 1, argv + 1)))
+    return argc > 3 ? cli_usage_error(c, "takes COMMAND [SUBCOMMAND]")
+                    : cli_help("usage: tqhost help [COMMAND [SUBCOMMAND]]\n"
+                               "Prints the help of COMMAND (the same text as 'tqhost COMMAND "
+                               "--help'),\nor without COMMAND the list of commands.\n");
+  for (int i = 1; i < argc; i++)
+    if (argv[i][0] == '-')
+      return cli_usage_error(c, "unknown option '%s'", argv[i]);
+  if (argc == 1) {
+    if (!c->json) {
+      main_help(stdout);
+      return EXIT_OK;
+    }
+    cJSON *arr = cJSON_CreateArray();
+    for (const cli_cmd *k = TOP; k->name; k++) {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "name", k->name);
+      cJSON_AddStringToObject(o, "summary", k->summary);
+      cJSON_AddItemToArray(arr, o);
+    }
+    return cli_print_json(arr);
+  }
+  char *v[4] = {argv[1], argc == 3 ? argv[2] : "--help", argc == 3 ? "--help" : NULL, NULL};
+  c->prog = "tqhost"; /* "tqhost: unknown command 'x' (see 'tqhost --help')" */
+  int rc = cli_dispatch(c, NULL, TOP, argc, v);
+  c->json_printed = 1; /* help is text: no JSON 'ok' document after it */
+  return rc;
 }
 
 int tq_cli_main(int argc, char **argv) {
