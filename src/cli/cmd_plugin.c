@@ -327,13 +327,17 @@ static int plugin_test(cli *c, int argc, char **argv) {
 
 static int plugin_pack(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
-    return cli_help("usage: tqhost plugin pack DIR [-o FILE] [--sign KEYFILE]\n"
+    return cli_help("usage: tqhost plugin pack DIR [-o|--output FILE] [--sign KEYFILE]\n"
                     "Writes NAME-VERSION.tqp (or FILE): DIR's files, the plugins/lib modules\n"
                     "listed in the manifest's requires.lib, MANIFEST.sha256 and, with --sign,\n"
                     "an Ed25519 signature of it made with KEYFILE (from plugin keygen).\n");
   static const struct option opts[] = {
       {"output", required_argument, NULL, 'o'}, {"sign", required_argument, NULL, 's'}, {0}};
   const char *out = NULL, *key = NULL;
+  static char output_opt[] = "--output"; /* cli_getopt parses long options only */
+  for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+    if (strcmp(argv[i], "-o") == 0)
+      argv[i] = output_opt;
   int ch;
   while ((ch = cli_getopt(c, argc, argv, opts)) != -1) {
     if (ch == 'o')
