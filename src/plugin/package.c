@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -626,15 +627,26 @@ tq_code tq_pkg_install(const char *plugins_dir, const char *file, const tq_pkg_i
   if (rc == TQ_OK && tq_plugin_load(pdir, &np, &d, err) != TQ_OK)
     rc = err->code;
   tq_diags_free(&d);
+  /* The specs run in a child: busted may end its process (os.exit), and the temporary folder
+   * must still be removed by this one. */
   if (rc == TQ_OK && o->run_tests) {
-    tq_err e2;
-    fflush(stdout);
-    int st = tq_plugin_test(pdir, &e2);
-    if (st != 0)
-      rc = tq_err_set(err, TQ_EINVAL, "%s: the package's own specs failed (%s)", file,
-                      st < 0 ? e2.msg : "see above");
+    fflush(stdout), fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+      tq_err e2;
+      int st = tq_plugin_test(pdir, &e2);
+      if (st < 0)
+        fprintf(stderr, "%s\n", e2.msg);
+      fflush(stdout), fflush(stderr);
+      _exit(st < 0 ? 125 : st);
+    }
+    int ws = 0;
+    if (pid < 0 || waitpid(pid, &ws, 0) != pid)
+      rc = tq_err_set(err, TQ_EIO, "%s: could not run the specs: %s", file, strerror(errno));
+    else if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+      rc = tq_err_set(err, TQ_EINVAL, "%s: the package's own specs failed (exit status %d)", file,
+                      WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws));
   }
-  /* Shared modules: each renamed into plugins/lib; then the plugin folder swapped in. */
   if (rc == TQ_OK)
     pkg_free(&k);
   if (rc == TQ_OK) {

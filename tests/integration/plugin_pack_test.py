@@ -153,6 +153,11 @@ t = dict(plain)
 t["manifest.yaml"] = t["manifest.yaml"].replace(b"version: 1.0.0", b"version: 1.0.0\nbogus: 1")
 refused("manifest against its schema", build(os.path.join(W, "schema.tqp"), t), "bogus",
         "--allow-unsigned")
+# specs that fail, with --test
+t = dict(plain)
+t["spec/lookup_spec.lua"] = t["spec/lookup_spec.lua"] + b'\ndescribe("broken", function() it("fails", function() assert.is_true(false) end) end)\n'
+refused("failing specs with --test", build(os.path.join(W, "failspec.tqp"), t), "specs failed",
+        "--allow-unsigned", "--test")
 # not an archive
 with open(os.path.join(W, "junk.tqp"), "wb") as f:
     f.write(b"\x00" * 1000)
