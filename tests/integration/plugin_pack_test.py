@@ -153,6 +153,16 @@ t = dict(plain)
 t["manifest.yaml"] = t["manifest.yaml"].replace(b"version: 1.0.0", b"version: 1.0.0\nbogus: 1")
 refused("manifest against its schema", build(os.path.join(W, "schema.tqp"), t), "bogus",
         "--allow-unsigned")
+# caps: entry count and size
+t = dict(plain)
+for i in range(1001):
+    t["spec/fixtures/many%04d.json" % i] = b"{}"
+refused("1001 entries", build(os.path.join(W, "many.tqp"), t), "more than 1000 entries",
+        "--allow-unsigned")
+t = dict(plain)
+t["spec/fixtures/huge.json"] = b" " * (8 * 1024 * 1024 + 1)
+refused("a file over 8 MiB", build(os.path.join(W, "huge.tqp"), t), "spec/fixtures/huge.json",
+        "--allow-unsigned")
 # specs that fail, with --test
 t = dict(plain)
 t["spec/lookup_spec.lua"] = t["spec/lookup_spec.lua"] + b'\ndescribe("broken", function() it("fails", function() assert.is_true(false) end) end)\n'
