@@ -628,11 +628,12 @@ tq_code tq_pkg_install(const char *plugins_dir, const char *file, const tq_pkg_i
     rc = err->code;
   tq_diags_free(&d);
   /* The specs run in a child: busted may end its process (os.exit), and the temporary folder
-   * must still be removed by this one. */
+   * must still be removed by this one. Their report goes to stderr. */
   if (rc == TQ_OK && o->run_tests) {
     fflush(stdout), fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
+      dup2(STDERR_FILENO, STDOUT_FILENO); /* busted's report on stderr: stdout stays the answer */
       tq_err e2;
       int st = tq_plugin_test(pdir, &e2);
       if (st < 0)

@@ -179,6 +179,7 @@ check(not os.path.exists("/tmp/tq-pack-abs.lua") and not os.path.exists(os.path.
 check(os.listdir(PLUG) == [], "plugin folder empty before the first install")
 rc, out, err = tq("plugin", "install", good, "--test")
 check(rc == 0 and "installed rst-ioc-lookup 1.0.0" in out, "install --test: " + (out[-200:] + err).strip())
+check("successes" in err and "successes" not in out, "the specs' report goes to stderr")
 rc, out, err = tq("plugin", "test", os.path.join(PLUG, "rst-ioc-lookup"))
 check(rc == 0, "plugin test of the installed plugin passes")
 rc, out, err = tq("--json", "plugin", "list")
@@ -200,8 +201,10 @@ open(os.path.join(up, "manifest.yaml"), "w").write(m)
 new = os.path.join(W, "new.tqp")
 rc, out, err = tq("plugin", "pack", up, "-o", new, "--sign", os.path.join(W, "dev.key"))
 check(rc == 0, "pack 1.1.0")
-rc, out, err = tq("plugin", "install", new)
-check(rc == 0 and "1.1.0 over 1.0.0" in out, "upgrade: " + (out + err).strip())
+rc, out, err = tq("--json", "plugin", "install", new, "--test")
+res = json.loads(out) if rc == 0 else {}
+check(res.get("version") == "1.1.0" and res.get("previous") == "1.0.0"
+      and res.get("signer") == "dev.key.pub", "upgrade --test --json: one JSON document %s" % res)
 rc, out, err = tq("--json", "plugin", "configure", "rst-ioc-lookup")
 cfg = json.loads(out) if rc == 0 else {}
 check(cfg.get("update_score") == "true" and cfg.get("api_key") not in (None, ""),
