@@ -418,4 +418,42 @@ tq_code tq_plugin_apply(tq_lib *lib, const tq_plugin *p, const tq_object *obj,
  * itself on failures (os.exit), with its status. */
 int tq_plugin_test(const char *dir, tq_err *err);
 
+/* ---- packages (package.c) -------------------------------------------------------------------
+ * NAME-VERSION.tqp: a gzip'd tar (libarchive) of the plugin folder, the plugins/lib modules its
+ * manifest lists in requires.lib (stored under lib/), MANIFEST.sha256 and, when signed,
+ * MANIFEST.sha256.sig (hex Ed25519 detached signature of MANIFEST.sha256). */
+
+/* Packs dir into out_file (NULL: ./NAME-VERSION.tqp), signed with key_file's secret key when
+ * key_file is not NULL. *written (may be NULL) gets the path written, malloc'd, caller frees. */
+tq_code tq_pkg_pack(const char *dir, const char *out_file, const char *key_file, char **written,
+                    tq_err *err);
+/* Writes a new Ed25519 key pair: key_file (secret, hex, mode 0600; never overwritten) and
+ * key_file.pub (public, hex: what installers trust). */
+tq_code tq_pkg_keygen(const char *key_file, tq_err *err);
+/* The folder of trusted public keys (*.pub): $TQHOST_TRUSTED_KEYS, else
+ * PLUGINS_DIR/../trusted-keys written into buf. Returns env's string or buf (not owned). */
+const char *tq_pkg_trusted_dir(const char *plugins_dir, char *buf, size_t n);
+
+typedef struct tq_pkg_install_opts {
+  int force;          /* allow a downgrade */
+  int allow_unsigned; /* accept a package without signature (a bad signature is still refused) */
+  int run_tests;      /* run the package's specs before installing */
+} tq_pkg_install_opts;
+
+typedef struct tq_pkg_result {
+  char name[128], version[64], old_version[64]; /* old_version "" on a first install */
+  char signer[256];                             /* the trusted key file's name, or "unsigned" */
+} tq_pkg_result;
+
+/* Checks file entirely in memory (entry types, paths, sizes, digests, signature, manifest name
+ * and version, downgrade), extracts into plugins_dir/.tqp-install-XXXXXX, loads the manifest
+ * against its schema, runs the specs if asked, then renames the lib modules and the plugin
+ * folder into place. On any error nothing is left in plugins_dir. */
+tq_code tq_pkg_install(const char *plugins_dir, const char *file, const tq_pkg_install_opts *o,
+                       tq_pkg_result *res, tq_err *err);
+/* Removes plugins_dir/NAME (its configuration stays in the library). */
+tq_code tq_pkg_remove(const char *plugins_dir, const char *name, tq_err *err);
+/* "bundled" or "package FILE.tqp" (from the .tqp-origin file install writes). Caller frees. */
+char *tq_pkg_origin(const tq_plugin *p);
+
 #endif

@@ -1,6 +1,7 @@
-/* cmd_plugin.c: `tqhost plugin list|check|configure|test|new`: the Operation plugins of the
- * plugins folder ($TQHOST_PLUGINS or ./plugins), their manifests, their configuration (secrets
- * masked in every output) and their busted specs. */
+/* cmd_plugin.c: `tqhost plugin list|check|configure|test|new|pack|keygen|install|remove`: the
+ * Operation plugins of the plugins folder ($TQHOST_PLUGINS or ./plugins), their manifests, their
+ * configuration (secrets masked in every output), their busted specs, skeletons and packages. */
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +23,9 @@ static cJSON *plugin_json(const tq_plugin *p, const tq_plugin_config *cfg) {
   cJSON_AddStringToObject(o, "name", p->name);
   cJSON_AddStringToObject(o, "label", p->label);
   cJSON_AddStringToObject(o, "version", p->version);
+  char *origin = tq_pkg_origin(p);
+  cJSON_AddStringToObject(o, "origin", origin ? origin : "bundled");
+  free(origin);
   cJSON *ops = cJSON_AddArrayToObject(o, "operations");
   for (size_t i = 0; i < p->n_ops; i++)
     cJSON_AddItemToArray(ops, cJSON_CreateString(p->ops[i].name));
@@ -41,14 +45,18 @@ static void plugin_line(const tq_plugin *p, const tq_plugin_config *cfg) {
   char conf[200] = "yes";
   if (cfg->n_missing)
     snprintf(conf, sizeof conf, "no (needs %s)", cfg->missing[0]);
-  printf("%-22s %-26s %-8s %-18s %s\n", p->name, p->label, p->version, ops, conf);
+  char *origin = tq_pkg_origin(p);
+  printf("%-22s %-26s %-8s %-18s %-28s %s\n", p->name, p->label, p->version, ops, conf,
+         origin ? origin : "bundled");
+  free(origin);
 }
 
 static int plugin_list(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help("usage: tqhost plugin list\n"
                     "Lists the plugins of $TQHOST_PLUGINS (default ./plugins): name, label,\n"
-                    "version, operations and whether every required config field is set.\n");
+                    "version, operations, whether every required config field is set, and the\n"
+                    "origin: bundled, or the package file it was installed from.\n");
   if (argc > 1)
     return cli_usage_error(c, "unexpected argument '%s'", argv[1]);
   tq_plugin **list = NULL;
@@ -62,7 +70,8 @@ static int plugin_list(cli *c, int argc, char **argv) {
   tq_lib *lib = lib_if_any(c);
   cJSON *arr = c->json ? cJSON_CreateArray() : NULL;
   if (!c->json)
-    printf("%-22s %-26s %-8s %-18s %s\n", "name", "label", "version", "operations", "configured");
+    printf("%-22s %-26s %-8s %-18s %-28s %s\n", "name", "label", "version", "operations",
+           "configured", "origin");
   int rc = EXIT_OK;
   for (size_t i = 0; i < n && rc == EXIT_OK; i++) {
     tq_plugin_config cfg;
@@ -369,6 +378,143 @@ static int plugin_new(cli *c, int argc, char **argv) {
   return EXIT_OK;
 }
 
+/* ---- packages ---------------------------------------------------------------------------------
+ */
+
+static int plugin_pack(cli *c, int argc, char **argv) {
+  if (cli_wants_help(argc, argv))
+    return cli_help("usage: tqhost plugin pack DIR [-o|--output FILE] [--sign KEYFILE]\n"
+                    "Writes NAME-VERSION.tqp (or FILE): DIR's files, the plugins/lib modules\n"
+                    "listed in the manifest's requires.lib, MANIFEST.sha256 and, with --sign,\n"
+                    "an Ed25519 signature of it made with KEYFILE (from plugin keygen).\n");
+  static const struct option opts[] = {
+      {"output", required_argument, NULL, 'o'}, {"sign", required_argument, NULL, 's'}, {0}};
+  const char *out = NULL, *key = NULL;
+  static char output_opt[] = "--output"; /* cli_getopt parses long options only */
+  for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+    if (strcmp(argv[i], "-o") == 0)
+      argv[i] = output_opt;
+  int ch;
+  while ((ch = cli_getopt(c, argc, argv, opts)) != -1) {
+    if (ch == 'o')
+      out = optarg;
+    else if (ch == 's')
+      key = optarg;
+    else
+      return EXIT_USAGE;
+  }
+  if (argc - optind != 1)
+    return cli_usage_error(c, "needs exactly one plugin folder");
+  char *written = NULL;
+  tq_err err;
+  if (tq_pkg_pack(argv[optind], out, key, &written, &err) != TQ_OK)
+    return cli_fail(c, &err);
+  if (c->json) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "file", written);
+    cJSON_AddBoolToObject(o, "signed", key != NULL);
+    free(written);
+    return cli_print_json(o);
+  }
+  printf("%s%s\n", written, key ? " (signed)" : "");
+  free(written);
+  return EXIT_OK;
+}
+
+static int plugin_keygen(cli *c, int argc, char **argv) {
+  if (cli_wants_help(argc, argv))
+    return cli_help(
+        "usage: tqhost plugin keygen FILE\n"
+        "Writes an Ed25519 key pair: FILE (secret, mode 0600, for plugin pack --sign)\n"
+        "and FILE.pub (public: copy it into the trusted keys folder of installers,\n"
+        "$TQHOST_TRUSTED_KEYS or PLUGINS/../trusted-keys). FILE is never overwritten.\n");
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
+  if (argc != 2)
+    return cli_usage_error(c, "needs exactly one key FILE");
+  tq_err err;
+  if (tq_pkg_keygen(argv[1], &err) != TQ_OK)
+    return cli_fail(c, &err);
+  if (c->json) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "secret", argv[1]);
+    char pub[4200];
+    snprintf(pub, sizeof pub, "%s.pub", argv[1]);
+    cJSON_AddStringToObject(o, "public", pub);
+    return cli_print_json(o);
+  }
+  printf("%s (secret) and %s.pub (public)\n", argv[1], argv[1]);
+  return EXIT_OK;
+}
+
+static int plugin_install(cli *c, int argc, char **argv) {
+  if (cli_wants_help(argc, argv))
+    return cli_help("usage: tqhost plugin install FILE [--force] [--allow-unsigned] [--test]\n"
+                    "Checks the package FILE before writing anything (regular files and folders\n"
+                    "only, no absolute or .. path, no link or device, size caps, SHA-256 digests,\n"
+                    "signature by a key of $TQHOST_TRUSTED_KEYS or PLUGINS/../trusted-keys, the\n"
+                    "manifest's schema), then installs it under $TQHOST_PLUGINS (default\n"
+                    "./plugins) atomically. The configuration, kept in the library, stays.\n"
+                    "  --force           install an older version over a newer one\n"
+                    "  --allow-unsigned  accept a package without signature\n"
+                    "  --test            run the package's specs first; refuse if they fail\n");
+  static const struct option opts[] = {{"force", no_argument, NULL, 'f'},
+                                       {"allow-unsigned", no_argument, NULL, 'u'},
+                                       {"test", no_argument, NULL, 't'},
+                                       {0}};
+  tq_pkg_install_opts o = {0};
+  int ch;
+  while ((ch = cli_getopt(c, argc, argv, opts)) != -1) {
+    if (ch == 'f')
+      o.force = 1;
+    else if (ch == 'u')
+      o.allow_unsigned = 1;
+    else if (ch == 't')
+      o.run_tests = 1;
+    else
+      return EXIT_USAGE;
+  }
+  if (argc - optind != 1)
+    return cli_usage_error(c, "needs exactly one package FILE");
+  tq_pkg_result r;
+  tq_err err;
+  if (tq_pkg_install(tq_plugin_dir(), argv[optind], &o, &r, &err) != TQ_OK)
+    return cli_fail(c, &err);
+  if (c->json) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "name", r.name);
+    cJSON_AddStringToObject(j, "version", r.version);
+    cJSON_AddItemToObject(
+        j, "previous", r.old_version[0] ? cJSON_CreateString(r.old_version) : cJSON_CreateNull());
+    cJSON_AddStringToObject(j, "signer", r.signer);
+    return cli_print_json(j);
+  }
+  printf("installed %s %s%s%s (%s)\n", r.name, r.version, r.old_version[0] ? " over " : "",
+         r.old_version, r.signer);
+  return EXIT_OK;
+}
+
+static int plugin_remove(cli *c, int argc, char **argv) {
+  if (cli_wants_help(argc, argv))
+    return cli_help("usage: tqhost plugin remove NAME\n"
+                    "Removes the plugin folder NAME from $TQHOST_PLUGINS. Its configuration\n"
+                    "stays in the library for a later install.\n");
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
+  if (argc != 2)
+    return cli_usage_error(c, "needs exactly one plugin NAME");
+  tq_err err;
+  if (tq_pkg_remove(tq_plugin_dir(), argv[1], &err) != TQ_OK)
+    return cli_fail(c, &err);
+  if (c->json) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "removed", argv[1]);
+    return cli_print_json(o);
+  }
+  printf("removed %s\n", argv[1]);
+  return EXIT_OK;
+}
+
 int cli_cmd_plugin(cli *c, int argc, char **argv) {
   static const cli_cmd cmds[] = {
       {"list", plugin_list, "the plugins, their operations and configuration state"},
@@ -376,6 +522,10 @@ int cli_cmd_plugin(cli *c, int argc, char **argv) {
       {"configure", plugin_configure, "set config fields (secrets encrypted)"},
       {"test", plugin_test, "run a plugin's busted specs"},
       {"new", plugin_new, "write a working plugin skeleton (manifest, script, spec, README)"},
+      {"pack", plugin_pack, "make NAME-VERSION.tqp from a plugin folder (optionally signed)"},
+      {"keygen", plugin_keygen, "make an Ed25519 key pair for signing packages"},
+      {"install", plugin_install, "check and install a .tqp package"},
+      {"remove", plugin_remove, "remove an installed plugin (its config stays)"},
       {NULL, NULL, NULL}};
   return cli_dispatch(c, "plugin", cmds, argc - 1, argv + 1);
 }
