@@ -110,8 +110,11 @@ static void check_script(const tq_plugin *p, tq_diags *d) {
   tq_err err;
   tq_plugin_config cfg;
   char *lib_dir = NULL;
+  tq_lua_kind *kinds = NULL;
   if (tq_plugin_config_load(NULL, p, NULL, 0, &cfg, &err) != TQ_OK ||
+      tq_plugin_config_kinds(p, &cfg, &kinds, &err) != TQ_OK ||
       asprintf(&lib_dir, "%s/../lib", p->dir) < 0) {
+    free(kinds);
     tq_diags_add(d, "%s: %s", p->manifest, err.msg);
     return;
   }
@@ -122,6 +125,7 @@ static void check_script(const tq_plugin *p, tq_diags *d) {
   so.lib_dir = lib_dir;
   so.config = cfg.config;
   so.n_config = cfg.n_config;
+  so.config_kinds = kinds;
   so.limits = p->limits;
   if (tq_lua_new(&lo, &rt, &err) != TQ_OK || tq_lua_load(rt, &so, &s, &err) != TQ_OK) {
     tq_diags_add(d, "%s", err.msg);
@@ -138,6 +142,7 @@ static void check_script(const tq_plugin *p, tq_diags *d) {
   tq_lua_script_free(s);
   tq_lua_free(rt);
   free(lib_dir);
+  free(kinds);
   tq_plugin_config_free(&cfg);
 }
 
