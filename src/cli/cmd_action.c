@@ -477,7 +477,7 @@ static int act_check(cli *c, int argc, char **argv) {
     return cli_usage_error(c, "needs exactly one action file");
   tq_diags d = {0};
   tq_err err;
-  if (tq_action_check(argv[1], &d, &err) != TQ_OK && d.n == 0)
+  if (tq_action_check(argv[1], NULL, &d, &err) != TQ_OK && d.n == 0)
     tq_diags_add(&d, "%s", err.msg);
   int rc = d.n ? EXIT_FAIL : EXIT_OK;
   if (c->json) {

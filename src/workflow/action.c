@@ -313,8 +313,8 @@ static void check_entries(tq_docload *m, const cJSON *root, const tq_action *a) 
   tq_plugin_config_free(&cfg);
 }
 
-static tq_code action_load(const char *path, int deep, tq_action **out, tq_diags *diags,
-                           tq_err *err) {
+static tq_code action_load(const char *path, const char *plugins_dir, int deep, tq_action **out,
+                           tq_diags *diags, tq_err *err) {
   tq_diags local = {0};
   tq_diags *d = diags ? diags : &local;
   size_t first = d->n;
@@ -322,7 +322,7 @@ static tq_code action_load(const char *path, int deep, tq_action **out, tq_diags
   tq_action *a = calloc(1, sizeof *a);
   tq_code rc;
   if (a == NULL || (a->path = tq_strdup(path)) == NULL ||
-      (a->plugins_dir = tq_strdup(tq_plugin_dir())) == NULL) {
+      (a->plugins_dir = tq_strdup(plugins_dir ? plugins_dir : tq_plugin_dir())) == NULL) {
     rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", path);
     goto fail;
   }
@@ -359,12 +359,12 @@ fail:
 }
 
 tq_code tq_action_load(const char *path, tq_action **out, tq_diags *diags, tq_err *err) {
-  return action_load(path, 0, out, diags, err);
+  return action_load(path, NULL, 0, out, diags, err);
 }
 
-tq_code tq_action_check(const char *path, tq_diags *diags, tq_err *err) {
+tq_code tq_action_check(const char *path, const char *plugins_dir, tq_diags *diags, tq_err *err) {
   tq_action *a = NULL;
-  tq_code rc = action_load(path, 1, &a, diags, err);
+  tq_code rc = action_load(path, plugins_dir, 1, &a, diags, err);
   tq_action_free(a);
   return rc;
 }

@@ -2,7 +2,8 @@
 # kitcfg_test.sh: `tqhost action check FILE` on the bundled actions (pass) and on one fault
 # each (missing entry, an indicator type the plugin's operation does not accept, a setting of
 # the wrong type): exit 1, the error names the file, line:col and what; and typed config at
-# run time: a stored value that no longer parses fails `op run` naming the field and type.
+# run time: a stored value that no longer parses fails `op run` naming the field and type;
+# `plugin check DIR` checks DIR/actions/*.yaml the same way.
 # Usage: kitcfg_test.sh TQHOST SOURCE_DIR
 set -u
 TQ=${1:?usage: kitcfg_test.sh TQHOST SOURCE_DIR}
@@ -46,6 +47,17 @@ out=$("$TQ" action check "$T/none.yaml" 2>&1)
 [[ $? == 1 && $out == *none.yaml* ]] && ok "a missing file fails naming it" || bad "missing file: $out"
 "$TQ" action check --nope >/dev/null 2>&1
 [[ $? == 2 ]] && ok "unknown option exits 2" || bad "unknown option"
+
+# plugin check DIR: DIR/actions/*.yaml checked too, the plugin looked up beside DIR
+mkdir -p "$T/pl" && cp -r "$SRC/plugins/rst-ioc-lookup" "$SRC/plugins/lib" "$T/pl/"
+mkdir -p "$T/pl/rst-ioc-lookup/actions" && cp "$SRC/actions/$A" "$T/pl/rst-ioc-lookup/actions/"
+out=$("$TQ" plugin check "$T/pl/rst-ioc-lookup" 2>&1)
+[[ $? == 0 && $out == *"1 operation, 1 action file"* ]] && ok "plugin check: a good action file passes" ||
+  bad "plugin check good: $out"
+sed -i 's/^entry: .*/entry: nosuch/' "$T/pl/rst-ioc-lookup/actions/$A"
+out=$("$TQ" plugin check "$T/pl/rst-ioc-lookup" 2>&1)
+[[ $? == 1 && $out == *"actions/$A:15:8: entry: "*"does not return an entry 'nosuch'"* ]] &&
+  ok "plugin check: a faulty action file fails naming file:line:col" || bad "plugin check bad: $out"
 
 # typed config at configure and at run time
 export TQHOST_DB="$T/lib.db"
