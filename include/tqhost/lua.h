@@ -56,6 +56,15 @@ size_t tq_lua_memory(const tq_lua *rt);
 
 /* ---- scripts ------------------------------------------------------------------------------ */
 
+/* How a ctx.config value is given to scripts (its manifest field's type). */
+typedef enum tq_lua_kind {
+  TQ_LUA_TEXT = 0, /* a string */
+  TQ_LUA_INTEGER,  /* a Lua integer */
+  TQ_LUA_NUMBER,   /* a Lua float */
+  TQ_LUA_BOOLEAN,  /* "true" / "false" -> a boolean */
+  TQ_LUA_LIST      /* "a,b,c" -> a frozen array of strings */
+} tq_lua_kind;
+
 typedef struct tq_lua_kv {
   const char *key;
   const char *value;
@@ -77,7 +86,10 @@ typedef struct tq_lua_script_opts {
                                 except in replay mode */
   const tq_lua_kv *config;   /* ctx.config: plain (non-secret) fields */
   size_t n_config;
-  const tq_lua_kv *secrets; /* ctx.secret(key): the plugin's own secrets only */
+  const tq_lua_kind *config_kinds; /* borrowed: n_config kinds, one per config entry; NULL: all
+                                      text. A value that does not parse as its kind fails the
+                                      load (TQ_EINVAL naming the key and the type) */
+  const tq_lua_kv *secrets;        /* ctx.secret(key): the plugin's own secrets only */
   size_t n_secrets;
   tq_lua_limits limits;
   int outcome_only;    /* 1: ctx:show (and a table an entry returns) keeps only its "found"

@@ -91,9 +91,15 @@ typedef enum tq_field_type {
   TQ_FIELD_INTEGER,
   TQ_FIELD_BOOLEAN,
   TQ_FIELD_SELECT,
-  TQ_FIELD_PASSWORD /* a secret: encrypted at rest, masked everywhere */
+  TQ_FIELD_PASSWORD, /* a secret: encrypted at rest, masked everywhere */
+  TQ_FIELD_NUMBER,   /* a decimal number (a Lua float in ctx.config) */
+  TQ_FIELD_LIST      /* comma-separated strings (a Lua array in ctx.config) */
 } tq_field_type;
 const char *tq_field_type_name(tq_field_type t);
+/* The type named name (as in manifests), or -1. */
+int tq_field_type_parse(const char *name);
+/* How a value of type t reaches ctx.config. */
+tq_lua_kind tq_field_kind(tq_field_type t);
 
 typedef struct tq_plugin_field {
   char *key;
@@ -247,7 +253,14 @@ typedef struct tq_plugin_config {
   size_t n_secrets;
   char **missing; /* required fields without a value (keys) */
   size_t n_missing;
+  const tq_plugin_field *own_fields; /* borrowed: an action's own fields, which type its keys
+                                        before the plugin's; NULL: the plugin's only */
+  size_t n_own_fields;
 } tq_plugin_config;
+/* The kind (ctx.config type) of each of c's config entries, from its field (own_fields, then
+ * p's; text for a key of neither). *out (n_config entries) is freed by the caller. */
+tq_code tq_plugin_config_kinds(const tq_plugin *p, const tq_plugin_config *c, tq_lua_kind **out,
+                               tq_err *err);
 tq_code tq_plugin_config_load(tq_lib *lib, const tq_plugin *p, const char *key_path,
                               int want_secrets, tq_plugin_config *out, tq_err *err);
 void tq_plugin_config_free(tq_plugin_config *c);

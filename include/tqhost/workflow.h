@@ -42,6 +42,12 @@ tq_code tq_action_find(const char *actions_dir, const char *name, tq_action **ou
  * schema violation and semantic error is added to diags (may be NULL) as
  * "file:line:col: path: what"; the first one is also in err. */
 tq_code tq_action_load(const char *path, tq_action **out, tq_diags *diags, tq_err *err);
+/* tq_action_load and what a run would find only when it starts: the script returns entry
+ * (and batch_entry), input.indicator_types are ones the plugin's operation of the same entry
+ * (else any of its operations) accepts, a setting that is a plugin field has its type.
+ * Errors go to diags as for tq_action_load ("file:line:col: path: what"). The plugin is
+ * looked up in plugins_dir (NULL: tq_plugin_dir()). */
+tq_code tq_action_check(const char *path, const char *plugins_dir, tq_diags *diags, tq_err *err);
 void tq_action_free(tq_action *a);
 const char *tq_action_name(const tq_action *a);
 const char *tq_action_label(const tq_action *a);

@@ -463,9 +463,45 @@ static int act_runs(cli *c, int argc, char **argv) {
   return arr ? cli_print_json(arr) : EXIT_OK;
 }
 
+static int act_check(cli *c, int argc, char **argv) {
+  if (cli_wants_help(argc, argv))
+    return cli_help("usage: tqhost action check FILE\n"
+                    "Validates the action file FILE against schemas/action.schema.json and its\n"
+                    "plugin: the script returns the entry (and input.batch_entry), every\n"
+                    "input.indicator_types is one the plugin's operation accepts, a setting\n"
+                    "that is a plugin config field has the field's type. Prints OK, or every\n"
+                    "error as FILE:LINE:COLUMN: FIELD: WHAT (exit status 1).\n");
+  if (cli_no_options(c, argc, argv))
+    return EXIT_USAGE;
+  if (argc != 2)
+    return cli_usage_error(c, "needs exactly one action file");
+  tq_diags d = {0};
+  tq_err err;
+  if (tq_action_check(argv[1], NULL, &d, &err) != TQ_OK && d.n == 0)
+    tq_diags_add(&d, "%s", err.msg);
+  int rc = d.n ? EXIT_FAIL : EXIT_OK;
+  if (c->json) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", d.n == 0);
+    cJSON *errs = cJSON_AddArrayToObject(o, "errors");
+    for (size_t i = 0; i < d.n; i++)
+      cJSON_AddItemToArray(errs, cJSON_CreateString(d.msgs[i]));
+    cli_print_json(o);
+  } else if (d.n == 0) {
+    printf("OK %s\n", argv[1]);
+  } else {
+    for (size_t i = 0; i < d.n; i++)
+      fprintf(stderr, "%s\n", d.msgs[i]);
+    fprintf(stderr, "%s: %zu error%s\n", c->prog, d.n, d.n == 1 ? "" : "s");
+  }
+  tq_diags_free(&d);
+  return rc;
+}
+
 int cli_cmd_action(cli *c, int argc, char **argv) {
   static const cli_cmd cmds[] = {
       {"list", act_list, "the actions of the actions folder"},
+      {"check", act_check, "validate an action file against its plugin"},
       {"run", act_run, "run an action over a collection or values"},
       {"runs", act_runs, "the history of runs (one run in detail with RUN_ID)"},
       {"resume", act_resume, "continue an interrupted or killed run"},

@@ -1,6 +1,7 @@
 /* cmd_plugin.c: `tqhost plugin list|check|configure|test|new|pack|keygen|install|remove`: the
  * Operation plugins of the plugins folder ($TQHOST_PLUGINS or ./plugins), their manifests, their
  * configuration (secrets masked in every output), their busted specs, skeletons and packages. */
+#include <dirent.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "cli_int.h"
 #include "tqhost/plugin.h"
+#include "tqhost/workflow.h"
 
 /* The library if its file exists, quietly NULL otherwise: listing plugins needs no library. */
 static tq_lib *lib_if_any(cli *c) {
@@ -119,8 +121,11 @@ static void check_script(const tq_plugin *p, tq_diags *d) {
   tq_err err;
   tq_plugin_config cfg;
   char *lib_dir = NULL;
+  tq_lua_kind *kinds = NULL;
   if (tq_plugin_config_load(NULL, p, NULL, 0, &cfg, &err) != TQ_OK ||
+      tq_plugin_config_kinds(p, &cfg, &kinds, &err) != TQ_OK ||
       asprintf(&lib_dir, "%s/../lib", p->dir) < 0) {
+    free(kinds);
     tq_diags_add(d, "%s: %s", p->manifest, err.msg);
     return;
   }
@@ -131,6 +136,7 @@ static void check_script(const tq_plugin *p, tq_diags *d) {
   so.lib_dir = lib_dir;
   so.config = cfg.config;
   so.n_config = cfg.n_config;
+  so.config_kinds = kinds;
   so.limits = p->limits;
   if (tq_lua_new(&lo, &rt, &err) != TQ_OK || tq_lua_load(rt, &so, &s, &err) != TQ_OK) {
     tq_diags_add(d, "%s", err.msg);
@@ -147,14 +153,44 @@ static void check_script(const tq_plugin *p, tq_diags *d) {
   tq_lua_script_free(s);
   tq_lua_free(rt);
   free(lib_dir);
+  free(kinds);
   tq_plugin_config_free(&cfg);
+}
+
+/* tq_action_check on every DIR/actions/ *.yaml, the plugin looked up beside DIR. Returns how
+ * many files were checked. */
+static size_t check_actions(const char *dir, tq_diags *d) {
+  char sub[4200], parent[4200];
+  snprintf(sub, sizeof sub, "%s/actions", dir);
+  snprintf(parent, sizeof parent, "%s/..", dir);
+  DIR *dh = opendir(sub);
+  size_t n = 0;
+  if (dh == NULL)
+    return 0;
+  struct dirent *e;
+  while ((e = readdir(dh)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0)
+      continue;
+    char path[8400];
+    tq_err err;
+    snprintf(path, sizeof path, "%s/%s", sub, e->d_name);
+    size_t before = d->n;
+    if (tq_action_check(path, parent, d, &err) != TQ_OK && d->n == before)
+      tq_diags_add(d, "%s", err.msg);
+    n++;
+  }
+  closedir(dh);
+  return n;
 }
 
 static int plugin_check(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help("usage: tqhost plugin check DIR\n"
                     "Validates DIR/manifest.yaml against schemas/operation.schema.json, compiles\n"
-                    "the script and checks that every operation's entry exists. Prints OK, or\n"
+                    "the script and checks that every operation's entry exists, then checks\n"
+                    "every action file DIR/actions/*.yaml as `tqhost action check` does (its\n"
+                    "plugin looked up in DIR's parent folder). Prints OK, or\n"
                     "every error as FILE:LINE:COLUMN: FIELD: WHAT (exit status 1).\n");
   if (cli_no_options(c, argc, argv))
     return EXIT_USAGE;
@@ -163,10 +199,13 @@ static int plugin_check(cli *c, int argc, char **argv) {
   tq_diags d = {0};
   tq_plugin *p = NULL;
   tq_err err;
-  if (tq_plugin_load(argv[1], &p, &d, &err) == TQ_OK)
+  size_t n_actions = 0;
+  if (tq_plugin_load(argv[1], &p, &d, &err) == TQ_OK) {
     check_script(p, &d);
-  else if (d.n == 0)
+    n_actions = check_actions(argv[1], &d);
+  } else if (d.n == 0) {
     tq_diags_add(&d, "%s", err.msg);
+  }
   int rc = d.n ? EXIT_FAIL : EXIT_OK;
   if (c->json) {
     cJSON *o = cJSON_CreateObject();
@@ -176,7 +215,8 @@ static int plugin_check(cli *c, int argc, char **argv) {
       cJSON_AddItemToArray(errs, cJSON_CreateString(d.msgs[i]));
     cli_print_json(o);
   } else if (d.n == 0) {
-    printf("OK %s %s: %zu operation%s\n", p->name, p->version, p->n_ops, p->n_ops == 1 ? "" : "s");
+    printf("OK %s %s: %zu operation%s, %zu action file%s\n", p->name, p->version, p->n_ops,
+           p->n_ops == 1 ? "" : "s", n_actions, n_actions == 1 ? "" : "s");
   } else {
     for (size_t i = 0; i < d.n; i++)
       fprintf(stderr, "%s\n", d.msgs[i]);

@@ -984,8 +984,43 @@ static tq_code script_copy_opts(tq_lua_script *s, const tq_lua_script_opts *o, t
   return TQ_OK;
 }
 
-/* Pushes the config as a frozen table of strings. Secret keys are left out even if the
- * caller passed them in config too. [-0, +1] */
+/* Pushes one config value as its kind says, or raises naming the key and the type. */
+static void push_config_value(lua_State *L, const tq_lua_kv *kv, tq_lua_kind kind) {
+  const char *v = kv->value;
+  switch (kind) {
+  case TQ_LUA_INTEGER:
+  case TQ_LUA_NUMBER:
+    if (lua_stringtonumber(L, v) == 0 || (kind == TQ_LUA_INTEGER && !lua_isinteger(L, -1)))
+      luaL_error(L, "ctx.config.%s: '%s' is not %s", kv->key, v,
+                 kind == TQ_LUA_INTEGER ? "an integer" : "a number");
+    if (kind == TQ_LUA_NUMBER)
+      lua_pushnumber(L, lua_tonumber(L, -1)), lua_remove(L, -2);
+    return;
+  case TQ_LUA_BOOLEAN:
+    if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+      luaL_error(L, "ctx.config.%s: '%s' is not a boolean", kv->key, v);
+    lua_pushboolean(L, strcmp(v, "true") == 0);
+    return;
+  case TQ_LUA_LIST: {
+    lua_newtable(L);
+    lua_Integer i = 0;
+    for (const char *p = v; *p;) {
+      size_t len = strcspn(p, ",");
+      lua_pushlstring(L, p, len);
+      lua_rawseti(L, -2, ++i);
+      p += len + (p[len] == ',');
+    }
+    freeze_table(L, -1, "ctx.config list");
+    lua_remove(L, -2);
+    return;
+  }
+  case TQ_LUA_TEXT: break;
+  }
+  lua_pushstring(L, v);
+}
+
+/* Pushes the config as a frozen table of values typed by their kind. Secret keys are left out
+ * even if the caller passed them in config too. [-0, +1] */
 static int push_config(lua_State *L) {
   const tq_lua_script_opts *o = lua_touserdata(L, 1);
   lua_newtable(L);
@@ -995,7 +1030,7 @@ static int push_config(lua_State *L) {
       secret |= strcmp(o->secrets[j].key, o->config[i].key) == 0;
     if (secret || o->config[i].value == NULL)
       continue;
-    lua_pushstring(L, o->config[i].value);
+    push_config_value(L, &o->config[i], o->config_kinds ? o->config_kinds[i] : TQ_LUA_TEXT);
     lua_setfield(L, -2, o->config[i].key);
   }
   freeze_table(L, -1, "ctx.config");
@@ -1051,9 +1086,13 @@ static tq_code script_compile(tq_lua *rt, tq_lua_script *s, const tq_lua_script_
   }
   lua_pushcfunction(L, push_config);
   lua_pushlightuserdata(L, (void *)o);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+  if ((st = lua_pcall(L, 1, 1, 0)) != LUA_OK) {
+    if (st == LUA_ERRMEM)
+      rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory building ctx.config", s->path);
+    else
+      rc = tq_err_set(err, TQ_EINVAL, "%s: %s", s->path, lua_tostring(L, -1));
     lua_pop(L, 1);
-    return tq_err_set(err, TQ_ENOMEM, "%s: out of memory building ctx.config", s->path);
+    return rc;
   }
   lua_pushvalue(L, -1);
   s->config_ref = luaL_ref(L, LUA_REGISTRYINDEX);

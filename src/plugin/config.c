@@ -1,9 +1,11 @@
 /* config.c: a plugin's configuration: values checked against the manifest's field types,
  * stored in the library's settings (scope "plugin:NAME"), password fields sealed with
  * libsodium's crypto_secretbox under a key file kept next to the library (mode 0600). */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,14 +64,63 @@ static tq_code check_select(const tq_plugin_field *f, const char *v, tq_err *err
   return tq_err_set(err, TQ_EINVAL, "%s: '%s' is not one of: %s", f->key, v, list);
 }
 
+static tq_code check_integer(const tq_plugin_field *f, const char *v, tq_err *err) {
+  long long n;
+  tq_err e;
+  if (tq_parse_int(v, LLONG_MIN, LLONG_MAX, &n, f->key, &e) != TQ_OK)
+    return tq_err_set(err, TQ_EINVAL, "%s: '%s' is not an integer", f->key, v);
+  return TQ_OK;
+}
+
+static tq_code check_number(const tq_plugin_field *f, const char *v, tq_err *err) {
+  char *end = NULL;
+  errno = 0;
+  double d = strtod(v, &end);
+  if (*v == '\0' || isspace((unsigned char)*v) || *end != '\0' || errno == ERANGE || !isfinite(d) ||
+      strpbrk(v, "xXnN")) /* no hex, inf or nan */
+    return tq_err_set(err, TQ_EINVAL, "%s: '%s' is not a number", f->key, v);
+  return TQ_OK;
+}
+
+/* A list: comma-separated items, each trimmed and not empty; *out is "a,b,c". */
+static tq_code check_list(const tq_plugin_field *f, const char *v, char **out, tq_err *err) {
+  char *norm = malloc(strlen(v) + 1), *w = norm;
+  if (norm == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "%s: out of memory", f->key);
+  for (const char *p = v;;) {
+    size_t len = strcspn(p, ",");
+    const char *a = p, *b = p + len;
+    while (a < b && isspace((unsigned char)*a))
+      a++;
+    while (b > a && isspace((unsigned char)b[-1]))
+      b--;
+    if (a == b) {
+      free(norm);
+      return tq_err_set(err, TQ_EINVAL,
+                        "%s: '%s' is not a list (comma-separated items, none empty)", f->key, v);
+    }
+    if (w != norm)
+      *w++ = ',';
+    memcpy(w, a, (size_t)(b - a));
+    w += b - a;
+    if (p[len] == '\0')
+      break;
+    p += len + 1;
+  }
+  *w = '\0';
+  *out = norm;
+  return TQ_OK;
+}
+
 tq_code tq_plugin_field_check(const tq_plugin_field *f, const char *value, char **norm,
                               tq_err *err) {
   const char *out = value;
-  long long n;
   tq_code rc = TQ_OK;
   switch (f->type) {
   case TQ_FIELD_URL: rc = check_url(f, value, err); break;
-  case TQ_FIELD_INTEGER: rc = tq_parse_int(value, LLONG_MIN, LLONG_MAX, &n, f->key, err); break;
+  case TQ_FIELD_INTEGER: rc = check_integer(f, value, err); break;
+  case TQ_FIELD_NUMBER: rc = check_number(f, value, err); break;
+  case TQ_FIELD_LIST: return check_list(f, value, norm, err);
   case TQ_FIELD_BOOLEAN: rc = check_bool(f, value, &out, err); break;
   case TQ_FIELD_SELECT: rc = check_select(f, value, err); break;
   case TQ_FIELD_PASSWORD:
@@ -292,7 +343,16 @@ static tq_code field_value(tq_lib *lib, const tq_plugin *p, const tq_plugin_fiel
   if (rc != TQ_OK)
     return rc;
   if (!secret) {
-    *out = v;
+    /* a value stored before its field's type changed: refused here, never a silent string */
+    char *norm = NULL;
+    rc = tq_plugin_field_check(f, v, &norm, err);
+    free(v);
+    if (rc != TQ_OK)
+      return tq_err_prefix(err,
+                           "plugin %s: stored config field %s is not a valid %s (store it "
+                           "again with `tqhost plugin configure %s %s=...`): ",
+                           p->name, f->key, tq_field_type_name(f->type), p->name, f->key);
+    *out = norm;
     return TQ_OK;
   }
   if (want_secrets)
@@ -352,6 +412,23 @@ void tq_plugin_config_free(tq_plugin_config *c) {
     free(c->missing[i]);
   free(c->missing);
   memset(c, 0, sizeof *c);
+}
+
+tq_code tq_plugin_config_kinds(const tq_plugin *p, const tq_plugin_config *c, tq_lua_kind **out,
+                               tq_err *err) {
+  *out = calloc(c->n_config ? c->n_config : 1, sizeof **out);
+  if (*out == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "config: out of memory");
+  for (size_t i = 0; i < c->n_config; i++) {
+    const tq_plugin_field *f = NULL;
+    for (size_t k = 0; k < c->n_own_fields && f == NULL; k++)
+      if (c->own_fields[k].key && strcmp(c->own_fields[k].key, c->config[i].key) == 0)
+        f = &c->own_fields[k];
+    if (f == NULL)
+      f = tq_plugin_field_find(p, c->config[i].key);
+    (*out)[i] = f ? tq_field_kind(f->type) : TQ_LUA_TEXT;
+  }
+  return TQ_OK;
 }
 
 const char *tq_plugin_config_get(const tq_plugin_config *c, const char *key) {

@@ -112,13 +112,12 @@ int64_t tq_docload_duration(tq_docload *m, const cJSON *obj, const char *key, co
 }
 
 static void load_field(tq_docload *m, const cJSON *j, tq_plugin_field *f, const char *path) {
-  static const char *const names[] = {"string", "url", "integer", "boolean", "select", "password"};
   f->key = tq_docload_str(m, j, "key");
   f->label = tq_docload_str(m, j, "label");
   const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
-  for (size_t i = 0; cJSON_IsString(t) && i < sizeof names / sizeof names[0]; i++)
-    if (strcmp(names[i], t->valuestring) == 0)
-      f->type = (tq_field_type)i;
+  int ti = cJSON_IsString(t) ? tq_field_type_parse(t->valuestring) : -1;
+  if (ti >= 0)
+    f->type = (tq_field_type)ti;
   f->required = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "required"));
   f->options = tq_docload_list(m, cJSON_GetObjectItemCaseSensitive(j, "options"), &f->n_options);
   const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "default");

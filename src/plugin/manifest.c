@@ -204,7 +204,26 @@ int tq_plugin_op_accepts(const tq_plugin_op *op, const char *object_type,
   return 0;
 }
 
+static const char *const field_names[] = {"string", "url",      "integer", "boolean",
+                                          "select", "password", "number",  "list"};
+
 const char *tq_field_type_name(tq_field_type t) {
-  static const char *const names[] = {"string", "url", "integer", "boolean", "select", "password"};
-  return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
+  return (unsigned)t < sizeof field_names / sizeof field_names[0] ? field_names[t] : "?";
+}
+
+int tq_field_type_parse(const char *name) {
+  for (size_t i = 0; name && i < sizeof field_names / sizeof field_names[0]; i++)
+    if (strcmp(field_names[i], name) == 0)
+      return (int)i;
+  return -1;
+}
+
+tq_lua_kind tq_field_kind(tq_field_type t) {
+  switch (t) {
+  case TQ_FIELD_INTEGER: return TQ_LUA_INTEGER;
+  case TQ_FIELD_NUMBER: return TQ_LUA_NUMBER;
+  case TQ_FIELD_BOOLEAN: return TQ_LUA_BOOLEAN;
+  case TQ_FIELD_LIST: return TQ_LUA_LIST;
+  default: return TQ_LUA_TEXT;
+  }
 }

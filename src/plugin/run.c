@@ -175,6 +175,12 @@ static tq_code run_in(tq_lua *rt, const tq_op_request *rq, const tq_lua_limits *
   so.provider = prov;
   so.config = rq->cfg->config;
   so.n_config = rq->cfg->n_config;
+  tq_lua_kind *kinds = NULL;
+  if (tq_plugin_config_kinds(rq->plugin, rq->cfg, &kinds, err) != TQ_OK) {
+    free(lib_dir);
+    return TQ_ENOMEM;
+  }
+  so.config_kinds = kinds;
   so.secrets = rq->cfg->secrets;
   so.n_secrets = rq->cfg->n_secrets;
   so.limits = *limits;
@@ -183,6 +189,7 @@ static tq_code run_in(tq_lua *rt, const tq_op_request *rq, const tq_lua_limits *
   tq_code rc =
       lib_dir ? tq_lua_load(rt, &so, &script, err) : tq_err_set(err, TQ_ENOMEM, "out of memory");
   free(lib_dir);
+  free(kinds);
   if (rc != TQ_OK)
     return rc;
   if (!tq_lua_script_has_entry(script, rq->op->entry)) {

@@ -204,11 +204,18 @@ tq_code tq_plugin_script_load(tq_lua *rt, tq_net *net, const tq_plugin *p,
   so.provider = prov;
   so.config = cfg->config;
   so.n_config = cfg->n_config;
+  tq_lua_kind *kinds = NULL;
+  if ((rc = tq_plugin_config_kinds(p, cfg, &kinds, err)) != TQ_OK) {
+    free(lib_dir);
+    return rc;
+  }
+  so.config_kinds = kinds;
   so.secrets = cfg->secrets;
   so.n_secrets = cfg->n_secrets;
   so.limits = limits;
   rc = tq_lua_load(rt, &so, out, err);
   free(lib_dir);
+  free(kinds);
   return rc;
 }
 

@@ -268,6 +268,23 @@ static void apply_defaults(lua_State *L, const tq_plugin *p, spec_in *in) {
   }
 }
 
+/* The spec's typed config (integer, number, boolean, list) checked and normalised as `plugin
+ * configure` does ("yes" -> "true"), so that ctx.config has the manifest's types; a value of
+ * the wrong type raises naming it. */
+static void normalize_config(lua_State *L, const tq_plugin *p, spec_in *in) {
+  for (size_t i = 0; i < in->n_config; i++) {
+    const tq_plugin_field *f = tq_plugin_field_find(p, in->config[i].key);
+    char *norm = NULL;
+    tq_err e;
+    if (f == NULL || tq_field_kind(f->type) == TQ_LUA_TEXT)
+      continue; /* strings, urls and selects reach the script as given: specs test its checks */
+    if (tq_plugin_field_check(f, in->config[i].value, &norm, &e) != TQ_OK)
+      luaL_error(L, "T.run: config %s", e.msg);
+    free((char *)in->config[i].value);
+    in->config[i].value = norm;
+  }
+}
+
 /* Reads the spec table (argument 3), runs and pushes the result table, or raises. Called
  * under lua_pcall by t_run so that spec_in is freed on every path. */
 static int t_run_body(lua_State *L) {
@@ -285,6 +302,7 @@ static int t_run_body(lua_State *L) {
   read_kv(L, 3, "secrets", &in->secrets, &in->n_secrets);
   read_object(L, 3, &in->obj);
   apply_defaults(L, p, in);
+  normalize_config(L, p, in);
   tq_plugin_config cfg = {.config = in->config,
                           .n_config = in->n_config,
                           .secrets = in->secrets,

@@ -211,7 +211,110 @@ static void load_doc(tq_docload *m, const cJSON *root, tq_action *a) {
     tq_docload_limits(m, get(root, "limits"), &a->limits);
 }
 
-tq_code tq_action_load(const char *path, tq_action **out, tq_diags *diags, tq_err *err) {
+/* ---- action check: what a run would find only when it starts -------------------------------- */
+
+/* The plugin operation the action stands for: the one with the same entry, else NULL (any). */
+static const tq_plugin_op *op_of(const tq_action *a) {
+  for (size_t i = 0; a->entry && i < a->plugin->n_ops; i++)
+    if (strcmp(a->plugin->ops[i].entry, a->entry) == 0)
+      return &a->plugin->ops[i];
+  return NULL;
+}
+
+/* Every indicator type of input must be one the plugin's operation accepts. */
+static void check_itypes(tq_docload *m, const cJSON *root, const tq_action *a) {
+  const tq_plugin_op *op = op_of(a);
+  const cJSON *arr = get(get(root, "input"), "indicator_types");
+  for (size_t i = 0; i < a->n_itypes; i++) {
+    int ok = 0;
+    char accepted[600] = "";
+    for (size_t k = 0; k < a->plugin->n_ops && !ok; k++) {
+      const tq_plugin_op *o = &a->plugin->ops[k];
+      if (op && o != op)
+        continue;
+      ok = tq_plugin_op_accepts(o, "indicator", a->itypes[i]);
+      for (size_t t = 0; t < o->n_indicator_types; t++) {
+        size_t len = strlen(accepted);
+        snprintf(accepted + len, sizeof accepted - len, "%s%s", len ? ", " : "",
+                 o->indicator_types[t]);
+      }
+    }
+    if (ok)
+      continue;
+    char path[64];
+    snprintf(path, sizeof path, "input.indicator_types[%zu]", i);
+    tq_docload_error(m, cJSON_GetArrayItem(arr, (int)i), path,
+                     "'%s' is not an indicator type plugin %s's operation%s%s accepts (%s)",
+                     a->itypes[i], a->plugin_name, op ? " " : "s", op ? op->name : "",
+                     *accepted ? accepted : "no indicators");
+  }
+}
+
+/* A setting of the action that is a field of the plugin has the plugin's type. */
+static void check_setting_types(tq_docload *m, const cJSON *root, const tq_action *a) {
+  const cJSON *arr = get(root, "config");
+  for (size_t i = 0; i < a->n_fields; i++) {
+    const tq_plugin_field *f = &a->fields[i];
+    const tq_plugin_field *pf = f->key ? tq_plugin_field_find(a->plugin, f->key) : NULL;
+    if (pf == NULL || pf->type == f->type)
+      continue;
+    char path[64];
+    snprintf(path, sizeof path, "config[%zu].type", i);
+    tq_docload_error(m, get(cJSON_GetArrayItem(arr, (int)i), "type"), path,
+                     "%s is %s here but %s in plugin %s's config (the plugin's script reads it "
+                     "as %s)",
+                     f->key, tq_field_type_name(f->type), tq_field_type_name(pf->type),
+                     a->plugin_name, tq_field_type_name(pf->type));
+  }
+}
+
+/* Compiles the action's script (its top level runs once, no network) and checks that it
+ * returns entry and batch_entry. */
+static void check_entries(tq_docload *m, const cJSON *root, const tq_action *a) {
+  tq_lua *rt = NULL;
+  tq_lua_script *s = NULL;
+  tq_lua_opts lo;
+  tq_lua_opts_init(&lo);
+  tq_err e;
+  tq_plugin_config cfg;
+  tq_lua_kind *kinds = NULL;
+  char lib_dir[4200];
+  snprintf(lib_dir, sizeof lib_dir, "%s/lib", a->plugins_dir);
+  if (tq_plugin_config_load(NULL, a->plugin, NULL, 0, &cfg, &e) != TQ_OK) {
+    tq_docload_error(m, get(root, "plugin"), "plugin", "%s", e.msg);
+    return;
+  }
+  tq_lua_script_opts so;
+  tq_lua_script_opts_init(&so);
+  so.name = a->plugin_name;
+  so.path = a->script;
+  so.lib_dir = lib_dir;
+  so.config = cfg.config;
+  so.n_config = cfg.n_config;
+  so.limits = a->limits;
+  if (tq_plugin_config_kinds(a->plugin, &cfg, &kinds, &e) != TQ_OK ||
+      (so.config_kinds = kinds, tq_lua_new(&lo, &rt, &e)) != TQ_OK ||
+      tq_lua_load(rt, &so, &s, &e) != TQ_OK) {
+    tq_docload_error(m, get(root, "script") ? get(root, "script") : get(root, "plugin"),
+                     get(root, "script") ? "script" : "plugin", "%s", e.msg);
+  } else {
+    const char *names[] = {a->entry, a->batch_entry};
+    for (size_t i = 0; i < 2; i++) {
+      if (names[i] == NULL || tq_lua_script_has_entry(s, names[i]))
+        continue;
+      const cJSON *node = i == 0 ? get(root, "entry") : get(get(root, "input"), "batch_entry");
+      tq_docload_error(m, node, i == 0 ? "entry" : "input.batch_entry",
+                       "%s does not return an entry '%s'", a->script, names[i]);
+    }
+  }
+  tq_lua_script_free(s);
+  tq_lua_free(rt);
+  free(kinds);
+  tq_plugin_config_free(&cfg);
+}
+
+static tq_code action_load(const char *path, const char *plugins_dir, int deep, tq_action **out,
+                           tq_diags *diags, tq_err *err) {
   tq_diags local = {0};
   tq_diags *d = diags ? diags : &local;
   size_t first = d->n;
@@ -219,7 +322,7 @@ tq_code tq_action_load(const char *path, tq_action **out, tq_diags *diags, tq_er
   tq_action *a = calloc(1, sizeof *a);
   tq_code rc;
   if (a == NULL || (a->path = tq_strdup(path)) == NULL ||
-      (a->plugins_dir = tq_strdup(tq_plugin_dir())) == NULL) {
+      (a->plugins_dir = tq_strdup(plugins_dir ? plugins_dir : tq_plugin_dir())) == NULL) {
     rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", path);
     goto fail;
   }
@@ -233,6 +336,11 @@ tq_code tq_action_load(const char *path, tq_action **out, tq_diags *diags, tq_er
   }
   tq_docload m = {.doc = doc, .diags = d, .err = err};
   load_doc(&m, doc->root, a);
+  if (deep && a->plugin && m.n_errors == 0 && !m.oom) {
+    check_itypes(&m, doc->root, a);
+    check_setting_types(&m, doc->root, a);
+    check_entries(&m, doc->root, a);
+  }
   if (m.oom)
     rc = tq_err_set(err, TQ_ENOMEM, "%s: out of memory", path);
   else
@@ -246,6 +354,17 @@ tq_code tq_action_load(const char *path, tq_action **out, tq_diags *diags, tq_er
 fail:
   tq_ydoc_free(doc);
   tq_diags_free(&local);
+  tq_action_free(a);
+  return rc;
+}
+
+tq_code tq_action_load(const char *path, tq_action **out, tq_diags *diags, tq_err *err) {
+  return action_load(path, NULL, 0, out, diags, err);
+}
+
+tq_code tq_action_check(const char *path, const char *plugins_dir, tq_diags *diags, tq_err *err) {
+  tq_action *a = NULL;
+  tq_code rc = action_load(path, plugins_dir, 1, &a, diags, err);
   tq_action_free(a);
   return rc;
 }

@@ -115,6 +115,8 @@ tq_code action_cfg_build(tq_lib *lib, const tq_action *a, const char *key_path,
   tq_code rc = tq_plugin_config_load(lib, a->plugin, key_path, 1, &out->pc, err);
   if (rc != TQ_OK)
     return tq_err_prefix(err, "action %s: ", a->name);
+  out->pc.own_fields = a->fields;
+  out->pc.n_own_fields = a->n_fields;
   if (apply_defaults(lib, a, out) != TQ_OK)
     rc = tq_err_set(err, TQ_ENOMEM, "config: out of memory");
   for (size_t i = 0; rc == TQ_OK && i < n_ovr; i++)

@@ -36,7 +36,13 @@ function M.write_obj_attr(obj, ctx) obj.attributes[1].value = "x" end
 
 function M.config(obj, ctx)
   assert(ctx.config.base_url == "http://127.0.0.1", "base_url")
-  assert(ctx.config.threshold == "5", "threshold")
+  assert(math.type(ctx.config.threshold) == "integer" and ctx.config.threshold == 5, "threshold")
+  assert(ctx.config.strict == true, "a boolean field is a boolean")
+  assert(math.type(ctx.config.ratio) == "float" and ctx.config.ratio == 0.25, "number")
+  assert(tonumber(ctx.config.threshold) == 5, "tonumber still works on a number")
+  local tags = ctx.config.tags
+  assert(type(tags) == "table" and #tags == 2 and tags[1] == "a" and tags[2] == "b c", "list")
+  assert(not pcall(function() tags[3] = "x" end), "a list is read-only")
   assert(ctx.config.api_key == nil, "a secret field is in ctx.config")
   assert(ctx.secret("missing") == nil, "missing secret")
 end

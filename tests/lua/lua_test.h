@@ -28,8 +28,14 @@ static inline tq_lua_script *lt_load(tq_lua *rt, const char *name, const char *f
   char path[4096], lib[4096];
   snprintf(path, sizeof path, "%s", lt_path(file));
   snprintf(lib, sizeof lib, "%s", lt_path("lib"));
-  static const tq_lua_kv config[] = {
-      {"base_url", "http://127.0.0.1"}, {"api_key", "leak"}, {"threshold", "5"}};
+  static const tq_lua_kv config[] = {{"base_url", "http://127.0.0.1"},
+                                     {"api_key", "leak"},
+                                     {"threshold", "5"},
+                                     {"strict", "true"},
+                                     {"ratio", "0.25"},
+                                     {"tags", "a,b c"}};
+  static const tq_lua_kind kinds[] = {TQ_LUA_TEXT,    TQ_LUA_TEXT,   TQ_LUA_INTEGER,
+                                      TQ_LUA_BOOLEAN, TQ_LUA_NUMBER, TQ_LUA_LIST};
   tq_lua_script_opts o;
   tq_lua_script_opts_init(&o);
   o.name = name;
@@ -39,7 +45,8 @@ static inline tq_lua_script *lt_load(tq_lua *rt, const char *name, const char *f
   o.secrets = secrets;
   o.n_secrets = n_secrets;
   o.config = config;
-  o.n_config = 3;
+  o.n_config = 6;
+  o.config_kinds = kinds;
   o.provider = prov;
   tq_lua_script *s = NULL;
   tq_err err = {0};

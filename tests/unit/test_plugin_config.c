@@ -87,6 +87,81 @@ static void values_are_checked_by_field_type(void **state) {
   assert_int_equal(check_field(f->p, "api_key", "", &n), TQ_EINVAL);
 }
 
+/* number and list fields, and the messages name the field and the type. */
+static void typed_fields_are_checked_and_named(void **state) {
+  (void)state;
+  tq_plugin_field num = {.key = "ratio", .type = TQ_FIELD_NUMBER};
+  tq_plugin_field list = {.key = "tags", .type = TQ_FIELD_LIST};
+  tq_plugin_field in = {.key = "max", .type = TQ_FIELD_INTEGER};
+  tq_plugin_field yes = {.key = "on", .type = TQ_FIELD_BOOLEAN};
+  char *n = NULL;
+  tq_err err;
+  assert_int_equal(tq_plugin_field_check(&num, "-1.5e3", &n, &err), TQ_OK);
+  assert_string_equal(n, "-1.5e3");
+  free(n);
+  static const char *const bad_nums[] = {"", "1.5x", " 1", "nan", "inf", "0x10", "1e999"};
+  for (size_t i = 0; i < sizeof bad_nums / sizeof bad_nums[0]; i++) {
+    assert_int_equal(tq_plugin_field_check(&num, bad_nums[i], &n, &err), TQ_EINVAL);
+    assert_non_null(strstr(err.msg, "ratio: "));
+    assert_non_null(strstr(err.msg, "is not a number"));
+  }
+  assert_int_equal(tq_plugin_field_check(&list, " a , b c,d ", &n, &err), TQ_OK);
+  assert_string_equal(n, "a,b c,d");
+  free(n);
+  assert_int_equal(tq_plugin_field_check(&list, "a,,b", &n, &err), TQ_EINVAL);
+  assert_string_equal(err.msg, "tags: 'a,,b' is not a list (comma-separated items, none empty)");
+  assert_int_equal(tq_plugin_field_check(&list, "", &n, &err), TQ_EINVAL);
+  assert_int_equal(tq_plugin_field_check(&in, "1.5", &n, &err), TQ_EINVAL);
+  assert_string_equal(err.msg, "max: '1.5' is not an integer");
+  assert_int_equal(tq_plugin_field_check(&yes, "'; DROP TABLE x;--", &n, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "on: "));
+  assert_non_null(strstr(err.msg, "is not a boolean"));
+  assert_int_equal(tq_field_type_parse("number"), TQ_FIELD_NUMBER);
+  assert_int_equal(tq_field_type_parse("list"), TQ_FIELD_LIST);
+  assert_int_equal(tq_field_type_parse("float"), -1);
+  assert_int_equal(tq_field_kind(TQ_FIELD_INTEGER), TQ_LUA_INTEGER);
+  assert_int_equal(tq_field_kind(TQ_FIELD_SELECT), TQ_LUA_TEXT);
+}
+
+/* A stored value that no longer parses as its field's type fails the load, naming both. */
+static void a_stored_value_of_the_wrong_type_fails_the_load(void **state) {
+  fx *f = *state;
+  tq_err err = {0};
+  tq_lua_kv kvs[] = {{"max_related", "7"}, {"update_score", "off"}};
+  assert_int_equal(tq_plugin_configure(f->lib, f->p, f->key, kvs, 2, &err), TQ_OK);
+  tq_plugin_config c;
+  assert_int_equal(tq_plugin_config_load(f->lib, f->p, f->key, 0, &c, &err), TQ_OK);
+  assert_string_equal(tq_plugin_config_get(&c, "update_score"), "false");
+  tq_lua_kind *kinds = NULL;
+  assert_int_equal(tq_plugin_config_kinds(f->p, &c, &kinds, &err), TQ_OK);
+  for (size_t i = 0; i < c.n_config; i++) {
+    if (strcmp(c.config[i].key, "max_related") == 0)
+      assert_int_equal(kinds[i], TQ_LUA_INTEGER);
+    if (strcmp(c.config[i].key, "update_score") == 0)
+      assert_int_equal(kinds[i], TQ_LUA_BOOLEAN);
+    if (strcmp(c.config[i].key, "base_url") == 0)
+      assert_int_equal(kinds[i], TQ_LUA_TEXT);
+  }
+  free(kinds);
+  tq_plugin_config_free(&c);
+  /* the stored text changed behind the host's back (an older version, a hand edit) */
+  assert_int_equal(
+      tq_lib_setting_put(f->lib, "plugin:example-lookup", "max_related", "seven", 0, &err), TQ_OK);
+  assert_int_equal(tq_plugin_config_load(f->lib, f->p, f->key, 0, &c, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "max_related"));
+  assert_non_null(strstr(err.msg, "integer"));
+  assert_non_null(strstr(err.msg, "'seven'"));
+  /* configure refuses it up front, naming the field and the type, and writes nothing */
+  tq_lua_kv bad[] = {{"max_related", "7"}, {"update_score", "maybe"}};
+  assert_int_equal(tq_plugin_configure(f->lib, f->p, f->key, bad, 2, &err), TQ_EINVAL);
+  assert_string_equal(err.msg, "update_score: 'maybe' is not a boolean (true or false)");
+  char *v = NULL;
+  assert_int_equal(
+      tq_lib_setting_get(f->lib, "plugin:example-lookup", "max_related", &v, NULL, &err), TQ_OK);
+  assert_string_equal(v, "seven");
+  free(v);
+}
+
 static void a_sealed_secret_opens_only_with_its_key_file(void **state) {
   fx *f = *state;
   char *sealed = NULL, *plain = NULL;
@@ -184,6 +259,9 @@ static void the_key_file_sits_beside_the_library_unless_overridden(void **state)
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(values_are_checked_by_field_type, setup, teardown),
+      cmocka_unit_test(typed_fields_are_checked_and_named),
+      cmocka_unit_test_setup_teardown(a_stored_value_of_the_wrong_type_fails_the_load, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(a_sealed_secret_opens_only_with_its_key_file, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(configure_stores_values_and_seals_passwords, setup, teardown),

@@ -95,6 +95,29 @@ static void a_run_returns_its_change_set_and_show(void **state) {
   tq_op_result_free(&res);
 }
 
+/* ctx.config is typed by the manifest; a value that does not parse as its type fails the
+ * load naming the key and the type, before the entry runs (never a silent string). */
+static void a_config_value_of_the_wrong_type_fails_the_load(void **state) {
+  fx *f = *state;
+  static tq_lua_kv config[] = {{"base_url", "https://api.example.test/v1"},
+                               {"max_related", "many"}};
+  static tq_lua_kv secrets[] = {{"api_key", "run-test-key"}};
+  tq_plugin_config cfg = {.config = config, .n_config = 2, .secrets = secrets, .n_secrets = 1};
+  tq_object obj = {.object_type = "indicator",
+                   .indicator_type = "IP Address",
+                   .value = "45.83.122.166",
+                   .status = TQ_STATUS_ACTIVE,
+                   .score_manual = -1};
+  tq_op_request rq = {
+      .plugin = f->p, .op = tq_plugin_op_find(f->p, "lookup"), .obj = &obj, .cfg = &cfg};
+  tq_op_result res;
+  memset(&res, 0, sizeof res);
+  tq_err err = {0};
+  assert_int_equal(tq_plugin_op_run(&rq, &res, &err), TQ_EINVAL);
+  assert_non_null(strstr(err.msg, "ctx.config.max_related: 'many' is not an integer"));
+  tq_op_result_free(&res);
+}
+
 static void a_failure_carries_the_scripts_reason(void **state) {
   fx *f = *state;
   tq_op_result res;
@@ -199,6 +222,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(a_run_returns_its_change_set_and_show, setup, teardown),
       cmocka_unit_test_setup_teardown(a_failure_carries_the_scripts_reason, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_config_value_of_the_wrong_type_fails_the_load, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(apply_writes_everything_under_the_plugins_source, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(a_bad_change_set_writes_nothing, setup, teardown),

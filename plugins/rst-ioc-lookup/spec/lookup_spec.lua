@@ -300,8 +300,16 @@ describe("rst-ioc-lookup failures", function()
     failed("ip_hit.json", "API key not configured", nil, {})
   end)
 
-  it("a config value that is not a boolean", function()
-    failed("ip_hit.json", "config update_score", { update_score = "maybe" })
+  it("a config value that is not a boolean is refused before the script runs", function()
+    local ok, err = pcall(run, "IP Address", "185.220.101.5", "ip_hit.json",
+                          { update_score = "maybe" })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("config update_score: 'maybe' is not a boolean", 1, true))
+  end)
+
+  it("gets update_score as a boolean, as the manifest declares it", function()
+    local r = run("IP Address", "185.220.101.5", "ip_hit.json", { update_score = "yes" })
+    assert.are.equal("ok", r.status)
   end)
 end)
 

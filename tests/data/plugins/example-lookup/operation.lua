@@ -24,7 +24,7 @@ local function record(obj, ctx, data)
   for _, d in ipairs(data.related or {}) do
     ctx:indicator("FQDN", d, { ["Example Relation"] = "resolves" })
   end
-  if ctx.config.update_score == "true" then ctx:score(util.score(data.score)) end
+  if ctx.config.update_score == true then ctx:score(util.score(data.score)) end
   if data.whitelisted then ctx:status("Whitelisted") end
   ctx:show{ value = obj.value, score = data.score, tags = data.tags or {} }
 end
