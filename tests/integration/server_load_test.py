@@ -104,7 +104,10 @@ srv = Server(TQ, WORK, env={k: ENV[k] for k in ("TQHOST_PLUGINS", "TQHOST_ACTION
 srv.add_user("load", "analyst")
 TOKENS = [srv.login("load") for _ in range(4)]
 ro = sqlite3.connect("file:%s?mode=ro" % DB, uri=True)
-IDS = [r[0] for r in ro.execute("SELECT id FROM objects ORDER BY id LIMIT 5000")]
+# Indicators only: the server's scheduler polls the due feed at start, so the library may hold
+# the feed's malware, reports... too (GET /api/indicators/{id} of those is a 404, rightly).
+IDS = [r[0] for r in ro.execute("SELECT id FROM objects WHERE type='indicator' ORDER BY id"
+                                " LIMIT 5000")]
 ro.close()
 
 
@@ -117,6 +120,7 @@ class Stats:
         self.bad = []          # (what, detail) of 5xx, non-JSON, "locked"
         self.created = []      # values answered 201 (phase 2)
         self.conn_errors = 0
+        self.unexpected = []   # requests answered neither 200 nor 201, what they answered
 
     def add(self, kind, secs, st):
         with self.mu:
@@ -133,6 +137,9 @@ def one(conn, kind, method, path, tok, body=None):
     secs = time.monotonic() - t
     S.add(kind, secs, st)
     text = b if isinstance(b, str) else json.dumps(b)
+    if st not in (200, 201):
+        with S.mu:
+            S.unexpected.append("%s %s -> %d %s" % (method, path, st, text[:160]))
     if st >= 500:
         S.bad.append((kind, "%d %s" % (st, text[:200])))
     elif b is not None and isinstance(b, str):
@@ -257,7 +264,8 @@ if HAS_OPS:
 T.check("no 5xx, every answer well-formed JSON, no 'locked' in any answer (%d bad)" %
         len(S.bad), not S.bad, S.bad[:5])
 T.check("no connection failed", S.conn_errors == 0, S.conn_errors)
-T.check("only the statuses expected (200, 201)", set(S.status) <= {200, 201}, S.status)
+T.check("only the statuses expected (200, 201)", set(S.status) <= {200, 201},
+        (S.status, S.unexpected[:6]))
 T.check("the CLI's bulk run on the same library finished: exit 0, status done",
         bulk_rc == 0 and bulk_res.get("status") == "done", (bulk_rc, bulk_text[-300:],
                                                             bulk_errtext[-300:]))
