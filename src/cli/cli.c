@@ -309,10 +309,13 @@ int tq_cli_main(int argc, char **argv) {
       rest[n++] = argv[k];
   }
   /* The host configuration: after the command line and the environment, before the defaults.
-   * help and version work whatever the file holds. */
+   * help (also COMMAND --help) and version work whatever the file holds. */
   tq_host_config host;
   tq_host_config_defaults(&host);
-  if (n > 0 && strcmp(rest[0], "help") != 0 && strcmp(rest[0], "version") != 0) {
+  int wants_help = n == 0 || strcmp(rest[0], "help") == 0 || strcmp(rest[0], "version") == 0;
+  for (int k = 0; k < n; k++)
+    wants_help |= strcmp(rest[k], "--help") == 0 || strcmp(rest[k], "-h") == 0;
+  if (!wants_help) {
     tq_err err;
     tq_err_clear(&err);
     if (tq_host_config_find(&host, &err) != TQ_OK) {

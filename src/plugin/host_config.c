@@ -79,12 +79,38 @@ static void load_server(tq_docload *m, const cJSON *srv, const char *base, tq_ho
     out->token_ttl_s = ms / 1000;
 }
 
+/* Whether the file holds nothing but blank lines and comments (the packaged default, every
+ * setting commented out): the built-in values, not an error. -1: it cannot be read. */
+static int only_comments(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return -1;
+  int c, bol = 1, in_comment = 0, empty = 1;
+  while (empty && (c = getc(f)) != EOF) {
+    if (c == '\n')
+      bol = 1, in_comment = 0;
+    else if (in_comment || c == ' ' || c == '\t' || c == '\r')
+      continue;
+    else if (c == '#' && bol)
+      in_comment = 1;
+    else
+      empty = 0;
+  }
+  fclose(f);
+  return empty;
+}
+
 tq_code tq_host_config_load(const char *path, int must_exist, tq_host_config *out, tq_diags *diags,
                             tq_err *err) {
   tq_host_config_defaults(out);
   struct stat st;
   if (!must_exist && stat(path, &st) != 0)
     return TQ_OK; /* no file: the built-in values */
+  if (only_comments(path) == 1) {
+    if ((out->path = tq_strdup(path)) == NULL)
+      return tq_err_set(err, TQ_ENOMEM, "%s: out of memory", path);
+    return TQ_OK;
+  }
   tq_diags local = {0};
   tq_diags *d = diags ? diags : &local;
   size_t first = d->n, n_schema = 0;

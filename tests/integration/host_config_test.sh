@@ -119,5 +119,18 @@ check "help works whatever the file holds" '[[ $(rc) == 0 ]] && grep -q "usage:"
 run --json indicator list
 check "--json: the error is one JSON line naming file:line:col" '[[ $(rc) == 1 ]] && jq -e ".error.message | contains(\"$TQHOST_CONFIG:1:9\")" "$T/out" >/dev/null'
 
+# A file of comments only (the packaged default, everything commented out): the defaults.
+conf "# library: /var/lib/tqhost/tqhost.db" "" "   # log_level: debug"
+run indicator list
+check "a file of comments only holds the defaults" '[[ $(rc) == 0 ]]'
+: >"$TQHOST_CONFIG"
+run indicator list
+check "an empty file holds the defaults" '[[ $(rc) == 0 ]]'
+# The packaged default file (packaging/tqhost.yaml) is valid.
+cp "$SRC/packaging/tqhost.yaml" "$TQHOST_CONFIG"
+sed -i "s|/var/lib/tqhost/tqhost.db|$T/pkg.db|" "$TQHOST_CONFIG"
+run init
+check "packaging/tqhost.yaml is a valid configuration" '[[ $(rc) == 0 && -f $T/pkg.db ]]'
+
 echo "host_config: $pass passed, $fail failed"
 [[ $fail == 0 ]]
