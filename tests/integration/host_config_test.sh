@@ -121,10 +121,10 @@ check "--json: the error is one JSON line naming file:line:col" '[[ $(rc) == 1 ]
 
 # A file of comments only (the packaged default, everything commented out): the defaults.
 conf "# library: /var/lib/tqhost/tqhost.db" "" "   # log_level: debug"
-run indicator list
+run --db "$T/etc/data/lib.db" indicator list
 check "a file of comments only holds the defaults" '[[ $(rc) == 0 ]]'
 : >"$TQHOST_CONFIG"
-run indicator list
+run --db "$T/etc/data/lib.db" indicator list
 check "an empty file holds the defaults" '[[ $(rc) == 0 ]]'
 # The packaged default file (packaging/tqhost.yaml) is valid.
 cp "$SRC/packaging/tqhost.yaml" "$TQHOST_CONFIG"
