@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli_int.h"
+#include "tq_version.h" /* TQ_VERSION, generated at build time (cmake/version.cmake) */
 #include "tqhost/cli.h"
 #include "tqhost/workflow.h"
 

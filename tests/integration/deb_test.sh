@@ -141,7 +141,15 @@ find / -xdev \( -path /proc -o -path /sys -o -path /dev \) -prune -o -user tqhos
   grep -v '^/var/lib/tqhost' >"$T/out"
 check "the service wrote nothing owned by tqhost outside /var/lib/tqhost" '[[ ! -s $T/out ]]'
 
-# ---- purge ------------------------------------------------------------------------------------
+# ---- reinstall (an upgrade's path), remove, purge ----------------------------------------------
+dpkg -i "$DEB" >"$T/out" 2>&1
+check "dpkg -i again (an upgrade's path)" '[[ $? == 0 ]]'
+check "the edited conffile is kept" 'grep -qx "  listen: 127.0.0.1:0" /etc/tqhost/tqhost.yaml'
+runuser -u tqhost -- env -i /usr/bin/tqhost user list >"$T/out" 2>&1
+check "the library and its users are kept" 'grep -q "^admin" "$T/out"'
+dpkg -r tqhost >"$T/out" 2>&1
+check "dpkg -r" '[[ $? == 0 && ! -e /usr/bin/tqhost ]]'
+check "remove keeps the data, the configuration and the user" '[[ -f /var/lib/tqhost/tqhost.db && -f /etc/tqhost/tqhost.yaml ]] && getent passwd tqhost >/dev/null'
 dpkg --purge tqhost >"$T/out" 2>&1
 check "dpkg --purge" '[[ $? == 0 ]]'
 INSTALLED=0
