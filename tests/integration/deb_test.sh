@@ -146,7 +146,7 @@ dpkg -i "$DEB" >"$T/out" 2>&1
 check "dpkg -i again (an upgrade's path)" '[[ $? == 0 ]]'
 check "the edited conffile is kept" 'grep -qx "  listen: 127.0.0.1:0" /etc/tqhost/tqhost.yaml'
 runuser -u tqhost -- env -i /usr/bin/tqhost user list >"$T/out" 2>&1
-check "the library and its users are kept" 'grep -q "^admin" "$T/out"'
+check "the library and its users are kept" 'grep -Eq "^ +[0-9]+ +admin +admin " "$T/out"'
 dpkg -r tqhost >"$T/out" 2>&1
 check "dpkg -r" '[[ $? == 0 && ! -e /usr/bin/tqhost ]]'
 check "remove keeps the data, the configuration and the user" '[[ -f /var/lib/tqhost/tqhost.db && -f /etc/tqhost/tqhost.yaml ]] && getent passwd tqhost >/dev/null'
