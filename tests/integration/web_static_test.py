@@ -190,6 +190,26 @@ def main():
         T.check("API answers: Cache-Control no-store", h.get("cache-control") == "no-store", h)
         st, body, h = srv.call("GET", "/api/nope")
         T.check("an unknown API path stays a JSON 404", st == 404 and isinstance(body, dict), body)
+
+        # ---- sign-out (the UI's logout): DELETE /api/token revokes the token and its family
+        srv.add_user("ro", "read-only")
+        st, pair, _ = srv.call("POST", "/api/token?grant_type=password&client_id=web",
+                               body={"username": "ro", "password": Server.PASSWORD})
+        tok = pair["access_token"]
+        other = srv.login("ro")
+        st, body, _ = srv.call("DELETE", "/api/token")
+        T.check("DELETE /api/token without a token: 401", st == 401, (st, body))
+        st, body, _ = srv.call("DELETE", "/api/token", token=tok)
+        T.check("DELETE /api/token: 204", st == 204, (st, body))
+        st, body, _ = srv.call("GET", "/api/users/current", token=tok)
+        T.check("the signed-out token gets 401", st == 401, (st, body))
+        st, body, _ = srv.call("POST", "/api/token", body={"grant_type": "refresh_token",
+                                                          "refresh_token": pair["refresh_token"]})
+        T.check("its refresh token is revoked too (401)", st == 401, (st, body))
+        st, body, _ = srv.call("GET", "/api/users/current", token=other)
+        T.check("another session of the same user is untouched", st == 200, (st, body))
+        st, body, _ = srv.call("DELETE", "/api/token", token=tok)
+        T.check("signing out twice: 401", st == 401, (st, body))
     finally:
         rc = srv.stop()
     T.check("the server stops cleanly", rc == 0, rc)
