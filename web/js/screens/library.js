@@ -1,0 +1,2 @@
+// Not built yet: the placeholder until this screen lands.
+export {render} from './placeholder.js';
