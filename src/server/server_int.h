@@ -129,6 +129,7 @@ extern const tq_route tq_routes_objects[];      /* indicators, other objects, so
 extern const tq_route tq_routes_search[];       /* search, criteria query, saved searches, score */
 extern const tq_route tq_routes_plugins[];      /* plugins, operations, apply */
 extern const tq_route tq_routes_runs[];         /* actions, bulk runs, workflows, feeds */
+extern const tq_route tq_routes_ioc[];          /* what a typed value is (api_ioc.c, uicore) */
 extern const tq_route *const tq_route_tables[]; /* NULL-terminated (routes.c) */
 
 /* The outcome of matching a request line (router.c). Strings point into the struct. */

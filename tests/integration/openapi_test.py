@@ -400,6 +400,10 @@ try:
         # ---- uicore: sign-out
         E("DELETE", "/api/token", "ro, signing out", None, 204),
         E("DELETE", "/api/token", "ro, signing out", None, 401),
+        E("GET", "/api/ioc/parse?value=1.2.3%5B.%5D4", "read-only", None, 200),
+        E("GET", "/api/ioc/parse?value=just%20words", "read-only", None, 200),
+        E("GET", "/api/ioc/parse", "read-only", None, 400),
+        E("GET", "/api/ioc/parse?value=x", None, None, 401),
     ]
     if "GET /api/indicators/{id}" in {"%s %s" % (m.upper(), p) for m, p in
                                       ((k[0], v[0]) for k, v in ROUTES.items())}:
