@@ -30,7 +30,7 @@ from tqapi import Server, Tally  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402,F401 (for the tests)
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 USERS = {"adm": "admin", "ana": "analyst", "ro": "read-only"}
