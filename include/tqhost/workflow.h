@@ -34,7 +34,8 @@ tq_code tq_workflow_migrate(tq_lib *lib, tq_err *err);
 
 typedef struct tq_action tq_action; /* a loaded action file */
 
-/* The actions folder: $TQHOST_ACTIONS, else ./actions. */
+/* The actions folder: tq_host_dir(TQ_DIR_ACTIONS) ($TQHOST_ACTIONS, the host configuration,
+ * the installed folder). */
 const char *tq_action_dir(void);
 /* Loads actions_dir/<name>.yaml. TQ_ENOTFOUND names the file when there is none. */
 tq_code tq_action_find(const char *actions_dir, const char *name, tq_action **out, tq_err *err);
