@@ -138,7 +138,10 @@ static void check_script(const tq_plugin *p, tq_diags *d) {
   so.n_config = cfg.n_config;
   so.config_kinds = kinds;
   so.limits = p->limits;
-  if (tq_lua_new(&lo, &rt, &err) != TQ_OK || tq_lua_load(rt, &so, &s, &err) != TQ_OK) {
+  tq_plugin_src src = {0};
+  if (tq_plugin_src_read(p, &src, &err) != TQ_OK ||
+      (tq_plugin_src_opts(&src, &so), tq_lua_new(&lo, &rt, &err)) != TQ_OK ||
+      tq_lua_load(rt, &so, &s, &err) != TQ_OK) {
     tq_diags_add(d, "%s", err.msg);
   } else {
     for (size_t i = 0; i < p->n_ops; i++) {
@@ -152,6 +155,7 @@ static void check_script(const tq_plugin *p, tq_diags *d) {
   }
   tq_lua_script_free(s);
   tq_lua_free(rt);
+  tq_plugin_src_free(&src);
   free(lib_dir);
   free(kinds);
   tq_plugin_config_free(&cfg);
