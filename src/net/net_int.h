@@ -6,7 +6,8 @@
  *   net_policy.c policies, providers, the allow-list, the token bucket
  *   net_key.c    URL normalisation and the cache / in-flight merge key (SHA-256)
  *   net_cache.c  the response cache's writes: queued, batched, purged
- *   net_resp.c   responses: free, header lookup, copies, Retry-After */
+ *   net_resp.c   responses: free, header lookup, copies, Retry-After
+ *   net_redact.c what logs and recordings may show of a URL (credential values masked) */
 #ifndef TQ_NET_INT_H
 #define TQ_NET_INT_H
 
