@@ -549,11 +549,6 @@ static int http_submit(lua_State *L, tq_lua_run *run, http_req *r) {
                        .body = r->body,
                        .body_len = r->body_len,
                        .timeout_ms = r->timeout_ms};
-  tq_err err;
-  tq_code rc = tq_net_submit(rt->opts.net, s->provider, &nr, http_done, run, &err);
-  req_free(r);
-  if (rc != TQ_OK)
-    return luaL_error(L, "http: %s", err.msg);
   if (tq_log_enabled(TQ_LOG_DEBUG)) { /* the URL with credentials by name and by value masked */
     char *masked = tq_net_url_mask(lua_tostring(L, -1), SECRET_MASK);
     char *shown = masked ? redact_dup(s, masked) : NULL;
@@ -562,6 +557,11 @@ static int http_submit(lua_State *L, tq_lua_run *run, http_req *r) {
     free(shown);
     free(masked);
   }
+  tq_err err;
+  tq_code rc = tq_net_submit(rt->opts.net, s->provider, &nr, http_done, run, &err);
+  req_free(r);
+  if (rc != TQ_OK)
+    return luaL_error(L, "http: %s", err.msg);
   run->io_pending = 1;
   rt->io_pending++;
   run->state = RUN_WAITING;

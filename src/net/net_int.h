@@ -52,6 +52,7 @@ struct tq_net_provider {
   int active;               /* attempts holding a connection slot */
   net_req *q_head, *q_tail; /* waiting for a slot or a token, FIFO */
   int64_t wake_us;          /* when the next token is due while q_head waits for one; 0 none */
+  int rate_waiting;         /* q_head waits for a token: its wait was logged */
   int auth_streak;          /* final answers 401/403 in a row (any other answer resets it) */
   tq_net_stats stats;       /* counters since the provider was made (tq_net_each_provider) */
   char auth_error[256];     /* the last of them */
