@@ -374,6 +374,8 @@ typedef struct tq_op_request {
   tq_lib *lib;                 /* HTTP cache and tq.* reads; may be NULL */
   const tq_host_config *host;  /* budget ceilings; NULL: tq_host_config_find */
   int dry_run;                 /* nothing is written: the HTTP cache is only read */
+  tq_lua_record_fn record;     /* live mode: every HTTP exchange (tq_lua_opts.record); NULL */
+  void *record_ud;
 } tq_op_request;
 
 typedef struct tq_op_result {
@@ -476,6 +478,17 @@ tq_code tq_plugin_apply(tq_lib *lib, const tq_plugin *p, const tq_object *obj,
  * or -1 with err set when the host could not start busted. Busted may exit the process
  * itself on failures (os.exit), with its status. */
 int tq_plugin_test(const char *dir, tq_err *err);
+/* `plugin test DIR --record BASE_URL`: the same run, but each T.run that names a replay file
+ * runs once against the live API at BASE_URL and writes that file, secrets removed (record.c,
+ * docs/plugins.md "Recording fixtures"). */
+typedef struct tq_plugin_record_opts {
+  const char *base_url; /* http(s) URL standing for the plugin's base_url field; required */
+  int force;            /* record fixtures that exist too */
+  const tq_lua_kv *set; /* KEY=VALUE for the live runs: password fields as secrets (the
+                           real API key), other fields as config; borrowed */
+  size_t n_set;
+} tq_plugin_record_opts;
+int tq_plugin_test_record(const char *dir, const tq_plugin_record_opts *o, tq_err *err);
 
 /* ---- snapshots and the registry (snapshot.c) ------------------------------------------------
  * What a long-lived host runs: a plugin read whole, and the plugins folder's registry that
