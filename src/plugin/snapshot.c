@@ -310,6 +310,7 @@ struct tq_plugin_reg {
   slot_priv *priv;
   size_t n;
   unsigned char stamp[32]; /* of every slot's stamp and the shared lib/ */
+  unsigned char quick[32]; /* of the folder's and its plugin folders' identities and mtimes */
   char error[512];         /* why the folder could not be listed; "" */
   uint64_t gen;
 };
@@ -535,10 +536,41 @@ static tq_plugin_reg *build(const char *dir, tq_plugin_reg *old, cand *c, size_t
   return r;
 }
 
+/* The quick stamp: the folder's and each known plugin folder's inode and mtime (n + 1
+ * lstat calls). An install (a folder renamed or swapped in) changes it, so the next call
+ * after an install reloads without waiting for the full check. */
+static void quick_of(const char *dir, const tq_plugin_reg *r, unsigned char out[32]) {
+  crypto_generichash_state h;
+  crypto_generichash_init(&h, NULL, 0, 32);
+  struct stat st;
+  for (size_t i = 0; i <= (r ? r->n : 0); i++) {
+    char path[PATH_MAX];
+    if (i == 0)
+      snprintf(path, sizeof path, "%s", dir);
+    else
+      snprintf(path, sizeof path, "%s/%s", dir, r->slots[i - 1].name);
+    int64_t v[4] = {0, 0, 0, 0};
+    if (lstat(path, &st) == 0) {
+      v[0] = (int64_t)st.st_ino, v[1] = (int64_t)st.st_mtim.tv_sec;
+      v[2] = (int64_t)st.st_mtim.tv_nsec, v[3] = (int64_t)st.st_dev;
+    }
+    crypto_generichash_update(&h, (const unsigned char *)v, sizeof v);
+  }
+  crypto_generichash_final(&h, out, 32);
+}
+
 tq_plugin_reg *tq_plugin_reg_get(const char *dir) {
   int64_t now = tq_mono_ms();
   pthread_mutex_lock(&g_mu);
-  if (g_reg && strcmp(g_reg->dir, dir) == 0 && now - g_checked_ms < TQ_PLUGIN_REG_CHECK_MS) {
+  int fresh = g_reg && strcmp(g_reg->dir, dir) == 0 && now - g_checked_ms < TQ_PLUGIN_REG_CHECK_MS;
+  if (fresh) { /* within the period: only the quick stamp (g_reg's slots are immutable) */
+    unsigned char q[32];
+    quick_of(dir, g_reg, q);
+    fresh = memcmp(q, g_reg->quick, 32) == 0;
+    if (!fresh)
+      g_checked_ms = 0; /* a full check now, also for the thread that takes the reload */
+  }
+  if (fresh) {
     g_reg->refs++;
     tq_plugin_reg *r = g_reg;
     pthread_mutex_unlock(&g_mu);
@@ -560,7 +592,7 @@ tq_plugin_reg *tq_plugin_reg_get(const char *dir) {
   }
   pthread_mutex_lock(&g_mu);
   tq_plugin_reg *old = g_reg && strcmp(g_reg->dir, dir) == 0 ? g_reg : NULL;
-  if (old && tq_mono_ms() - g_checked_ms < TQ_PLUGIN_REG_CHECK_MS) {
+  if (old && g_checked_ms && tq_mono_ms() - g_checked_ms < TQ_PLUGIN_REG_CHECK_MS) {
     old->refs++;
     pthread_mutex_unlock(&g_mu);
     pthread_mutex_unlock(&g_reload_mu);
@@ -574,6 +606,8 @@ tq_plugin_reg *tq_plugin_reg_get(const char *dir) {
   unsigned char all[32];
   char why[512] = "";
   tq_plugin_reg *r = NULL;
+  unsigned char quick[32];
+  quick_of(dir, old, quick);
   int listed = scan(dir, &c, &n, all, why, sizeof why) == 0;
   if (listed && old && memcmp(all, old->stamp, 32) == 0 && old->error[0] == '\0') {
     r = old; /* nothing changed: old's reference is the caller's */
@@ -585,6 +619,8 @@ tq_plugin_reg *tq_plugin_reg_get(const char *dir) {
   }
   cands_free(c, n);
   pthread_mutex_lock(&g_mu);
+  if (r) /* taken before the scan: a change during it shows at the next call */
+    memcpy(r->quick, quick, 32);
   g_checked_ms = tq_mono_ms();
   tq_plugin_reg *drop = NULL;
   if (r && r != g_reg) {
