@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tqapi import Tally, wait_for  # noqa: E402
 import reload_kit as kit  # noqa: E402
 
-TQ, SIM, SRC = sys.argv[1], sys.argv[2], sys.argv[3]
+TQ, SIM, SRC = (os.path.abspath(a) for a in sys.argv[1:4])
 N = int(os.environ.get("HOT_RELOAD_N", "300"))
 RATE = 60  # requests/s: N items take ~5 s
 
