@@ -28,7 +28,8 @@ PLUG = os.path.join(W, "plugins")
 os.makedirs(os.path.join(PLUG, "lib", "tm"))
 SHARED = os.path.join(PLUG, "lib", "tm", "x.lua")
 open(SHARED, "w").write('return { a = function() return "shared" end }\n')
-ENV = dict(os.environ, TQHOST_PLUGINS=PLUG, TQHOST_SCHEMAS=os.path.join(SRC, "schemas"),
+open(os.path.join(W, "host.yaml"), "w").write("{}\n")  # its own host configuration: built-ins
+ENV = dict(os.environ, TQHOST_CONFIG=os.path.join(W, "host.yaml"), TQHOST_PLUGINS=PLUG, TQHOST_SCHEMAS=os.path.join(SRC, "schemas"),
            TQHOST_DB=os.path.join(W, "lib.db"), TQHOST_KEY_FILE=os.path.join(W, "lib.key"),
            TQHOST_TRUSTED_KEYS=os.path.join(W, "keys"))
 

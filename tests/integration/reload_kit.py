@@ -84,7 +84,9 @@ def setup(tq, sim, src, work, n, rate):
     a = a.replace("rate_limit: { requests: 10, per: 1s }",
                   "rate_limit: { requests: %d, per: 1s }" % rate)
     open(os.path.join(actions, ACTION + ".yaml"), "w").write(a)
-    env = {"TQHOST_PLUGINS": plugins, "TQHOST_ACTIONS": actions,
+    host = os.path.join(work, "host.yaml")  # this test's own host configuration: built-ins
+    open(host, "w").write("{}\n")
+    env = {"TQHOST_PLUGINS": plugins, "TQHOST_ACTIONS": actions, "TQHOST_CONFIG": host,
            "TQHOST_SCHEMAS": os.path.join(src, "schemas"),
            "TQHOST_KEY_FILE": os.path.join(work, "lib.key"),
            "TQHOST_TRUSTED_KEYS": os.path.join(work, "trusted-keys"), "TQHOST_TICK_S": "0"}
