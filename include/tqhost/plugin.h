@@ -191,6 +191,10 @@ void tq_docload_network_free(tq_plugin_network *n);
  * "file:line:col: path: what"; the first one is also in err. TQ_EINVAL when there is any.
  * *out is freed with tq_plugin_free. */
 tq_code tq_plugin_load(const char *dir, tq_plugin **out, tq_diags *diags, tq_err *err);
+/* tq_plugin_load reading from dir (e.g. /proc/self/fd/N: one folder whatever is renamed
+ * meanwhile) while the folder-name check uses folder (the plugin's path); folder NULL: dir. */
+tq_code tq_plugin_load_as(const char *dir, const char *folder, tq_plugin **out, tq_diags *diags,
+                          tq_err *err);
 void tq_plugin_free(tq_plugin *p);
 const tq_plugin_field *tq_plugin_field_find(const tq_plugin *p, const char *key);
 const tq_plugin_op *tq_plugin_op_find(const tq_plugin *p, const char *name);

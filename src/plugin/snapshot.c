@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tqhost/plugin.h"
@@ -32,6 +33,8 @@
 #define SRC_MAX_DEPTH 8
 #define SNAP_TRIES 5
 #define STAMP_DEPTH 4
+#define SETTLE_NS 20000000LL        /* 20 ms: over a tick of the kernel's coarse file clock */
+#define SETTLE_WAIT_NS 2000000000LL /* a folder written to for 2 s: "kept changing" */
 
 /* ---- the texts of a plugin ------------------------------------------------------------------ */
 
@@ -167,11 +170,12 @@ tq_code tq_plugin_src_read(const tq_plugin *p, tq_plugin_src *out, tq_err *err) 
   memset(out, 0, sizeof *out);
   char *real = NULL;
   /* The script stays inside the folder even when a link was planted after the manifest was
-   * checked: read through its canonical path, the last component never followed. */
+   * checked (its canonical path is checked; the last component is never followed). */
   tq_code rc = tq_path_inside(p->dir, p->script, &real, err);
+  free(real); /* the check only: the text is read through p->script, which may name the
+                 folder by a handle that a rename does not move (real may not) */
   if (rc == TQ_OK)
-    rc = read_text(real, &out->script, &out->script_len, err);
-  free(real);
+    rc = read_text(p->script, &out->script, &out->script_len, err);
   char lib[PATH_MAX];
   struct stat st;
   snprintf(lib, sizeof lib, "%s/lib", p->dir);
@@ -201,7 +205,7 @@ void tq_plugin_src_opts(const tq_plugin_src *s, tq_lua_script_opts *so) {
 
 /* Hashes the names, inodes, sizes and mtimes of dir's entries, depth levels down (lstat: a
  * link counts as itself). */
-static void stamp_dir(crypto_generichash_state *h, const char *dir, int depth) {
+static void stamp_dir(crypto_generichash_state *h, const char *dir, int depth, int64_t *newest) {
   DIR *d = opendir(dir);
   if (d == NULL)
     return;
@@ -219,26 +223,41 @@ static void stamp_dir(crypto_generichash_state *h, const char *dir, int depth) {
                     (int64_t)st.st_mtim.tv_nsec, (int64_t)st.st_mode};
     crypto_generichash_update(h, (const unsigned char *)path, strlen(path) + 1);
     crypto_generichash_update(h, (const unsigned char *)v, sizeof v);
+    int64_t m = v[2] * 1000000000 + v[3];
+    if (m > *newest)
+      *newest = m;
     if (S_ISDIR(st.st_mode) && depth > 0)
-      stamp_dir(h, path, depth - 1);
+      stamp_dir(h, path, depth - 1, newest);
   }
   closedir(d);
 }
 
 /* The stamp of a folder: its own identity and its entries'. 0 when it is not a folder. */
-static int stamp_of(const char *dir, unsigned char out[32]) {
+static int stamp_of2(const char *dir, unsigned char out[32], int64_t *newest) {
   struct stat st;
   memset(out, 0, 32);
-  if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) /* stat: dir may be /proc/self/fd/N */
     return 0;
   crypto_generichash_state h;
   crypto_generichash_init(&h, NULL, 0, 32);
   int64_t id[4] = {(int64_t)st.st_dev, (int64_t)st.st_ino, (int64_t)st.st_mtim.tv_sec,
                    (int64_t)st.st_mtim.tv_nsec};
   crypto_generichash_update(&h, (const unsigned char *)id, sizeof id);
-  stamp_dir(&h, dir, STAMP_DEPTH);
+  *newest = id[2] * 1000000000 + id[3];
+  stamp_dir(&h, dir, STAMP_DEPTH, newest);
   crypto_generichash_final(&h, out, 32);
   return 1;
+}
+
+static int stamp_of(const char *dir, unsigned char out[32]) {
+  int64_t newest = 0;
+  return stamp_of2(dir, out, &newest);
+}
+
+static int64_t real_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- a snapshot ------------------------------------------------------------------------------ */
@@ -248,22 +267,75 @@ static void first_error(const tq_diags *d, const tq_err *err, char *out, size_t 
   snprintf(out, n, "%s", d->n ? d->msgs[0] : err->msg);
 }
 
+/* s with its prefix from replaced by to (a new string; s freed), or s when it lacks it. */
+static char *reprefix(char *s, const char *from, const char *to) {
+  size_t n = strlen(from);
+  if (s == NULL || strncmp(s, from, n) != 0)
+    return s;
+  char *out = NULL;
+  if (asprintf(&out, "%s%s", to, s + n) < 0)
+    return s;
+  free(s);
+  return out;
+}
+
+/* Every occurrence of from in buf (of size n) replaced by to, in place (truncated to fit). */
+static void replace_in(char *buf, size_t n, const char *from, const char *to) {
+  char out[2048];
+  size_t k = 0, fl = strlen(from), tl = strlen(to);
+  for (const char *p = buf; *p && k + 1 < sizeof out;) {
+    if (strncmp(p, from, fl) == 0) {
+      size_t c = tl < sizeof out - 1 - k ? tl : sizeof out - 1 - k;
+      memcpy(out + k, to, c);
+      k += c, p += fl;
+    } else {
+      out[k++] = *p++;
+    }
+  }
+  out[k] = '\0';
+  snprintf(buf, n, "%s", out);
+}
+
 tq_code tq_plugin_snap_load(const char *dir, tq_plugin **out, tq_plugin_src *src, char *why,
                             size_t why_n, tq_err *err) {
   *out = NULL;
   memset(src, 0, sizeof *src);
+  int64_t waited = 0;
   for (int tries = 0; tries < SNAP_TRIES; tries++) {
+    /* Everything is read through one open folder (/proc/self/fd/N): a folder renamed or
+     * swapped meanwhile does not change what is read (the stamps then catch writes inside). */
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      snprintf(why, why_n, "%s: %s", dir, strerror(errno));
+      return tq_err_set(err, errno == ENOENT ? TQ_ENOTFOUND : TQ_EIO, "%s", why);
+    }
+    char at[64];
+    struct stat st;
+    snprintf(at, sizeof at, "/proc/self/fd/%d", fd);
+    const char *rd = stat(at, &st) == 0 && S_ISDIR(st.st_mode) ? at : dir; /* no /proc: dir */
     unsigned char before[32], after[32];
-    if (!stamp_of(dir, before))
-      return tq_err_set(err, TQ_ENOTFOUND, "%s: no such folder", dir);
+    int64_t t0 = real_ns(), newest0 = 0, newest = 0;
+    stamp_of2(rd, before, &newest0);
     tq_diags d = {0};
     tq_plugin *p = NULL;
-    tq_code rc = tq_plugin_load(dir, &p, &d, err);
+    tq_code rc = tq_plugin_load_as(rd, dir, &p, &d, err);
     if (rc != TQ_OK)
       first_error(&d, err, why, why_n);
     tq_diags_free(&d);
     if (rc == TQ_OK && (rc = tq_plugin_src_read(p, src, err)) != TQ_OK)
       snprintf(why, why_n, "%s", err->msg);
+    stamp_of2(rd, after, &newest);
+    close(fd);
+    if (rd != dir) { /* the plugin's own paths from here on */
+      replace_in(why, why_n, at, dir);
+      if (p) {
+        p->dir = reprefix(p->dir, at, dir);
+        p->manifest = reprefix(p->manifest, at, dir);
+        p->script = reprefix(p->script, at, dir);
+      }
+      for (size_t i = 0; i < src->n_mods; i++)
+        src->mods[i].path = reprefix(src->mods[i].path, at, dir);
+    }
     if (rc == TQ_OK &&
         (rc = tq_lua_syntax_check(p->script, src->script, src->script_len, err)) != TQ_OK)
       snprintf(why, why_n, "%s", err->msg);
@@ -271,8 +343,26 @@ tq_code tq_plugin_snap_load(const char *dir, tq_plugin **out, tq_plugin_src *src
       if ((rc = tq_lua_syntax_check(src->mods[i].path, src->mods[i].text, src->mods[i].len, err)) !=
           TQ_OK)
         snprintf(why, why_n, "%s", err->msg);
-    stamp_of(dir, after);
-    if (memcmp(before, after, 32) == 0) {
+    /* Equal stamps do not prove that nothing was written meanwhile: a file rewritten with
+     * the same size inside one tick of the kernel's file clock keeps its stamp. A file
+     * modified less than SETTLE_NS before the read began may still be being written (an
+     * editor saving several files), so the read waits for the folder to settle and starts
+     * again. A writer that pauses longer between its files cannot be told from two finished
+     * edits by any reader: that state is loaded, and the final one at the next check.
+     * Installs are not affected: their folder is complete before it is renamed in, and it
+     * is read through one handle. */
+    int settled = newest < t0 - SETTLE_NS;
+    if (!settled && waited < SETTLE_WAIT_NS) {
+      tq_plugin_free(p);
+      tq_plugin_src_free(src);
+      int64_t ns = newest + SETTLE_NS + 1000000 - real_ns();
+      ns = ns < 1000000 ? 1000000 : ns > SETTLE_NS * 2 ? SETTLE_NS * 2 : ns;
+      usleep((useconds_t)(ns / 1000));
+      waited += ns;
+      tries--; /* settling is not a failed try */
+      continue;
+    }
+    if (memcmp(before, after, 32) == 0 && settled) {
       if (rc == TQ_OK) {
         *out = p;
         return TQ_OK;
@@ -281,7 +371,7 @@ tq_code tq_plugin_snap_load(const char *dir, tq_plugin **out, tq_plugin_src *src
       tq_plugin_src_free(src);
       return rc; /* this version, read whole, is broken */
     }
-    tq_plugin_free(p); /* changed during the read: again */
+    tq_plugin_free(p); /* written to during the read: again */
     tq_plugin_src_free(src);
     usleep(2000u << tries);
   }
@@ -310,6 +400,7 @@ struct tq_plugin_reg {
   slot_priv *priv;
   size_t n;
   unsigned char stamp[32]; /* of every slot's stamp and the shared lib/ */
+  unsigned char quick[32]; /* of the folder's and its plugin folders' identities and mtimes */
   char error[512];         /* why the folder could not be listed; "" */
   uint64_t gen;
 };
@@ -535,10 +626,41 @@ static tq_plugin_reg *build(const char *dir, tq_plugin_reg *old, cand *c, size_t
   return r;
 }
 
+/* The quick stamp: the folder's and each known plugin folder's inode and mtime (n + 1
+ * lstat calls). An install (a folder renamed or swapped in) changes it, so the next call
+ * after an install reloads without waiting for the full check. */
+static void quick_of(const char *dir, const tq_plugin_reg *r, unsigned char out[32]) {
+  crypto_generichash_state h;
+  crypto_generichash_init(&h, NULL, 0, 32);
+  struct stat st;
+  for (size_t i = 0; i <= (r ? r->n : 0); i++) {
+    char path[PATH_MAX];
+    if (i == 0)
+      snprintf(path, sizeof path, "%s", dir);
+    else
+      snprintf(path, sizeof path, "%s/%s", dir, r->slots[i - 1].name);
+    int64_t v[4] = {0, 0, 0, 0};
+    if (lstat(path, &st) == 0) {
+      v[0] = (int64_t)st.st_ino, v[1] = (int64_t)st.st_mtim.tv_sec;
+      v[2] = (int64_t)st.st_mtim.tv_nsec, v[3] = (int64_t)st.st_dev;
+    }
+    crypto_generichash_update(&h, (const unsigned char *)v, sizeof v);
+  }
+  crypto_generichash_final(&h, out, 32);
+}
+
 tq_plugin_reg *tq_plugin_reg_get(const char *dir) {
   int64_t now = tq_mono_ms();
   pthread_mutex_lock(&g_mu);
-  if (g_reg && strcmp(g_reg->dir, dir) == 0 && now - g_checked_ms < TQ_PLUGIN_REG_CHECK_MS) {
+  int fresh = g_reg && strcmp(g_reg->dir, dir) == 0 && now - g_checked_ms < TQ_PLUGIN_REG_CHECK_MS;
+  if (fresh) { /* within the period: only the quick stamp (g_reg's slots are immutable) */
+    unsigned char q[32];
+    quick_of(dir, g_reg, q);
+    fresh = memcmp(q, g_reg->quick, 32) == 0;
+    if (!fresh)
+      g_checked_ms = 0; /* a full check now, also for the thread that takes the reload */
+  }
+  if (fresh) {
     g_reg->refs++;
     tq_plugin_reg *r = g_reg;
     pthread_mutex_unlock(&g_mu);
@@ -560,7 +682,7 @@ tq_plugin_reg *tq_plugin_reg_get(const char *dir) {
   }
   pthread_mutex_lock(&g_mu);
   tq_plugin_reg *old = g_reg && strcmp(g_reg->dir, dir) == 0 ? g_reg : NULL;
-  if (old && tq_mono_ms() - g_checked_ms < TQ_PLUGIN_REG_CHECK_MS) {
+  if (old && g_checked_ms && tq_mono_ms() - g_checked_ms < TQ_PLUGIN_REG_CHECK_MS) {
     old->refs++;
     pthread_mutex_unlock(&g_mu);
     pthread_mutex_unlock(&g_reload_mu);
@@ -574,6 +696,8 @@ tq_plugin_reg *tq_plugin_reg_get(const char *dir) {
   unsigned char all[32];
   char why[512] = "";
   tq_plugin_reg *r = NULL;
+  unsigned char quick[32];
+  quick_of(dir, old, quick);
   int listed = scan(dir, &c, &n, all, why, sizeof why) == 0;
   if (listed && old && memcmp(all, old->stamp, 32) == 0 && old->error[0] == '\0') {
     r = old; /* nothing changed: old's reference is the caller's */
@@ -585,6 +709,8 @@ tq_plugin_reg *tq_plugin_reg_get(const char *dir) {
   }
   cands_free(c, n);
   pthread_mutex_lock(&g_mu);
+  if (r) /* taken before the scan: a change during it shows at the next call */
+    memcpy(r->quick, quick, 32);
   g_checked_ms = tq_mono_ms();
   tq_plugin_reg *drop = NULL;
   if (r && r != g_reg) {
