@@ -206,9 +206,10 @@ int tq_plugin_op_accepts(const tq_plugin_op *op, const char *object_type,
  * A plugin skeleton from templates compiled into scaffold.c. */
 typedef struct tq_plugin_new_opts {
   const char *name; /* checked by tq_plugin_name_check; borrowed */
-  const char *dir;  /* the folder to create NAME in; NULL: tq_plugin_dir(); borrowed */
-  int action;       /* also write actions/NAME-action.yaml */
-  int force;        /* write over an existing NAME folder */
+  const char
+      *dir;   /* the folder to create NAME in; NULL: $TQHOST_PLUGINS, else ./plugins; borrowed */
+  int action; /* also write actions/NAME-action.yaml */
+  int force;  /* write over an existing NAME folder */
 } tq_plugin_new_opts;
 /* TQ_OK if name matches the manifest schema's name (^[a-z0-9][a-z0-9-]{0,63}$); TQ_EINVAL
  * naming it otherwise ("..", "/", capitals, ...). */

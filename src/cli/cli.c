@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli_int.h"
+#include "tq_version.h" /* TQ_VERSION, generated at build time (cmake/version.cmake) */
 #include "tqhost/cli.h"
 #include "tqhost/workflow.h"
 
@@ -37,7 +38,7 @@ static const cli_cmd TOP[] = {
     {"score", cli_cmd_score, "attribute scoring rules"},
     {"expire", cli_cmd_expire, "move due indicators to Expired"},
     {"feed", cli_cmd_feed, "TAXII 2.1 feeds (RST presets)"},
-    {"plugin", cli_cmd_plugin, "Operation plugins ($TQHOST_PLUGINS, ./plugins)"},
+    {"plugin", cli_cmd_plugin, "Operation plugins ($TQHOST_PLUGINS, the installed ones)"},
     {"op", cli_cmd_op, "run an operation on one indicator"},
     {"action", cli_cmd_action, "Actions: bulk enrichment of a collection ($TQHOST_ACTIONS)"},
     {"workflow", cli_cmd_workflow, "workflows on a schedule"},

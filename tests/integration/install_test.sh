@@ -66,6 +66,9 @@ done
 # ---- the installed binary, empty environment, another folder --------------------------------
 tq --version
 check "--version prints the project's version" 'grep -Eq "^tqhost [0-9]+\.[0-9]+\.[0-9]+" "$T/out" && grep -q "$(sed -n "s/^project(tqhost VERSION \([0-9.]*\).*/\1/p" "$SRC/CMakeLists.txt")" "$T/out"'
+if command -v git >/dev/null && git -C "$SRC" rev-parse --git-dir >/dev/null 2>&1; then
+  check "--version adds git describe of the source" 'grep -q "+.*$(git -C "$SRC" rev-parse --short=7 HEAD)" "$T/out"'
+fi
 tq --json version
 check "version --json" 'jq -e ".version | test(\"^[0-9]+\\\\.[0-9]+\\\\.[0-9]+\")" "$T/out" >/dev/null'
 tq init
