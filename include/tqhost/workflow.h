@@ -99,6 +99,11 @@ typedef struct tq_action_opts {
   const char *origin;
   void (*started)(void *ud, int64_t run_id);
   void *started_ud;
+  /* The plugin's texts as a host's registry read them (borrowed for the run; NULL: read from
+   * the folder at start): the run loads its script and lib modules from here, once. */
+  const struct tq_plugin_src *plugin_src;
+  const tq_plugin *plugin; /* with plugin_src: the version they are of, run in place of the one
+                              the action loaded (same name; borrowed for the run) */
 } tq_action_opts;
 #define TQ_ACTION_AUTH_FAILURES_DEFAULT 5
 

@@ -87,7 +87,8 @@ static const char T_SCRIPT[] =
 
 static const char T_SPEC[] =
     "-- Specs of @NAME@: `tqhost plugin test DIR` runs them on the recorded exchange in\n"
-    "-- spec/fixtures (no network). Record more answers of your API there (docs/lua-api.md).\n"
+    "-- spec/fixtures (no network). Record more answers of your API there with\n"
+    "-- `tqhost plugin test DIR --record BASE_URL` (docs/plugins.md, docs/lua-api.md).\n"
     "local T = require \"tqhost.test\"\n"
     "\n"
     "local function ip(value)\n"
@@ -139,6 +140,8 @@ static const char T_README[] =
     "```\n"
     "tqhost plugin check PLUGIN_DIR            # manifest, script, entries\n"
     "tqhost plugin test PLUGIN_DIR             # the specs, no network\n"
+    "tqhost plugin test PLUGIN_DIR --record https://api.example.com/v1 --force \\\n"
+    "    --set api_key=env:API_KEY             # record spec/fixtures from your API, keys removed\n"
     "tqhost plugin configure @NAME@ api_key=- base_url=https://api.example.com/v1\n"
     "tqhost op run @NAME@ 45.83.122.166        # a dry run\n"
     "tqhost op run @NAME@ 45.83.122.166 --apply\n"

@@ -48,7 +48,7 @@ for pkg in "$BUILD"/packages/*.tqp; do
   rm -rf "$T/x" && mkdir -p "$T/x" && tar -xzf "$pkg" -C "$T/x"
   # Every file of the package, at its installed place, with the digest MANIFEST.sha256 gives.
   bad_files=$(cd "$T/x" && while read -r sum path; do
-    [[ $path == lib/* ]] && inst="$S/plugins/$path" || inst="$S/plugins/$name/$path"
+    inst="$S/plugins/$name/$path" # its lib/ modules too: they live in the plugin's folder
     [[ $(sha256sum <"$inst" 2>/dev/null | cut -d' ' -f1) == "$sum" ]] || echo "$path"
     [[ $(sha256sum <"$path" | cut -d' ' -f1) == "$sum" ]] || echo "package:$path"
   done <MANIFEST.sha256)
@@ -56,10 +56,11 @@ for pkg in "$BUILD"/packages/*.tqp; do
   check "$name: every file of its package installed with the package's digest" '[[ -z $bad_files ]]'
   # Nothing in the plugin's folder that the package does not hold (but the origin record).
   extra=$(cd "$S/plugins/$name" && find . -type f ! -name .tqp-origin ! -name MANIFEST.sha256 | sed 's|^\./||' | sort |
-    comm -23 - <(cut -c67- "$T/x/MANIFEST.sha256" | grep -v '^lib/' | sort))
+    comm -23 - <(cut -c67- "$T/x/MANIFEST.sha256" | sort))
   echo "$extra" >"$T/out"
   check "$name: nothing else in its folder" '[[ -z $extra ]]'
-  check "$name: its folder holds the files of the source plugin" 'diff -r -x .tqp-origin -x MANIFEST.sha256 "$SRC/plugins/$name" "$S/plugins/$name" >"$T/out"'
+  check "$name: its folder holds the files of the source plugin" 'diff -r -x .tqp-origin -x MANIFEST.sha256 -x lib "$SRC/plugins/$name" "$S/plugins/$name" >"$T/out"'
+  check "$name: its lib/ modules are the source's plugins/lib ones" '(for f in $(cd "$S/plugins/$name" && find lib -type f 2>/dev/null); do cmp "$SRC/plugins/$f" "$S/plugins/$name/$f" || exit 1; done) >"$T/out" 2>&1'
 done
 
 # ---- the installed binary, empty environment, another folder --------------------------------
