@@ -111,6 +111,8 @@ check "its self-signed pair in /var/lib/tqhost, key owned by tqhost, mode 600" '
 [[ $(ps -o user= -p "$(pgrep -P "$SPID" -x tqhost || echo "$SPID")" | tr -d " ") == tqhost ]] && ok "serve runs as tqhost" ||
   bad "serve runs as tqhost: $(ps -o user=,comm= --ppid "$SPID" -p "$SPID")"
 
+curl -sS --cacert "$CRT" "$URL/" >"$T/out" 2>&1
+check "the web UI served from /usr/share/tqhost/web" 'cmp -s "$T/out" /usr/share/tqhost/web/index.html'
 # The first admin, as docs/install.md says (as the user tqhost, the library from the config).
 PW='first-admin-pw-7c2e'
 printf '%s\n' "$PW" | runuser -u tqhost -- env -i /usr/bin/tqhost user add admin --role admin >"$T/out" 2>&1

@@ -72,6 +72,20 @@ check "server.listen: --listen wins" 'grep -Eq "^tqhost serving on https://127\.
 serve_ready --listen 127.0.0.1:0 --insecure-http
 check "server.tls_*: --insecure-http wins" 'grep -Eq "^tqhost serving on http://127\.0\.0\.1:[0-9]+ " "$T/out"'
 
+# ---- folders.web: serve's web UI from there ---------------------------------------------------
+mkdir -p "$T/webx"
+echo '<!doctype html><title>hostcfg-web-marker</title>' >"$T/webx/index.html"
+conf "library: data/lib.db" "folders:" "  web: ../webx"
+"$TQ" serve --listen 127.0.0.1:0 --insecure-http >"$T/ready" 2>"$T/serve.err" &
+wpid=$!
+PIDS+=("$wpid")
+for _ in $(seq 1 200); do grep -q serving "$T/ready" 2>/dev/null && break; sleep 0.05; done
+wurl=$(sed -n 's/^tqhost serving on \(http:[^ ]*\) .*/\1/p' "$T/ready")
+curl -sS "$wurl/" >"$T/out" 2>&1
+check "folders.web: serve's web UI comes from that folder" 'grep -q hostcfg-web-marker "$T/out"'
+kill "$wpid" 2>/dev/null
+wait "$wpid" 2>/dev/null
+
 # ---- log_level: $TQHOST_LOG wins -------------------------------------------------------------
 conf "library: data/lib.db" "log_level: info"
 serve_ready --listen 127.0.0.1:0
