@@ -95,6 +95,7 @@ def main():
         related = [a.text for a in ui.finds("#related a.related-link")]
         T.check("related objects appear as links (malware, attack patterns)",
                 "Agenttesla" in related and "T1486" in related, related)
+        ui.js("window.scrollTo(0, 0)")
         ui.screenshot("object-applied")
         T.check("Apply is gone once applied", not ui.exists("#op-apply"))
 

@@ -357,9 +357,15 @@ async function runOp(op, id, out, reload, say) {
       try {
         await api.post(`/api/plugins/${encodeURIComponent(op.plugin)}/operations/${encodeURIComponent(op.name)}/apply`,
                        {run_id: run.run_id});
-        button.remove();
-        fill(applied, 'Applied: the changes are written.');
+        const n = (k) => (ch[k] || []).length;
+        const summary = [`${n('attributes')} attribute(s)`, `${n('tags')} tag(s)`,
+                         `${n('links')} link(s)`, `${n('indicators')} related indicator(s)`]
+          .concat(ch.score !== null && ch.score !== undefined ? [`score ${fmtScore(ch.score)}`] : [])
+          .concat(ch.status ? ['status'] : []);
         await reload();
+        // The run is done with: its long result gives way to what the page now shows.
+        fill(out, h('p', {id: 'apply-result', class: 'panel', role: 'status'},
+                    `Applied ${op.label || op.name}: ${summary.join(', ')} written.`));
         say(`${op.label || op.name}: applied.`);
       } catch (e) {
         button.disabled = false;
