@@ -48,6 +48,7 @@ typedef struct tq_resp {
   const char *ctype;      /* static string; NULL: application/json */
   char *www_authenticate; /* owned; 401 answers get one */
   int retry_after_s;      /* > 0: a Retry-After header (429, 503) */
+  void *stream; /* owned: a server-sent event stream (events_int.h); the body is streamed */
 } tq_resp;
 void tq_resp_free(tq_resp *rs); /* frees the members */
 /* {"data": data} with status (data owned; NULL: null). */
