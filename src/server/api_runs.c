@@ -619,6 +619,28 @@ static void route_run_resume(tq_req *rq, tq_resp *rs) {
   tq_runs_start_resume(rq, rs, &q);
 }
 
+/* POST /api/runs/{id}/retry: a new run of the same action over the items that failed in this
+ * one (the run's recorded settings apply). */
+static void route_run_retry(tq_req *rq, tq_resp *rs) {
+  tq_run_info r;
+  if (!load_run(rq, rs, &r))
+    return;
+  if (runs_or_503(rq, rs) == NULL)
+    return;
+  if (r.live)
+    return tq_resp_fail(rs, 409, "run %lld is running: retry its failed items once it ends",
+                        (long long)r.id);
+  if (r.failed <= 0)
+    return tq_resp_fail(rs, 409, "run %lld has no failed items to retry", (long long)r.id);
+  if (!name_ok(r.action))
+    return tq_resp_fail(rs, 409, "run %lld's action '%s' cannot be run from the API",
+                        (long long)r.id, r.action);
+  tq_runs_start_req q = {0};
+  q.action = tq_strdup(r.action);
+  q.retry_of = r.id;
+  tq_runs_start_action(rq, rs, &q);
+}
+
 /* ---- live progress: server-sent events ------------------------------------------------------ */
 
 /* POST /api/runs/{id}/events/ticket: a single-use ticket for the run's event stream (a browser's
@@ -1156,6 +1178,26 @@ fail:
     runs_job_free(j);
 }
 
+/* GET /api/feeds/presets: what "add from a preset" offers. */
+static void route_feed_presets(tq_req *rq, tq_resp *rs) {
+  (void)rq;
+  cJSON *arr = cJSON_CreateArray();
+  size_t n = 0;
+  for (const tq_feed_preset *p; (p = tq_feed_preset_at(n)) != NULL; n++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", p->name);
+    cJSON_AddStringToObject(o, "kind", p->kind ? p->kind : "");
+    cJSON_AddStringToObject(o, "url", p->discovery ? p->discovery : "");
+    cJSON_AddStringToObject(o, "collection", p->collection ? p->collection : "");
+    cJSON_AddStringToObject(o, "source", p->source ? p->source : "");
+    cJSON_AddNumberToObject(o, "score", p->score);
+    cJSON_AddNumberToObject(o, "expire_days", p->expire_days);
+    cJSON_AddStringToObject(o, "description", p->description ? p->description : "");
+    cJSON_AddItemToArray(arr, o);
+  }
+  tq_resp_list(rs, arr, (int64_t)n, (int64_t)n, 0);
+}
+
 /* POST /api/feeds/{name}/poll */
 static void route_feed_poll(tq_req *rq, tq_resp *rs) {
   const char *name = rq->params[0];
@@ -1179,6 +1221,7 @@ const tq_route tq_routes_runs[] = {
     {"GET", "/api/runs/{id}/items", TQ_ROLE_READONLY, route_run_items},
     {"POST", "/api/runs/{id}/cancel", TQ_ROLE_ANALYST, route_run_cancel},
     {"POST", "/api/runs/{id}/resume", TQ_ROLE_ANALYST, route_run_resume},
+    {"POST", "/api/runs/{id}/retry", TQ_ROLE_ANALYST, route_run_retry},
     {"POST", "/api/runs/{id}/events/ticket", TQ_ROLE_READONLY, route_run_events_ticket},
     {"GET", "/api/runs/{id}/events", TQ_ROLE_NONE, route_run_events},
     {"GET", "/api/workflows", TQ_ROLE_READONLY, route_workflows},
@@ -1188,6 +1231,7 @@ const tq_route tq_routes_runs[] = {
     {"DELETE", "/api/workflows/{id}", TQ_ROLE_ANALYST, route_workflow_delete},
     {"POST", "/api/workflows/{id}/run", TQ_ROLE_ANALYST, route_workflow_run},
     {"GET", "/api/feeds", TQ_ROLE_READONLY, route_feeds},
+    {"GET", "/api/feeds/presets", TQ_ROLE_READONLY, route_feed_presets},
     {"POST", "/api/feeds", TQ_ROLE_ADMIN, route_feed_post},
     {"POST", "/api/feeds/{name}/poll", TQ_ROLE_ANALYST, route_feed_poll},
     {NULL, NULL, TQ_ROLE_NONE, NULL},
