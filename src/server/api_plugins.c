@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "auth_int.h"
 #include "server_int.h"
 #include "tqhost/plugin.h"
 
@@ -43,6 +44,7 @@ typedef struct reg {
   unsigned char stamp[32]; /* hash of the folder's files' names, sizes and mtimes */
   uint64_t gen;            /* 1, 2, ...: a new snapshot */
   char err[256];           /* why the folder could not be listed; "" */
+  tq_diags broken;         /* plugins skipped: "file:line:col: path: what" each */
 } reg;
 
 static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -52,6 +54,7 @@ static uint64_t g_reg_gen;
 
 static void reg_free(reg *r) {
   tq_plugin_list_free(r->list, r->n);
+  tq_diags_free(&r->broken);
   free(r);
 }
 
@@ -122,7 +125,7 @@ static reg *reg_get(void) {
   }
   tq_err err;
   tq_err_clear(&err);
-  if (tq_plugin_list(dir, &r->list, &r->n, NULL, &err) != TQ_OK) {
+  if (tq_plugin_list(dir, &r->list, &r->n, &r->broken, &err) != TQ_OK) {
     r->list = NULL;
     r->n = 0;
     snprintf(r->err, sizeof r->err, "%s", err.msg);
@@ -276,6 +279,25 @@ static void api_plugins_list(tq_req *rq, tq_resp *rs) {
   for (size_t i = 0; i < r->n; i++)
     cJSON_AddItemToArray(arr, plugin_json_lib(rq->rd, r->list[i], tq_srv_key_path(rq->srv)));
   tq_resp_list(rs, arr, (int64_t)r->n, (int64_t)r->n, 0);
+  /* The plugins whose manifest does not load, each with its error ("NAME/manifest.yaml:L:C: ...",
+   * relative to the plugins folder): the UI shows them as broken. */
+  cJSON *broken = cJSON_AddArrayToObject(rs->json, "broken");
+  const char *dir = tq_plugin_dir();
+  size_t dn = strlen(dir);
+  for (size_t i = 0; broken && i < r->broken.n; i++) {
+    const char *m = r->broken.msgs[i];
+    if (strncmp(m, dir, dn) == 0 && m[dn] == '/')
+      m += dn + 1;
+    char name[128];
+    size_t k = strcspn(m, "/:");
+    snprintf(name, sizeof name, "%.*s", (int)(k < sizeof name ? k : sizeof name - 1), m);
+    char *clean = tq_auth_clean(m, 600);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "name", name);
+    cJSON_AddStringToObject(b, "error", clean ? clean : "unreadable manifest");
+    free(clean);
+    cJSON_AddItemToArray(broken, b);
+  }
   reg_put(r);
 }
 

@@ -161,7 +161,13 @@ def wait_done(rid, tok, timeout=120):
 
 try:
     sim, port = start_sim("--latency-ms", "100", "--hit-ratio", "0.8", "--threads", "8")
-    env = {"TQHOST_PLUGINS": os.path.join(SRC, "plugins"),
+    plugins = os.path.join(work, "plugins")
+    shutil.copytree(os.path.join(SRC, "plugins"), plugins)
+    os.makedirs(os.path.join(plugins, "evil"))
+    with open(os.path.join(plugins, "evil", "manifest.yaml"), "w") as f:
+        f.write("name: evil\nversion: 1.0.0\nlabel: <img src=x onerror=alert(1)>\n"
+                "operations: [\n")  # a YAML syntax error on line 4
+    env = {"TQHOST_PLUGINS": plugins,
            "TQHOST_ACTIONS": os.path.join(SRC, "actions"),
            "TQHOST_SCHEMAS": os.path.join(SRC, "schemas"),
            "TQHOST_KEY_FILE": os.path.join(work, "lib.key"),
@@ -367,6 +373,21 @@ try:
     t.check("rex cannot log in while disabled", st in (400, 401), (st, b))
     st, b, _ = srv.call("PUT", "/api/users/%d" % uid, body={"disabled": False}, token=ada)
     t.check("enabled again: rex logs in", st == 200 and srv.login("rex"), (st, b))
+
+    # ---- plugins: broken manifests, passwords never sent back ---------------------------------
+    rex = srv.login("rex")
+    st, b, _ = srv.call("GET", "/api/plugins", token=rex)
+    broken = (b or {}).get("broken", []) if st == 200 else []
+    ev = [x for x in broken if x.get("name") == "evil"]
+    import re
+    t.check("GET /api/plugins lists a broken manifest with its file:line:col error",
+            ev and re.match(r"evil/manifest\.yaml:\d+:\d+: ", ev[0]["error"]), broken)
+    t.check("... without the plugins folder's absolute path", ev and
+            plugins not in json.dumps(broken), broken)
+    rst = [p for p in b.get("data", []) if p["name"] == "rst-ioc-lookup"]
+    key = [f for f in (rst[0]["config"] if rst else []) if f["type"] == "password"]
+    t.check("a set password field comes back as the mask, never the value",
+            key and key[0]["value"] == "********" and "ui-key-123" not in json.dumps(b), key)
 
     # ---- SIGTERM with a stream open -------------------------------------------------------
     rid6 = start_run(ana)
