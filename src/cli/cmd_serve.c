@@ -9,7 +9,8 @@
 
 static const char SERVE_HELP[] =
     "usage: tqhost serve [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
-    "                    [--insecure-http [--insecure-http]] [--threads N] [--print-routes]\n"
+    "                    [--insecure-http [--insecure-http]] [--threads N] [--web DIR]\n"
+    "                    [--print-routes]\n"
     "\n"
     "Serves the library over a ThreatQ-shaped REST API (docs/api.md) until SIGTERM or\n"
     "SIGINT, then stops accepting, lets the requests in flight finish and exits 0.\n"
@@ -29,6 +30,8 @@ static const char SERVE_HELP[] =
     "  --timeout SECONDS   a request must arrive within this, and an idle connection\n"
     "                      is closed after it (default 30)\n"
     "  --replay FILE       plugins' HTTP answers from a recording (tests, demos)\n"
+    "  --web DIR           the web UI's files, served at / (default: $TQHOST_WEB, else the\n"
+    "                      installed share/tqhost/web, else a build tree's source web/)\n"
     "  --print-routes      print METHOD PATTERN ROLE for every route and exit\n"
     "\n"
     "When it listens it prints exactly one line on stdout:\n"
@@ -87,6 +90,7 @@ int cli_cmd_serve(cli *c, int argc, char **argv) {
                                        {"timeout", required_argument, 0, 'T'},
                                        {"replay", required_argument, 0, 'r'},
                                        {"print-routes", no_argument, 0, 'p'},
+                                       {"web", required_argument, 0, 'w'},
                                        {0, 0, 0, 0}};
   tq_server_opts o;
   tq_server_opts_init(&o);
@@ -124,6 +128,7 @@ int cli_cmd_serve(cli *c, int argc, char **argv) {
       break;
     case 'r': o.replay_file = optarg; break;
     case 'p': print_routes = 1; break;
+    case 'w': o.web_dir = optarg; break;
     default: return EXIT_USAGE;
     }
   }

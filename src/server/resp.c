@@ -17,6 +17,7 @@ void tq_resp_free(tq_resp *rs) {
   free(rs->body);
   free(rs->www_authenticate);
   tq_events_stream_free(rs->stream);
+  free(rs->etag);
   memset(rs, 0, sizeof *rs);
 }
 
