@@ -8,8 +8,9 @@ import {formMessage, actionButton, stateBadge, fmtDuration} from './parts.js';
 
 function countsText(c) {
   if (!c || typeof c !== 'object') return '';
-  return Object.entries(c).filter(([, v]) => typeof v === 'number' || typeof v === 'string')
-    .map(([k, v]) => `${k.replace(/_/g, ' ')}: ${v}`).join(', ');
+  const skip = new Set(['feed', 'checkpoint', 'pages', 'duration_ms', 'restarts']);
+  return Object.entries(c).filter(([k, v]) => !skip.has(k) && typeof v === 'number' && v !== 0)
+    .map(([k, v]) => `${k.replace(/_/g, ' ')}: ${v}`).join(', ') || 'nothing new';
 }
 
 export async function render(root) {

@@ -68,8 +68,12 @@ export function stateBadge(state) {
 export function fmtDuration(s) {
   if (s === null || s === undefined || isNaN(Number(s))) return '';
   s = Math.max(0, Math.round(Number(s)));
-  if (s >= 3600) return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
-  if (s >= 60) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  if (s >= 86400 && s % 86400 === 0) return `${s / 86400} d`;
+  if (s >= 3600) {
+    const m = Math.round((s % 3600) / 60);
+    return `${Math.floor(s / 3600)} h` + (m ? ` ${m} min` : '');
+  }
+  if (s >= 60) return `${Math.floor(s / 60)} min` + (s % 60 ? ` ${s % 60} s` : '');
   return `${s} s`;
 }
 

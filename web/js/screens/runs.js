@@ -113,7 +113,7 @@ async function renderOne(root, id) {
     drawButtons();
     if (run.state === 'running') follow();
     else if (run.failed > 0) failures(failWrap, run.id);
-    else fill(failWrap);
+    else fill(failWrap, h('p', {class: 'muted'}, 'No failure.'));
   };
 
   // Polls every 2 s while the live stream cannot be had.
