@@ -1,5 +1,6 @@
 /* cli.c: the tqhost command line: global options, dispatch to the command groups, and the
  * helpers that every command uses for errors, help and output. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,12 +212,25 @@ int cli_json_out(cli *c, cJSON *v) {
 
 static int cmd_version(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
-    return cli_help("usage: tqhost version (or tqhost --version)\nPrints the version of tqhost.\n");
+    return cli_help("usage: tqhost version (or tqhost --version)\n"
+                    "Prints the version of tqhost (project version + git describe of the build).\n"
+                    "With --json also the folders it uses (schemas, plugins, actions, web: from\n"
+                    "the environment, the host configuration or the installed ones) and the\n"
+                    "host configuration file it reads.\n");
   if (argc != 1)
     return cli_usage_error(c, "takes no arguments");
   if (c->json) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "version", TQ_VERSION);
+    cJSON *f = cJSON_AddObjectToObject(j, "folders");
+    for (int k = 0; k < TQ_DIR_N; k++) { /* canonical when it exists: no "bin/.." */
+      const char *d = tq_host_dir((tq_host_dir_kind)k);
+      char real[PATH_MAX];
+      cJSON_AddStringToObject(f, tq_host_dir_name((tq_host_dir_kind)k),
+                              realpath(d, real) ? real : d);
+    }
+    int named = 0;
+    cJSON_AddStringToObject(j, "config", tq_host_config_path(&named));
     return cli_print_json(j);
   }
   printf("tqhost %s\n", TQ_VERSION);

@@ -71,6 +71,11 @@ if command -v git >/dev/null && git -C "$SRC" rev-parse --git-dir >/dev/null 2>&
 fi
 tq --json version
 check "version --json" 'jq -e ".version | test(\"^[0-9]+\\\\.[0-9]+\\\\.[0-9]+\")" "$T/out" >/dev/null'
+folders_ok() {
+  jq -e --arg s "$S" '.folders.plugins == ($s + "/plugins") and .folders.actions == ($s + "/actions")
+    and .folders.schemas == ($s + "/schemas")' "$T/out" >/dev/null
+}
+check "version --json: the installed folders it uses" folders_ok
 tq init
 check "init" '[[ -f $T/cwd/lib.db ]]'
 tq plugin list
