@@ -193,6 +193,15 @@ def main():
         T.check("no script ran (window.__pwned undefined)",
                 ui.js("return typeof window.__pwned") == "undefined")
 
+        # ---- a phone's width ----
+        ui.viewport(390, 800)
+        ui.go("/library?type=IP%20Address&limit=25")
+        w = ui.js("return document.documentElement.scrollWidth")
+        T.check("at 390px the library needs no horizontal scrolling", w <= 390, w)
+        T.check("at 390px the rows are still there", len(rows(ui)) == 25, len(rows(ui)))
+        ui.screenshot("library-phone")
+        ui.viewport(1280, 800)
+
         # ---- read-only: no save form ----
         ui.logout()
         ui.login("ro")
