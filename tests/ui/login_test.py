@@ -30,7 +30,8 @@ def sinks(web):
 
 
 def main():
-    ui = UI(sys.argv)
+    # Access tokens of 65 s: the UI refreshes a minute before expiry, so within seconds.
+    ui = UI(sys.argv, env={"TQHOST_TOKEN_TTL": "65"})
     T = ui.T
     try:
         web = os.path.join(ui.src, "web")
@@ -99,9 +100,19 @@ def main():
         ui.go("/no/such/screen")
         T.check("an unknown route: 'Not found'", "Not found" in ui.text_of("main h1"))
 
+        first = ui.session_token()
+        import time
+        end = time.monotonic() + 30
+        while ui.session_token() == first and time.monotonic() < end:
+            time.sleep(0.2)
         token = ui.session_token()
+        T.check("the UI refreshes its token before it expires (refresh_token grant)",
+                token and token != first, (first, token))
         st, _, _ = ui.srv.call("GET", "/api/users/current", token=token)
-        T.check("the UI's token works against the API", st == 200, st)
+        T.check("the refreshed token works against the API", st == 200, st)
+        ui.go("/library")
+        T.check("the UI goes on working after the refresh", "Threat library" in
+                ui.text_of("main h1") and not ui.exists("#login-user"))
 
         # Logout: back to the login screen, the token is revoked.
         ui.logout()
