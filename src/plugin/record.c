@@ -609,16 +609,54 @@ static char *live_like(const char *live, const char *orig) {
   return tq_strndup(live, ll - 1);
 }
 
-/* Writes list to path through a temporary file in the same folder and a rename. */
-static tq_code fixture_write(const char *path, const cJSON *list, tq_err *err) {
-  char tmp[PATH_MAX + 32], dir[PATH_MAX];
+/* Whether path is relative and has no ".." component. */
+static int path_plain(const char *path) {
+  if (path[0] == '/')
+    return 0;
+  for (const char *p = path; *p;) {
+    size_t n = strcspn(p, "/");
+    if (n == 2 && p[0] == '.' && p[1] == '.')
+      return 0;
+    p += n;
+    while (*p == '/')
+      p++;
+  }
+  return 1;
+}
+
+/* The folder of path (made when missing, its own parent then checked first) must resolve
+ * inside root: a fixture is never written through a link leading out of the plugin. */
+static tq_code fixture_dir(const char *root, const char *path, tq_err *err) {
+  char dir[PATH_MAX], up[PATH_MAX];
   snprintf(dir, sizeof dir, "%s", path);
   char *slash = strrchr(dir, '/');
-  if (slash) {
-    *slash = '\0';
+  if (slash == NULL)
+    return tq_path_inside(root, ".", NULL, err);
+  *slash = '\0';
+  if (access(dir, F_OK) != 0) {
+    snprintf(up, sizeof up, "%s", dir);
+    char *s2 = strrchr(up, '/');
+    tq_code rc = tq_path_inside(root, s2 ? (*s2 = '\0', up) : ".", NULL, err);
+    if (rc != TQ_OK)
+      return rc == TQ_ENOTFOUND ? tq_err_set(err, TQ_ENOTFOUND, "%s: no such folder", up) : rc;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
       return tq_err_set(err, TQ_EIO, "%s: cannot make the folder: %s", dir, strerror(errno));
   }
+  return tq_path_inside(root, dir, NULL, err);
+}
+
+/* Writes list to path (relative to the plugin folder root, the cwd) through a temporary file
+ * in the same folder and a rename. */
+static tq_code fixture_write(const char *root, const char *path, const cJSON *list, tq_err *err) {
+  char tmp[PATH_MAX + 32];
+  if (!path_plain(path))
+    return tq_err_set(err, TQ_EDENIED,
+                      "%s: a fixture to record must be a relative path inside the plugin folder, "
+                      "without ..",
+                      path);
+  tq_code rc = fixture_dir(root, path, err);
+  if (rc != TQ_OK)
+    return rc;
   snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
   char *text = cJSON_Print(list);
   int fd = text ? mkstemp(tmp) : -1;
@@ -745,6 +783,11 @@ tq_code rec_run(rec_session *s, const tq_op_request *rq, tq_op_result *res, tq_e
   const tq_plugin_field *bf = base_field(rq->plugin, err);
   if (bf == NULL)
     return TQ_EINVAL;
+  if (!path_plain(path))
+    return tq_err_set(err, TQ_EDENIED,
+                      "%s: a fixture to record must be a relative path inside the plugin folder, "
+                      "without ..",
+                      path);
   const char *orig = tq_plugin_config_get(rq->cfg, bf->key);
   if (orig == NULL)
     return tq_err_set(err, TQ_EINVAL, "--record: the spec gives no %s and the manifest no default",
@@ -783,7 +826,7 @@ tq_code rec_run(rec_session *s, const tq_op_request *rq, tq_op_result *res, tq_e
   } else {
     merge_into(fx->list, r.list);
   }
-  rc = fixture_write(path, fx->list, err);
+  rc = fixture_write(rq->plugin->dir, path, fx->list, err);
   if (rc == TQ_OK) {
     fprintf(stderr, "recorded %s (%d exchange%s)\n", path, cJSON_GetArraySize(fx->list),
             cJSON_GetArraySize(fx->list) == 1 ? "" : "s");

@@ -127,6 +127,20 @@ grep -qF "$ECHO_URL" "$E/spec/fixtures/echo.json" \
   && fail "echo: BASE_URL left in the fixture" || pass "echo: BASE_URL written back as the spec's base URL"
 expect "echo: replay (no network) passes with the spec's own key" 0 "$TQ" plugin test "$E"
 
+# ---- a fixture is written inside the plugin only ----------------------------------------------
+X=$WORK/esc/echo-rec
+mkdir -p "$WORK/esc" "$WORK/outside"
+cp -r "$E" "$X"
+rm -rf "$X/spec/fixtures"
+sed -i 's#replay = "spec/fixtures/echo.json"#replay = "../escape.json"#' "$X/spec/echo_spec.lua"
+expect "a fixture path with .. is refused" 1 "$TQ" plugin test "$X" --record "$ECHO_URL" --set api_key=env:RST_KEY
+has "..: says why" "must be a relative path inside the plugin folder"
+[[ -e $WORK/esc/escape.json ]] && fail "a fixture was written outside the plugin" || pass "nothing written outside the plugin (..)"
+sed -i 's#replay = "../escape.json"#replay = "spec/fixtures/echo.json"#' "$X/spec/echo_spec.lua"
+ln -s "$WORK/outside" "$X/spec/fixtures"
+expect "a fixtures folder linked out of the plugin is refused" 1 "$TQ" plugin test "$X" --record "$ECHO_URL" --set api_key=env:RST_KEY
+[[ -z $(ls -A "$WORK/outside") ]] && pass "nothing written through the link" || fail "written through the link: $(ls "$WORK/outside")"
+
 # ---- refusals: BASE_URL, options ---------------------------------------------------------------
 P=$WORK/p
 mkdir -p "$P"
