@@ -117,7 +117,20 @@ typedef struct tq_lua_script_opts {
   int obj_lists_later; /* 1: the objects given to tq_lua_run_start come without their lists
                           (tq_lib_object_head); obj.attributes, .sources and .tags are read
                           from tq_lua_opts.lib by the object's id when a run first uses them */
+  /* Files read beforehand (a plugin's snapshot, so that a folder swapped after the read
+   * cannot mix versions): source (len source_len) is the script's text instead of reading
+   * path (still its name in errors); modules are compiled at load, before the script runs,
+   * and found by require before lib_dir. All borrowed for the call only. */
+  const char *source;
+  size_t source_len;
+  const struct tq_lua_module *modules;
+  size_t n_modules;
 } tq_lua_script_opts;
+/* A module's text: name "a.b" (require "a.b"), path its file (in errors). */
+typedef struct tq_lua_module {
+  char *name, *path, *text;
+  size_t len;
+} tq_lua_module;
 void tq_lua_script_opts_init(tq_lua_script_opts *o);
 
 /* Reads and compiles the script, runs its top level once (under the script's budgets) and
@@ -125,6 +138,10 @@ void tq_lua_script_opts_init(tq_lua_script_opts *o);
  * / TQ_EIO for the file, TQ_EINVAL for a syntax error ("path:line: ...") or a chunk that does
  * not return a table of entries. *out is freed with tq_lua_script_free. */
 tq_code tq_lua_load(tq_lua *rt, const tq_lua_script_opts *opts, tq_lua_script **out, tq_err *err);
+/* Compiles text (the file path's, named in errors) in a throwaway state without running it:
+ * TQ_EINVAL with Lua's "path:line: message" for a syntax error or a binary chunk. What a
+ * plugin reload checks before a new version may replace the active one. */
+tq_code tq_lua_syntax_check(const char *path, const char *text, size_t len, tq_err *err);
 /* Whether the script has an entry function of that name. */
 int tq_lua_script_has_entry(const tq_lua_script *s, const char *entry);
 /* The script's name (its plugin's). Borrowed from s. */

@@ -68,6 +68,7 @@ typedef struct tq_server_opts {
   unsigned max_conns;      /* 0: 256 */
   unsigned conn_timeout_s; /* idle/slow connection timeout; 0: 30 */
   const char *replay_file; /* test/demo: plugins' HTTP from a recording (no network) */
+  const char *web_dir;     /* the web UI's static files; NULL: the default folder (web.c) */
   /* Called once the server listens (port resolved: "ADDR:PORT" given as 0 picks one), with
    * the base URL and the certificate's SHA-256 fingerprint ("" over plain HTTP). */
   void (*on_ready)(void *ud, const char *base_url, const char *fingerprint);

@@ -1,5 +1,5 @@
 /* cmd_plugin.c: `tqhost plugin list|check|configure|test|new|pack|keygen|install|remove`: the
- * Operation plugins of the plugins folder ($TQHOST_PLUGINS or ./plugins), their manifests, their
+ * Operation plugins of the plugins folder (tq_plugin_dir), their manifests, their
  * configuration (secrets masked in every output), their busted specs, skeletons and packages. */
 #include <dirent.h>
 #include <getopt.h>
@@ -56,7 +56,8 @@ static void plugin_line(const tq_plugin *p, const tq_plugin_config *cfg) {
 static int plugin_list(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help("usage: tqhost plugin list\n"
-                    "Lists the plugins of $TQHOST_PLUGINS (default ./plugins): name, label,\n"
+                    "Lists the plugins of the plugins folder ($TQHOST_PLUGINS, else the host\n"
+                    "configuration's folders.plugins, else the installed one): name, label,\n"
                     "version, operations, whether every required config field is set, and the\n"
                     "origin: bundled, or the package file it was installed from.\n");
   if (argc > 1)
@@ -138,7 +139,10 @@ static void check_script(const tq_plugin *p, tq_diags *d) {
   so.n_config = cfg.n_config;
   so.config_kinds = kinds;
   so.limits = p->limits;
-  if (tq_lua_new(&lo, &rt, &err) != TQ_OK || tq_lua_load(rt, &so, &s, &err) != TQ_OK) {
+  tq_plugin_src src = {0};
+  if (tq_plugin_src_read(p, &src, &err) != TQ_OK ||
+      (tq_plugin_src_opts(&src, &so), tq_lua_new(&lo, &rt, &err)) != TQ_OK ||
+      tq_lua_load(rt, &so, &s, &err) != TQ_OK) {
     tq_diags_add(d, "%s", err.msg);
   } else {
     for (size_t i = 0; i < p->n_ops; i++) {
@@ -152,6 +156,7 @@ static void check_script(const tq_plugin *p, tq_diags *d) {
   }
   tq_lua_script_free(s);
   tq_lua_free(rt);
+  tq_plugin_src_free(&src);
   free(lib_dir);
   free(kinds);
   tq_plugin_config_free(&cfg);
@@ -532,8 +537,8 @@ static int plugin_install(cli *c, int argc, char **argv) {
                     "Checks the package FILE before writing anything (regular files and folders\n"
                     "only, no absolute or .. path, no link or device, size caps, SHA-256 digests,\n"
                     "signature by a key of $TQHOST_TRUSTED_KEYS or PLUGINS/../trusted-keys, the\n"
-                    "manifest's schema), then installs it under $TQHOST_PLUGINS (default\n"
-                    "./plugins) atomically. The configuration, kept in the library, stays.\n"
+                    "manifest's schema), then installs it in the plugins folder (as plugin list)\n"
+                    "atomically. The configuration, kept in the library, stays.\n"
                     "  --force           install an older version over a newer one\n"
                     "  --allow-unsigned  accept a package without signature\n"
                     "  --test            run the package's specs first; refuse if they fail\n");

@@ -186,8 +186,13 @@ static tq_code run_in(tq_lua *rt, const tq_op_request *rq, const tq_lua_limits *
   so.limits = *limits;
   tq_lua_script *script = NULL;
   tq_lua_run *run = NULL;
-  tq_code rc =
-      lib_dir ? tq_lua_load(rt, &so, &script, err) : tq_err_set(err, TQ_ENOMEM, "out of memory");
+  tq_plugin_src src = {0};
+  tq_code rc = lib_dir ? tq_plugin_src_read(rq->plugin, &src, err)
+                       : tq_err_set(err, TQ_ENOMEM, "out of memory");
+  tq_plugin_src_opts(&src, &so);
+  if (rc == TQ_OK)
+    rc = tq_lua_load(rt, &so, &script, err);
+  tq_plugin_src_free(&src);
   free(lib_dir);
   free(kinds);
   if (rc != TQ_OK)

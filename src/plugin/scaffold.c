@@ -282,7 +282,10 @@ tq_code tq_plugin_new(const tq_plugin_new_opts *o, char *out, size_t n, tq_err *
   tq_code rc = tq_plugin_name_check(o->name, err);
   if (rc != TQ_OK)
     return rc;
-  const char *dir = o->dir && *o->dir ? o->dir : tq_plugin_dir();
+  /* A new plugin goes where its author works: --dir, $TQHOST_PLUGINS, else ./plugins (not the
+   * installed plugins folder that tq_plugin_dir finds: that is the host's). */
+  const char *env = getenv("TQHOST_PLUGINS");
+  const char *dir = o->dir && *o->dir ? o->dir : env && *env ? env : "plugins";
   char final[PATH_MAX], tmp[PATH_MAX], label[80], action_rel[PATH_MAX];
   snprintf(final, sizeof final, "%s/%s", dir, o->name);
   struct stat st;

@@ -22,6 +22,7 @@
 typedef struct test_host {
   tq_plugin *plugin;           /* loaded from the absolute folder */
   char parent[PATH_MAX + 8];   /* <plugin folder>/..: its lib/ holds the shared modules */
+  char own_lib[PATH_MAX + 8];  /* <plugin folder>/lib: an installed package's modules, first */
   char lib_dir[PATH_MAX + 16]; /* parent/lib */
   rec_session *rec;            /* --record: T.run records its replay file; NULL */
 } test_host;
@@ -365,7 +366,8 @@ static int open_test_module(lua_State *L) {
 static void setup_state(lua_State *L, test_host *h) {
   luaL_openlibs(L);
   lua_getglobal(L, "package");
-  lua_pushfstring(L, BUSTED_PATH ";%s/?.lua;%s/?/init.lua;", h->lib_dir, h->lib_dir);
+  lua_pushfstring(L, BUSTED_PATH ";%s/?.lua;%s/?/init.lua;%s/?.lua;%s/?/init.lua;", h->own_lib,
+                  h->own_lib, h->lib_dir, h->lib_dir);
   lua_getfield(L, -2, "path");
   lua_concat(L, 2);
   lua_setfield(L, -2, "path");
@@ -413,7 +415,10 @@ static int plugin_test(const char *dir, rec_session *rec, tq_err *err) {
   snprintf(h.parent, sizeof h.parent, "%s/..", abs);
   snprintf(h.lib_dir, sizeof h.lib_dir, "%s/lib", h.parent);
   /* Busted's own require reads lib/ unsandboxed: nothing there may lead out of it. */
+  snprintf(h.own_lib, sizeof h.own_lib, "%s/lib", abs);
   tq_code rc = tq_path_tree_inside(h.lib_dir, err);
+  if (rc == TQ_OK || rc == TQ_ENOTFOUND)
+    rc = tq_path_tree_inside(h.own_lib, err);
   if (rc != TQ_OK && rc != TQ_ENOTFOUND) {
     tq_plugin_free(h.plugin);
     return -1;

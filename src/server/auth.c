@@ -616,6 +616,33 @@ static tq_code revoke_family(tq_lib *lib, const char *family, tq_err *err) {
   return done(db, st, err, "revoking a token family");
 }
 
+tq_code tq_auth_revoke(tq_lib *lib, const char *access_token, tq_err *err) {
+  if (!tq_auth_token_wellformed(access_token))
+    return tq_err_set(err, TQ_ENOTFOUND, "token: not a token");
+  char hex[65], family[65] = "";
+  tq_auth_token_hash(access_token, hex);
+  tq_code rc = begin(lib, err);
+  if (rc != TQ_OK)
+    return rc;
+  sqlite3 *db = tq_lib_db(lib);
+  sqlite3_stmt *st = NULL;
+  if ((rc = prep(db, "SELECT family FROM tokens WHERE hash=?1 AND kind='access'", &st, err)) !=
+      TQ_OK)
+    return finish(lib, rc, err);
+  bind_str(st, 1, hex);
+  int step = sqlite3_step(st);
+  if (step == SQLITE_ROW)
+    tq_strlcpy(family, (const char *)sqlite3_column_text(st, 0), sizeof family);
+  else if (step == SQLITE_DONE)
+    rc = tq_err_set(err, TQ_ENOTFOUND, "token: unknown");
+  else
+    rc = db_err(db, err, "reading a token");
+  sqlite3_finalize(st);
+  if (rc == TQ_OK)
+    rc = revoke_family(lib, family, err);
+  return finish(lib, rc, err);
+}
+
 tq_code tq_auth_refresh(tq_lib *lib, const char *refresh_token, int64_t access_ttl,
                         int64_t refresh_ttl, tq_user *who, tq_auth_pair *out, int *reused,
                         tq_err *err) {

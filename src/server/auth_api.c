@@ -317,7 +317,8 @@ typedef enum job_kind {
   J_REFRESH,
   J_USER_ADD,
   J_USER_PUT,
-  J_USER_DELETE
+  J_USER_DELETE,
+  J_REVOKE
 } job_kind;
 
 typedef struct auth_job {
@@ -331,7 +332,7 @@ typedef struct auth_job {
   int locked_s;                        /* J_LOGIN_FAILED: the lock this failure started */
   tq_role role;                        /* J_USER_ADD, J_USER_PUT (TQ_ROLE_NONE: unchanged) */
   char hash[TQ_AUTH_HASH_MAX];         /* J_USER_ADD, J_USER_PUT ("": unchanged) */
-  char refresh[TQ_AUTH_TOKEN_LEN + 1]; /* J_REFRESH */
+  char refresh[TQ_AUTH_TOKEN_LEN + 1]; /* J_REFRESH; J_REVOKE: the access token */
   int64_t ttl;
 } auth_job;
 
@@ -493,6 +494,17 @@ static void run_user_delete(tq_lib *lib, auth_job *j, tq_resp *rs) {
   tq_resp_raw(rs, 204, "application/json", "", 0);
 }
 
+/* DELETE /api/token: sign-out. */
+static void run_revoke(tq_lib *lib, auth_job *j, tq_resp *rs) {
+  tq_err err, aerr;
+  tq_err_clear(&err);
+  if (tq_auth_revoke(lib, j->refresh, &err) != TQ_OK)
+    return tq_resp_err(rs, NULL, &err);
+  if (tq_auth_audit(lib, j->who, "logout", j->who, NULL, j->addr, &aerr) != TQ_OK)
+    tq_log(TQ_LOG_ERROR, "server", "audit of a logout: %s", aerr.msg);
+  tq_resp_raw(rs, 204, "application/json", "", 0);
+}
+
 static void run_job(tq_engine *eng, tq_job *job) {
   auth_job *j = tq_job_ud(job);
   tq_resp *rs = tq_job_resp(job);
@@ -509,6 +521,7 @@ static void run_job(tq_engine *eng, tq_job *job) {
     case J_USER_ADD: run_user_add(lib, j, rs); break;
     case J_USER_PUT: run_user_put(lib, j, rs); break;
     case J_USER_DELETE: run_user_delete(lib, j, rs); break;
+    case J_REVOKE: run_revoke(lib, j, rs); break;
     }
   tq_job_done(job);
 }
@@ -831,6 +844,28 @@ out:
   params_free(&p);
 }
 
+/* DELETE /api/token: the bearer token (checked by the router already) and its family are
+ * revoked. */
+static void api_token_revoke(tq_req *rq, tq_resp *rs) {
+  const char *h = tq_req_header(rq, "Authorization");
+  while (h && *h == ' ')
+    h++;
+  h = h ? h + 7 : "";
+  while (*h == ' ')
+    h++;
+  size_t n = strcspn(h, " \t");
+  if (n != TQ_AUTH_TOKEN_LEN) {
+    tq_resp_fail(rs, 401, "the access token is invalid");
+    return;
+  }
+  auth_job *j = job_new(rq, J_REVOKE, rs);
+  if (j) {
+    memcpy(j->refresh, h, n);
+    j->refresh[n] = '\0';
+    to_engine(rq, rs, j);
+  }
+}
+
 /* ---- users
  * ------------------------------------------------------------------------------------------ */
 
@@ -1056,6 +1091,7 @@ static void api_audit(tq_req *rq, tq_resp *rs) {
 
 const tq_route tq_routes_auth[] = {
     {"POST", "/api/token", TQ_ROLE_NONE, api_token},
+    {"DELETE", "/api/token", TQ_ROLE_READONLY, api_token_revoke},
     {"GET", "/api/users/current", TQ_ROLE_READONLY, api_user_current},
     {"GET", "/api/users", TQ_ROLE_ADMIN, api_users_list},
     {"POST", "/api/users", TQ_ROLE_ADMIN, api_users_add},

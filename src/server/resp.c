@@ -15,6 +15,7 @@ void tq_resp_free(tq_resp *rs) {
   cJSON_Delete(rs->json);
   free(rs->body);
   free(rs->www_authenticate);
+  free(rs->etag);
   memset(rs, 0, sizeof *rs);
 }
 

@@ -29,13 +29,12 @@
 #include "server_int.h"
 #include "tqhost/plugin.h"
 
-#ifndef TQ_VERSION
-#define TQ_VERSION "0.1.0"
-#endif
+#include "tq_version.h" /* TQ_VERSION, generated at build time (cmake/version.cmake) */
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
 #define HEADER_MEMORY (64 * 1024) /* per connection: headers and read buffer */
 #define STOP_WAIT_MS 30000        /* in-flight requests get this long on SIGTERM */
+#define CSP "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 /* One connection, watched for requests held open past the timeout. */
 typedef struct watch {
@@ -51,6 +50,7 @@ struct tq_srv {
   struct MHD_Daemon *mhd;
   tq_engine *eng;
   tq_runs *runs; /* runs.c: bulk runs, polls, the scheduler */
+  tq_web *web;   /* web.c: the web UI's files; NULL when there is none */
   int listen_fd;
   int tls;
   char *key_path;             /* tq_plugin_key_path */
@@ -288,9 +288,19 @@ static enum MHD_Result queue(srv_conn *c) {
     free(body);
     return MHD_NO;
   }
-  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+  if (rs->status != 304)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+  /* Strict headers on every answer: the web UI runs no inline script or style, loads nothing
+   * from elsewhere and is never framed; API answers are never cached. */
+  MHD_add_response_header(r, "Content-Security-Policy", CSP);
   MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-  MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+  MHD_add_response_header(r, "X-Frame-Options", "DENY");
+  MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+  MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+                          rs->cache_control ? rs->cache_control : "no-store");
+  if (rs->etag)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, rs->etag);
   if (rs->www_authenticate)
     MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, rs->www_authenticate);
   else if (rs->status == 401)
@@ -313,6 +323,13 @@ static void dispatch(srv_conn *c) {
   char *q = strchr(c->raw_uri, '?');
   if (q)
     *q = '\0';
+  if (tq_web_claims(c->raw_uri)) { /* the web UI's files (web.c) */
+    const char *inm = MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, "If-None-Match");
+    tq_web_serve(srv->web, c->method, c->raw_uri, inm, &c->rs);
+    if (q)
+      *q = '?';
+    return;
+  }
   int st = tq_route_find(srv->tables, c->method, c->raw_uri, &c->m);
   if (q)
     *q = '?';
@@ -753,6 +770,9 @@ tq_code tq_server_run(const tq_server_opts *opts, tq_err *err) {
     if (rc != TQ_OK)
       goto done;
   }
+  rc = tq_web_open(srv->o.web_dir, &srv->web, err);
+  if (rc != TQ_OK)
+    goto done;
   rc = open_listener(srv, url, sizeof url, err);
   if (rc != TQ_OK)
     goto done;
@@ -808,6 +828,7 @@ done:
   }
   free(cert);
   pthread_mutex_destroy(&srv->watch_mu);
+  tq_web_free(srv->web);
   free(srv->key_path);
   free(srv);
   return rc;
