@@ -15,6 +15,7 @@
  * existed before the command is replayed, not recorded, unless --force. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,11 +296,23 @@ static void rec_json(recorder *r, cJSON *parent, int by_name) {
   }
 }
 
+/* Whether every number of j reads back as written: cJSON holds numbers as doubles, so an
+ * integer past 2^53 (an id) would be written changed; such a body is kept as text. */
+static int numbers_exact(const cJSON *j) {
+  for (const cJSON *it = j ? j->child : NULL; it; it = it->next) {
+    if (cJSON_IsNumber(it) && fabs(it->valuedouble) >= 9007199254740992.0)
+      return 0;
+    if (it->child && !numbers_exact(it))
+      return 0;
+  }
+  return 1;
+}
+
 /* A body as "json" (when it parses) or "body" of o. by_name: credential fields of a request
  * body (JSON or form) go whole. */
 static void rec_body(recorder *r, cJSON *o, const char *body, size_t len, int by_name) {
   cJSON *j = len ? cJSON_ParseWithLength(body, len) : NULL;
-  if (j && (cJSON_IsObject(j) || cJSON_IsArray(j))) {
+  if (j && (cJSON_IsObject(j) || cJSON_IsArray(j)) && numbers_exact(j)) {
     rec_json(r, j, by_name);
     cJSON_AddItemToObject(o, "json", j);
     return;

@@ -123,6 +123,13 @@ grep -q '"password":[[:space:]]*"{{redacted}}"' "$E/spec/fixtures/echo.json" \
   && pass "echo: a credential field of a JSON body is masked by name" || fail "echo: body not masked"
 grep -q '"Set-Cookie":[[:space:]]*"{{redacted}}"' "$E/spec/fixtures/echo.json" \
   && pass "echo: Set-Cookie is masked" || fail "echo: Set-Cookie kept"
+python3 - "$E/spec/fixtures/echo.json" <<'PY' && pass "echo: an answer with an integer past 2^53 is kept as text, digits intact" || fail "echo: big integer changed"
+import json, sys
+login = [e for e in json.load(open(sys.argv[1])) if e["method"] == "POST"][0]
+get = [e for e in json.load(open(sys.argv[1])) if e["method"] == "GET"][0]
+sys.exit(0 if "12345678901234567891" in login.get("body", "") and "json" not in login
+         and "json" in get else 1)
+PY
 grep -qF "$ECHO_URL" "$E/spec/fixtures/echo.json" \
   && fail "echo: BASE_URL left in the fixture" || pass "echo: BASE_URL written back as the spec's base URL"
 expect "echo: replay (no network) passes with the spec's own key" 0 "$TQ" plugin test "$E"
