@@ -747,6 +747,14 @@ static tq_code live_run(rec_session *s, const tq_op_request *rq, const tq_plugin
                   .secrets = all,
                   .n_secrets = n_all,
                   .list = cJSON_CreateArray()};
+  /* A plain field named like a credential (a string "token", an old "api_key" of type
+   * string): its value is masked wherever it goes, whatever name it is sent under. */
+  for (size_t i = 0; i < cfg.n_config; i++)
+    if (tq_net_secret_name(cfg.config[i].key, strlen(cfg.config[i].key)))
+      learn(r, cfg.config[i].value, strlen(cfg.config[i].value), 0);
+  for (size_t i = 0; i < rq->cfg->n_config; i++) /* the spec's own value of such a field */
+    if (tq_net_secret_name(rq->cfg->config[i].key, strlen(rq->cfg->config[i].key)))
+      learn(r, rq->cfg->config[i].value, strlen(rq->cfg->config[i].value), 0);
   tq_op_request live_rq = *rq;
   live_rq.cfg = &cfg;
   live_rq.replay_file = NULL;

@@ -70,6 +70,7 @@ config:
   - { key: token, label: Query token, type: string, default: "none" }
   - { key: cookie, label: Session cookie, type: string, default: "none" }
   - { key: login_password, label: Login password, type: string, default: "none" }
+  - { key: client_secret, label: Client secret, type: string, default: "none" }
 operations:
   - { name: lookup, label: Echo, entry: lookup, object_types: [indicator], indicator_types: [IP Address] }
 network:
@@ -86,7 +87,8 @@ function M.lookup(obj, ctx)
   })
   if not r1 then return nil, e1.message end
   local r2, e2 = http.post(base .. "/login", {
-    json = { user = "analyst", password = ctx.config.login_password, value = obj.value } })
+    json = { user = "analyst", password = ctx.config.login_password, value = obj.value,
+             q = ctx.config.client_secret } })  -- a credential field's value under a plain name
   if not r2 then return nil, e2.message end
   ctx:attribute("Echoed", tostring(#r1.body + #r2.body))
 end
@@ -100,19 +102,20 @@ describe("echo-rec", function()
       object = { type = "indicator", indicator_type = "IP Address", value = "198.51.100.7" },
       secrets = { api_key = "spec-key-0000" },
       config = { token = "spec-token-0000", cookie = "spec-cookie-0000",
-                 login_password = "spec-pass-0000" },
+                 login_password = "spec-pass-0000", client_secret = "spec-cs-0000" },
       replay = "spec/fixtures/echo.json" }
     assert.are.equal("ok", r.status)
     assert.are.equal(1, #r.changes.attributes)
   end)
 end)
 LUA
-TOKEN='qtok-8c1d2e3f4a5b' COOKIE='ck-77aa88bb99cc' PW='pw-Secr3t-Login-42'
+TOKEN='qtok-8c1d2e3f4a5b' COOKIE='ck-77aa88bb99cc' PW='pw-Secr3t-Login-42' CS='cs-Value-7e7e7e7e'
 expect "echo: recording succeeds" 0 "$TQ" plugin test "$E" --record "$ECHO_URL" \
-  --set api_key=env:RST_KEY --set "token=$TOKEN" --set "cookie=$COOKIE" --set "login_password=$PW"
+  --set api_key=env:RST_KEY --set "token=$TOKEN" --set "cookie=$COOKIE" --set "login_password=$PW" \
+  --set "client_secret=$CS"
 has "echo: says what it recorded" "recorded spec/fixtures/echo.json \(2 exchanges\)"
 [[ -f $E/spec/fixtures/echo.json ]] && pass "echo: the fixture is written" || fail "echo: no fixture"
-for s in "$KEY" "${KEY^^}" "$(rev <<<"$KEY")" "${KEY:3:10}" "$TOKEN" "$COOKIE" "$PW"; do
+for s in "$KEY" "${KEY^^}" "$(rev <<<"$KEY")" "${KEY:3:10}" "$TOKEN" "$COOKIE" "$PW" "$CS"; do
   nowhere "echo: '$s' is in no written file" "$s" "$WORK/echo"
 done
 grep -q '"X-Api-Key":[[:space:]]*"{{secret:api_key}}"' "$E/spec/fixtures/echo.json" \
