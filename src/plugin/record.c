@@ -770,8 +770,10 @@ static tq_code live_run(rec_session *s, const tq_op_request *rq, const tq_plugin
 done:
   r->live_base = NULL; /* freed below */
   r->secrets = NULL;
-  for (size_t i = 0; i < r->n_learned; i++)
+  for (size_t i = 0; i < r->n_learned; i++) {
+    explicit_bzero((char *)r->learned[i].value, strlen(r->learned[i].value));
     free((char *)r->learned[i].value);
+  }
   free(r->learned);
   r->learned = NULL;
   free(live);
