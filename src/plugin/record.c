@@ -672,11 +672,12 @@ static tq_code fixture_write(const char *root, const char *path, const cJSON *li
     return rc;
   snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
   char *text = cJSON_Print(list);
-  int fd = text ? mkstemp(tmp) : -1;
+  if (text == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "%s: out of memory", path);
+  int fd = mkstemp(tmp);
   if (fd < 0) {
     free(text);
-    return tq_err_set(err, TQ_EIO, "%s: cannot write: %s", path,
-                      text ? strerror(errno) : "out of memory");
+    return tq_err_set(err, TQ_EIO, "%s: cannot write: %s", path, strerror(errno));
   }
   size_t len = strlen(text);
   int ok = fchmod(fd, 0644) == 0 && write(fd, text, len) == (ssize_t)len &&
