@@ -26,6 +26,7 @@ expect() {
   local what=$1 want=$2; shift 2
   "$@" >"$WORK/out" 2>&1
   local rc=$?
+  cat "$WORK/out" >>"$WORK/all"
   if [[ $rc == "$want" ]]; then pass "$what"; else fail "$what (exit $rc, wanted $want)"; sed 's/^/    /' "$WORK/out" | tail -20; fi
 }
 has() { if grep -Eq -- "$2" "$WORK/out"; then pass "$1"; else fail "$1: no /$2/ in:"; sed 's/^/    /' "$WORK/out" | tail -20; fi; }
@@ -223,5 +224,7 @@ expect "echo: --force records an existing fixture again" 0 "$TQ" plugin test "$E
 has "echo: --force rewrites it" "recorded spec/fixtures/echo.json"
 nowhere "echo: the key is in no file after --force" "$KEY" "$WORK/echo"
 
+nowhere "the live key is in no output of any command (failures included)" "$KEY" "$WORK/all"
+nowhere "nor the plain credential values" "$CS" "$WORK/all"
 echo "$CHECKS checks, $FAILS failed"
 exit $((FAILS > 0))
