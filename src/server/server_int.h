@@ -48,6 +48,7 @@ typedef struct tq_resp {
   const char *ctype;      /* static string; NULL: application/json */
   char *www_authenticate; /* owned; 401 answers get one */
   int retry_after_s;      /* > 0: a Retry-After header (429, 503) */
+  void *stream; /* owned: a server-sent event stream (events_int.h); the body is streamed */
   /* web.c (static files): */
   char *etag;                /* owned; an ETag header when set */
   const char *cache_control; /* static string; NULL: "no-store" */

@@ -623,6 +623,25 @@ try:
             E("POST", "/api/feeds/docfeed/poll", "analyst", None, 202),
             E("POST", "/api/feeds/nope/poll", "analyst", None, 404),
         ]
+        # ---- uiscreens: run progress events, retry, presets, clients
+        EXAMPLES += [
+            E("POST", "/api/runs/{rid}/events/ticket", "read-only", None, 201),
+            E("POST", "/api/runs/999999/events/ticket", "read-only", None, 404),
+            E("GET", "/api/runs/{rid}/events", "read-only", None, 200),
+            E("GET", "/api/runs/{rid}/events", None, None, 401),
+            E("GET", "/api/runs/999999/events", "read-only", None, 404),
+            E("POST", "/api/runs/{rid}/retry", "analyst", None, 409),
+            E("POST", "/api/runs/{rid}/retry", "read-only", None, 403),
+            E("GET", "/api/feeds/presets", "read-only", None, 200),
+            E("POST", "/api/clients", "admin", {"name": "docclient", "role": "read-only"}, 201,
+              then=save("cid")),
+            E("POST", "/api/clients", "admin", {"name": "docclient2", "role": "boss"}, 400),
+            E("POST", "/api/clients", "analyst", {"name": "docclient3", "role": "read-only"},
+              403),
+            E("GET", "/api/clients", "admin", None, 200),
+            E("DELETE", "/api/clients/{cid}", "admin", None, 204),
+            E("DELETE", "/api/clients/{cid}", "admin", None, 404),
+        ]
 
     def fill(v):
         """STATE placeholders in a path or in a body's "{name}" strings (ids as numbers)."""
