@@ -2,7 +2,9 @@
  * curl_easy_escape, headers with secrets substituted only here), submitted to tq_net with the
  * plugin's provider, and the run yields; the net callback stores the response and marks the
  * run ready; the continuation turns it into resp or nil, err when the scheduler resumes it.
- * In replay mode the response comes from a recorded file instead of the network. */
+ * In replay mode the response comes from a recorded file instead of the network (a recorded
+ * URL may hold the markers `plugin test --record` writes). With a recorder (tq_lua_opts.record)
+ * each request is kept until its answer and both are handed to it. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>

@@ -15,6 +15,7 @@
  * existed before the command is replayed, not recorded, unless --force. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,11 +296,23 @@ static void rec_json(recorder *r, cJSON *parent, int by_name) {
   }
 }
 
+/* Whether every number of j reads back as written: cJSON holds numbers as doubles, so an
+ * integer past 2^53 (an id) would be written changed; such a body is kept as text. */
+static int numbers_exact(const cJSON *j) {
+  for (const cJSON *it = j ? j->child : NULL; it; it = it->next) {
+    if (cJSON_IsNumber(it) && fabs(it->valuedouble) >= 9007199254740992.0)
+      return 0;
+    if (it->child && !numbers_exact(it))
+      return 0;
+  }
+  return 1;
+}
+
 /* A body as "json" (when it parses) or "body" of o. by_name: credential fields of a request
  * body (JSON or form) go whole. */
 static void rec_body(recorder *r, cJSON *o, const char *body, size_t len, int by_name) {
   cJSON *j = len ? cJSON_ParseWithLength(body, len) : NULL;
-  if (j && (cJSON_IsObject(j) || cJSON_IsArray(j))) {
+  if (j && (cJSON_IsObject(j) || cJSON_IsArray(j)) && numbers_exact(j)) {
     rec_json(r, j, by_name);
     cJSON_AddItemToObject(o, "json", j);
     return;
@@ -609,23 +622,62 @@ static char *live_like(const char *live, const char *orig) {
   return tq_strndup(live, ll - 1);
 }
 
-/* Writes list to path through a temporary file in the same folder and a rename. */
-static tq_code fixture_write(const char *path, const cJSON *list, tq_err *err) {
-  char tmp[PATH_MAX + 32], dir[PATH_MAX];
+/* Whether path is relative and has no ".." component. */
+static int path_plain(const char *path) {
+  if (path[0] == '/')
+    return 0;
+  for (const char *p = path; *p;) {
+    size_t n = strcspn(p, "/");
+    if (n == 2 && p[0] == '.' && p[1] == '.')
+      return 0;
+    p += n;
+    while (*p == '/')
+      p++;
+  }
+  return 1;
+}
+
+/* The folder of path (made when missing, its own parent then checked first) must resolve
+ * inside root: a fixture is never written through a link leading out of the plugin. */
+static tq_code fixture_dir(const char *root, const char *path, tq_err *err) {
+  char dir[PATH_MAX], up[PATH_MAX];
   snprintf(dir, sizeof dir, "%s", path);
   char *slash = strrchr(dir, '/');
-  if (slash) {
-    *slash = '\0';
+  if (slash == NULL)
+    return tq_path_inside(root, ".", NULL, err);
+  *slash = '\0';
+  if (access(dir, F_OK) != 0) {
+    snprintf(up, sizeof up, "%s", dir);
+    char *s2 = strrchr(up, '/');
+    tq_code rc = tq_path_inside(root, s2 ? (*s2 = '\0', up) : ".", NULL, err);
+    if (rc != TQ_OK)
+      return rc == TQ_ENOTFOUND ? tq_err_set(err, TQ_ENOTFOUND, "%s: no such folder", up) : rc;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
       return tq_err_set(err, TQ_EIO, "%s: cannot make the folder: %s", dir, strerror(errno));
   }
+  return tq_path_inside(root, dir, NULL, err);
+}
+
+/* Writes list to path (relative to the plugin folder root, the cwd) through a temporary file
+ * in the same folder and a rename. */
+static tq_code fixture_write(const char *root, const char *path, const cJSON *list, tq_err *err) {
+  char tmp[PATH_MAX + 32];
+  if (!path_plain(path))
+    return tq_err_set(err, TQ_EDENIED,
+                      "%s: a fixture to record must be a relative path inside the plugin folder, "
+                      "without ..",
+                      path);
+  tq_code rc = fixture_dir(root, path, err);
+  if (rc != TQ_OK)
+    return rc;
   snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
   char *text = cJSON_Print(list);
-  int fd = text ? mkstemp(tmp) : -1;
+  if (text == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "%s: out of memory", path);
+  int fd = mkstemp(tmp);
   if (fd < 0) {
     free(text);
-    return tq_err_set(err, TQ_EIO, "%s: cannot write: %s", path,
-                      text ? strerror(errno) : "out of memory");
+    return tq_err_set(err, TQ_EIO, "%s: cannot write: %s", path, strerror(errno));
   }
   size_t len = strlen(text);
   int ok = fchmod(fd, 0644) == 0 && write(fd, text, len) == (ssize_t)len &&
@@ -696,6 +748,14 @@ static tq_code live_run(rec_session *s, const tq_op_request *rq, const tq_plugin
                   .secrets = all,
                   .n_secrets = n_all,
                   .list = cJSON_CreateArray()};
+  /* A plain field named like a credential (a string "token", an old "api_key" of type
+   * string): its value is masked wherever it goes, whatever name it is sent under. */
+  for (size_t i = 0; i < cfg.n_config; i++)
+    if (tq_net_secret_name(cfg.config[i].key, strlen(cfg.config[i].key)))
+      learn(r, cfg.config[i].value, strlen(cfg.config[i].value), 0);
+  for (size_t i = 0; i < rq->cfg->n_config; i++) /* the spec's own value of such a field */
+    if (tq_net_secret_name(rq->cfg->config[i].key, strlen(rq->cfg->config[i].key)))
+      learn(r, rq->cfg->config[i].value, strlen(rq->cfg->config[i].value), 0);
   tq_op_request live_rq = *rq;
   live_rq.cfg = &cfg;
   live_rq.replay_file = NULL;
@@ -711,8 +771,10 @@ static tq_code live_run(rec_session *s, const tq_op_request *rq, const tq_plugin
 done:
   r->live_base = NULL; /* freed below */
   r->secrets = NULL;
-  for (size_t i = 0; i < r->n_learned; i++)
+  for (size_t i = 0; i < r->n_learned; i++) {
+    explicit_bzero((char *)r->learned[i].value, strlen(r->learned[i].value));
     free((char *)r->learned[i].value);
+  }
   free(r->learned);
   r->learned = NULL;
   free(live);
@@ -745,6 +807,11 @@ tq_code rec_run(rec_session *s, const tq_op_request *rq, tq_op_result *res, tq_e
   const tq_plugin_field *bf = base_field(rq->plugin, err);
   if (bf == NULL)
     return TQ_EINVAL;
+  if (!path_plain(path))
+    return tq_err_set(err, TQ_EDENIED,
+                      "%s: a fixture to record must be a relative path inside the plugin folder, "
+                      "without ..",
+                      path);
   const char *orig = tq_plugin_config_get(rq->cfg, bf->key);
   if (orig == NULL)
     return tq_err_set(err, TQ_EINVAL, "--record: the spec gives no %s and the manifest no default",
@@ -783,7 +850,7 @@ tq_code rec_run(rec_session *s, const tq_op_request *rq, tq_op_result *res, tq_e
   } else {
     merge_into(fx->list, r.list);
   }
-  rc = fixture_write(path, fx->list, err);
+  rc = fixture_write(rq->plugin->dir, path, fx->list, err);
   if (rc == TQ_OK) {
     fprintf(stderr, "recorded %s (%d exchange%s)\n", path, cJSON_GetArraySize(fx->list),
             cJSON_GetArraySize(fx->list) == 1 ? "" : "s");

@@ -2,7 +2,8 @@
  * (Debian's lua-busted for Lua 5.4) runs in a plain, unsandboxed lua_State of its own; the
  * specs reach the real runtime through require "tqhost.test", whose T.run loads the plugin's
  * script into a fresh tq_lua in replay mode, runs one entry to completion and returns what it
- * did as a Lua table (contract in docs/plugins.md). */
+ * did as a Lua table (contract in docs/plugins.md). With --record (record.c) T.run first
+ * records its replay file from the live API. */
 #include <lauxlib.h>
 #include <limits.h>
 #include <lua.h>

@@ -26,6 +26,7 @@ expect() {
   local what=$1 want=$2; shift 2
   "$@" >"$WORK/out" 2>&1
   local rc=$?
+  cat "$WORK/out" >>"$WORK/all"
   if [[ $rc == "$want" ]]; then pass "$what"; else fail "$what (exit $rc, wanted $want)"; sed 's/^/    /' "$WORK/out" | tail -20; fi
 }
 has() { if grep -Eq -- "$2" "$WORK/out"; then pass "$1"; else fail "$1: no /$2/ in:"; sed 's/^/    /' "$WORK/out" | tail -20; fi; }
@@ -70,6 +71,7 @@ config:
   - { key: token, label: Query token, type: string, default: "none" }
   - { key: cookie, label: Session cookie, type: string, default: "none" }
   - { key: login_password, label: Login password, type: string, default: "none" }
+  - { key: client_secret, label: Client secret, type: string, default: "none" }
 operations:
   - { name: lookup, label: Echo, entry: lookup, object_types: [indicator], indicator_types: [IP Address] }
 network:
@@ -86,7 +88,8 @@ function M.lookup(obj, ctx)
   })
   if not r1 then return nil, e1.message end
   local r2, e2 = http.post(base .. "/login", {
-    json = { user = "analyst", password = ctx.config.login_password, value = obj.value } })
+    json = { user = "analyst", password = ctx.config.login_password, value = obj.value,
+             q = ctx.config.client_secret } })  -- a credential field's value under a plain name
   if not r2 then return nil, e2.message end
   ctx:attribute("Echoed", tostring(#r1.body + #r2.body))
 end
@@ -100,19 +103,20 @@ describe("echo-rec", function()
       object = { type = "indicator", indicator_type = "IP Address", value = "198.51.100.7" },
       secrets = { api_key = "spec-key-0000" },
       config = { token = "spec-token-0000", cookie = "spec-cookie-0000",
-                 login_password = "spec-pass-0000" },
+                 login_password = "spec-pass-0000", client_secret = "spec-cs-0000" },
       replay = "spec/fixtures/echo.json" }
     assert.are.equal("ok", r.status)
     assert.are.equal(1, #r.changes.attributes)
   end)
 end)
 LUA
-TOKEN='qtok-8c1d2e3f4a5b' COOKIE='ck-77aa88bb99cc' PW='pw-Secr3t-Login-42'
+TOKEN='qtok-8c1d2e3f4a5b' COOKIE='ck-77aa88bb99cc' PW='pw-Secr3t-Login-42' CS='cs-Value-7e7e7e7e'
 expect "echo: recording succeeds" 0 "$TQ" plugin test "$E" --record "$ECHO_URL" \
-  --set api_key=env:RST_KEY --set "token=$TOKEN" --set "cookie=$COOKIE" --set "login_password=$PW"
+  --set api_key=env:RST_KEY --set "token=$TOKEN" --set "cookie=$COOKIE" --set "login_password=$PW" \
+  --set "client_secret=$CS"
 has "echo: says what it recorded" "recorded spec/fixtures/echo.json \(2 exchanges\)"
 [[ -f $E/spec/fixtures/echo.json ]] && pass "echo: the fixture is written" || fail "echo: no fixture"
-for s in "$KEY" "${KEY^^}" "$(rev <<<"$KEY")" "${KEY:3:10}" "$TOKEN" "$COOKIE" "$PW"; do
+for s in "$KEY" "${KEY^^}" "$(rev <<<"$KEY")" "${KEY:3:10}" "$TOKEN" "$COOKIE" "$PW" "$CS"; do
   nowhere "echo: '$s' is in no written file" "$s" "$WORK/echo"
 done
 grep -q '"X-Api-Key":[[:space:]]*"{{secret:api_key}}"' "$E/spec/fixtures/echo.json" \
@@ -123,9 +127,30 @@ grep -q '"password":[[:space:]]*"{{redacted}}"' "$E/spec/fixtures/echo.json" \
   && pass "echo: a credential field of a JSON body is masked by name" || fail "echo: body not masked"
 grep -q '"Set-Cookie":[[:space:]]*"{{redacted}}"' "$E/spec/fixtures/echo.json" \
   && pass "echo: Set-Cookie is masked" || fail "echo: Set-Cookie kept"
+python3 - "$E/spec/fixtures/echo.json" <<'PY' && pass "echo: an answer with an integer past 2^53 is kept as text, digits intact" || fail "echo: big integer changed"
+import json, sys
+login = [e for e in json.load(open(sys.argv[1])) if e["method"] == "POST"][0]
+get = [e for e in json.load(open(sys.argv[1])) if e["method"] == "GET"][0]
+sys.exit(0 if "12345678901234567891" in login.get("body", "") and "json" not in login
+         and "json" in get else 1)
+PY
 grep -qF "$ECHO_URL" "$E/spec/fixtures/echo.json" \
   && fail "echo: BASE_URL left in the fixture" || pass "echo: BASE_URL written back as the spec's base URL"
 expect "echo: replay (no network) passes with the spec's own key" 0 "$TQ" plugin test "$E"
+
+# ---- a fixture is written inside the plugin only ----------------------------------------------
+X=$WORK/esc/echo-rec
+mkdir -p "$WORK/esc" "$WORK/outside"
+cp -r "$E" "$X"
+rm -rf "$X/spec/fixtures"
+sed -i 's#replay = "spec/fixtures/echo.json"#replay = "../escape.json"#' "$X/spec/echo_spec.lua"
+expect "a fixture path with .. is refused" 1 "$TQ" plugin test "$X" --record "$ECHO_URL" --set api_key=env:RST_KEY
+has "..: says why" "must be a relative path inside the plugin folder"
+[[ -e $WORK/esc/escape.json ]] && fail "a fixture was written outside the plugin" || pass "nothing written outside the plugin (..)"
+sed -i 's#replay = "../escape.json"#replay = "spec/fixtures/echo.json"#' "$X/spec/echo_spec.lua"
+ln -s "$WORK/outside" "$X/spec/fixtures"
+expect "a fixtures folder linked out of the plugin is refused" 1 "$TQ" plugin test "$X" --record "$ECHO_URL" --set api_key=env:RST_KEY
+[[ -z $(ls -A "$WORK/outside") ]] && pass "nothing written through the link" || fail "written through the link: $(ls "$WORK/outside")"
 
 # ---- refusals: BASE_URL, options ---------------------------------------------------------------
 P=$WORK/p
@@ -199,5 +224,7 @@ expect "echo: --force records an existing fixture again" 0 "$TQ" plugin test "$E
 has "echo: --force rewrites it" "recorded spec/fixtures/echo.json"
 nowhere "echo: the key is in no file after --force" "$KEY" "$WORK/echo"
 
+nowhere "the live key is in no output of any command (failures included)" "$KEY" "$WORK/all"
+nowhere "nor the plain credential values" "$CS" "$WORK/all"
 echo "$CHECKS checks, $FAILS failed"
 exit $((FAILS > 0))

@@ -3,7 +3,7 @@
 GET and POST answer 200 with a JSON object holding the request's path, headers and body, the
 X-Api-Key as sent, upper-cased, reversed and percent-encoded, and a Set-Cookie header; so a
 recording that keeps any of them in clear is caught. Prints "echo listening on
-127.0.0.1:PORT" once it accepts connections."""
+127.0.0.1:PORT" once it accepts connections. A POST's answer also holds an integer past 2^53."""
 import http.server
 import json
 import sys
@@ -11,9 +11,9 @@ import urllib.parse
 
 
 class Echo(http.server.BaseHTTPRequestHandler):
-    def answer(self, body_in):
+    def answer(self, body_in, extra=None):
         key = self.headers.get("X-Api-Key", "")
-        body = json.dumps({
+        body = json.dumps(dict(extra or {}, **{
             "path": self.path,
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body": body_in,
@@ -22,7 +22,7 @@ class Echo(http.server.BaseHTTPRequestHandler):
             "yek": key[::-1],
             "key_encoded": urllib.parse.quote(key, safe=""),
             "note": "your key is " + key + " and your cookie " + self.headers.get("Cookie", ""),
-        }).encode()
+        })).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Set-Cookie", "sess=" + key + "; HttpOnly")
@@ -36,7 +36,8 @@ class Echo(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
-        self.answer(self.rfile.read(n).decode("utf-8", "replace"))
+        # an id past 2^53: a double would change it, so the recording keeps the text
+        self.answer(self.rfile.read(n).decode("utf-8", "replace"), {"big": 12345678901234567891})
 
     def log_message(self, *args):
         pass

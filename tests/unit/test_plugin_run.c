@@ -55,8 +55,17 @@ static int teardown(void **state) {
   return 0;
 }
 
+static void run_ip_at(fx *f, const char *value, const char *replay, tq_op_result *res);
+
 /* Runs operation op of example-lookup on an IP with the given fixture. */
 static void run_ip(fx *f, const char *value, const char *fixture, tq_op_result *res) {
+  char replay[4096];
+  snprintf(replay, sizeof replay, "%s/spec/fixtures/%s", data_dir("example-lookup"), fixture);
+  run_ip_at(f, value, replay, res);
+}
+
+/* The same with a fixture file at any path. */
+static void run_ip_at(fx *f, const char *value, const char *replay, tq_op_result *res) {
   static tq_lua_kv config[] = {{"base_url", "https://api.example.test/v1"},
                                {"update_score", "true"}};
   static tq_lua_kv secrets[] = {{"api_key", "run-test-key"}};
@@ -66,8 +75,6 @@ static void run_ip(fx *f, const char *value, const char *fixture, tq_op_result *
                    .value = (char *)value,
                    .status = TQ_STATUS_ACTIVE,
                    .score_manual = -1};
-  char replay[4096];
-  snprintf(replay, sizeof replay, "%s/spec/fixtures/%s", data_dir("example-lookup"), fixture);
   tq_op_request rq = {.plugin = f->p,
                       .op = tq_plugin_op_find(f->p, "lookup"),
                       .obj = &obj,
@@ -93,6 +100,44 @@ static void a_run_returns_its_change_set_and_show(void **state) {
   assert_non_null(res.cs.show);
   assert_string_equal(cJSON_GetObjectItem(res.cs.show, "value")->valuestring, "45.83.122.166");
   tq_op_result_free(&res);
+}
+
+/* Runs on a one-exchange fixture whose URL is url; returns the run's status. */
+static tq_lua_status run_on_url(fx *f, const char *value, const char *url) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/marker.json", f->dir);
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fprintf(fp, "[{\"url\": \"%s\", \"json\": {\"score\": 7}}]", url);
+  fclose(fp);
+  tq_op_result res;
+  run_ip_at(f, value, path, &res);
+  tq_lua_status st = res.status;
+  if (st != TQ_LUA_OK)
+    assert_non_null(strstr(res.message, "no recorded response"));
+  tq_op_result_free(&res);
+  return st;
+}
+
+/* The markers `plugin test --record` writes: {{redacted}} stands for any value inside one
+ * query value or path segment, {{secret:KEY}} for the run's own secret KEY as sent. */
+static void a_recorded_marker_matches_a_value_but_not_across_a_separator(void **state) {
+  fx *f = *state;
+  const char *base = "https://api.example.test/v1";
+  char url[512];
+  snprintf(url, sizeof url, "%s/ioc?value={{redacted}}", base);
+  assert_int_equal(run_on_url(f, "45.83.122.166", url), TQ_LUA_OK);
+  snprintf(url, sizeof url, "%s/{{redacted}}?value=45.83.122.166", base);
+  assert_int_equal(run_on_url(f, "45.83.122.166", url), TQ_LUA_OK);
+  snprintf(url, sizeof url, "%s{{redacted}}?value=45.83.122.166", base); /* would cross '/' */
+  assert_int_equal(run_on_url(f, "45.83.122.166", url), TQ_LUA_ERROR);
+  snprintf(url, sizeof url, "%s/ioc?{{redacted}}", base); /* would cross '=' */
+  assert_int_equal(run_on_url(f, "45.83.122.166", url), TQ_LUA_ERROR);
+  snprintf(url, sizeof url, "%s/ioc?value={{secret:api_key}}", base);
+  assert_int_equal(run_on_url(f, "run-test-key", url), TQ_LUA_OK);
+  assert_int_equal(run_on_url(f, "another-value", url), TQ_LUA_ERROR);
+  snprintf(url, sizeof url, "%s/ioc?value={{secret:nope}}", base); /* no such secret */
+  assert_int_equal(run_on_url(f, "run-test-key", url), TQ_LUA_ERROR);
 }
 
 /* ctx.config is typed by the manifest; a value that does not parse as its type fails the
@@ -221,6 +266,8 @@ static void an_existing_related_indicator_keeps_its_status(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(a_run_returns_its_change_set_and_show, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_recorded_marker_matches_a_value_but_not_across_a_separator,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(a_failure_carries_the_scripts_reason, setup, teardown),
       cmocka_unit_test_setup_teardown(a_config_value_of_the_wrong_type_fails_the_load, setup,
                                       teardown),
