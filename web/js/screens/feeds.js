@@ -4,7 +4,7 @@
 import {api} from '../api.js';
 import {h, fill, table, fmtTime, field, select} from '../dom.js';
 import {navigate} from '../router.js';
-import {formMessage, actionButton, stateBadge, fmtDuration} from './parts.js';
+import {formMessage, actionButton, stateBadge, fmtDuration, add} from './parts.js';
 
 function countsText(c) {
   if (!c || typeof c !== 'object') return '';
@@ -36,10 +36,10 @@ export async function render(root) {
         } catch (e) { msg.fail(`Polling ${f.name}`, e); }
       }) : '')},
   ];
-  root.append(h('h1', {tabindex: -1}, 'Feeds'),
+  add(root, h('h1', {tabindex: -1}, 'Feeds'),
     h('div', {id: 'feeds'}, table(cols, r.data, {caption: `${r.total} feed(s)`, empty: 'No feed yet.'})),
     msg.el);
-  if (api.can('admin')) root.append(await presetForm());
+  if (api.can('admin')) add(root, await presetForm());
 }
 
 async function presetForm() {

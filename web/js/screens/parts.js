@@ -117,3 +117,13 @@ export function configControl(f, idPrefix, current) {
     },
   };
 }
+
+// Appends children to el as h() takes them (arrays flattened; null, undefined and false left
+// out; strings as text): Element.append would write "null" for a missing part.
+export function add(el, ...children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
