@@ -512,6 +512,12 @@ try:
             E("GET", "/api/indicators/query/hash/{qhash}?cursorMark=forged", "read-only", None,
               400),
             E("GET", "/api/indicators/query/hash/" + "0" * 32, "read-only", None, 404),
+            # uicore: count=false (total null)
+            E("POST", "/api/indicators/query?limit=5&count=false", "read-only", crit, 200),
+            E("GET", "/api/indicators?type=FQDN&count=false", "read-only", None, 200),
+            E("GET", "/api/indicators/query/hash/{qhash}?limit=2&cursorMark=*&count=false",
+              "read-only", None, 200),
+            E("GET", "/api/indicators?count=maybe", "read-only", None, 400),
             E("GET", "/api/search?query=example&limit=5", "read-only", None, 200),
             E("GET", "/api/search", "read-only", None, 400),
             E("POST", "/api/search/query", "analyst", dict(crit, name="doc search"), 201,

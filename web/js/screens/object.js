@@ -27,7 +27,7 @@ function tlpBadge(s) {
   const name = s.tlp_name || s.tlp || null;
   if (!name) return h('span', {class: 'badge muted'}, 'no TLP');
   return h('span', {class: ['badge', 'tlp-' + String(name).toLowerCase().replace(/[^a-z]/g, '')]},
-           'TLP:' + name);
+           'TLP:' + String(name).toUpperCase());
 }
 
 function scoreOf(o) {
@@ -89,8 +89,8 @@ export async function render(root, params) {
     clearError();
     try {
       await fn();
-      say(`${what}: done.`);
       await load();
+      say(`${what}: done.`);
     } catch (e) {
       showError(errorText(what, e));
     }
@@ -153,9 +153,11 @@ function renderFacts(el, o, isIndicator) {
 function renderEdit(el, o, write, base, id) {
   const s = scoreOf(o);
   const statusSel = select({id: 'edit-status'}, statuses || [], o.status ? o.status.name : '');
-  const manual = h('input', {id: 'edit-score', type: 'number', min: 0, max: 10, step: 'any',
+  const manual = h('input', {id: 'edit-score', type: 'number', min: 0, max: 10, step: 1,
                              value: s.manual_score ?? ''});
-  fill(el, h('details', {class: 'filters', id: 'edit-panel'}, h('summary', null, 'Edit'),
+  const wasOpen = !!el.querySelector('details[open]');  // a write re-renders: stay open
+  fill(el, h('details', {class: 'filters', id: 'edit-panel', open: wasOpen || null},
+             h('summary', null, 'Edit'),
     h('form', {class: 'row', id: 'status-form', onsubmit: (ev) => {
       ev.preventDefault();
       write('Changing the status', () => api.put(base, {status: statusSel.value}));
@@ -165,7 +167,7 @@ function renderEdit(el, o, write, base, id) {
       const v = manual.value.trim();
       write('Setting the manual score', () => api.put(`/api/indicator/${id}/scores`,
                                                        {manual_score: v === '' ? null : Number(v)}));
-    }}, field('Manual score (0-10; empty: the generated score counts)', manual),
+    }}, field('Manual score (0 to 10; empty: the generated score counts)', manual),
     h('button', {type: 'submit', id: 'score-save'}, 'Set score'))));
 }
 
@@ -355,8 +357,15 @@ async function runOp(op, id, out, reload, say) {
       try {
         await api.post(`/api/plugins/${encodeURIComponent(op.plugin)}/operations/${encodeURIComponent(op.name)}/apply`,
                        {run_id: run.run_id});
-        fill(applied, 'Applied: the changes are written.');
+        const n = (k) => (ch[k] || []).length;
+        const summary = [`${n('attributes')} attribute(s)`, `${n('tags')} tag(s)`,
+                         `${n('links')} link(s)`, `${n('indicators')} related indicator(s)`]
+          .concat(ch.score !== null && ch.score !== undefined ? [`score ${fmtScore(ch.score)}`] : [])
+          .concat(ch.status ? ['status'] : []);
         await reload();
+        // The run is done with: its long result gives way to what the page now shows.
+        fill(out, h('p', {id: 'apply-result', class: 'panel', role: 'status'},
+                    `Applied ${op.label || op.name}: ${summary.join(', ')} written.`));
         say(`${op.label || op.name}: applied.`);
       } catch (e) {
         button.disabled = false;
@@ -367,4 +376,5 @@ async function runOp(op, id, out, reload, say) {
   }
   parts.push(applied);
   fill(out, h('div', {class: 'panel'}, parts));
+  out.scrollIntoView({block: 'start'});
 }
