@@ -29,6 +29,11 @@ def main():
     with open(os.path.join(plugins, "evil", "manifest.yaml"), "w") as f:
         f.write('name: evil\nversion: 1.0.0\nlabel: "<img src=x onerror=window.__pwned=1>"\n'
                 "operations: [\n")
+    # A folder whose name is markup: it reaches the page inside the error text.
+    hostile = os.path.join(plugins, '<img src=x onerror="window.__pwned=2">')
+    os.makedirs(hostile)
+    with open(os.path.join(hostile, "manifest.yaml"), "w") as f:
+        f.write("name: hostile\nversion: 1.0.0\nlabel: x\nno_such_key: 1\n")
     ui = UI(sys.argv, env={"TQHOST_PLUGINS": plugins})
     T = ui.T
     try:
@@ -41,7 +46,9 @@ def main():
         err = ui.text_of("#broken-plugins")
         T.check("a broken manifest is listed with its file:line:col error",
                 re.search(r"evil/manifest\.yaml:\d+:\d+:", err) and "broken" in err, err)
-        T.check("its text renders as text, no script ran",
+        T.check("an error holding markup (a folder named <img onerror>) renders as text",
+                '<img src=x onerror="window.__pwned=2">' in err, err)
+        T.check("no script ran, no image made",
                 ui.js("return typeof window.__pwned") == "undefined" and
                 not ui.exists("#broken-plugins img"))
         T.check("the actions with their plugin and settings",

@@ -7,7 +7,7 @@
 import {api} from '../api.js';
 import {h, fill, table, fmtTime, fmtCount, showError, errorText, field, link} from '../dom.js';
 import {navigate, href} from '../router.js';
-import {formMessage, actionButton, filtersOf, add} from './parts.js';
+import {formMessage, actionButton, filtersOf, add, loadOr} from './parts.js';
 
 const COUNT_MAX = 50;
 
@@ -72,8 +72,10 @@ export async function render(root, params) {
 }
 
 async function renderOne(root, id) {
-  const [r, wfs] = await Promise.all([api.get(`/api/search/query/${encodeURIComponent(id)}`),
-                                      api.get('/api/workflows')]);
+  const got = await loadOr(root, `Data collection #${id}`, Promise.all([
+    api.get(`/api/search/query/${encodeURIComponent(id)}`), api.get('/api/workflows')]));
+  if (!got) return;
+  const [r, wfs] = got;
   const c = r.data;
   const criteria = criteriaOfRow(c);
   const using = wfs.data.filter((w) => w.collection === c.name);

@@ -6,7 +6,7 @@
 import {api} from '../api.js';
 import {h, table, link} from '../dom.js';
 import {navigate} from '../router.js';
-import {formMessage, configControl, add} from './parts.js';
+import {formMessage, configControl, add, loadOr} from './parts.js';
 
 function statusOf(p) {
   if (p.config_error) return h('span', {class: 'badge bad'}, 'config error');
@@ -44,7 +44,8 @@ export async function render(root, params) {
 }
 
 async function renderOne(root, name) {
-  const r = await api.get(`/api/plugins/${encodeURIComponent(name)}`);
+  const r = await loadOr(root, `Plugin ${name}`, api.get(`/api/plugins/${encodeURIComponent(name)}`));
+  if (!r) return;
   const p = r.data;
   add(root, 
     h('h1', {tabindex: -1}, p.label || p.name, ' ', statusOf(p)),

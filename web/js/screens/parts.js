@@ -127,3 +127,16 @@ export function add(el, ...children) {
   }
   return el;
 }
+
+// Awaits what a page needs; when it fails (an unknown id: 404) the page still gets its heading
+// and says what failed, as text (role=alert); resolves null then.
+export async function loadOr(root, title, promise) {
+  try {
+    return await promise;
+  } catch (e) {
+    if (e && e.status === 401) throw e;  // the login screen takes over
+    add(root, h('h1', {tabindex: -1}, title),
+        h('p', {class: 'form-error', role: 'alert', id: 'load-error'}, errorText(`Loading ${title}`, e)));
+    return null;
+  }
+}

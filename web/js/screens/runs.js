@@ -6,7 +6,7 @@
 import {api} from '../api.js';
 import {h, fill, table, fmtTime, fmtCount, showError, errorText, link} from '../dom.js';
 import {href} from '../router.js';
-import {formMessage, actionButton, stateBadge, fmtDuration, add} from './parts.js';
+import {formMessage, actionButton, stateBadge, fmtDuration, add, loadOr} from './parts.js';
 import {failures} from './workflows.js';
 
 const PAGE = 50;
@@ -46,7 +46,8 @@ export async function render(root, params, query) {
 }
 
 async function renderOne(root, id) {
-  const r = await api.get(`/api/runs/${encodeURIComponent(id)}`);
+  const r = await loadOr(root, `Action run #${id}`, api.get(`/api/runs/${encodeURIComponent(id)}`));
+  if (!r) return;
   let run = r.data;
   const bar = h('progress', {id: 'run-progress', max: Math.max(1, run.total), value: run.done,
                              'aria-labelledby': 'run-progress-label'});

@@ -6,7 +6,7 @@
 import {api} from '../api.js';
 import {h, fill, table, fmtTime, fmtCount, showError, errorText, field, select, link} from '../dom.js';
 import {navigate} from '../router.js';
-import {formMessage, actionButton, stateBadge, fmtDuration, configControl, add} from './parts.js';
+import {formMessage, actionButton, stateBadge, fmtDuration, configControl, add, loadOr} from './parts.js';
 
 const EVERY = ['1h', '6h', '24h', '2d', '14d', '30d'];
 const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
@@ -148,9 +148,11 @@ export async function render(root, params, query) {
 }
 
 async function renderOne(root, id) {
-  const [r, colls, acts] = await Promise.all([
+  const got = await loadOr(root, `Workflow #${id}`, Promise.all([
     api.get(`/api/workflows/${encodeURIComponent(id)}`), api.get('/api/search/query', {limit: 1000}),
-    api.get('/api/actions')]);
+    api.get('/api/actions')]));
+  if (!got) return;
+  const [r, colls, acts] = got;
   const w = r.data;
   const msg = formMessage('workflow-action-result');
   const analyst = api.can('analyst');
