@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 BUILD := build
 ASAN := build-asan
 FUZZ := build-fuzz
-FUZZ_HARNESSES := fuzz_pattern fuzz_ioc fuzz_stix_object fuzz_manifest fuzz_lua_json fuzz_csv_import fuzz_criteria fuzz_route fuzz_api_input
+FUZZ_HARNESSES := fuzz_pattern fuzz_ioc fuzz_stix_object fuzz_manifest fuzz_lua_json fuzz_csv_import fuzz_criteria fuzz_route fuzz_api_input fuzz_package
 
 .PHONY: all deps build build-asan build-fuzz run test test-fast fuzz fuzz-ci bench format clean
 

@@ -191,6 +191,10 @@ void tq_docload_network_free(tq_plugin_network *n);
  * "file:line:col: path: what"; the first one is also in err. TQ_EINVAL when there is any.
  * *out is freed with tq_plugin_free. */
 tq_code tq_plugin_load(const char *dir, tq_plugin **out, tq_diags *diags, tq_err *err);
+/* tq_plugin_load reading from dir (e.g. /proc/self/fd/N: one folder whatever is renamed
+ * meanwhile) while the folder-name check uses folder (the plugin's path); folder NULL: dir. */
+tq_code tq_plugin_load_as(const char *dir, const char *folder, tq_plugin **out, tq_diags *diags,
+                          tq_err *err);
 void tq_plugin_free(tq_plugin *p);
 const tq_plugin_field *tq_plugin_field_find(const tq_plugin *p, const char *key);
 const tq_plugin_op *tq_plugin_op_find(const tq_plugin *p, const char *name);
@@ -202,9 +206,10 @@ int tq_plugin_op_accepts(const tq_plugin_op *op, const char *object_type,
  * A plugin skeleton from templates compiled into scaffold.c. */
 typedef struct tq_plugin_new_opts {
   const char *name; /* checked by tq_plugin_name_check; borrowed */
-  const char *dir;  /* the folder to create NAME in; NULL: tq_plugin_dir(); borrowed */
-  int action;       /* also write actions/NAME-action.yaml */
-  int force;        /* write over an existing NAME folder */
+  const char
+      *dir;   /* the folder to create NAME in; NULL: $TQHOST_PLUGINS, else ./plugins; borrowed */
+  int action; /* also write actions/NAME-action.yaml */
+  int force;  /* write over an existing NAME folder */
 } tq_plugin_new_opts;
 /* TQ_OK if name matches the manifest schema's name (^[a-z0-9][a-z0-9-]{0,63}$); TQ_EINVAL
  * naming it otherwise ("..", "/", capitals, ...). */
@@ -216,7 +221,8 @@ tq_code tq_plugin_name_check(const char *name, tq_err *err);
 tq_code tq_plugin_new(const tq_plugin_new_opts *o, char *out, size_t n, tq_err *err);
 
 /* ---- registry -------------------------------------------------------------------------------
- * The plugins folder: $TQHOST_PLUGINS or ./plugins. Each sub-folder with a manifest.yaml is a
+ * The plugins folder: tq_host_dir(TQ_DIR_PLUGINS) ($TQHOST_PLUGINS, the host configuration,
+ * the installed folder). Each sub-folder with a manifest.yaml is a
  * plugin (lib/ holds shared Lua modules, required by scripts). */
 const char *tq_plugin_dir(void);
 /* The folder's plugins, sorted by name. Folders whose manifest fails to load are reported in
@@ -282,10 +288,27 @@ tq_code tq_plugin_secret_open(const char *key_path, const char *sealed, char **o
 #define TQ_HOST_MAX_INSTRUCTIONS 1000000000ULL
 #define TQ_HOST_MAX_TIMEOUT_MS 120000
 
+/* The host's data folders (datadir.c), each found by tq_host_dir. */
+typedef enum tq_host_dir_kind {
+  TQ_DIR_SCHEMAS,
+  TQ_DIR_PLUGINS,
+  TQ_DIR_ACTIONS,
+  TQ_DIR_WEB,
+  TQ_DIR_N
+} tq_host_dir_kind;
+
 typedef struct tq_host_config {
   char *path;               /* the file read; NULL: built-in values */
   tq_lua_limits max_limits; /* ceilings, every field non-zero */
   int64_t token_ttl_s;      /* server.token_ttl: access token lifetime; 0: the default */
+  /* The settings below are NULL (or -1) when the file does not give them. Owned by the
+   * config (freed by tq_host_config_free); paths are absolute, a relative one in the file is
+   * taken from the file's folder. */
+  char *library;            /* library: the library file */
+  int log_level;            /* log_level: a tq_log_level; -1: not set */
+  char *listen;             /* server.listen: "ADDR:PORT" */
+  char *tls_cert, *tls_key; /* server.tls_cert, server.tls_key: PEM files */
+  char *folders[TQ_DIR_N];  /* folders.plugins/actions/web ([TQ_DIR_SCHEMAS] stays NULL) */
 } tq_host_config;
 
 /* The built-in values (no file). */
@@ -304,6 +327,27 @@ void tq_host_config_free(tq_host_config *c);
  * that default); logs a warning naming who (the plugin or action) for each value asked for
  * explicitly and lowered. */
 void tq_host_limits_clamp(const tq_host_config *c, const char *who, tq_lua_limits *l);
+
+/* ---- the host's folders (datadir.c) -----------------------------------------------------------
+ * One lookup for schemas, plugins, actions and web files, in this order: the environment
+ * ($TQHOST_SCHEMAS, $TQHOST_PLUGINS, $TQHOST_ACTIONS, $TQHOST_WEB), the host configuration's
+ * folders.* (not for schemas: the configuration is checked against one), the folder beside the
+ * executable (BIN/../share/tqhost/WHAT; a binary of the build tree: the source tree's WHAT),
+ * then the data folder compiled in (CMAKE_INSTALL_FULL_DATADIR/tqhost/WHAT). */
+#define TQ_HOST_DIR_MAX 4
+/* The folders to search for kind, in order: *n of them in dirs; from[i] (may be NULL) gets
+ * where each came from ("TQHOST_PLUGINS", "/etc/tqhost/tqhost.yaml", "beside the
+ * executable", "the installed data folder"). The environment and the configuration, when they
+ * name a folder, are the only candidate: then 1 is returned (the folder is named), else 0. */
+int tq_host_dir_candidates(tq_host_dir_kind kind, char dirs[TQ_HOST_DIR_MAX][4096], int *n,
+                           const char *from[TQ_HOST_DIR_MAX]);
+/* The folder of kind: the first candidate that exists (or the named one even if it does not),
+ * else the bare name ("plugins": the working directory's), as before installs existed. The
+ * string is the calling thread's and stays valid until its next call for the same kind. */
+const char *tq_host_dir(tq_host_dir_kind kind);
+/* The name of kind ("plugins") and its environment variable ("TQHOST_PLUGINS"). */
+const char *tq_host_dir_name(tq_host_dir_kind kind);
+const char *tq_host_dir_env(tq_host_dir_kind kind);
 
 /* ---- running an operation ---------------------------------------------------------------------
  */
@@ -335,6 +379,8 @@ typedef struct tq_op_request {
   tq_lib *lib;                 /* HTTP cache and tq.* reads; may be NULL */
   const tq_host_config *host;  /* budget ceilings; NULL: tq_host_config_find */
   int dry_run;                 /* nothing is written: the HTTP cache is only read */
+  tq_lua_record_fn record;     /* live mode: every HTTP exchange (tq_lua_opts.record); NULL */
+  void *record_ud;
 } tq_op_request;
 
 typedef struct tq_op_result {
@@ -397,6 +443,13 @@ cJSON *tq_op_outcome_json(const tq_op_outcome *o);
 tq_code tq_plugin_script_load(tq_lua *rt, tq_net *net, const tq_plugin *p,
                               const tq_plugin_config *cfg, const char *plugins_dir,
                               const tq_host_config *host, tq_lua_script **out, tq_err *err);
+/* tq_plugin_script_load on texts read before (src: a registry's snapshot, borrowed for the
+ * call), so that the script and its modules are those of the manifest p. src NULL: read now. */
+struct tq_plugin_src;
+tq_code tq_plugin_script_load_src(tq_lua *rt, tq_net *net, const tq_plugin *p,
+                                  const struct tq_plugin_src *src, const tq_plugin_config *cfg,
+                                  const char *plugins_dir, const tq_host_config *host,
+                                  tq_lua_script **out, tq_err *err);
 /* Starts op's entry on obj in rt (see tq_lua_run_start: done is called from tq_lua_step). */
 tq_code tq_plugin_op_start(tq_lua *rt, tq_lua_script *script, const tq_plugin *p,
                            const tq_plugin_op *op, const tq_object *obj, tq_lua_done_fn done,
@@ -430,6 +483,66 @@ tq_code tq_plugin_apply(tq_lib *lib, const tq_plugin *p, const tq_object *obj,
  * or -1 with err set when the host could not start busted. Busted may exit the process
  * itself on failures (os.exit), with its status. */
 int tq_plugin_test(const char *dir, tq_err *err);
+/* `plugin test DIR --record BASE_URL`: the same run, but each T.run that names a replay file
+ * runs once against the live API at BASE_URL and writes that file, secrets removed (record.c,
+ * docs/plugins.md "Recording fixtures"). */
+typedef struct tq_plugin_record_opts {
+  const char *base_url; /* http(s) URL standing for the plugin's base_url field; required */
+  int force;            /* record fixtures that exist too */
+  const tq_lua_kv *set; /* KEY=VALUE for the live runs: password fields as secrets (the
+                           real API key), other fields as config; borrowed */
+  size_t n_set;
+} tq_plugin_record_opts;
+int tq_plugin_test_record(const char *dir, const tq_plugin_record_opts *o, tq_err *err);
+
+/* ---- snapshots and the registry (snapshot.c) ------------------------------------------------
+ * What a long-lived host runs: a plugin read whole, and the plugins folder's registry that
+ * reloads what changed (tqhost serve: installs, upgrades, edits take effect for new runs). */
+
+/* A plugin's texts as read once: its script and every module of its own lib/ folder
+ * (plugins/NAME/lib/a/b.lua -> "a.b"). Owned; free with tq_plugin_src_free. */
+typedef struct tq_plugin_src {
+  char *script;
+  size_t script_len;
+  tq_lua_module *mods; /* sorted by name */
+  size_t n_mods;
+} tq_plugin_src;
+/* Reads p's script (through its canonical path, inside p->dir) and its own lib/ modules:
+ * regular files only (a symlink anywhere is refused, TQ_EDENIED), at most 256 modules of 4 MiB. */
+tq_code tq_plugin_src_read(const tq_plugin *p, tq_plugin_src *out, tq_err *err);
+void tq_plugin_src_free(tq_plugin_src *s);
+/* Points so's source and modules at s (borrowed: s must outlive the tq_lua_load call). s may
+ * be NULL (nothing set). */
+void tq_plugin_src_opts(const tq_plugin_src *s, tq_lua_script_opts *so);
+/* Loads dir's manifest and texts between two stamps of the folder (its identity, its entries'
+ * names, inodes, sizes, mtimes), again while they differ (a folder swapped or written during
+ * the read): never part of one version with part of another. The script and modules are
+ * compiled (syntax) too. On failure, why gets the first error as "file:line:col: ..." (the
+ * manifest) or "file:line: ..." (Lua). */
+tq_code tq_plugin_snap_load(const char *dir, tq_plugin **out, tq_plugin_src *src, char *why,
+                            size_t why_n, tq_err *err);
+
+/* The registry: one per process, shared by every thread, reference-counted. */
+#define TQ_PLUGIN_REG_CHECK_MS 100 /* the folder's stamps are checked at most this often */
+typedef struct tq_plugin_reg tq_plugin_reg;
+typedef struct tq_plugin_slot {
+  const char *name;         /* the folder's name */
+  const tq_plugin *p;       /* the active version; NULL when no version of it ever loaded */
+  const tq_plugin_src *src; /* its texts (with p) */
+  uint64_t gen;             /* which load of the plugin p is: a new version, a new gen */
+  const char *error;        /* why the folder's newest version is not the active one; NULL */
+} tq_plugin_slot;
+/* The registry of plugins_dir with a reference (tq_plugin_reg_put), reloaded first when a
+ * stamp changed (plugins whose folder did not change keep their loaded version). What every
+ * reload goes through. NULL only when out of memory before any registry existed. */
+tq_plugin_reg *tq_plugin_reg_get(const char *plugins_dir);
+void tq_plugin_reg_put(tq_plugin_reg *r);
+/* The slots, sorted by name (borrowed from r). */
+const tq_plugin_slot *tq_plugin_reg_slots(const tq_plugin_reg *r, size_t *n);
+const tq_plugin_slot *tq_plugin_reg_find(const tq_plugin_reg *r, const char *name);
+/* Why the folder could not be listed; NULL. */
+const char *tq_plugin_reg_error(const tq_plugin_reg *r);
+uint64_t tq_plugin_reg_gen(const tq_plugin_reg *r);
 
 /* ---- packages (package.c) -------------------------------------------------------------------
  * NAME-VERSION.tqp: a gzip'd tar (libarchive) of the plugin folder, the plugins/lib modules its
@@ -460,10 +573,19 @@ typedef struct tq_pkg_result {
 
 /* Checks file entirely in memory (entry types, paths, sizes, digests, signature, manifest name
  * and version, downgrade), extracts into plugins_dir/.tqp-install-XXXXXX, loads the manifest
- * against its schema, runs the specs if asked, then renames the lib modules and the plugin
- * folder into place. On any error nothing is left in plugins_dir. */
+ * against its schema, runs the specs if asked, then renames the plugin folder into place in
+ * one rename: the package's lib/ modules live inside it (plugins_dir/NAME/lib/, found before
+ * the shared plugins_dir/lib/ by require), so a reader never sees a new plugin with old
+ * modules, and another plugin keeps its own copies. On any error nothing is left in
+ * plugins_dir. */
 tq_code tq_pkg_install(const char *plugins_dir, const char *file, const tq_pkg_install_opts *o,
                        tq_pkg_result *res, tq_err *err);
+/* The checks of install that need no folder, on a package in memory (data, len; label names
+ * it in errors): archive entries (types, paths, sizes, count), digests, signature against the
+ * *.pub keys of trusted_dir, the manifest's name and version (res->name, res->version,
+ * res->signer filled). What the package fuzzer drives. */
+tq_code tq_pkg_verify(const void *data, size_t len, const char *label, const char *trusted_dir,
+                      int allow_unsigned, tq_pkg_result *res, tq_err *err);
 /* Removes plugins_dir/NAME (its configuration stays in the library). */
 tq_code tq_pkg_remove(const char *plugins_dir, const char *name, tq_err *err);
 /* "bundled" or "package FILE.tqp" (from the .tqp-origin file install writes). Caller frees. */

@@ -34,7 +34,8 @@ tq_code tq_workflow_migrate(tq_lib *lib, tq_err *err);
 
 typedef struct tq_action tq_action; /* a loaded action file */
 
-/* The actions folder: $TQHOST_ACTIONS, else ./actions. */
+/* The actions folder: tq_host_dir(TQ_DIR_ACTIONS) ($TQHOST_ACTIONS, the host configuration,
+ * the installed folder). */
 const char *tq_action_dir(void);
 /* Loads actions_dir/<name>.yaml. TQ_ENOTFOUND names the file when there is none. */
 tq_code tq_action_find(const char *actions_dir, const char *name, tq_action **out, tq_err *err);
@@ -98,6 +99,11 @@ typedef struct tq_action_opts {
   const char *origin;
   void (*started)(void *ud, int64_t run_id);
   void *started_ud;
+  /* The plugin's texts as a host's registry read them (borrowed for the run; NULL: read from
+   * the folder at start): the run loads its script and lib modules from here, once. */
+  const struct tq_plugin_src *plugin_src;
+  const tq_plugin *plugin; /* with plugin_src: the version they are of, run in place of the one
+                              the action loaded (same name; borrowed for the run) */
 } tq_action_opts;
 #define TQ_ACTION_AUTH_FAILURES_DEFAULT 5
 

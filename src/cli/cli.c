@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli_int.h"
+#include "tq_version.h" /* TQ_VERSION, generated at build time (cmake/version.cmake) */
 #include "tqhost/cli.h"
 #include "tqhost/workflow.h"
 
@@ -37,7 +38,7 @@ static const cli_cmd TOP[] = {
     {"score", cli_cmd_score, "attribute scoring rules"},
     {"expire", cli_cmd_expire, "move due indicators to Expired"},
     {"feed", cli_cmd_feed, "TAXII 2.1 feeds (RST presets)"},
-    {"plugin", cli_cmd_plugin, "Operation plugins ($TQHOST_PLUGINS, ./plugins)"},
+    {"plugin", cli_cmd_plugin, "Operation plugins ($TQHOST_PLUGINS, the installed ones)"},
     {"op", cli_cmd_op, "run an operation on one indicator"},
     {"action", cli_cmd_action, "Actions: bulk enrichment of a collection ($TQHOST_ACTIONS)"},
     {"workflow", cli_cmd_workflow, "workflows on a schedule"},
@@ -263,8 +264,8 @@ static int cmd_help(cli *c, int argc, char **argv) {
 
 int tq_cli_main(int argc, char **argv) {
   cli c = {.db_path = getenv("TQHOST_DB"), .json = 0, .prog = "tqhost", .lib = NULL};
-  int version = 0;
-  if (c.db_path == NULL || *c.db_path == '\0')
+  int version = 0, db_given = c.db_path && *c.db_path;
+  if (!db_given)
     c.db_path = "tqhost.db";
   int i = 1;
   for (; i < argc; i++) {
@@ -273,9 +274,9 @@ int tq_cli_main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--db") == 0) {
       if (i + 1 >= argc)
         return cli_usage_error(&c, "--db needs a path");
-      c.db_path = argv[++i];
+      c.db_path = argv[++i], db_given = 1;
     } else if (strncmp(argv[i], "--db=", 5) == 0) {
-      c.db_path = argv[i] + 5;
+      c.db_path = argv[i] + 5, db_given = 1;
     } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       main_help(stdout);
       return EXIT_OK;
@@ -304,9 +305,30 @@ int tq_cli_main(int argc, char **argv) {
     if (strcmp(argv[k], "--json") == 0)
       c.json = 1;
     else if (strcmp(argv[k], "--db") == 0 && k + 1 < argc)
-      c.db_path = argv[++k];
+      c.db_path = argv[++k], db_given = 1;
     else
       rest[n++] = argv[k];
+  }
+  /* The host configuration: after the command line and the environment, before the defaults.
+   * help (also COMMAND --help) and version work whatever the file holds. */
+  tq_host_config host;
+  tq_host_config_defaults(&host);
+  int wants_help = n == 0 || strcmp(rest[0], "help") == 0 || strcmp(rest[0], "version") == 0;
+  for (int k = 0; k < n; k++)
+    wants_help |= strcmp(rest[k], "--help") == 0 || strcmp(rest[k], "-h") == 0;
+  if (!wants_help) {
+    tq_err err;
+    tq_err_clear(&err);
+    if (tq_host_config_find(&host, &err) != TQ_OK) {
+      int frc = cli_fail(&c, &err);
+      free(rest);
+      return frc;
+    }
+    c.host = &host;
+    if (!db_given && host.library)
+      c.db_path = host.library;
+    if (host.log_level >= 0 && getenv("TQHOST_LOG") == NULL)
+      tq_log_set_level((tq_log_level)host.log_level);
   }
   int rc = cli_dispatch(&c, NULL, TOP, n, rest);
   c.prog = "tqhost"; /* the command's name lived in cli_dispatch's frame */
@@ -319,5 +341,6 @@ int tq_cli_main(int argc, char **argv) {
   }
   free(rest);
   tq_lib_close(c.lib);
+  tq_host_config_free(&host);
   return rc;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli_int.h"
+#include "tqhost/plugin.h"
 #include "tqhost/server.h"
 
 static const char SERVE_HELP[] =
@@ -33,6 +34,10 @@ static const char SERVE_HELP[] =
     "  --web DIR           the web UI's files, served at / (default: $TQHOST_WEB, else the\n"
     "                      installed share/tqhost/web, else a build tree's source web/)\n"
     "  --print-routes      print METHOD PATTERN ROLE for every route and exit\n"
+    "\n"
+    "The host configuration (/etc/tqhost/tqhost.yaml or $TQHOST_CONFIG; docs/install.md)\n"
+    "gives the defaults of --listen, --tls-cert and --tls-key (server.listen, tls_cert,\n"
+    "tls_key), the library (library), the folders and the log level; options win over it.\n"
     "\n"
     "When it listens it prints exactly one line on stdout:\n"
     "  tqhost serving on https://127.0.0.1:8443 (sha256 fingerprint 3fa4...)\n"
@@ -140,6 +145,13 @@ int cli_cmd_serve(cli *c, int argc, char **argv) {
   }
   if (o.insecure_http > 2)
     o.insecure_http = 2;
+  /* The host configuration's server settings, where the command line gives none. */
+  if (c->host && o.listen == NULL)
+    o.listen = c->host->listen;
+  if (c->host && o.tls_cert == NULL && o.tls_key == NULL && !o.insecure_http) {
+    o.tls_cert = c->host->tls_cert;
+    o.tls_key = c->host->tls_key;
+  }
   o.db_path = c->db_path;
   o.on_ready = on_ready;
   o.ud = c;

@@ -1041,6 +1041,8 @@ typedef struct compile_args {
   tq_lua_script *s;
   const char *src;
   size_t len;
+  const tq_lua_module *modules;
+  size_t n_modules;
   int syntax; /* 1: the error is the script's (a syntax error), not memory */
 } compile_args;
 
@@ -1058,6 +1060,21 @@ static int compile_protected(lua_State *L) {
   a->s->modules_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   a->s->loaded_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  /* The modules given in memory, compiled now: a syntax error fails the load. */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, a->s->modules_ref);
+  for (size_t i = 0; i < a->n_modules; i++) {
+    const tq_lua_module *m = &a->modules[i];
+    if (!module_name_ok(m->name))
+      return luaL_error(L, "%s: '%s' is not a module name", m->path, m->name);
+    lua_pushfstring(L, "@%s", m->path);
+    if (compile_chunk(L, m->text, m->len, lua_tostring(L, -1)) != LUA_OK) {
+      a->syntax = !strstr(lua_tostring(L, -1), "not enough memory");
+      return lua_error(L);
+    }
+    lua_setfield(L, -3, m->name);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
   return 0;
 }
 
@@ -1066,11 +1083,19 @@ static tq_code script_compile(tq_lua *rt, tq_lua_script *s, const tq_lua_script_
                               tq_err *err) {
   char *src = NULL;
   size_t len = 0;
-  tq_code rc = read_file(s->path, MAX_SCRIPT_BYTES, &src, &len, err);
-  if (rc != TQ_OK)
+  tq_code rc = TQ_OK;
+  if (o->source) {
+    if (o->source_len > MAX_SCRIPT_BYTES)
+      return tq_err_set(err, TQ_ELIMIT, "%s: larger than %u bytes", s->path, MAX_SCRIPT_BYTES);
+    if ((src = malloc(o->source_len + 1)) == NULL)
+      return tq_err_set(err, TQ_ENOMEM, "lua: out of memory loading '%s'", s->path);
+    memcpy(src, o->source, o->source_len);
+    src[len = o->source_len] = '\0';
+  } else if ((rc = read_file(s->path, MAX_SCRIPT_BYTES, &src, &len, err)) != TQ_OK) {
     return rc;
+  }
   lua_State *L = rt->L;
-  compile_args args = {s, src, len, 0};
+  compile_args args = {s, src, len, o->modules, o->n_modules, 0};
   lua_pushcfunction(L, compile_protected);
   lua_pushlightuserdata(L, &args);
   int st = lua_pcall(L, 1, 0, 0);
@@ -1133,5 +1158,40 @@ tq_code tq_lua_load(tq_lua *rt, const tq_lua_script_opts *opts, tq_lua_script **
   return TQ_OK;
 fail:
   script_destroy(s);
+  return rc;
+}
+
+/* ---- syntax check --------------------------------------------------------------------------- */
+
+typedef struct syntax_args {
+  const char *path, *text;
+  size_t len;
+} syntax_args;
+
+static int syntax_protected(lua_State *L) {
+  syntax_args *a = lua_touserdata(L, 1);
+  lua_pushfstring(L, "@%s", a->path);
+  if (compile_chunk(L, a->text, a->len, lua_tostring(L, -1)) != LUA_OK)
+    return lua_error(L);
+  return 0;
+}
+
+tq_code tq_lua_syntax_check(const char *path, const char *text, size_t len, tq_err *err) {
+  if (len > MAX_SCRIPT_BYTES)
+    return tq_err_set(err, TQ_ELIMIT, "%s: larger than %u bytes", path, MAX_SCRIPT_BYTES);
+  lua_State *L = luaL_newstate();
+  if (L == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "%s: out of memory compiling", path);
+  syntax_args a = {path, text, len};
+  lua_pushcfunction(L, syntax_protected);
+  lua_pushlightuserdata(L, &a);
+  tq_code rc = TQ_OK;
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    rc = msg && strstr(msg, "not enough memory")
+             ? tq_err_set(err, TQ_ENOMEM, "%s: out of memory compiling", path)
+             : tq_err_set(err, TQ_EINVAL, "%s", msg ? msg : "cannot compile");
+  }
+  lua_close(L);
   return rc;
 }

@@ -87,8 +87,9 @@ static void load_doc(tq_docload *m, const cJSON *root, tq_plugin *p) {
 }
 
 /* The folder's own name must be the package name: the registry finds plugins by folder. */
-static void check_folder_name(tq_docload *m, const cJSON *root, const tq_plugin *p) {
-  char *copy = tq_strdup(p->dir);
+static void check_folder_name(tq_docload *m, const cJSON *root, const tq_plugin *p,
+                              const char *folder) {
+  char *copy = tq_strdup(folder ? folder : p->dir);
   if (copy == NULL || p->name == NULL) {
     free(copy);
     return;
@@ -109,6 +110,11 @@ static void diag_to_err(const tq_diags *d, size_t from, tq_err *err) {
 }
 
 tq_code tq_plugin_load(const char *dir, tq_plugin **out, tq_diags *diags, tq_err *err) {
+  return tq_plugin_load_as(dir, NULL, out, diags, err);
+}
+
+tq_code tq_plugin_load_as(const char *dir, const char *folder, tq_plugin **out, tq_diags *diags,
+                          tq_err *err) {
   tq_diags local = {0};
   tq_diags *d = diags ? diags : &local;
   size_t first = d->n;
@@ -137,7 +143,7 @@ tq_code tq_plugin_load(const char *dir, tq_plugin **out, tq_diags *diags, tq_err
   tq_docload m = {.doc = doc, .diags = d, .err = err, .n_errors = n_schema};
   if (cJSON_IsObject(doc->root)) {
     load_doc(&m, doc->root, p);
-    check_folder_name(&m, doc->root, p);
+    check_folder_name(&m, doc->root, p, folder);
   }
   diag_to_err(d, first, err);
   if (m.oom)

@@ -265,7 +265,14 @@ tq_code tq_pkg_pack(const char *dir, const char *out_file, const char *key_file,
                         p->manifest, cJSON_IsString(m) ? m->valuestring : "?");
         break;
       }
-      rc = collect(&k, lib_root, m->valuestring, "lib/", err);
+      /* An installed plugin carries its modules in its own lib/ (collected with the folder). */
+      char *own = NULL;
+      struct stat st;
+      if (asprintf(&own, "%s/lib/%s", dir, m->valuestring) < 0)
+        rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+      else if (lstat(own, &st) != 0)
+        rc = collect(&k, lib_root, m->valuestring, "lib/", err);
+      free(own);
     }
     free(lib_root);
   }
@@ -369,13 +376,13 @@ const char *tq_pkg_trusted_dir(const char *plugins_dir, char *buf, size_t n) {
   return buf;
 }
 
-/* Reads the archive into k, checking each entry's header. */
-static tq_code pkg_read(const char *file, pkg *k, tq_err *err) {
+/* Reads the archive in data into k, checking each entry's header; file names it in errors. */
+static tq_code pkg_read_mem(const void *data, size_t len, const char *file, pkg *k, tq_err *err) {
   struct archive *a = archive_read_new();
   archive_read_support_filter_gzip(a);
   archive_read_support_format_tar(a);
   tq_code rc = TQ_OK;
-  if (archive_read_open_filename(a, file, 16384) != ARCHIVE_OK) {
+  if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
     rc = tq_err_set(err, TQ_EINVAL, "%s: not a package: %s", file, archive_error_string(a));
     archive_read_free(a);
     return rc;
@@ -442,6 +449,17 @@ static tq_code pkg_read(const char *file, pkg *k, tq_err *err) {
   if (rc == TQ_OK && r != ARCHIVE_EOF)
     rc = tq_err_set(err, TQ_EINVAL, "%s: damaged archive: %s", file, archive_error_string(a));
   archive_read_free(a);
+  return rc;
+}
+
+/* Reads file (at most PKG_MAX_TOTAL bytes: compressed, it is smaller than its contents). */
+static tq_code pkg_read(const char *file, pkg *k, tq_err *err) {
+  unsigned char *b = NULL;
+  size_t n = 0;
+  tq_code rc = read_all(file, PKG_MAX_TOTAL, &b, &n, err);
+  if (rc == TQ_OK)
+    rc = pkg_read_mem(b, n, file, k, err);
+  free(b);
   return rc;
 }
 
@@ -548,6 +566,57 @@ static int version_cmp(const char *a, const char *b) {
   return 0;
 }
 
+/* The checks of a package read into k: digests, signature, a manifest with a name that can
+ * be a folder and a version. *doc gets the parsed manifest (name and version point into it). */
+static tq_code pkg_check(const char *file, pkg *k, const char *trusted, int allow_unsigned,
+                         tq_pkg_result *res, tq_ydoc **doc, const char **name, const char **version,
+                         tq_err *err) {
+  *doc = NULL;
+  *name = *version = NULL;
+  tq_code rc = pkg_digests(file, k, err);
+  if (rc == TQ_OK)
+    rc = pkg_signature(file, k, trusted, allow_unsigned, res->signer, sizeof res->signer, err);
+  if (rc == TQ_OK && pkg_get(k, "manifest.yaml") == NULL)
+    rc = tq_err_set(err, TQ_EINVAL, "%s: no manifest.yaml", file);
+  /* The manifest's name decides the folder: read it before anything is written. "lib" is the
+   * shared modules' folder, never a plugin's. */
+  if (rc == TQ_OK) {
+    const pkg_file *m = pkg_get(k, "manifest.yaml");
+    if ((rc = tq_ydoc_parse("manifest.yaml", (const char *)m->data, m->len, doc, err)) == TQ_OK) {
+      const cJSON *n = cJSON_GetObjectItemCaseSensitive((*doc)->root, "name");
+      const cJSON *v = cJSON_GetObjectItemCaseSensitive((*doc)->root, "version");
+      *name = cJSON_IsString(n) ? n->valuestring : NULL;
+      *version = cJSON_IsString(v) ? v->valuestring : NULL;
+      if (!*name || !*version || !**name || strchr(*name, '/') || (*name)[0] == '.' ||
+          (*name)[0] == '-' || strlen(*name) > 100)
+        rc = tq_err_set(err, TQ_EINVAL, "%s: manifest.yaml: name and version are required", file);
+      else if (strcmp(*name, "lib") == 0)
+        rc = tq_err_set(err, TQ_EINVAL, "%s: manifest.yaml: 'lib' is not a plugin name", file);
+    }
+  }
+  return rc;
+}
+
+tq_code tq_pkg_verify(const void *data, size_t len, const char *label, const char *trusted_dir,
+                      int allow_unsigned, tq_pkg_result *res, tq_err *err) {
+  memset(res, 0, sizeof *res);
+  if (sodium_init() < 0)
+    return tq_err_set(err, TQ_EINTERNAL, "libsodium failed to start");
+  pkg k = {0};
+  tq_ydoc *doc = NULL;
+  const char *name = NULL, *version = NULL;
+  tq_code rc = pkg_read_mem(data, len, label, &k, err);
+  if (rc == TQ_OK)
+    rc = pkg_check(label, &k, trusted_dir, allow_unsigned, res, &doc, &name, &version, err);
+  if (rc == TQ_OK) {
+    snprintf(res->name, sizeof res->name, "%s", name);
+    snprintf(res->version, sizeof res->version, "%s", version);
+  }
+  tq_ydoc_free(doc);
+  pkg_free(&k);
+  return rc;
+}
+
 tq_code tq_pkg_install(const char *plugins_dir, const char *file, const tq_pkg_install_opts *o,
                        tq_pkg_result *res, tq_err *err) {
   memset(res, 0, sizeof *res);
@@ -555,28 +624,12 @@ tq_code tq_pkg_install(const char *plugins_dir, const char *file, const tq_pkg_i
     return tq_err_set(err, TQ_EINTERNAL, "libsodium failed to start");
   pkg k = {0};
   char tbuf[PATH_MAX], tmp[PATH_MAX] = "";
-  tq_code rc = pkg_read(file, &k, err);
-  if (rc == TQ_OK)
-    rc = pkg_digests(file, &k, err);
-  if (rc == TQ_OK)
-    rc = pkg_signature(file, &k, tq_pkg_trusted_dir(plugins_dir, tbuf, sizeof tbuf),
-                       o->allow_unsigned, res->signer, sizeof res->signer, err);
-  if (rc == TQ_OK && pkg_get(&k, "manifest.yaml") == NULL)
-    rc = tq_err_set(err, TQ_EINVAL, "%s: no manifest.yaml", file);
-  /* The manifest's name decides the folder: read it before anything is written. */
   tq_ydoc *doc = NULL;
   const char *name = NULL, *version = NULL;
-  if (rc == TQ_OK) {
-    const pkg_file *m = pkg_get(&k, "manifest.yaml");
-    if ((rc = tq_ydoc_parse("manifest.yaml", (const char *)m->data, m->len, &doc, err)) == TQ_OK) {
-      const cJSON *n = cJSON_GetObjectItemCaseSensitive(doc->root, "name");
-      const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc->root, "version");
-      name = cJSON_IsString(n) ? n->valuestring : NULL;
-      version = cJSON_IsString(v) ? v->valuestring : NULL;
-      if (!name || !version || !*name || strchr(name, '/') || name[0] == '.' || name[0] == '-')
-        rc = tq_err_set(err, TQ_EINVAL, "%s: manifest.yaml: name and version are required", file);
-    }
-  }
+  tq_code rc = pkg_read(file, &k, err);
+  if (rc == TQ_OK)
+    rc = pkg_check(file, &k, tq_pkg_trusted_dir(plugins_dir, tbuf, sizeof tbuf), o->allow_unsigned,
+                   res, &doc, &name, &version, err);
   char *dest = NULL;
   if (rc == TQ_OK && asprintf(&dest, "%s/%s", plugins_dir, name) < 0)
     rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
@@ -601,9 +654,9 @@ tq_code tq_pkg_install(const char *plugins_dir, const char *file, const tq_pkg_i
     }
   }
   for (size_t i = 0; rc == TQ_OK && i < k.n; i++) {
+    /* lib/ stays inside the plugin's folder: its modules arrive with it in one rename. */
     char path[PATH_MAX];
-    int lib = strncmp(k.f[i].path, "lib/", 4) == 0;
-    snprintf(path, sizeof path, "%s/%s/%s", tmp, lib ? "lib" : name, k.f[i].path + (lib ? 4 : 0));
+    snprintf(path, sizeof path, "%s/%s/%s", tmp, name, k.f[i].path);
     char *slash = strrchr(path, '/');
     *slash = '\0';
     if (mkdirs(path) != 0)
@@ -651,31 +704,16 @@ tq_code tq_pkg_install(const char *plugins_dir, const char *file, const tq_pkg_i
   if (rc == TQ_OK)
     pkg_free(&k);
   if (rc == TQ_OK) {
-    char lsrc[PATH_MAX];
-    snprintf(lsrc, sizeof lsrc, "%s/lib", tmp);
-    pkg lk = {0};
-    if (access(lsrc, F_OK) == 0 && (rc = collect(&lk, lsrc, "", "", err)) == TQ_OK)
-      for (size_t i = 0; rc == TQ_OK && i < lk.n; i++) {
-        char from[PATH_MAX * 2], to[PATH_MAX * 2];
-        snprintf(from, sizeof from, "%s/%s", lsrc, lk.f[i].path);
-        snprintf(to, sizeof to, "%s/lib/%s", plugins_dir, lk.f[i].path);
-        char *slash = strrchr(to, '/');
-        *slash = '\0';
-        if (mkdirs(to) != 0)
-          rc = tq_err_set(err, TQ_EIO, "%s: %s", to, strerror(errno));
-        *slash = '/';
-        if (rc == TQ_OK && rename(from, to) != 0)
-          rc = tq_err_set(err, TQ_EIO, "%s: %s", to, strerror(errno));
-      }
-    pkg_free(&lk);
-  }
-  if (rc == TQ_OK) {
     char aside[PATH_MAX + 8];
     snprintf(aside, sizeof aside, "%s/old", tmp);
     int had = access(dest, F_OK) == 0;
-    if (had && rename(dest, aside) != 0)
+    /* An upgrade swaps the two folders in one step (RENAME_EXCHANGE): a reader sees the old
+     * folder or the new one, never none; where the file system cannot, two renames. */
+    if (had && renameat2(AT_FDCWD, pdir, AT_FDCWD, dest, RENAME_EXCHANGE) == 0)
+      had = 0, pdir[0] = '\0'; /* pdir (under tmp) now holds the old one */
+    else if (had && rename(dest, aside) != 0)
       rc = tq_err_set(err, TQ_EIO, "%s: %s", dest, strerror(errno));
-    else if (rename(pdir, dest) != 0) {
+    else if (pdir[0] && rename(pdir, dest) != 0) {
       rc = tq_err_set(err, TQ_EIO, "%s: %s", dest, strerror(errno));
       if (had)
         rename(aside, dest);

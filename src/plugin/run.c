@@ -186,8 +186,13 @@ static tq_code run_in(tq_lua *rt, const tq_op_request *rq, const tq_lua_limits *
   so.limits = *limits;
   tq_lua_script *script = NULL;
   tq_lua_run *run = NULL;
-  tq_code rc =
-      lib_dir ? tq_lua_load(rt, &so, &script, err) : tq_err_set(err, TQ_ENOMEM, "out of memory");
+  tq_plugin_src src = {0};
+  tq_code rc = lib_dir ? tq_plugin_src_read(rq->plugin, &src, err)
+                       : tq_err_set(err, TQ_ENOMEM, "out of memory");
+  tq_plugin_src_opts(&src, &so);
+  if (rc == TQ_OK)
+    rc = tq_lua_load(rt, &so, &script, err);
+  tq_plugin_src_free(&src);
   free(lib_dir);
   free(kinds);
   if (rc != TQ_OK)
@@ -239,6 +244,10 @@ tq_code tq_plugin_op_run(const tq_op_request *rq, tq_op_result *res, tq_err *err
   lo.net = net;
   lo.lib = rq->lib;
   lo.replay_file = rq->replay_file;
+  if (rq->replay_file == NULL) {
+    lo.record = rq->record;
+    lo.record_ud = rq->record_ud;
+  }
   if ((rc = tq_lua_new(&lo, &rt, err)) != TQ_OK)
     goto fail;
   rc = run_in(rt, rq, &limits, prov, res, err);

@@ -162,6 +162,13 @@ static char *lib_dir_of(const char *plugins_dir, const tq_plugin *p) {
 tq_code tq_plugin_script_load(tq_lua *rt, tq_net *net, const tq_plugin *p,
                               const tq_plugin_config *cfg, const char *plugins_dir,
                               const tq_host_config *host, tq_lua_script **out, tq_err *err) {
+  return tq_plugin_script_load_src(rt, net, p, NULL, cfg, plugins_dir, host, out, err);
+}
+
+tq_code tq_plugin_script_load_src(tq_lua *rt, tq_net *net, const tq_plugin *p,
+                                  const tq_plugin_src *src, const tq_plugin_config *cfg,
+                                  const char *plugins_dir, const tq_host_config *host,
+                                  tq_lua_script **out, tq_err *err) {
   tq_lua_limits limits = p->limits;
   tq_host_limits_clamp(host, p->name, &limits);
   tq_plugin_policy pp = {0};
@@ -213,7 +220,15 @@ tq_code tq_plugin_script_load(tq_lua *rt, tq_net *net, const tq_plugin *p,
   so.secrets = cfg->secrets;
   so.n_secrets = cfg->n_secrets;
   so.limits = limits;
+  tq_plugin_src own = {0};
+  if (src == NULL && (rc = tq_plugin_src_read(p, &own, err)) != TQ_OK) {
+    free(lib_dir);
+    free(kinds);
+    return rc;
+  }
+  tq_plugin_src_opts(src ? src : &own, &so);
   rc = tq_lua_load(rt, &so, out, err);
+  tq_plugin_src_free(&own);
   free(lib_dir);
   free(kinds);
   return rc;

@@ -8,16 +8,19 @@
  *   POST /api/plugins/{name}/operations/{op}           analyst    a run on the engine
  *   POST /api/plugins/{name}/operations/{op}/apply     analyst    writes a kept run's changes
  *
- * The registry (the plugins folder's manifests) is one shared snapshot, reloaded when a file
- * of the folder changes (checked at most every REG_CHECK_MS). The engine side (its slot)
+ * The registry (plugin/snapshot.c: each plugin's manifest, script and lib modules read whole)
+ * is one shared snapshot, reloaded when a plugin's folder changes (checked at most every
+ * TQ_PLUGIN_REG_CHECK_MS); a newer version that fails to load leaves the one before active
+ * with its error shown here and in tqhost_plugin_load_error. The engine side (its slot)
  * keeps each plugin's script loaded in the engine's runtime with its config ("warm": loaded
- * again when the plugin's files or its config change) and the runs made, for apply
- * (RUNS_MAX at most, RUN_TTL_MS each). A run is a coroutine on the engine's runtime: the job
+ * again from the registry's texts when the version or its config changes) and the runs made, for
+ * apply (RUNS_MAX at most, RUN_TTL_MS each). A run is a coroutine on the engine's runtime: the job
  * starts it and returns; the engine keeps serving other jobs while it waits on the network;
  * its completion answers the suspended connection. */
 #include <dirent.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +30,6 @@
 #include "server_int.h"
 #include "tqhost/plugin.h"
 
-#define REG_CHECK_MS 250
 #define RUNS_MAX 1024
 #define RUN_TTL_MS (60 * 60 * 1000)
 #define VALUE_MAX 4096
@@ -35,124 +37,55 @@
  * 504 at 120 s, and a client told 504 must not find its change set written. */
 #define APPLY_LATE_MS 110000
 
-/* ---- the registry snapshot (any thread) --------------------------------------------------- */
+/* ---- the registry (any thread): tq_plugin_reg of plugin/snapshot.c ------------------------ */
 
-typedef struct reg {
-  tq_plugin **list;
+typedef tq_plugin_reg reg;
+
+static pthread_once_t g_help_once = PTHREAD_ONCE_INIT;
+static void help_once(void);
+
+/* The gauge of plugins whose newest version failed to load, set when the registry changed. */
+static void reg_metrics(const reg *r) {
+  static _Atomic uint64_t seen;
+  uint64_t gen = tq_plugin_reg_gen(r);
+  if (atomic_exchange(&seen, gen) == gen)
+    return;
+  pthread_once(&g_help_once, help_once);
   size_t n;
-  int refs;                /* under g_reg_mu */
-  unsigned char stamp[32]; /* hash of the folder's files' names, sizes and mtimes */
-  uint64_t gen;            /* 1, 2, ...: a new snapshot */
-  char err[256];           /* why the folder could not be listed; "" */
-  tq_diags broken;         /* plugins skipped: "file:line:col: path: what" each */
-} reg;
-
-static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static reg *g_reg;
-static int64_t g_reg_checked_ms;
-static uint64_t g_reg_gen;
-
-static void reg_free(reg *r) {
-  tq_plugin_list_free(r->list, r->n);
-  tq_diags_free(&r->broken);
-  free(r);
-}
-
-static void reg_put(reg *r) {
-  if (r == NULL)
-    return;
-  pthread_mutex_lock(&g_reg_mu);
-  int last = --r->refs == 0;
-  pthread_mutex_unlock(&g_reg_mu);
-  if (last)
-    reg_free(r);
-}
-
-/* Hashes the names, sizes and mtimes of dir's entries, depth levels down. */
-static void stamp_dir(crypto_generichash_state *h, const char *dir, int depth) {
-  DIR *d = opendir(dir);
-  if (d == NULL)
-    return;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.')
-      continue;
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
-      continue;
-    struct stat st;
-    if (stat(path, &st) != 0)
-      continue;
-    int64_t v[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
-    crypto_generichash_update(h, (const unsigned char *)path, strlen(path) + 1);
-    crypto_generichash_update(h, (const unsigned char *)v, sizeof v);
-    if (S_ISDIR(st.st_mode) && depth > 0)
-      stamp_dir(h, path, depth - 1);
+  const tq_plugin_slot *sl = tq_plugin_reg_slots(r, &n);
+  for (size_t i = 0; i < n; i++) {
+    char labels[200];
+    snprintf(labels, sizeof labels, "plugin=\"%.100s\"", sl[i].name);
+    for (char *c = labels + 8; *c; c++)
+      if (*c == '"' || *c == '\\' || *c == '\n')
+        *c = '_';
+    labels[strlen(labels) - 1] = '"';
+    tq_metric_set("tqhost_plugin_load_error", labels, sl[i].error ? 1 : 0);
   }
-  closedir(d);
 }
 
-static void stamp_of(const char *dir, unsigned char out[32]) {
-  crypto_generichash_state h;
-  crypto_generichash_init(&h, NULL, 0, 32);
-  crypto_generichash_update(&h, (const unsigned char *)dir, strlen(dir) + 1);
-  stamp_dir(&h, dir, 3);
-  crypto_generichash_final(&h, out, 32);
-}
-
-/* The current snapshot, with a reference (reg_put); NULL only when out of memory. */
+/* The current registry, reloaded when a plugin's folder changed, with a reference (reg_put);
+ * NULL only when out of memory. */
 static reg *reg_get(void) {
-  const char *dir = tq_plugin_dir();
-  pthread_mutex_lock(&g_reg_mu);
-  int64_t now = tq_mono_ms();
-  if (g_reg && now - g_reg_checked_ms < REG_CHECK_MS) {
-    g_reg->refs++;
-    pthread_mutex_unlock(&g_reg_mu);
-    return g_reg;
-  }
-  unsigned char stamp[32];
-  stamp_of(dir, stamp);
-  g_reg_checked_ms = now;
-  if (g_reg && memcmp(stamp, g_reg->stamp, 32) == 0) {
-    g_reg->refs++;
-    pthread_mutex_unlock(&g_reg_mu);
-    return g_reg;
-  }
-  reg *r = calloc(1, sizeof *r);
-  if (r == NULL) {
-    pthread_mutex_unlock(&g_reg_mu);
-    return NULL;
-  }
-  tq_err err;
-  tq_err_clear(&err);
-  if (tq_plugin_list(dir, &r->list, &r->n, &r->broken, &err) != TQ_OK) {
-    r->list = NULL;
-    r->n = 0;
-    snprintf(r->err, sizeof r->err, "%s", err.msg);
-  }
-  memcpy(r->stamp, stamp, 32);
-  r->gen = ++g_reg_gen;
-  r->refs = 2; /* the global and the caller */
-  reg *old = g_reg;
-  g_reg = r;
-  int free_old = old && --old->refs == 0;
-  pthread_mutex_unlock(&g_reg_mu);
-  if (free_old)
-    reg_free(old);
+  reg *r = tq_plugin_reg_get(tq_plugin_dir());
+  if (r)
+    reg_metrics(r);
   return r;
 }
 
+static void reg_put(reg *r) { tq_plugin_reg_put(r); }
+
+/* The active version of plugin name; NULL when none. */
 static const tq_plugin *reg_find(const reg *r, const char *name) {
-  for (size_t i = 0; i < r->n; i++)
-    if (strcmp(r->list[i]->name, name) == 0)
-      return r->list[i];
-  return NULL;
+  const tq_plugin_slot *sl = tq_plugin_reg_find(r, name);
+  return sl ? sl->p : NULL;
 }
 
 /* ---- metrics ---------------------------------------------------------------------------- */
 
-static pthread_once_t g_help_once = PTHREAD_ONCE_INIT;
 static void help_once(void) {
+  tq_metric_help("tqhost_plugin_load_error", "gauge",
+                 "1 when a plugin's newest version failed to load (the one before stays active)");
   tq_metric_help("tqhost_operation_runs_total", "counter",
                  "operation runs by plugin and outcome (ok, failed, error, killed, refused)");
   tq_metric_help("tqhost_operation_run_seconds", "histogram", "operation run time by plugin");
@@ -271,29 +204,41 @@ static reg *reg_or_fail(tq_resp *rs) {
   return r;
 }
 
+/* A slot's JSON: its active version, and the error of a newer one that failed to load. */
+static cJSON *slot_json(tq_lib *lib, const tq_plugin_slot *sl, const char *key_path) {
+  cJSON *o = plugin_json_lib(lib, sl->p, key_path);
+  if (sl->error)
+    cJSON_AddStringToObject(o, "error", sl->error);
+  return o;
+}
+
 static void api_plugins_list(tq_req *rq, tq_resp *rs) {
   reg *r = reg_or_fail(rs);
   if (r == NULL)
     return;
   cJSON *arr = cJSON_CreateArray();
-  for (size_t i = 0; i < r->n; i++)
-    cJSON_AddItemToArray(arr, plugin_json_lib(rq->rd, r->list[i], tq_srv_key_path(rq->srv)));
-  tq_resp_list(rs, arr, (int64_t)r->n, (int64_t)r->n, 0);
-  /* The plugins whose manifest does not load, each with its error ("NAME/manifest.yaml:L:C: ...",
+  size_t n, k = 0;
+  const tq_plugin_slot *sl = tq_plugin_reg_slots(r, &n);
+  for (size_t i = 0; i < n; i++)
+    if (sl[i].p) { /* a plugin no version of which ever loaded has nothing to show but 404 */
+      cJSON_AddItemToArray(arr, slot_json(rq->rd, &sl[i], tq_srv_key_path(rq->srv)));
+      k++;
+    }
+  tq_resp_list(rs, arr, (int64_t)k, (int64_t)k, 0);
+  /* The plugins no version of which loads, each with its error ("NAME/manifest.yaml:L:C: ...",
    * relative to the plugins folder): the UI shows them as broken. */
   cJSON *broken = cJSON_AddArrayToObject(rs->json, "broken");
   const char *dir = tq_plugin_dir();
   size_t dn = strlen(dir);
-  for (size_t i = 0; broken && i < r->broken.n; i++) {
-    const char *m = r->broken.msgs[i];
+  for (size_t i = 0; broken && i < n; i++) {
+    if (sl[i].p || sl[i].error == NULL)
+      continue;
+    const char *m = sl[i].error;
     if (strncmp(m, dir, dn) == 0 && m[dn] == '/')
       m += dn + 1;
-    char name[128];
-    size_t k = strcspn(m, "/:");
-    snprintf(name, sizeof name, "%.*s", (int)(k < sizeof name ? k : sizeof name - 1), m);
     char *clean = tq_auth_clean(m, 600);
     cJSON *b = cJSON_CreateObject();
-    cJSON_AddStringToObject(b, "name", name);
+    cJSON_AddStringToObject(b, "name", sl[i].name);
     cJSON_AddStringToObject(b, "error", clean ? clean : "unreadable manifest");
     free(clean);
     cJSON_AddItemToArray(broken, b);
@@ -305,11 +250,13 @@ static void api_plugin_get(tq_req *rq, tq_resp *rs) {
   reg *r = reg_or_fail(rs);
   if (r == NULL)
     return;
-  const tq_plugin *p = reg_find(r, rq->params[0]);
-  if (p == NULL)
-    tq_resp_fail(rs, 404, "plugin '%s' not found", rq->params[0]);
+  const tq_plugin_slot *sl = tq_plugin_reg_find(r, rq->params[0]);
+  if (sl && sl->p)
+    tq_resp_data(rs, 200, slot_json(rq->rd, sl, tq_srv_key_path(rq->srv)));
+  else if (sl && sl->error)
+    tq_resp_fail(rs, 404, "plugin '%s' not found: it failed to load: %s", rq->params[0], sl->error);
   else
-    tq_resp_data(rs, 200, plugin_json_lib(rq->rd, p, tq_srv_key_path(rq->srv)));
+    tq_resp_fail(rs, 404, "plugin '%s' not found", rq->params[0]);
   reg_put(r);
 }
 
@@ -337,8 +284,12 @@ static void api_indicator_ops(tq_req *rq, tq_resp *rs) {
     return;
   }
   cJSON *arr = cJSON_CreateArray();
-  for (size_t i = 0; i < r->n; i++) {
-    cJSON *ops = ops_json(r->list[i], o->indicator_type ? o->indicator_type : "");
+  size_t n_slots;
+  const tq_plugin_slot *sl = tq_plugin_reg_slots(r, &n_slots);
+  for (size_t i = 0; i < n_slots; i++) {
+    if (sl[i].p == NULL)
+      continue;
+    cJSON *ops = ops_json(sl[i].p, o->indicator_type ? o->indicator_type : "");
     cJSON *e;
     while ((e = cJSON_DetachItemFromArray(ops, 0)) != NULL)
       cJSON_AddItemToArray(arr, e);
@@ -480,9 +431,12 @@ static kept *runs_find(pl_state *st, const char *id) {
   return NULL;
 }
 
-/* The script of p loaded with cfg, loaded again when the registry or the config changed. */
-static tq_code warm_script(tq_engine *eng, pl_state *st, uint64_t gen, const tq_plugin *p,
+/* The script of the slot's active version loaded with cfg from the texts the registry read
+ * with its manifest, loaded again when the version (its gen) or the config changed. */
+static tq_code warm_script(tq_engine *eng, pl_state *st, const tq_plugin_slot *sl,
                            const tq_plugin_config *cfg, tq_lua_script **out, tq_err *err) {
+  const tq_plugin *p = sl->p;
+  uint64_t gen = sl->gen;
   unsigned char key[32];
   crypto_generichash_state h;
   crypto_generichash_init(&h, NULL, 0, 32);
@@ -514,8 +468,8 @@ static tq_code warm_script(tq_engine *eng, pl_state *st, uint64_t gen, const tq_
   }
   tq_lua_script_free(w->script); /* runs of the old one finish on it */
   w->script = NULL;
-  tq_code rc = tq_plugin_script_load(tq_engine_lua(eng), tq_engine_net(eng), p, cfg,
-                                     tq_plugin_dir(), &st->host, &w->script, err);
+  tq_code rc = tq_plugin_script_load_src(tq_engine_lua(eng), tq_engine_net(eng), p, sl->src, cfg,
+                                         tq_plugin_dir(), &st->host, &w->script, err);
   if (rc != TQ_OK)
     return rc;
   memcpy(w->key, key, 32);
@@ -747,7 +701,7 @@ static void run_job(tq_engine *eng, tq_job *job) {
                  p->name);
     goto done;
   }
-  if (warm_script(eng, st, r->reg->gen, p, &cfg, &script, &err) != TQ_OK) {
+  if (warm_script(eng, st, tq_plugin_reg_find(r->reg, r->plugin), &cfg, &script, &err) != TQ_OK) {
     metric_run(r->plugin, "refused", -1);
     tq_resp_fail(rs, err.code == TQ_ENOMEM ? 503 : 422, "plugin %s cannot run: %s", p->name,
                  err.msg);

@@ -168,11 +168,22 @@ static void run_action(task *t, tq_err *err) {
   o.concurrency = t->req.concurrency;
   o.retry_failed = t->req.retry_of;
   tq_run_summary sum;
-  if (tq_action_find(tq_action_dir(), t->req.action, &a, err) == TQ_OK &&
-      tq_action_run(t->lib, a, &o, &sum, err) == TQ_OK)
-    tq_log(TQ_LOG_INFO, "server", "run %lld (%s): %s", (long long)sum.run_id, t->req.action,
-           sum.status);
+  tq_plugin_reg *reg = NULL;
+  if (tq_action_find(tq_action_dir(), t->req.action, &a, err) == TQ_OK) {
+    /* The plugin's active version in the registry (the one operations run: a broken newer
+     * one on disk stays out), held for the whole run: its items all run on it. */
+    reg = tq_plugin_reg_get(t->rn->plugins_dir ? t->rn->plugins_dir : tq_plugin_dir());
+    const tq_plugin_slot *sl = reg ? tq_plugin_reg_find(reg, tq_action_plugin_name(a)) : NULL;
+    if (sl && sl->p) {
+      o.plugin = sl->p;
+      o.plugin_src = sl->src;
+    }
+    if (tq_action_run(t->lib, a, &o, &sum, err) == TQ_OK)
+      tq_log(TQ_LOG_INFO, "server", "run %lld (%s): %s", (long long)sum.run_id, t->req.action,
+             sum.status);
+  }
   tq_action_free(a);
+  tq_plugin_reg_put(reg);
 }
 
 static void run_resume(task *t, tq_err *err) {

@@ -30,9 +30,7 @@
 #include "server_int.h"
 #include "tqhost/plugin.h"
 
-#ifndef TQ_VERSION
-#define TQ_VERSION "0.1.0"
-#endif
+#include "tq_version.h" /* TQ_VERSION, generated at build time (cmake/version.cmake) */
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
 #define HEADER_MEMORY (64 * 1024) /* per connection: headers and read buffer */

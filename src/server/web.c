@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "server_int.h"
+#include "tqhost/plugin.h"
 
 #define WEB_PATH_MAX 1024           /* bytes of the raw (encoded) path */
 #define WEB_DEPTH_MAX 16            /* segments */
@@ -49,41 +50,18 @@ const char *tq_web_root(const tq_web *w) { return w ? w->root : NULL; }
 
 /* ---- finding the folder -------------------------------------------------------------------- */
 
-static void exe_dir(char *out, size_t n) {
-  ssize_t len = readlink("/proc/self/exe", out, n - 1);
-  out[len > 0 ? len : 0] = '\0';
-  char *slash = strrchr(out, '/');
-  if (slash)
-    *slash = '\0';
-  else
-    out[0] = '\0';
-}
-
 static int is_dir(const char *p) {
   struct stat st;
   return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The default web folder as schemas are found (plugin/schema.c): $TQHOST_WEB, the install
- * prefix's share/tqhost/web, beside the executable's bin/, and for a binary of the build tree
- * only the source tree's web/. */
+/* The default web folder: tq_host_dir's candidates for web files (plugin/datadir.c:
+ * $TQHOST_WEB, the host configuration, beside the executable or the build's source tree, the
+ * installed data folder), the first that exists; searched lists them all when none does. */
 static int default_dir(char *out, size_t n, char *searched, size_t sn) {
-  char exe[PATH_MAX], cand[4][PATH_MAX];
+  char cand[TQ_HOST_DIR_MAX][4096];
   int nc = 0;
-  const char *env = getenv("TQHOST_WEB");
-  exe_dir(exe, sizeof exe);
-  if (env && *env)
-    snprintf(cand[nc++], PATH_MAX, "%s", env);
-#ifdef TQ_WEB_INSTALL_DIR
-  snprintf(cand[nc++], PATH_MAX, "%s", TQ_WEB_INSTALL_DIR);
-#endif
-  if (exe[0])
-    snprintf(cand[nc++], PATH_MAX, "%s/../share/tqhost/web", exe);
-#if defined(TQ_BUILD_DIR) && defined(TQ_SOURCE_WEB_DIR)
-  size_t bl = strlen(TQ_BUILD_DIR);
-  if (exe[0] && strncmp(exe, TQ_BUILD_DIR, bl) == 0 && (exe[bl] == '/' || exe[bl] == '\0'))
-    snprintf(cand[nc++], PATH_MAX, "%s", TQ_SOURCE_WEB_DIR);
-#endif
+  tq_host_dir_candidates(TQ_DIR_WEB, cand, &nc, NULL);
   size_t used = 0;
   searched[0] = '\0';
   for (int i = 0; i < nc; i++) {

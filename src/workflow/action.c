@@ -292,8 +292,11 @@ static void check_entries(tq_docload *m, const cJSON *root, const tq_action *a) 
   so.config = cfg.config;
   so.n_config = cfg.n_config;
   so.limits = a->limits;
+  tq_plugin_src src = {0};
   if (tq_plugin_config_kinds(a->plugin, &cfg, &kinds, &e) != TQ_OK ||
-      (so.config_kinds = kinds, tq_lua_new(&lo, &rt, &e)) != TQ_OK ||
+      tq_plugin_src_read(a->plugin, &src, &e) != TQ_OK ||
+      (so.config_kinds = kinds, so.modules = src.mods, so.n_modules = src.n_mods,
+       tq_lua_new(&lo, &rt, &e)) != TQ_OK ||
       tq_lua_load(rt, &so, &s, &e) != TQ_OK) {
     tq_docload_error(m, get(root, "script") ? get(root, "script") : get(root, "plugin"),
                      get(root, "script") ? "script" : "plugin", "%s", e.msg);
@@ -307,6 +310,7 @@ static void check_entries(tq_docload *m, const cJSON *root, const tq_action *a) 
                        "%s does not return an entry '%s'", a->script, names[i]);
     }
   }
+  tq_plugin_src_free(&src);
   tq_lua_script_free(s);
   tq_lua_free(rt);
   free(kinds);
@@ -408,10 +412,7 @@ const char *const *tq_action_indicator_types(const tq_action *a, size_t *n) {
 /* ---- the folder -------------------------------------------------------------------------------
  */
 
-const char *tq_action_dir(void) {
-  const char *env = getenv("TQHOST_ACTIONS");
-  return env && *env ? env : "actions";
-}
+const char *tq_action_dir(void) { return tq_host_dir(TQ_DIR_ACTIONS); }
 
 tq_code tq_action_find(const char *actions_dir, const char *name, tq_action **out, tq_err *err) {
   char path[4096];

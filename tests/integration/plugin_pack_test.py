@@ -186,7 +186,7 @@ rc, out, err = tq("--json", "plugin", "list")
 lst = json.loads(out) if rc == 0 else []
 check(len(lst) == 1 and lst[0]["origin"] == "package good.tqp" and lst[0]["version"] == "1.0.0",
       "plugin list shows version and origin: %s" % lst)
-check(sorted(os.listdir(PLUG)) == ["lib", "rst-ioc-lookup"], "no temp folder left: %s" % os.listdir(PLUG))
+check(sorted(os.listdir(PLUG)) == ["rst-ioc-lookup"] and os.path.isfile(os.path.join(PLUG, "rst-ioc-lookup", "lib", "rst", "ioc.lua")), "no temp folder left, the lib modules inside the plugin folder: %s" % os.listdir(PLUG))
 check(tq("init")[0] == 0, "init")
 ENV["PACK_KEY"] = "k3y-'\";--%_\\"
 rc, out, err = tq("plugin", "configure", "rst-ioc-lookup", "api_key=env:PACK_KEY", "update_score=true")

@@ -127,6 +127,11 @@ async function render() {
     if (gen !== generation) return;
     if (e && e.status === 401) return;  // the login screen takes over
     showError(errorText(route.title, e));
+    // A screen that failed before its heading still says where the user is and what failed.
+    if (!main.querySelector('h1')) {
+      main.prepend(h('h1', {tabindex: -1}, e && e.status === 404 ? `${route.title}: not found` : route.title),
+                   h('p', {class: 'screen-error'}, errorText(route.title, e)));
+    }
   }
   if (gen !== generation) return;
   main.dataset.state = 'ready';
