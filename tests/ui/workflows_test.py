@@ -160,6 +160,30 @@ def main():
         T.check("delete refused: the API's 409 naming the workflow, as text",
                 "Deleting the data collection" in err and "enrich-w" in err, err)
 
+        # ---- edit a collection's criteria, delete one no workflow uses ----
+        st, b, _ = ui.call("GET", "/api/search/query")
+        xid = [c["id"] for c in b["data"] if c["name"] == XSS][0]
+        ui.go("/collections/%d" % xid)
+        T.check("the hostile name is the page's text", ui.text_of("#collection-name") == XSS)
+        ui.js("document.querySelector('details:has(#edit-form)').open = true")
+        ui.type("#criteria-text", '{"source": "Feed W"}')
+        ui.js("document.getElementById('main').dataset.state='old'")
+        ui.click("#edit-submit")
+        ui.wait_rendered()
+        ui.wait_text("#collection-count", str(N))
+        st, b, _ = ui.call("GET", "/api/search/query")
+        ed = [c for c in b["data"] if c["name"] == XSS]
+        T.check("edited: the same name with the new criteria (%d indicators now)" % N,
+                len(ed) == 1 and ed[0].get("api_query", {}).get("criteria",
+                                                                ed[0].get("api_query")) ==
+                {"source": "Feed W"}, ed)
+        ui.js("document.getElementById('main').dataset.state='old'")
+        ui.click("#delete-collection")
+        ui.wait_rendered()
+        st, b, _ = ui.call("GET", "/api/search/query")
+        T.check("a collection no workflow uses is deleted, back to the list",
+                not any(c["name"] == XSS for c in b["data"]) and ui.exists("#collections"), b)
+
         # ---- failures grouped, retry failed ----
         sim.terminate()
         sim.wait()
