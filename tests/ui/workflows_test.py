@@ -152,6 +152,21 @@ def main():
                 ("#%d" % run_id) in act and str(b["data"]["enriched"]) in act and "done" in act,
                 act)
         ui.screenshot("workflow-activity")
+        ui.click("#toggle-enabled")
+        ui.wait_text("#workflow-enabled", "no")
+        st, b, _ = ui.call("GET", "/api/workflows/%d" % wid)
+        T.check("Disable: the API says disabled, the page says so", b["data"]["enabled"] is False)
+        ui.js("document.querySelector('#workflow-edit').open = true")
+        ui.js("var s=document.getElementById('wf-schedule-kind'); s.value='every';"
+              "s.dispatchEvent(new Event('change'))")
+        ui.js("document.getElementById('wf-every').value='6h'")
+        ui.js("document.getElementById('main').dataset.state='old'")
+        ui.click("#workflow-submit")
+        ui.wait_rendered()
+        st, b, _ = ui.call("GET", "/api/workflows/%d" % wid)
+        T.check("Edit: the schedule changed to every 6h, the rest kept",
+                b["data"]["schedule"] == "every 6h" and b["data"]["collection"] == "feed-w-ips"
+                and b["data"]["actions"] == ["rst-ioc-lookup-action"], b["data"])
 
         # ---- deleting the collection: refused while the workflow uses it ----
         ui.go("/collections/%d" % cid)
