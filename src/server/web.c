@@ -55,13 +55,14 @@ static int is_dir(const char *p) {
   return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The default web folder: tq_host_dir's candidates for web files (plugin/datadir.c:
- * $TQHOST_WEB, the host configuration, beside the executable or the build's source tree, the
- * installed data folder), the first that exists; searched lists them all when none does. */
+/* The default web folder: the host's lookup for its data folders (plugin/datadir.c:
+ * $TQHOST_WEB, the host configuration's folders.web, beside the executable or a build tree's
+ * source web/, the installed data folder). */
 static int default_dir(char *out, size_t n, char *searched, size_t sn) {
   char cand[TQ_HOST_DIR_MAX][4096];
+  const char *from[TQ_HOST_DIR_MAX];
   int nc = 0;
-  tq_host_dir_candidates(TQ_DIR_WEB, cand, &nc, NULL);
+  tq_host_dir_candidates(TQ_DIR_WEB, cand, &nc, from);
   size_t used = 0;
   searched[0] = '\0';
   for (int i = 0; i < nc; i++) {
@@ -69,7 +70,8 @@ static int default_dir(char *out, size_t n, char *searched, size_t sn) {
       snprintf(out, n, "%s", cand[i]);
       return 1;
     }
-    int w = snprintf(searched + used, sn - used, "%s%s", i ? ", " : "", cand[i]);
+    int w = snprintf(searched + used, sn - used, "%s%s (%s)", i ? ", " : "", cand[i],
+                     from[i] ? from[i] : "?");
     if (w > 0 && (size_t)w < sn - used)
       used += (size_t)w;
   }

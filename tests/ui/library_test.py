@@ -48,8 +48,8 @@ def main():
 
         ui.login("ana")
         T.check("the library is the first screen", "Threat library" in ui.text_of("main h1"))
-        T.check("the first page lists indicators",
-                "of 66" in ui.text_of("#library-status"), ui.text_of("#library-status"))
+        T.check("the first page lists indicators, then their count",
+                "of 66" in ui.wait_text("#library-status", "of 66"), ui.text_of("#library-status"))
         ui.screenshot("library")
 
         # ---- keyboard: tab to the search box, type a defanged IP, Enter ----
@@ -103,7 +103,11 @@ def main():
         from selenium.webdriver.support.ui import Select
         Select(ui.find("#f-type")).select_by_visible_text("FQDN")
         Select(ui.find("#f-status")).select_by_visible_text("Active")
-        Select(ui.find("#f-source")).select_by_visible_text("Feed B")
+        T.check("the source field suggests the library's sources",
+                ui.js("return [...document.querySelectorAll('#source-names option')]"
+                      ".map(o => o.value).join(',')") in ("Feed A,Feed B", "Feed B,Feed A"),
+                ui.js("return document.getElementById('source-names').children.length"))
+        ui.type("#f-source", "Feed B")
         ui.js("document.getElementById('main').dataset.state='old'")
         ui.click("#apply-filters")
         ui.wait_rendered()
@@ -144,7 +148,7 @@ def main():
         ui.go("/library?type=IP%20Address&limit=25")
         p1 = rows(ui)
         T.check("page 1: 25 rows of 60", len(p1) == 25 and "1\u201325 of 60" in
-                ui.text_of("#library-status"), ui.text_of("#library-status"))
+                ui.wait_text("#library-status", "of 60"), ui.text_of("#library-status"))
         ui.click("#page-next")
         ui.wait_text("#library-status", "26\u201350")
         p2 = rows(ui)
@@ -188,6 +192,15 @@ def main():
         T.check("no <img> element was made from it", not ui.exists("#results img"))
         T.check("no script ran (window.__pwned undefined)",
                 ui.js("return typeof window.__pwned") == "undefined")
+
+        # ---- a phone's width ----
+        ui.viewport(390, 800)
+        ui.go("/library?type=IP%20Address&limit=25")
+        w = ui.js("return document.documentElement.scrollWidth")
+        T.check("at 390px the library needs no horizontal scrolling", w <= 390, w)
+        T.check("at 390px the rows are still there", len(rows(ui)) == 25, len(rows(ui)))
+        ui.screenshot("library-phone")
+        ui.viewport(1280, 800)
 
         # ---- read-only: no save form ----
         ui.logout()

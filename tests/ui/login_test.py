@@ -30,7 +30,8 @@ def sinks(web):
 
 
 def main():
-    ui = UI(sys.argv)
+    # Access tokens of 65 s: the UI refreshes a minute before expiry, so within seconds.
+    ui = UI(sys.argv, env={"TQHOST_TOKEN_TTL": "65"})
     T = ui.T
     try:
         web = os.path.join(ui.src, "web")
@@ -82,18 +83,36 @@ def main():
                 ui.find("#nav a[aria-current=page]").text == "Threat library")
         ui.screenshot("after-login")
 
-        # Every route of the contract answers (screens not built yet say so).
-        for route in ("/collections", "/workflows", "/runs", "/feeds", "/integrations",
-                      "/runs/1", "/workflows/1", "/collections/1", "/integrations/x"):
+        # Every route of the contract answers: a screen with its heading, or (an unknown id)
+        # the API's refusal shown as text.
+        for route in ("/collections", "/workflows", "/runs", "/feeds", "/integrations"):
             ui.go(route)
             T.check("%s renders a screen with a heading" % route,
                     ui.exists("main h1") and ui.text_of("main h1"), ui.main_text()[:200])
+        for route in ("/runs/999999", "/workflows/999999", "/collections/999999",
+                      "/integrations/no-such-plugin"):
+            ui.go(route, wait=False)
+            ui.wait_for("main#main[data-state=ready], #errors p", visible=False)
+            shown = ui.text_of("#errors") if ui.exists("#errors p") else ""
+            T.check("%s: a heading or the refusal as text" % route,
+                    (ui.exists("main h1") and ui.text_of("main h1")) or shown,
+                    ui.main_text()[:200])
         ui.go("/no/such/screen")
         T.check("an unknown route: 'Not found'", "Not found" in ui.text_of("main h1"))
 
+        first = ui.session_token()
+        import time
+        end = time.monotonic() + 30
+        while ui.session_token() == first and time.monotonic() < end:
+            time.sleep(0.2)
         token = ui.session_token()
+        T.check("the UI refreshes its token before it expires (refresh_token grant)",
+                token and token != first, (first, token))
         st, _, _ = ui.srv.call("GET", "/api/users/current", token=token)
-        T.check("the UI's token works against the API", st == 200, st)
+        T.check("the refreshed token works against the API", st == 200, st)
+        ui.go("/library")
+        T.check("the UI goes on working after the refresh", "Threat library" in
+                ui.text_of("main h1") and not ui.exists("#login-user"))
 
         # Logout: back to the login screen, the token is revoked.
         ui.logout()

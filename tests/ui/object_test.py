@@ -165,6 +165,14 @@ def main():
         T.check("a bad manual score: the API's 400 shown as text naming the field",
                 "400" in err or "manual_score" in err, err)
 
+        # ---- a phone's width ----
+        ui.viewport(390, 800)
+        ui.go("/indicators/%d" % iid)
+        w = ui.js("return document.documentElement.scrollWidth")
+        T.check("at 390px the object page needs no horizontal scrolling", w <= 390, w)
+        ui.screenshot("object-phone")
+        ui.viewport(1280, 800)
+
         # ---- hostile values ----
         ui.go("/indicators/%d" % xid)
         T.check("an <img onerror> value is shown literally as the heading",

@@ -162,8 +162,12 @@ class UI:
         """Navigates to a hash route ("/library?type=IP%20Address") and waits until rendered."""
         if not self.driver.current_url.startswith(self.base):
             self.open("/")
-        self.driver.execute_script("document.getElementById('main').dataset.state='old';"
-                                   "window.location.hash = arguments[0];", route)
+        # The same hash again fires no hashchange: the router is told to render anyway.
+        self.driver.execute_script(
+            "document.getElementById('main').dataset.state='old';"
+            "if (window.location.hash === '#' + arguments[0])"
+            "  window.dispatchEvent(new HashChangeEvent('hashchange'));"
+            "else window.location.hash = arguments[0];", route)
         if wait:
             self.wait_rendered(timeout)
 

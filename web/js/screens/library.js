@@ -16,19 +16,27 @@ const SORTS = {id: 'id', value: 'value', score: 'score', updated_at: 'updated_at
 const FILTER_KEYS = ['q', 'object', 'type', 'status', 'score_gte', 'score_lte', 'source', 'tag',
                      'attribute', 'attribute_value', 'updated_since'];
 
-let lookups = null;  // types, statuses, sources, objects: fetched once per page load
+let lookups = null;  // types, statuses, objects: fetched once per page load
+let sources = null;  // source names: their list counts objects, so it comes after the page
 
 async function loadLookups() {
   if (lookups) return lookups;
-  const [types, statuses, sources, objects] = await Promise.all([
+  const [types, statuses, objects] = await Promise.all([
     api.get('/api/indicator/types', {limit: 1000}),
     api.get('/api/indicator/statuses'),
-    api.get('/api/sources', {limit: 1000}),
     api.get('/api/objects'),
   ]);
   lookups = {types: types.data.map((t) => t.name), statuses: statuses.data.map((s) => s.name),
-             sources: sources.data.map((s) => s.name), objects: objects.data};
+             objects: objects.data};
   return lookups;
+}
+
+// Fills the source field's suggestions (a <datalist>) once the page shows.
+async function fillSources(list) {
+  try {
+    if (!sources) sources = (await api.get('/api/sources', {limit: 1000})).data.map((s) => s.name);
+    fill(list, sources.map((n) => h('option', {value: n})));
+  } catch (e) { /* suggestions only: the field takes any name */ }
 }
 
 // The value filter for a keyword: contains it (a '%' in it is literal).
@@ -94,7 +102,9 @@ export async function render(root, params, query) {
                         lk.objects.map((o) => [o.collection, o.display_name_plural]), object);
   const typeSel = select({id: 'f-type', name: 'type'}, [['', 'Any type'], ...lk.types], f.type);
   const statusSel = select({id: 'f-status', name: 'status'}, [['', 'Any status'], ...lk.statuses], f.status);
-  const sourceSel = select({id: 'f-source', name: 'source'}, [['', 'Any source'], ...lk.sources], f.source);
+  const sourceList = h('datalist', {id: 'source-names'});
+  const sourceSel = h('input', {id: 'f-source', name: 'source', value: f.source, list: 'source-names',
+                                autocomplete: 'off', placeholder: 'Any source'});
   const limitSel = select({id: 'f-limit', name: 'limit'}, SIZES, limit);
   const form = h('form', {id: 'library-form', role: 'search', 'aria-label': 'Search the library',
                           onsubmit: (ev) => {
@@ -122,7 +132,7 @@ export async function render(root, params, query) {
       field('Status', statusSel),
       field('Score at least', input('score_gte', {type: 'number', min: 0, max: 10, step: 'any'})),
       field('Score at most', input('score_lte', {type: 'number', min: 0, max: 10, step: 'any'})),
-      field('Source', sourceSel),
+      field('Source', sourceSel), sourceList,
       field('Tag', input('tag')),
       field('Attribute', input('attribute')),
       field('Attribute value', input('attribute_value')),
@@ -156,30 +166,43 @@ export async function render(root, params, query) {
     navigate('/library', q);
   };
 
-  const show = (page, total) => {
-    const from = total === 0 ? 0 : state.offset + 1;
-    fill(status, total === 0 ? 'No indicator matches.'
-         : `Indicators ${fmtCount(from)}\u2013${fmtCount(state.offset + page.length)} of ${fmtCount(total)}`);
+  // total: null until the count (asked apart, count=true) arrives.
+  let total = null;
+  let shown = [];
+  const statusText = () => {
+    if (total === 0 || (shown.length === 0 && state.offset === 0)) return 'No indicator matches.';
+    const range = `Indicators ${fmtCount(state.offset + 1)}\u2013${fmtCount(state.offset + shown.length)}`;
+    return total === null ? `${range} of \u2026 (counting)` : `${range} of ${fmtCount(total)}`;
+  };
+  const show = (page) => {
+    shown = page;
+    fill(status, statusText());
     fill(results, table(columns(), page, {
       sort: sortKey, dir: desc ? 'desc' : 'asc', onSort, caption: 'Indicators',
       empty: 'No indicator matches these filters.',
     }));
+    const more = total === null ? page.length === n : state.offset + page.length < total;
     const prev = h('button', {type: 'button', id: 'page-prev', disabled: state.offset === 0 || null,
                               onclick: () => go(-1)}, 'Previous');
-    const next = h('button', {type: 'button', id: 'page-next',
-                              disabled: state.offset + page.length >= total || null,
+    const next = h('button', {type: 'button', id: 'page-next', disabled: !more || null,
                               onclick: () => go(1)}, 'Next');
     fill(pager, prev, next, h('span', {class: 'muted'},
                               keyset ? 'keyset paging (id order)' : `sorted by ${sortKey}`));
   };
 
-  let total = 0;
+  // The page at once (count=false), the count apart: counting a wide query over a large
+  // library costs far more than one page.
   const first = async () => {
     const r = await api.post('/api/indicators/query', {criteria},
-                             {limit: n, offset: 0, sort: sortParam, with: WITH});
+                             {limit: n, offset: 0, sort: sortParam, with: WITH, count: 'false'});
     state.hash = r.hash;
-    total = r.total;
-    show(r.data, total);
+    show(r.data);
+    api.post('/api/indicators/query', {criteria}, {limit: 1})
+      .then((c) => {
+        total = c.total;
+        if (status.isConnected) show(shown);
+      })
+      .catch((e) => { if (status.isConnected) fill(status, errorText('Counting the matches', e)); });
   };
 
   const go = async (dir) => {
@@ -188,7 +211,7 @@ export async function render(root, params, query) {
       if (keyset) {
         // marks[i]: the cursorMark that gives page i ('*' the first); nexts[i]: the one after.
         const hashPage = (mark, w) => api.get(`/api/indicators/query/hash/${state.hash}`,
-                                              {cursorMark: mark, limit: n, with: w});
+                                              {cursorMark: mark, limit: n, with: w, count: 'false'});
         if (dir > 0) {
           if (state.nexts[state.page] === undefined) {  // page 1 came from the query itself
             state.nexts[state.page] = (await hashPage(state.marks[state.page], 'type')).nextCursorMark;
@@ -199,18 +222,19 @@ export async function render(root, params, query) {
           state.marks[state.page] = mark;
           state.nexts[state.page] = r.nextCursorMark;
           state.offset += n;
-          show(r.data, r.total ?? total);
+          show(r.data);
         } else {
           state.page = Math.max(0, state.page - 1);
           const r = await hashPage(state.marks[state.page], WITH);
           state.offset = Math.max(0, state.offset - n);
-          show(r.data, r.total ?? total);
+          show(r.data);
         }
       } else {
         state.offset = Math.max(0, state.offset + dir * n);
         const r = await api.post('/api/indicators/query', {criteria},
-                                 {limit: n, offset: state.offset, sort: sortParam, with: WITH});
-        show(r.data, r.total);
+                                 {limit: n, offset: state.offset, sort: sortParam, with: WITH,
+                                  count: 'false'});
+        show(r.data);
       }
       const b = document.getElementById(dir > 0 ? 'page-next' : 'page-prev');
       if (b && !b.disabled) b.focus();
@@ -220,6 +244,7 @@ export async function render(root, params, query) {
   };
 
   await first();
+  fillSources(sourceList);
 }
 
 function columns() {
