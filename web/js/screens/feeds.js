@@ -13,6 +13,13 @@ function countsText(c) {
     .map(([k, v]) => `${k.replace(/_/g, ' ')}: ${v}`).join(', ') || 'nothing new';
 }
 
+let refreshTimer = null;  // the list's refresh after "poll now"
+
+export function leave() {
+  clearTimeout(refreshTimer);
+  refreshTimer = null;
+}
+
 export async function render(root) {
   const r = await api.get('/api/feeds');
   const msg = formMessage('feed-action-result');
@@ -32,7 +39,10 @@ export async function render(root) {
         try {
           await api.post(`/api/feeds/${encodeURIComponent(f.name)}/poll`);
           msg.ok(`Polling ${f.name}\u2026 the list refreshes in a few seconds.`);
-          setTimeout(() => { if (document.getElementById('feeds')) navigate('/feeds', null, true); }, 3000);
+          clearTimeout(refreshTimer);
+          refreshTimer = setTimeout(() => {
+            if (document.getElementById('feeds')) navigate('/feeds', null, true);
+          }, 3000);
         } catch (e) { msg.fail(`Polling ${f.name}`, e); }
       }) : '')},
   ];
