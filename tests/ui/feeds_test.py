@@ -62,8 +62,12 @@ def main():
         f = feed(ui, "rst-high-ui")
         T.check("the poll ran (API: state %s)" % (f or {}).get("state"), f and f["state"] == "ok", f)
         reload(ui, "/feeds")
-        row = ui.js("var r=[...document.querySelectorAll('#feeds tbody tr')].find("
-                    "t=>t.textContent.includes('rst-high-ui')); return r && r.textContent")
+        row = None
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not (row and "never" not in row):
+            row = ui.js("var r=[...document.querySelectorAll('#feeds tbody tr')].find("
+                        "t=>t.textContent.includes('rst-high-ui')); return r && r.textContent")
+            time.sleep(0.1)
         T.check("the list shows the last poll, its counts, checkpoint and state ok",
                 row and "ok" in row and "never" not in row and
                 (f["checkpoint"] or "") in row, row)

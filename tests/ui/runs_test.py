@@ -84,6 +84,20 @@ def main():
         ui.go("/runs/%d" % rid2)
         T.check("read-only: the run's page without Cancel or Resume",
                 not ui.exists("#run-cancel") and not ui.exists("#run-resume"), ui.main_text()[:200])
+        def streams():
+            st, body, _ = ui.srv.call("GET", "/metrics")
+            for ln in (body if isinstance(body, str) else "").splitlines():
+                if ln.startswith("tqhost_event_streams "):
+                    return float(ln.split()[1])
+            return None
+        ui.wait_text("#run-live", "live")
+        T.check("the run's page holds one event stream open (%s)" % streams(), streams() == 1)
+        ui.go("/runs")
+        end = time.monotonic() + 5
+        while time.monotonic() < end and streams() != 0:
+            time.sleep(0.1)
+        T.check("leaving the page closes its stream (the server's gauge back to 0)",
+                streams() == 0, streams())
         st, b, _ = ui.call("POST", "/api/runs/%d/cancel" % rid2, None, "ro")
         T.check("... and the API refuses a read-only cancel (403)", st == 403, (st, b))
         ui.call("POST", "/api/runs/%d/cancel" % rid2, None, "ana")

@@ -152,6 +152,21 @@ def main():
                 ("#%d" % run_id) in act and str(b["data"]["enriched"]) in act and "done" in act,
                 act)
         ui.screenshot("workflow-activity")
+        ui.click("#toggle-enabled")
+        ui.wait_text("#workflow-enabled", "no")
+        st, b, _ = ui.call("GET", "/api/workflows/%d" % wid)
+        T.check("Disable: the API says disabled, the page says so", b["data"]["enabled"] is False)
+        ui.js("document.querySelector('#workflow-edit').open = true")
+        ui.js("var s=document.getElementById('wf-schedule-kind'); s.value='every';"
+              "s.dispatchEvent(new Event('change'))")
+        ui.js("document.getElementById('wf-every').value='6h'")
+        ui.js("document.getElementById('main').dataset.state='old'")
+        ui.click("#workflow-submit")
+        ui.wait_rendered()
+        st, b, _ = ui.call("GET", "/api/workflows/%d" % wid)
+        T.check("Edit: the schedule changed to every 6h, the rest kept",
+                b["data"]["schedule"] == "every 6h" and b["data"]["collection"] == "feed-w-ips"
+                and b["data"]["actions"] == ["rst-ioc-lookup-action"], b["data"])
 
         # ---- deleting the collection: refused while the workflow uses it ----
         ui.go("/collections/%d" % cid)
@@ -159,6 +174,30 @@ def main():
         err = ui.wait_text("#delete-result", "enrich-w")
         T.check("delete refused: the API's 409 naming the workflow, as text",
                 "Deleting the data collection" in err and "enrich-w" in err, err)
+
+        # ---- edit a collection's criteria, delete one no workflow uses ----
+        st, b, _ = ui.call("GET", "/api/search/query")
+        xid = [c["id"] for c in b["data"] if c["name"] == XSS][0]
+        ui.go("/collections/%d" % xid)
+        T.check("the hostile name is the page's text", ui.text_of("#collection-name") == XSS)
+        ui.js("document.querySelector('details:has(#edit-form)').open = true")
+        ui.type("#criteria-text", '{"source": "Feed W"}')
+        ui.js("document.getElementById('main').dataset.state='old'")
+        ui.click("#edit-submit")
+        ui.wait_rendered()
+        ui.wait_text("#collection-count", str(N))
+        st, b, _ = ui.call("GET", "/api/search/query")
+        ed = [c for c in b["data"] if c["name"] == XSS]
+        T.check("edited: the same name with the new criteria (%d indicators now)" % N,
+                len(ed) == 1 and ed[0].get("api_query", {}).get("criteria",
+                                                                ed[0].get("api_query")) ==
+                {"source": "Feed W"}, ed)
+        ui.js("document.getElementById('main').dataset.state='old'")
+        ui.click("#delete-collection")
+        ui.wait_rendered()
+        st, b, _ = ui.call("GET", "/api/search/query")
+        T.check("a collection no workflow uses is deleted, back to the list",
+                not any(c["name"] == XSS for c in b["data"]) and ui.exists("#collections"), b)
 
         # ---- failures grouped, retry failed ----
         sim.terminate()

@@ -5,7 +5,7 @@
 import {api} from '../api.js';
 import {h, fill, table, fmtTime, fmtCount, field, select} from '../dom.js';
 import {navigate, href} from '../router.js';
-import {formMessage, actionButton} from './parts.js';
+import {formMessage, actionButton, add} from './parts.js';
 
 const ROLES = ['read-only', 'analyst', 'admin'];
 const AUDIT_PAGE = 50;
@@ -13,7 +13,7 @@ const AUDIT_PAGE = 50;
 export async function render(root, params, query, route) {
   const which = route && route.pattern ? route.pattern.split('/').pop() : 'users';
   if (!api.can('admin')) {
-    root.append(h('h1', {tabindex: -1}, 'Administration'),
+    add(root, h('h1', {tabindex: -1}, 'Administration'),
                 h('p', {class: 'form-error', id: 'admin-refused'}, 'These screens are for admins only.'));
     return;
   }
@@ -59,7 +59,7 @@ async function users(root) {
   const role = select({id: 'user-role', name: 'role'}, ROLES, 'analyst');
   const pw = h('input', {id: 'user-password', name: 'password', type: 'password', required: true,
                          autocomplete: 'new-password'});
-  root.append(h('h1', {tabindex: -1}, 'Users and roles'),
+  add(root, h('h1', {tabindex: -1}, 'Users and roles'),
     h('div', {id: 'users'}, table(cols, people, {caption: `${people.length} user(s)`})), msg.el,
     h('form', {id: 'user-form', class: 'panel', onsubmit: async (ev) => {
       ev.preventDefault();
@@ -93,7 +93,7 @@ async function clients(root) {
   const addMsg = formMessage('client-add-result');
   const name = h('input', {id: 'client-name', name: 'name', required: true, maxlength: 127, autocomplete: 'off'});
   const role = select({id: 'client-role', name: 'role'}, ROLES, 'read-only');
-  root.append(h('h1', {tabindex: -1}, 'API clients (OAuth client credentials)'),
+  add(root, h('h1', {tabindex: -1}, 'API clients (OAuth client credentials)'),
     h('div', {id: 'clients'}, table(cols, r.data, {caption: `${r.total} client(s)`, empty: 'No client yet.'})),
     msg.el,
     h('form', {id: 'client-form', class: 'panel', onsubmit: async (ev) => {
@@ -126,7 +126,7 @@ async function audit(root, query) {
   const whoIn = h('input', {id: 'audit-who', name: 'who', value: who});
   const whatIn = h('input', {id: 'audit-what', name: 'what', value: what, placeholder: 'login, user.add, run.start, \u2026'});
   const q = (o) => ({who: who || null, what: what || null, offset: o || null});
-  root.append(h('h1', {tabindex: -1}, 'Audit log'),
+  add(root, h('h1', {tabindex: -1}, 'Audit log'),
     h('form', {id: 'audit-form', class: 'row filters', onsubmit: (ev) => {
       ev.preventDefault();
       navigate('/admin/audit', {who: whoIn.value.trim(), what: whatIn.value.trim()});

@@ -7,7 +7,7 @@
 import {api} from '../api.js';
 import {h, fill, table, fmtTime, fmtCount, showError, errorText, field, link} from '../dom.js';
 import {navigate, href} from '../router.js';
-import {formMessage, actionButton, filtersOf} from './parts.js';
+import {formMessage, actionButton, filtersOf, add, loadOr} from './parts.js';
 
 const COUNT_MAX = 50;
 
@@ -48,7 +48,7 @@ export async function render(root, params) {
     {key: 'open', label: 'Library', render: (c) => libraryLink(c)},
     {key: 'updated_at', label: 'Updated', render: (c) => fmtTime(c.updated_at)},
   ];
-  root.append(
+  add(root, 
     h('h1', {tabindex: -1}, 'Data collections'),
     h('p', {class: 'muted'}, 'Saved searches of the threat library. Make one from the library\u2019s ',
       link('/library', 'filters'), ' with \u201CSave as data collection\u201D.'),
@@ -72,8 +72,10 @@ export async function render(root, params) {
 }
 
 async function renderOne(root, id) {
-  const [r, wfs] = await Promise.all([api.get(`/api/search/query/${encodeURIComponent(id)}`),
-                                      api.get('/api/workflows')]);
+  const got = await loadOr(root, `Data collection #${id}`, Promise.all([
+    api.get(`/api/search/query/${encodeURIComponent(id)}`), api.get('/api/workflows')]));
+  if (!got) return;
+  const [r, wfs] = got;
   const c = r.data;
   const criteria = criteriaOfRow(c);
   const using = wfs.data.filter((w) => w.collection === c.name);
@@ -103,7 +105,7 @@ async function renderOne(root, id) {
   field('Criteria (the criteria language, docs/api.md)', text),
   h('button', {type: 'submit', id: 'edit-submit'}, 'Save the criteria'), editMsg.el);
 
-  root.append(
+  add(root, 
     h('h1', {tabindex: -1}, 'Data collection ', h('span', {class: 'value', id: 'collection-name'}, c.name)),
     h('dl', {class: 'facts'},
       h('dt', null, 'Indicators now'), h('dd', {id: 'collection-count'}, '\u2026'),

@@ -4,13 +4,20 @@
 import {api} from '../api.js';
 import {h, fill, table, fmtTime, field, select} from '../dom.js';
 import {navigate} from '../router.js';
-import {formMessage, actionButton, stateBadge, fmtDuration} from './parts.js';
+import {formMessage, actionButton, stateBadge, fmtDuration, add} from './parts.js';
 
 function countsText(c) {
   if (!c || typeof c !== 'object') return '';
   const skip = new Set(['feed', 'checkpoint', 'pages', 'duration_ms', 'restarts']);
   return Object.entries(c).filter(([k, v]) => !skip.has(k) && typeof v === 'number' && v !== 0)
     .map(([k, v]) => `${k.replace(/_/g, ' ')}: ${v}`).join(', ') || 'nothing new';
+}
+
+let refreshTimer = null;  // the list's refresh after "poll now"
+
+export function leave() {
+  clearTimeout(refreshTimer);
+  refreshTimer = null;
 }
 
 export async function render(root) {
@@ -32,14 +39,17 @@ export async function render(root) {
         try {
           await api.post(`/api/feeds/${encodeURIComponent(f.name)}/poll`);
           msg.ok(`Polling ${f.name}\u2026 the list refreshes in a few seconds.`);
-          setTimeout(() => { if (document.getElementById('feeds')) navigate('/feeds', null, true); }, 3000);
+          clearTimeout(refreshTimer);
+          refreshTimer = setTimeout(() => {
+            if (document.getElementById('feeds')) navigate('/feeds', null, true);
+          }, 3000);
         } catch (e) { msg.fail(`Polling ${f.name}`, e); }
       }) : '')},
   ];
-  root.append(h('h1', {tabindex: -1}, 'Feeds'),
+  add(root, h('h1', {tabindex: -1}, 'Feeds'),
     h('div', {id: 'feeds'}, table(cols, r.data, {caption: `${r.total} feed(s)`, empty: 'No feed yet.'})),
     msg.el);
-  if (api.can('admin')) root.append(await presetForm());
+  if (api.can('admin')) add(root, await presetForm());
 }
 
 async function presetForm() {

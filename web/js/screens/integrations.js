@@ -6,7 +6,7 @@
 import {api} from '../api.js';
 import {h, table, link} from '../dom.js';
 import {navigate} from '../router.js';
-import {formMessage, configControl} from './parts.js';
+import {formMessage, configControl, add, loadOr} from './parts.js';
 
 function statusOf(p) {
   if (p.config_error) return h('span', {class: 'badge bad'}, 'config error');
@@ -17,7 +17,7 @@ function statusOf(p) {
 export async function render(root, params) {
   if (params.name) return renderOne(root, params.name);
   const [plugins, actions] = await Promise.all([api.get('/api/plugins'), api.get('/api/actions')]);
-  root.append(h('h1', {tabindex: -1}, 'Integrations'),
+  add(root, h('h1', {tabindex: -1}, 'Integrations'),
     h('h2', null, 'Plugins'),
     h('div', {id: 'plugins'}, table([
       {key: 'name', label: 'Plugin', render: (p) => link(`/integrations/${encodeURIComponent(p.name)}`, p.label || p.name)},
@@ -44,9 +44,10 @@ export async function render(root, params) {
 }
 
 async function renderOne(root, name) {
-  const r = await api.get(`/api/plugins/${encodeURIComponent(name)}`);
+  const r = await loadOr(root, `Plugin ${name}`, api.get(`/api/plugins/${encodeURIComponent(name)}`));
+  if (!r) return;
   const p = r.data;
-  root.append(
+  add(root, 
     h('h1', {tabindex: -1}, p.label || p.name, ' ', statusOf(p)),
     h('dl', {class: 'facts'},
       h('dt', null, 'Name'), h('dd', {class: 'value'}, p.name),
@@ -61,14 +62,14 @@ async function renderOne(root, name) {
           p.operations, {empty: 'None.'}));
   if (!p.config.length) return;
   if (!api.can('admin')) {
-    root.append(h('h2', null, 'Configuration'),
+    add(root, h('h2', null, 'Configuration'),
       table([{key: 'label', label: 'Field'}, {key: 'type', label: 'Type'},
              {key: 'value', label: 'Value', render: (f) => (f.value === null ? 'not set' : f.value)}], p.config));
     return;
   }
   const msg = formMessage('config-result');
   const controls = p.config.map((f) => configControl(f, 'cfg'));
-  root.append(h('form', {id: 'config-form', class: 'panel', autocomplete: 'off', onsubmit: async (ev) => {
+  add(root, h('form', {id: 'config-form', class: 'panel', autocomplete: 'off', onsubmit: async (ev) => {
     ev.preventDefault();
     msg.clear();
     const body = {};

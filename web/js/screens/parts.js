@@ -117,3 +117,26 @@ export function configControl(f, idPrefix, current) {
     },
   };
 }
+
+// Appends children to el as h() takes them (arrays flattened; null, undefined and false left
+// out; strings as text): Element.append would write "null" for a missing part.
+export function add(el, ...children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
+// Awaits what a page needs; when it fails (an unknown id: 404) the page still gets its heading
+// and says what failed, as text (role=alert); resolves null then.
+export async function loadOr(root, title, promise) {
+  try {
+    return await promise;
+  } catch (e) {
+    if (e && e.status === 401) throw e;  // the login screen takes over
+    add(root, h('h1', {tabindex: -1}, title),
+        h('p', {class: 'form-error', role: 'alert', id: 'load-error'}, errorText(`Loading ${title}`, e)));
+    return null;
+  }
+}

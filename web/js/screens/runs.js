@@ -6,7 +6,7 @@
 import {api} from '../api.js';
 import {h, fill, table, fmtTime, fmtCount, showError, errorText, link} from '../dom.js';
 import {href} from '../router.js';
-import {formMessage, actionButton, stateBadge, fmtDuration} from './parts.js';
+import {formMessage, actionButton, stateBadge, fmtDuration, add, loadOr} from './parts.js';
 import {failures} from './workflows.js';
 
 const PAGE = 50;
@@ -38,7 +38,7 @@ export async function render(root, params, query) {
       ? link(`/workflows/${x.workflow_id}`, 'workflow') : x.origin},
     {key: 'started_at', label: 'Started', render: (x) => fmtTime(x.started_at)},
   ];
-  root.append(h('h1', {tabindex: -1}, 'Action runs'),
+  add(root, h('h1', {tabindex: -1}, 'Action runs'),
     h('div', {id: 'runs'}, table(cols, r.data, {caption: `${fmtCount(r.total)} run(s)`, empty: 'No run yet.'})),
     h('nav', {class: 'pager', 'aria-label': 'Pages'},
       offset > 0 ? h('a', {href: href('/runs', {offset: Math.max(0, offset - PAGE) || null}), id: 'runs-prev'}, 'Previous') : null,
@@ -46,7 +46,8 @@ export async function render(root, params, query) {
 }
 
 async function renderOne(root, id) {
-  const r = await api.get(`/api/runs/${encodeURIComponent(id)}`);
+  const r = await loadOr(root, `Action run #${id}`, api.get(`/api/runs/${encodeURIComponent(id)}`));
+  if (!r) return;
   let run = r.data;
   const bar = h('progress', {id: 'run-progress', max: Math.max(1, run.total), value: run.done,
                              'aria-labelledby': 'run-progress-label'});
@@ -165,7 +166,7 @@ async function renderOne(root, id) {
     };
   };
 
-  root.append(
+  add(root, 
     h('h1', {tabindex: -1}, `Action run #${run.id} `, stateEl),
     h('div', {class: 'panel'},
       h('div', {class: 'progress-line'}, label, ' ', live),

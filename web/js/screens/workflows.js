@@ -6,7 +6,7 @@
 import {api} from '../api.js';
 import {h, fill, table, fmtTime, fmtCount, showError, errorText, field, select, link} from '../dom.js';
 import {navigate} from '../router.js';
-import {formMessage, actionButton, stateBadge, fmtDuration, configControl} from './parts.js';
+import {formMessage, actionButton, stateBadge, fmtDuration, configControl, add, loadOr} from './parts.js';
 
 const EVERY = ['1h', '6h', '24h', '2d', '14d', '30d'];
 const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
@@ -138,25 +138,27 @@ export async function render(root, params, query) {
     {key: 'last_run_at', label: 'Last run', render: (w) => fmtTime(w.last_run_at)},
     {key: 'enabled', label: 'Enabled', render: (w) => (w.enabled ? 'yes' : 'no')},
   ];
-  root.append(h('h1', {tabindex: -1}, 'Workflows'),
+  add(root, h('h1', {tabindex: -1}, 'Workflows'),
     h('div', {id: 'workflows'}, table(cols, wfs.data, {caption: `${wfs.total} workflow(s)`,
                                                        empty: 'No workflow yet.'})));
   if (api.can('analyst')) {
-    root.append(workflowForm(null, colls.data, acts.data, query.collection,
+    add(root, workflowForm(null, colls.data, acts.data, query.collection,
                              (w) => navigate(`/workflows/${w.id}`)));
   }
 }
 
 async function renderOne(root, id) {
-  const [r, colls, acts] = await Promise.all([
+  const got = await loadOr(root, `Workflow #${id}`, Promise.all([
     api.get(`/api/workflows/${encodeURIComponent(id)}`), api.get('/api/search/query', {limit: 1000}),
-    api.get('/api/actions')]);
+    api.get('/api/actions')]));
+  if (!got) return;
+  const [r, colls, acts] = got;
   const w = r.data;
   const msg = formMessage('workflow-action-result');
   const analyst = api.can('analyst');
   const editWrap = h('details', {class: 'filters', id: 'workflow-edit'}, h('summary', null, 'Edit'),
     workflowForm(w, colls.data, acts.data, null, () => navigate(`/workflows/${w.id}`, null, true)));
-  root.append(
+  add(root, 
     h('h1', {tabindex: -1}, 'Workflow ', h('span', {class: 'value', id: 'workflow-name'}, w.name)),
     h('dl', {class: 'facts', id: 'workflow-facts'},
       h('dt', null, 'Data collection'), h('dd', null, w.collection),
