@@ -326,6 +326,11 @@ tq_code tq_plugin_snap_load(const char *dir, tq_plugin **out, tq_plugin_src *src
     if (rc == TQ_OK && (rc = tq_plugin_src_read(p, src, err)) != TQ_OK)
       snprintf(why, why_n, "%s", err->msg);
     stamp_of2(rd, after, &newest);
+    /* Whether dir names another folder now (swapped in during the read): an error then may
+     * come from the swap (a path resolved by name on one side of it), not from the version. */
+    struct stat fst, dst;
+    int swapped = fstat(fd, &fst) != 0 || stat(dir, &dst) != 0 || fst.st_ino != dst.st_ino ||
+                  fst.st_dev != dst.st_dev;
     close(fd);
     if (rd != dir) { /* the plugin's own paths from here on */
       replace_in(why, why_n, at, dir);
@@ -363,7 +368,7 @@ tq_code tq_plugin_snap_load(const char *dir, tq_plugin **out, tq_plugin_src *src
       tries--; /* settling is not a failed try */
       continue;
     }
-    if (memcmp(before, after, 32) == 0 && settled) {
+    if (memcmp(before, after, 32) == 0 && settled && (rc == TQ_OK || !swapped)) {
       if (rc == TQ_OK) {
         *out = p;
         return TQ_OK;
