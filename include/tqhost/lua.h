@@ -35,12 +35,31 @@ typedef struct tq_lua_run tq_lua_run;
 
 /* ---- runtime ----------------------------------------------------------------------------- */
 
+/* One HTTP exchange of a run, handed to a recorder (tq_lua_opts.record, `tqhost plugin test
+ * --record`): the request as it was sent and its final response. The headers hold the real
+ * text of the run's secrets: the recorder must redact before it keeps anything. Everything is
+ * borrowed for the call. */
+typedef struct tq_lua_exchange {
+  const char *plugin;         /* the script's name */
+  const char *method;         /* upper case */
+  const char *url;            /* as the script built it (query encoded, keys sorted) */
+  const char *const *headers; /* "Name: value" lines */
+  size_t n_headers;
+  const char *body; /* request body or NULL */
+  size_t body_len;
+  const tq_net_response *resp; /* the final response (after retries and redirects) */
+} tq_lua_exchange;
+/* Called from tq_lua_step's net turn (never from inside Lua) once a request completed. */
+typedef void (*tq_lua_record_fn)(void *ud, const tq_lua_exchange *x);
+
 typedef struct tq_lua_opts {
   size_t state_memory;     /* cap of the whole lua_State in bytes; 0 = 1 GiB */
   tq_net *net;             /* borrowed, must outlive the runtime; NULL: no network */
   tq_lib *lib;             /* borrowed; NULL: tq.* raise "no threat library" */
   const char *replay_file; /* non-NULL: http answers from this recorded JSON file (see
                               docs/lua-api.md) and never touches the network; copied */
+  tq_lua_record_fn record; /* non-NULL (live mode only): every exchange of every run */
+  void *record_ud;
 } tq_lua_opts;
 void tq_lua_opts_init(tq_lua_opts *o);
 
@@ -228,6 +247,13 @@ size_t tq_lua_resumable(const tq_lua *rt);
  * and corrupt them (an API key "k" inside "attack_pattern"). A secret value itself
  * (ctx.secret) is opaque whatever its length: it can never be stored, encoded or printed. */
 #define TQ_LUA_REDACT_MIN 6
+/* The masking rule of run output applied to any text: a malloc'd copy of s (len bytes) in
+ * which every part that the rule finds of one of the n secrets (values of at least
+ * TQ_LUA_REDACT_MIN bytes) is replaced by mask; *out_len gets its length (the copy is also
+ * NUL-terminated). NULL on ENOMEM. For callers that keep text a run received or sent (the
+ * recorder of `plugin test --record`). */
+char *tq_lua_mask(const tq_lua_kv *secrets, size_t n, const char *s, size_t len, const char *mask,
+                  size_t *out_len);
 tq_lua_status tq_lua_run_status(const tq_lua_run *run);
 const char *tq_lua_run_message(const tq_lua_run *run);
 const char *tq_lua_run_traceback(const tq_lua_run *run);

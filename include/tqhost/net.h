@@ -160,4 +160,13 @@ tq_code tq_net_fetch(tq_net *net, tq_net_provider *prov, const tq_net_request *r
  * docs/net.md). No secret (header value, query) appears in clear. *out malloc'd (free()). */
 tq_code tq_net_cache_key(const tq_net_request *req, char **out, tq_err *err);
 
+/* ---- redaction (net_redact.c): what a log line or a recording may show of a request ---- */
+/* Whether a query parameter, header or JSON field of that name (len bytes, any case) holds a
+ * credential: it contains key, token, secret, pass, pwd, auth, cookie, session, sig,
+ * credential or bearer ("X-Api-Key", "access_token", "Authorization", "Set-Cookie"). */
+int tq_net_secret_name(const char *name, size_t len);
+/* A malloc'd copy of url with the value of every query parameter of such a name, and the
+ * password of a user:password@ part, replaced by mask; the rest as it is. NULL on ENOMEM. */
+char *tq_net_url_mask(const char *url, const char *mask);
+
 #endif

@@ -206,9 +206,10 @@ int tq_plugin_op_accepts(const tq_plugin_op *op, const char *object_type,
  * A plugin skeleton from templates compiled into scaffold.c. */
 typedef struct tq_plugin_new_opts {
   const char *name; /* checked by tq_plugin_name_check; borrowed */
-  const char *dir;  /* the folder to create NAME in; NULL: tq_plugin_dir(); borrowed */
-  int action;       /* also write actions/NAME-action.yaml */
-  int force;        /* write over an existing NAME folder */
+  const char
+      *dir;   /* the folder to create NAME in; NULL: $TQHOST_PLUGINS, else ./plugins; borrowed */
+  int action; /* also write actions/NAME-action.yaml */
+  int force;  /* write over an existing NAME folder */
 } tq_plugin_new_opts;
 /* TQ_OK if name matches the manifest schema's name (^[a-z0-9][a-z0-9-]{0,63}$); TQ_EINVAL
  * naming it otherwise ("..", "/", capitals, ...). */
@@ -220,7 +221,8 @@ tq_code tq_plugin_name_check(const char *name, tq_err *err);
 tq_code tq_plugin_new(const tq_plugin_new_opts *o, char *out, size_t n, tq_err *err);
 
 /* ---- registry -------------------------------------------------------------------------------
- * The plugins folder: $TQHOST_PLUGINS or ./plugins. Each sub-folder with a manifest.yaml is a
+ * The plugins folder: tq_host_dir(TQ_DIR_PLUGINS) ($TQHOST_PLUGINS, the host configuration,
+ * the installed folder). Each sub-folder with a manifest.yaml is a
  * plugin (lib/ holds shared Lua modules, required by scripts). */
 const char *tq_plugin_dir(void);
 /* The folder's plugins, sorted by name. Folders whose manifest fails to load are reported in
@@ -286,10 +288,27 @@ tq_code tq_plugin_secret_open(const char *key_path, const char *sealed, char **o
 #define TQ_HOST_MAX_INSTRUCTIONS 1000000000ULL
 #define TQ_HOST_MAX_TIMEOUT_MS 120000
 
+/* The host's data folders (datadir.c), each found by tq_host_dir. */
+typedef enum tq_host_dir_kind {
+  TQ_DIR_SCHEMAS,
+  TQ_DIR_PLUGINS,
+  TQ_DIR_ACTIONS,
+  TQ_DIR_WEB,
+  TQ_DIR_N
+} tq_host_dir_kind;
+
 typedef struct tq_host_config {
   char *path;               /* the file read; NULL: built-in values */
   tq_lua_limits max_limits; /* ceilings, every field non-zero */
   int64_t token_ttl_s;      /* server.token_ttl: access token lifetime; 0: the default */
+  /* The settings below are NULL (or -1) when the file does not give them. Owned by the
+   * config (freed by tq_host_config_free); paths are absolute, a relative one in the file is
+   * taken from the file's folder. */
+  char *library;            /* library: the library file */
+  int log_level;            /* log_level: a tq_log_level; -1: not set */
+  char *listen;             /* server.listen: "ADDR:PORT" */
+  char *tls_cert, *tls_key; /* server.tls_cert, server.tls_key: PEM files */
+  char *folders[TQ_DIR_N];  /* folders.plugins/actions/web ([TQ_DIR_SCHEMAS] stays NULL) */
 } tq_host_config;
 
 /* The built-in values (no file). */
@@ -308,6 +327,27 @@ void tq_host_config_free(tq_host_config *c);
  * that default); logs a warning naming who (the plugin or action) for each value asked for
  * explicitly and lowered. */
 void tq_host_limits_clamp(const tq_host_config *c, const char *who, tq_lua_limits *l);
+
+/* ---- the host's folders (datadir.c) -----------------------------------------------------------
+ * One lookup for schemas, plugins, actions and web files, in this order: the environment
+ * ($TQHOST_SCHEMAS, $TQHOST_PLUGINS, $TQHOST_ACTIONS, $TQHOST_WEB), the host configuration's
+ * folders.* (not for schemas: the configuration is checked against one), the folder beside the
+ * executable (BIN/../share/tqhost/WHAT; a binary of the build tree: the source tree's WHAT),
+ * then the data folder compiled in (CMAKE_INSTALL_FULL_DATADIR/tqhost/WHAT). */
+#define TQ_HOST_DIR_MAX 4
+/* The folders to search for kind, in order: *n of them in dirs; from[i] (may be NULL) gets
+ * where each came from ("TQHOST_PLUGINS", "/etc/tqhost/tqhost.yaml", "beside the
+ * executable", "the installed data folder"). The environment and the configuration, when they
+ * name a folder, are the only candidate: then 1 is returned (the folder is named), else 0. */
+int tq_host_dir_candidates(tq_host_dir_kind kind, char dirs[TQ_HOST_DIR_MAX][4096], int *n,
+                           const char *from[TQ_HOST_DIR_MAX]);
+/* The folder of kind: the first candidate that exists (or the named one even if it does not),
+ * else the bare name ("plugins": the working directory's), as before installs existed. The
+ * string is the calling thread's and stays valid until its next call for the same kind. */
+const char *tq_host_dir(tq_host_dir_kind kind);
+/* The name of kind ("plugins") and its environment variable ("TQHOST_PLUGINS"). */
+const char *tq_host_dir_name(tq_host_dir_kind kind);
+const char *tq_host_dir_env(tq_host_dir_kind kind);
 
 /* ---- running an operation ---------------------------------------------------------------------
  */
@@ -339,6 +379,8 @@ typedef struct tq_op_request {
   tq_lib *lib;                 /* HTTP cache and tq.* reads; may be NULL */
   const tq_host_config *host;  /* budget ceilings; NULL: tq_host_config_find */
   int dry_run;                 /* nothing is written: the HTTP cache is only read */
+  tq_lua_record_fn record;     /* live mode: every HTTP exchange (tq_lua_opts.record); NULL */
+  void *record_ud;
 } tq_op_request;
 
 typedef struct tq_op_result {
@@ -441,6 +483,17 @@ tq_code tq_plugin_apply(tq_lib *lib, const tq_plugin *p, const tq_object *obj,
  * or -1 with err set when the host could not start busted. Busted may exit the process
  * itself on failures (os.exit), with its status. */
 int tq_plugin_test(const char *dir, tq_err *err);
+/* `plugin test DIR --record BASE_URL`: the same run, but each T.run that names a replay file
+ * runs once against the live API at BASE_URL and writes that file, secrets removed (record.c,
+ * docs/plugins.md "Recording fixtures"). */
+typedef struct tq_plugin_record_opts {
+  const char *base_url; /* http(s) URL standing for the plugin's base_url field; required */
+  int force;            /* record fixtures that exist too */
+  const tq_lua_kv *set; /* KEY=VALUE for the live runs: password fields as secrets (the
+                           real API key), other fields as config; borrowed */
+  size_t n_set;
+} tq_plugin_record_opts;
+int tq_plugin_test_record(const char *dir, const tq_plugin_record_opts *o, tq_err *err);
 
 /* ---- snapshots and the registry (snapshot.c) ------------------------------------------------
  * What a long-lived host runs: a plugin read whole, and the plugins folder's registry that

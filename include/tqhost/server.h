@@ -36,11 +36,14 @@ typedef struct tq_user {
   tq_role role;
   int is_client; /* an OAuth client (client credentials), not a person */
   int64_t created_at;
+  int disabled; /* cannot log in; its tokens do not work (filled by get and list) */
 } tq_user;
 tq_code tq_auth_user_add(tq_lib *lib, const char *name, tq_role role, const char *password,
                          tq_err *err);
 tq_code tq_auth_user_passwd(tq_lib *lib, const char *name, const char *password, tq_err *err);
 tq_code tq_auth_user_role(tq_lib *lib, const char *name, tq_role role, tq_err *err);
+/* Disables (its tokens revoked) or enables again the user or client. */
+tq_code tq_auth_user_set_disabled(tq_lib *lib, const char *name, int disabled, tq_err *err);
 /* Deletes the user or client and revokes its tokens. */
 tq_code tq_auth_user_delete(tq_lib *lib, const char *name, tq_err *err);
 /* Users and clients, by name (read). *out malloc'd (free()). */
@@ -68,6 +71,7 @@ typedef struct tq_server_opts {
   unsigned max_conns;      /* 0: 256 */
   unsigned conn_timeout_s; /* idle/slow connection timeout; 0: 30 */
   const char *replay_file; /* test/demo: plugins' HTTP from a recording (no network) */
+  const char *web_dir;     /* the web UI's static files; NULL: the default folder (web.c) */
   /* Called once the server listens (port resolved: "ADDR:PORT" given as 0 picks one), with
    * the base URL and the certificate's SHA-256 fingerprint ("" over plain HTTP). */
   void (*on_ready)(void *ud, const char *base_url, const char *fingerprint);

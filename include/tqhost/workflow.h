@@ -34,7 +34,8 @@ tq_code tq_workflow_migrate(tq_lib *lib, tq_err *err);
 
 typedef struct tq_action tq_action; /* a loaded action file */
 
-/* The actions folder: $TQHOST_ACTIONS, else ./actions. */
+/* The actions folder: tq_host_dir(TQ_DIR_ACTIONS) ($TQHOST_ACTIONS, the host configuration,
+ * the installed folder). */
 const char *tq_action_dir(void);
 
 /* A host that keeps a plugin registry (tqhost serve: plugin/snapshot.c) makes every action

@@ -1,10 +1,12 @@
 /* cli.c: the tqhost command line: global options, dispatch to the command groups, and the
  * helpers that every command uses for errors, help and output. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli_int.h"
+#include "tq_version.h" /* TQ_VERSION, generated at build time (cmake/version.cmake) */
 #include "tqhost/cli.h"
 #include "tqhost/workflow.h"
 
@@ -37,7 +39,7 @@ static const cli_cmd TOP[] = {
     {"score", cli_cmd_score, "attribute scoring rules"},
     {"expire", cli_cmd_expire, "move due indicators to Expired"},
     {"feed", cli_cmd_feed, "TAXII 2.1 feeds (RST presets)"},
-    {"plugin", cli_cmd_plugin, "Operation plugins ($TQHOST_PLUGINS, ./plugins)"},
+    {"plugin", cli_cmd_plugin, "Operation plugins ($TQHOST_PLUGINS, the installed ones)"},
     {"op", cli_cmd_op, "run an operation on one indicator"},
     {"action", cli_cmd_action, "Actions: bulk enrichment of a collection ($TQHOST_ACTIONS)"},
     {"workflow", cli_cmd_workflow, "workflows on a schedule"},
@@ -210,12 +212,25 @@ int cli_json_out(cli *c, cJSON *v) {
 
 static int cmd_version(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
-    return cli_help("usage: tqhost version (or tqhost --version)\nPrints the version of tqhost.\n");
+    return cli_help("usage: tqhost version (or tqhost --version)\n"
+                    "Prints the version of tqhost (project version + git describe of the build).\n"
+                    "With --json also the folders it uses (schemas, plugins, actions, web: from\n"
+                    "the environment, the host configuration or the installed ones) and the\n"
+                    "host configuration file it reads.\n");
   if (argc != 1)
     return cli_usage_error(c, "takes no arguments");
   if (c->json) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "version", TQ_VERSION);
+    cJSON *f = cJSON_AddObjectToObject(j, "folders");
+    for (int k = 0; k < TQ_DIR_N; k++) { /* canonical when it exists: no "bin/.." */
+      const char *d = tq_host_dir((tq_host_dir_kind)k);
+      char real[PATH_MAX];
+      cJSON_AddStringToObject(f, tq_host_dir_name((tq_host_dir_kind)k),
+                              realpath(d, real) ? real : d);
+    }
+    int named = 0;
+    cJSON_AddStringToObject(j, "config", tq_host_config_path(&named));
     return cli_print_json(j);
   }
   printf("tqhost %s\n", TQ_VERSION);
@@ -263,8 +278,8 @@ static int cmd_help(cli *c, int argc, char **argv) {
 
 int tq_cli_main(int argc, char **argv) {
   cli c = {.db_path = getenv("TQHOST_DB"), .json = 0, .prog = "tqhost", .lib = NULL};
-  int version = 0;
-  if (c.db_path == NULL || *c.db_path == '\0')
+  int version = 0, db_given = c.db_path && *c.db_path;
+  if (!db_given)
     c.db_path = "tqhost.db";
   int i = 1;
   for (; i < argc; i++) {
@@ -273,9 +288,9 @@ int tq_cli_main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--db") == 0) {
       if (i + 1 >= argc)
         return cli_usage_error(&c, "--db needs a path");
-      c.db_path = argv[++i];
+      c.db_path = argv[++i], db_given = 1;
     } else if (strncmp(argv[i], "--db=", 5) == 0) {
-      c.db_path = argv[i] + 5;
+      c.db_path = argv[i] + 5, db_given = 1;
     } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       main_help(stdout);
       return EXIT_OK;
@@ -304,9 +319,30 @@ int tq_cli_main(int argc, char **argv) {
     if (strcmp(argv[k], "--json") == 0)
       c.json = 1;
     else if (strcmp(argv[k], "--db") == 0 && k + 1 < argc)
-      c.db_path = argv[++k];
+      c.db_path = argv[++k], db_given = 1;
     else
       rest[n++] = argv[k];
+  }
+  /* The host configuration: after the command line and the environment, before the defaults.
+   * help (also COMMAND --help) and version work whatever the file holds. */
+  tq_host_config host;
+  tq_host_config_defaults(&host);
+  int wants_help = n == 0 || strcmp(rest[0], "help") == 0 || strcmp(rest[0], "version") == 0;
+  for (int k = 0; k < n; k++)
+    wants_help |= strcmp(rest[k], "--help") == 0 || strcmp(rest[k], "-h") == 0;
+  if (!wants_help) {
+    tq_err err;
+    tq_err_clear(&err);
+    if (tq_host_config_find(&host, &err) != TQ_OK) {
+      int frc = cli_fail(&c, &err);
+      free(rest);
+      return frc;
+    }
+    c.host = &host;
+    if (!db_given && host.library)
+      c.db_path = host.library;
+    if (host.log_level >= 0 && getenv("TQHOST_LOG") == NULL)
+      tq_log_set_level((tq_log_level)host.log_level);
   }
   int rc = cli_dispatch(&c, NULL, TOP, n, rest);
   c.prog = "tqhost"; /* the command's name lived in cli_dispatch's frame */
@@ -319,5 +355,6 @@ int tq_cli_main(int argc, char **argv) {
   }
   free(rest);
   tq_lib_close(c.lib);
+  tq_host_config_free(&host);
   return rc;
 }

@@ -19,6 +19,10 @@ typedef struct cli {
   const char *prog; /* "tqhost indicator add" for messages */
   tq_lib *lib;      /* opened on demand by cli_lib */
   int json_printed; /* a JSON document went to stdout (cli_print_json) */
+  /* The host configuration (tq_host_config_find), read before the command runs; its strings
+   * live until tq_cli_main returns. db_path comes from it when neither --db nor $TQHOST_DB
+   * names the library. NULL for help and version. */
+  const struct tq_host_config *host;
 } cli;
 
 typedef int (*cli_cmd_fn)(cli *c, int argc, char **argv);

@@ -1,5 +1,5 @@
 /* cmd_plugin.c: `tqhost plugin list|check|configure|test|new|pack|keygen|install|remove`: the
- * Operation plugins of the plugins folder ($TQHOST_PLUGINS or ./plugins), their manifests, their
+ * Operation plugins of the plugins folder (tq_plugin_dir), their manifests, their
  * configuration (secrets masked in every output), their busted specs, skeletons and packages. */
 #include <dirent.h>
 #include <getopt.h>
@@ -56,7 +56,8 @@ static void plugin_line(const tq_plugin *p, const tq_plugin_config *cfg) {
 static int plugin_list(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help("usage: tqhost plugin list\n"
-                    "Lists the plugins of $TQHOST_PLUGINS (default ./plugins): name, label,\n"
+                    "Lists the plugins of the plugins folder ($TQHOST_PLUGINS, else the host\n"
+                    "configuration's folders.plugins, else the installed one): name, label,\n"
                     "version, operations, whether every required config field is set, and the\n"
                     "origin: bundled, or the package file it was installed from.\n");
   if (argc > 1)
@@ -350,20 +351,59 @@ static int plugin_configure(cli *c, int argc, char **argv) {
 
 static int plugin_test(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
-    return cli_help("usage: tqhost plugin test DIR\n"
-                    "Runs DIR/spec/*_spec.lua with busted inside the host; the specs use\n"
-                    "require \"tqhost.test\" to run the plugin's entries on recorded HTTP.\n"
-                    "Exit status: busted's (0 when every spec passed).\n");
-  if (cli_no_options(c, argc, argv))
-    return EXIT_USAGE;
-  if (argc != 2)
-    return cli_usage_error(c, "needs exactly one plugin folder");
-  tq_err err;
-  fflush(stdout);
-  int status = tq_plugin_test(argv[1], &err);
-  if (status < 0)
-    return cli_fail(c, &err);
-  return status == 0 ? EXIT_OK : EXIT_FAIL;
+    return cli_help(
+        "usage: tqhost plugin test DIR [--record BASE_URL [--force] [--set KEY=VALUE]...]\n"
+        "Runs DIR/spec/*_spec.lua with busted inside the host; the specs use\n"
+        "require \"tqhost.test\" to run the plugin's entries on recorded HTTP.\n"
+        "  --record BASE_URL  run each T.run that names a replay file once against the live\n"
+        "                     API at BASE_URL (http or https; it replaces the plugin's\n"
+        "                     base_url) and write that file, secrets removed; the spec then\n"
+        "                     checks the replay. A fixture that exists is kept (replayed).\n"
+        "  --force            record the fixtures that exist too\n"
+        "  --set KEY=VALUE    a config value for the live runs (the real api_key: VALUE - reads\n"
+        "                     it from stdin, env:NAME from $NAME); never written to a fixture\n"
+        "Exit status: busted's (0 when every spec passed).\n");
+  static const struct option opts[] = {{"record", required_argument, NULL, 'r'},
+                                       {"force", no_argument, NULL, 'f'},
+                                       {"set", required_argument, NULL, 's'},
+                                       {0}};
+  tq_plugin_record_opts o = {0};
+  tq_lua_kv *sets = calloc((size_t)argc, sizeof *sets);
+  int stdin_used = 0, ch, rc = EXIT_OK;
+  if (sets == NULL)
+    return EXIT_FAIL;
+  o.set = sets;
+  while (rc == EXIT_OK && (ch = cli_getopt(c, argc, argv, opts)) != -1) {
+    if (ch == 'r') {
+      o.base_url = optarg;
+    } else if (ch == 'f') {
+      o.force = 1;
+    } else if (ch == 's') {
+      char *eq = strchr(optarg, '=');
+      char *value = NULL;
+      if (eq == NULL || eq == optarg)
+        rc = cli_usage_error(c, "--set needs KEY=VALUE, got '%s'", optarg);
+      else
+        *eq = '\0';
+      if (rc == EXIT_OK && (rc = cli_value_from(c, optarg, eq + 1, &stdin_used, &value)) == EXIT_OK)
+        sets[o.n_set++] = (tq_lua_kv){optarg, value};
+    } else {
+      rc = EXIT_USAGE;
+    }
+  }
+  if (rc == EXIT_OK && argc - optind != 1)
+    rc = cli_usage_error(c, "needs exactly one plugin folder");
+  if (rc == EXIT_OK && o.base_url == NULL && (o.force || o.n_set))
+    rc = cli_usage_error(c, "--force and --set go with --record BASE_URL");
+  if (rc == EXIT_OK) {
+    tq_err err;
+    fflush(stdout);
+    int status = o.base_url ? tq_plugin_test_record(argv[optind], &o, &err)
+                            : tq_plugin_test(argv[optind], &err);
+    rc = status < 0 ? cli_fail(c, &err) : status == 0 ? EXIT_OK : EXIT_FAIL;
+  }
+  values_free(sets, o.n_set);
+  return rc;
 }
 
 /* ---- new --------------------------------------------------------------------------------------
@@ -497,8 +537,8 @@ static int plugin_install(cli *c, int argc, char **argv) {
                     "Checks the package FILE before writing anything (regular files and folders\n"
                     "only, no absolute or .. path, no link or device, size caps, SHA-256 digests,\n"
                     "signature by a key of $TQHOST_TRUSTED_KEYS or PLUGINS/../trusted-keys, the\n"
-                    "manifest's schema), then installs it under $TQHOST_PLUGINS (default\n"
-                    "./plugins) atomically. The configuration, kept in the library, stays.\n"
+                    "manifest's schema), then installs it in the plugins folder (as plugin list)\n"
+                    "atomically. The configuration, kept in the library, stays.\n"
                     "  --force           install an older version over a newer one\n"
                     "  --allow-unsigned  accept a package without signature\n"
                     "  --test            run the package's specs first; refuse if they fail\n");

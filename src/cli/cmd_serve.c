@@ -5,11 +5,13 @@
 #include <string.h>
 
 #include "cli_int.h"
+#include "tqhost/plugin.h"
 #include "tqhost/server.h"
 
 static const char SERVE_HELP[] =
     "usage: tqhost serve [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
-    "                    [--insecure-http [--insecure-http]] [--threads N] [--print-routes]\n"
+    "                    [--insecure-http [--insecure-http]] [--threads N] [--web DIR]\n"
+    "                    [--print-routes]\n"
     "\n"
     "Serves the library over a ThreatQ-shaped REST API (docs/api.md) until SIGTERM or\n"
     "SIGINT, then stops accepting, lets the requests in flight finish and exits 0.\n"
@@ -29,7 +31,13 @@ static const char SERVE_HELP[] =
     "  --timeout SECONDS   a request must arrive within this, and an idle connection\n"
     "                      is closed after it (default 30)\n"
     "  --replay FILE       plugins' HTTP answers from a recording (tests, demos)\n"
+    "  --web DIR           the web UI's files, served at / (default: $TQHOST_WEB, the host\n"
+    "                      configuration's folders.web, else the installed web folder)\n"
     "  --print-routes      print METHOD PATTERN ROLE for every route and exit\n"
+    "\n"
+    "The host configuration (/etc/tqhost/tqhost.yaml or $TQHOST_CONFIG; docs/install.md)\n"
+    "gives the defaults of --listen, --tls-cert and --tls-key (server.listen, tls_cert,\n"
+    "tls_key), the library (library), the folders and the log level; options win over it.\n"
     "\n"
     "When it listens it prints exactly one line on stdout:\n"
     "  tqhost serving on https://127.0.0.1:8443 (sha256 fingerprint 3fa4...)\n"
@@ -87,6 +95,7 @@ int cli_cmd_serve(cli *c, int argc, char **argv) {
                                        {"timeout", required_argument, 0, 'T'},
                                        {"replay", required_argument, 0, 'r'},
                                        {"print-routes", no_argument, 0, 'p'},
+                                       {"web", required_argument, 0, 'w'},
                                        {0, 0, 0, 0}};
   tq_server_opts o;
   tq_server_opts_init(&o);
@@ -124,6 +133,7 @@ int cli_cmd_serve(cli *c, int argc, char **argv) {
       break;
     case 'r': o.replay_file = optarg; break;
     case 'p': print_routes = 1; break;
+    case 'w': o.web_dir = optarg; break;
     default: return EXIT_USAGE;
     }
   }
@@ -135,6 +145,13 @@ int cli_cmd_serve(cli *c, int argc, char **argv) {
   }
   if (o.insecure_http > 2)
     o.insecure_http = 2;
+  /* The host configuration's server settings, where the command line gives none. */
+  if (c->host && o.listen == NULL)
+    o.listen = c->host->listen;
+  if (c->host && o.tls_cert == NULL && o.tls_key == NULL && !o.insecure_http) {
+    o.tls_cert = c->host->tls_cert;
+    o.tls_key = c->host->tls_key;
+  }
   o.db_path = c->db_path;
   o.on_ready = on_ready;
   o.ud = c;

@@ -294,11 +294,156 @@ static int push_response(lua_State *L, const tq_net_response *r, const char *url
 
 /* ---- replay ---------------------------------------------------------------------------------- */
 
-static const replay_entry *replay_find(const tq_lua *rt, const char *method, const char *url) {
+#define MARK_SECRET "{{secret:"
+#define MARK_REDACTED "{{redacted}}"
+
+/* Where the text of the marker at pat starts to match: the run's secret KEY of
+ * "{{secret:KEY}}" raw and percent-encoded in v[0..1], or "{{redacted}}" (*any = 1). Returns
+ * the marker's length, 0 when pat holds no marker (or names a secret the run does not have:
+ * then *none = 1). */
+static size_t marker_at(const char *pat, const tq_lua_script *s, const char **raw, int *any,
+                        int *none) {
+  *any = *none = 0;
+  *raw = NULL;
+  if (strncmp(pat, MARK_REDACTED, sizeof MARK_REDACTED - 1) == 0) {
+    *any = 1;
+    return sizeof MARK_REDACTED - 1;
+  }
+  if (strncmp(pat, MARK_SECRET, sizeof MARK_SECRET - 1) != 0)
+    return 0;
+  const char *key = pat + sizeof MARK_SECRET - 1, *end = strstr(key, "}}");
+  if (end == NULL)
+    return 0;
+  for (size_t i = 0; i < s->n_secrets && *raw == NULL; i++)
+    if (strlen(s->secrets[i].key) == (size_t)(end - key) &&
+        strncmp(s->secrets[i].key, key, (size_t)(end - key)) == 0)
+      *raw = s->secrets[i].value;
+  *none = *raw == NULL;
+  return (size_t)(end + 2 - pat);
+}
+
+/* Whether url matches the recorded pat, in which "{{secret:KEY}}" (what `plugin test --record`
+ * wrote for a secret) stands for the run's own secret KEY as sent, raw or percent-encoded,
+ * and "{{redacted}}" for any text without / ? & # = (a value masked by name). A set of the
+ * positions of url reachable so far is carried along pat: linear in both lengths. */
+static int marker_match(const char *pat, const char *url, const tq_lua_script *s) {
+  size_t n = strlen(url);
+  unsigned char *cur = calloc(n + 1, 1), *next = calloc(n + 1, 1);
+  int ok = 0;
+  if (cur == NULL || next == NULL)
+    goto done;
+  cur[0] = 1;
+  while (*pat) {
+    const char *raw;
+    int any, none;
+    size_t mlen = marker_at(pat, s, &raw, &any, &none);
+    memset(next, 0, n + 1);
+    if (none)
+      goto done;
+    if (any) {
+      for (size_t t = 0; t <= n; t++)
+        next[t] = cur[t] || (t > 0 && next[t - 1] && strchr("/?&#=", url[t - 1]) == NULL);
+    } else if (raw) {
+      char *esc = curl_easy_escape(NULL, raw, 0);
+      size_t lr = strlen(raw), le = esc ? strlen(esc) : 0;
+      for (size_t t = 0; t <= n; t++) {
+        if (!cur[t])
+          continue;
+        if (t + lr <= n && memcmp(url + t, raw, lr) == 0)
+          next[t + lr] = 1;
+        if (esc && t + le <= n && memcmp(url + t, esc, le) == 0)
+          next[t + le] = 1;
+      }
+      curl_free(esc);
+    } else {
+      for (size_t t = 0; t < n; t++)
+        next[t + 1] = cur[t] && url[t] == *pat;
+      mlen = 1;
+    }
+    unsigned char *swap = cur;
+    cur = next;
+    next = swap;
+    pat += mlen;
+  }
+  ok = cur[n];
+done:
+  free(cur);
+  free(next);
+  return ok;
+}
+
+static const replay_entry *replay_find(const tq_lua *rt, const tq_lua_script *s, const char *method,
+                                       const char *url) {
   for (size_t i = 0; i < rt->n_replay; i++)
     if (strcmp(rt->replay[i].method, method) == 0 && strcmp(rt->replay[i].url, url) == 0)
       return &rt->replay[i];
+  for (size_t i = 0; i < rt->n_replay; i++)
+    if (strcmp(rt->replay[i].method, method) == 0 && strstr(rt->replay[i].url, "{{") &&
+        marker_match(rt->replay[i].url, url, s))
+      return &rt->replay[i];
   return NULL;
+}
+
+/* ---- recording: the request kept until its answer, for tq_lua_opts.record ----------------------
+ */
+
+struct http_rec {
+  char *method, *url, *body;
+  size_t body_len;
+  char **headers;
+  size_t n_headers;
+};
+
+void http_rec_free(struct http_rec *rec) {
+  if (rec == NULL)
+    return;
+  for (size_t i = 0; i < rec->n_headers; i++) {
+    explicit_bzero(rec->headers[i], strlen(rec->headers[i])); /* may hold secrets */
+    free(rec->headers[i]);
+  }
+  free(rec->headers);
+  free(rec->method);
+  free(rec->url);
+  free(rec->body);
+  free(rec);
+}
+
+static struct http_rec *rec_new(const http_req *r) {
+  struct http_rec *rec = calloc(1, sizeof *rec);
+  if (rec == NULL)
+    return NULL;
+  rec->method = tq_strdup(r->method);
+  rec->url = tq_strdup(r->url.data);
+  rec->headers = calloc(r->n_lines ? r->n_lines : 1, sizeof *rec->headers);
+  rec->body = malloc(r->body_len + 1);
+  int ok = rec->method && rec->url && rec->headers && rec->body;
+  for (size_t i = 0; ok && i < r->n_lines; i++)
+    ok = (rec->headers[rec->n_headers++] = tq_strdup(r->lines[i])) != NULL;
+  if (!ok) {
+    http_rec_free(rec);
+    return NULL;
+  }
+  if (r->body_len)
+    memcpy(rec->body, r->body, r->body_len);
+  rec->body[r->body_len] = '\0';
+  rec->body_len = r->body_len;
+  return rec;
+}
+
+/* Hands the kept request and its response to the recorder, then forgets the request. */
+static void rec_deliver(tq_lua_run *run, const tq_net_response *resp) {
+  struct http_rec *rec = run->rec;
+  run->rec = NULL;
+  tq_lua_exchange x = {.plugin = run->script->name,
+                       .method = rec->method,
+                       .url = rec->url,
+                       .headers = (const char *const *)rec->headers,
+                       .n_headers = rec->n_headers,
+                       .body = rec->body_len ? rec->body : NULL,
+                       .body_len = rec->body_len,
+                       .resp = resp};
+  run->rt->opts.record(run->rt->opts.record_ud, &x);
+  http_rec_free(rec);
 }
 
 /* A copy of the recorded exchange as a response, as if tq_net had delivered it. */
@@ -327,6 +472,8 @@ static tq_net_response *replay_response(const replay_entry *e) {
 
 static void http_done(void *ud, tq_net_response *resp) {
   tq_lua_run *run = ud;
+  if (run->rec && run->rt->opts.record)
+    rec_deliver(run, resp);
   run->io_pending = 0;
   run->rt->io_pending--;
   if (run->state == RUN_DONE) { /* killed or cancelled while waiting */
@@ -370,7 +517,7 @@ static int http_submit(lua_State *L, tq_lua_run *run, http_req *r) {
     run->resp = NULL;
   }
   if (rt->opts.replay_file) {
-    const replay_entry *e = replay_find(rt, r->method, r->url.data);
+    const replay_entry *e = replay_find(rt, s, r->method, r->url.data);
     if (e == NULL) {
       req_free(r);
       return luaL_error(L, "http: no recorded response for %s %s in replay file %s", r->method,
@@ -388,6 +535,13 @@ static int http_submit(lua_State *L, tq_lua_run *run, http_req *r) {
     return luaL_error(L, "http: plugin '%s' has no network (no provider configured)", s->name);
   }
   header_lines(r);
+  if (rt->opts.record) {
+    http_rec_free(run->rec);
+    if ((run->rec = rec_new(r)) == NULL) {
+      req_free(r);
+      return luaL_error(L, "http: out of memory");
+    }
+  }
   tq_net_request nr = {.method = r->method,
                        .url = r->url.data,
                        .headers = r->lines,
@@ -395,13 +549,19 @@ static int http_submit(lua_State *L, tq_lua_run *run, http_req *r) {
                        .body = r->body,
                        .body_len = r->body_len,
                        .timeout_ms = r->timeout_ms};
+  if (tq_log_enabled(TQ_LOG_DEBUG)) { /* the URL with credentials by name and by value masked */
+    char *masked = tq_net_url_mask(lua_tostring(L, -1), SECRET_MASK);
+    char *shown = masked ? redact_dup(s, masked) : NULL;
+    tq_log(TQ_LOG_DEBUG, LUA_PART, "plugin=%s run=%llu http %s %s", s->name,
+           (unsigned long long)run->id, nr.method, shown ? shown : "(out of memory)");
+    free(shown);
+    free(masked);
+  }
   tq_err err;
   tq_code rc = tq_net_submit(rt->opts.net, s->provider, &nr, http_done, run, &err);
   req_free(r);
   if (rc != TQ_OK)
     return luaL_error(L, "http: %s", err.msg);
-  tq_log(TQ_LOG_DEBUG, LUA_PART, "plugin=%s run=%llu http %s %s", s->name,
-         (unsigned long long)run->id, nr.method, lua_tostring(L, -1));
   run->io_pending = 1;
   rt->io_pending++;
   run->state = RUN_WAITING;

@@ -94,6 +94,7 @@ struct tq_lua_run {
   int64_t exec_t0_ns;  /* when the current unhooked execution began; 0: none */
   int64_t started_ms, deadline_ms, started_us, elapsed_us;
   tq_net_response *resp; /* the completed request, consumed by the continuation */
+  struct http_rec *rec;  /* the request in flight, kept for tq_lua_opts.record; NULL */
   tq_lua_status status;
   char *message;
   char *traceback;
@@ -231,6 +232,10 @@ int ctx_new_protected(lua_State *L);
  * found and message when the script is outcome_only. Charges and raises like
  * json_from_lua. */
 cJSON *show_from_lua(lua_State *L, int idx, const char *what, size_t *charged);
+/* ---- http.c ---- */
+/* Frees a request kept for the recorder (NULL: nothing). */
+void http_rec_free(struct http_rec *rec);
+
 /* ---- redact.c: the masking rule is in the file's first comment ---- */
 /* The windows of each secret of at least TQ_LUA_REDACT_MIN bytes; on failure *out may hold
  * a partial set (free it with redact_set_free). */

@@ -127,33 +127,49 @@ int redact_needed(const tq_lua_script *script, const char *s) {
   return 0;
 }
 
-char *redact_dup(const tq_lua_script *script, const char *s) {
-  if (s == NULL)
-    return NULL;
-  if (!redact_needed(script, s))
-    return tq_strdup(s);
-  const redact_set *r = script->redact;
-  size_t len = strlen(s);
-  unsigned char *hit = calloc(len, 1);
+/* s (len bytes) with every hit of r replaced by mask, malloc'd; NULL on ENOMEM. */
+static char *mask_with(const redact_set *r, const char *s, size_t len, const char *mask,
+                       size_t *out_len) {
+  unsigned char *hit = calloc(len ? len : 1, 1);
   if (hit == NULL)
     return NULL;
   for (size_t i = 0; i < r->n; i++)
     scan(&r->items[i], s, len, hit);
   tq_buf b;
   tq_buf_init(&b, 0);
-  tq_code rc = TQ_OK;
+  tq_code rc = tq_buf_add(&b, "", 0);
   for (size_t k = 0; k < len && rc == TQ_OK; k++) {
     if (!hit[k])
       rc = tq_buf_addc(&b, s[k]);
     else if (k == 0 || !hit[k - 1])
-      rc = tq_buf_adds(&b, SECRET_MASK);
+      rc = tq_buf_adds(&b, mask);
   }
   free(hit);
   if (rc != TQ_OK) {
     tq_buf_free(&b);
     return NULL;
   }
+  if (out_len)
+    *out_len = b.len;
   return tq_buf_take(&b);
+}
+
+char *redact_dup(const tq_lua_script *script, const char *s) {
+  if (s == NULL)
+    return NULL;
+  if (!redact_needed(script, s))
+    return tq_strdup(s);
+  return mask_with(script->redact, s, strlen(s), SECRET_MASK, NULL);
+}
+
+char *tq_lua_mask(const tq_lua_kv *secrets, size_t n, const char *s, size_t len, const char *mask,
+                  size_t *out_len) {
+  redact_set *r = NULL;
+  char *out = NULL;
+  if (redact_set_new(secrets, n, &r) == TQ_OK)
+    out = mask_with(r, s, len, mask, out_len);
+  redact_set_free(r);
+  return out;
 }
 
 tq_code redact_json(const tq_lua_script *script, cJSON *j) {

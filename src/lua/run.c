@@ -731,6 +731,7 @@ void run_destroy(tq_lua_run *run) {
   free(run->items);
   if (run->resp)
     tq_net_response_free(run->resp);
+  http_rec_free(run->rec);
   free(run->message);
   free(run->traceback);
   free(run->object);

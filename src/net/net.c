@@ -325,6 +325,14 @@ static void req_where(const net_req *req, char *out, size_t n) {
   snprintf(out, n, "%s %s", req->method, where);
 }
 
+/* "GET http://host:port/path?query" for debug lines: the query with credential parameters
+ * masked (tq_net_url_mask); secrets sent in headers never appear. */
+static void req_shown(const net_req *req, char *out, size_t n) {
+  char *m = tq_net_url_mask(req->url, "********");
+  snprintf(out, n, "%s %s", req->method, m ? m : "(out of memory)");
+  free(m);
+}
+
 static tq_net_fail classify(CURLcode res, int write_fail) {
   switch (res) {
   case CURLE_OPERATION_TIMEDOUT: return TQ_NET_TIMEOUT;
@@ -348,8 +356,9 @@ static tq_net_fail classify(CURLcode res, int write_fail) {
   }
 }
 
-/* Waits out max(Retry-After, full jitter over the exponential backoff), then requeues. */
-static void schedule_retry(tq_net *net, net_req *req, int64_t retry_after_ms) {
+/* Waits out max(Retry-After, full jitter over the exponential backoff), then requeues.
+ * reason (why the attempt failed: "HTTP 429", a curl error) is for the debug log. */
+static void schedule_retry(tq_net *net, net_req *req, int64_t retry_after_ms, const char *reason) {
   char where[600];
   if (retry_after_ms > NET_RETRY_AFTER_MAX_MS) {
     req_where(req, where, sizeof where);
@@ -367,6 +376,16 @@ static void schedule_retry(tq_net *net, net_req *req, int64_t retry_after_ms) {
     delay = retry_after_ms;
   req->retries++;
   req->prov->stats.retries++;
+  if (tq_log_enabled(TQ_LOG_DEBUG)) {
+    char shown[1200];
+    req_shown(req, shown, sizeof shown);
+    char ra[48] = "";
+    if (retry_after_ms >= 0)
+      snprintf(ra, sizeof ra, ", Retry-After %lld ms", (long long)retry_after_ms);
+    tq_log(TQ_LOG_DEBUG, "net",
+           "provider=%s %s: attempt %d failed (%s); retry %d of %d in %lld ms%s", req->prov->name,
+           shown, req->attempts, reason, req->retries, req->prov->retry_max, (long long)delay, ra);
+  }
   req->wake_us = net_now_us() + delay * 1000;
   if (net_heap_push(net, req) != TQ_OK) {
     req_where(req, where, sizeof where);
@@ -513,7 +532,10 @@ static void handle_curl_error(tq_net *net, net_req *req, CURLcode res) {
   tq_net_fail fail = classify(res, req->write_fail);
   int transient = (fail == TQ_NET_TIMEOUT || fail == TQ_NET_REFUSED) && req->write_fail == 0;
   if (transient && req->retries < req->prov->retry_max) {
-    schedule_retry(net, req, -1);
+    char reason[CURL_ERROR_SIZE + 64];
+    snprintf(reason, sizeof reason, "%s: %s (curl %d)", tq_net_fail_name(fail),
+             req->errbuf[0] ? req->errbuf : curl_easy_strerror(res), (int)res);
+    schedule_retry(net, req, -1, reason);
     return;
   }
   req_where(req, where, sizeof where);
@@ -546,7 +568,9 @@ void net_transfer_done(tq_net *net, CURL *easy, CURLcode res) {
   if (handle_redirect(net, req))
     return;
   if (net_retry_status(req->prov, req->status) && req->retries < req->prov->retry_max) {
-    schedule_retry(net, req, net_retry_after_ms(req->resp_hdrs.data, time(NULL)));
+    char reason[32];
+    snprintf(reason, sizeof reason, "HTTP %d", req->status);
+    schedule_retry(net, req, net_retry_after_ms(req->resp_hdrs.data, time(NULL)), reason);
     return;
   }
   if (req->status < 400) {
@@ -798,6 +822,12 @@ static int cache_lookup(tq_net *net, net_req *r) {
     return 0;
   r->resp->from_cache = 1;
   r->prov->stats.cache_hits++;
+  if (tq_log_enabled(TQ_LOG_DEBUG)) {
+    char shown[1200];
+    req_shown(r, shown, sizeof shown);
+    tq_log(TQ_LOG_DEBUG, "net", "provider=%s %s: cache hit (status %d, %zu bytes)", r->prov->name,
+           shown, status, len);
+  }
   r->resp->body = body;
   r->resp->body_len = len;
   r->resp->headers = tq_strdup("");
@@ -833,6 +863,12 @@ static tq_code req_route(tq_net *net, net_req *r, CURLU *u, const tq_net_request
       return TQ_OK;
     net_req *leader = map_find(net, r->key);
     if (leader) {
+      if (tq_log_enabled(TQ_LOG_DEBUG)) {
+        char shown[1200];
+        req_shown(r, shown, sizeof shown);
+        tq_log(TQ_LOG_DEBUG, "net", "provider=%s %s: merged into the same request in flight",
+               r->prov->name, shown);
+      }
       if (leader->followers_tail)
         leader->followers_tail->next = r;
       else

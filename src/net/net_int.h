@@ -6,7 +6,8 @@
  *   net_policy.c policies, providers, the allow-list, the token bucket
  *   net_key.c    URL normalisation and the cache / in-flight merge key (SHA-256)
  *   net_cache.c  the response cache's writes: queued, batched, purged
- *   net_resp.c   responses: free, header lookup, copies, Retry-After */
+ *   net_resp.c   responses: free, header lookup, copies, Retry-After
+ *   net_redact.c what logs and recordings may show of a URL (credential values masked) */
 #ifndef TQ_NET_INT_H
 #define TQ_NET_INT_H
 
@@ -51,6 +52,7 @@ struct tq_net_provider {
   int active;               /* attempts holding a connection slot */
   net_req *q_head, *q_tail; /* waiting for a slot or a token, FIFO */
   int64_t wake_us;          /* when the next token is due while q_head waits for one; 0 none */
+  int rate_waiting;         /* q_head waits for a token: its wait was logged */
   int auth_streak;          /* final answers 401/403 in a row (any other answer resets it) */
   tq_net_stats stats;       /* counters since the provider was made (tq_net_each_provider) */
   char auth_error[256];     /* the last of them */

@@ -382,9 +382,28 @@ static int bucket_take(tq_net_provider *p, int64_t now_us) {
   return took;
 }
 
+/* A request at the head of p's queue starts waiting for a token: said once per wait. */
+static void rate_wait_log(tq_net_provider *p, int64_t now_us) {
+  int said = p->rate_waiting;
+  p->rate_waiting = 1;
+  if (said || !tq_log_enabled(TQ_LOG_DEBUG))
+    return;
+  size_t queued = 0;
+  for (const net_req *r = p->q_head; r; r = r->next)
+    queued++;
+  tq_log(TQ_LOG_DEBUG, "net",
+         "provider=%s rate limit: waiting %lld ms for a token (%g requests/s, %zu queued)", p->name,
+         (long long)((p->wake_us - now_us + 999) / 1000), p->rate_per_s, queued);
+}
+
 void net_provider_pump(tq_net *net, tq_net_provider *p, int64_t now_us) {
   p->wake_us = 0;
-  while (p->q_head && p->active < p->max_conns && bucket_take(p, now_us)) {
+  while (p->q_head && p->active < p->max_conns) {
+    if (!bucket_take(p, now_us)) {
+      rate_wait_log(p, now_us);
+      break;
+    }
+    p->rate_waiting = 0;
     net_req *req = p->q_head;
     p->q_head = req->next;
     if (p->q_head == NULL)

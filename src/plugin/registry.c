@@ -1,4 +1,5 @@
-/* registry.c: the plugins folder ($TQHOST_PLUGINS or ./plugins): listing its plugins and
+/* registry.c: the plugins folder (tq_host_dir: $TQHOST_PLUGINS, the host configuration, the
+ * installed one): listing its plugins and
  * loading one by name. Each sub-folder with a manifest.yaml is a plugin; lib/ holds the Lua
  * modules scripts share. */
 #include <dirent.h>
@@ -11,10 +12,7 @@
 
 #include "tqhost/plugin.h"
 
-const char *tq_plugin_dir(void) {
-  const char *env = getenv("TQHOST_PLUGINS");
-  return env && *env ? env : "plugins";
-}
+const char *tq_plugin_dir(void) { return tq_host_dir(TQ_DIR_PLUGINS); }
 
 static int by_name(const void *a, const void *b) {
   const tq_plugin *pa = *(tq_plugin *const *)a, *pb = *(tq_plugin *const *)b;
@@ -37,8 +35,10 @@ tq_code tq_plugin_list(const char *plugins_dir, tq_plugin ***out, size_t *n, tq_
   *out = NULL;
   *n = 0;
   if (d == NULL)
-    return tq_err_set(err, errno == ENOENT ? TQ_ENOTFOUND : TQ_EIO,
-                      "plugins folder %s: %s (set TQHOST_PLUGINS)", plugins_dir, strerror(errno));
+    return tq_err_set(
+        err, errno == ENOENT ? TQ_ENOTFOUND : TQ_EIO,
+        "plugins folder %s: %s (set TQHOST_PLUGINS, or folders.plugins in the host configuration)",
+        plugins_dir, strerror(errno));
   /* Without the schema no plugin can load: a setup failure, not a list of skipped plugins. */
   cJSON *schema = NULL;
   tq_code rc = tq_schema_load("operation.schema.json", &schema, err);

@@ -244,6 +244,10 @@ tq_code tq_plugin_op_run(const tq_op_request *rq, tq_op_result *res, tq_err *err
   lo.net = net;
   lo.lib = rq->lib;
   lo.replay_file = rq->replay_file;
+  if (rq->replay_file == NULL) {
+    lo.record = rq->record;
+    lo.record_ud = rq->record_ud;
+  }
   if ((rc = tq_lua_new(&lo, &rt, err)) != TQ_OK)
     goto fail;
   rc = run_in(rt, rq, &limits, prov, res, err);

@@ -87,7 +87,8 @@ static const char T_SCRIPT[] =
 
 static const char T_SPEC[] =
     "-- Specs of @NAME@: `tqhost plugin test DIR` runs them on the recorded exchange in\n"
-    "-- spec/fixtures (no network). Record more answers of your API there (docs/lua-api.md).\n"
+    "-- spec/fixtures (no network). Record more answers of your API there with\n"
+    "-- `tqhost plugin test DIR --record BASE_URL` (docs/plugins.md, docs/lua-api.md).\n"
     "local T = require \"tqhost.test\"\n"
     "\n"
     "local function ip(value)\n"
@@ -139,6 +140,8 @@ static const char T_README[] =
     "```\n"
     "tqhost plugin check PLUGIN_DIR            # manifest, script, entries\n"
     "tqhost plugin test PLUGIN_DIR             # the specs, no network\n"
+    "tqhost plugin test PLUGIN_DIR --record https://api.example.com/v1 --force \\\n"
+    "    --set api_key=env:API_KEY             # record spec/fixtures from your API, keys removed\n"
     "tqhost plugin configure @NAME@ api_key=- base_url=https://api.example.com/v1\n"
     "tqhost op run @NAME@ 45.83.122.166        # a dry run\n"
     "tqhost op run @NAME@ 45.83.122.166 --apply\n"
@@ -279,7 +282,10 @@ tq_code tq_plugin_new(const tq_plugin_new_opts *o, char *out, size_t n, tq_err *
   tq_code rc = tq_plugin_name_check(o->name, err);
   if (rc != TQ_OK)
     return rc;
-  const char *dir = o->dir && *o->dir ? o->dir : tq_plugin_dir();
+  /* A new plugin goes where its author works: --dir, $TQHOST_PLUGINS, else ./plugins (not the
+   * installed plugins folder that tq_plugin_dir finds: that is the host's). */
+  const char *env = getenv("TQHOST_PLUGINS");
+  const char *dir = o->dir && *o->dir ? o->dir : env && *env ? env : "plugins";
   char final[PATH_MAX], tmp[PATH_MAX], label[80], action_rel[PATH_MAX];
   snprintf(final, sizeof final, "%s/%s", dir, o->name);
   struct stat st;

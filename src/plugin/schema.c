@@ -297,49 +297,12 @@ static tq_code read_json(const char *path, cJSON **out, tq_err *err) {
   return rc;
 }
 
-/* The folder of the running executable, or "" when /proc/self/exe cannot be read. */
-static void exe_dir(char *out, size_t n) {
-  ssize_t len = readlink("/proc/self/exe", out, n - 1);
-  out[len > 0 ? len : 0] = '\0';
-  char *slash = strrchr(out, '/');
-  if (slash)
-    *slash = '\0';
-  else
-    out[0] = '\0';
-}
-
-/* Whether dir (a folder path) is inside tree (an absolute folder path). */
-static int is_under(const char *dir, const char *tree) {
-  size_t n = strlen(tree);
-  return n > 0 && strncmp(dir, tree, n) == 0 && (dir[n] == '/' || dir[n] == '\0');
-}
-
-/* The folders searched for schemas, in order; *n gets their count. A release binary outside
- * the source tree finds its schemas installed with it (share/tqhost/schemas of the install
- * prefix, or beside the executable's bin/); only a binary of the build tree falls back to
- * the source tree's schemas/. */
-static void schema_dirs(char dirs[][PATH_MAX], int *n) {
-  char exe[PATH_MAX];
-  const char *env = getenv("TQHOST_SCHEMAS");
-  exe_dir(exe, sizeof exe);
-  *n = 0;
-  if (env && *env)
-    snprintf(dirs[(*n)++], PATH_MAX, "%s", env);
-#ifdef TQ_SCHEMA_INSTALL_DIR
-  snprintf(dirs[(*n)++], PATH_MAX, "%s", TQ_SCHEMA_INSTALL_DIR);
-#endif
-  if (exe[0])
-    snprintf(dirs[(*n)++], PATH_MAX, "%s/../share/tqhost/schemas", exe);
-#if defined(TQ_BUILD_DIR) && defined(TQ_SOURCE_SCHEMA_DIR)
-  if (exe[0] && is_under(exe, TQ_BUILD_DIR))
-    snprintf(dirs[(*n)++], PATH_MAX, "%s", TQ_SOURCE_SCHEMA_DIR);
-#endif
-}
-
+/* The folders searched are tq_host_dir's (datadir.c): $TQHOST_SCHEMAS, else beside the
+ * executable, else the installed data folder. */
 tq_code tq_schema_path(const char *name, char *out, size_t n, tq_err *err) {
-  char dirs[4][PATH_MAX], searched[1024] = "";
+  char dirs[TQ_HOST_DIR_MAX][4096], searched[1024] = "";
   int nd = 0;
-  schema_dirs(dirs, &nd);
+  tq_host_dir_candidates(TQ_DIR_SCHEMAS, dirs, &nd, NULL);
   size_t used = 0;
   for (int i = 0; i < nd; i++) {
     snprintf(out, n, "%s/%s", dirs[i], name);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "record.h"
 #include "tqhost/plugin.h"
 
 #define BUSTED_PATH "/usr/share/lua/5.4/?.lua;/usr/share/lua/5.4/?/init.lua"
@@ -23,6 +24,7 @@ typedef struct test_host {
   char parent[PATH_MAX + 8];   /* <plugin folder>/..: its lib/ holds the shared modules */
   char own_lib[PATH_MAX + 8];  /* <plugin folder>/lib: an installed package's modules, first */
   char lib_dir[PATH_MAX + 16]; /* parent/lib */
+  rec_session *rec;            /* --record: T.run records its replay file; NULL */
 } test_host;
 
 /* ---- Lua table -> C inputs --------------------------------------------------------------- */
@@ -321,7 +323,8 @@ static int t_run_body(lua_State *L) {
                       .replay_file = in->replay};
   tq_op_result res;
   tq_err err = {0};
-  if (tq_plugin_op_run(&rq, &res, &err) != TQ_OK)
+  tq_code rc = h->rec ? rec_run(h->rec, &rq, &res, &err) : tq_plugin_op_run(&rq, &res, &err);
+  if (rc != TQ_OK)
     return luaL_error(L, "T.run: %s", err.msg);
   push_result(L, &res);
   tq_op_result_free(&res);
@@ -392,9 +395,9 @@ static int run_busted(lua_State *L, tq_err *err) {
   return 0; /* busted returns only when every test passed; it exits the process otherwise */
 }
 
-int tq_plugin_test(const char *dir, tq_err *err) {
+static int plugin_test(const char *dir, rec_session *rec, tq_err *err) {
   char abs[PATH_MAX], cwd[PATH_MAX];
-  test_host h = {0};
+  test_host h = {.rec = rec};
   if (realpath(dir, abs) == NULL || getcwd(cwd, sizeof cwd) == NULL) {
     tq_err_set(err, TQ_ENOTFOUND, "%s: no such plugin folder", dir);
     return -1;
@@ -405,6 +408,10 @@ int tq_plugin_test(const char *dir, tq_err *err) {
   }
   if (tq_plugin_load(abs, &h.plugin, NULL, err) != TQ_OK)
     return -1;
+  if (rec && rec_session_check(rec, h.plugin, err) != TQ_OK) {
+    tq_plugin_free(h.plugin);
+    return -1;
+  }
   snprintf(h.parent, sizeof h.parent, "%s/..", abs);
   snprintf(h.lib_dir, sizeof h.lib_dir, "%s/lib", h.parent);
   /* Busted's own require reads lib/ unsandboxed: nothing there may lead out of it. */
@@ -431,5 +438,20 @@ int tq_plugin_test(const char *dir, tq_err *err) {
   if (L)
     lua_close(L);
   tq_plugin_free(h.plugin);
+  return status;
+}
+
+int tq_plugin_test(const char *dir, tq_err *err) { return plugin_test(dir, NULL, err); }
+
+int tq_plugin_test_record(const char *dir, const tq_plugin_record_opts *o, tq_err *err) {
+  rec_session *rec = NULL;
+  if (o == NULL || o->base_url == NULL) {
+    tq_err_set(err, TQ_EINVAL, "--record needs a BASE_URL");
+    return -1;
+  }
+  if (rec_session_new(o->base_url, o->force, o->set, o->n_set, &rec, err) != TQ_OK)
+    return -1;
+  int status = plugin_test(dir, rec, err);
+  rec_session_free(rec);
   return status;
 }

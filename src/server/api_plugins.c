@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "auth_int.h"
 #include "server_int.h"
 #include "tqhost/plugin.h"
 
@@ -224,6 +225,24 @@ static void api_plugins_list(tq_req *rq, tq_resp *rs) {
       k++;
     }
   tq_resp_list(rs, arr, (int64_t)k, (int64_t)k, 0);
+  /* The plugins no version of which loads, each with its error ("NAME/manifest.yaml:L:C: ...",
+   * relative to the plugins folder): the UI shows them as broken. */
+  cJSON *broken = cJSON_AddArrayToObject(rs->json, "broken");
+  const char *dir = tq_plugin_dir();
+  size_t dn = strlen(dir);
+  for (size_t i = 0; broken && i < n; i++) {
+    if (sl[i].p || sl[i].error == NULL)
+      continue;
+    const char *m = sl[i].error;
+    if (strncmp(m, dir, dn) == 0 && m[dn] == '/')
+      m += dn + 1;
+    char *clean = tq_auth_clean(m, 600);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "name", sl[i].name);
+    cJSON_AddStringToObject(b, "error", clean ? clean : "unreadable manifest");
+    free(clean);
+    cJSON_AddItemToArray(broken, b);
+  }
   reg_put(r);
 }
 

@@ -9,6 +9,7 @@
 
 #include "api_input.h"
 #include "auth_int.h"
+#include "events_int.h"
 #include "runs_int.h"
 #include "tqhost/feed.h"
 #include "tqhost/workflow.h"
@@ -618,6 +619,99 @@ static void route_run_resume(tq_req *rq, tq_resp *rs) {
   tq_runs_start_resume(rq, rs, &q);
 }
 
+/* POST /api/runs/{id}/retry: a new run of the same action over the items that failed in this
+ * one (the run's recorded settings apply). */
+static void route_run_retry(tq_req *rq, tq_resp *rs) {
+  tq_run_info r;
+  if (!load_run(rq, rs, &r))
+    return;
+  if (runs_or_503(rq, rs) == NULL)
+    return;
+  if (r.live)
+    return tq_resp_fail(rs, 409, "run %lld is running: retry its failed items once it ends",
+                        (long long)r.id);
+  if (r.failed <= 0)
+    return tq_resp_fail(rs, 409, "run %lld has no failed items to retry", (long long)r.id);
+  if (!name_ok(r.action))
+    return tq_resp_fail(rs, 409, "run %lld's action '%s' cannot be run from the API",
+                        (long long)r.id, r.action);
+  tq_runs_start_req q = {0};
+  q.action = tq_strdup(r.action);
+  q.retry_of = r.id;
+  tq_runs_start_action(rq, rs, &q);
+}
+
+/* ---- live progress: server-sent events ------------------------------------------------------ */
+
+/* POST /api/runs/{id}/events/ticket: a single-use ticket for the run's event stream (a browser's
+ * EventSource cannot send the Authorization header). */
+static void route_run_events_ticket(tq_req *rq, tq_resp *rs) {
+  tq_run_info r;
+  if (!load_run(rq, rs, &r))
+    return;
+  tq_events *ev = tq_srv_events(rq->srv);
+  if (ev == NULL)
+    return tq_resp_fail(rs, 503, "event streams are not available");
+  char tk[TQ_AUTH_TOKEN_LEN + 1];
+  int64_t ttl = 0;
+  tq_err err;
+  if (tq_events_ticket(ev, r.id, &rq->who, tk, &ttl, &err) != TQ_OK) {
+    tq_resp_fail(rs, 503, "%s", err.msg);
+    rs->retry_after_s = 5;
+    return;
+  }
+  char url[160];
+  snprintf(url, sizeof url, "/api/runs/%lld/events?ticket=%s", (long long)r.id, tk);
+  cJSON *d = cJSON_CreateObject();
+  cJSON_AddStringToObject(d, "ticket", tk);
+  cJSON_AddNumberToObject(d, "expires_in", (double)ttl);
+  cJSON_AddStringToObject(d, "url", url);
+  explicit_bzero(tk, sizeof tk);
+  tq_resp_data(rs, 201, d);
+}
+
+/* GET /api/runs/{id}/events: text/event-stream of "progress" events (at least one a second
+ * while the run goes on) and a final "end" event, then the stream ends. Authenticated by a
+ * ticket (?ticket=, from the route above) or the Authorization header; the route itself is
+ * open (TQ_ROLE_NONE) so that the ticket can stand in for the header. */
+static void route_run_events(tq_req *rq, tq_resp *rs) {
+  tq_events *ev = tq_srv_events(rq->srv);
+  const char *tk = tq_req_arg(rq, "ticket");
+  int64_t ticket_run = 0;
+  if (tk) {
+    if (ev == NULL || !tq_events_ticket_take(ev, tk, &ticket_run, &rq->who)) {
+      tq_resp_fail(rs, 401,
+                   "the event ticket is unknown, used or expired: ask "
+                   "POST /api/runs/{id}/events/ticket for another");
+      return;
+    }
+  } else if (!tq_auth_bearer(rq, rs)) {
+    if (rs->status == 0)
+      tq_resp_fail(rs, 401, "authentication required: a bearer token or ?ticket=");
+    return;
+  }
+  if (rq->who.role < TQ_ROLE_READONLY)
+    return tq_resp_fail(rs, 403, "GET /api/runs/{id}/events needs the role read-only");
+  tq_run_info r;
+  if (!load_run(rq, rs, &r))
+    return;
+  if (tk && ticket_run != r.id)
+    return tq_resp_fail(rs, 403, "the ticket is for run %lld, not run %lld", (long long)ticket_run,
+                        (long long)r.id);
+  if (ev == NULL)
+    return tq_resp_fail(rs, 503, "event streams are not available");
+  tq_err err;
+  void *st = tq_events_open(ev, &r, &err);
+  if (st == NULL) {
+    tq_resp_fail(rs, 503, "%s", err.msg);
+    rs->retry_after_s = 5;
+    return;
+  }
+  tq_resp_free(rs);
+  rs->status = 200;
+  rs->stream = st;
+}
+
 /* ---- workflows -------------------------------------------------------------------------- */
 
 /* The schedule as the API writes it: "every 6h", "daily 02:30", "weekly monday 08:00", null. */
@@ -1084,6 +1178,26 @@ fail:
     runs_job_free(j);
 }
 
+/* GET /api/feeds/presets: what "add from a preset" offers. */
+static void route_feed_presets(tq_req *rq, tq_resp *rs) {
+  (void)rq;
+  cJSON *arr = cJSON_CreateArray();
+  size_t n = 0;
+  for (const tq_feed_preset *p; (p = tq_feed_preset_at(n)) != NULL; n++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", p->name);
+    cJSON_AddStringToObject(o, "kind", p->kind ? p->kind : "");
+    cJSON_AddStringToObject(o, "url", p->discovery ? p->discovery : "");
+    cJSON_AddStringToObject(o, "collection", p->collection ? p->collection : "");
+    cJSON_AddStringToObject(o, "source", p->source ? p->source : "");
+    cJSON_AddNumberToObject(o, "score", p->score);
+    cJSON_AddNumberToObject(o, "expire_days", p->expire_days);
+    cJSON_AddStringToObject(o, "description", p->description ? p->description : "");
+    cJSON_AddItemToArray(arr, o);
+  }
+  tq_resp_list(rs, arr, (int64_t)n, (int64_t)n, 0);
+}
+
 /* POST /api/feeds/{name}/poll */
 static void route_feed_poll(tq_req *rq, tq_resp *rs) {
   const char *name = rq->params[0];
@@ -1107,6 +1221,9 @@ const tq_route tq_routes_runs[] = {
     {"GET", "/api/runs/{id}/items", TQ_ROLE_READONLY, route_run_items},
     {"POST", "/api/runs/{id}/cancel", TQ_ROLE_ANALYST, route_run_cancel},
     {"POST", "/api/runs/{id}/resume", TQ_ROLE_ANALYST, route_run_resume},
+    {"POST", "/api/runs/{id}/retry", TQ_ROLE_ANALYST, route_run_retry},
+    {"POST", "/api/runs/{id}/events/ticket", TQ_ROLE_READONLY, route_run_events_ticket},
+    {"GET", "/api/runs/{id}/events", TQ_ROLE_NONE, route_run_events},
     {"GET", "/api/workflows", TQ_ROLE_READONLY, route_workflows},
     {"POST", "/api/workflows", TQ_ROLE_ANALYST, route_workflow_post},
     {"GET", "/api/workflows/{id}", TQ_ROLE_READONLY, route_workflow_get},
@@ -1114,6 +1231,7 @@ const tq_route tq_routes_runs[] = {
     {"DELETE", "/api/workflows/{id}", TQ_ROLE_ANALYST, route_workflow_delete},
     {"POST", "/api/workflows/{id}/run", TQ_ROLE_ANALYST, route_workflow_run},
     {"GET", "/api/feeds", TQ_ROLE_READONLY, route_feeds},
+    {"GET", "/api/feeds/presets", TQ_ROLE_READONLY, route_feed_presets},
     {"POST", "/api/feeds", TQ_ROLE_ADMIN, route_feed_post},
     {"POST", "/api/feeds/{name}/poll", TQ_ROLE_ANALYST, route_feed_poll},
     {NULL, NULL, TQ_ROLE_NONE, NULL},

@@ -229,6 +229,25 @@ static void criteria_invalid(tq_resp *rs, const char *where, const tq_err *err) 
   tq_resp_invalid(rs, where[0] ? where : "criteria", "%s", msg);
 }
 
+/* uicore: ?count=false leaves the count out ("total": null): counting every match of a wide
+ * query over a large library costs far more than the page itself, and a screen shows the page
+ * first and asks for the count apart. Returns 1 (count), 0 (not), -1 after a 400. */
+static int wants_count(const tq_req *rq, tq_resp *rs) {
+  const char *v = tq_req_arg(rq, "count");
+  if (v == NULL || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+    return 1;
+  if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+    return 0;
+  tq_resp_invalid(rs, "count", "true or false");
+  return -1;
+}
+
+/* The envelope's total as null (count=false). */
+static void total_null(tq_resp *rs) {
+  if (rs->json && cJSON_GetObjectItemCaseSensitive(rs->json, "total"))
+    cJSON_ReplaceItemInObjectCaseSensitive(rs->json, "total", cJSON_CreateNull());
+}
+
 /* One page of a compiled document: the list envelope with rendered objects. */
 static void answer_page(tq_req *rq, tq_resp *rs, const tq_criteria *c, unsigned with, int64_t limit,
                         int64_t offset) {
@@ -238,8 +257,11 @@ static void answer_page(tq_req *rq, tq_resp *rs, const tq_criteria *c, unsigned 
   size_t n = 0;
   cJSON *list = NULL;
   const char *sort = tq_req_arg(rq, "sort");
-  if (tq_lib_criteria_ids(rq->rd, c, NULL, sort, 0, limit, offset, &ids, &n, &total, &err) !=
-      TQ_OK) {
+  int count = wants_count(rq, rs);
+  if (count < 0)
+    return;
+  if (tq_lib_criteria_ids(rq->rd, c, NULL, sort, 0, limit, offset, &ids, &n, count ? &total : NULL,
+                          &err) != TQ_OK) {
     if (err.code == TQ_EINVAL && strncmp(err.msg, "sort:", 5) == 0)
       tq_resp_invalid(rs, "sort", "%s", err.msg + 6);
     else
@@ -251,6 +273,8 @@ static void answer_page(tq_req *rq, tq_resp *rs, const tq_criteria *c, unsigned 
   if (rc != TQ_OK)
     return tq_resp_err(rs, NULL, &err);
   tq_resp_list(rs, list, total, limit, offset);
+  if (!count)
+    total_null(rs);
 }
 
 /* ---- GET /api/indicators: the list with filters ------------------------------------------- */
@@ -634,7 +658,13 @@ static void api_query_hash(tq_req *rq, tq_resp *rs) {
   int64_t *ids = NULL, total = 0;
   size_t n = 0;
   cJSON *list = NULL;
-  rc = tq_lib_criteria_ids(rq->rd, c, NULL, NULL, after, limit, 0, &ids, &n, &total, &err);
+  int count = wants_count(rq, rs);
+  if (count < 0) {
+    tq_criteria_free(c);
+    return;
+  }
+  rc = tq_lib_criteria_ids(rq->rd, c, NULL, NULL, after, limit, 0, &ids, &n, count ? &total : NULL,
+                           &err);
   tq_criteria_free(c);
   if (rc == TQ_OK)
     rc = render_ids(rq->rd, ids, n, with, NULL, &list, &err);
@@ -643,6 +673,8 @@ static void api_query_hash(tq_req *rq, tq_resp *rs) {
   if (rc != TQ_OK)
     return tq_resp_err(rs, NULL, &err);
   tq_resp_list(rs, list, total, limit, 0);
+  if (!count)
+    total_null(rs);
   char next[64];
   /* Solr's rule: the walk is over when nextCursorMark equals the cursorMark sent. */
   if (last == after)

@@ -213,9 +213,13 @@ static void user_row(sqlite3_stmt *st, tq_user *u) {
   const char *kind = (const char *)sqlite3_column_text(st, 3);
   u->is_client = kind && strcmp(kind, "client") == 0;
   u->created_at = sqlite3_column_int64(st, 4);
+  const char *c5 = sqlite3_column_count(st) > 5 ? sqlite3_column_name(st, 5) : NULL;
+  if (c5 && strcmp(c5, "disabled") == 0) /* USER_COLS_D */
+    u->disabled = sqlite3_column_int(st, 5) != 0;
 }
 
 #define USER_COLS "id,name,role,kind,created_at"
+#define USER_COLS_D USER_COLS ",disabled"
 
 /* Inserts a user or client with a password hash; in the caller's transaction. */
 static tq_code user_insert(tq_lib *lib, const char *name, tq_role role, const char *hash,
@@ -304,8 +308,8 @@ tq_code tq_auth_user_get(tq_lib *lib, int64_t id, const char *name, tq_user *out
   sqlite3 *db = tq_lib_db(lib);
   sqlite3_stmt *st = NULL;
   tq_code rc = prep(db,
-                    name ? "SELECT " USER_COLS " FROM users WHERE name=?1"
-                         : "SELECT " USER_COLS " FROM users WHERE id=?1",
+                    name ? "SELECT " USER_COLS_D " FROM users WHERE name=?1"
+                         : "SELECT " USER_COLS_D " FROM users WHERE id=?1",
                     &st, err);
   if (rc != TQ_OK)
     return rc;
@@ -390,6 +394,17 @@ tq_code tq_auth_user_role(tq_lib *lib, const char *name, tq_role role, tq_err *e
   return finish(lib, rc, err);
 }
 
+tq_code tq_auth_user_set_disabled(tq_lib *lib, const char *name, int disabled, tq_err *err) {
+  tq_code rc;
+  if ((rc = begin(lib, err)) != TQ_OK)
+    return rc;
+  rc = user_update(lib, "UPDATE users SET disabled=CAST(?2 AS INTEGER) WHERE name=?1", name,
+                   disabled ? "1" : "0", err);
+  if (rc == TQ_OK && disabled)
+    rc = revoke_user_tokens(lib, name, err);
+  return finish(lib, rc, err);
+}
+
 tq_code tq_auth_user_delete(tq_lib *lib, const char *name, tq_err *err) {
   tq_code rc;
   if ((rc = begin(lib, err)) != TQ_OK)
@@ -407,7 +422,7 @@ tq_code tq_auth_user_list(tq_lib *lib, tq_user **out, size_t *n, tq_err *err) {
     return TQ_OK; /* a library that never had a user (maybe read only) */
   sqlite3 *db = tq_lib_db(lib);
   sqlite3_stmt *st = NULL;
-  tq_code rc = prep(db, "SELECT " USER_COLS " FROM users ORDER BY name", &st, err);
+  tq_code rc = prep(db, "SELECT " USER_COLS_D " FROM users ORDER BY name", &st, err);
   if (rc != TQ_OK)
     return rc;
   size_t cap = 0;
@@ -614,6 +629,33 @@ static tq_code revoke_family(tq_lib *lib, const char *family, tq_err *err) {
   bind_str(st, 1, family);
   sqlite3_bind_int64(st, 2, tq_time_now());
   return done(db, st, err, "revoking a token family");
+}
+
+tq_code tq_auth_revoke(tq_lib *lib, const char *access_token, tq_err *err) {
+  if (!tq_auth_token_wellformed(access_token))
+    return tq_err_set(err, TQ_ENOTFOUND, "token: not a token");
+  char hex[65], family[65] = "";
+  tq_auth_token_hash(access_token, hex);
+  tq_code rc = begin(lib, err);
+  if (rc != TQ_OK)
+    return rc;
+  sqlite3 *db = tq_lib_db(lib);
+  sqlite3_stmt *st = NULL;
+  if ((rc = prep(db, "SELECT family FROM tokens WHERE hash=?1 AND kind='access'", &st, err)) !=
+      TQ_OK)
+    return finish(lib, rc, err);
+  bind_str(st, 1, hex);
+  int step = sqlite3_step(st);
+  if (step == SQLITE_ROW)
+    tq_strlcpy(family, (const char *)sqlite3_column_text(st, 0), sizeof family);
+  else if (step == SQLITE_DONE)
+    rc = tq_err_set(err, TQ_ENOTFOUND, "token: unknown");
+  else
+    rc = db_err(db, err, "reading a token");
+  sqlite3_finalize(st);
+  if (rc == TQ_OK)
+    rc = revoke_family(lib, family, err);
+  return finish(lib, rc, err);
 }
 
 tq_code tq_auth_refresh(tq_lib *lib, const char *refresh_token, int64_t access_ttl,

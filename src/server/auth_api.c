@@ -303,6 +303,7 @@ static cJSON *user_json(const tq_user *u) {
   cJSON_AddStringToObject(j, "name", u->name);
   cJSON_AddStringToObject(j, "role", tq_role_name(u->role));
   cJSON_AddStringToObject(j, "kind", u->is_client ? "client" : "person");
+  cJSON_AddBoolToObject(j, "disabled", u->disabled);
   cJSON_AddStringToObject(j, "created_at", when);
   return j;
 }
@@ -317,7 +318,9 @@ typedef enum job_kind {
   J_REFRESH,
   J_USER_ADD,
   J_USER_PUT,
-  J_USER_DELETE
+  J_USER_DELETE,
+  J_CLIENT_ADD,
+  J_REVOKE
 } job_kind;
 
 typedef struct auth_job {
@@ -331,8 +334,9 @@ typedef struct auth_job {
   int locked_s;                        /* J_LOGIN_FAILED: the lock this failure started */
   tq_role role;                        /* J_USER_ADD, J_USER_PUT (TQ_ROLE_NONE: unchanged) */
   char hash[TQ_AUTH_HASH_MAX];         /* J_USER_ADD, J_USER_PUT ("": unchanged) */
-  char refresh[TQ_AUTH_TOKEN_LEN + 1]; /* J_REFRESH */
+  char refresh[TQ_AUTH_TOKEN_LEN + 1]; /* J_REFRESH; J_REVOKE: the access token */
   int64_t ttl;
+  int disabled; /* J_USER_PUT: -1 unchanged, 0 enable, 1 disable */
 } auth_job;
 
 static void job_free(void *p) {
@@ -457,6 +461,8 @@ static void run_user_put(tq_lib *lib, auth_job *j, tq_resp *rs) {
     return tq_resp_err(rs, NULL, &err);
   if (j->role != TQ_ROLE_NONE && last_admin(lib, &u, j->role, rs))
     return;
+  if (j->disabled == 1 && !u.disabled && last_admin(lib, &u, TQ_ROLE_NONE, rs))
+    return;
   if (tq_lib_begin(lib, &err) != TQ_OK)
     return tq_resp_err(rs, NULL, &err);
   char detail[64];
@@ -469,10 +475,45 @@ static void run_user_put(tq_lib *lib, auth_job *j, tq_resp *rs) {
       (tq_auth_user_passwd_hashed(lib, u.name, j->hash, &err) != TQ_OK ||
        tq_auth_audit(lib, j->who, "user.passwd", u.name, NULL, j->addr, &err) != TQ_OK))
     return job_fail(rs, lib, &err);
+  if (j->disabled >= 0 && (tq_auth_user_set_disabled(lib, u.name, j->disabled, &err) != TQ_OK ||
+                           tq_auth_audit(lib, j->who, j->disabled ? "user.disable" : "user.enable",
+                                         u.name, NULL, j->addr, &err) != TQ_OK))
+    return job_fail(rs, lib, &err);
   if (tq_auth_user_get(lib, j->user_id, NULL, &u, &err) != TQ_OK ||
       tq_lib_commit(lib, &err) != TQ_OK)
     return job_fail(rs, lib, &err);
   tq_resp_data(rs, 200, user_json(&u));
+}
+
+/* A new OAuth client: its id and secret are in this answer only. */
+static void run_client_add(tq_lib *lib, auth_job *j, tq_resp *rs) {
+  tq_err err;
+  tq_err_clear(&err);
+  tq_user u;
+  char *cid = NULL, *sec = NULL;
+  if (tq_lib_begin(lib, &err) != TQ_OK)
+    return tq_resp_err(rs, NULL, &err);
+  if (tq_auth_client_add(lib, j->name, j->role, &cid, &sec, &err) != TQ_OK ||
+      tq_auth_audit(lib, j->who, "client.add", j->name, tq_role_name(j->role), j->addr, &err) !=
+          TQ_OK ||
+      tq_auth_user_get(lib, 0, j->name, &u, &err) != TQ_OK || tq_lib_commit(lib, &err) != TQ_OK) {
+    if (sec)
+      sodium_memzero(sec, strlen(sec));
+    free(cid);
+    free(sec);
+    if (err.code == TQ_EINVAL) {
+      tq_lib_rollback(lib);
+      return tq_resp_invalid(rs, "name", "%s", err.msg);
+    }
+    return job_fail(rs, lib, &err);
+  }
+  cJSON *d = user_json(&u);
+  cJSON_AddStringToObject(d, "client_id", cid);
+  cJSON_AddStringToObject(d, "client_secret", sec);
+  sodium_memzero(sec, strlen(sec));
+  free(cid);
+  free(sec);
+  tq_resp_data(rs, 201, d);
 }
 
 static void run_user_delete(tq_lib *lib, auth_job *j, tq_resp *rs) {
@@ -493,6 +534,17 @@ static void run_user_delete(tq_lib *lib, auth_job *j, tq_resp *rs) {
   tq_resp_raw(rs, 204, "application/json", "", 0);
 }
 
+/* DELETE /api/token: sign-out. */
+static void run_revoke(tq_lib *lib, auth_job *j, tq_resp *rs) {
+  tq_err err, aerr;
+  tq_err_clear(&err);
+  if (tq_auth_revoke(lib, j->refresh, &err) != TQ_OK)
+    return tq_resp_err(rs, NULL, &err);
+  if (tq_auth_audit(lib, j->who, "logout", j->who, NULL, j->addr, &aerr) != TQ_OK)
+    tq_log(TQ_LOG_ERROR, "server", "audit of a logout: %s", aerr.msg);
+  tq_resp_raw(rs, 204, "application/json", "", 0);
+}
+
 static void run_job(tq_engine *eng, tq_job *job) {
   auth_job *j = tq_job_ud(job);
   tq_resp *rs = tq_job_resp(job);
@@ -509,6 +561,8 @@ static void run_job(tq_engine *eng, tq_job *job) {
     case J_USER_ADD: run_user_add(lib, j, rs); break;
     case J_USER_PUT: run_user_put(lib, j, rs); break;
     case J_USER_DELETE: run_user_delete(lib, j, rs); break;
+    case J_CLIENT_ADD: run_client_add(lib, j, rs); break;
+    case J_REVOKE: run_revoke(lib, j, rs); break;
     }
   tq_job_done(job);
 }
@@ -831,6 +885,28 @@ out:
   params_free(&p);
 }
 
+/* DELETE /api/token: the bearer token (checked by the router already) and its family are
+ * revoked. */
+static void api_token_revoke(tq_req *rq, tq_resp *rs) {
+  const char *h = tq_req_header(rq, "Authorization");
+  while (h && *h == ' ')
+    h++;
+  h = h ? h + 7 : "";
+  while (*h == ' ')
+    h++;
+  size_t n = strcspn(h, " \t");
+  if (n != TQ_AUTH_TOKEN_LEN) {
+    tq_resp_fail(rs, 401, "the access token is invalid");
+    return;
+  }
+  auth_job *j = job_new(rq, J_REVOKE, rs);
+  if (j) {
+    memcpy(j->refresh, h, n);
+    j->refresh[n] = '\0';
+    to_engine(rq, rs, j);
+  }
+}
+
 /* ---- users
  * ------------------------------------------------------------------------------------------ */
 
@@ -956,17 +1032,26 @@ out:
 }
 
 static void api_users_put(tq_req *rq, tq_resp *rs) {
-  static const char *const allowed[] = {"role", "password", NULL};
+  static const char *const allowed[] = {"role", "password", "disabled", NULL};
   int64_t id = tq_req_id(rq, 0, rs);
   if (id == 0)
     return;
   cJSON *body = object_body(rq, rs);
   auth_job *j = NULL;
+  const cJSON *dis = NULL;
   if (body == NULL || !body_only(body, allowed, rs) || (j = job_new(rq, J_USER_PUT, rs)) == NULL ||
       !body_role_password(body, j, rs))
     goto out;
-  if (j->role == TQ_ROLE_NONE && j->hash[0] == '\0')
-    tq_resp_invalid(rs, "request", "nothing to change: give role and/or password");
+  j->disabled = -1;
+  dis = cJSON_GetObjectItemCaseSensitive(body, "disabled");
+  if (dis && !cJSON_IsBool(dis)) {
+    tq_resp_invalid(rs, "disabled", "must be true or false");
+    goto out;
+  }
+  if (dis)
+    j->disabled = cJSON_IsTrue(dis);
+  if (j->role == TQ_ROLE_NONE && j->hash[0] == '\0' && j->disabled < 0)
+    tq_resp_invalid(rs, "request", "nothing to change: give role, password and/or disabled");
   else {
     j->user_id = id;
     to_engine(rq, rs, j);
@@ -981,6 +1066,77 @@ static void api_users_delete(tq_req *rq, tq_resp *rs) {
   int64_t id = tq_req_id(rq, 0, rs);
   if (id == 0)
     return;
+  auth_job *j = job_new(rq, J_USER_DELETE, rs);
+  if (j) {
+    j->user_id = id;
+    to_engine(rq, rs, j);
+  }
+}
+
+/* ---- OAuth clients: /api/clients ------------------------------------------------------------ */
+
+static void api_clients_list(tq_req *rq, tq_resp *rs) {
+  int64_t limit = 0, offset = 0;
+  if (!tq_req_page(rq, 100, 1000, &limit, &offset, rs))
+    return;
+  tq_user *all = NULL;
+  size_t n = 0, k = 0;
+  tq_err err;
+  tq_err_clear(&err);
+  if (tq_auth_user_list(rq->rd, &all, &n, &err) != TQ_OK)
+    return tq_resp_err(rs, NULL, &err);
+  cJSON *arr = cJSON_CreateArray();
+  for (size_t i = 0; arr && i < n; i++) {
+    if (!all[i].is_client)
+      continue;
+    if (k >= (size_t)offset && k < (size_t)(offset + limit))
+      cJSON_AddItemToArray(arr, user_json(&all[i]));
+    k++;
+  }
+  free(all);
+  tq_resp_list(rs, arr, (int64_t)k, limit, offset);
+}
+
+static void api_clients_add(tq_req *rq, tq_resp *rs) {
+  static const char *const allowed[] = {"name", "role", NULL};
+  cJSON *body = object_body(rq, rs);
+  auth_job *j = NULL;
+  const char *name = NULL;
+  tq_err err;
+  if (body == NULL || !body_only(body, allowed, rs) || !body_str(body, "name", &name, rs))
+    goto out;
+  if (name == NULL) {
+    tq_resp_invalid(rs, "name", "required");
+    goto out;
+  }
+  if (tq_auth_check_name(name, &err) != TQ_OK) {
+    tq_resp_invalid(rs, "name", "%s", err.msg);
+    goto out;
+  }
+  if ((j = job_new(rq, J_CLIENT_ADD, rs)) == NULL)
+    goto out;
+  tq_strlcpy(j->name, name, sizeof j->name);
+  if (!body_role_password(body, j, rs))
+    goto out;
+  if (j->role == TQ_ROLE_NONE)
+    tq_resp_invalid(rs, "role", "required: admin, analyst or read-only");
+  else {
+    to_engine(rq, rs, j);
+    j = NULL;
+  }
+out:
+  job_free(j);
+  cJSON_Delete(body);
+}
+
+static void api_clients_delete(tq_req *rq, tq_resp *rs) {
+  int64_t id = tq_req_id(rq, 0, rs);
+  if (id == 0)
+    return;
+  tq_user u;
+  tq_err err;
+  if (tq_auth_user_get(rq->rd, id, NULL, &u, &err) != TQ_OK || !u.is_client)
+    return tq_resp_fail(rs, 404, "no client with id %lld", (long long)id);
   auth_job *j = job_new(rq, J_USER_DELETE, rs);
   if (j) {
     j->user_id = id;
@@ -1056,11 +1212,15 @@ static void api_audit(tq_req *rq, tq_resp *rs) {
 
 const tq_route tq_routes_auth[] = {
     {"POST", "/api/token", TQ_ROLE_NONE, api_token},
+    {"DELETE", "/api/token", TQ_ROLE_READONLY, api_token_revoke},
     {"GET", "/api/users/current", TQ_ROLE_READONLY, api_user_current},
     {"GET", "/api/users", TQ_ROLE_ADMIN, api_users_list},
     {"POST", "/api/users", TQ_ROLE_ADMIN, api_users_add},
     {"PUT", "/api/users/{id}", TQ_ROLE_ADMIN, api_users_put},
     {"DELETE", "/api/users/{id}", TQ_ROLE_ADMIN, api_users_delete},
     {"GET", "/api/audit", TQ_ROLE_ADMIN, api_audit},
+    {"GET", "/api/clients", TQ_ROLE_ADMIN, api_clients_list},
+    {"POST", "/api/clients", TQ_ROLE_ADMIN, api_clients_add},
+    {"DELETE", "/api/clients/{id}", TQ_ROLE_ADMIN, api_clients_delete},
     {NULL, NULL, TQ_ROLE_NONE, NULL},
 };

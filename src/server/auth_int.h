@@ -72,6 +72,10 @@ tq_code tq_auth_refresh(tq_lib *lib, const char *refresh_token, int64_t access_t
                         int64_t refresh_ttl, tq_user *who, tq_auth_pair *out, int *reused,
                         tq_err *err);
 
+/* Sign-out: revokes the access token's whole family (its refresh token and every token of the
+ * chain since the login). TQ_ENOTFOUND for an unknown token. */
+tq_code tq_auth_revoke(tq_lib *lib, const char *access_token, tq_err *err);
+
 /* Text from outside made fit for the audit log and JSON: control characters escaped, bytes
  * that are not UTF-8 shown as \xHH, cut at max bytes. malloc'd; NULL when out of memory. */
 char *tq_auth_clean(const char *s, size_t max);

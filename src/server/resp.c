@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events_int.h"
 #include "server_int.h"
 
 void tq_resp_free(tq_resp *rs) {
@@ -15,6 +16,8 @@ void tq_resp_free(tq_resp *rs) {
   cJSON_Delete(rs->json);
   free(rs->body);
   free(rs->www_authenticate);
+  tq_events_stream_free(rs->stream);
+  free(rs->etag);
   memset(rs, 0, sizeof *rs);
 }
 
@@ -22,6 +25,8 @@ void tq_resp_free(tq_resp *rs) {
 static void reset(tq_resp *rs) {
   cJSON_Delete(rs->json);
   free(rs->body);
+  tq_events_stream_free(rs->stream);
+  rs->stream = NULL;
   rs->json = NULL;
   rs->body = NULL;
   rs->body_len = 0;

@@ -128,6 +128,9 @@ static void on_started(void *ud, int64_t run_id) {
     snprintf(detail, sizeof detail, "resumed");
   else if (t->kind == T_WORKFLOW)
     snprintf(detail, sizeof detail, "workflow %s", t->req.name);
+  else if (t->req.retry_of)
+    snprintf(detail, sizeof detail, "action %s over the failed items of run %lld", t->req.action,
+             (long long)t->req.retry_of);
   else if (t->req.collection)
     snprintf(detail, sizeof detail, "action %s over collection %s", t->req.action,
              t->req.collection);
@@ -181,6 +184,7 @@ static void run_action(task *t, tq_err *err) {
   o.overrides = t->req.sets;
   o.n_overrides = t->req.n_sets;
   o.concurrency = t->req.concurrency;
+  o.retry_failed = t->req.retry_of;
   tq_run_summary sum;
   if (tq_action_find(tq_action_dir(), t->req.action, &a, err) == TQ_OK &&
       tq_action_run(t->lib, a, &o, &sum, err) == TQ_OK)

@@ -14,10 +14,12 @@ typedef struct tq_runs_start_req {
   size_t n_values;
   tq_lua_kv *sets; /* settings over the action's (key and value malloc'd) */
   size_t n_sets;
-  int concurrency; /* 0: the action's */
-  int64_t run_id;  /* resume: the run */
-  char *name;      /* workflow runs: the workflow; polls: the feed */
-  char who[128];   /* filled by tq_runs_start_* from the request */
+  int concurrency;  /* 0: the action's */
+  int64_t run_id;   /* resume: the run */
+  char *name;       /* workflow runs: the workflow; polls: the feed */
+  int64_t retry_of; /* action runs: > 0 runs the failed items of this run (no collection,
+                       no values) */
+  char who[128];    /* filled by tq_runs_start_* from the request */
   char addr[64];
 } tq_runs_start_req;
 void tq_runs_req_free(tq_runs_start_req *q);

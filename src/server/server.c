@@ -26,16 +26,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events_int.h"
 #include "server_int.h"
 #include "tqhost/plugin.h"
 
-#ifndef TQ_VERSION
-#define TQ_VERSION "0.1.0"
-#endif
+#include "tq_version.h" /* TQ_VERSION, generated at build time (cmake/version.cmake) */
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
 #define HEADER_MEMORY (64 * 1024) /* per connection: headers and read buffer */
 #define STOP_WAIT_MS 30000        /* in-flight requests get this long on SIGTERM */
+#define CSP "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 /* One connection, watched for requests held open past the timeout. */
 typedef struct watch {
@@ -50,7 +50,9 @@ struct tq_srv {
   tq_server_opts o;
   struct MHD_Daemon *mhd;
   tq_engine *eng;
-  tq_runs *runs; /* runs.c: bulk runs, polls, the scheduler */
+  tq_runs *runs;     /* runs.c: bulk runs, polls, the scheduler */
+  tq_events *events; /* events.c: run progress streams */
+  tq_web *web;       /* web.c: the web UI's files; NULL when there is none */
   int listen_fd;
   int tls;
   char *key_path;             /* tq_plugin_key_path */
@@ -126,6 +128,7 @@ static tq_lib *thread_rd(tq_srv *srv, tq_err *err) {
 const tq_server_opts *tq_srv_opts(const tq_srv *srv) { return &srv->o; }
 const char *tq_srv_key_path(const tq_srv *srv) { return srv->key_path; }
 tq_runs *tq_srv_runs(tq_srv *srv) { return srv->runs; }
+tq_events *tq_srv_events(tq_srv *srv) { return srv->events; }
 
 tq_engine *tq_srv_engine(tq_srv *srv) { return srv->eng; }
 
@@ -271,7 +274,16 @@ static enum MHD_Result queue(srv_conn *c) {
   char *body = NULL;
   size_t len = 0;
   const char *ctype = rs->ctype;
-  if (rs->body) {
+  struct MHD_Response *r = NULL;
+  if (rs->stream) { /* server-sent events: the stream's reader feeds the body */
+    void *st = rs->stream;
+    rs->stream = NULL;
+    r = tq_events_response(st, c->mc);
+    if (r == NULL)
+      return MHD_NO;
+    ctype = "text/event-stream";
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+  } else if (rs->body) {
     body = rs->body;
     len = rs->body_len;
     rs->body = NULL;
@@ -282,15 +294,26 @@ static enum MHD_Result queue(srv_conn *c) {
   }
   if (ctype == NULL)
     ctype = "application/json";
-  struct MHD_Response *r = MHD_create_response_from_buffer(
-      len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+  if (r == NULL)
+    r = MHD_create_response_from_buffer(len, body ? body : (void *)"",
+                                        body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
   if (r == NULL) {
     free(body);
     return MHD_NO;
   }
-  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+  if (rs->status != 304)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+  /* Strict headers on every answer: the web UI runs no inline script or style, loads nothing
+   * from elsewhere and is never framed; API answers are never cached. */
+  MHD_add_response_header(r, "Content-Security-Policy", CSP);
   MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-  MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+  MHD_add_response_header(r, "X-Frame-Options", "DENY");
+  MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+  MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+                          rs->cache_control ? rs->cache_control : "no-store");
+  if (rs->etag)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, rs->etag);
   if (rs->www_authenticate)
     MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, rs->www_authenticate);
   else if (rs->status == 401)
@@ -313,6 +336,13 @@ static void dispatch(srv_conn *c) {
   char *q = strchr(c->raw_uri, '?');
   if (q)
     *q = '\0';
+  if (tq_web_claims(c->raw_uri)) { /* the web UI's files (web.c) */
+    const char *inm = MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, "If-None-Match");
+    tq_web_serve(srv->web, c->method, c->raw_uri, inm, &c->rs);
+    if (q)
+      *q = '?';
+    return;
+  }
   int st = tq_route_find(srv->tables, c->method, c->raw_uri, &c->m);
   if (q)
     *q = '?';
@@ -704,7 +734,8 @@ static void shut_down(tq_srv *srv) {
     close(lfd);
   srv->listen_fd = -1;
   tq_log(TQ_LOG_INFO, "server", "stopping: %d request(s) in flight", atomic_load(&srv->inflight));
-  tq_runs_stop(srv->runs); /* runs in flight stop, checkpointed; their requests are answered */
+  tq_runs_stop(srv->runs);     /* runs in flight stop, checkpointed; their requests are answered */
+  tq_events_stop(srv->events); /* event streams get their final event and end */
   int64_t until = tq_mono_ms() + STOP_WAIT_MS;
   while (atomic_load(&srv->inflight) > 0 && tq_mono_ms() < until) {
     struct timespec ts = {0, 20 * 1000000};
@@ -753,6 +784,9 @@ tq_code tq_server_run(const tq_server_opts *opts, tq_err *err) {
     if (rc != TQ_OK)
       goto done;
   }
+  rc = tq_web_open(srv->o.web_dir, &srv->web, err);
+  if (rc != TQ_OK)
+    goto done;
   rc = open_listener(srv, url, sizeof url, err);
   if (rc != TQ_OK)
     goto done;
@@ -760,6 +794,9 @@ tq_code tq_server_run(const tq_server_opts *opts, tq_err *err) {
   if (rc != TQ_OK)
     goto done;
   rc = tq_runs_start(srv, &srv->runs, err);
+  if (rc != TQ_OK)
+    goto done;
+  rc = tq_events_start(srv->o.db_path, &srv->events, err);
   if (rc != TQ_OK)
     goto done;
   tq_metric_help("tqhost_http_requests_total", "counter",
@@ -798,6 +835,8 @@ done:
     MHD_stop_daemon(srv->mhd);
   tq_runs_free(srv->runs);
   srv->runs = NULL;
+  tq_events_free(srv->events); /* MHD stopped: no response holds a stream */
+  srv->events = NULL;
   if (srv->eng)
     tq_engine_stop(srv->eng, 0);
   if (srv->listen_fd >= 0)
@@ -808,6 +847,7 @@ done:
   }
   free(cert);
   pthread_mutex_destroy(&srv->watch_mu);
+  tq_web_free(srv->web);
   free(srv->key_path);
   free(srv);
   return rc;

@@ -48,6 +48,10 @@ typedef struct tq_resp {
   const char *ctype;      /* static string; NULL: application/json */
   char *www_authenticate; /* owned; 401 answers get one */
   int retry_after_s;      /* > 0: a Retry-After header (429, 503) */
+  void *stream; /* owned: a server-sent event stream (events_int.h); the body is streamed */
+  /* web.c (static files): */
+  char *etag;                /* owned; an ETag header when set */
+  const char *cache_control; /* static string; NULL: "no-store" */
 } tq_resp;
 void tq_resp_free(tq_resp *rs); /* frees the members */
 /* {"data": data} with status (data owned; NULL: null). */
@@ -126,6 +130,7 @@ extern const tq_route tq_routes_objects[];      /* indicators, other objects, so
 extern const tq_route tq_routes_search[];       /* search, criteria query, saved searches, score */
 extern const tq_route tq_routes_plugins[];      /* plugins, operations, apply */
 extern const tq_route tq_routes_runs[];         /* actions, bulk runs, workflows, feeds */
+extern const tq_route tq_routes_ioc[];          /* what a typed value is (api_ioc.c, uicore) */
 extern const tq_route *const tq_route_tables[]; /* NULL-terminated (routes.c) */
 
 /* The outcome of matching a request line (router.c). Strings point into the struct. */
@@ -226,5 +231,22 @@ void tq_metric_help(const char *name, const char *type, const char *help);
 /* Checks "Authorization: Bearer <token>" on the read connection: fills who, or fills rs with
  * 401 (and WWW-Authenticate) and returns 0. */
 int tq_auth_bearer(tq_req *rq, tq_resp *rs);
+
+/* ---- the web UI's static files (web.c) -----------------------------------------------------
+ * The folder given (serve --web DIR; must exist) or, dir NULL, the default one ($TQHOST_WEB,
+ * the install prefix's share/tqhost/web, beside bin/, a build tree's source web/): *out NULL
+ * (and a warning logged) when no default folder exists. Thread-safe once open. */
+typedef struct tq_web tq_web;
+tq_code tq_web_open(const char *dir, tq_web **out, tq_err *err);
+void tq_web_free(tq_web *w);
+const char *tq_web_root(const tq_web *w); /* the canonical folder; NULL for NULL */
+/* Whether a request's raw path (no query string) is the web UI's: all but /api, /api/... and
+ * /metrics. */
+int tq_web_claims(const char *raw_path);
+/* Answers GET/HEAD of raw_path (percent-encoded) from w (NULL: 404 naming --web). Hostile
+ * paths are refused (400/404/414, 403 for a symlink out of the folder); if_none_match may be
+ * NULL. */
+void tq_web_serve(tq_web *w, const char *method, const char *raw_path, const char *if_none_match,
+                  tq_resp *rs);
 
 #endif

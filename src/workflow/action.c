@@ -428,10 +428,7 @@ const char *const *tq_action_indicator_types(const tq_action *a, size_t *n) {
 /* ---- the folder -------------------------------------------------------------------------------
  */
 
-const char *tq_action_dir(void) {
-  const char *env = getenv("TQHOST_ACTIONS");
-  return env && *env ? env : "actions";
-}
+const char *tq_action_dir(void) { return tq_host_dir(TQ_DIR_ACTIONS); }
 
 tq_code tq_action_find(const char *actions_dir, const char *name, tq_action **out, tq_err *err) {
   char path[4096];

@@ -336,6 +336,7 @@ try:
     srv.add_user("ana", "analyst")
     srv.add_user("ro", "read-only")
     TOK = {"admin": srv.login("adm"), "analyst": srv.login("ana"), "read-only": srv.login("ro")}
+    TOK["ro, signing out"] = srv.login("ro")  # uicore: DELETE /api/token revokes this one
     st, b, _ = srv.call("POST", "/api/token?grant_type=password&client_id=x",
                         body={"username": "ana", "password": Server.PASSWORD})
     REFRESH = b["refresh_token"]
@@ -396,6 +397,13 @@ try:
         E("GET", "/api/audit", "admin", None, 200),
         E("GET", "/api/audit?what=login&limit=2", "admin", None, 200),
         E("GET", "/api/audit", "read-only", None, 403),
+        # ---- uicore: sign-out
+        E("DELETE", "/api/token", "ro, signing out", None, 204),
+        E("DELETE", "/api/token", "ro, signing out", None, 401),
+        E("GET", "/api/ioc/parse?value=1.2.3%5B.%5D4", "read-only", None, 200),
+        E("GET", "/api/ioc/parse?value=just%20words", "read-only", None, 200),
+        E("GET", "/api/ioc/parse", "read-only", None, 400),
+        E("GET", "/api/ioc/parse?value=x", None, None, 401),
     ]
     if "GET /api/indicators/{id}" in {"%s %s" % (m.upper(), p) for m, p in
                                       ((k[0], v[0]) for k, v in ROUTES.items())}:
@@ -504,6 +512,12 @@ try:
             E("GET", "/api/indicators/query/hash/{qhash}?cursorMark=forged", "read-only", None,
               400),
             E("GET", "/api/indicators/query/hash/" + "0" * 32, "read-only", None, 404),
+            # uicore: count=false (total null)
+            E("POST", "/api/indicators/query?limit=5&count=false", "read-only", crit, 200),
+            E("GET", "/api/indicators?type=FQDN&count=false", "read-only", None, 200),
+            E("GET", "/api/indicators/query/hash/{qhash}?limit=2&cursorMark=*&count=false",
+              "read-only", None, 200),
+            E("GET", "/api/indicators?count=maybe", "read-only", None, 400),
             E("GET", "/api/search?query=example&limit=5", "read-only", None, 200),
             E("GET", "/api/search", "read-only", None, 400),
             E("POST", "/api/search/query", "analyst", dict(crit, name="doc search"), 201,
@@ -608,6 +622,25 @@ try:
             E("GET", "/api/feeds", "read-only", None, 200),
             E("POST", "/api/feeds/docfeed/poll", "analyst", None, 202),
             E("POST", "/api/feeds/nope/poll", "analyst", None, 404),
+        ]
+        # ---- uiscreens: run progress events, retry, presets, clients
+        EXAMPLES += [
+            E("POST", "/api/runs/{rid}/events/ticket", "read-only", None, 201),
+            E("POST", "/api/runs/999999/events/ticket", "read-only", None, 404),
+            E("GET", "/api/runs/{rid}/events", "read-only", None, 200),
+            E("GET", "/api/runs/{rid}/events", None, None, 401),
+            E("GET", "/api/runs/999999/events", "read-only", None, 404),
+            E("POST", "/api/runs/{rid}/retry", "analyst", None, 409),
+            E("POST", "/api/runs/{rid}/retry", "read-only", None, 403),
+            E("GET", "/api/feeds/presets", "read-only", None, 200),
+            E("POST", "/api/clients", "admin", {"name": "docclient", "role": "read-only"}, 201,
+              then=save("cid")),
+            E("POST", "/api/clients", "admin", {"name": "docclient2", "role": "boss"}, 400),
+            E("POST", "/api/clients", "analyst", {"name": "docclient3", "role": "read-only"},
+              403),
+            E("GET", "/api/clients", "admin", None, 200),
+            E("DELETE", "/api/clients/{cid}", "admin", None, 204),
+            E("DELETE", "/api/clients/{cid}", "admin", None, 404),
         ]
 
     def fill(v):
