@@ -37,6 +37,18 @@ typedef struct tq_action tq_action; /* a loaded action file */
 /* The actions folder: tq_host_dir(TQ_DIR_ACTIONS) ($TQHOST_ACTIONS, the host configuration,
  * the installed folder). */
 const char *tq_action_dir(void);
+
+/* A host that keeps a plugin registry (tqhost serve: plugin/snapshot.c) makes every action
+ * load of the process take its plugin's active version from it instead of reading the
+ * plugin's folder: get fills *p and *src (borrowed) and *hold (given back to release when the
+ * action is freed) and returns 1, or returns 0 to have the folder read. A run then loads its
+ * script and lib modules from *src, once: every item of a bulk run, workflow run or resumed
+ * run is done by one version, and a broken newer version on disk is not the one run.
+ * Process-wide; set once, before any action is loaded (NULL, NULL: the folder again). */
+typedef int (*tq_action_plugin_get_fn)(const char *plugins_dir, const char *name,
+                                       const tq_plugin **p, const struct tq_plugin_src **src,
+                                       void **hold);
+void tq_action_plugin_source(tq_action_plugin_get_fn get, void (*release)(void *hold));
 /* Loads actions_dir/<name>.yaml. TQ_ENOTFOUND names the file when there is none. */
 tq_code tq_action_find(const char *actions_dir, const char *name, tq_action **out, tq_err *err);
 /* Loads and validates one action file and the plugin it names (from tq_plugin_dir()). Every
@@ -99,11 +111,6 @@ typedef struct tq_action_opts {
   const char *origin;
   void (*started)(void *ud, int64_t run_id);
   void *started_ud;
-  /* The plugin's texts as a host's registry read them (borrowed for the run; NULL: read from
-   * the folder at start): the run loads its script and lib modules from here, once. */
-  const struct tq_plugin_src *plugin_src;
-  const tq_plugin *plugin; /* with plugin_src: the version they are of, run in place of the one
-                              the action loaded (same name; borrowed for the run) */
 } tq_action_opts;
 #define TQ_ACTION_AUTH_FAILURES_DEFAULT 5
 

@@ -48,9 +48,9 @@ void tq_plugin_src_free(tq_plugin_src *s) {
   memset(s, 0, sizeof *s);
 }
 
-/* Reads a regular file that is no symlink (O_NOFOLLOW) of at most SRC_MAX_FILE bytes. */
-static tq_code read_text(const char *path, char **out, size_t *len, tq_err *err) {
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+/* Reads a regular file of at most SRC_MAX_FILE bytes; a symlink is refused unless follow. */
+static tq_code read_text(const char *path, int follow, char **out, size_t *len, tq_err *err) {
+  int fd = open(path, O_RDONLY | (follow ? 0 : O_NOFOLLOW) | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return tq_err_set(err,
                       errno == ENOENT  ? TQ_ENOTFOUND
@@ -153,7 +153,7 @@ static tq_code read_modules(const char *root, const char *rel, int depth, tq_plu
       s->mods = grown;
       tq_lua_module *m = &s->mods[s->n_mods];
       memset(m, 0, sizeof *m);
-      if ((rc = read_text(path, &m->text, &m->len, err)) != TQ_OK)
+      if ((rc = read_text(path, 0, &m->text, &m->len, err)) != TQ_OK)
         break;
       m->name = strdup(name);
       m->path = strdup(path);
@@ -170,12 +170,13 @@ tq_code tq_plugin_src_read(const tq_plugin *p, tq_plugin_src *out, tq_err *err) 
   memset(out, 0, sizeof *out);
   char *real = NULL;
   /* The script stays inside the folder even when a link was planted after the manifest was
-   * checked (its canonical path is checked; the last component is never followed). */
+   * checked: its canonical path is checked (a link inside the folder is fine, as for the
+   * manifest loader; one retargeted after the check changes the folder's stamp). */
   tq_code rc = tq_path_inside(p->dir, p->script, &real, err);
   free(real); /* the check only: the text is read through p->script, which may name the
                  folder by a handle that a rename does not move (real may not) */
   if (rc == TQ_OK)
-    rc = read_text(p->script, &out->script, &out->script_len, err);
+    rc = read_text(p->script, 1, &out->script, &out->script_len, err);
   char lib[PATH_MAX];
   struct stat st;
   snprintf(lib, sizeof lib, "%s/lib", p->dir);
@@ -325,6 +326,11 @@ tq_code tq_plugin_snap_load(const char *dir, tq_plugin **out, tq_plugin_src *src
     if (rc == TQ_OK && (rc = tq_plugin_src_read(p, src, err)) != TQ_OK)
       snprintf(why, why_n, "%s", err->msg);
     stamp_of2(rd, after, &newest);
+    /* Whether dir names another folder now (swapped in during the read): an error then may
+     * come from the swap (a path resolved by name on one side of it), not from the version. */
+    struct stat fst, dst;
+    int swapped = fstat(fd, &fst) != 0 || stat(dir, &dst) != 0 || fst.st_ino != dst.st_ino ||
+                  fst.st_dev != dst.st_dev;
     close(fd);
     if (rd != dir) { /* the plugin's own paths from here on */
       replace_in(why, why_n, at, dir);
@@ -362,7 +368,7 @@ tq_code tq_plugin_snap_load(const char *dir, tq_plugin **out, tq_plugin_src *src
       tries--; /* settling is not a failed try */
       continue;
     }
-    if (memcmp(before, after, 32) == 0 && settled) {
+    if (memcmp(before, after, 32) == 0 && settled && (rc == TQ_OK || !swapped)) {
       if (rc == TQ_OK) {
         *out = p;
         return TQ_OK;

@@ -146,6 +146,24 @@ static void on_started(void *ud, int64_t run_id) {
 /* ---- the threads ------------------------------------------------------------------------------
  */
 
+/* The registry as the action loader's plugin source (tq_action_plugin_source): the active
+ * version of name, held (a reference to its registry) until the action is freed. */
+static int reg_plugin_get(const char *plugins_dir, const char *name, const tq_plugin **p,
+                          const tq_plugin_src **src, void **hold) {
+  tq_plugin_reg *r = tq_plugin_reg_get(plugins_dir ? plugins_dir : tq_plugin_dir());
+  const tq_plugin_slot *sl = r ? tq_plugin_reg_find(r, name) : NULL;
+  if (sl == NULL || sl->p == NULL) {
+    tq_plugin_reg_put(r);
+    return 0;
+  }
+  *p = sl->p;
+  *src = sl->src;
+  *hold = r;
+  return 1;
+}
+
+static void reg_plugin_release(void *hold) { tq_plugin_reg_put(hold); }
+
 static void base_opts(task *t, tq_action_opts *o) {
   memset(o, 0, sizeof *o);
   o->db_path = t->rn->db_path;
@@ -168,22 +186,11 @@ static void run_action(task *t, tq_err *err) {
   o.concurrency = t->req.concurrency;
   o.retry_failed = t->req.retry_of;
   tq_run_summary sum;
-  tq_plugin_reg *reg = NULL;
-  if (tq_action_find(tq_action_dir(), t->req.action, &a, err) == TQ_OK) {
-    /* The plugin's active version in the registry (the one operations run: a broken newer
-     * one on disk stays out), held for the whole run: its items all run on it. */
-    reg = tq_plugin_reg_get(t->rn->plugins_dir ? t->rn->plugins_dir : tq_plugin_dir());
-    const tq_plugin_slot *sl = reg ? tq_plugin_reg_find(reg, tq_action_plugin_name(a)) : NULL;
-    if (sl && sl->p) {
-      o.plugin = sl->p;
-      o.plugin_src = sl->src;
-    }
-    if (tq_action_run(t->lib, a, &o, &sum, err) == TQ_OK)
-      tq_log(TQ_LOG_INFO, "server", "run %lld (%s): %s", (long long)sum.run_id, t->req.action,
-             sum.status);
-  }
+  if (tq_action_find(tq_action_dir(), t->req.action, &a, err) == TQ_OK &&
+      tq_action_run(t->lib, a, &o, &sum, err) == TQ_OK)
+    tq_log(TQ_LOG_INFO, "server", "run %lld (%s): %s", (long long)sum.run_id, t->req.action,
+           sum.status);
   tq_action_free(a);
-  tq_plugin_reg_put(reg);
 }
 
 static void run_resume(task *t, tq_err *err) {
@@ -377,6 +384,9 @@ tq_code tq_runs_start(tq_srv *srv, tq_runs **out, tq_err *err) {
   }
   rn->srv = srv;
   rn->plugins_dir = so->plugins_dir;
+  /* Every action the server loads (API runs, workflows, resumes, GET /api/actions) takes its
+   * plugin's active version from the registry the operation routes use. */
+  tq_action_plugin_source(reg_plugin_get, reg_plugin_release);
   rn->tick_s = 60;
   const char *env = getenv("TQHOST_TICK_S");
   long long v;

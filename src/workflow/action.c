@@ -138,11 +138,23 @@ static void check_host_fields(tq_docload *m, const cJSON *root, const tq_action 
   }
 }
 
+static tq_action_plugin_get_fn g_plugin_get;
+static void (*g_plugin_release)(void *hold);
+
+void tq_action_plugin_source(tq_action_plugin_get_fn get, void (*release)(void *hold)) {
+  g_plugin_get = get;
+  g_plugin_release = release;
+}
+
 static void load_plugin(tq_docload *m, const cJSON *root, tq_action *a) {
   const cJSON *node = get(root, "plugin");
   tq_err e;
   tq_err_clear(&e);
-  if (tq_plugin_find(a->plugins_dir, a->plugin_name, &a->plugin, &e) != TQ_OK) {
+  const tq_plugin *held = NULL;
+  if (g_plugin_get && strchr(a->plugin_name, '/') == NULL &&
+      g_plugin_get(a->plugins_dir, a->plugin_name, &held, &a->plugin_src, &a->plugin_hold)) {
+    a->plugin = (tq_plugin *)held; /* the registry's active version: not freed by the action */
+  } else if (tq_plugin_find(a->plugins_dir, a->plugin_name, &a->plugin, &e) != TQ_OK) {
     tq_docload_error(m, node, "plugin", "%s", e.msg);
     return;
   }
@@ -293,9 +305,10 @@ static void check_entries(tq_docload *m, const cJSON *root, const tq_action *a) 
   so.n_config = cfg.n_config;
   so.limits = a->limits;
   tq_plugin_src src = {0};
+  const tq_plugin_src *ps = a->plugin_src ? a->plugin_src : &src;
   if (tq_plugin_config_kinds(a->plugin, &cfg, &kinds, &e) != TQ_OK ||
-      tq_plugin_src_read(a->plugin, &src, &e) != TQ_OK ||
-      (so.config_kinds = kinds, so.modules = src.mods, so.n_modules = src.n_mods,
+      (!a->plugin_src && tq_plugin_src_read(a->plugin, &src, &e) != TQ_OK) ||
+      (so.config_kinds = kinds, so.modules = ps->mods, so.n_modules = ps->n_mods,
        tq_lua_new(&lo, &rt, &e)) != TQ_OK ||
       tq_lua_load(rt, &so, &s, &e) != TQ_OK) {
     tq_docload_error(m, get(root, "script") ? get(root, "script") : get(root, "plugin"),
@@ -379,7 +392,10 @@ void tq_action_free(tq_action *a) {
   tq_docload_fields_free(a->fields, a->n_fields);
   tq_docload_list_free(a->itypes, a->n_itypes);
   tq_docload_network_free(&a->net);
-  tq_plugin_free(a->plugin);
+  if (a->plugin_hold && g_plugin_release)
+    g_plugin_release(a->plugin_hold);
+  else
+    tq_plugin_free(a->plugin);
   free(a->path), free(a->name), free(a->label), free(a->version), free(a->description);
   free(a->plugin_name), free(a->entry), free(a->batch_entry), free(a->plugins_dir);
   free(a->script);

@@ -24,6 +24,10 @@ struct tq_action {
   tq_plugin_network net; /* the action's, or a copy of the plugin's */
   tq_lua_limits limits;
   tq_plugin *plugin; /* the package: config scope, label (source), provider name */
+  /* When a host's registry gave the plugin (tq_action_plugin_source): its texts (borrowed)
+   * and what keeps both alive until tq_action_free; plugin is then not the action's. */
+  const tq_plugin_src *plugin_src;
+  void *plugin_hold;
   char *plugins_dir;
   char *script; /* resolved path of the script that holds entry */
 };

@@ -528,11 +528,11 @@ static tq_code setup_lua(runner *r, const char *key_path, const tq_lua_kv *ovr, 
    * batch item's (c:show): the rest is never converted. */
   so.outcome_only = 1;
   so.obj_lists_later = 1; /* objects come from tq_lib_object_head */
-  /* The plugin's texts: the host's snapshot when it gave one (its script when the action runs
-   * the plugin's own), else read now; lib modules of the plugin's own lib/ compiled at load,
-   * so the whole run is on one version of them. */
+  /* The plugin's texts: the host's registry's when it gave the plugin (its script when the
+   * action runs the plugin's own), else read now; lib modules of the plugin's own lib/
+   * compiled at load, so the whole run is on one version of them. */
   tq_plugin_src own = {0};
-  const tq_plugin_src *src = r->o->plugin_src;
+  const tq_plugin_src *src = a->plugin_src;
   if (src == NULL && (rc = tq_plugin_src_read(a->plugin, &own, err)) != TQ_OK)
     return rc;
   if (src == NULL)
@@ -900,15 +900,6 @@ tq_code tq_action_run(tq_lib *lib, const tq_action *a, const tq_action_opts *o, 
   if (tables_rc != TQ_OK)
     return tables_rc;
   memset(out, 0, sizeof *out);
-  /* A host's active version of the plugin in place of the one the action file loaded. */
-  tq_action view;
-  if (o->plugin && strcmp(o->plugin->name, a->plugin->name) == 0) {
-    view = *a;
-    if (strcmp(a->script, a->plugin->script) == 0)
-      view.script = o->plugin->script;
-    view.plugin = (tq_plugin *)o->plugin;
-    a = &view;
-  }
   if ((o->collection != NULL) + (o->n_values != 0) + (o->retry_failed > 0) != 1)
     return tq_err_set(err, TQ_EINVAL,
                       "action %s: give a collection, values or a run to retry (one of them)",

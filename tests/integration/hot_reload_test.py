@@ -7,7 +7,9 @@ the install's exit answers with 2.0.0's output; the broken 3.0.0 leaves 2.0.0 ac
 error (file:line) in GET /api/plugins/{name}, the log and /metrics; then, hostile edits of the
 installed folder (a symlink planted in lib/, a half-written manifest) leave the active version
 running with the error shown, and fixing them clears it; the bulk run ends with no failed item,
-every item written by 1.0.0 alone (script and lib module: "v1/v1").
+every item written by 1.0.0 alone (script and lib module: "v1/v1"); bulk runs started while a
+broken version is on disk (a script that does not compile, a half-written manifest) run on the
+active version.
 
 Usage: hot_reload_test.py TQHOST RSTSIM SRCDIR"""
 
@@ -76,6 +78,10 @@ try:
     t.check("the server log says the new version was not loaded and 2.0.0 stays active",
             wait_for(lambda: "2.0.0 stays active" in srv.log_text(), timeout=5),
             srv.log_text()[-800:])
+    few = [kit.value(i) for i in range(20)]
+    r2 = kit.wait_done(srv, ana, kit.start_run(srv, ana, few))
+    t.check("a bulk run started with the broken 3.0.0 on disk runs on 2.0.0, no failed item",
+            r2.get("state") == "done" and r2.get("failed") == 0 and r2.get("done") == 20, r2)
     st, m, _ = srv.call("GET", "/metrics")
     t.check("/metrics: tqhost_plugin_load_error 1 for the plugin",
             st == 200 and 'tqhost_plugin_load_error{plugin="rst-ioc-lookup"} 1' in str(m),
@@ -113,6 +119,10 @@ try:
     e = b2.get("data", {}).get("error", "") if st2 == 200 else ""
     t.check("a half-written manifest: 4.0.0 stays active and runs", st == 200 and mark == "v4/v4",
             (st, mark, b))
+    few2 = [kit.value(i) for i in range(20, 40)]
+    r3 = kit.wait_done(srv, ana, kit.start_run(srv, ana, few2))
+    t.check("a bulk run started while the manifest is half-written runs on 4.0.0",
+            r3.get("state") == "done" and r3.get("failed") == 0 and r3.get("done") == 20, r3)
     pos = e.split("manifest.yaml:")[1].split(":")[:2] if "manifest.yaml:" in e else []
     t.check("its error names manifest.yaml:LINE:COL", len(pos) == 2 and
             all(x.isdigit() for x in pos), e)
@@ -149,8 +159,9 @@ try:
     t.check("the bulk run is done with no failed item",
             r.get("state") == "done" and r.get("failed") == 0 and r.get("done") == N, r)
     mk = kit.marks(srv.db)
-    t.check("every item of the run was done by 1.0.0 alone (script and lib: v1/v1)",
-            mk == {"v1/v1": N}, mk)
+    t.check("every item of each run was done by one version: the long run by 1.0.0, the two "
+            "short ones by the active 2.0.0 and 4.0.0 (script and lib)",
+            mk == {"v1/v1": N, "v2/v2": 20, "v4/v4": 20}, mk)
     t.check("the server stops cleanly (exit 0)", srv.stop() == 0)
     srv = None
 finally:

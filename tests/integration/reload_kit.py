@@ -97,7 +97,7 @@ def setup(tq, sim, src, work, n, rate):
             "base_url=http://127.0.0.1:%d/v1" % port)
     with open(os.path.join(work, "ips.txt"), "w") as f:
         for i in range(n):
-            f.write("10.77.%d.%d\n" % (i // 250, i % 250 + 1))
+            f.write(value(i) + "\n")
     srv.cli("indicator", "import", os.path.join(work, "ips.txt"), "--source", "Import")
     srv.cli("collection", "add", "ips", "--type", "IP Address")
     srv.add_user("ana", "analyst")
@@ -122,6 +122,15 @@ def op_run(srv, tok, value="10.77.0.1"):
     return st, mark, b
 
 
+def wait_done(srv, tok, rid, timeout=120):
+    end = time.monotonic() + timeout
+    r = run_get(srv, tok, rid)
+    while r.get("state") not in ("done", "failed", "interrupted") and time.monotonic() < end:
+        time.sleep(0.1)
+        r = run_get(srv, tok, rid)
+    return r
+
+
 def marks(db):
     """{mark: count of indicators} of what was written."""
     c = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
@@ -133,9 +142,14 @@ def marks(db):
     return dict(rows)
 
 
-def start_run(srv, tok):
-    st, b, _ = srv.call("POST", "/api/actions/%s/runs" % ACTION, body={"collection": "ips"},
-                        token=tok)
+def value(i):
+    """The i-th indicator setup imported (0-based)."""
+    return "10.77.%d.%d" % (i // 250, i % 250 + 1)
+
+
+def start_run(srv, tok, values=None):
+    body = {"values": values} if values else {"collection": "ips"}
+    st, b, _ = srv.call("POST", "/api/actions/%s/runs" % ACTION, body=body, token=tok)
     if st not in (200, 201, 202):
         raise RuntimeError("start run: %d %s" % (st, b))
     d = b.get("data", b)

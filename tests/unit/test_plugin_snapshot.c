@@ -194,7 +194,7 @@ static void test_swapped_mid_read(void **state) {
          seen[1], seen[2], failed, mixed);
   assert_int_equal(mixed, 0);
   assert_true(w.swaps > 100);
-  assert_true(seen[1] + seen[2] > 0);
+  assert_true(seen[1] + seen[2] >= 100); /* a swap is not taken for a broken version */
 }
 
 static const tq_plugin_slot *slot(tq_plugin_reg *r) {
