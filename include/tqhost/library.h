@@ -326,6 +326,19 @@ typedef struct tq_collection_row {
 tq_code tq_lib_collection_rows(tq_lib *lib, int64_t id, tq_collection_row **rows, size_t *n,
                                tq_err *err);
 void tq_collection_rows_free(tq_collection_row *rows, size_t n);
+/* uicoll: edits collection id in place: its name (NULL: kept) and/or its query (NULL: kept);
+ * the id stays, so whatever runs over the collection by name or id sees the new query next
+ * time. The same checks as tq_lib_collection_put (name, query validated); TQ_ENOTFOUND for an
+ * unknown id, TQ_EEXIST when another collection has the name; nothing written on error. The
+ * caller holds the write transaction. name and q stay the caller's. */
+tq_code tq_lib_collection_update(tq_lib *lib, int64_t id, const char *name, const tq_query *q,
+                                 tq_err *err);
+/* uicoll: the count of a collection's query (query_json: a tq_collection_row's query) capped
+ * at cap rows (cap > 0): *n is min(matches, cap) and *capped 1 when there are more, so a list
+ * of collections over a large library costs at most cap rows each. */
+enum { TQ_COLLECTION_COUNT_CAP = 100000 };
+tq_code tq_lib_collection_count(tq_lib *lib, const char *query_json, int64_t cap, int64_t *n,
+                                int *capped, tq_err *err);
 
 /* A keyset cursor: ids in ascending order, one page at a time, never the whole result. */
 typedef struct tq_cursor tq_cursor;

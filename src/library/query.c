@@ -524,3 +524,92 @@ tq_code tq_lib_query_count(tq_lib *lib, const tq_query *q, int64_t *n, tq_err *e
   sqlite3_finalize(st);
   return rc;
 }
+
+/* ---- uicoll: edit in place, capped counts ------------------------------------------------- */
+
+tq_code tq_lib_collection_update(tq_lib *lib, int64_t id, const char *name, const tq_query *q,
+                                 tq_err *err) {
+  if (id <= 0)
+    return tq_err_set(err, TQ_ENOTFOUND, "no collection with id %lld", (long long)id);
+  if (name == NULL && q == NULL)
+    return tq_err_set(err, TQ_EINVAL, "nothing to change: give a name or a query");
+  if (name && *name == '\0')
+    return tq_err_set(err, TQ_EINVAL, "a collection needs a name");
+  if (name && tq_lib_name_check("collection name", name, err) != TQ_OK)
+    return TQ_EINVAL;
+  tq_code rc = TQ_OK;
+  char *json = NULL;
+  if (q) {
+    if ((rc = tq_query_validate(lib, q, err)) != TQ_OK)
+      return tq_err_prefix(err, "collection #%lld: ", (long long)id);
+    if ((json = tq_query_to_json(q)) == NULL)
+      return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  }
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(lib->db,
+                         "UPDATE collections SET name=coalesce(?1,name), query=coalesce(?2,query),"
+                         " updated_at=?3 WHERE rowid=?4",
+                         -1, &st, NULL) != SQLITE_OK) {
+    free(json);
+    return lib_db_err(lib, err, "updating a collection");
+  }
+  if (name)
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  if (json)
+    sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, tq_time_now());
+  sqlite3_bind_int64(st, 4, id);
+  int step = sqlite3_step(st);
+  if (step == SQLITE_DONE)
+    rc = sqlite3_changes(lib->db) == 0
+             ? tq_err_set(err, TQ_ENOTFOUND, "no collection with id %lld", (long long)id)
+             : TQ_OK;
+  else if ((sqlite3_errcode(lib->db) & 0xff) == SQLITE_CONSTRAINT)
+    rc = tq_err_set(err, TQ_EEXIST, "collection '%s' exists already", name ? name : "?");
+  else
+    rc = lib_db_err(lib, err, "updating a collection");
+  sqlite3_finalize(st);
+  free(json);
+  return rc;
+}
+
+tq_code tq_lib_collection_count(tq_lib *lib, const char *query_json, int64_t cap, int64_t *n,
+                                int *capped, tq_err *err) {
+  *n = 0;
+  *capped = 0;
+  if (cap <= 0)
+    return tq_err_set(err, TQ_EINVAL, "a count's cap is at least 1");
+  tq_query q;
+  tq_query_init(&q);
+  tq_code rc = tq_query_from_json(query_json, &q, err);
+  if (rc != TQ_OK)
+    return rc;
+  tq_buf sql;
+  tq_buf_init(&sql, 0);
+  tq_criteria *crit = NULL;
+  if (tq_buf_adds(&sql, "SELECT count(*) FROM (SELECT 1") != TQ_OK)
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+  if (rc == TQ_OK)
+    rc = build_where(&q, &sql, &crit, err);
+  if (rc == TQ_OK && tq_buf_adds(&sql, " LIMIT ?)") != TQ_OK)
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+  sqlite3_stmt *st = NULL;
+  if (rc == TQ_OK && sqlite3_prepare_v2(lib->db, sql.data, -1, &st, NULL) != SQLITE_OK)
+    rc = lib_db_err(lib, err, "counting a collection");
+  tq_buf_free(&sql);
+  if (rc == TQ_OK) {
+    /* One row past the cap tells "more" from "exactly cap". */
+    int i = bind_where(st, &q, crit);
+    sqlite3_bind_int64(st, i, cap + 1);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      int64_t got = sqlite3_column_int64(st, 0);
+      *capped = got > cap;
+      *n = got > cap ? cap : got;
+    } else
+      rc = lib_db_err(lib, err, "counting a collection");
+  }
+  sqlite3_finalize(st);
+  tq_criteria_free(crit);
+  tq_query_free(&q);
+  return rc;
+}

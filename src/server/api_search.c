@@ -411,14 +411,14 @@ static void api_search(tq_req *rq, tq_resp *rs) {
 
 /* An engine job that remembers a hash and then hands over the answer prepared on the HTTP
  * thread (or, for saved searches, does the whole write). */
-typedef enum { J_HASH, J_SAVE, J_DELETE } job_kind;
+typedef enum { J_HASH, J_SAVE, J_DELETE, J_UPDATE } job_kind;
 typedef struct search_job {
   job_kind kind;
   tq_resp ready; /* J_HASH: the answer to give */
   char hash[HASH_HEX + 1];
   char *doc;  /* canonical document */
-  char *name; /* J_SAVE */
-  int64_t id; /* J_DELETE */
+  char *name; /* J_SAVE; J_UPDATE: the new name or NULL (doc NULL: criteria kept) */
+  int64_t id; /* J_DELETE, J_UPDATE */
   char who[128], addr[64];
 } search_job;
 
@@ -500,7 +500,7 @@ static void run_job(tq_engine *eng, tq_job *job) {
   size_t n = 0;
   if (tq_lib_part_migrate(lib, &SEARCH_PART, &err) != TQ_OK ||
       tq_auth_migrate(lib, &err) != TQ_OK ||
-      (j->kind == J_DELETE && tq_workflow_migrate(lib, &err) != TQ_OK) ||
+      ((j->kind == J_DELETE || j->kind == J_UPDATE) && tq_workflow_migrate(lib, &err) != TQ_OK) ||
       tq_lib_begin(lib, &err) != TQ_OK) {
     tq_resp_err(rs, NULL, &err);
     return tq_job_done(job);
@@ -536,6 +536,33 @@ static void run_job(tq_engine *eng, tq_job *job) {
           out = saved_json(&rows[i]);
       tq_resp_data(rs, 201, out);
     }
+  } else if (j->kind == J_UPDATE) {
+    /* uicoll: in place, the id kept; a workflow names its collection, so renaming one that a
+     * workflow runs over is refused (409 naming the workflow) while new criteria are not: the
+     * workflow's next run walks them. */
+    rc = tq_lib_collection_rows(lib, j->id, &rows, &n, &err);
+    if (rc == TQ_OK && j->name && strcmp(j->name, rows[0].name) != 0)
+      rc = in_use(lib, rows[0].name, &err);
+    tq_query q;
+    tq_query_init(&q);
+    q.criteria = j->doc;
+    if (rc == TQ_OK)
+      rc = tq_lib_collection_update(lib, j->id, j->name, j->doc ? &q : NULL, &err);
+    q.criteria = NULL;
+    if (rc == TQ_OK && j->doc)
+      rc = hash_store(lib, j->hash, j->doc, &err);
+    if (rc == TQ_OK)
+      rc = tq_auth_audit(lib, j->who, "search.update", j->name ? j->name : rows[0].name,
+                         j->doc ? j->hash : NULL, j->addr, &err);
+    tq_collection_rows_free(rows, n);
+    rows = NULL;
+    n = 0;
+    if (rc == TQ_OK)
+      rc = tq_lib_collection_rows(lib, j->id, &rows, &n, &err);
+    if (rc == TQ_OK)
+      rc = tq_lib_commit(lib, &err);
+    if (rc == TQ_OK)
+      tq_resp_data(rs, 200, saved_json(&rows[0]));
   } else {
     rc = tq_lib_collection_rows(lib, j->id, &rows, &n, &err);
     /* A workflow's collection stays: deleting it would break the workflow's next run. */
@@ -554,7 +581,8 @@ static void run_job(tq_engine *eng, tq_job *job) {
   if (rc != TQ_OK) {
     tq_lib_rollback(lib);
     if (err.code == TQ_EINVAL)
-      tq_resp_invalid(rs, j->kind == J_SAVE ? "name" : "request", "%s", err.msg);
+      tq_resp_invalid(rs, j->kind == J_SAVE || j->kind == J_UPDATE ? "name" : "request", "%s",
+                      err.msg);
     else
       tq_resp_err(rs, NULL, &err);
   }
@@ -691,6 +719,15 @@ static void api_saved_list(tq_req *rq, tq_resp *rs) {
   int64_t limit, offset;
   if (!tq_req_page(rq, PAGE_DEFAULT, PAGE_MAX, &limit, &offset, rs))
     return;
+  /* uicoll: ?with=count adds each collection's count on this page, computed by the library
+   * and capped at TQ_COLLECTION_COUNT_CAP rows ("count_capped": true past it). */
+  const char *w = tq_req_arg(rq, "with");
+  int with_count = 0;
+  if (w) {
+    if (strcmp(w, "count") != 0)
+      return tq_resp_invalid(rs, "with", "only \"count\" (each collection's count)");
+    with_count = 1;
+  }
   tq_err err;
   tq_err_clear(&err);
   tq_collection_row *rows = NULL;
@@ -698,10 +735,27 @@ static void api_saved_list(tq_req *rq, tq_resp *rs) {
   if (tq_lib_collection_rows(rq->rd, 0, &rows, &n, &err) != TQ_OK)
     return tq_resp_err(rs, NULL, &err);
   cJSON *list = cJSON_CreateArray();
-  for (size_t i = (size_t)offset; list && i < n && i < (size_t)(offset + limit); i++)
-    cJSON_AddItemToArray(list, saved_json(&rows[i]));
+  for (size_t i = (size_t)offset; list && i < n && i < (size_t)(offset + limit); i++) {
+    cJSON *o = saved_json(&rows[i]);
+    if (o && with_count) {
+      int64_t c = 0;
+      int capped = 0;
+      if (tq_lib_collection_count(rq->rd, rows[i].query, TQ_COLLECTION_COUNT_CAP, &c, &capped,
+                                  &err) != TQ_OK) {
+        cJSON_Delete(o);
+        cJSON_Delete(list);
+        tq_collection_rows_free(rows, n);
+        return tq_resp_err(rs, NULL, &err);
+      }
+      cJSON_AddNumberToObject(o, "count", (double)c);
+      cJSON_AddBoolToObject(o, "count_capped", capped);
+    }
+    cJSON_AddItemToArray(list, o);
+  }
   tq_collection_rows_free(rows, n);
   tq_resp_list(rs, list, (int64_t)n, limit, offset);
+  if (with_count && rs->json)
+    cJSON_AddNumberToObject(rs->json, "count_cap", TQ_COLLECTION_COUNT_CAP);
 }
 
 /* By id, or by hash as ThreatQ's clients name a saved search (the first of that hash). */
@@ -807,6 +861,107 @@ static void api_saved_add(tq_req *rq, tq_resp *rs) {
   tq_req_engine(rq, rs, run_job, j, job_free);
 }
 
+/* uicoll: PUT /api/search/query/{id}: {"name"} and/or the document ({"criteria", "filters"} or
+ * ThreatQ's "api_query" holding them), checked as POST checks them; any other field is a 400
+ * naming it. The write (404, 409 for a taken name or renaming a workflow's collection, audit)
+ * is the engine job J_UPDATE over tq_lib_collection_update. */
+static void api_saved_update(tq_req *rq, tq_resp *rs) {
+  int64_t id = tq_req_id(rq, 0, rs);
+  if (id == 0)
+    return;
+  cJSON *body = tq_req_json(rq, rs);
+  if (body == NULL)
+    return;
+  if (!cJSON_IsObject(body)) {
+    cJSON_Delete(body);
+    return tq_resp_invalid(rs, "request",
+                           "the body is a JSON object {\"name\", \"criteria\", \"filters\"}");
+  }
+  for (const cJSON *it = body->child; it; it = it->next)
+    if (strcmp(it->string, "name") != 0 && strcmp(it->string, "criteria") != 0 &&
+        strcmp(it->string, "filters") != 0 && strcmp(it->string, "api_query") != 0) {
+      char field[80];
+      snprintf(field, sizeof field, "%.64s", it->string);
+      cJSON_Delete(body);
+      return tq_resp_invalid(rs, field, "unknown field (name, criteria, filters, api_query)");
+    }
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "name");
+  cJSON *api = cJSON_GetObjectItemCaseSensitive(body, "api_query");
+  cJSON *crit = cJSON_GetObjectItemCaseSensitive(body, "criteria");
+  cJSON *filt = cJSON_GetObjectItemCaseSensitive(body, "filters");
+  tq_err err;
+  tq_err_clear(&err);
+  const char *bad = NULL, *why = NULL;
+  if (name && (!cJSON_IsString(name) || name->valuestring[0] == '\0'))
+    bad = "name", why = "a non-empty string";
+  else if (name && (strlen(name->valuestring) > TQ_LIB_MAX_NAME ||
+                    tq_utf8_invalid_at(name->valuestring, strlen(name->valuestring)) <
+                        strlen(name->valuestring) ||
+                    tq_lib_name_check("name", name->valuestring, &err) != TQ_OK))
+    bad = "name", why = "at most TQ_LIB_MAX_NAME bytes of UTF-8 without control characters";
+  else if (api && (crit || filt))
+    bad = "api_query", why = "give api_query or criteria/filters, not both";
+  else if (api && !cJSON_IsObject(api))
+    bad = "api_query", why = "expected {\"criteria\": ..., \"filters\": ...}";
+  else if (filt && !crit)
+    bad = "criteria", why = "filters go with criteria";
+  else if (!name && !api && !crit)
+    bad = "request", why = "nothing to change: give name and/or criteria";
+  if (bad) {
+    cJSON_Delete(body);
+    char msg[128];
+    const char *m = strstr(why, "TQ_LIB_MAX_NAME");
+    if (m)
+      snprintf(msg, sizeof msg, "at most %d bytes%s", TQ_LIB_MAX_NAME,
+               m + strlen("TQ_LIB_MAX_NAME bytes"));
+    else
+      tq_strlcpy(msg, why, sizeof msg);
+    return tq_resp_invalid(rs, bad, "%s", msg);
+  }
+  search_job *j = job_new(rq, J_UPDATE);
+  if (j == NULL || (name && (j->name = tq_strdup(name->valuestring)) == NULL)) {
+    job_free(j);
+    cJSON_Delete(body);
+    return tq_resp_fail(rs, 500, "out of memory");
+  }
+  j->id = id;
+  if (api || crit) {
+    cJSON *doc = api ? cJSON_Duplicate(api, 1) : cJSON_CreateObject();
+    if (doc && !api) {
+      cJSON_AddItemToObject(doc, "criteria", cJSON_Duplicate(crit, 1));
+      if (filt)
+        cJSON_AddItemToObject(doc, "filters", cJSON_Duplicate(filt, 1));
+    }
+    char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
+    cJSON_Delete(doc);
+    if (text == NULL) {
+      job_free(j);
+      cJSON_Delete(body);
+      return tq_resp_fail(rs, 500, "out of memory");
+    }
+    tq_criteria *c = NULL;
+    char where[256], field[300];
+    if (tq_criteria_compile(text, strlen(text), &c, where, sizeof where, &err) != TQ_OK) {
+      free(text);
+      job_free(j);
+      cJSON_Delete(body);
+      snprintf(field, sizeof field, "%s%s", api ? "api_query." : "", where);
+      return criteria_invalid(rs, field[0] ? field : "criteria", &err);
+    }
+    free(text);
+    criteria_hash(tq_criteria_canonical(c), j->hash);
+    j->doc = tq_strdup(tq_criteria_canonical(c));
+    tq_criteria_free(c);
+    if (j->doc == NULL) {
+      job_free(j);
+      cJSON_Delete(body);
+      return tq_resp_fail(rs, 500, "out of memory");
+    }
+  }
+  cJSON_Delete(body);
+  tq_req_engine(rq, rs, run_job, j, job_free);
+}
+
 static void api_saved_delete(tq_req *rq, tq_resp *rs) {
   int64_t id = tq_req_id(rq, 0, rs);
   if (id == 0)
@@ -877,5 +1032,6 @@ const tq_route tq_routes_search[] = {
     {"POST", "/api/search/query", TQ_ROLE_ANALYST, api_saved_add},
     {"GET", "/api/search/query/{id}", RO, api_saved_get},
     {"DELETE", "/api/search/query/{id}", TQ_ROLE_ANALYST, api_saved_delete},
+    {"PUT", "/api/search/query/{id}", TQ_ROLE_ANALYST, api_saved_update},
     {NULL, NULL, TQ_ROLE_NONE, NULL},
 };

@@ -529,6 +529,13 @@ try:
             E("GET", "/api/search/query/{sqid}", "read-only", None, 200),
             E("GET", "/api/search/query/{qhash}", "read-only", None, 200),
             E("GET", "/api/search/query/999999", "read-only", None, 404),
+            # uicoll: edited in place, counts
+            E("PUT", "/api/search/query/{sqid}", "analyst", dict(crit, name="doc search 2"), 200),
+            E("PUT", "/api/search/query/{sqid}", "analyst", {"owner": "x"}, 400),
+            E("PUT", "/api/search/query/{sqid}", "read-only", {"name": "nope"}, 403),
+            E("PUT", "/api/search/query/999999", "analyst", {"name": "nope"}, 404),
+            E("GET", "/api/search/query?with=count", "read-only", None, 200),
+            E("GET", "/api/search/query?with=nope", "read-only", None, 400),
             E("GET", I + "/score", "read-only", None, 200),
             E("GET", "/api/indicators/999999/score", "read-only", None, 404),
             E("DELETE", "/api/search/query/{sqid}", "analyst", None, 204),
