@@ -64,9 +64,10 @@ def main():
         T.check("the collection's page: its name and the count of %d now" % N,
                 ui.text_of("#collection-name") == "feed-w-ips" and
                 ui.wait_text("#collection-count", "%d" % N), ui.main_text()[:300])
-        T.check("'open in the library' carries the filters", "type=IP+Address" in
-                ui.find("#open-library").get_attribute("href") or "type=IP%20Address" in
-                ui.find("#open-library").get_attribute("href"),
+        # uicoll: the library opens the collection itself (its criteria, its name, save = PUT).
+        T.check("'open in the library' opens the collection", ui.find("#open-library")
+                .get_attribute("href").endswith("#/library?collection=" +
+                                                ui.driver.current_url.rsplit("/", 1)[1]),
                 ui.find("#open-library").get_attribute("href"))
         ui.go("/collections")
         ui.wait_text("#collections", "feed-w-ips")

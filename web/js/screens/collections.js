@@ -1,48 +1,38 @@
 // collections.js: data collections (saved searches, /api/search/query). #/collections lists
-// them with how many indicators each holds now (one POST /api/indicators/query?limit=1 each,
-// for the first 50) and the workflows that run over them; #/collections/:id shows one: its
-// criteria, "open in the library" (the library's filters in the URL), its first indicators,
-// edit (the same name with new criteria: delete then save, refused while a workflow uses it)
-// and delete (the API's 409 naming the workflow shown as it comes).
+// them with how many indicators each holds now (the list's own counts: GET ?with=count, counted
+// by the server, capped at its count_cap) and the workflows that run over them;
+// #/collections/:id shows one: its criteria, "open in the library" (#/library?collection=ID),
+// its first indicators, edit in place (PUT: the id and the workflows over it stay; the API
+// refuses renaming a workflow's collection, naming the workflow) and delete (the API's 409
+// naming the workflow shown as it comes).
 import {api} from '../api.js';
 import {h, fill, table, fmtTime, fmtCount, showError, errorText, field, link} from '../dom.js';
 import {navigate, href} from '../router.js';
-import {formMessage, actionButton, filtersOf, add, loadOr} from './parts.js';
+import {formMessage, actionButton, add, loadOr, criteriaOfRow} from './parts.js';
 
-const COUNT_MAX = 50;
-
-// The criteria document of a saved search: its api_query ({"criteria", "filters"} as ThreatQ
-// keeps it, or the criteria themselves).
-function criteriaOfRow(c) {
-  let q = c.api_query;
-  if (q && typeof q === 'object' && q.criteria && typeof q.criteria === 'object' &&
-      Object.keys(q).every((k) => k === 'criteria' || k === 'filters')) q = q.criteria;
-  return q && typeof q === 'object' ? q : null;
-}
-
-async function countOf(criteria) {
-  if (!criteria) return null;
-  const r = await api.post('/api/indicators/query', {criteria}, {limit: 1});
-  return r.total;
-}
-
+// The library with the collection's criteria applied (its name shown, "save" updates it).
 function libraryLink(c, id) {
-  const f = filtersOf(criteriaOfRow(c));
-  if (!f) return h('span', {class: 'muted'}, 'criteria beyond the library\u2019s filters');
-  return h('a', {href: href('/library', f), id}, 'Open in the library');
+  return h('a', {href: href('/library', {collection: c.id}), id}, 'Open in the library');
+}
+
+// A count from the list (?with=count): "100,000+" past the server's cap.
+function countText(c) {
+  if (typeof c.count !== 'number') return 'n/a';
+  return fmtCount(c.count) + (c.count_capped ? '+' : '');
 }
 
 export async function render(root, params) {
   if (params.id) return renderOne(root, params.id);
-  const [list, wfs] = await Promise.all([api.get('/api/search/query', {limit: 1000}),
+  const [list, wfs] = await Promise.all([api.get('/api/search/query', {limit: 1000, with: 'count'}),
                                          api.get('/api/workflows')]);
   const users = {};
   for (const w of wfs.data) (users[w.collection] = users[w.collection] || []).push(w);
-  const counts = {};
   const cols = [
     {key: 'name', label: 'Name', render: (c) => link(`/collections/${c.id}`, c.name)},
     {key: 'count', label: 'Indicators now', numeric: true,
-     render: (c) => (counts[c.id] = h('span', {class: 'count', 'data-id': c.id}, '\u2026'))},
+     render: (c) => h('span', {class: 'count', 'data-id': c.id,
+                               title: c.count_capped ? `counted up to ${fmtCount(list.count_cap)}` : null},
+                      countText(c))},
     {key: 'workflows', label: 'Used by',
      render: (c) => (users[c.name] || []).map((w, i) => [i ? ', ' : '', link(`/workflows/${w.id}`, w.name)])},
     {key: 'open', label: 'Library', render: (c) => libraryLink(c)},
@@ -54,21 +44,6 @@ export async function render(root, params) {
       link('/library', 'filters'), ' with \u201CSave as data collection\u201D.'),
     h('div', {id: 'collections'}, table(cols, list.data, {caption: `${list.total} data collection(s)`,
                                                            empty: 'No data collection yet.'})));
-  // The counts, a few at a time, without holding up the page.
-  const todo = list.data.slice(0, COUNT_MAX);
-  (async () => {
-    for (let i = 0; i < todo.length; i += 4) {
-      await Promise.all(todo.slice(i, i + 4).map(async (c) => {
-        const el = counts[c.id];
-        try {
-          const n = await countOf(criteriaOfRow(c));
-          if (el) fill(el, n === null ? 'n/a' : fmtCount(n));
-        } catch (e) {
-          if (el) fill(el, 'error');
-        }
-      }));
-    }
-  })();
 }
 
 async function renderOne(root, id) {
@@ -82,6 +57,8 @@ async function renderOne(root, id) {
   const results = h('div', {id: 'collection-results'});
   const delMsg = formMessage('delete-result');
   const editMsg = formMessage('edit-result');
+  const nameIn = h('input', {id: 'edit-name', name: 'name', required: true, maxlength: 1024,
+                             value: c.name});
   const text = h('textarea', {id: 'criteria-text', rows: 6, cols: 70, spellcheck: 'false'},
                  JSON.stringify(criteria || {}, null, 2));
   const editForm = h('form', {id: 'edit-form', onsubmit: async (ev) => {
@@ -91,19 +68,23 @@ async function renderOne(root, id) {
     try { doc = JSON.parse(text.value); } catch (e) {
       return editMsg.fail('The criteria are not JSON', e);
     }
+    // In place (PUT): the id stays and so do the workflows over it; only what changed is sent
+    // (renaming a workflow's collection is refused by the API, naming the workflow).
+    const body = {};
+    const name = nameIn.value.trim();
+    if (name !== c.name) body.name = name;
+    if (JSON.stringify(doc) !== JSON.stringify(criteria || {})) body.criteria = doc;
+    if (!Object.keys(body).length) return editMsg.ok('Nothing changed.');
     try {
-      // There is no update of a saved search: the name is saved again with the new criteria
-      // (the delete is refused while a workflow runs over it, and nothing changes then).
-      await api.post('/api/indicators/query', {criteria: doc}, {limit: 1});  // valid first
-      await api.del(`/api/search/query/${c.id}`);
-      const s = await api.post('/api/search/query', {name: c.name, criteria: doc});
+      const s = await api.put(`/api/search/query/${c.id}`, body);
       navigate(`/collections/${s.data.id}`);
     } catch (e) {
       editMsg.fail(`Saving the data collection ${c.name}`, e);
     }
   }},
+  field('Name', nameIn),
   field('Criteria (the criteria language, docs/api.md)', text),
-  h('button', {type: 'submit', id: 'edit-submit'}, 'Save the criteria'), editMsg.el);
+  h('button', {type: 'submit', id: 'edit-submit'}, 'Save the changes'), editMsg.el);
 
   add(root, 
     h('h1', {tabindex: -1}, 'Data collection ', h('span', {class: 'value', id: 'collection-name'}, c.name)),
@@ -128,7 +109,7 @@ async function renderOne(root, id) {
       })),
     delMsg.el,
     h('h2', null, 'First indicators'), results,
-    h('details', {class: 'filters'}, h('summary', null, 'Edit the criteria'), editForm));
+    h('details', {class: 'filters'}, h('summary', null, 'Edit'), editForm));
   if (!criteria) {
     fill(results, h('p', {class: 'muted'}, 'This collection has no criteria document to show.'));
     return;

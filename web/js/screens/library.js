@@ -4,16 +4,21 @@
 // range, source, tag, attribute, updated since) that live in the URL; a sortable, paged table
 // (keyset paging over the search's hash with cursorMark in id order, offset paging for other
 // sorts); "Save as data collection" (POST /api/search/query).
+// uicoll: #/library?collection=ID opens a data collection: its criteria applied (its filters in
+// the form when the library's filters can show them), its name shown, and "save" updates it in
+// place (PUT /api/search/query/ID: the id and the workflows over it stay). Filters given in the
+// URL beside collection= are the search instead, and "save" writes them to the collection.
 import {api} from '../api.js';
 import {h, fill, table, field, select, fmtTime, fmtScore, fmtCount, showError, errorText,
         clearError} from '../dom.js';
 import {navigate} from '../router.js';
+import {criteriaOfRow, filtersOf} from './parts.js';
 
 const WITH = 'type,status,score,sources';
 const SIZES = ['25', '50', '100', '200'];
 const SORTS = {id: 'id', value: 'value', score: 'score', updated_at: 'updated_at',
                created_at: 'created_at', status: 'status_id', type: 'type_id'};
-const FILTER_KEYS = ['q', 'object', 'type', 'status', 'score_gte', 'score_lte', 'source', 'tag',
+const FILTER_KEYS = ['collection', 'q', 'object', 'type', 'status', 'score_gte', 'score_lte', 'source', 'tag',
                      'attribute', 'attribute_value', 'updated_since'];
 
 let lookups = null;  // types, statuses, objects: fetched once per page load
@@ -80,7 +85,14 @@ export async function render(root, params, query) {
   // What the typed text is (in parallel with the lookups).
   const parsing = f.q ? api.get('/api/ioc/parse', {value: f.q}).then((r) => r.data)
                       : Promise.resolve(null);
-  const [lk, parsed] = await Promise.all([loadLookups(), parsing]);
+  // The data collection opened, if any (its id in the URL).
+  const opening = f.collection ? api.get(`/api/search/query/${encodeURIComponent(f.collection)}`)
+                                   .then((r) => r.data) : Promise.resolve(null);
+  const [lk, parsed, coll] = await Promise.all([loadLookups(), parsing, opening]);
+  // Its criteria are the search unless the URL has filters of its own.
+  const own = FILTER_KEYS.some((k) => k !== 'collection' && k !== 'object' && f[k]);
+  const collCriteria = coll ? criteriaOfRow(coll) : null;
+  if (coll && !own) Object.assign(f, filtersOf(collCriteria) || {});
 
   const status = h('p', {id: 'library-status', class: 'muted', role: 'status', 'aria-live': 'polite'});
   const results = h('div', {id: 'results'});
@@ -124,7 +136,8 @@ export async function render(root, params, query) {
   h('div', {class: 'row'},
     h('div', {class: 'field grow'}, h('label', {for: 'search'}, 'Search'), qBox),
     h('button', {type: 'submit', class: 'primary', id: 'search-submit'}, 'Search')),
-  h('details', {class: 'filters', open: FILTER_KEYS.slice(1).some((k) => f[k]) || null},
+  f.collection ? h('input', {type: 'hidden', name: 'collection', value: f.collection}) : null,
+  h('details', {class: 'filters', open: FILTER_KEYS.slice(2).some((k) => f[k]) || null},
     h('summary', null, 'Filters'),
     h('div', {class: 'row'},
       field('Object type', objSel),
@@ -141,17 +154,27 @@ export async function render(root, params, query) {
     h('div', {class: 'row'},
       h('button', {type: 'submit', id: 'apply-filters'}, 'Apply filters'),
       h('a', {href: '#/library', id: 'clear-filters'}, 'Clear all'))));
+  const collBox = coll ? h('p', {id: 'library-collection', role: 'status'},
+                           'Data collection ', h('a', {href: `#/collections/${coll.id}`, class: 'value',
+                                                       id: 'library-collection-name'}, coll.name),
+                           own ? ' (the filters below are not saved in it yet)' : '',
+                           collCriteria && !own && !filtersOf(collCriteria)
+                             ? ' (its criteria go beyond the filters below)' : '') : null;
 
   const saveBox = h('div', {id: 'save-collection'});
-  root.append(h('h1', null, 'Threat library'), form, detected, saveBox, status, results, pager);
+  root.append(h('h1', null, 'Threat library'), ...(collBox ? [collBox] : []), form, detected, saveBox,
+              status, results, pager);
 
   if (object !== 'indicators') {
     await renderObjects(object, lk, f, Number(limit), str(query.offset), {status, results, pager});
     return;
   }
 
-  const criteria = criteriaOf(f, parsed);
-  if (api.can('analyst')) saveBox.append(saveForm(criteria));
+  const criteria = coll && !own && collCriteria ? collCriteria : criteriaOf(f, parsed);
+  if (api.can('analyst')) {
+    if (coll) saveBox.append(updateForm(coll, criteria, own));
+    saveBox.append(saveForm(criteria));
+  }
   const sortParam = (desc ? '-' : '') + SORTS[sortKey];
   const keyset = sortKey === 'id' && !desc;
   const state = {offset: 0, page: 0, marks: ['*'], nexts: [], hash: null};
@@ -280,6 +303,27 @@ function saveForm(criteria) {
   field('Save these results as a data collection named', name),
   h('button', {type: 'submit', id: 'save-submit'}, 'Save as data collection'), msg);
   return h('details', {class: 'filters'}, h('summary', null, 'Save as data collection'), form);
+}
+
+// uicoll: "Save to the data collection NAME": the search shown now as the collection's criteria,
+// in place (PUT: the id and the workflows over it stay).
+function updateForm(coll, criteria, changed) {
+  const msg = h('p', {id: 'update-result', role: 'status', 'aria-live': 'polite'});
+  const b = h('button', {type: 'button', id: 'update-collection', class: changed ? 'primary' : null,
+                         onclick: async () => {
+    fill(msg);
+    b.disabled = true;
+    try {
+      const r = await api.put(`/api/search/query/${coll.id}`, {criteria});
+      fill(msg, 'Saved to the data collection ',
+           h('a', {href: `#/collections/${r.data.id}`, id: 'updated-link'}, r.data.name), '.');
+    } catch (e) {
+      fill(msg, h('span', {class: 'form-error'}, errorText(`Saving the data collection ${coll.name}`, e)));
+    } finally {
+      b.disabled = false;
+    }
+  }}, 'Save to the data collection \u201C', coll.name, '\u201D');
+  return h('div', {class: 'row'}, b, msg);
 }
 
 // Other object types: their list (value/name contains the text), offset paging.

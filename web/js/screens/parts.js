@@ -24,6 +24,15 @@ export function actionButton(attrs, label, fn) {
   return b;
 }
 
+// uicoll: the criteria document of a saved search (a row of /api/search/query): its api_query
+// ({"criteria", "filters"} as ThreatQ keeps it, or the criteria themselves); null when none.
+export function criteriaOfRow(c) {
+  let q = c && c.api_query;
+  if (q && typeof q === 'object' && q.criteria && typeof q.criteria === 'object' &&
+      Object.keys(q).every((k) => k === 'criteria' || k === 'filters')) q = q.criteria;
+  return q && typeof q === 'object' ? q : null;
+}
+
 // The library's filters (#/library?...) for a saved search's criteria document, as the library
 // screen makes them (library.js criteriaOf); null when the criteria use something the library's
 // filters cannot show.
