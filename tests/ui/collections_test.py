@@ -131,8 +131,12 @@ def main():
         ui.wait_text("#library-status", "of %d" % N_A)
         T.check("changed filters keep the collection in the URL",
                 "collection=%d" % cid in ui.driver.current_url, ui.driver.current_url)
+        T.check("the page says the filters are not saved in it yet",
+                "not saved" in ui.text_of("#library-collection"), ui.text_of("#library-collection"))
         ui.click("#update-collection")
         ui.wait_text("#update-result", "Saved to the data collection")
+        T.check("after save it no longer says so",
+                "not saved" not in ui.text_of("#library-collection"), ui.text_of("#library-collection"))
         ui.screenshot("library-collection")
         st, b, _ = ui.call("GET", "/api/search/query/%d" % cid, "ro")
         crit = b["data"]["api_query"]["criteria"]

@@ -157,7 +157,8 @@ export async function render(root, params, query) {
   const collBox = coll ? h('p', {id: 'library-collection', role: 'status'},
                            'Data collection ', h('a', {href: `#/collections/${coll.id}`, class: 'value',
                                                        id: 'library-collection-name'}, coll.name),
-                           own ? ' (the filters below are not saved in it yet)' : '',
+                           h('span', {id: 'library-collection-note'},
+                             own ? ' (the filters below are not saved in it yet)' : ''),
                            collCriteria && !own && !filtersOf(collCriteria)
                              ? ' (its criteria go beyond the filters below)' : '') : null;
 
@@ -315,6 +316,8 @@ function updateForm(coll, criteria, changed) {
     b.disabled = true;
     try {
       const r = await api.put(`/api/search/query/${coll.id}`, {criteria});
+      const note = document.getElementById('library-collection-note');
+      if (note) fill(note);
       fill(msg, 'Saved to the data collection ',
            h('a', {href: `#/collections/${r.data.id}`, id: 'updated-link'}, r.data.name), '.');
     } catch (e) {
