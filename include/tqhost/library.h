@@ -335,10 +335,11 @@ tq_code tq_lib_collection_update(tq_lib *lib, int64_t id, const char *name, cons
                                  tq_err *err);
 /* uicoll: the count of a collection's query (query_json: a tq_collection_row's query) capped
  * at cap rows (cap > 0): *n is min(matches, cap) and *capped 1 when there are more, so a list
- * of collections over a large library costs at most cap rows each. */
+ * of collections over a large library costs at most cap rows each. deadline_ms (a tq_mono_ms
+ * time; 0: none) bounds it in time too: TQ_ETIMEOUT when it passes first (or has passed). */
 enum { TQ_COLLECTION_COUNT_CAP = 100000 };
-tq_code tq_lib_collection_count(tq_lib *lib, const char *query_json, int64_t cap, int64_t *n,
-                                int *capped, tq_err *err);
+tq_code tq_lib_collection_count(tq_lib *lib, const char *query_json, int64_t cap,
+                                int64_t deadline_ms, int64_t *n, int *capped, tq_err *err);
 
 /* A keyset cursor: ids in ascending order, one page at a time, never the whole result. */
 typedef struct tq_cursor tq_cursor;

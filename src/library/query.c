@@ -573,12 +573,17 @@ tq_code tq_lib_collection_update(tq_lib *lib, int64_t id, const char *name, cons
   return rc;
 }
 
-tq_code tq_lib_collection_count(tq_lib *lib, const char *query_json, int64_t cap, int64_t *n,
-                                int *capped, tq_err *err) {
+/* sqlite3_progress_handler's callback: non-zero (interrupt) once the deadline has passed. */
+static int count_past_deadline(void *ud) { return tq_mono_ms() >= *(const int64_t *)ud; }
+
+tq_code tq_lib_collection_count(tq_lib *lib, const char *query_json, int64_t cap,
+                                int64_t deadline_ms, int64_t *n, int *capped, tq_err *err) {
   *n = 0;
   *capped = 0;
   if (cap <= 0)
     return tq_err_set(err, TQ_EINVAL, "a count's cap is at least 1");
+  if (deadline_ms > 0 && tq_mono_ms() >= deadline_ms)
+    return tq_err_set(err, TQ_ETIMEOUT, "counting a collection: out of time");
   tq_query q;
   tq_query_init(&q);
   tq_code rc = tq_query_from_json(query_json, &q, err);
@@ -601,11 +606,18 @@ tq_code tq_lib_collection_count(tq_lib *lib, const char *query_json, int64_t cap
     /* One row past the cap tells "more" from "exactly cap". */
     int i = bind_where(st, &q, crit);
     sqlite3_bind_int64(st, i, cap + 1);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if (deadline_ms > 0)
+      sqlite3_progress_handler(lib->db, 10000, count_past_deadline, &deadline_ms);
+    int step = sqlite3_step(st);
+    if (deadline_ms > 0)
+      sqlite3_progress_handler(lib->db, 0, NULL, NULL);
+    if (step == SQLITE_ROW) {
       int64_t got = sqlite3_column_int64(st, 0);
       *capped = got > cap;
       *n = got > cap ? cap : got;
-    } else
+    } else if (step == SQLITE_INTERRUPT)
+      rc = tq_err_set(err, TQ_ETIMEOUT, "counting a collection: out of time");
+    else
       rc = lib_db_err(lib, err, "counting a collection");
   }
   sqlite3_finalize(st);

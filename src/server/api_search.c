@@ -20,6 +20,9 @@
 #include "tqhost/workflow.h"
 
 enum { PAGE_DEFAULT = 20, PAGE_MAX = TQ_CRITERIA_MAX_PAGE, HASH_HEX = 32 };
+/* uicoll: the time a page of ?with=count may spend counting, all its collections together. */
+enum { COUNT_BUDGET_MS = 3000 };
+_Static_assert(TQ_LIB_MAX_NAME == 1024, "the PUT's message on a long name says 1024 bytes");
 
 /* ---- the part's table ---------------------------------------------------------------------- */
 
@@ -720,7 +723,9 @@ static void api_saved_list(tq_req *rq, tq_resp *rs) {
   if (!tq_req_page(rq, PAGE_DEFAULT, PAGE_MAX, &limit, &offset, rs))
     return;
   /* uicoll: ?with=count adds each collection's count on this page, computed by the library
-   * and capped at TQ_COLLECTION_COUNT_CAP rows ("count_capped": true past it). */
+   * and capped at TQ_COLLECTION_COUNT_CAP rows ("count_capped": true past it) and, for the
+   * whole page, at COUNT_BUDGET_MS: the collections not counted in time have "count": null
+   * and "count_timed_out": true. */
   const char *w = tq_req_arg(rq, "with");
   int with_count = 0;
   if (w) {
@@ -735,13 +740,21 @@ static void api_saved_list(tq_req *rq, tq_resp *rs) {
   if (tq_lib_collection_rows(rq->rd, 0, &rows, &n, &err) != TQ_OK)
     return tq_resp_err(rs, NULL, &err);
   cJSON *list = cJSON_CreateArray();
+  int64_t deadline = with_count ? tq_mono_ms() + COUNT_BUDGET_MS : 0;
   for (size_t i = (size_t)offset; list && i < n && i < (size_t)(offset + limit); i++) {
     cJSON *o = saved_json(&rows[i]);
     if (o && with_count) {
       int64_t c = 0;
       int capped = 0;
-      if (tq_lib_collection_count(rq->rd, rows[i].query, TQ_COLLECTION_COUNT_CAP, &c, &capped,
-                                  &err) != TQ_OK) {
+      tq_code crc = tq_lib_collection_count(rq->rd, rows[i].query, TQ_COLLECTION_COUNT_CAP,
+                                            deadline, &c, &capped, &err);
+      if (crc == TQ_ETIMEOUT) {
+        cJSON_AddNullToObject(o, "count");
+        cJSON_AddBoolToObject(o, "count_timed_out", 1);
+        cJSON_AddItemToArray(list, o);
+        continue;
+      }
+      if (crc != TQ_OK) {
         cJSON_Delete(o);
         cJSON_Delete(list);
         tq_collection_rows_free(rows, n);
@@ -754,8 +767,10 @@ static void api_saved_list(tq_req *rq, tq_resp *rs) {
   }
   tq_collection_rows_free(rows, n);
   tq_resp_list(rs, list, (int64_t)n, limit, offset);
-  if (with_count && rs->json)
+  if (with_count && rs->json) {
     cJSON_AddNumberToObject(rs->json, "count_cap", TQ_COLLECTION_COUNT_CAP);
+    cJSON_AddNumberToObject(rs->json, "count_budget_ms", COUNT_BUDGET_MS);
+  }
 }
 
 /* By id, or by hash as ThreatQ's clients name a saved search (the first of that hash). */
@@ -898,7 +913,7 @@ static void api_saved_update(tq_req *rq, tq_resp *rs) {
                     tq_utf8_invalid_at(name->valuestring, strlen(name->valuestring)) <
                         strlen(name->valuestring) ||
                     tq_lib_name_check("name", name->valuestring, &err) != TQ_OK))
-    bad = "name", why = "at most TQ_LIB_MAX_NAME bytes of UTF-8 without control characters";
+    bad = "name", why = "at most 1024 bytes of UTF-8 without control characters";
   else if (api && (crit || filt))
     bad = "api_query", why = "give api_query or criteria/filters, not both";
   else if (api && !cJSON_IsObject(api))
@@ -909,14 +924,7 @@ static void api_saved_update(tq_req *rq, tq_resp *rs) {
     bad = "request", why = "nothing to change: give name and/or criteria";
   if (bad) {
     cJSON_Delete(body);
-    char msg[128];
-    const char *m = strstr(why, "TQ_LIB_MAX_NAME");
-    if (m)
-      snprintf(msg, sizeof msg, "at most %d bytes%s", TQ_LIB_MAX_NAME,
-               m + strlen("TQ_LIB_MAX_NAME bytes"));
-    else
-      tq_strlcpy(msg, why, sizeof msg);
-    return tq_resp_invalid(rs, bad, "%s", msg);
+    return tq_resp_invalid(rs, bad, "%s", why);
   }
   search_job *j = job_new(rq, J_UPDATE);
   if (j == NULL || (name && (j->name = tq_strdup(name->valuestring)) == NULL)) {

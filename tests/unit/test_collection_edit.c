@@ -60,7 +60,7 @@ static int64_t count(tq_lib *lib, const char *name, int64_t cap, int *capped) {
   int64_t c = -1;
   for (size_t i = 0; i < n; i++)
     if (strcmp(rows[i].name, name) == 0 &&
-        tq_lib_collection_count(lib, rows[i].query, cap, &c, capped, &err) != TQ_OK)
+        tq_lib_collection_count(lib, rows[i].query, cap, 0, &c, capped, &err) != TQ_OK)
       fail_msg("count %s: %s", name, err.msg);
   tq_collection_rows_free(rows, n);
   return c;
@@ -133,10 +133,16 @@ static void test_count_capped(void **state) {
   assert_int_equal(capped, 1);
   int64_t c = 0;
   tq_err err;
-  assert_int_equal(
-      tq_lib_collection_count(lib, "{\"object_type\":\"indicator\"}", 0, &c, &capped, &err),
-      TQ_EINVAL);
-  assert_int_not_equal(tq_lib_collection_count(lib, "{not json", 10, &c, &capped, &err), TQ_OK);
+  const char *all = "{\"object_type\":\"indicator\"}";
+  assert_int_equal(tq_lib_collection_count(lib, all, 0, 0, &c, &capped, &err), TQ_EINVAL);
+  assert_int_not_equal(tq_lib_collection_count(lib, "{not json", 10, 0, &c, &capped, &err), TQ_OK);
+  /* In time: a deadline far off counts; one passed is TQ_ETIMEOUT with nothing counted. */
+  assert_int_equal(tq_lib_collection_count(lib, all, 100, tq_mono_ms() + 60000, &c, &capped, &err),
+                   TQ_OK);
+  assert_int_equal(c, 40);
+  assert_int_equal(tq_lib_collection_count(lib, all, 100, tq_mono_ms() - 1, &c, &capped, &err),
+                   TQ_ETIMEOUT);
+  assert_int_equal(c, 0);
   tq_lib_close(lib);
 }
 

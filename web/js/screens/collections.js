@@ -15,8 +15,10 @@ function libraryLink(c, id) {
   return h('a', {href: href('/library', {collection: c.id}), id}, 'Open in the library');
 }
 
-// A count from the list (?with=count): "100,000+" past the server's cap.
+// A count from the list (?with=count): "100,000+" past the server's cap; "not counted" when the
+// server's time for counting the page ran out first.
 function countText(c) {
+  if (c.count_timed_out) return 'not counted (too long)';
   if (typeof c.count !== 'number') return 'n/a';
   return fmtCount(c.count) + (c.count_capped ? '+' : '');
 }
