@@ -141,6 +141,14 @@ typedef struct tq_feed_summary {
 void tq_feed_summary_free(tq_feed_summary *s);
 /* The summary as JSON (caller owns it); compact leaves out the malformed list. */
 cJSON *tq_feed_summary_json(const tq_feed_summary *s, int compact);
+/* How a feed's last poll ended, as the CLI's --json and the API say it: "never", "ok",
+ * "incomplete" or "failed". */
+const char *tq_feed_state_name(int last_ok);
+/* A feed as JSON, the one shape of `feed list/show --json` and GET /api/feeds (caller owns
+ * it): its definition (never a password: only password_env, the variable's name), and its
+ * state: last_poll_at, state, last_error, checkpoint (null when none) and counts (the last
+ * poll's compact summary, null before any). */
+cJSON *tq_feed_json(const tq_feed *f);
 /* The summary for a person, a few lines. */
 void tq_feed_summary_print(const tq_feed_summary *s, FILE *out);
 

@@ -164,49 +164,6 @@ static int feed_add(cli *c, int argc, char **argv) {
   return EXIT_OK;
 }
 
-static const char *last_state(const tq_feed *f) {
-  switch (f->last_ok) {
-  case TQ_FEED_OK: return "ok";
-  case TQ_FEED_FAILED: return "failed";
-  case TQ_FEED_INCOMPLETE: return "incomplete";
-  default: return "never";
-  }
-}
-
-static cJSON *feed_json(const tq_feed *f) {
-  cJSON *j = cJSON_CreateObject();
-  cJSON_AddStringToObject(j, "name", f->name);
-  cJSON_AddStringToObject(j, "kind", f->kind);
-  cJSON_AddStringToObject(j, "discovery", f->discovery);
-  cJSON_AddStringToObject(j, "collection", f->collection);
-  cJSON_AddStringToObject(j, "username", f->username);
-  cJSON_AddStringToObject(j, "password_env", f->password_env);
-  cJSON_AddStringToObject(j, "ca_file", f->ca_file);
-  cJSON_AddBoolToObject(j, "verify", f->verify);
-  cJSON_AddStringToObject(j, "source", f->source);
-  cJSON_AddStringToObject(j, "match_type", f->match_type);
-  cJSON_AddNumberToObject(j, "page_size", f->page_size);
-  cJSON_AddNumberToObject(j, "overlap_s", (double)f->overlap_s);
-  cJSON_AddNumberToObject(j, "every_s", (double)f->every_s);
-  cJSON_AddBoolToObject(j, "enabled", f->enabled);
-  cJSON_AddStringToObject(j, "checkpoint", f->checkpoint);
-  if (f->last_poll_at) {
-    char t[20];
-    tq_time_format(f->last_poll_at, t);
-    cJSON_AddStringToObject(j, "last_poll_at", t);
-    cJSON_AddBoolToObject(j, "last_ok", f->last_ok == TQ_FEED_OK);
-    cJSON_AddStringToObject(j, "last_state", last_state(f));
-  } else {
-    cJSON_AddNullToObject(j, "last_poll_at");
-  }
-  if (f->last_error[0])
-    cJSON_AddStringToObject(j, "last_error", f->last_error);
-  cJSON *sum = f->last_summary[0] ? cJSON_Parse(f->last_summary) : NULL;
-  if (sum)
-    cJSON_AddItemToObject(j, "last_summary", sum);
-  return j;
-}
-
 static int feed_list(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help(FEED_HELP);
@@ -222,14 +179,15 @@ static int feed_list(cli *c, int argc, char **argv) {
   if (c->json) {
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++)
-      cJSON_AddItemToArray(arr, feed_json(&v[i]));
+      cJSON_AddItemToArray(arr, tq_feed_json(&v[i]));
     cli_print_json(arr);
   } else {
     printf("%-20s %-11s %-8s %-10s %-28s %s\n", "name", "kind", "enabled", "last", "checkpoint",
            "source");
     for (size_t i = 0; i < n; i++)
       printf("%-20s %-11s %-8s %-10s %-28s %s\n", v[i].name, v[i].kind, v[i].enabled ? "yes" : "no",
-             last_state(&v[i]), v[i].checkpoint[0] ? v[i].checkpoint : "-", cli_txt(v[i].source));
+             tq_feed_state_name(v[i].last_ok), v[i].checkpoint[0] ? v[i].checkpoint : "-",
+             cli_txt(v[i].source));
   }
   free(v);
   return EXIT_OK;
@@ -254,7 +212,7 @@ static int feed_show(cli *c, int argc, char **argv) {
   if (tq_feed_get(c->lib, argv[1], &f, &err) != TQ_OK)
     return cli_fail(c, &err);
   if (c->json)
-    return cli_print_json(feed_json(&f));
+    return cli_print_json(tq_feed_json(&f));
   printf("feed %s (%s, %s)\n", f.name, f.kind, f.enabled ? "enabled" : "disabled");
   printf("  url          %s\n", cli_txt(f.discovery));
   if (f.collection[0])
@@ -269,7 +227,7 @@ static int feed_show(cli *c, int argc, char **argv) {
   printf("  every        %llds, page size %d, overlap %llds\n", (long long)f.every_s, f.page_size,
          (long long)f.overlap_s);
   printf("  checkpoint   %s\n", f.checkpoint[0] ? f.checkpoint : "(none: from the start)");
-  printf("  last poll    %s", last_state(&f));
+  printf("  last poll    %s", tq_feed_state_name(f.last_ok));
   if (f.last_poll_at) {
     char t[20];
     tq_time_format(f.last_poll_at, t);

@@ -178,3 +178,57 @@ void tq_feed_ingest_free(tq_feed_ingest *in) {
   tq_lib_rows_free(&in->refs_q);
   free(in);
 }
+
+const char *tq_feed_state_name(int last_ok) {
+  switch (last_ok) {
+  case TQ_FEED_NEVER: return "never";
+  case TQ_FEED_OK: return "ok";
+  case TQ_FEED_INCOMPLETE: return "incomplete";
+  default: return "failed";
+  }
+}
+
+/* A string, or null when empty. */
+static void add_str_or_null(cJSON *o, const char *key, const char *v) {
+  if (v && v[0])
+    cJSON_AddStringToObject(o, key, v);
+  else
+    cJSON_AddNullToObject(o, key);
+}
+
+cJSON *tq_feed_json(const tq_feed *f) {
+  cJSON *o = cJSON_CreateObject();
+  if (o == NULL)
+    return NULL;
+  cJSON_AddStringToObject(o, "name", f->name);
+  cJSON_AddStringToObject(o, "kind", f->kind);
+  cJSON_AddStringToObject(o, "discovery", f->discovery);
+  cJSON_AddStringToObject(o, "collection", f->collection);
+  cJSON_AddStringToObject(o, "username", f->username);
+  cJSON_AddStringToObject(o, "password_env", f->password_env);
+  cJSON_AddStringToObject(o, "ca_file", f->ca_file);
+  cJSON_AddBoolToObject(o, "verify", f->verify);
+  cJSON_AddStringToObject(o, "source", f->source);
+  cJSON_AddStringToObject(o, "match_type", f->match_type);
+  cJSON_AddNumberToObject(o, "page_size", f->page_size);
+  cJSON_AddNumberToObject(o, "overlap_s", (double)f->overlap_s);
+  cJSON_AddNumberToObject(o, "every_s", (double)f->every_s);
+  cJSON_AddBoolToObject(o, "enabled", f->enabled);
+  if (f->last_poll_at > 0) {
+    char t[20];
+    tq_time_format(f->last_poll_at, t);
+    cJSON_AddStringToObject(o, "last_poll_at", t);
+  } else {
+    cJSON_AddNullToObject(o, "last_poll_at");
+  }
+  cJSON_AddStringToObject(o, "state",
+                          f->last_poll_at > 0 ? tq_feed_state_name(f->last_ok) : "never");
+  add_str_or_null(o, "last_error", f->last_error);
+  add_str_or_null(o, "checkpoint", f->checkpoint);
+  cJSON *counts = f->last_summary[0] ? cJSON_Parse(f->last_summary) : NULL;
+  if (counts)
+    cJSON_AddItemToObject(o, "counts", counts);
+  else
+    cJSON_AddNullToObject(o, "counts");
+  return o;
+}

@@ -1025,43 +1025,6 @@ static void route_workflow_run(tq_req *rq, tq_resp *rs) {
 /* ---- feeds ------------------------------------------------------------------------------------
  */
 
-static const char *feed_state(int last_ok) {
-  switch (last_ok) {
-  case TQ_FEED_NEVER: return "never";
-  case TQ_FEED_OK: return "ok";
-  case TQ_FEED_INCOMPLETE: return "incomplete";
-  default: return "failed";
-  }
-}
-
-static cJSON *feed_json(const tq_feed *f) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "name", f->name);
-  cJSON_AddStringToObject(o, "kind", f->kind);
-  cJSON_AddStringToObject(o, "discovery", f->discovery);
-  cJSON_AddStringToObject(o, "collection", f->collection);
-  cJSON_AddStringToObject(o, "source", f->source);
-  cJSON_AddNumberToObject(o, "page_size", f->page_size);
-  cJSON_AddNumberToObject(o, "every_s", (double)f->every_s);
-  cJSON_AddBoolToObject(o, "enabled", f->enabled);
-  add_time(o, "last_poll_at", f->last_poll_at);
-  cJSON_AddStringToObject(o, "state", f->last_poll_at ? feed_state(f->last_ok) : "never");
-  if (f->last_error[0])
-    cJSON_AddStringToObject(o, "last_error", f->last_error);
-  else
-    cJSON_AddNullToObject(o, "last_error");
-  if (f->checkpoint[0])
-    cJSON_AddStringToObject(o, "checkpoint", f->checkpoint);
-  else
-    cJSON_AddNullToObject(o, "checkpoint");
-  cJSON *counts = f->last_summary[0] ? cJSON_Parse(f->last_summary) : NULL;
-  if (counts)
-    cJSON_AddItemToObject(o, "counts", counts);
-  else
-    cJSON_AddNullToObject(o, "counts");
-  return o;
-}
-
 static void route_feeds(tq_req *rq, tq_resp *rs) {
   tq_feed *v = NULL;
   size_t n = 0;
@@ -1070,7 +1033,7 @@ static void route_feeds(tq_req *rq, tq_resp *rs) {
     return tq_resp_err(rs, NULL, &err);
   cJSON *arr = cJSON_CreateArray();
   for (size_t i = 0; i < n; i++)
-    cJSON_AddItemToArray(arr, feed_json(&v[i]));
+    cJSON_AddItemToArray(arr, tq_feed_json(&v[i]));
   free(v);
   tq_resp_list(rs, arr, (int64_t)n, (int64_t)n, 0);
 }

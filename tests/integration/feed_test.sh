@@ -114,7 +114,7 @@ export TQHOST_DB="$WORK/inc.db"
 rc=$?
 [ "$rc" = 3 ] && grep -q "incomplete" "$WORK/o" && ok || bad "capped poll: rc $rc: $(cat "$WORK/o")"
 "$TQ" feed show inc | grep -q "last poll    incomplete" && ok || bad "show after a capped poll: $("$TQ" feed show inc)"
-[ "$("$TQ" --json feed show inc | jq -r .last_state)" = incomplete ] && ok || bad "json last_state"
+[ "$("$TQ" --json feed show inc | jq -r .state)" = incomplete ] && ok || bad "json state"
 "$TQ" feed poll inc >"$WORK/o" 2>&1 && ok || bad "poll after the capped one: $(cat "$WORK/o")"
 "$TQ" feed show inc | grep -q "last poll    ok" && ok || bad "show after the full poll: $("$TQ" feed show inc)"
 inc_seen=$(sqlite3 "$TQHOST_DB" "SELECT count(*) FROM stix_seen")

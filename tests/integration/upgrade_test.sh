@@ -42,7 +42,7 @@ run --json workflow list
 [ "$rc" = 0 ] && [ "$(json 'j[0]["name"], j[0]["collection"], j[0]["schedule"], j[0]["last_run_at"]')" = \
   "oldwf old ips every 6h 2026-03-02 10:00:00" ] && ok || bad "workflow lost: $rc $out $(cat "$WORK/err")"
 run --json feed list
-[ "$rc" = 0 ] && [ "$(json 'j[0]["name"], j[0]["checkpoint"], j[0]["last_state"], j[0]["last_summary"]["objects"]')" = \
+[ "$rc" = 0 ] && [ "$(json 'j[0]["name"], j[0]["checkpoint"], j[0]["state"], j[0]["counts"]["objects"]')" = \
   "oldfeed 2025-10-03T00:00:39.308841Z ok 40" ] && ok || bad "feed lost: $rc $out $(cat "$WORK/err")"
 run --json action runs
 [ "$rc" = 0 ] && [ "$(json '[(r["id"], r["status"], r["enriched"]) for r in j]')" = "[(2, 'done', 2), (1, 'done', 4)]" ] &&
