@@ -160,6 +160,12 @@ def main():
         ui.wait_text("#library-status", "of %d" % N_A)
         T.check("read-only: the collection opens, with no save button",
                 not ui.exists("#update-collection") and not ui.exists("#save-form"))
+        ui.go("/collections/%d" % cid)
+        ui.wait_text("#collection-count", str(N_A))
+        T.check("read-only: the collection's page has no edit form and no delete",
+                not ui.exists("#edit-form") and not ui.exists("#delete-collection"))
+        st, b, _ = ui.call("PUT", "/api/search/query/%d" % cid, {"name": "ro-was-here"}, "ro")
+        T.check("read-only: the API refuses the edit anyway (403)", st == 403, (st, b))
         T.check("no script ran anywhere", ui.js("return typeof window.__pwned") == "undefined")
     except Exception as e:  # noqa: BLE001
         T.check("the flow ran to its end", False, repr(e))

@@ -100,7 +100,7 @@ async function renderOne(root, id) {
     h('div', {class: 'row'},
       h('a', {href: `#/workflows?collection=${encodeURIComponent(c.name)}`, id: 'new-workflow'},
         'New workflow over it'),
-      actionButton({class: 'danger', id: 'delete-collection'}, 'Delete', async () => {
+      api.can('analyst') && actionButton({class: 'danger', id: 'delete-collection'}, 'Delete', async () => {
         delMsg.clear();
         try {
           await api.del(`/api/search/query/${c.id}`);
@@ -111,7 +111,8 @@ async function renderOne(root, id) {
       })),
     delMsg.el,
     h('h2', null, 'First indicators'), results,
-    h('details', {class: 'filters'}, h('summary', null, 'Edit'), editForm));
+    // Analysts edit (the API refuses the others anyway).
+    api.can('analyst') ? h('details', {class: 'filters'}, h('summary', null, 'Edit'), editForm) : null);
   if (!criteria) {
     fill(results, h('p', {class: 'muted'}, 'This collection has no criteria document to show.'));
     return;
