@@ -99,6 +99,10 @@ try:
     st, b, _ = srv.call("PUT", "/api/search/query/%d" % cid, raw=b"{nope", token=ana,
                         headers={"Content-Type": "application/json"})
     t.check("PUT refused: a body that is not JSON (400)", st == 400, (st, b))
+    st, b, _ = srv.call("PUT", "/api/search/query/%d" % cid,
+                        body={"criteria": {"value": "v" * (1 << 20)}}, token=ana)
+    t.check("PUT refused: a 1 MB criteria string (400 or 413, no 500)", st in (400, 413),
+            (st, str(b)[:200]))
     st, b, _ = srv.call("PUT", "/api/search/query/%d" % cid, body={"name": "other"}, token=ana)
     t.check("PUT refused: a name another collection has (409)", st == 409, (st, b))
     st, b, _ = srv.call("PUT", "/api/search/query/999999", body={"name": "q"}, token=ana)
