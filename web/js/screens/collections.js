@@ -12,6 +12,9 @@ import {formMessage, actionButton, add, loadOr, criteriaOfRow} from './parts.js'
 
 // The library with the collection's criteria applied (its name shown, "save" updates it).
 function libraryLink(c, id) {
+  if (!criteriaOfRow(c)) {
+    return h('span', {class: 'muted'}, 'no criteria document (made by tqhost collection add)');
+  }
   return h('a', {href: href('/library', {collection: c.id}), id}, 'Open in the library');
 }
 

@@ -160,7 +160,10 @@ export async function render(root, params, query) {
                            h('span', {id: 'library-collection-note'},
                              own ? ' (the filters below are not saved in it yet)' : ''),
                            collCriteria && !own && !filtersOf(collCriteria)
-                             ? ' (its criteria go beyond the filters below)' : '') : null;
+                             ? ' (its criteria go beyond the filters below)' : '',
+                           !collCriteria && !own
+                             ? ' (it has no criteria document: the library shows its own filters)'
+                             : '') : null;
 
   const saveBox = h('div', {id: 'save-collection'});
   root.append(h('h1', null, 'Threat library'), ...(collBox ? [collBox] : []), form, detected, saveBox,
