@@ -183,6 +183,17 @@ try:
         t.check("%r: the count equals the criteria's total (%s)" % (c["name"][:10], q.get("total")),
                 st2 == 200 and q["total"] == c["count"] and c["count_capped"] is False, (q, c))
     t.check("the answer says the cap", b.get("count_cap") == 100000, b.get("count_cap"))
+    srv.cli("collection", "add", "flat-b", "--source", "Feed B")
+    st, b, _ = srv.call("GET", "/api/search/query?with=count", token=ro)
+    flat = [c for c in b.get("data", []) if c["name"] == "flat-b"]
+    t.check("a collection of flat fields (tqhost collection add) is counted too (%d)" % N_B,
+            flat and flat[0]["count"] == N_B, flat)
+    st, b, _ = srv.call("PUT", "/api/search/query/%d" % flat[0]["id"],
+                        body={"criteria": {"source": "Feed A"}}, token=ana)
+    st, b, _ = srv.call("GET", "/api/search/query?with=count", token=ro)
+    flat = [c for c in b.get("data", []) if c["name"] == "flat-b"]
+    t.check("its new criteria replace the flat fields (%d)" % N_A,
+            flat and flat[0]["count"] == N_A, flat)
     st, b, _ = srv.call("GET", "/api/search/query", token=ro)
     t.check("without ?with=count no count is computed",
             st == 200 and all("count" not in c for c in b["data"]), b)
