@@ -997,38 +997,52 @@ static cJSON *object_body(tq_req *rq, tq_resp *rs) {
   return body;
 }
 
-static void api_users_add(tq_req *rq, tq_resp *rs) {
-  static const char *const allowed[] = {"name", "role", "password", NULL};
+/* The body of POST /api/users and /api/clients, only the allowed fields: a checked name, a
+ * role (required) and, where allowed, a password, as a job of kind; NULL once rs holds the
+ * refusal. */
+static auth_job *named_job(tq_req *rq, tq_resp *rs, const char *const *allowed, job_kind kind) {
   cJSON *body = object_body(rq, rs);
   auth_job *j = NULL;
   const char *name = NULL;
   tq_err err;
   if (body == NULL || !body_only(body, allowed, rs) || !body_str(body, "name", &name, rs))
-    goto out;
+    goto fail;
   if (name == NULL) {
     tq_resp_invalid(rs, "name", "required");
-    goto out;
+    goto fail;
   }
   if (tq_auth_check_name(name, &err) != TQ_OK) {
     tq_resp_invalid(rs, "name", "%s", err.msg);
-    goto out;
+    goto fail;
   }
-  if ((j = job_new(rq, J_USER_ADD, rs)) == NULL)
-    goto out;
+  if ((j = job_new(rq, kind, rs)) == NULL)
+    goto fail;
   tq_strlcpy(j->name, name, sizeof j->name);
   if (!body_role_password(body, j, rs))
-    goto out;
-  if (j->role == TQ_ROLE_NONE)
+    goto fail;
+  if (j->role == TQ_ROLE_NONE) {
     tq_resp_invalid(rs, "role", "required: admin, analyst or read-only");
-  else if (j->hash[0] == '\0')
-    tq_resp_invalid(rs, "password", "required");
-  else {
-    to_engine(rq, rs, j);
-    j = NULL;
+    goto fail;
   }
-out:
+  cJSON_Delete(body);
+  return j;
+fail:
   job_free(j);
   cJSON_Delete(body);
+  return NULL;
+}
+
+static void api_users_add(tq_req *rq, tq_resp *rs) {
+  static const char *const allowed[] = {"name", "role", "password", NULL};
+  auth_job *j = named_job(rq, rs, allowed, J_USER_ADD);
+  if (j == NULL)
+    return;
+  if (j->hash[0] == '\0') {
+    tq_resp_invalid(rs, "password", "required");
+    job_free(j);
+    return;
+  }
+  to_engine(rq, rs, j);
 }
 
 static void api_users_put(tq_req *rq, tq_resp *rs) {
@@ -1099,34 +1113,9 @@ static void api_clients_list(tq_req *rq, tq_resp *rs) {
 
 static void api_clients_add(tq_req *rq, tq_resp *rs) {
   static const char *const allowed[] = {"name", "role", NULL};
-  cJSON *body = object_body(rq, rs);
-  auth_job *j = NULL;
-  const char *name = NULL;
-  tq_err err;
-  if (body == NULL || !body_only(body, allowed, rs) || !body_str(body, "name", &name, rs))
-    goto out;
-  if (name == NULL) {
-    tq_resp_invalid(rs, "name", "required");
-    goto out;
-  }
-  if (tq_auth_check_name(name, &err) != TQ_OK) {
-    tq_resp_invalid(rs, "name", "%s", err.msg);
-    goto out;
-  }
-  if ((j = job_new(rq, J_CLIENT_ADD, rs)) == NULL)
-    goto out;
-  tq_strlcpy(j->name, name, sizeof j->name);
-  if (!body_role_password(body, j, rs))
-    goto out;
-  if (j->role == TQ_ROLE_NONE)
-    tq_resp_invalid(rs, "role", "required: admin, analyst or read-only");
-  else {
+  auth_job *j = named_job(rq, rs, allowed, J_CLIENT_ADD);
+  if (j)
     to_engine(rq, rs, j);
-    j = NULL;
-  }
-out:
-  job_free(j);
-  cJSON_Delete(body);
 }
 
 static void api_clients_delete(tq_req *rq, tq_resp *rs) {
