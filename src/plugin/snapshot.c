@@ -168,13 +168,11 @@ static tq_code read_modules(const char *root, const char *rel, int depth, tq_plu
 
 tq_code tq_plugin_src_read(const tq_plugin *p, tq_plugin_src *out, tq_err *err) {
   memset(out, 0, sizeof *out);
-  char *real = NULL;
   /* The script stays inside the folder even when a link was planted after the manifest was
-   * checked: its canonical path is checked (a link inside the folder is fine, as for the
-   * manifest loader; one retargeted after the check changes the folder's stamp). */
-  tq_code rc = tq_path_inside(p->dir, p->script, &real, err);
-  free(real); /* the check only: the text is read through p->script, which may name the
-                 folder by a handle that a rename does not move (real may not) */
+   * checked (a link inside the folder is fine, as for the manifest loader; one retargeted
+   * after the check changes the folder's stamp). The text is read through p->script, which
+   * may name the folder by a handle that a rename does not move. */
+  tq_code rc = tq_path_inside(p->dir, p->script, NULL, err);
   if (rc == TQ_OK)
     rc = read_text(p->script, 1, &out->script, &out->script_len, err);
   char lib[PATH_MAX];

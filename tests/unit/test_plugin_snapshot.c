@@ -155,6 +155,8 @@ static void *swap_main(void *arg) {
     if (renameat2(AT_FDCWD, w->a, AT_FDCWD, w->b, RENAME_EXCHANGE) != 0)
       break;
     w->swaps++;
+    usleep(200); /* ~5,000 swaps a second: far above any real install rate, and the reader is
+                    not starved on a machine with fewer free cores than threads */
   }
   return NULL;
 }
@@ -170,14 +172,18 @@ static void test_swapped_mid_read(void **state) {
   swapper w = {.a = f->p1, .b = other};
   pthread_t th;
   assert_int_equal(pthread_create(&th, NULL, swap_main, &w), 0);
-  int seen[3] = {0, 0, 0}, mixed = 0, failed = 0;
+  int seen[3] = {0, 0, 0}, mixed = 0, failed = 0, broken = 0;
   for (int i = 0; i < 300; i++) {
     tq_plugin *p = NULL;
     tq_plugin_src s;
     tq_err err = {0};
     char why[1024] = "";
     if (tq_plugin_snap_load(f->p1, &p, &s, why, sizeof why, &err) != TQ_OK) {
-      failed++; /* e.g. "kept changing": never a mix */
+      failed++; /* "kept changing": never a mix, never taken for a broken version */
+      if (!strstr(why, "kept changing")) {
+        broken++;
+        printf("# refused for: %s\n", why);
+      }
       continue;
     }
     int v = version_of(p, &s);
@@ -193,8 +199,9 @@ static void test_swapped_mid_read(void **state) {
   printf("# %ld swaps; snapshots of 1.0.0: %d, of 2.0.0: %d, refused: %d, mixed: %d\n", w.swaps,
          seen[1], seen[2], failed, mixed);
   assert_int_equal(mixed, 0);
+  assert_int_equal(broken, 0); /* a swap is not taken for a broken version */
   assert_true(w.swaps > 100);
-  assert_true(seen[1] + seen[2] >= 100); /* a swap is not taken for a broken version */
+  assert_true(seen[1] + seen[2] >= 100); /* swapped folders are still read */
 }
 
 static const tq_plugin_slot *slot(tq_plugin_reg *r) {
