@@ -137,6 +137,10 @@ tq_code lib_touch(tq_lib *lib, int64_t object_id, tq_err *err);
 tq_code lib_recompute_touched(tq_lib *lib, tq_err *err);
 /* The id of an indicator type name (canonical), 0 if unknown. */
 int64_t lib_itype_id(const char *canonical_name);
+/* c's SQL text as a query over a library runs it (criteria.c): terms whose plan depends on
+ * their size (score comparisons, sets) probed and rewritten; the same parameters, in the same
+ * order, bind it (tq_criteria_bind). Appended to out. */
+tq_code lib_criteria_sql_planned(tq_lib *lib, const tq_criteria *c, tq_buf *out);
 /* A user's value pattern (criteria.c): '%' a wildcard, "\\%" a literal percent, '_' and other
  * backslashes literal. Returns malloc'd LIKE text (ESCAPE '\\') when *wild, else the literal
  * value to compare for equality. */

@@ -358,7 +358,8 @@ struct tq_cursor {
 
 /* Builds the WHERE clause of q; parameters are bound by bind_where in the same order. A
  * criteria document is compiled into *crit (freed by the caller after binding). */
-static tq_code build_where(const tq_query *q, tq_buf *sql, tq_criteria **crit, tq_err *err) {
+static tq_code build_where(tq_lib *lib, const tq_query *q, tq_buf *sql, tq_criteria **crit,
+                           tq_err *err) {
   *crit = NULL;
   if (q->criteria &&
       tq_criteria_compile(q->criteria, strlen(q->criteria), crit, NULL, 0, err) != TQ_OK)
@@ -395,8 +396,10 @@ static tq_code build_where(const tq_query *q, tq_buf *sql, tq_criteria **crit, t
                                            " a.object_id=o.id AND a.name=?)");
   if (q->updated_since)
     rc |= tq_buf_adds(sql, " AND o.updated_at >= ?");
-  if (*crit)
-    rc |= tq_buf_printf(sql, " AND %s", tq_criteria_sql(*crit));
+  if (*crit) {
+    rc |= tq_buf_adds(sql, " AND ");
+    rc |= lib_criteria_sql_planned(lib, *crit, sql);
+  }
   return rc ? tq_err_set(err, TQ_ENOMEM, "out of memory") : TQ_OK;
 }
 
@@ -437,7 +440,7 @@ tq_code tq_lib_cursor_open(tq_lib *lib, const tq_query *q, int64_t after_id, tq_
   tq_criteria *crit = NULL;
   tq_code rc = tq_buf_adds(&sql, "SELECT o.id");
   if (rc == TQ_OK)
-    rc = build_where(q, &sql, &crit, err);
+    rc = build_where(lib, q, &sql, &crit, err);
   else
     tq_err_set(err, TQ_ENOMEM, "out of memory");
   if (rc == TQ_OK && tq_buf_adds(&sql, " AND o.id > ? ORDER BY o.id LIMIT ?") != TQ_OK)
@@ -503,7 +506,7 @@ tq_code tq_lib_query_count(tq_lib *lib, const tq_query *q, int64_t *n, tq_err *e
     tq_buf_free(&sql);
     return tq_err_set(err, TQ_ENOMEM, "out of memory");
   }
-  tq_code brc = build_where(q, &sql, &crit, err);
+  tq_code brc = build_where(lib, q, &sql, &crit, err);
   if (brc != TQ_OK) {
     tq_buf_free(&sql);
     return brc;
@@ -595,7 +598,7 @@ tq_code tq_lib_collection_count(tq_lib *lib, const char *query_json, int64_t cap
   if (tq_buf_adds(&sql, "SELECT count(*) FROM (SELECT 1") != TQ_OK)
     rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
   if (rc == TQ_OK)
-    rc = build_where(&q, &sql, &crit, err);
+    rc = build_where(lib, &q, &sql, &crit, err);
   if (rc == TQ_OK && tq_buf_adds(&sql, " LIMIT ?)") != TQ_OK)
     rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
   sqlite3_stmt *st = NULL;

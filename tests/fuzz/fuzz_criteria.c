@@ -60,6 +60,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   if ((int64_t)n > total || total > 4)
     abort();
+  /* The page as planned (terms probed and rewritten) is the page of the plain SQL. */
+  sqlite3_stmt *pl = NULL;
+  char *plain = NULL;
+  if (asprintf(&plain, "SELECT o.id FROM objects o WHERE o.type='indicator' AND %s ORDER BY o.id",
+               tq_criteria_sql(c)) < 0 ||
+      sqlite3_prepare_v2(tq_lib_db(lib), plain, -1, &pl, NULL) != SQLITE_OK)
+    abort();
+  tq_criteria_bind(c, pl, 1);
+  size_t k = 0;
+  while (sqlite3_step(pl) == SQLITE_ROW) {
+    if (k >= n || ids[k] != sqlite3_column_int64(pl, 0))
+      abort();
+    k++;
+  }
+  if (k != n)
+    abort();
+  sqlite3_finalize(pl);
+  free(plain);
   free(ids);
   /* The parameters are exactly the '?' of the expression. */
   sqlite3_stmt *st = NULL;

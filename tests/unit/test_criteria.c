@@ -285,6 +285,137 @@ static void test_against_a_library(void **state) {
   tq_lib_close(lib);
 }
 
+/* ---- score terms told to the planner ----------------------------------------------------------
+ * A page query wraps each score comparison that few objects pass in likelihood(term, share)
+ * (so that SQLite reads them from objects_score): the pages must be exactly those of the plain
+ * query, for sparse, middling and wide comparisons, inside +or, with every sort. */
+#define PLAN_N 12000
+static int plan_score[PLAN_N + 1];
+static char plan_value[PLAN_N + 1][24];
+static int plan_sort_key; /* 0 id, 1 -id, 2 value, 3 -score */
+
+static int plan_cmp(const void *x, const void *y) {
+  int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+  switch (plan_sort_key) {
+  case 1: return a < b ? 1 : a > b ? -1 : 0;
+  case 2: {
+    int c = strcmp(plan_value[a], plan_value[b]);
+    return c ? c : (a > b) - (a < b);
+  }
+  case 3:
+    if (plan_score[a] != plan_score[b])
+      return plan_score[a] < plan_score[b] ? 1 : -1;
+    return a < b ? 1 : a > b ? -1 : 0;
+  default: return (a > b) - (a < b);
+  }
+}
+
+/* Every page of doc (limit 700) against the objects pass() says match, sorted by sort. */
+static void plan_check(tq_lib *lib, const char *doc, int (*pass)(int64_t), int key) {
+  static const char *const SORT[] = {NULL, "-id", "value", "-score"};
+  static int64_t want[PLAN_N], got[PLAN_N];
+  size_t nw = 0, ng = 0;
+  for (int64_t id = 1; id <= PLAN_N; id++)
+    if (pass(id))
+      want[nw++] = id;
+  plan_sort_key = key;
+  qsort(want, nw, sizeof *want, plan_cmp);
+  tq_criteria *c = compile_ok(doc);
+  tq_err err;
+  int64_t total = -1;
+  for (int64_t off = 0;; off += 700) {
+    int64_t *ids = NULL;
+    size_t n = 0;
+    if (tq_lib_criteria_ids(lib, c, NULL, SORT[key], 0, 700, off, &ids, &n, off ? NULL : &total,
+                            &err) != TQ_OK)
+      fail_msg("%s: %s", doc, err.msg);
+    for (size_t i = 0; i < n && ng < PLAN_N; i++)
+      got[ng++] = ids[i];
+    free(ids);
+    if (n < 700)
+      break;
+  }
+  tq_criteria_free(c);
+  if (total != (int64_t)nw || ng != nw)
+    fail_msg("%s sort %s: %zu objects (count %lld), expected %zu", doc,
+             SORT[key] ? SORT[key] : "id", ng, (long long)total, nw);
+  for (size_t i = 0; i < nw; i++)
+    if (got[i] != want[i])
+      fail_msg("%s sort %s: [%zu] is %lld, expected %lld", doc, SORT[key] ? SORT[key] : "id", i,
+               (long long)got[i], (long long)want[i]);
+}
+
+static int p_sparse(int64_t id) { return plan_score[id] >= 8; }
+static int p_middle(int64_t id) { return plan_score[id] >= 3 && plan_score[id] <= 8; }
+static int p_wide(int64_t id) { return plan_score[id] <= 3; }
+static int p_or(int64_t id) {
+  return plan_score[id] == 9 || strcmp(plan_value[id], "10.0.0.7") == 0;
+}
+static int p_two(int64_t id) { return plan_score[id] > 2 && plan_score[id] < 4 && id > 11000; }
+static int p_all(int64_t id) { return id > 0; }
+static int p_few_low(int64_t id) { return id % 1000 == 0 && plan_score[id] <= 3; }
+static int p_many(int64_t id) { return id % 1000 != 0; }
+static int p_few_or_9(int64_t id) { return id % 1000 == 0 || plan_score[id] == 9; }
+static int p_many_sparse(int64_t id) { return id % 1000 != 0 && plan_score[id] >= 8; }
+static int p_none(int64_t id) { return id < 0; }
+static int p_severe_sparse(int64_t id) { return id % 3 == 0 && plan_score[id] >= 8; }
+static int p_rare(int64_t id) { return id % 1000 == 500; }
+static int p_any_attr_low(int64_t id) { return id % 3 != 0; }
+
+static void test_score_terms_planned(void **state) {
+  (void)state;
+  tq_lib *lib = NULL;
+  tq_err err;
+  assert_int_equal(tq_lib_open(":memory:", TQ_LIB_OPEN_CREATE, &lib, &err), TQ_OK);
+  for (int i = 1; i <= PLAN_N; i++) {
+    snprintf(plan_value[i], sizeof plan_value[i], "10.0.%d.%d", i / 250, i % 250);
+    /* every object from S1 (a large set), 12 tagged "few", the others "many" */
+    assert_int_equal(put(lib, plan_value[i], "S1", i % 1000 == 0 ? "few" : "many"), i);
+    /* 12 objects of 9 (the last ids), 6,000 of 3, the rest 0 */
+    plan_score[i] = i % 1000 == 999 ? 9 : i % 2 == 0 ? 3 : 0;
+    if (plan_score[i])
+      assert_int_equal(tq_lib_score_set(lib, i, plan_score[i], &err), TQ_OK);
+    /* an attribute on all (Severity: high on every third), a rare one on 12 */
+    tq_attr_in at = {.name = "Severity", .value = i % 3 == 0 ? "high" : "low"};
+    assert_int_equal(tq_lib_attribute_add(lib, i, &at, &err), TQ_OK);
+    if (i % 1000 == 500) {
+      tq_attr_in rare = {.name = "Rare", .value = "yes"};
+      assert_int_equal(tq_lib_attribute_add(lib, i, &rare, &err), TQ_OK);
+    }
+  }
+  for (int key = 0; key < 4; key++) {
+    plan_check(lib, "{\"criteria\":{\"score\":{\"+gte\":8}}}", p_sparse, key);
+    plan_check(lib, "{\"criteria\":{\"score\":{\"+gte\":3,\"+lte\":8}}}", p_middle, key);
+    plan_check(lib, "{\"criteria\":{\"score\":{\"+lte\":3}}}", p_wide, key);
+    plan_check(lib, "{\"criteria\":{\"+or\":[{\"score\":9},{\"value\":\"10.0.0.7\"}]}}", p_or, key);
+    plan_check(lib,
+               "{\"criteria\":{\"score\":{\"+gt\":2.5,\"+lt\":4}},\"filters\":{\"id\":{\"+gt\":"
+               "11000}}}",
+               p_two, key);
+    plan_check(lib, "{\"criteria\":{\"source\":\"S1\"}}", p_all, key);
+    plan_check(lib, "{\"criteria\":{\"+and\":[{\"score\":{\"+gte\":8}},{\"source\":\"S1\"}]}}",
+               p_sparse, key);
+    plan_check(lib, "{\"criteria\":{\"+and\":[{\"tag\":\"few\"},{\"score\":{\"+lte\":3}}]}}",
+               p_few_low, key);
+    plan_check(lib, "{\"criteria\":{\"tag\":[\"many\",\"nope\"]}}", p_many, key);
+    plan_check(lib, "{\"criteria\":{\"+or\":[{\"tag\":\"few\"},{\"score\":9}]}}", p_few_or_9, key);
+    plan_check(lib,
+               "{\"criteria\":{\"+and\":[{\"tag\":{\"+like\":\"ma%\"}},{\"source\":\"S1\"},"
+               "{\"score\":{\"+gt\":7}}]}}",
+               p_many_sparse, key);
+    plan_check(lib, "{\"criteria\":{\"source\":{\"+not\":\"S1\"}}}", p_none, key);
+    plan_check(
+        lib,
+        "{\"criteria\":{\"+and\":[{\"attribute\":{\"name\":\"Severity\",\"value\":\"high\"}},"
+        "{\"score\":{\"+gte\":8}}]}}",
+        p_severe_sparse, key);
+    plan_check(lib, "{\"criteria\":{\"attribute\":\"Rare\"}}", p_rare, key);
+    plan_check(lib, "{\"criteria\":{\"attribute\":{\"value\":[\"low\",\"none\"]}}}", p_any_attr_low,
+               key);
+  }
+  tq_lib_close(lib);
+}
+
 static void explain_matches(tq_lib *lib, int64_t id, double want) {
   tq_score_explain x;
   tq_err err;
@@ -354,6 +485,7 @@ int main(void) {
       cmocka_unit_test(test_canonical_ignores_order_and_spacing),
       cmocka_unit_test(test_against_a_library),
       cmocka_unit_test(test_score_explained),
+      cmocka_unit_test(test_score_terms_planned),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -280,7 +280,7 @@ static void test_schema_4_attributes_migrate(void **state) {
   sqlite3_close(db);
   tq_err err;
   assert_int_equal(tq_lib_open(f->path, TQ_LIB_OPEN_EXISTING, &f->lib, &err), TQ_OK);
-  assert_int_equal(tq_lib_schema_version(f->lib), 5);
+  assert_int_equal(tq_lib_schema_version(f->lib), 6);
   tq_object *o = get(f->lib, id);
   assert_int_equal(o->n_attrs, 2);
   assert_true(o->attrs[0].id > 0 && o->attrs[1].id > 0 && o->attrs[0].id != o->attrs[1].id);
