@@ -527,7 +527,9 @@ static tq_code kept_load(tq_lib *lib, const char *id, kept **out, tq_err *err) {
   const cJSON *msg = cJSON_GetObjectItemCaseSensitive(body, "message");
   const cJSON *tb = cJSON_GetObjectItemCaseSensitive(body, "traceback");
   if (rc == TQ_OK && (!cJSON_IsString(type) || !cJSON_IsString(value) || !cJSON_IsString(msg) ||
-                      !cJSON_IsString(tb) || (oid && !cJSON_IsNumber(oid))))
+                      !cJSON_IsString(tb) ||
+                      (oid && (!cJSON_IsNumber(oid) || oid->valuedouble < 1 ||
+                               oid->valuedouble > 9007199254740991.0))))
     rc = tq_err_set(err, TQ_ECORRUPT, "the kept run '%s' is not as the server wrote it", id);
   if (rc == TQ_OK && ((k->res.message = tq_strdup(msg->valuestring)) == NULL ||
                       (k->res.traceback = tq_strdup(tb->valuestring)) == NULL))

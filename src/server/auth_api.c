@@ -321,6 +321,7 @@ static tq_code brake_trim(tq_lib *lib, int64_t now_wall, tq_err *err) {
 static tq_code brake_persist(tq_lib *lib, const char *key, tq_err *err) {
   int64_t now = tq_mono_ms(), now_wall = wall_ms();
   brake_slot b;
+  memset(&b, 0, sizeof b);
   int have = 0;
   pthread_mutex_lock(&BRAKE_MU);
   brake_slot *s = brake_find(key, 0, now);
