@@ -277,6 +277,15 @@ try:
     t.check("1030 rows and one more run: 1024 kept (%d)" % n, st == 200 and n == 1024, (st, n))
     st, b, _ = srv.call("POST", APPLY, {"run_id": "%032x" % 2}, token=ANA)
     t.check("the oldest went first: 404", st == 404, (st, b))
+    # a user deleted takes their kept runs along (a user made later may get the same id)
+    CLEO, ADMIN = srv.login("cleo"), srv.login("root")
+    st, b, _ = srv.call("POST", RUN, {"value": "45.83.122.173"}, token=CLEO, timeout=60)
+    cid = db_rows(srv.db, "SELECT id FROM users WHERE name='cleo'")[0][0]
+    n1 = db_rows(srv.db, "SELECT count(*) FROM op_runs WHERE user_id=?", cid)[0][0]
+    st2, _, _ = srv.call("DELETE", "/api/users/%d" % cid, token=ADMIN)
+    n2 = db_rows(srv.db, "SELECT count(*) FROM op_runs WHERE user_id=?", cid)[0][0]
+    t.check("deleting a user drops their kept runs (%d, then %d)" % (n1, n2),
+            st == 200 and st2 == 204 and n1 >= 1 and n2 == 0, (st, st2, n1, n2))
     t.check("server stops: exit 0", srv.stop() == 0)
 finally:
     for p in procs:
