@@ -419,6 +419,11 @@ void tq_plugin_target_free(tq_plugin_target *t);
  * [{"object_type","value","link_type"?,"description"?}], "indicators": [{"type","value",
  * "attributes"}], "score": n|null, "status": s|null}. Owned by the caller. */
 cJSON *tq_changeset_json(const tq_changeset *cs);
+/* The change set back from what tq_changeset_json wrote (j; borrowed) and what the analyst
+ * sees (show, may be NULL; copied): every string copied into cs (free with
+ * tq_changeset_free). TQ_EINVAL for another shape (a member of a wrong type, an array past
+ * TQ_LUA_MAX_ITEMS, a string past TQ_LUA_MAX_VALUE, a score outside 0..10); nothing kept then. */
+tq_code tq_changeset_from_json(const cJSON *j, const cJSON *show, tq_changeset *cs, tq_err *err);
 
 /* What one run did, as `op run --json` prints it and the server answers it. */
 typedef struct tq_op_outcome {

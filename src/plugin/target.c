@@ -120,6 +120,111 @@ cJSON *tq_changeset_json(const tq_changeset *cs) {
   return o;
 }
 
+/* A string member of o copied (NULL when absent and optional); 0 on a wrong type or no
+ * memory. */
+static int cs_str(const cJSON *o, const char *key, int optional, char **out) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  *out = NULL;
+  if ((v == NULL || cJSON_IsNull(v)) && optional)
+    return 1;
+  if (!cJSON_IsString(v) || strlen(v->valuestring) > TQ_LUA_MAX_VALUE)
+    return 0;
+  return (*out = tq_strdup(v->valuestring)) != NULL;
+}
+
+/* The array member key of o (at most TQ_LUA_MAX_ITEMS entries), its size in *n; NULL and
+ * *n 0 on a wrong type. */
+static const cJSON *cs_arr(const cJSON *o, const char *key, size_t *n, int *ok) {
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
+  *n = 0;
+  if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > TQ_LUA_MAX_ITEMS) {
+    *ok = 0;
+    return NULL;
+  }
+  *n = (size_t)cJSON_GetArraySize(a);
+  return a;
+}
+
+static int attrs_from(const cJSON *o, tq_cs_attr **out, size_t *n_out) {
+  int ok = 1;
+  size_t n;
+  const cJSON *a = cs_arr(o, "attributes", &n, &ok);
+  if (!ok)
+    return 0;
+  if (n && (*out = calloc(n, sizeof **out)) == NULL)
+    return 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, a) {
+    tq_cs_attr *x = &(*out)[(*n_out)++];
+    if (!cJSON_IsObject(e) || !cs_str(e, "name", 0, &x->name) || !cs_str(e, "value", 0, &x->value))
+      return 0;
+  }
+  return 1;
+}
+
+tq_code tq_changeset_from_json(const cJSON *j, const cJSON *show, tq_changeset *cs, tq_err *err) {
+  tq_changeset_init(cs);
+  int ok = cJSON_IsObject(j) && attrs_from(j, &cs->attrs, &cs->n_attrs);
+  size_t n = 0;
+  const cJSON *a = ok ? cs_arr(j, "tags", &n, &ok) : NULL, *e;
+  if (ok && n && (cs->tags = calloc(n, sizeof *cs->tags)) == NULL)
+    ok = 0;
+  if (!ok)
+    a = NULL;
+  cJSON_ArrayForEach(e, a) {
+    if (!cJSON_IsString(e) || (cs->tags[cs->n_tags] = tq_strdup(e->valuestring)) == NULL) {
+      ok = 0;
+      break;
+    }
+    cs->n_tags++;
+  }
+  a = ok ? cs_arr(j, "links", &n, &ok) : NULL;
+  if (ok && n && (cs->links = calloc(n, sizeof *cs->links)) == NULL)
+    ok = 0;
+  if (!ok)
+    a = NULL;
+  cJSON_ArrayForEach(e, a) {
+    tq_cs_link *l = &cs->links[cs->n_links++];
+    if (!cJSON_IsObject(e) || !cs_str(e, "object_type", 0, &l->object_type) ||
+        !cs_str(e, "value", 0, &l->value) || !cs_str(e, "link_type", 1, &l->link_type) ||
+        !cs_str(e, "description", 1, &l->description)) {
+      ok = 0;
+      break;
+    }
+  }
+  a = ok ? cs_arr(j, "indicators", &n, &ok) : NULL;
+  if (ok && n && (cs->indicators = calloc(n, sizeof *cs->indicators)) == NULL)
+    ok = 0;
+  if (!ok)
+    a = NULL;
+  cJSON_ArrayForEach(e, a) {
+    tq_cs_indicator *d = &cs->indicators[cs->n_indicators++];
+    if (!cJSON_IsObject(e) || !cs_str(e, "type", 0, &d->indicator_type) ||
+        !cs_str(e, "value", 0, &d->value) || !attrs_from(e, &d->attrs, &d->n_attrs)) {
+      ok = 0;
+      break;
+    }
+  }
+  const cJSON *score = ok ? cJSON_GetObjectItemCaseSensitive(j, "score") : NULL;
+  if (ok && score && !cJSON_IsNull(score)) {
+    if (!cJSON_IsNumber(score) || score->valuedouble < 0 || score->valuedouble > 10 ||
+        score->valuedouble != (double)(int)score->valuedouble)
+      ok = 0;
+    else
+      cs->score = (int)score->valuedouble;
+  }
+  if (ok && !cs_str(j, "status", 1, &cs->status))
+    ok = 0;
+  if (ok && show && !cJSON_IsNull(show) && (cs->show = cJSON_Duplicate(show, 1)) == NULL)
+    ok = 0;
+  if (!ok) {
+    tq_changeset_free(cs);
+    return tq_err_set(err, TQ_EINVAL,
+                      "a change set as JSON: not the shape tq_changeset_json writes");
+  }
+  return TQ_OK;
+}
+
 cJSON *tq_op_outcome_json(const tq_op_outcome *o) {
   cJSON *j = cJSON_CreateObject();
   cJSON_AddStringToObject(j, "plugin", o->plugin);

@@ -13,13 +13,16 @@
  * TQ_PLUGIN_REG_CHECK_MS); a newer version that fails to load leaves the one before active
  * with its error shown here and in tqhost_plugin_load_error. The engine side (its slot)
  * keeps each plugin's script loaded in the engine's runtime with its config ("warm": loaded
- * again from the registry's texts when the version or its config changes) and the runs made, for
- * apply (RUNS_MAX at most, RUN_TTL_MS each). A run is a coroutine on the engine's runtime: the job
- * starts it and returns; the engine keeps serving other jobs while it waits on the network;
- * its completion answers the suspended connection. */
+ * again from the registry's texts when the version or its config changes). The successful runs
+ * are kept for apply in the library (table op_runs of store.c: the caller's user, the target,
+ * the change set as JSON; RUNS_MAX at most, RUN_TTL_MS each), so that a restart loses none:
+ * written by the run's completion on the engine, read back by apply. A run is a coroutine on the
+ * engine's runtime: the job starts it and returns; the engine keeps serving other jobs while it
+ * waits on the network; its completion answers the suspended connection. */
 #include <dirent.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,13 +313,13 @@ typedef struct warm { /* a plugin's script loaded in the engine's runtime */
   tq_lua_script *script;
 } warm;
 
-typedef struct kept { /* a run kept for apply */
+typedef struct kept { /* a run kept for apply (a row of op_runs while it is handled) */
   char id[33];
   char *plugin, *label, *op;
   tq_plugin_target t;
   tq_op_result res;
   int applied;
-  int64_t made_ms;
+  int64_t user_id; /* whose run: only they apply it */
 } kept;
 
 typedef struct run_req run_req;
@@ -324,8 +327,6 @@ typedef struct run_req run_req;
 typedef struct pl_state {
   tq_host_config host;
   warm *scripts;
-  kept *runs[RUNS_MAX]; /* oldest first */
-  size_t n_runs;
   run_req *pending; /* runs started, not finished */
   int migrated;
 } pl_state;
@@ -350,6 +351,7 @@ struct run_req {
   int64_t object_id;
   int apply;
   char who[128], addr[64];
+  int64_t user_id; /* the caller's: the run kept is theirs */
   /* engine side */
   tq_engine *eng;
   tq_job *job;
@@ -386,8 +388,6 @@ static void state_destroy(void *ud) {
     free(w->name);
     free(w);
   }
-  for (size_t i = 0; i < st->n_runs; i++)
-    kept_free(st->runs[i]);
   tq_host_config_free(&st->host);
   free(st);
 }
@@ -410,25 +410,154 @@ static pl_state *state_of(tq_engine *eng) {
   return *slot;
 }
 
-/* Drops kept runs past their time, and the oldest when full. */
-static void runs_trim(pl_state *st, size_t room) {
-  int64_t now = tq_mono_ms();
-  size_t k = 0;
-  for (size_t i = 0; i < st->n_runs; i++) {
-    if (now - st->runs[i]->made_ms > RUN_TTL_MS || st->n_runs - i + k + room > RUNS_MAX)
-      kept_free(st->runs[i]);
-    else
-      st->runs[k++] = st->runs[i];
-  }
-  st->n_runs = k;
+/* ---- the runs kept for apply, in the library (engine thread) ------------------------------- */
+
+static int64_t wall_ms(void) { return tq_time_now_us() / 1000; }
+
+static tq_code kept_db_err(tq_lib *lib, const char *what, tq_err *err) {
+  return tq_err_set(err, TQ_EDB, "the runs kept for apply: %s: %s", what,
+                    sqlite3_errmsg(tq_lib_db(lib)));
 }
 
-static kept *runs_find(pl_state *st, const char *id) {
-  runs_trim(st, 0);
-  for (size_t i = 0; i < st->n_runs; i++)
-    if (strcmp(st->runs[i]->id, id) == 0)
-      return st->runs[i];
-  return NULL;
+/* k as op_runs' body: the target (the library's object id, or its type and value) and what
+ * the run returned (message, traceback, change set, what the analyst sees). malloc'd. */
+static char *kept_body(const kept *k) {
+  const tq_object *o = tq_plugin_target_obj(&k->t);
+  cJSON *j = cJSON_CreateObject(), *obj = cJSON_AddObjectToObject(j, "object");
+  if (o->id > 0)
+    cJSON_AddNumberToObject(obj, "id", (double)o->id);
+  cJSON_AddStringToObject(obj, "type", o->indicator_type ? o->indicator_type : "");
+  cJSON_AddStringToObject(obj, "value", o->value ? o->value : "");
+  cJSON_AddStringToObject(j, "message", k->res.message ? k->res.message : "");
+  cJSON_AddStringToObject(j, "traceback", k->res.traceback ? k->res.traceback : "");
+  cJSON_AddItemToObject(j, "changes", tq_changeset_json(&k->res.cs));
+  cJSON_AddItemToObject(j, "show",
+                        k->res.cs.show ? cJSON_Duplicate(k->res.cs.show, 1) : cJSON_CreateNull());
+  char *out = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  return out;
+}
+
+/* Keeps k (applied as k->applied says), then drops the runs past their time and the oldest
+ * beyond RUNS_MAX. Within the caller's transaction if one is open. */
+static tq_code kept_store(tq_lib *lib, const kept *k, tq_err *err) {
+  sqlite3 *db = tq_lib_db(lib);
+  char *body = kept_body(k);
+  if (body == NULL)
+    return tq_err_set(err, TQ_ENOMEM, "out of memory");
+  sqlite3_stmt *st = NULL;
+  int64_t now = wall_ms();
+  tq_code rc = TQ_OK;
+  if (sqlite3_prepare_v2(db,
+                         "INSERT INTO op_runs(id,user_id,plugin,op,label,made_ms,applied,body)"
+                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+                         -1, &st, NULL) != SQLITE_OK)
+    rc = kept_db_err(lib, "keeping a run", err);
+  else {
+    sqlite3_bind_text(st, 1, k->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, k->user_id);
+    sqlite3_bind_text(st, 3, k->plugin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, k->op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, k->label, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, now);
+    sqlite3_bind_int(st, 7, k->applied);
+    sqlite3_bind_text(st, 8, body, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+      rc = kept_db_err(lib, "keeping a run", err);
+  }
+  sqlite3_finalize(st);
+  free(body);
+  st = NULL;
+  if (rc == TQ_OK &&
+      sqlite3_prepare_v2(db,
+                         "DELETE FROM op_runs WHERE made_ms < ?1 OR seq <= (SELECT seq FROM"
+                         " op_runs ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+                         -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_int64(st, 1, now - RUN_TTL_MS);
+    sqlite3_bind_int(st, 2, RUNS_MAX);
+    if (sqlite3_step(st) != SQLITE_DONE)
+      rc = kept_db_err(lib, "dropping old runs", err);
+  } else if (rc == TQ_OK)
+    rc = kept_db_err(lib, "dropping old runs", err);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* The run id kept within RUN_TTL_MS (TQ_ENOTFOUND when unknown or past its time), its target
+ * as it is now (the library's object read again: TQ_ENOTFOUND when deleted since). */
+static tq_code kept_load(tq_lib *lib, const char *id, kept **out, tq_err *err) {
+  *out = NULL;
+  sqlite3 *db = tq_lib_db(lib);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT user_id,plugin,op,label,applied,body FROM op_runs"
+                         " WHERE id=?1 AND made_ms >= ?2",
+                         -1, &st, NULL) != SQLITE_OK)
+    return kept_db_err(lib, "reading a run", err);
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, wall_ms() - RUN_TTL_MS);
+  int step = sqlite3_step(st);
+  if (step != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? tq_err_set(err, TQ_ENOTFOUND, "run '%s' not found", id)
+                               : kept_db_err(lib, "reading a run", err);
+  }
+  kept *k = calloc(1, sizeof *k);
+  cJSON *body = cJSON_Parse((const char *)sqlite3_column_text(st, 5));
+  tq_code rc = TQ_OK;
+  if (k == NULL)
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+  else {
+    tq_strlcpy(k->id, id, sizeof k->id);
+    k->user_id = sqlite3_column_int64(st, 0);
+    k->plugin = tq_strdup((const char *)sqlite3_column_text(st, 1));
+    k->op = tq_strdup((const char *)sqlite3_column_text(st, 2));
+    k->label = tq_strdup((const char *)sqlite3_column_text(st, 3));
+    k->applied = sqlite3_column_int(st, 4) != 0;
+    tq_changeset_init(&k->res.cs);
+    k->res.status = TQ_LUA_OK;
+    if (k->plugin == NULL || k->op == NULL || k->label == NULL)
+      rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+  }
+  sqlite3_finalize(st);
+  const cJSON *obj = cJSON_GetObjectItemCaseSensitive(body, "object");
+  const cJSON *oid = cJSON_GetObjectItemCaseSensitive(obj, "id");
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
+  const cJSON *value = cJSON_GetObjectItemCaseSensitive(obj, "value");
+  const cJSON *msg = cJSON_GetObjectItemCaseSensitive(body, "message");
+  const cJSON *tb = cJSON_GetObjectItemCaseSensitive(body, "traceback");
+  if (rc == TQ_OK && (!cJSON_IsString(type) || !cJSON_IsString(value) || !cJSON_IsString(msg) ||
+                      !cJSON_IsString(tb) ||
+                      (oid && (!cJSON_IsNumber(oid) || oid->valuedouble < 1 ||
+                               oid->valuedouble > 9007199254740991.0))))
+    rc = tq_err_set(err, TQ_ECORRUPT, "the kept run '%s' is not as the server wrote it", id);
+  if (rc == TQ_OK && ((k->res.message = tq_strdup(msg->valuestring)) == NULL ||
+                      (k->res.traceback = tq_strdup(tb->valuestring)) == NULL))
+    rc = tq_err_set(err, TQ_ENOMEM, "out of memory");
+  if (rc == TQ_OK && tq_changeset_from_json(cJSON_GetObjectItemCaseSensitive(body, "changes"),
+                                            cJSON_GetObjectItemCaseSensitive(body, "show"),
+                                            &k->res.cs, err) != TQ_OK) {
+    char why[sizeof err->msg];
+    tq_strlcpy(why, err->msg, sizeof why);
+    rc = tq_err_set(err, TQ_ECORRUPT, "the kept run '%s': %s", id, why);
+  }
+  if (rc == TQ_OK) {
+    if (oid && oid->valuedouble > 0) {
+      rc = tq_plugin_target_id(lib, (int64_t)oid->valuedouble, &k->t, err);
+      if (rc == TQ_ENOTFOUND)
+        tq_err_set(err, TQ_ENOTFOUND, "object %lld of run '%s' was deleted since",
+                   (long long)oid->valuedouble, id);
+    } else
+      rc = tq_plugin_target_resolve(NULL, type->valuestring[0] ? type->valuestring : NULL,
+                                    value->valuestring, &k->t, err);
+  }
+  cJSON_Delete(body);
+  if (rc != TQ_OK) {
+    kept_free(k);
+    return rc;
+  }
+  *out = k;
+  return TQ_OK;
 }
 
 /* The script of the slot's active version loaded with cfg from the texts the registry read
@@ -479,13 +608,16 @@ static tq_code warm_script(tq_engine *eng, pl_state *st, const tq_plugin_slot *s
 
 /* ---- POST /api/plugins/{name}/operations/{op}[/apply] on the engine ------------------------ */
 
-/* Applies k's change set in one transaction with its audit line; fills sum. */
-static tq_code apply_kept(tq_lib *lib, kept *k, const char *who, const char *addr,
+/* Applies k's change set in one transaction with its audit line and its row in op_runs marked
+ * applied (made, when store: a run with "apply": true); fills sum. */
+static tq_code apply_kept(tq_lib *lib, kept *k, int store, const char *who, const char *addr,
                           tq_apply_summary *sum, tq_err *err) {
   tq_plugin pl = {0};
   pl.name = k->plugin;
   pl.label = k->label;
-  tq_code rc = tq_lib_begin(lib, err);
+  tq_code rc = tq_auth_ensure(lib, err);
+  if (rc == TQ_OK)
+    rc = tq_lib_begin(lib, err);
   if (rc != TQ_OK)
     return rc;
   rc = tq_plugin_apply(lib, &pl, tq_plugin_target_obj(&k->t), &k->res.cs, sum, err);
@@ -499,6 +631,22 @@ static tq_code apply_kept(tq_lib *lib, kept *k, const char *who, const char *add
              sum->attrs, sum->tags, sum->links, sum->indicators, sum->score_set ? ", score" : "",
              sum->status_set ? ", status" : "");
     rc = tq_auth_audit(lib, who, "operation.apply", target, detail, addr, err);
+  }
+  if (rc == TQ_OK && store) {
+    k->applied = 1;
+    rc = kept_store(lib, k, err);
+    k->applied = rc == TQ_OK;
+  } else if (rc == TQ_OK) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(tq_lib_db(lib), "UPDATE op_runs SET applied=1 WHERE id=?1", -1, &st,
+                           NULL) != SQLITE_OK)
+      rc = kept_db_err(lib, "marking a run applied", err);
+    else {
+      sqlite3_bind_text(st, 1, k->id, -1, SQLITE_STATIC);
+      if (sqlite3_step(st) != SQLITE_DONE)
+        rc = kept_db_err(lib, "marking a run applied", err);
+    }
+    sqlite3_finalize(st);
   }
   if (rc == TQ_OK)
     rc = tq_lib_commit(lib, err);
@@ -599,7 +747,7 @@ static void run_done(void *ud, tq_lua_run *run) {
   k->label = tq_strdup(p && p->label ? p->label : r->plugin);
   k->t = r->t; /* moved */
   memset(&r->t, 0, sizeof r->t);
-  k->made_ms = tq_mono_ms();
+  k->user_id = r->user_id;
   if (k->plugin == NULL || k->op == NULL || k->label == NULL) {
     kept_free(k);
     tq_resp_fail(rs, 503, "out of memory");
@@ -611,15 +759,16 @@ static void run_done(void *ud, tq_lua_run *run) {
   if (r->apply && tq_mono_ms() - r->queued_ms > APPLY_LATE_MS) {
     tq_resp_fail(rs, 504, "%s:%s finished too late to apply; nothing written (run_id %s: apply it)",
                  r->plugin, r->op, k->id);
-    runs_trim(st, 1);
-    st->runs[st->n_runs++] = k;
+    if (tq_auth_ensure(tq_engine_lib(r->eng), &err) != TQ_OK ||
+        kept_store(tq_engine_lib(r->eng), k, &err) != TQ_OK)
+      tq_log(TQ_LOG_ERROR, "server", "run %s: %s", k->id, err.msg);
+    kept_free(k);
     tq_job_done(r->job);
     return;
   }
   if (r->apply) {
     tq_apply_summary sum;
-    if (apply_kept(tq_engine_lib(r->eng), k, r->who, r->addr, &sum, &err) == TQ_OK) {
-      k->applied = 1;
+    if (apply_kept(tq_engine_lib(r->eng), k, 1, r->who, r->addr, &sum, &err) == TQ_OK) {
       object_id = sum.object_id;
     } else {
       apply_error = err.msg;
@@ -635,9 +784,13 @@ static void run_done(void *ud, tq_lua_run *run) {
     tq_job_done(r->job);
     return;
   }
-  tq_resp_data(rs, 200, kept_json(k, k->applied, object_id, NULL));
-  runs_trim(st, 1);
-  st->runs[st->n_runs++] = k;
+  /* Kept for apply (a run applied at once is kept too: applying it again is 409). */
+  if (!k->applied && (tq_auth_ensure(tq_engine_lib(r->eng), &err) != TQ_OK ||
+                      kept_store(tq_engine_lib(r->eng), k, &err) != TQ_OK))
+    tq_resp_err(rs, NULL, &err);
+  else
+    tq_resp_data(rs, 200, kept_json(k, k->applied, object_id, NULL));
+  kept_free(k);
   tq_job_done(r->job);
 }
 
@@ -735,6 +888,7 @@ static run_req *run_req_new(tq_req *rq, tq_resp *rs) {
   r->op = tq_strdup(rq->params[1]);
   tq_strlcpy(r->who, rq->who.name[0] ? rq->who.name : "-", sizeof r->who);
   tq_strlcpy(r->addr, rq->remote ? rq->remote : "", sizeof r->addr);
+  r->user_id = rq->who.user_id;
   if (r->plugin == NULL || r->op == NULL) {
     run_req_free(r);
     tq_resp_fail(rs, 503, "out of memory");
@@ -839,6 +993,7 @@ typedef struct apply_req {
   char run_id[33];
   char *plugin, *op;
   char who[128], addr[64];
+  int64_t user_id; /* the caller: another user's run is not found */
 } apply_req;
 
 static void apply_req_free(void *ud) {
@@ -853,19 +1008,29 @@ static void apply_req_free(void *ud) {
 static void apply_job(tq_engine *eng, tq_job *job) {
   apply_req *a = tq_job_ud(job);
   tq_resp *rs = tq_job_resp(job);
-  pl_state *st = state_of(eng);
-  kept *k = st ? runs_find(st, a->run_id) : NULL;
+  tq_lib *lib = tq_engine_lib(eng);
+  kept *k = NULL;
   tq_err err;
   tq_err_clear(&err);
   tq_apply_summary sum;
-  if (st == NULL)
-    tq_resp_fail(rs, 503, "out of memory");
-  else if (k == NULL || strcmp(k->plugin, a->plugin) != 0 || strcmp(k->op, a->op) != 0)
+  tq_code rc = tq_auth_ensure(lib, &err);
+  if (rc == TQ_OK)
+    rc = kept_load(lib, a->run_id, &k, &err);
+  /* Unknown, past its time, of another operation or of another user: the same 404. */
+  if (rc == TQ_ENOTFOUND && k == NULL && strstr(err.msg, "was deleted since"))
+    tq_resp_fail(rs, 404, "%s", err.msg);
+  else if (rc == TQ_ENOTFOUND ||
+           (rc == TQ_OK && (strcmp(k->plugin, a->plugin) != 0 || strcmp(k->op, a->op) != 0 ||
+                            k->user_id != a->user_id)))
     tq_resp_fail(rs, 404, "run '%s' of %s:%s not found (runs are kept %d minutes)", a->run_id,
                  a->plugin, a->op, RUN_TTL_MS / 60000);
+  else if (rc == TQ_ECORRUPT) /* the library's row was changed behind the server's back */
+    tq_resp_fail(rs, 422, "%s:%s: nothing written: %s", a->plugin, a->op, err.msg);
+  else if (rc != TQ_OK)
+    tq_resp_err(rs, NULL, &err);
   else if (k->applied)
     tq_resp_fail(rs, 409, "run '%s' was applied already", a->run_id);
-  else if (apply_kept(tq_engine_lib(eng), k, a->who, a->addr, &sum, &err) != TQ_OK) {
+  else if (apply_kept(lib, k, 0, a->who, a->addr, &sum, &err) != TQ_OK) {
     if (err.code == TQ_EINVAL)
       tq_resp_fail(rs, 422, "%s:%s: nothing written: %s", k->plugin, k->op, err.msg);
     else
@@ -874,6 +1039,7 @@ static void apply_job(tq_engine *eng, tq_job *job) {
     k->applied = 1;
     tq_resp_data(rs, 200, kept_json(k, 1, sum.object_id, NULL));
   }
+  kept_free(k);
   tq_job_done(job);
 }
 
@@ -912,6 +1078,7 @@ static void api_op_apply(tq_req *rq, tq_resp *rs) {
   memcpy(a->run_id, id->valuestring, 33);
   memcpy(a->who, r->who, sizeof a->who);
   memcpy(a->addr, r->addr, sizeof a->addr);
+  a->user_id = r->user_id;
   tq_req_engine(rq, rs, apply_job, a, apply_req_free);
 done:
   cJSON_Delete(body);

@@ -410,6 +410,16 @@ tq_code tq_auth_user_delete(tq_lib *lib, const char *name, tq_err *err) {
   if ((rc = begin(lib, err)) != TQ_OK)
     return rc;
   rc = revoke_user_tokens(lib, name, err);
+  if (rc == TQ_OK) { /* and the runs kept for apply: a user made later may get the same id */
+    sqlite3 *db = tq_lib_db(lib);
+    sqlite3_stmt *st = NULL;
+    rc = prep(db, "DELETE FROM op_runs WHERE user_id=(SELECT id FROM users WHERE name=?1)", &st,
+              err);
+    if (rc == TQ_OK) {
+      bind_str(st, 1, name);
+      rc = done(db, st, err, "dropping the user's kept runs");
+    }
+  }
   if (rc == TQ_OK)
     rc = user_update(lib, "DELETE FROM users WHERE name=?1", name, NULL, err);
   return finish(lib, rc, err);

@@ -120,13 +120,19 @@ static int64_t access_ttl(void) {
 }
 
 /* ---- the failed-login brake
- * ------------------------------------------------------------------------ Counters in memory per
+ * ------------------------------------------------------------------------ Counters per
  * user name (or client id) and per client address: MAX_FAILS failures within WINDOW lock the key
  * for a delay that doubles at each lock (LOCK_BASE_S, up to an hour) and falls back once a window
  * passes without failure. A locked key is refused with 429 before any password is checked. A
  * successful login clears its user's counter. Checks in flight count too: once a key has failed,
  * its failures plus its checks running at once may not pass MAX_FAILS, so that guesses sent in
- * parallel (one per HTTP thread) do not all pass before the first failure counts. */
+ * parallel (one per HTTP thread) do not all pass before the first failure counts.
+ *
+ * The check reads memory only (no SQL before the password hash). The library keeps a copy
+ * (table login_brake of store.c) so that a restart lifts no lock: the engine job that follows
+ * every password check (the audit row of J_LOGIN, J_LOGIN_FAILED) writes the keys' state as
+ * memory holds it then (brake_persist), and tq_auth_brake_load puts the rows back into memory
+ * at server start. Times are monotonic in memory, wall clock in the library. */
 #define BRAKE_SLOTS 1024
 #define BRAKE_KEY 160
 #define BRAKE_WINDOW_MS (15 * 60 * 1000)
@@ -264,6 +270,124 @@ static void brake_success(const char *key) {
   pthread_mutex_unlock(&BRAKE_MU);
 }
 
+/* ---- the brake in the library ------------------------------------------------------------- */
+
+static int64_t wall_ms(void) { return tq_time_now_us() / 1000; }
+
+/* A monotonic time as wall clock and back (0 stays 0: "never"). */
+static int64_t to_wall(int64_t mono, int64_t now_mono, int64_t now_wall) {
+  return mono ? now_wall - (now_mono - mono) : 0;
+}
+static int64_t to_mono(int64_t wall, int64_t now_mono, int64_t now_wall) {
+  return wall ? now_mono - (now_wall - wall) : 0;
+}
+
+static tq_code brake_sql(tq_lib *lib, const char *sql, const char *key, int64_t a, int64_t b,
+                         int64_t c, int64_t d, int64_t e, tq_err *err) {
+  sqlite3 *db = tq_lib_db(lib);
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  if (rc == SQLITE_OK) {
+    int n = sqlite3_bind_parameter_count(st), i = 1;
+    if (key)
+      sqlite3_bind_text(st, i++, key, -1, SQLITE_STATIC);
+    const int64_t v[5] = {a, b, c, d, e};
+    for (int k = 0; i <= n && k < 5; k++)
+      sqlite3_bind_int64(st, i++, v[k]);
+    rc = sqlite3_step(st);
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    return tq_err_set(err, TQ_EDB, "the login brake in the library: %s", sqlite3_errmsg(db));
+  return TQ_OK;
+}
+
+/* Rows that no longer matter (lock over, no failure within the window) are removed, and the
+ * oldest beyond BRAKE_SLOTS. */
+static tq_code brake_trim(tq_lib *lib, int64_t now_wall, tq_err *err) {
+  tq_code rc = brake_sql(lib, "DELETE FROM login_brake WHERE until_ms <= ?1 AND last_ms < ?2", NULL,
+                         now_wall, now_wall - BRAKE_WINDOW_MS, 0, 0, 0, err);
+  if (rc == TQ_OK)
+    rc = brake_sql(lib,
+                   "DELETE FROM login_brake WHERE (SELECT count(*) FROM login_brake) > ?2"
+                   " AND key IN (SELECT key FROM login_brake"
+                   " ORDER BY until_ms > ?1 DESC, last_ms DESC LIMIT -1 OFFSET ?2)",
+                   NULL, now_wall, BRAKE_SLOTS, 0, 0, 0, err);
+  return rc;
+}
+
+/* On the engine thread, after a password check of key: the library's row made what memory
+ * holds now (removed when memory no longer has the key, or nothing of it matters). */
+static tq_code brake_persist(tq_lib *lib, const char *key, tq_err *err) {
+  int64_t now = tq_mono_ms(), now_wall = wall_ms();
+  brake_slot b;
+  memset(&b, 0, sizeof b);
+  int have = 0;
+  pthread_mutex_lock(&BRAKE_MU);
+  brake_slot *s = brake_find(key, 0, now);
+  if (s) {
+    b = *s;
+    have = b.until_ms > now || (b.last_ms && now - b.last_ms <= BRAKE_WINDOW_MS);
+  }
+  pthread_mutex_unlock(&BRAKE_MU);
+  tq_code rc;
+  if (!have)
+    rc = brake_sql(lib, "DELETE FROM login_brake WHERE key=?1", key, 0, 0, 0, 0, 0, err);
+  else
+    rc = brake_sql(lib,
+                   "INSERT INTO login_brake(key,fails,level,first_ms,last_ms,until_ms)"
+                   " VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(key) DO UPDATE SET"
+                   " fails=excluded.fails, level=excluded.level, first_ms=excluded.first_ms,"
+                   " last_ms=excluded.last_ms, until_ms=excluded.until_ms",
+                   key, b.fails, b.level, to_wall(b.first_ms, now, now_wall),
+                   to_wall(b.last_ms, now, now_wall), to_wall(b.until_ms, now, now_wall), err);
+  if (rc == TQ_OK && have)
+    rc = brake_trim(lib, now_wall, err);
+  return rc;
+}
+
+tq_code tq_auth_brake_load(tq_lib *lib, tq_err *err) {
+  tq_code rc = tq_auth_migrate(lib, err);
+  int64_t now = tq_mono_ms(), now_wall = wall_ms();
+  if (rc == TQ_OK)
+    rc = brake_trim(lib, now_wall, err);
+  if (rc != TQ_OK)
+    return rc;
+  sqlite3 *db = tq_lib_db(lib);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT key,fails,level,first_ms,last_ms,until_ms FROM login_brake"
+                         " ORDER BY until_ms > ?1 DESC, last_ms DESC LIMIT ?2",
+                         -1, &st, NULL) != SQLITE_OK)
+    return tq_err_set(err, TQ_EDB, "the login brake in the library: %s", sqlite3_errmsg(db));
+  sqlite3_bind_int64(st, 1, now_wall);
+  sqlite3_bind_int(st, 2, BRAKE_SLOTS);
+  pthread_mutex_lock(&BRAKE_MU);
+  memset(BRAKE, 0, sizeof BRAKE);
+  size_t n = 0;
+  int step;
+  while (n < BRAKE_SLOTS && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *key = (const char *)sqlite3_column_text(st, 0);
+    if (key == NULL || *key == '\0' || strlen(key) >= BRAKE_KEY)
+      continue;
+    brake_slot *b = &BRAKE[n++];
+    tq_strlcpy(b->key, key, sizeof b->key);
+    b->fails = sqlite3_column_int(st, 1);
+    b->level = sqlite3_column_int(st, 2);
+    b->first_ms = to_mono(sqlite3_column_int64(st, 3), now, now_wall);
+    b->last_ms = to_mono(sqlite3_column_int64(st, 4), now, now_wall);
+    b->until_ms = to_mono(sqlite3_column_int64(st, 5), now, now_wall);
+    /* A lock never outlasts the longest delay, whatever the wall clock did meanwhile. */
+    if (b->until_ms > now + (int64_t)BRAKE_MAX_DELAY_S * 1000)
+      b->until_ms = now + (int64_t)BRAKE_MAX_DELAY_S * 1000;
+  }
+  pthread_mutex_unlock(&BRAKE_MU);
+  sqlite3_finalize(st);
+  if (n)
+    tq_log(TQ_LOG_INFO, "server", "login brake: %zu counter(s) kept from before the start", n);
+  return TQ_OK;
+}
+
 /* ---- answers in OAuth's shape
  * ---------------------------------------------------------------------- */
 
@@ -336,7 +460,8 @@ typedef struct auth_job {
   char hash[TQ_AUTH_HASH_MAX];         /* J_USER_ADD, J_USER_PUT ("": unchanged) */
   char refresh[TQ_AUTH_TOKEN_LEN + 1]; /* J_REFRESH; J_REVOKE: the access token */
   int64_t ttl;
-  int disabled; /* J_USER_PUT: -1 unchanged, 0 enable, 1 disable */
+  int disabled;                          /* J_USER_PUT: -1 unchanged, 0 enable, 1 disable */
+  char ukey[BRAKE_KEY], akey[BRAKE_KEY]; /* J_LOGIN, J_LOGIN_FAILED: the brake's keys */
 } auth_job;
 
 static void job_free(void *p) {
@@ -564,6 +689,13 @@ static void run_job(tq_engine *eng, tq_job *job) {
     case J_CLIENT_ADD: run_client_add(lib, j, rs); break;
     case J_REVOKE: run_revoke(lib, j, rs); break;
     }
+  /* The brake's keys as memory holds them now, into the library (its outcome is not the
+   * answer's: a login is not refused because the copy could not be written). */
+  for (int k = 0; (j->kind == J_LOGIN || j->kind == J_LOGIN_FAILED) && k < 2; k++) {
+    const char *key = k ? j->akey : j->ukey;
+    if (*key && brake_persist(lib, key, &err) != TQ_OK)
+      tq_log(TQ_LOG_ERROR, "server", "%s", err.msg);
+  }
   tq_job_done(job);
 }
 
@@ -830,6 +962,9 @@ static void login(tq_req *rq, tq_resp *rs, const char *name, const char *secret,
     return;
   j->client = client;
   j->locked_s = locked_s;
+  tq_strlcpy(j->ukey, ukey, sizeof j->ukey);
+  if (rc != TQ_OK) /* a success leaves the address's counter as it was */
+    tq_strlcpy(j->akey, akey, sizeof j->akey);
   snprintf(j->detail, sizeof j->detail, "%s", client ? "client_credentials" : "password");
   if (rc == TQ_OK) {
     j->user_id = u.id;

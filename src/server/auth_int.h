@@ -80,4 +80,10 @@ tq_code tq_auth_revoke(tq_lib *lib, const char *access_token, tq_err *err);
  * that are not UTF-8 shown as \xHH, cut at max bytes. malloc'd; NULL when out of memory. */
 char *tq_auth_clean(const char *s, size_t max);
 
+/* The failed-login brake's counters kept in the library (auth_api.c, table login_brake):
+ * at server start (a writer, before any HTTP thread), the memory counters are replaced with
+ * the library's rows that still matter (locked, or failed within the window; expired rows
+ * removed), so that a restart lifts no lock. */
+tq_code tq_auth_brake_load(tq_lib *lib, tq_err *err);
+
 #endif

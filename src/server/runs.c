@@ -373,6 +373,8 @@ tq_code tq_runs_start(tq_srv *srv, tq_runs **out, tq_err *err) {
   tq_code rc = tq_lib_open(so->db_path, TQ_LIB_OPEN_EXISTING, &lib, err);
   if (rc == TQ_OK)
     rc = tq_workflow_migrate(lib, err);
+  if (rc == TQ_OK) /* the server's tables; the login brake as the library kept it */
+    rc = tq_auth_brake_load(lib, err);
   if (lib)
     tq_lib_close(lib);
   if (rc != TQ_OK)

@@ -8,7 +8,12 @@
  *   tokens  access and refresh tokens by the hex SHA-256 of the token (the token itself is never
  *           stored); a login's tokens share a family: refresh rotates inside it, and the reuse
  *           of a rotated (revoked) refresh token revokes the whole family.
- *   audit   who did what to what, when, from where (no secret ever). */
+ *   audit   who did what to what, when, from where (no secret ever).
+ *   login_brake  the failed-login brake's counters (auth_api.c), so that a restart does not
+ *           lift a lock: per key ("u:<name>", "c:<client id>", "a:<address>"), wall-clock ms;
+ *           rows past their lock and window are removed, at most 1024 kept (the newest).
+ *   op_runs the successful operation runs kept for apply (api_plugins.c): the caller's user,
+ *           plugin, operation, target and change set as JSON; one hour each, 1024 at most. */
 #include <sqlite3.h>
 
 #include "auth_int.h"
@@ -45,6 +50,26 @@ static const char *const MIGRATIONS[] = {
     " addr TEXT);"
     "CREATE INDEX audit_who ON audit(who, id);"
     "CREATE INDEX audit_what ON audit(what, id);",
+    /* 2: what a restart must not lose: the login brake, the runs kept for apply */
+    "CREATE TABLE login_brake("
+    " key TEXT PRIMARY KEY,"
+    " fails INTEGER NOT NULL,"
+    " level INTEGER NOT NULL,"
+    " first_ms INTEGER NOT NULL,"
+    " last_ms INTEGER NOT NULL,"
+    " until_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX login_brake_last ON login_brake(last_ms);"
+    "CREATE TABLE op_runs("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " user_id INTEGER NOT NULL,"
+    " plugin TEXT NOT NULL,"
+    " op TEXT NOT NULL,"
+    " label TEXT NOT NULL,"
+    " made_ms INTEGER NOT NULL,"
+    " applied INTEGER NOT NULL DEFAULT 0,"
+    " body TEXT NOT NULL);"
+    "CREATE INDEX op_runs_made ON op_runs(made_ms);",
 };
 
 static const tq_lib_part SERVER_PART = {"server", MIGRATIONS,

@@ -134,12 +134,82 @@ static void test_json(void **state) {
   tq_plugin_target_free(&t);
 }
 
+/* A change set read back from its JSON (the server's kept runs, persist): hostile shapes are
+ * refused with nothing kept; a full change set comes back the same. */
+static void test_json_back(void **state) {
+  (void)state;
+  tq_changeset cs;
+  tq_err err = {0};
+  static const char *const bad[] = {
+      "[]",
+      "{\"tags\":[],\"links\":[],\"indicators\":[]}",
+      "{\"attributes\":{},\"tags\":[],\"links\":[],\"indicators\":[]}",
+      "{\"attributes\":[{\"name\":5,\"value\":\"x\"}],\"tags\":[],\"links\":[],\"indicators\":[]}",
+      "{\"attributes\":[{\"name\":\"a\"}],\"tags\":[],\"links\":[],\"indicators\":[]}",
+      "{\"attributes\":[],\"tags\":[1],\"links\":[],\"indicators\":[]}",
+      "{\"attributes\":[],\"tags\":[],\"links\":[{\"value\":\"x\"}],\"indicators\":[]}",
+      "{\"attributes\":[],\"tags\":[],\"links\":[],\"indicators\":[{\"type\":\"FQDN\"}]}",
+      "{\"attributes\":[],\"tags\":[],\"links\":[],\"indicators\":[],\"score\":11}",
+      "{\"attributes\":[],\"tags\":[],\"links\":[],\"indicators\":[],\"score\":2.5}",
+      "{\"attributes\":[],\"tags\":[],\"links\":[],\"indicators\":[],\"score\":\"8\"}",
+      "{\"attributes\":[],\"tags\":[],\"links\":[],\"indicators\":[],\"status\":7}",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cJSON *j = cJSON_Parse(bad[i]);
+    assert_non_null(j);
+    assert_int_equal(tq_changeset_from_json(j, NULL, &cs, &err), TQ_EINVAL);
+    assert_int_equal(cs.n_attrs + cs.n_tags + cs.n_links + cs.n_indicators, 0);
+    assert_null(cs.attrs);
+    cJSON_Delete(j);
+  }
+  /* more tags than a change set may hold */
+  cJSON *big = cJSON_Parse("{\"attributes\":[],\"links\":[],\"indicators\":[]}");
+  cJSON *tags = cJSON_AddArrayToObject(big, "tags");
+  for (int i = 0; i <= TQ_LUA_MAX_ITEMS; i++)
+    cJSON_AddItemToArray(tags, cJSON_CreateString("t"));
+  assert_int_equal(tq_changeset_from_json(big, NULL, &cs, &err), TQ_EINVAL);
+  cJSON_Delete(big);
+  assert_int_equal(tq_changeset_from_json(NULL, NULL, &cs, &err), TQ_EINVAL);
+
+  const char *full =
+      "{\"attributes\":[{\"name\":\"Risk Score\",\"value\":\"87\"}],\"tags\":[\"apt\",\"c2\"],"
+      "\"links\":[{\"object_type\":\"adversary\",\"value\":\"APT1\",\"link_type\":\"uses\"},"
+      "{\"object_type\":\"malware\",\"value\":\"x\",\"description\":\"d\"}],"
+      "\"indicators\":[{\"type\":\"FQDN\",\"value\":\"a.example\",\"attributes\":[{\"name\":"
+      "\"n\",\"value\":\"v\"}]}],\"score\":8,\"status\":\"Active\"}";
+  cJSON *j = cJSON_Parse(full), *show = cJSON_Parse("{\"risk\":87}");
+  assert_int_equal(tq_changeset_from_json(j, show, &cs, &err), TQ_OK);
+  assert_int_equal(cs.n_tags, 2);
+  assert_int_equal(cs.n_links, 2);
+  assert_null(cs.links[0].description);
+  assert_int_equal(cs.indicators[0].n_attrs, 1);
+  assert_int_equal(cs.score, 8);
+  assert_non_null(cs.show);
+  cJSON *back = tq_changeset_json(&cs);
+  char *a = cJSON_PrintUnformatted(j), *b = cJSON_PrintUnformatted(back);
+  assert_string_equal(a, b);
+  free(a);
+  free(b);
+  cJSON_Delete(back);
+  cJSON_Delete(j);
+  cJSON_Delete(show);
+  tq_changeset_free(&cs);
+  j = cJSON_Parse("{\"attributes\":[],\"tags\":[],\"links\":[],\"indicators\":[],\"score\":null,"
+                  "\"status\":null}");
+  assert_int_equal(tq_changeset_from_json(j, NULL, &cs, &err), TQ_OK);
+  assert_true(tq_changeset_empty(&cs));
+  assert_int_equal(cs.score, -1);
+  cJSON_Delete(j);
+  tq_changeset_free(&cs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_transient, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stored, setup, teardown),
       cmocka_unit_test(test_json),
+      cmocka_unit_test(test_json_back),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
