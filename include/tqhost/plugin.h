@@ -607,8 +607,9 @@ typedef struct tq_plugin_script_spec {
                                       plugin's own script is taken from src */
   const tq_lua_limits *limits;     /* borrowed: the final limits (a run's, already clamped to the
                                       host's ceilings by tq_host_limits_clamp, as its network
-                                      policy uses them; an action's own); NULL: the plugin's
-                                      manifest's as written (checks) */
+                                      policy uses them; an action's own; a check's, clamped by
+                                      tq_plugin_check_limits); NULL: the plugin's manifest's
+                                      as written */
   const struct tq_plugin_src *src; /* borrowed: texts read before (a registry's snapshot);
                                       NULL: the script and p's lib/ modules are read now */
 } tq_plugin_script_spec;
@@ -629,11 +630,15 @@ void tq_plugin_script_opts_free(tq_plugin_script_opts *o);
 
 /* `tqhost plugin check DIR`, the plugin half: loads dir's manifest (schema, fields), then
  * compiles the script with the default config (its top level runs once under the manifest's
- * budgets, without secrets and without network) and checks that every operation's entry is
- * returned, a missing one reported at the manifest's "file:line:col". Every problem is added
- * to d. *out gets the plugin when its manifest loaded (free with tq_plugin_free), else NULL.
- * Returns TQ_OK when d got nothing, TQ_EINVAL when it did, TQ_ENOMEM. */
+ * budgets within the host's ceilings, without secrets and without network) and checks that every
+ * operation's entry is returned, a missing one reported at the manifest's "file:line:col". Every
+ * problem is added to d. *out gets the plugin when its manifest loaded (free with tq_plugin_free),
+ * else NULL. Returns TQ_OK when d got nothing, TQ_EINVAL when it did, TQ_ENOMEM. */
 tq_code tq_plugin_check(const char *dir, tq_plugin **out, tq_diags *d, tq_err *err);
+/* What a check runs a script's top level under: l clamped to the host configuration's
+ * ceilings (the built-in ones when the file cannot be read; who names the plugin or action in
+ * the warning), so that a hostile manifest's budgets cannot hang or exhaust the checker. */
+void tq_plugin_check_limits(const char *who, tq_lua_limits *l);
 /* The script half of tq_plugin_check for a plugin already loaded. */
 void tq_plugin_check_script(const tq_plugin *p, tq_diags *d);
 

@@ -82,6 +82,8 @@ static void expect(const char *got, const char *want) {
     fail_msg("wanted '%s' in:\n%s", want, got);
 }
 
+#define HOST_BUILT_IN "limits: { memory: 64MiB, instructions: 1000000000, timeout: 120s }\n"
+
 static const char *GOOD = "return { a = function(obj, ctx) end, b = function(obj, ctx) end }\n";
 
 /* ---- hostile scripts --------------------------------------------------------------------------
@@ -111,6 +113,32 @@ static void a_top_level_that_loops_forever_is_killed_by_its_budget(void **state)
                           "while true do end\nreturn {}\n"),
               NULL);
   expect(got, "operation.lua: top level killed: timeout: run exceeded 200 ms");
+}
+
+static void a_manifest_asking_for_endless_budgets_is_held_to_the_host_ceilings(void **state) {
+  (void)state;
+  /* A hostile package asks for everything: the check (of the plugin and of its action) runs
+   * its top level within the host's ceilings, not for the hour it asks. */
+  char conf[600];
+  snprintf(conf, sizeof conf, "%s/tqhost.yaml", g_root);
+  write_file(conf, "limits: { instructions: 3000000, timeout: 5s }\n");
+  const char *dir = make_plugin("greedy", "limits: { instructions: 1e15, timeout: 1h }\n",
+                                "while true do end\nreturn {}\n");
+  expect(check(dir, NULL),
+         "operation.lua: top level killed: instruction budget exceeded (3000000 instructions)");
+  char path[700];
+  snprintf(path, sizeof path, "%s/actions", dir);
+  mkdir(path, 0700);
+  snprintf(path, sizeof path, "%s/actions/greedy-action.yaml", dir);
+  write_file(path, "name: greedy-action\nlabel: G\nversion: 1.0.0\nplugin: greedy\nentry: a\n"
+                   "input: { object_types: [indicator] }\n"
+                   "limits: { instructions: 1e15, timeout: 1h }\n");
+  tq_diags d = {0};
+  assert_int_equal(tq_action_check_dir(dir, &d), 1);
+  assert_int_equal(d.n, 1);
+  expect(d.msgs[0], "instruction budget exceeded (3000000 instructions)");
+  tq_diags_free(&d);
+  write_file(conf, HOST_BUILT_IN);
 }
 
 static void the_network_is_refused_at_the_top_level(void **state) {
@@ -322,6 +350,10 @@ static int setup(void **state) {
   char buf[4200];
   snprintf(buf, sizeof buf, "%.*s/../../schemas", (int)(slash - here), here);
   setenv("TQHOST_SCHEMAS", buf, 1);
+  /* The host's ceilings as built in, whatever /etc/tqhost/tqhost.yaml says. */
+  snprintf(buf, sizeof buf, "%s/tqhost.yaml", g_root);
+  write_file(buf, HOST_BUILT_IN);
+  setenv("TQHOST_CONFIG", buf, 1);
   return 0;
 }
 
@@ -335,6 +367,7 @@ static int teardown(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_top_level_that_loops_forever_is_killed_by_its_budget),
+      cmocka_unit_test(a_manifest_asking_for_endless_budgets_is_held_to_the_host_ceilings),
       cmocka_unit_test(the_network_is_refused_at_the_top_level),
       cmocka_unit_test(os_and_io_are_refused_at_the_top_level),
       cmocka_unit_test(secrets_are_not_given_to_a_check),
