@@ -635,10 +635,11 @@ void tq_plugin_script_opts_free(tq_plugin_script_opts *o);
  * problem is added to d. *out gets the plugin when its manifest loaded (free with tq_plugin_free),
  * else NULL. Returns TQ_OK when d got nothing, TQ_EINVAL when it did, TQ_ENOMEM. */
 tq_code tq_plugin_check(const char *dir, tq_plugin **out, tq_diags *d, tq_err *err);
-/* What a check runs a script's top level under: l clamped to the host configuration's
- * ceilings (the built-in ones when the file cannot be read; who names the plugin or action in
- * the warning), so that a hostile manifest's budgets cannot hang or exhaust the checker. */
-void tq_plugin_check_limits(const char *who, tq_lua_limits *l);
+/* What a check runs a script's top level under (host_config.c): l clamped to the host
+ * configuration's ceilings (the built-in ones when the file cannot be read), quietly (a run
+ * warns of a clamp; a check of a good action that asks for more does not), so that a hostile
+ * manifest's budgets cannot hang or exhaust the checker. */
+void tq_plugin_check_limits(tq_lua_limits *l);
 /* The script half of tq_plugin_check for a plugin already loaded. */
 void tq_plugin_check_script(const tq_plugin *p, tq_diags *d);
 

@@ -94,15 +94,6 @@ static void entry_pos(const tq_plugin *p, size_t i, char *out, size_t n) {
   tq_ydoc_free(doc);
 }
 
-void tq_plugin_check_limits(const char *who, tq_lua_limits *l) {
-  tq_host_config host;
-  tq_err err;
-  /* On an error host holds the built-in ceilings: a check needs no valid host file. */
-  (void)tq_host_config_find(&host, &err);
-  tq_host_limits_clamp(&host, who, l);
-  tq_host_config_free(&host);
-}
-
 void tq_plugin_check_script(const tq_plugin *p, tq_diags *d) {
   tq_lua *rt = NULL;
   tq_lua_script *s = NULL;
@@ -115,7 +106,7 @@ void tq_plugin_check_script(const tq_plugin *p, tq_diags *d) {
     return;
   }
   tq_lua_limits limits = p->limits;
-  tq_plugin_check_limits(p->name, &limits);
+  tq_plugin_check_limits(&limits);
   tq_plugin_script_spec spec = {.plugin = p, .cfg = &cfg, .limits = &limits};
   tq_plugin_script_opts o;
   if (tq_plugin_script_opts_build(&spec, &o, &err) != TQ_OK ||

@@ -296,7 +296,7 @@ static void check_entries(tq_docload *m, const cJSON *root, const tq_action *a) 
   /* As a run loads it (workflow/run.c), but with the default config, without secrets and
    * without network, under the action's limits within the host's ceilings. */
   tq_lua_limits limits = a->limits;
-  tq_plugin_check_limits(a->name ? a->name : a->path, &limits);
+  tq_plugin_check_limits(&limits);
   tq_plugin_script_spec spec = {.plugin = a->plugin,
                                 .cfg = &cfg,
                                 .plugins_dir = a->plugins_dir,
