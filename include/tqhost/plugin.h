@@ -596,4 +596,56 @@ tq_code tq_pkg_remove(const char *plugins_dir, const char *name, tq_err *err);
 /* "bundled" or "package FILE.tqp" (from the .tqp-origin file install writes). Caller frees. */
 char *tq_pkg_origin(const tq_plugin *p);
 
+/* ---- a plugin's script: options and checks (script.c) ----------------------------------------
+ * The one place that turns a plugin (and an action that runs it) into tq_lua_script_opts: the
+ * server's engine (tq_plugin_script_load_src), one-off runs (tq_plugin_op_run), bulk runs
+ * (workflow), `plugin check` and `action check` all load a plugin's script through it. */
+typedef struct tq_plugin_script_spec {
+  const tq_plugin *plugin;         /* required; borrowed */
+  const tq_plugin_config *cfg;     /* ctx.config values, typed by their fields (cfg->own_fields,
+                                      then the plugin's); required; borrowed */
+  int with_secrets;                /* 1: cfg's secrets reach ctx.secret (runs); 0: none (checks) */
+  tq_net_provider *provider;       /* borrowed; NULL: no network (checks) */
+  const char *plugins_dir;         /* shared modules at plugins_dir/lib; NULL: the plugin's
+                                      parent folder's lib/ (the same folder for a plugin there) */
+  const char *script;              /* an action's own script file; NULL: the plugin's. Only the
+                                      plugin's own script is taken from src */
+  const tq_lua_limits *limits;     /* borrowed: the final limits (a run's, already clamped to the
+                                      host's ceilings by tq_host_limits_clamp, as its network
+                                      policy uses them; an action's own; a check's, clamped by
+                                      tq_plugin_check_limits); NULL: the plugin's manifest's
+                                      as written */
+  const struct tq_plugin_src *src; /* borrowed: texts read before (a registry's snapshot);
+                                      NULL: the script and p's lib/ modules are read now */
+} tq_plugin_script_spec;
+/* so is ready for tq_lua_load; it points into this struct and into the spec's borrowed parts
+ * (which must outlive the load). The caller may set the runner flags (outcome_only,
+ * obj_lists_later) before loading. Owned: lib_dir, kinds, own (texts read now). */
+typedef struct tq_plugin_script_opts {
+  tq_lua_script_opts so;
+  char *lib_dir;
+  tq_lua_kind *kinds;
+  struct tq_plugin_src *own; /* NULL when spec->src was given */
+} tq_plugin_script_opts;
+/* Builds *out from spec. Errors: TQ_ENOMEM; those of tq_plugin_src_read (a symlink refused,
+ * TQ_EDENIED; a file unreadable). On error nothing is left to free. */
+tq_code tq_plugin_script_opts_build(const tq_plugin_script_spec *spec, tq_plugin_script_opts *out,
+                                    tq_err *err);
+void tq_plugin_script_opts_free(tq_plugin_script_opts *o);
+
+/* `tqhost plugin check DIR`, the plugin half: loads dir's manifest (schema, fields), then
+ * compiles the script with the default config (its top level runs once under the manifest's
+ * budgets within the host's ceilings, without secrets and without network) and checks that every
+ * operation's entry is returned, a missing one reported at the manifest's "file:line:col". Every
+ * problem is added to d. *out gets the plugin when its manifest loaded (free with tq_plugin_free),
+ * else NULL. Returns TQ_OK when d got nothing, TQ_EINVAL when it did, TQ_ENOMEM. */
+tq_code tq_plugin_check(const char *dir, tq_plugin **out, tq_diags *d, tq_err *err);
+/* What a check runs a script's top level under (host_config.c): l clamped to the host
+ * configuration's ceilings (the built-in ones when the file cannot be read), quietly (a run
+ * warns of a clamp; a check of a good action that asks for more does not), so that a hostile
+ * manifest's budgets cannot hang or exhaust the checker. */
+void tq_plugin_check_limits(tq_lua_limits *l);
+/* The script half of tq_plugin_check for a plugin already loaded. */
+void tq_plugin_check_script(const tq_plugin *p, tq_diags *d);
+
 #endif

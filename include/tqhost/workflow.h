@@ -61,6 +61,10 @@ tq_code tq_action_load(const char *path, tq_action **out, tq_diags *diags, tq_er
  * Errors go to diags as for tq_action_load ("file:line:col: path: what"). The plugin is
  * looked up in plugins_dir (NULL: tq_plugin_dir()). */
 tq_code tq_action_check(const char *path, const char *plugins_dir, tq_diags *diags, tq_err *err);
+/* `tqhost plugin check DIR`, the actions half: tq_action_check on every DIR/actions/ *.yaml,
+ * the plugin looked up in DIR's parent folder; every problem added to d (an error without
+ * diagnostics as its message). Returns how many files were checked (0: no actions folder). */
+size_t tq_action_check_dir(const char *dir, tq_diags *d);
 void tq_action_free(tq_action *a);
 const char *tq_action_name(const tq_action *a);
 const char *tq_action_label(const tq_action *a);

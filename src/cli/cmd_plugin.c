@@ -1,7 +1,6 @@
 /* cmd_plugin.c: `tqhost plugin list|check|configure|test|new|pack|keygen|install|remove`: the
  * Operation plugins of the plugins folder (tq_plugin_dir), their manifests, their
  * configuration (secrets masked in every output), their busted specs, skeletons and packages. */
-#include <dirent.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,96 +98,6 @@ static int plugin_list(cli *c, int argc, char **argv) {
 /* ---- check ------------------------------------------------------------------------------------
  */
 
-/* Where operations[i].entry is written in the manifest, as "file:line:col". */
-static void entry_pos(const tq_plugin *p, size_t i, char *out, size_t n) {
-  tq_ydoc *doc = NULL;
-  tq_err err;
-  int line = 0, col = 0;
-  if (tq_ydoc_load(p->manifest, &doc, &err) == TQ_OK) {
-    const cJSON *ops = cJSON_GetObjectItemCaseSensitive(doc->root, "operations");
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ops, (int)i), "entry");
-    tq_ydoc_pos(doc, e, &line, &col);
-  }
-  snprintf(out, n, "%s:%d:%d", p->manifest, line, col);
-  tq_ydoc_free(doc);
-}
-
-/* Compiles the script (its top level runs once, without network) and checks each entry. */
-static void check_script(const tq_plugin *p, tq_diags *d) {
-  tq_lua *rt = NULL;
-  tq_lua_script *s = NULL;
-  tq_lua_opts lo;
-  tq_lua_opts_init(&lo);
-  tq_err err;
-  tq_plugin_config cfg;
-  char *lib_dir = NULL;
-  tq_lua_kind *kinds = NULL;
-  if (tq_plugin_config_load(NULL, p, NULL, 0, &cfg, &err) != TQ_OK ||
-      tq_plugin_config_kinds(p, &cfg, &kinds, &err) != TQ_OK ||
-      asprintf(&lib_dir, "%s/../lib", p->dir) < 0) {
-    free(kinds);
-    tq_diags_add(d, "%s: %s", p->manifest, err.msg);
-    return;
-  }
-  tq_lua_script_opts so;
-  tq_lua_script_opts_init(&so);
-  so.name = p->name;
-  so.path = p->script;
-  so.lib_dir = lib_dir;
-  so.config = cfg.config;
-  so.n_config = cfg.n_config;
-  so.config_kinds = kinds;
-  so.limits = p->limits;
-  tq_plugin_src src = {0};
-  if (tq_plugin_src_read(p, &src, &err) != TQ_OK ||
-      (tq_plugin_src_opts(&src, &so), tq_lua_new(&lo, &rt, &err)) != TQ_OK ||
-      tq_lua_load(rt, &so, &s, &err) != TQ_OK) {
-    tq_diags_add(d, "%s", err.msg);
-  } else {
-    for (size_t i = 0; i < p->n_ops; i++) {
-      if (tq_lua_script_has_entry(s, p->ops[i].entry))
-        continue;
-      char pos[4200];
-      entry_pos(p, i, pos, sizeof pos);
-      tq_diags_add(d, "%s: operations[%zu].entry: %s does not return an entry '%s'", pos, i,
-                   p->script, p->ops[i].entry);
-    }
-  }
-  tq_lua_script_free(s);
-  tq_lua_free(rt);
-  tq_plugin_src_free(&src);
-  free(lib_dir);
-  free(kinds);
-  tq_plugin_config_free(&cfg);
-}
-
-/* tq_action_check on every DIR/actions/ *.yaml, the plugin looked up beside DIR. Returns how
- * many files were checked. */
-static size_t check_actions(const char *dir, tq_diags *d) {
-  char sub[4200], parent[4200];
-  snprintf(sub, sizeof sub, "%s/actions", dir);
-  snprintf(parent, sizeof parent, "%s/..", dir);
-  DIR *dh = opendir(sub);
-  size_t n = 0;
-  if (dh == NULL)
-    return 0;
-  struct dirent *e;
-  while ((e = readdir(dh)) != NULL) {
-    size_t len = strlen(e->d_name);
-    if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0)
-      continue;
-    char path[8400];
-    tq_err err;
-    snprintf(path, sizeof path, "%s/%s", sub, e->d_name);
-    size_t before = d->n;
-    if (tq_action_check(path, parent, d, &err) != TQ_OK && d->n == before)
-      tq_diags_add(d, "%s", err.msg);
-    n++;
-  }
-  closedir(dh);
-  return n;
-}
-
 static int plugin_check(cli *c, int argc, char **argv) {
   if (cli_wants_help(argc, argv))
     return cli_help("usage: tqhost plugin check DIR\n"
@@ -205,12 +114,10 @@ static int plugin_check(cli *c, int argc, char **argv) {
   tq_plugin *p = NULL;
   tq_err err;
   size_t n_actions = 0;
-  if (tq_plugin_load(argv[1], &p, &d, &err) == TQ_OK) {
-    check_script(p, &d);
-    n_actions = check_actions(argv[1], &d);
-  } else if (d.n == 0) {
-    tq_diags_add(&d, "%s", err.msg);
-  }
+  if (tq_plugin_check(argv[1], &p, &d, &err) == TQ_ENOMEM)
+    return cli_fail(c, &err);
+  if (p)
+    n_actions = tq_action_check_dir(argv[1], &d);
   int rc = d.n ? EXIT_FAIL : EXIT_OK;
   if (c->json) {
     cJSON *o = cJSON_CreateObject();

@@ -481,8 +481,11 @@ tq_code run_probe_entries(tq_lua *rt, tq_lua_script *s, tq_err *err) {
   }
   lua_State *co = run->co;
   if (st != LUA_OK) {
-    char *msg = error_text(run, co, -1);
-    rc = tq_err_set(err, TQ_EINVAL, "%s: %s", s->path, msg ? msg : "error");
+    /* A top level killed by a budget says which, as a run does (the kill is raised as Lua's
+     * "not enough memory", which named no budget). */
+    char *msg = run->kill != KILL_NONE ? kill_text(run) : error_text(run, co, -1);
+    rc = tq_err_set(err, TQ_EINVAL, "%s: %s%s", s->path,
+                    run->kill != KILL_NONE ? "top level killed: " : "", msg ? msg : "error");
     free(msg);
     goto done;
   }

@@ -174,20 +174,21 @@ static const char *source_of(const tq_host_config *c) {
   return c->path ? c->path : "the built-in ceiling";
 }
 
-void tq_host_limits_clamp(const tq_host_config *c, const char *who, tq_lua_limits *l) {
+/* who NULL: quietly (a check, which runs nothing of the plugin's work). */
+static void limits_clamp(const tq_host_config *c, const char *who, tq_lua_limits *l) {
   const tq_lua_limits *max = &c->max_limits;
   size_t mem = l->memory ? l->memory : RUNTIME_MEMORY;
   uint64_t ins = l->instructions ? l->instructions : RUNTIME_INSTRUCTIONS;
   int64_t ms = l->timeout_ms > 0 ? l->timeout_ms : RUNTIME_TIMEOUT_MS;
   if (mem > max->memory) {
-    if (l->memory)
+    if (l->memory && who)
       tq_log(TQ_LOG_WARN, "plugin",
              "%s asks for limits.memory %zu bytes, over the host's %zu (%s): clamped", who,
              l->memory, max->memory, source_of(c));
     l->memory = max->memory;
   }
   if (ins > max->instructions) {
-    if (l->instructions)
+    if (l->instructions && who)
       tq_log(TQ_LOG_WARN, "plugin",
              "%s asks for limits.instructions %llu, over the host's %llu (%s): clamped", who,
              (unsigned long long)l->instructions, (unsigned long long)max->instructions,
@@ -195,10 +196,23 @@ void tq_host_limits_clamp(const tq_host_config *c, const char *who, tq_lua_limit
     l->instructions = max->instructions;
   }
   if (ms > max->timeout_ms) {
-    if (l->timeout_ms > 0)
+    if (l->timeout_ms > 0 && who)
       tq_log(TQ_LOG_WARN, "plugin",
              "%s asks for limits.timeout %lld ms, over the host's %lld ms (%s): clamped", who,
              (long long)l->timeout_ms, (long long)max->timeout_ms, source_of(c));
     l->timeout_ms = max->timeout_ms;
   }
+}
+
+void tq_host_limits_clamp(const tq_host_config *c, const char *who, tq_lua_limits *l) {
+  limits_clamp(c, who ? who : "?", l);
+}
+
+void tq_plugin_check_limits(tq_lua_limits *l) {
+  tq_host_config host;
+  tq_err err;
+  /* On an error host holds the built-in ceilings: a check needs no valid host file. */
+  (void)tq_host_config_find(&host, &err);
+  limits_clamp(&host, NULL, l);
+  tq_host_config_free(&host);
 }

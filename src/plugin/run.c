@@ -151,50 +151,23 @@ void tq_plugin_policy_free(tq_plugin_policy *pp) {
 /* ---- one run -----------------------------------------------------------------------------------
  */
 
-/* The folder whose lib/ holds shared modules: the plugins folder, else the plugin's parent. */
-static char *lib_dir_of(const tq_op_request *rq) {
-  char *out = NULL;
-  if (rq->plugins_dir) {
-    if (asprintf(&out, "%s/lib", rq->plugins_dir) < 0)
-      return NULL;
-  } else if (asprintf(&out, "%s/../lib", rq->plugin->dir) < 0) {
-    return NULL;
-  }
-  return out;
-}
-
 /* Loads the script into rt and runs the operation's entry on the object. */
 static tq_code run_in(tq_lua *rt, const tq_op_request *rq, const tq_lua_limits *limits,
                       tq_net_provider *prov, tq_op_result *res, tq_err *err) {
-  tq_lua_script_opts so;
-  tq_lua_script_opts_init(&so);
-  char *lib_dir = lib_dir_of(rq);
-  so.name = rq->plugin->name;
-  so.path = rq->plugin->script;
-  so.lib_dir = lib_dir;
-  so.provider = prov;
-  so.config = rq->cfg->config;
-  so.n_config = rq->cfg->n_config;
-  tq_lua_kind *kinds = NULL;
-  if (tq_plugin_config_kinds(rq->plugin, rq->cfg, &kinds, err) != TQ_OK) {
-    free(lib_dir);
-    return TQ_ENOMEM;
-  }
-  so.config_kinds = kinds;
-  so.secrets = rq->cfg->secrets;
-  so.n_secrets = rq->cfg->n_secrets;
-  so.limits = *limits;
+  tq_plugin_script_spec spec = {.plugin = rq->plugin,
+                                .cfg = rq->cfg,
+                                .with_secrets = 1,
+                                .provider = prov,
+                                .plugins_dir = rq->plugins_dir,
+                                .limits = limits};
+  tq_plugin_script_opts o;
   tq_lua_script *script = NULL;
   tq_lua_run *run = NULL;
-  tq_plugin_src src = {0};
-  tq_code rc = lib_dir ? tq_plugin_src_read(rq->plugin, &src, err)
-                       : tq_err_set(err, TQ_ENOMEM, "out of memory");
-  tq_plugin_src_opts(&src, &so);
-  if (rc == TQ_OK)
-    rc = tq_lua_load(rt, &so, &script, err);
-  tq_plugin_src_free(&src);
-  free(lib_dir);
-  free(kinds);
+  tq_code rc = tq_plugin_script_opts_build(&spec, &o, err);
+  if (rc != TQ_OK)
+    return rc;
+  rc = tq_lua_load(rt, &o.so, &script, err);
+  tq_plugin_script_opts_free(&o);
   if (rc != TQ_OK)
     return rc;
   if (!tq_lua_script_has_entry(script, rq->op->entry)) {

@@ -255,15 +255,6 @@ cJSON *tq_op_outcome_json(const tq_op_outcome *o) {
 /* ---- warm runs --------------------------------------------------------------------------------
  */
 
-/* The folder whose lib/ holds shared modules: the plugins folder, else the plugin's parent. */
-static char *lib_dir_of(const char *plugins_dir, const tq_plugin *p) {
-  char *out = NULL;
-  if (asprintf(&out, "%s/%s", plugins_dir ? plugins_dir : p->dir, plugins_dir ? "lib" : "../lib") <
-      0)
-    return NULL;
-  return out;
-}
-
 tq_code tq_plugin_script_load(tq_lua *rt, tq_net *net, const tq_plugin *p,
                               const tq_plugin_config *cfg, const char *plugins_dir,
                               const tq_host_config *host, tq_lua_script **out, tq_err *err) {
@@ -305,37 +296,18 @@ tq_code tq_plugin_script_load_src(tq_lua *rt, tq_net *net, const tq_plugin *p,
   tq_plugin_policy_free(&pp);
   if (rc != TQ_OK)
     return rc;
-  char *lib_dir = lib_dir_of(plugins_dir, p);
-  if (lib_dir == NULL)
-    return tq_err_set(err, TQ_ENOMEM, "out of memory");
-  tq_lua_script_opts so;
-  tq_lua_script_opts_init(&so);
-  so.name = p->name;
-  so.path = p->script;
-  so.lib_dir = lib_dir;
-  so.provider = prov;
-  so.config = cfg->config;
-  so.n_config = cfg->n_config;
-  tq_lua_kind *kinds = NULL;
-  if ((rc = tq_plugin_config_kinds(p, cfg, &kinds, err)) != TQ_OK) {
-    free(lib_dir);
+  tq_plugin_script_spec spec = {.plugin = p,
+                                .cfg = cfg,
+                                .with_secrets = 1,
+                                .provider = prov,
+                                .plugins_dir = plugins_dir,
+                                .limits = &limits,
+                                .src = src};
+  tq_plugin_script_opts o;
+  if ((rc = tq_plugin_script_opts_build(&spec, &o, err)) != TQ_OK)
     return rc;
-  }
-  so.config_kinds = kinds;
-  so.secrets = cfg->secrets;
-  so.n_secrets = cfg->n_secrets;
-  so.limits = limits;
-  tq_plugin_src own = {0};
-  if (src == NULL && (rc = tq_plugin_src_read(p, &own, err)) != TQ_OK) {
-    free(lib_dir);
-    free(kinds);
-    return rc;
-  }
-  tq_plugin_src_opts(src ? src : &own, &so);
-  rc = tq_lua_load(rt, &so, out, err);
-  tq_plugin_src_free(&own);
-  free(lib_dir);
-  free(kinds);
+  rc = tq_lua_load(rt, &o.so, out, err);
+  tq_plugin_script_opts_free(&o);
   return rc;
 }
 

@@ -289,28 +289,23 @@ static void check_entries(tq_docload *m, const cJSON *root, const tq_action *a) 
   tq_lua_opts_init(&lo);
   tq_err e;
   tq_plugin_config cfg;
-  tq_lua_kind *kinds = NULL;
-  char lib_dir[4200];
-  snprintf(lib_dir, sizeof lib_dir, "%s/lib", a->plugins_dir);
   if (tq_plugin_config_load(NULL, a->plugin, NULL, 0, &cfg, &e) != TQ_OK) {
     tq_docload_error(m, get(root, "plugin"), "plugin", "%s", e.msg);
     return;
   }
-  tq_lua_script_opts so;
-  tq_lua_script_opts_init(&so);
-  so.name = a->plugin_name;
-  so.path = a->script;
-  so.lib_dir = lib_dir;
-  so.config = cfg.config;
-  so.n_config = cfg.n_config;
-  so.limits = a->limits;
-  tq_plugin_src src = {0};
-  const tq_plugin_src *ps = a->plugin_src ? a->plugin_src : &src;
-  if (tq_plugin_config_kinds(a->plugin, &cfg, &kinds, &e) != TQ_OK ||
-      (!a->plugin_src && tq_plugin_src_read(a->plugin, &src, &e) != TQ_OK) ||
-      (so.config_kinds = kinds, so.modules = ps->mods, so.n_modules = ps->n_mods,
-       tq_lua_new(&lo, &rt, &e)) != TQ_OK ||
-      tq_lua_load(rt, &so, &s, &e) != TQ_OK) {
+  /* As a run loads it (workflow/run.c), but with the default config, without secrets and
+   * without network, under the action's limits within the host's ceilings. */
+  tq_lua_limits limits = a->limits;
+  tq_plugin_check_limits(&limits);
+  tq_plugin_script_spec spec = {.plugin = a->plugin,
+                                .cfg = &cfg,
+                                .plugins_dir = a->plugins_dir,
+                                .script = a->script,
+                                .limits = &limits,
+                                .src = a->plugin_src};
+  tq_plugin_script_opts o;
+  if (tq_plugin_script_opts_build(&spec, &o, &e) != TQ_OK || tq_lua_new(&lo, &rt, &e) != TQ_OK ||
+      tq_lua_load(rt, &o.so, &s, &e) != TQ_OK) {
     tq_docload_error(m, get(root, "script") ? get(root, "script") : get(root, "plugin"),
                      get(root, "script") ? "script" : "plugin", "%s", e.msg);
   } else {
@@ -323,10 +318,9 @@ static void check_entries(tq_docload *m, const cJSON *root, const tq_action *a) 
                        "%s does not return an entry '%s'", a->script, names[i]);
     }
   }
-  tq_plugin_src_free(&src);
   tq_lua_script_free(s);
   tq_lua_free(rt);
-  free(kinds);
+  tq_plugin_script_opts_free(&o);
   tq_plugin_config_free(&cfg);
 }
 
@@ -384,6 +378,31 @@ tq_code tq_action_check(const char *path, const char *plugins_dir, tq_diags *dia
   tq_code rc = action_load(path, plugins_dir, 1, &a, diags, err);
   tq_action_free(a);
   return rc;
+}
+
+size_t tq_action_check_dir(const char *dir, tq_diags *d) {
+  char sub[4200], parent[4200];
+  snprintf(sub, sizeof sub, "%s/actions", dir);
+  snprintf(parent, sizeof parent, "%s/..", dir);
+  DIR *dh = opendir(sub);
+  size_t n = 0;
+  if (dh == NULL)
+    return 0;
+  struct dirent *e;
+  while ((e = readdir(dh)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0)
+      continue;
+    char path[8400];
+    tq_err err;
+    snprintf(path, sizeof path, "%s/%s", sub, e->d_name);
+    size_t before = d->n;
+    if (tq_action_check(path, parent, d, &err) != TQ_OK && d->n == before)
+      tq_diags_add(d, "%s", err.msg);
+    n++;
+  }
+  closedir(dh);
+  return n;
 }
 
 void tq_action_free(tq_action *a) {

@@ -511,40 +511,26 @@ static tq_code setup_lua(runner *r, const char *key_path, const tq_lua_kv *ovr, 
   lo.lib = r->lib;
   if ((rc = tq_lua_new(&lo, &r->rt, err)) != TQ_OK)
     return rc;
-  char lib_dir[4096];
-  snprintf(lib_dir, sizeof lib_dir, "%s/lib", a->plugins_dir);
-  tq_lua_script_opts so;
-  tq_lua_script_opts_init(&so);
-  so.name = a->plugin->name;
-  so.path = a->script;
-  so.lib_dir = lib_dir;
-  so.provider = r->prov;
-  so.config = r->cfg.pc.config;
-  so.n_config = r->cfg.pc.n_config;
-  so.secrets = r->cfg.pc.secrets;
-  so.n_secrets = r->cfg.pc.n_secrets;
-  so.limits = r->view.limits; /* the action's, within the host's ceilings */
-  /* A run's outcome is all the runner reads of its show (found, message), a single run's as a
-   * batch item's (c:show): the rest is never converted. */
-  so.outcome_only = 1;
-  so.obj_lists_later = 1; /* objects come from tq_lib_object_head */
   /* The plugin's texts: the host's registry's when it gave the plugin (its script when the
    * action runs the plugin's own), else read now; lib modules of the plugin's own lib/
    * compiled at load, so the whole run is on one version of them. */
-  tq_plugin_src own = {0};
-  const tq_plugin_src *src = a->plugin_src;
-  if (src == NULL && (rc = tq_plugin_src_read(a->plugin, &own, err)) != TQ_OK)
+  tq_plugin_script_spec spec = {.plugin = a->plugin,
+                                .cfg = &r->cfg.pc,
+                                .with_secrets = 1,
+                                .provider = r->prov,
+                                .plugins_dir = a->plugins_dir,
+                                .script = a->script,
+                                .limits = &r->view.limits, /* the action's, within the host's */
+                                .src = a->plugin_src};
+  tq_plugin_script_opts o;
+  if ((rc = tq_plugin_script_opts_build(&spec, &o, err)) != TQ_OK)
     return rc;
-  if (src == NULL)
-    src = &own;
-  so.modules = src->mods;
-  so.n_modules = src->n_mods;
-  if (strcmp(a->script, a->plugin->script) == 0) {
-    so.source = src->script;
-    so.source_len = src->script_len;
-  }
-  rc = tq_lua_load(r->rt, &so, &r->script, err);
-  tq_plugin_src_free(&own);
+  /* A run's outcome is all the runner reads of its show (found, message), a single run's as a
+   * batch item's (c:show): the rest is never converted. */
+  o.so.outcome_only = 1;
+  o.so.obj_lists_later = 1; /* objects come from tq_lib_object_head */
+  rc = tq_lua_load(r->rt, &o.so, &r->script, err);
+  tq_plugin_script_opts_free(&o);
   if (rc != TQ_OK)
     return rc;
   const char *entry = r->batch_mode ? a->batch_entry : a->entry;
