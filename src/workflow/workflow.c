@@ -567,13 +567,14 @@ tq_code tq_workflow_run(tq_lib *lib, const tq_workflow *w, const tq_action_opts 
   if (rc == TQ_OK && ws.live)
     rc = tq_err_set(err, TQ_EDENIED, "workflow '%s' is running in another process (run %lld)",
                     w->name, (long long)ws.live_run);
+  /* Its last run is this one from the start, as for a scheduled run (claim_due): whoever
+   * reads the workflow once its run is done, or failed, sees when it ran. */
+  if (rc == TQ_OK)
+    rc = change_one(lib, "UPDATE workflows SET last_run_at=?2, next_run_at=?3 WHERE name=?1",
+                    w->name, now, tq_schedule_next(&w->schedule, now), err);
   if (rc == TQ_OK)
     rc = wf_execute(lib, w, base, &ws, step, ud, n_failed, err);
-  if (rc != TQ_OK)
-    return rc;
-  int64_t next = tq_schedule_next(&w->schedule, now);
-  return change_one(lib, "UPDATE workflows SET last_run_at=?2, next_run_at=?3 WHERE name=?1",
-                    w->name, now, next, err);
+  return rc;
 }
 
 /* Takes a due workflow for this tick: one conditional update moves its schedule on, so that
