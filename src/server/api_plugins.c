@@ -56,15 +56,22 @@ static void reg_metrics(const reg *r) {
   pthread_once(&g_help_once, help_once);
   size_t n;
   const tq_plugin_slot *sl = tq_plugin_reg_slots(r, &n);
-  for (size_t i = 0; i < n; i++) {
-    char labels[200];
-    snprintf(labels, sizeof labels, "plugin=\"%.100s\"", sl[i].name);
-    for (char *c = labels + 8; *c; c++)
+  char(*labels)[200] = calloc(n ? n : 1, sizeof *labels);
+  const char **keep = calloc(n ? n : 1, sizeof *keep);
+  for (size_t i = 0; labels && keep && i < n; i++) {
+    snprintf(labels[i], sizeof labels[i], "plugin=\"%.100s\"", sl[i].name);
+    for (char *c = labels[i] + 8; *c; c++)
       if (*c == '"' || *c == '\\' || *c == '\n')
         *c = '_';
-    labels[strlen(labels) - 1] = '"';
-    tq_metric_set("tqhost_plugin_load_error", labels, sl[i].error ? 1 : 0);
+    labels[i][strlen(labels[i]) - 1] = '"';
+    tq_metric_set("tqhost_plugin_load_error", labels[i], sl[i].error ? 1 : 0);
+    keep[i] = labels[i];
   }
+  /* a plugin removed has no gauge left (a stale 1 would alert forever) */
+  if (labels && keep)
+    tq_metric_keep("tqhost_plugin_load_error", keep, n);
+  free(labels);
+  free(keep);
 }
 
 /* The current registry, reloaded when a plugin's folder changed, with a reference (reg_put);

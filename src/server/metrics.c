@@ -81,6 +81,24 @@ void tq_metric_set(const char *name, const char *labels, double value) {
   pthread_mutex_unlock(&lock);
 }
 
+void tq_metric_keep(const char *name, const char *const *labels, size_t n) {
+  pthread_mutex_lock(&lock);
+  size_t w = 0;
+  for (size_t i = 0; i < n_all; i++) {
+    int keep = strcmp(all[i].name, name) != 0;
+    for (size_t k = 0; !keep && k < n; k++)
+      keep = strcmp(all[i].labels, labels[k]) == 0;
+    if (keep) {
+      all[w++] = all[i];
+    } else {
+      free(all[i].name);
+      free(all[i].labels);
+    }
+  }
+  n_all = w;
+  pthread_mutex_unlock(&lock);
+}
+
 void tq_metric_observe(const char *name, const char *labels, double seconds) {
   pthread_mutex_lock(&lock);
   series *s = find(name, labels, M_HIST);

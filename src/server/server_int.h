@@ -217,6 +217,8 @@ const char *tq_srv_key_path(const tq_srv *srv); /* the library's secret key file
  * ("plugin=\"rst-ioc-lookup\",outcome=\"ok\""; "" for none). Thread-safe. */
 void tq_metric_add(const char *name, const char *labels, double delta);
 void tq_metric_set(const char *name, const char *labels, double value);
+/* Drops every series of name whose labels are none of labels[0..n) (a plugin removed). */
+void tq_metric_keep(const char *name, const char *const *labels, size_t n);
 /* A latency observation (seconds) in the histogram name{labels}. */
 void tq_metric_observe(const char *name, const char *labels, double seconds);
 /* The providers' counters of the engine's net (tq_net_each_provider) as the series

@@ -162,6 +162,19 @@ try:
     t.check("every item of each run was done by one version: the long run by 1.0.0, the two "
             "short ones by the active 2.0.0 and 4.0.0 (script and lib)",
             mk == {"v1/v1": N, "v2/v2": 20, "v4/v4": 20}, mk)
+    # ---- removed: gone from the list and from /metrics ------------------------------------------
+    gauge = 'tqhost_plugin_load_error{plugin="rst-ioc-lookup"}'
+    st, m, _ = srv.call("GET", "/metrics")
+    t.check("/metrics: the plugin's load-error gauge is 0 while it loads", gauge + " 0" in str(m),
+            str(m)[-600:])
+    rc, _, err = srv.cli("plugin", "remove", kit.PLUGIN, check=False)
+    time.sleep(0.25)  # past the full check's period
+    st, b, _ = srv.call("GET", "/api/plugins", token=ana)
+    names = [p["name"] for p in b.get("data", [])] if st == 200 else None
+    st2, m, _ = srv.call("GET", "/metrics")
+    t.check("plugin remove: no longer listed, and no gauge left for it in /metrics",
+            rc == 0 and names is not None and kit.PLUGIN not in names and st2 == 200 and
+            gauge not in str(m), (rc, err, names, str(m)[-600:]))
     t.check("the server stops cleanly (exit 0)", srv.stop() == 0)
     srv = None
 finally:
