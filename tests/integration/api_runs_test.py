@@ -175,6 +175,10 @@ try:
         ("unknown setting", {"collection": "ips", "settings": {META: "1"}}, None, None),
         ("settings not an object", {"collection": "ips", "settings": [1]}, None, "settings"),
         ("unknown field", {"collection": "ips", "bogus": 1}, None, "bogus"),
+        # fuzzapi: a setting given twice was taken twice (which one the run used was luck)
+        ("a setting given twice", None,
+         b'{"collection":"ips","settings":{"update_score":true,"update_score":false}}',
+         "settings.update_score"),
     ]
     for name, body, raw, field in bad:
         st, b, _ = srv.call("POST", RUNS, body=body, raw=raw, token=ana)
