@@ -87,5 +87,12 @@ int tq_api_plugin_config(const cJSON *body, const tq_plugin *p, tq_lua_kv **kvs,
                          tq_resp *rs);
 /* Frees kvs[0..n) (values wiped first: they may be secrets) and kvs. */
 void tq_api_kvs_free(tq_lua_kv *kvs, size_t n);
+/* POST /api/search/query (creating: {"name", "criteria", "filters"} or {"name", "api_query"})
+ * and PUT /api/search/query/{id} (any of name, criteria with filters, api_query): *name (a
+ * malloc'd copy, NULL when not given), *doc (the criteria's canonical document, malloc'd, NULL
+ * when a change keeps them) and hash (room for 33: 32 hex digits of the canonical document, ""
+ * without). The caller frees *name and *doc, also after a refusal. */
+int tq_api_saved_search(const cJSON *body, int creating, char **name, char **doc, char hash[33],
+                        tq_resp *rs);
 
 #endif

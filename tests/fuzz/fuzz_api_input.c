@@ -5,11 +5,11 @@
  * workflow create, workflow change, attribute edit, an object's sources, its tags) and the
  * route's object type (sel / 9); from 0xF0 on, the bodies of one handler each: 0xF8 manual
  * score, 0xF9 relations, 0xFA action run start (settings over FIELDS below), 0xFB plugin
- * operation run, 0xFC its apply, 0xFD plugin config (a plugin with FIELDS), the rest (0xF0..0xF7,
- * 0xFE, 0xFF) the feed body. Checks: no crash or leak; a refusal is a 400 whose errors name
- * exactly one non-empty field with a non-empty message (an apply's run_id that is none: a 404
- * with a message); an acceptance leaves the answer untouched and gives inputs that hold what the
- * parser promised. */
+ * operation run, 0xFC its apply, 0xFD plugin config (a plugin with FIELDS), 0xFE a saved search
+ * created, 0xFF one changed; the rest (0xF0..0xF7) the feed body. Checks: no crash or leak; a
+ * refusal is a 400 whose errors name exactly one non-empty field with a non-empty message (an
+ * apply's run_id that is none: a 404 with a message); an acceptance leaves the answer untouched and
+ * gives inputs that hold what the parser promised. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,7 +22,10 @@ static const char *const TYPES[] = {"indicator", "adversary", "event",    "repor
                                     "malware",   "note",      "signature"};
 #define N_TYPES (sizeof TYPES / sizeof TYPES[0])
 
-/* A refusal names one field: {"data": {"errors": {FIELD: ["message"]}}}. */
+static int utf8(const char *s) { return tq_utf8_invalid_at(s, strlen(s)) >= strlen(s); }
+
+/* A refusal names one field: {"data": {"errors": {FIELD: ["message"]}}}, both UTF-8 (the
+ * answer is JSON). */
 static void check_refusal(const tq_resp *rs) {
   if (rs->status != 400 || rs->json == NULL)
     abort();
@@ -35,7 +38,8 @@ static void check_refusal(const tq_resp *rs) {
       cJSON_GetArraySize(field) != 1)
     abort();
   const cJSON *msg = field->child;
-  if (!cJSON_IsString(msg) || msg->valuestring[0] == '\0')
+  if (!cJSON_IsString(msg) || msg->valuestring[0] == '\0' || !utf8(field->string) ||
+      !utf8(msg->valuestring))
     abort();
 }
 
@@ -239,6 +243,22 @@ static int plugin_config(const cJSON *body, tq_resp *rs) {
   return ok;
 }
 
+static int saved_search(const cJSON *body, int creating, tq_resp *rs) {
+  char *name = NULL, *doc = NULL, hash[33] = "x";
+  int ok = tq_api_saved_search(body, creating, &name, &doc, hash, rs);
+  if (ok) {
+    if ((creating && (name == NULL || doc == NULL)) || (name == NULL && doc == NULL))
+      abort();
+    if (name && (name[0] == '\0' || strlen(name) > 1024 || !utf8(name)))
+      abort();
+    if (doc && (strlen(hash) != 32 || strspn(hash, "0123456789abcdef") != 32))
+      abort();
+  }
+  free(name);
+  free(doc);
+  return ok;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1)
     return 0;
@@ -259,8 +279,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *type = TYPES[(sel / 9) % N_TYPES];
   tq_resp rs = {0};
   int ok = 1, not_found_ok = 0;
-  switch (sel >= 0xF0 ? (sel >= 0xF8 && sel <= 0xFD ? 10 + (int)(sel - 0xF8) : 9)
-                      : (int)(sel % 9)) {
+  switch (sel >= 0xF0 ? (sel >= 0xF8 ? 10 + (int)(sel - 0xF8) : 9) : (int)(sel % 9)) {
   case 0: ok = objects(body, type, &rs); break;
   case 1: ok = attrs(body, &rs); break;
   case 2: {
@@ -304,6 +323,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     break;
   }
   case 15: ok = plugin_config(body, &rs); break;
+  case 16:
+  case 17: ok = saved_search(body, sel == 0xFE, &rs); break;
   default: {
     tq_feed f;
     tq_source_opts src;
