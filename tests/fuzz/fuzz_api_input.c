@@ -1,6 +1,6 @@
 /* fuzz_api_input.c: libFuzzer harness for the parsers that turn an API request's JSON body
  * into library inputs (server/api_input.h), without the HTTP server. Input: one selector byte
- * then the body, parsed by cJSON as the server parses it (tq_req_json). The selector picks the
+ * then the body, parsed by the server's tq_req_json. The selector picks the
  * parser (sel % 9: object create/consume items, attributes, object edit, source settings,
  * workflow create, workflow change, attribute edit, an object's sources, its tags) and the
  * route's object type (sel / 9); from 0xF0 on, the bodies of one handler each: 0xF8 manual
@@ -269,10 +269,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   memcpy(text, data + 1, n);
   text[n] = '\0';
-  /* as tq_req_json: the whole body, the NUL included in the length */
-  const char *end = NULL;
-  cJSON *body = cJSON_ParseWithLengthOpts(text, n + 1, &end, 1);
+  /* the server's own parse of a body (tq_req_json reads only body and body_len); a body it
+   * refuses is a refusal like any other */
+  tq_req rq;
+  memset(&rq, 0, sizeof rq);
+  rq.body = text;
+  rq.body_len = n;
+  tq_resp pre = {0};
+  cJSON *body = tq_req_json(&rq, &pre);
   if (body == NULL) {
+    check_refusal(&pre);
+    tq_resp_free(&pre);
     free(text);
     return 0;
   }
