@@ -939,13 +939,18 @@ int tq_api_workflow_from_body(const cJSON *body, int creating, tq_workflow *w, i
     w->settings = calloc((size_t)cJSON_GetArraySize(sets) + 1, sizeof *w->settings);
     const cJSON *it;
     cJSON_ArrayForEach(it, sets) {
-      char *text = setting_text(it);
+      int twice = 0;
+      for (size_t i = 0; i < w->n_settings && !twice; i++)
+        twice = strcmp(w->settings[i].key, it->string) == 0;
+      char *text = twice ? NULL : setting_text(it);
       if (text == NULL) {
         char *k = tq_auth_clean(it->string, 48);
         char field[96];
         snprintf(field, sizeof field, "settings.%s", k ? k : "?");
         free(k);
-        tq_resp_invalid(rs, field, "must be a string, a number or a boolean");
+        /* a key given twice was kept twice (found by fuzz_api_input's invariants) */
+        tq_resp_invalid(rs, field,
+                        twice ? "given twice" : "must be a string, a number or a boolean");
         return 0;
       }
       w->settings[w->n_settings].key = tq_strdup(it->string);

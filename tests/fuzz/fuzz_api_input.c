@@ -133,6 +133,10 @@ static int workflow(const cJSON *body, int creating, tq_resp *rs) {
   if (ok && (w->name == NULL || w->collection == NULL || w->n_actions < 1 || w->n_actions > 16 ||
              (creating && !with_settings)))
     abort();
+  for (size_t k = 0; ok && k < w->n_settings; k++) /* each setting once */
+    for (size_t m = 0; m < k; m++)
+      if (strcmp(w->settings[m].key, w->settings[k].key) == 0)
+        abort();
   tq_workflow_free(w);
   return ok;
 }
