@@ -6,8 +6,10 @@
 #ifndef TQ_SERVER_API_INPUT_H
 #define TQ_SERVER_API_INPUT_H
 
+#include "runs_int.h"
 #include "server_int.h"
 #include "tqhost/feed.h"
+#include "tqhost/plugin.h"
 #include "tqhost/workflow.h"
 
 /* One object of a create/consume body: in points into the JSON; the three arrays are owned
@@ -50,5 +52,47 @@ int tq_api_workflow_from_body(const cJSON *body, int creating, tq_workflow *w, i
  * f and src (initialised here; src->kind "feed"; copies, nothing borrowed but src->kind,
  * static). Whether the feed exists already is the caller's check. */
 int tq_api_feed_from_body(const cJSON *body, tq_feed *f, tq_source_opts *src, tq_resp *rs);
+
+/* ---- bodies parsed for one handler each (fuzzapi) ------------------------------------------ */
+
+/* PUT /api/indicators/{id}/scores: the object body {"manual_score": 0..10 | "7" | null} into
+ * *manual (0..10, or -1 for null: the generated score). */
+int tq_api_score(const cJSON *body, int *manual, tq_resp *rs);
+/* POST /api/{collection}/{id}/{other}: {"id": n} or a list of them into ids (room for
+ * cJSON_GetArraySize(body) entries, or 1 when body is no list; owned by the caller), *n of
+ * them, each 1..2^53-1. */
+int tq_api_relate_ids(const cJSON *body, int64_t *ids, size_t *n, tq_resp *rs);
+/* POST /api/actions/{name}/runs: the body into q (zeroed by the caller; q owns the copies it
+ * gets: values, settings; tq_runs_req_free frees them, also after a refusal) and *coll (the
+ * collection's name, borrowed from body, NULL when values are given; whether it exists is the
+ * caller's check). Settings are checked against fields (n_fields, borrowed: the action's). */
+int tq_api_run_start(const cJSON *body, const tq_plugin_field *fields, size_t n_fields,
+                     tq_runs_start_req *q, const char **coll, tq_resp *rs);
+/* POST /api/plugins/{name}/operations/{op}/run: an object_id (0 when none), or a value (with
+ * an optional type), and apply. *value and *type are malloc'd copies (NULL when absent) that
+ * the caller frees, also after a refusal. */
+typedef struct tq_api_op_run_in {
+  int64_t object_id;
+  char *value, *type;
+  int apply;
+} tq_api_op_run_in;
+int tq_api_op_run(const cJSON *body, tq_api_op_run_in *in, tq_resp *rs);
+/* POST /api/plugins/{name}/operations/{op}/apply: {"run_id"} into *run_id (borrowed from
+ * body); a refusal is a 400 naming the field, or a 404 when it is no run_id at all. */
+int tq_api_apply_run_id(const cJSON *body, const char **run_id, tq_resp *rs);
+/* PUT /api/plugins/{name}/config: the object body of FIELD: value (each a config field of p,
+ * once) into *kvs (malloc'd: keys and normalised values malloc'd too; free with
+ * tq_api_kvs_free, also after a refusal), *n of them. */
+int tq_api_plugin_config(const cJSON *body, const tq_plugin *p, tq_lua_kv **kvs, size_t *n,
+                         tq_resp *rs);
+/* Frees kvs[0..n) (values wiped first: they may be secrets) and kvs. */
+void tq_api_kvs_free(tq_lua_kv *kvs, size_t n);
+/* POST /api/search/query (creating: {"name", "criteria", "filters"} or {"name", "api_query"})
+ * and PUT /api/search/query/{id} (any of name, criteria with filters, api_query): *name (a
+ * malloc'd copy, NULL when not given), *doc (the criteria's canonical document, malloc'd, NULL
+ * when a change keeps them) and hash (room for 33: 32 hex digits of the canonical document, ""
+ * without). The caller frees *name and *doc, also after a refusal. */
+int tq_api_saved_search(const cJSON *body, int creating, char **name, char **doc, char hash[33],
+                        tq_resp *rs);
 
 #endif

@@ -1368,23 +1368,16 @@ static void names_post(tq_req *rq, tq_resp *rs, job_kind kind) {
 static void api_sources_post(tq_req *rq, tq_resp *rs) { names_post(rq, rs, J_SRC_ADD); }
 static void api_tags_post(tq_req *rq, tq_resp *rs) { names_post(rq, rs, J_TAG_ADD); }
 
-/* PUT /api/indicator/{id}/scores: {"manual_score": 0..10 | null} */
-static void api_score_put(tq_req *rq, tq_resp *rs) {
+/* {"manual_score": 0..10 | "7" | null}; 0 after a 400. */
+int tq_api_score(const cJSON *body, int *manual, tq_resp *rs) {
   static const char *const allowed[] = {"manual_score", "indicator_id", NULL};
-  int64_t id = tq_req_id(rq, 0, rs);
-  if (id == 0)
-    return;
-  obj_job *j = job_new(rq, J_SCORE, "indicator", rs);
-  if (j == NULL)
-    return;
-  j->id = id;
-  if ((j->body = body_json(rq, 0, rs)) == NULL || !only_keys(j->body, allowed, rs))
-    return job_free(j);
-  const cJSON *m = cJSON_GetObjectItemCaseSensitive(j->body, "manual_score");
+  if (!only_keys(body, allowed, rs))
+    return 0;
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "manual_score");
   double v = -1;
   if (m == NULL) {
     tq_resp_invalid(rs, "manual_score", "required: a score 0..10, or null for the generated one");
-    return job_free(j);
+    return 0;
   }
   if (cJSON_IsNumber(m))
     v = m->valuedouble;
@@ -1397,10 +1390,46 @@ static void api_score_put(tq_req *rq, tq_resp *rs) {
     v = -2;
   if (!cJSON_IsNull(m) && !(v >= 0 && v <= 10 && v == floor(v))) {
     tq_resp_invalid(rs, "manual_score", "must be an integer 0..10, or null");
-    return job_free(j);
+    return 0;
   }
-  j->manual = cJSON_IsNull(m) ? -1 : (int)v;
+  *manual = cJSON_IsNull(m) ? -1 : (int)v;
+  return 1;
+}
+
+/* PUT /api/indicator/{id}/scores: {"manual_score": 0..10 | null} */
+static void api_score_put(tq_req *rq, tq_resp *rs) {
+  int64_t id = tq_req_id(rq, 0, rs);
+  if (id == 0)
+    return;
+  obj_job *j = job_new(rq, J_SCORE, "indicator", rs);
+  if (j == NULL)
+    return;
+  j->id = id;
+  if ((j->body = body_json(rq, 0, rs)) == NULL || !tq_api_score(j->body, &j->manual, rs))
+    return job_free(j);
   to_engine(rq, rs, j);
+}
+
+/* {"id": n} or a list of them; 0 after a 400. */
+int tq_api_relate_ids(const cJSON *body, int64_t *ids, size_t *n, tq_resp *rs) {
+  int list = cJSON_IsArray(body);
+  *n = 0;
+  if (list && cJSON_GetArraySize(body) == 0) {
+    tq_resp_invalid(rs, "request", "the list is empty");
+    return 0;
+  }
+  const cJSON *it = list ? body->child : body;
+  for (; it; it = list ? it->next : NULL) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+    if (!cJSON_IsNumber(id) || id->valuedouble < 1 || id->valuedouble > 9007199254740991.0 ||
+        id->valuedouble != (double)(int64_t)id->valuedouble) {
+      tq_resp_invalid(rs, "id", "%s must be {\"id\": a positive integer}",
+                      list ? "each item" : "the body");
+      return 0;
+    }
+    ids[(*n)++] = (int64_t)id->valuedouble;
+  }
+  return 1;
 }
 
 /* POST /api/{collection}/{id}/{other}: {"id": n} or a list of them: links. */
@@ -1415,23 +1444,13 @@ static void api_relate(tq_req *rq, tq_resp *rs) {
     free(esc);
     return job_free(j);
   }
-  int list = cJSON_IsArray(j->body);
-  size_t n = list ? (size_t)cJSON_GetArraySize(j->body) : 1;
-  if (n == 0 || (j->ids = calloc(n, sizeof *j->ids)) == NULL) {
-    tq_resp_invalid(rs, "request", "the list is empty");
+  size_t n = cJSON_IsArray(j->body) ? (size_t)cJSON_GetArraySize(j->body) : 1;
+  if ((j->ids = calloc(n ? n : 1, sizeof *j->ids)) == NULL) {
+    tq_resp_fail(rs, 503, "out of memory");
     return job_free(j);
   }
-  const cJSON *it = list ? j->body->child : j->body;
-  for (; it; it = list ? it->next : NULL) {
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-    if (!cJSON_IsNumber(id) || id->valuedouble < 1 || id->valuedouble > 9007199254740991.0 ||
-        id->valuedouble != (double)(int64_t)id->valuedouble) {
-      tq_resp_invalid(rs, "id", "%s must be {\"id\": a positive integer}",
-                      list ? "each item" : "the body");
-      return job_free(j);
-    }
-    j->ids[j->n++] = (int64_t)id->valuedouble;
-  }
+  if (!tq_api_relate_ids(j->body, j->ids, &j->n, rs))
+    return job_free(j);
   to_engine(rq, rs, j);
 }
 

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api_input.h"
 #include "auth_int.h"
 #include "server_int.h"
 #include "tqhost/plugin.h"
@@ -952,38 +953,54 @@ static int bool_field(const cJSON *body, const char *name, int *out, tq_resp *rs
   return 1;
 }
 
-static void api_op_run(tq_req *rq, tq_resp *rs) {
-  run_req *r = run_req_new(rq, rs);
-  if (r == NULL)
-    return;
-  cJSON *body = NULL;
-  if (!path_check(rq, rs, r) || (body = tq_req_json(rq, rs)) == NULL)
-    goto fail;
+/* The body of an operation run into in; 0 after a 400. */
+int tq_api_op_run(const cJSON *body, tq_api_op_run_in *in, tq_resp *rs) {
+  memset(in, 0, sizeof *in);
   if (!cJSON_IsObject(body)) {
     tq_resp_invalid(rs, "request", "the body must be a JSON object");
-    goto fail;
+    return 0;
   }
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "object_id");
   if (id && !cJSON_IsNull(id)) {
     if (!cJSON_IsNumber(id) || id->valuedouble < 1 || id->valuedouble > 9007199254740991.0 ||
         id->valuedouble != (double)(int64_t)id->valuedouble) {
       tq_resp_invalid(rs, "object_id", "must be a positive integer");
-      goto fail;
+      return 0;
     }
-    r->object_id = (int64_t)id->valuedouble;
+    in->object_id = (int64_t)id->valuedouble;
   }
-  if (!text_field(body, "value", &r->value, rs) || !text_field(body, "type", &r->type, rs) ||
-      !bool_field(body, "apply", &r->apply, rs))
-    goto fail;
-  if (r->object_id && (r->value || r->type)) {
+  if (!text_field(body, "value", &in->value, rs) || !text_field(body, "type", &in->type, rs) ||
+      !bool_field(body, "apply", &in->apply, rs))
+    return 0;
+  if (in->object_id && (in->value || in->type)) {
     tq_resp_invalid(rs, "object_id", "give object_id or value (with type), not both");
-    goto fail;
+    return 0;
   }
-  if (!r->object_id && !r->value) {
-    tq_resp_invalid(rs, r->type ? "value" : "object_id",
+  if (!in->object_id && !in->value) {
+    tq_resp_invalid(rs, in->type ? "value" : "object_id",
                     "give object_id (an object of the library) or value (with type)");
+    return 0;
+  }
+  return 1;
+}
+
+static void api_op_run(tq_req *rq, tq_resp *rs) {
+  run_req *r = run_req_new(rq, rs);
+  if (r == NULL)
+    return;
+  cJSON *body = NULL;
+  tq_api_op_run_in in = {0};
+  if (!path_check(rq, rs, r) || (body = tq_req_json(rq, rs)) == NULL)
+    goto fail;
+  if (!tq_api_op_run(body, &in, rs)) {
+    free(in.value);
+    free(in.type);
     goto fail;
   }
+  r->object_id = in.object_id;
+  r->value = in.value;
+  r->type = in.type;
+  r->apply = in.apply;
   cJSON_Delete(body);
   r->queued_ms = tq_mono_ms();
   tq_req_engine(rq, rs, run_job, r, run_req_free);
@@ -1050,22 +1067,17 @@ static void apply_job(tq_engine *eng, tq_job *job) {
   tq_job_done(job);
 }
 
-static void api_op_apply(tq_req *rq, tq_resp *rs) {
-  run_req *r = run_req_new(rq, rs);
-  if (r == NULL)
-    return;
-  cJSON *body = NULL;
-  apply_req *a = NULL;
-  if (!path_check(rq, rs, r) || (body = tq_req_json(rq, rs)) == NULL)
-    goto done;
+/* {"run_id": 32 lowercase hex digits}; 0 after a 400 (or a 404 for no run_id at all). */
+int tq_api_apply_run_id(const cJSON *body, const char **run_id, tq_resp *rs) {
   const cJSON *id = cJSON_IsObject(body) ? cJSON_GetObjectItemCaseSensitive(body, "run_id") : NULL;
+  *run_id = NULL;
   if (!cJSON_IsObject(body)) {
     tq_resp_invalid(rs, "request", "the body must be a JSON object");
-    goto done;
+    return 0;
   }
   if (!cJSON_IsString(id)) {
     tq_resp_invalid(rs, "run_id", "must be the run_id a run answered (a string)");
-    goto done;
+    return 0;
   }
   size_t len = strlen(id->valuestring);
   int hex = len == 32;
@@ -1074,15 +1086,30 @@ static void api_op_apply(tq_req *rq, tq_resp *rs) {
           (id->valuestring[i] >= 'a' && id->valuestring[i] <= 'f');
   if (!hex) {
     tq_resp_fail(rs, 404, "run not found: a run_id is 32 lowercase hex digits");
-    goto done;
+    return 0;
   }
+  *run_id = id->valuestring;
+  return 1;
+}
+
+static void api_op_apply(tq_req *rq, tq_resp *rs) {
+  run_req *r = run_req_new(rq, rs);
+  if (r == NULL)
+    return;
+  cJSON *body = NULL;
+  apply_req *a = NULL;
+  if (!path_check(rq, rs, r) || (body = tq_req_json(rq, rs)) == NULL)
+    goto done;
+  const char *run_id = NULL;
+  if (!tq_api_apply_run_id(body, &run_id, rs))
+    goto done;
   if ((a = calloc(1, sizeof *a)) == NULL || (a->plugin = tq_strdup(r->plugin)) == NULL ||
       (a->op = tq_strdup(r->op)) == NULL) {
     apply_req_free(a);
     tq_resp_fail(rs, 503, "out of memory");
     goto done;
   }
-  memcpy(a->run_id, id->valuestring, 33);
+  memcpy(a->run_id, run_id, 33);
   memcpy(a->who, r->who, sizeof a->who);
   memcpy(a->addr, r->addr, sizeof a->addr);
   a->user_id = r->user_id;
@@ -1102,18 +1129,22 @@ typedef struct config_req {
   char who[128], addr[64];
 } config_req;
 
+void tq_api_kvs_free(tq_lua_kv *kvs, size_t n) {
+  for (size_t i = 0; kvs && i < n; i++) {
+    free((char *)kvs[i].key);
+    if (kvs[i].value) {
+      sodium_memzero((char *)kvs[i].value, strlen(kvs[i].value));
+      free((char *)kvs[i].value);
+    }
+  }
+  free(kvs);
+}
+
 static void config_req_free(void *ud) {
   config_req *c = ud;
   if (c == NULL)
     return;
-  for (size_t i = 0; i < c->n; i++) {
-    free((char *)c->kvs[i].key);
-    if (c->kvs[i].value) {
-      sodium_memzero((char *)c->kvs[i].value, strlen(c->kvs[i].value));
-      free((char *)c->kvs[i].value);
-    }
-  }
-  free(c->kvs);
+  tq_api_kvs_free(c->kvs, c->n);
   free(c->plugin);
   reg_put(c->reg);
   free(c);
@@ -1144,6 +1175,95 @@ static void config_job(tq_engine *eng, tq_job *job) {
   tq_job_done(job);
 }
 
+/* A config body's FIELD: value pairs, each checked against p's field; 0 after a 400. */
+int tq_api_plugin_config(const cJSON *body, const tq_plugin *p, tq_lua_kv **kvs, size_t *n,
+                         tq_resp *rs) {
+  *kvs = NULL;
+  *n = 0;
+  if (!cJSON_IsObject(body)) {
+    tq_resp_invalid(rs, "request", "the body must be a JSON object of config fields and values");
+    return 0;
+  }
+  int count = cJSON_GetArraySize(body);
+  if (count == 0) {
+    tq_resp_invalid(rs, "request", "no config field given");
+    return 0;
+  }
+  if (count > (int)p->n_fields) { /* then one is unknown or given twice: name it below */
+    count = (int)p->n_fields;
+  }
+  if ((*kvs = calloc((size_t)count + 1, sizeof **kvs)) == NULL) {
+    tq_resp_fail(rs, 503, "out of memory");
+    return 0;
+  }
+  const cJSON *e;
+  cJSON_ArrayForEach(e, body) {
+    /* the key as the client gave it, made fit for the answer (found by fuzz_api_input: an
+     * empty, overlong or control-character key was answered as it came) */
+    char *key = tq_auth_clean(e->string, 64);
+    const tq_plugin_field *f = tq_plugin_field_find(p, e->string);
+    int ok = 0;
+    if (key == NULL) {
+      tq_resp_fail(rs, 503, "out of memory");
+    } else if (f == NULL) {
+      char names[512] = "";
+      size_t w = 0;
+      for (size_t i = 0; i < p->n_fields && w < sizeof names; i++)
+        w += (size_t)snprintf(names + w, sizeof names - w, "%s%s", i ? ", " : "", p->fields[i].key);
+      tq_resp_invalid(rs, key[0] ? key : "request",
+                      "%snot a config field of plugin %s (fields: %s)",
+                      key[0] ? "" : "an empty name is ", p->name, names);
+    } else {
+      ok = 1;
+      for (size_t i = 0; ok && i < *n; i++)
+        if (strcmp((*kvs)[i].key, e->string) == 0) {
+          tq_resp_invalid(rs, key, "given twice");
+          ok = 0;
+        }
+    }
+    if (!ok) {
+      free(key);
+      return 0;
+    }
+    char num[64];
+    const char *text = NULL;
+    if (cJSON_IsString(e))
+      text = e->valuestring;
+    else if (cJSON_IsBool(e))
+      text = cJSON_IsTrue(e) ? "true" : "false";
+    else if (cJSON_IsNumber(e) && e->valuedouble > -9223372036854775808.0 &&
+             e->valuedouble < 9223372036854775808.0 && /* cast only inside the range */
+             e->valuedouble == (double)(int64_t)e->valuedouble) {
+      snprintf(num, sizeof num, "%lld", (long long)e->valuedouble);
+      text = num;
+    }
+    if (text == NULL) {
+      tq_resp_invalid(rs, key, "must be a string (or a number or boolean for such fields)");
+      free(key);
+      return 0;
+    }
+    tq_err err;
+    tq_err_clear(&err);
+    char *norm = NULL;
+    if (tq_plugin_field_check(f, text, &norm, &err) != TQ_OK) {
+      char *m = tq_auth_clean(err.msg, 200);
+      tq_resp_invalid(rs, key, "%s", m ? m : "bad value");
+      free(m);
+      free(key);
+      return 0;
+    }
+    free(key);
+    (*kvs)[*n].value = norm;
+    if (((*kvs)[*n].key = tq_strdup(e->string)) == NULL) {
+      (*n)++;
+      tq_resp_fail(rs, 503, "out of memory");
+      return 0;
+    }
+    (*n)++;
+  }
+  return 1;
+}
+
 static void api_plugin_config(tq_req *rq, tq_resp *rs) {
   config_req *c = calloc(1, sizeof *c);
   cJSON *body = NULL;
@@ -1160,69 +1280,8 @@ static void api_plugin_config(tq_req *rq, tq_resp *rs) {
     tq_resp_fail(rs, 404, "plugin '%s' not found", c->plugin);
     goto fail;
   }
-  if ((body = tq_req_json(rq, rs)) == NULL)
+  if ((body = tq_req_json(rq, rs)) == NULL || !tq_api_plugin_config(body, p, &c->kvs, &c->n, rs))
     goto fail;
-  if (!cJSON_IsObject(body)) {
-    tq_resp_invalid(rs, "request", "the body must be a JSON object of config fields and values");
-    goto fail;
-  }
-  int count = cJSON_GetArraySize(body);
-  if (count == 0) {
-    tq_resp_invalid(rs, "request", "no config field given");
-    goto fail;
-  }
-  if ((c->kvs = calloc((size_t)count, sizeof *c->kvs)) == NULL) {
-    tq_resp_fail(rs, 503, "out of memory");
-    goto fail;
-  }
-  const cJSON *e;
-  cJSON_ArrayForEach(e, body) {
-    const tq_plugin_field *f = tq_plugin_field_find(p, e->string);
-    if (f == NULL) {
-      char names[512] = "";
-      size_t n = 0;
-      for (size_t i = 0; i < p->n_fields && n < sizeof names; i++)
-        n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", p->fields[i].key);
-      tq_resp_invalid(rs, e->string, "not a config field of plugin %s (fields: %s)", p->name,
-                      names);
-      goto fail;
-    }
-    for (size_t i = 0; i < c->n; i++)
-      if (strcmp(c->kvs[i].key, e->string) == 0) {
-        tq_resp_invalid(rs, e->string, "given twice");
-        goto fail;
-      }
-    char num[64];
-    const char *text = NULL;
-    if (cJSON_IsString(e))
-      text = e->valuestring;
-    else if (cJSON_IsBool(e))
-      text = cJSON_IsTrue(e) ? "true" : "false";
-    else if (cJSON_IsNumber(e) && e->valuedouble > -9223372036854775808.0 &&
-             e->valuedouble < 9223372036854775808.0 && /* cast only inside the range */
-             e->valuedouble == (double)(int64_t)e->valuedouble) {
-      snprintf(num, sizeof num, "%lld", (long long)e->valuedouble);
-      text = num;
-    }
-    if (text == NULL) {
-      tq_resp_invalid(rs, e->string, "must be a string (or a number or boolean for such fields)");
-      goto fail;
-    }
-    tq_err err;
-    tq_err_clear(&err);
-    char *norm = NULL;
-    if (tq_plugin_field_check(f, text, &norm, &err) != TQ_OK) {
-      tq_resp_invalid(rs, e->string, "%s", err.msg);
-      goto fail;
-    }
-    c->kvs[c->n].key = tq_strdup(e->string);
-    c->kvs[c->n].value = norm;
-    c->n++;
-    if (c->kvs[c->n - 1].key == NULL) {
-      tq_resp_fail(rs, 503, "out of memory");
-      goto fail;
-    }
-  }
   cJSON_Delete(body);
   tq_req_engine(rq, rs, config_job, c, config_req_free);
   return;

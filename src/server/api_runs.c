@@ -96,7 +96,7 @@ static char *setting_text(const cJSON *v) {
 }
 
 /* "settings": {KEY: value} into q->sets, each key a field of one of acts (checked by type). */
-static int get_settings(const cJSON *body, tq_action *const *acts, size_t n_acts,
+static int get_settings(const cJSON *body, const tq_plugin_field *fs, size_t nf,
                         tq_runs_start_req *q, tq_resp *rs) {
   const cJSON *s = cJSON_GetObjectItemCaseSensitive(body, "settings");
   if (s == NULL || cJSON_IsNull(s))
@@ -122,17 +122,18 @@ static int get_settings(const cJSON *body, tq_action *const *acts, size_t n_acts
     snprintf(field, sizeof field, "settings.%s", key ? key : "?");
     free(key);
     const tq_plugin_field *f = NULL;
-    size_t nf = 0;
-    for (size_t a = 0; a < n_acts && f == NULL; a++) {
-      const tq_plugin_field *fs = tq_action_fields(acts[a], &nf);
-      for (size_t i = 0; i < nf && f == NULL; i++)
-        if (strcmp(fs[i].key, it->string) == 0)
-          f = &fs[i];
-    }
+    for (size_t i = 0; i < nf && f == NULL; i++)
+      if (strcmp(fs[i].key, it->string) == 0)
+        f = &fs[i];
     if (f == NULL) {
       tq_resp_invalid(rs, field, "not a setting of the action (see GET /api/actions)");
       return 0;
     }
+    for (size_t i = 0; i < q->n_sets; i++)
+      if (strcmp(q->sets[i].key, it->string) == 0) { /* found by fuzz_api_input */
+        tq_resp_invalid(rs, field, "given twice");
+        return 0;
+      }
     char *text = setting_text(it), *norm = NULL;
     tq_err err;
     if (text == NULL) {
@@ -215,9 +216,62 @@ static void route_actions(tq_req *rq, tq_resp *rs) {
   tq_resp_list(rs, arr, (int64_t)n, (int64_t)n, 0);
 }
 
+/* The body of POST /api/actions/{name}/runs into q and *coll; 0 after a 400. */
+int tq_api_run_start(const cJSON *body, const tq_plugin_field *fields, size_t n_fields,
+                     tq_runs_start_req *q, const char **coll, tq_resp *rs) {
+  static const char *const KEYS[] = {"collection", "values", "settings", "concurrency", NULL};
+  *coll = NULL;
+  if (!cJSON_IsObject(body)) {
+    tq_resp_invalid(rs, "request", "the body must be a JSON object");
+    return 0;
+  }
+  if (!only_keys(body, KEYS, rs) || !get_str(body, "collection", 256, coll, rs))
+    return 0;
+  const cJSON *vals = cJSON_GetObjectItemCaseSensitive(body, "values");
+  if (vals && cJSON_IsNull(vals))
+    vals = NULL;
+  if ((*coll != NULL) == (vals != NULL)) {
+    tq_resp_invalid(rs, "collection", "give a collection or values (one of them)");
+    return 0;
+  }
+  if (vals) {
+    int n = cJSON_IsArray(vals) ? cJSON_GetArraySize(vals) : -1;
+    if (n < 1 || n > MAX_VALUES) {
+      tq_resp_invalid(rs, "values", "must be an array of 1 to %d strings", MAX_VALUES);
+      return 0;
+    }
+    if ((q->values = calloc((size_t)n, sizeof *q->values)) == NULL) {
+      tq_resp_fail(rs, 503, "out of memory");
+      return 0;
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, vals) {
+      if (!cJSON_IsString(it) || it->valuestring[0] == '\0' || strlen(it->valuestring) > MAX_TEXT) {
+        tq_resp_invalid(rs, "values", "item %zu: must be a string of 1 to %d characters",
+                        q->n_values, MAX_TEXT);
+        return 0;
+      }
+      if ((q->values[q->n_values] = tq_strdup(it->valuestring)) == NULL) {
+        tq_resp_fail(rs, 503, "out of memory");
+        return 0;
+      }
+      q->n_values++;
+    }
+  }
+  const cJSON *conc = cJSON_GetObjectItemCaseSensitive(body, "concurrency");
+  if (conc && !cJSON_IsNull(conc)) {
+    if (!cJSON_IsNumber(conc) || conc->valuedouble < 1 || conc->valuedouble > 256 ||
+        conc->valuedouble != (double)(int)conc->valuedouble) { /* the range before the cast */
+      tq_resp_invalid(rs, "concurrency", "must be an integer from 1 to 256");
+      return 0;
+    }
+    q->concurrency = (int)conc->valuedouble;
+  }
+  return get_settings(body, fields, n_fields, q, rs);
+}
+
 /* POST /api/actions/{name}/runs */
 static void route_run_start(tq_req *rq, tq_resp *rs) {
-  static const char *const KEYS[] = {"collection", "values", "settings", "concurrency", NULL};
   const char *name = rq->params[0];
   if (!name_ok(name))
     return tq_resp_fail(rs, 404, "no such action");
@@ -233,22 +287,10 @@ static void route_run_start(tq_req *rq, tq_resp *rs) {
   tq_runs_start_req q = {0};
   cJSON *body = tq_req_json(rq, rs);
   const char *coll = NULL;
-  const cJSON *vals = NULL, *conc = NULL;
-  if (body == NULL)
+  size_t nf = 0;
+  const tq_plugin_field *fs = tq_action_fields(a, &nf);
+  if (body == NULL || !tq_api_run_start(body, fs, nf, &q, &coll, rs))
     goto out;
-  if (!cJSON_IsObject(body)) {
-    tq_resp_invalid(rs, "request", "the body must be a JSON object");
-    goto out;
-  }
-  if (!only_keys(body, KEYS, rs) || !get_str(body, "collection", 256, &coll, rs))
-    goto out;
-  vals = cJSON_GetObjectItemCaseSensitive(body, "values");
-  if (vals && cJSON_IsNull(vals))
-    vals = NULL;
-  if ((coll != NULL) == (vals != NULL)) {
-    tq_resp_invalid(rs, "collection", "give a collection or values (one of them)");
-    goto out;
-  }
   if (coll) {
     tq_query qq;
     if (tq_lib_collection_get(rq->rd, coll, &qq, &err) != TQ_OK) {
@@ -259,36 +301,15 @@ static void route_run_start(tq_req *rq, tq_resp *rs) {
       goto out;
     }
     tq_query_free(&qq);
-    q.collection = tq_strdup(coll);
-  } else {
-    int n = cJSON_IsArray(vals) ? cJSON_GetArraySize(vals) : -1;
-    if (n < 1 || n > MAX_VALUES) {
-      tq_resp_invalid(rs, "values", "must be an array of 1 to %d strings", MAX_VALUES);
+    if ((q.collection = tq_strdup(coll)) == NULL) {
+      tq_resp_fail(rs, 503, "out of memory");
       goto out;
     }
-    q.values = calloc((size_t)n, sizeof *q.values);
-    const cJSON *it;
-    cJSON_ArrayForEach(it, vals) {
-      if (!cJSON_IsString(it) || it->valuestring[0] == '\0' || strlen(it->valuestring) > MAX_TEXT) {
-        tq_resp_invalid(rs, "values", "item %zu: must be a string of 1 to %d characters",
-                        q.n_values, MAX_TEXT);
-        goto out;
-      }
-      q.values[q.n_values++] = tq_strdup(it->valuestring);
-    }
   }
-  conc = cJSON_GetObjectItemCaseSensitive(body, "concurrency");
-  if (conc && !cJSON_IsNull(conc)) {
-    if (!cJSON_IsNumber(conc) || conc->valuedouble < 1 || conc->valuedouble > 256 ||
-        conc->valuedouble != (double)(int)conc->valuedouble) { /* the range before the cast */
-      tq_resp_invalid(rs, "concurrency", "must be an integer from 1 to 256");
-      goto out;
-    }
-    q.concurrency = (int)conc->valuedouble;
-  }
-  if (!get_settings(body, &a, 1, &q, rs))
+  if ((q.action = tq_strdup(name)) == NULL) {
+    tq_resp_fail(rs, 503, "out of memory");
     goto out;
-  q.action = tq_strdup(name);
+  }
   cJSON_Delete(body);
   tq_action_free(a);
   tq_runs_start_action(rq, rs, &q);
@@ -918,13 +939,18 @@ int tq_api_workflow_from_body(const cJSON *body, int creating, tq_workflow *w, i
     w->settings = calloc((size_t)cJSON_GetArraySize(sets) + 1, sizeof *w->settings);
     const cJSON *it;
     cJSON_ArrayForEach(it, sets) {
-      char *text = setting_text(it);
+      int twice = 0;
+      for (size_t i = 0; i < w->n_settings && !twice; i++)
+        twice = strcmp(w->settings[i].key, it->string) == 0;
+      char *text = twice ? NULL : setting_text(it);
       if (text == NULL) {
         char *k = tq_auth_clean(it->string, 48);
         char field[96];
         snprintf(field, sizeof field, "settings.%s", k ? k : "?");
         free(k);
-        tq_resp_invalid(rs, field, "must be a string, a number or a boolean");
+        /* a key given twice was kept twice (found by fuzz_api_input's invariants) */
+        tq_resp_invalid(rs, field,
+                        twice ? "given twice" : "must be a string, a number or a boolean");
         return 0;
       }
       w->settings[w->n_settings].key = tq_strdup(it->string);

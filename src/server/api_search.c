@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_input.h"
+#include "auth_int.h"
 #include "render.h"
 #include "server_int.h"
 #include "tqhost/workflow.h"
@@ -801,78 +803,120 @@ static void api_saved_get(tq_req *rq, tq_resp *rs) {
   tq_resp_data(rs, 200, found);
 }
 
+/* The criteria document text into *doc (the canonical form, malloc'd) and its hash; field is
+ * the prefix of a refusal's field ("" or "api_query."). 0 after a 400. */
+static int saved_doc(const char *text, const char *prefix, char **doc, char hash[HASH_HEX + 1],
+                     tq_resp *rs) {
+  tq_criteria *c = NULL;
+  char where[256], field[300];
+  tq_err err;
+  tq_err_clear(&err);
+  if (tq_criteria_compile(text, strlen(text), &c, where, sizeof where, &err) != TQ_OK) {
+    snprintf(field, sizeof field, "%s%s", prefix, where);
+    criteria_invalid(rs, field[0] ? field : "criteria", &err);
+    return 0;
+  }
+  criteria_hash(tq_criteria_canonical(c), hash);
+  *doc = tq_strdup(tq_criteria_canonical(c));
+  tq_criteria_free(c);
+  if (*doc == NULL) {
+    tq_resp_fail(rs, 503, "out of memory");
+    return 0;
+  }
+  return 1;
+}
+
+/* A saved search's name: 1..TQ_LIB_MAX_NAME bytes of UTF-8 without control characters. */
+static int saved_name_ok(const char *s) {
+  tq_err err;
+  size_t n = strlen(s);
+  return n > 0 && n <= TQ_LIB_MAX_NAME && tq_utf8_invalid_at(s, n) >= n &&
+         tq_lib_name_check("name", s, &err) == TQ_OK;
+}
+
+int tq_api_saved_search(const cJSON *body, int creating, char **name, char **doc, char hash[33],
+                        tq_resp *rs) {
+  *name = *doc = NULL;
+  hash[0] = '\0';
+  if (!cJSON_IsObject(body)) {
+    tq_resp_invalid(rs, "request",
+                    "the body is a JSON object {\"name\", \"criteria\", "
+                    "\"filters\"}");
+    return 0;
+  }
+  if (!creating)
+    for (const cJSON *it = body->child; it; it = it->next)
+      if (strcmp(it->string, "name") != 0 && strcmp(it->string, "criteria") != 0 &&
+          strcmp(it->string, "filters") != 0 && strcmp(it->string, "api_query") != 0) {
+        /* escaped and cut whole (found by fuzz_api_input: "%.64s" cut a UTF-8 character in
+         * two, answering a field that is no UTF-8) */
+        char *field = tq_auth_clean(it->string, 64);
+        tq_resp_invalid(rs, field && field[0] ? field : "request",
+                        "unknown field (name, criteria, filters, api_query)");
+        free(field);
+        return 0;
+      }
+  const cJSON *nm = cJSON_GetObjectItemCaseSensitive(body, "name");
+  const cJSON *api = cJSON_GetObjectItemCaseSensitive(body, "api_query");
+  const cJSON *crit = cJSON_GetObjectItemCaseSensitive(body, "criteria");
+  const cJSON *filt = cJSON_GetObjectItemCaseSensitive(body, "filters");
+  const char *bad = NULL, *why = NULL;
+  if (creating && (!cJSON_IsString(nm) || nm->valuestring[0] == '\0'))
+    bad = "name", why = "a saved search needs a name (a non-empty string)";
+  else if (nm && (!cJSON_IsString(nm) || nm->valuestring[0] == '\0'))
+    bad = "name", why = "a non-empty string";
+  else if (nm && !saved_name_ok(nm->valuestring))
+    bad = "name", why = "at most 1024 bytes of UTF-8 without control characters";
+  else if (api && !creating && (crit || filt))
+    bad = "api_query", why = "give api_query or criteria/filters, not both";
+  else if (api && !cJSON_IsObject(api))
+    bad = "api_query", why = "expected {\"criteria\": ..., \"filters\": ...}";
+  else if (!creating && filt && !crit)
+    bad = "criteria", why = "filters go with criteria";
+  else if (!creating && !nm && !api && !crit)
+    bad = "request", why = "nothing to change: give name and/or criteria";
+  if (bad) {
+    tq_resp_invalid(rs, bad, "%s", why);
+    return 0;
+  }
+  if (nm && (*name = tq_strdup(nm->valuestring)) == NULL) {
+    tq_resp_fail(rs, 503, "out of memory");
+    return 0;
+  }
+  if (!creating && !api && !crit)
+    return 1; /* a rename: the criteria are kept */
+  /* The document: {"criteria", "filters"} (POST: every member beside the name), or ThreatQ's
+   * "api_query" holding them. */
+  cJSON *d = api ? cJSON_Duplicate(api, 1) : cJSON_CreateObject();
+  for (const cJSON *it = body->child; !api && d && it; it = it->next)
+    if (strcmp(it->string, "name") != 0 &&
+        (creating || strcmp(it->string, "criteria") == 0 || strcmp(it->string, "filters") == 0))
+      cJSON_AddItemToObject(d, it->string, cJSON_Duplicate(it, 1));
+  char *text = d ? cJSON_PrintUnformatted(d) : NULL;
+  cJSON_Delete(d);
+  if (text == NULL) {
+    tq_resp_fail(rs, 503, "out of memory");
+    return 0;
+  }
+  int ok = saved_doc(text, api ? "api_query." : "", doc, hash, rs);
+  free(text);
+  return ok;
+}
+
 static void api_saved_add(tq_req *rq, tq_resp *rs) {
   cJSON *body = tq_req_json(rq, rs);
   if (body == NULL)
     return;
-  if (!cJSON_IsObject(body)) {
-    cJSON_Delete(body);
-    return tq_resp_invalid(rs, "request",
-                           "the body is a JSON object {\"name\", \"criteria\", "
-                           "\"filters\"}");
-  }
-  const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "name");
-  if (!cJSON_IsString(name) || name->valuestring[0] == '\0') {
-    cJSON_Delete(body);
-    return tq_resp_invalid(rs, "name", "a saved search needs a name (a non-empty string)");
-  }
-  tq_err err;
-  if (strlen(name->valuestring) > TQ_LIB_MAX_NAME ||
-      tq_utf8_invalid_at(name->valuestring, strlen(name->valuestring)) <
-          strlen(name->valuestring) ||
-      tq_lib_name_check("name", name->valuestring, &err) != TQ_OK) {
-    cJSON_Delete(body);
-    return tq_resp_invalid(rs, "name", "at most %d bytes of UTF-8 without control characters",
-                           TQ_LIB_MAX_NAME);
-  }
-  /* The document: {"criteria", "filters"} beside the name, or ThreatQ's "api_query" holding
-   * them. */
-  cJSON *api = cJSON_GetObjectItemCaseSensitive(body, "api_query");
-  cJSON *doc = cJSON_CreateObject();
-  const char *prefix = "";
-  if (api) {
-    if (!cJSON_IsObject(api)) {
-      cJSON_Delete(doc);
-      cJSON_Delete(body);
-      return tq_resp_invalid(rs, "api_query", "expected {\"criteria\": ..., \"filters\": ...}");
-    }
-    cJSON_Delete(doc);
-    doc = cJSON_Duplicate(api, 1);
-    prefix = "api_query.";
-  } else {
-    for (cJSON *it = body->child; it && doc; it = it->next) {
-      if (strcmp(it->string, "name") == 0)
-        continue;
-      cJSON_AddItemToObject(doc, it->string, cJSON_Duplicate(it, 1));
-    }
-  }
-  char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
-  cJSON_Delete(doc);
   search_job *j = job_new(rq, J_SAVE);
-  if (text == NULL || j == NULL || (j->name = tq_strdup(name->valuestring)) == NULL) {
-    free(text);
-    job_free(j);
+  if (j == NULL) {
     cJSON_Delete(body);
     return tq_resp_fail(rs, 500, "out of memory");
+  }
+  if (!tq_api_saved_search(body, 1, &j->name, &j->doc, j->hash, rs)) {
+    cJSON_Delete(body);
+    return job_free(j);
   }
   cJSON_Delete(body);
-  tq_criteria *c = NULL;
-  char where[256], field[300];
-  tq_err_clear(&err);
-  if (tq_criteria_compile(text, strlen(text), &c, where, sizeof where, &err) != TQ_OK) {
-    free(text);
-    job_free(j);
-    snprintf(field, sizeof field, "%s%s", prefix, where);
-    return criteria_invalid(rs, field[0] ? field : "criteria", &err);
-  }
-  free(text);
-  criteria_hash(tq_criteria_canonical(c), j->hash);
-  j->doc = tq_strdup(tq_criteria_canonical(c));
-  tq_criteria_free(c);
-  if (j->doc == NULL) {
-    job_free(j);
-    return tq_resp_fail(rs, 500, "out of memory");
-  }
   tq_req_engine(rq, rs, run_job, j, job_free);
 }
 
@@ -887,84 +931,15 @@ static void api_saved_update(tq_req *rq, tq_resp *rs) {
   cJSON *body = tq_req_json(rq, rs);
   if (body == NULL)
     return;
-  if (!cJSON_IsObject(body)) {
-    cJSON_Delete(body);
-    return tq_resp_invalid(rs, "request",
-                           "the body is a JSON object {\"name\", \"criteria\", \"filters\"}");
-  }
-  for (const cJSON *it = body->child; it; it = it->next)
-    if (strcmp(it->string, "name") != 0 && strcmp(it->string, "criteria") != 0 &&
-        strcmp(it->string, "filters") != 0 && strcmp(it->string, "api_query") != 0) {
-      char field[80];
-      snprintf(field, sizeof field, "%.64s", it->string);
-      cJSON_Delete(body);
-      return tq_resp_invalid(rs, field, "unknown field (name, criteria, filters, api_query)");
-    }
-  const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "name");
-  cJSON *api = cJSON_GetObjectItemCaseSensitive(body, "api_query");
-  cJSON *crit = cJSON_GetObjectItemCaseSensitive(body, "criteria");
-  cJSON *filt = cJSON_GetObjectItemCaseSensitive(body, "filters");
-  tq_err err;
-  tq_err_clear(&err);
-  const char *bad = NULL, *why = NULL;
-  if (name && (!cJSON_IsString(name) || name->valuestring[0] == '\0'))
-    bad = "name", why = "a non-empty string";
-  else if (name && (strlen(name->valuestring) > TQ_LIB_MAX_NAME ||
-                    tq_utf8_invalid_at(name->valuestring, strlen(name->valuestring)) <
-                        strlen(name->valuestring) ||
-                    tq_lib_name_check("name", name->valuestring, &err) != TQ_OK))
-    bad = "name", why = "at most 1024 bytes of UTF-8 without control characters";
-  else if (api && (crit || filt))
-    bad = "api_query", why = "give api_query or criteria/filters, not both";
-  else if (api && !cJSON_IsObject(api))
-    bad = "api_query", why = "expected {\"criteria\": ..., \"filters\": ...}";
-  else if (filt && !crit)
-    bad = "criteria", why = "filters go with criteria";
-  else if (!name && !api && !crit)
-    bad = "request", why = "nothing to change: give name and/or criteria";
-  if (bad) {
-    cJSON_Delete(body);
-    return tq_resp_invalid(rs, bad, "%s", why);
-  }
   search_job *j = job_new(rq, J_UPDATE);
-  if (j == NULL || (name && (j->name = tq_strdup(name->valuestring)) == NULL)) {
-    job_free(j);
+  if (j == NULL) {
     cJSON_Delete(body);
     return tq_resp_fail(rs, 500, "out of memory");
   }
   j->id = id;
-  if (api || crit) {
-    cJSON *doc = api ? cJSON_Duplicate(api, 1) : cJSON_CreateObject();
-    if (doc && !api) {
-      cJSON_AddItemToObject(doc, "criteria", cJSON_Duplicate(crit, 1));
-      if (filt)
-        cJSON_AddItemToObject(doc, "filters", cJSON_Duplicate(filt, 1));
-    }
-    char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
-    cJSON_Delete(doc);
-    if (text == NULL) {
-      job_free(j);
-      cJSON_Delete(body);
-      return tq_resp_fail(rs, 500, "out of memory");
-    }
-    tq_criteria *c = NULL;
-    char where[256], field[300];
-    if (tq_criteria_compile(text, strlen(text), &c, where, sizeof where, &err) != TQ_OK) {
-      free(text);
-      job_free(j);
-      cJSON_Delete(body);
-      snprintf(field, sizeof field, "%s%s", api ? "api_query." : "", where);
-      return criteria_invalid(rs, field[0] ? field : "criteria", &err);
-    }
-    free(text);
-    criteria_hash(tq_criteria_canonical(c), j->hash);
-    j->doc = tq_strdup(tq_criteria_canonical(c));
-    tq_criteria_free(c);
-    if (j->doc == NULL) {
-      job_free(j);
-      cJSON_Delete(body);
-      return tq_resp_fail(rs, 500, "out of memory");
-    }
+  if (!tq_api_saved_search(body, 0, &j->name, &j->doc, j->hash, rs)) {
+    cJSON_Delete(body);
+    return job_free(j);
   }
   cJSON_Delete(body);
   tq_req_engine(rq, rs, run_job, j, job_free);

@@ -62,8 +62,38 @@ void tq_resp_list(tq_resp *rs, cJSON *list, int64_t total, int64_t limit, int64_
   rs->json = env;
 }
 
+/* s as UTF-8 into out (n bytes): a byte that is no UTF-8 as "\xHH", cut at a whole character
+ * (found by fuzz_api_input: a body's key that is no UTF-8, echoed as a refused field, or a
+ * message cut at its buffer inside a character, made an answer no client reads as JSON). */
+static const char *utf8_fit(const char *s, char *out, size_t n) {
+  size_t len = strlen(s), at = 0, w = 0;
+  while (at < len) {
+    size_t ok = tq_utf8_invalid_at(s + at, len - at); /* bytes of whole characters */
+    if (w + ok >= n) {                                /* cut: back to a character start */
+      ok = n - 1 - w;
+      while (ok > 0 && ((unsigned char)s[at + ok] & 0xC0) == 0x80)
+        ok--;
+      memcpy(out + w, s + at, ok);
+      w += ok;
+      break;
+    }
+    memcpy(out + w, s + at, ok);
+    w += ok;
+    at += ok;
+    if (at < len) {
+      if (w + 4 >= n)
+        break;
+      snprintf(out + w, 5, "\\x%02x", (unsigned char)s[at]);
+      w += 4;
+      at++;
+    }
+  }
+  out[w] = '\0';
+  return out;
+}
+
 void tq_resp_invalid(tq_resp *rs, const char *field, const char *fmt, ...) {
-  char msg[1024];
+  char msg[1024], fit[1024], ffit[256];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
@@ -72,19 +102,20 @@ void tq_resp_invalid(tq_resp *rs, const char *field, const char *fmt, ...) {
   cJSON *env = cJSON_CreateObject();
   cJSON *data = cJSON_AddObjectToObject(env, "data");
   cJSON *errors = cJSON_AddObjectToObject(data, "errors");
-  cJSON *list = cJSON_AddArrayToObject(errors, field && *field ? field : "request");
-  cJSON_AddItemToArray(list, cJSON_CreateString(msg));
+  cJSON *list = cJSON_AddArrayToObject(errors, field && *field ? utf8_fit(field, ffit, sizeof ffit)
+                                                               : "request");
+  cJSON_AddItemToArray(list, cJSON_CreateString(utf8_fit(msg, fit, sizeof fit)));
   rs->status = 400;
   rs->json = env;
 }
 
 static void fail_v(tq_resp *rs, int status, const char *fmt, va_list ap) {
-  char msg[1024];
+  char msg[1024], fit[1024];
   vsnprintf(msg, sizeof msg, fmt, ap);
   reset(rs);
   cJSON *env = cJSON_CreateObject();
   cJSON *list = cJSON_AddArrayToObject(env, "errors");
-  cJSON_AddItemToArray(list, cJSON_CreateString(msg));
+  cJSON_AddItemToArray(list, cJSON_CreateString(utf8_fit(msg, fit, sizeof fit)));
   rs->status = status;
   rs->json = env;
 }

@@ -96,6 +96,16 @@ try:
         ok = st == 400 and (field is None and field_of(b) is not None or field_of(b) == field)
         t.check("PUT refused: %s (400 naming %s)" % (what, field or field_of(b)), ok,
                 (st, json.dumps(b)[:300]))
+    # fuzzapi: an unknown field was named cut at 64 bytes inside a UTF-8 character, so the
+    # answer's field was no UTF-8 (no JSON a client can read); now escaped and cut whole
+    st, b, _ = srv.call("PUT", "/api/search/query/%d" % cid,
+                        raw=('{"%s\u00e9": 1}' % ("o" * 63)).encode(), token=ana,
+                        headers={"Content-Type": "application/json"})
+    f = field_of(b) if isinstance(b, dict) else None
+    t.check("PUT refused: an unknown field cut inside a UTF-8 character (400 naming it, "
+            "readable)", st == 400 and f is not None and f.startswith("o" * 63) and len(f) < 80 and
+            "\ufffd" not in f,
+            (st, str(b)[:300]))
     st, b, _ = srv.call("PUT", "/api/search/query/%d" % cid, raw=b"{nope", token=ana,
                         headers={"Content-Type": "application/json"})
     t.check("PUT refused: a body that is not JSON (400)", st == 400, (st, b))

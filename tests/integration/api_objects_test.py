@@ -464,6 +464,13 @@ def tests_score(srv, ro, ana):
         T.check("PUT scores %r: 400" % (v,), st == 400 and "manual_score" in err_field(b), b)
     st, b, _ = srv.call("PUT", url, body={}, token=ana)
     T.check("PUT scores without manual_score: 400", st == 400, b)
+    # fuzzapi: a key that is no UTF-8 was echoed as the refused field as it came, so the
+    # answer was no UTF-8 (no JSON a client can read); now its bad bytes are shown as \xHH
+    st, b, _ = srv.call("PUT", url, raw=b'{"k\xc2": 1, "manual_score": 3}', token=ana,
+                        headers={"Content-Type": "application/json"})
+    f = list(b.get("data", {}).get("errors", {})) if isinstance(b, dict) else []
+    T.check("PUT scores with a key that is no UTF-8: 400 naming it readably",
+            st == 400 and len(f) == 1 and f[0].startswith("k") and "\ufffd" not in f[0], (st, b))
     st, b, _ = srv.call("PUT", "/api/indicator/77777/scores", body={"manual_score": 1},
                         token=ana)
     T.check("PUT scores of an unknown indicator: 404", st == 404, b)

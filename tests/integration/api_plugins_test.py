@@ -163,6 +163,20 @@ for bd, field in bad:
     st, b, _ = call("PUT", "/api/plugins/rst-ioc-lookup/config", bd, token=ADMIN)
     t.check("config %s: 400 naming %s" % (json.dumps(bd)[:40], field),
             st == 400 and field in b.get("data", {}).get("errors", {}), (st, b))
+# fuzzapi: an unknown key was answered as the field exactly as it came (empty, control
+# characters, any length); now made fit (escaped, at most 64 bytes; an empty one: "request")
+for raw, good, what in ((b'{"":"x"}', lambda f: f == "request", "an empty key: request"),
+                        (b'{"a\\u0001b":"x"}',
+                         lambda f: f.startswith("a") and f.endswith("b") and "\x01" not in f,
+                         "a control character: escaped"),
+                        (b'{"' + b"k" * 5000 + b'":"x"}', lambda f: f == "k" * 64,
+                         "a 5000-byte key: cut at 64"),
+                        (b'{"update_score":true,"update_score":false}',
+                         lambda f: f == "update_score", "a field given twice: it")):
+    st, b, _ = call("PUT", "/api/plugins/rst-ioc-lookup/config", raw=raw, token=ADMIN)
+    errs = list((b or {}).get("data", {}).get("errors", {}))
+    t.check("config with %s: 400 naming the key" % what,
+            st == 400 and len(errs) == 1 and good(errs[0]), (st, str(b)[:300]))
 st, b, _ = call("PUT", "/api/plugins/rst-ioc-lookup/config", raw=b"{not json",
                 token=ADMIN)
 t.check("config with malformed JSON: 400", st == 400, (st, b))

@@ -8,6 +8,7 @@ SIGTERM with a run in flight: exit 0, the run checkpointed, resumed after the re
 
 Usage: api_runs_test.py TQHOST RSTSIM SRCDIR"""
 
+import json
 import os
 import shutil
 import subprocess
@@ -175,6 +176,10 @@ try:
         ("unknown setting", {"collection": "ips", "settings": {META: "1"}}, None, None),
         ("settings not an object", {"collection": "ips", "settings": [1]}, None, "settings"),
         ("unknown field", {"collection": "ips", "bogus": 1}, None, "bogus"),
+        # fuzzapi: a setting given twice was taken twice (which one the run used was luck)
+        ("a setting given twice", None,
+         b'{"collection":"ips","settings":{"update_score":true,"update_score":false}}',
+         "settings.update_score"),
     ]
     for name, body, raw, field in bad:
         st, b, _ = srv.call("POST", RUNS, body=body, raw=raw, token=ana)
@@ -300,9 +305,15 @@ try:
         ("schedule garbage", dict(WF, schedule=META), "schedule"),
         ("enabled not a boolean", dict(WF, enabled="yes"), "enabled"),
         ("unknown setting", dict(WF, settings={"nope": "1"}), "settings"),
+        # fuzzapi: a setting given twice (duplicate JSON keys) was kept twice
+        ("a setting given twice", json.dumps(dict(WF, settings={"update_score": True}))
+         .replace('"update_score": true', '"update_score": true, "update_score": false')
+         .encode(), "settings.update_score"),
     ]
     for name, body, field in badwf:
-        st, b, _ = srv.call("POST", "/api/workflows", body=body, token=ana)
+        raw = body if isinstance(body, bytes) else None
+        st, b, _ = srv.call("POST", "/api/workflows", body=None if raw else body, raw=raw,
+                            token=ana)
         t.check("workflow refused: %s (400 naming %s)" % (name, field),
                 st == 400 and field_of(b) == field, (st, b))
     st, b, _ = srv.call("POST", "/api/workflows", body=WF, token=rex)
