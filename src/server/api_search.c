@@ -903,16 +903,19 @@ int tq_api_saved_search(const cJSON *body, int creating, char **name, char **doc
   return ok;
 }
 
-static void api_saved_add(tq_req *rq, tq_resp *rs) {
+/* POST /api/search/query (creating) and PUT /api/search/query/{id}: the body checked by
+ * tq_api_saved_search, then the engine job J_SAVE or J_UPDATE. */
+static void saved_write(tq_req *rq, tq_resp *rs, int creating, int64_t id) {
   cJSON *body = tq_req_json(rq, rs);
   if (body == NULL)
     return;
-  search_job *j = job_new(rq, J_SAVE);
+  search_job *j = job_new(rq, creating ? J_SAVE : J_UPDATE);
   if (j == NULL) {
     cJSON_Delete(body);
     return tq_resp_fail(rs, 500, "out of memory");
   }
-  if (!tq_api_saved_search(body, 1, &j->name, &j->doc, j->hash, rs)) {
+  j->id = id;
+  if (!tq_api_saved_search(body, creating, &j->name, &j->doc, j->hash, rs)) {
     cJSON_Delete(body);
     return job_free(j);
   }
@@ -920,29 +923,16 @@ static void api_saved_add(tq_req *rq, tq_resp *rs) {
   tq_req_engine(rq, rs, run_job, j, job_free);
 }
 
+static void api_saved_add(tq_req *rq, tq_resp *rs) { saved_write(rq, rs, 1, 0); }
+
 /* uicoll: PUT /api/search/query/{id}: {"name"} and/or the document ({"criteria", "filters"} or
  * ThreatQ's "api_query" holding them), checked as POST checks them; any other field is a 400
  * naming it. The write (404, 409 for a taken name or renaming a workflow's collection, audit)
  * is the engine job J_UPDATE over tq_lib_collection_update. */
 static void api_saved_update(tq_req *rq, tq_resp *rs) {
   int64_t id = tq_req_id(rq, 0, rs);
-  if (id == 0)
-    return;
-  cJSON *body = tq_req_json(rq, rs);
-  if (body == NULL)
-    return;
-  search_job *j = job_new(rq, J_UPDATE);
-  if (j == NULL) {
-    cJSON_Delete(body);
-    return tq_resp_fail(rs, 500, "out of memory");
-  }
-  j->id = id;
-  if (!tq_api_saved_search(body, 0, &j->name, &j->doc, j->hash, rs)) {
-    cJSON_Delete(body);
-    return job_free(j);
-  }
-  cJSON_Delete(body);
-  tq_req_engine(rq, rs, run_job, j, job_free);
+  if (id != 0)
+    saved_write(rq, rs, 0, id);
 }
 
 static void api_saved_delete(tq_req *rq, tq_resp *rs) {
