@@ -491,6 +491,11 @@ static const char *const SET_SQL[3][2] = {
     {"SELECT a.object_id FROM attributes a WHERE ",
      "EXISTS(SELECT 1 FROM attributes a WHERE a.object_id=o.id AND ("}};
 
+/* The IN subquery (form 0) or the EXISTS (form 1) of set field f. */
+static const char *set_sql(int f, int form) {
+  return SET_SQL[f == F_SOURCE ? 0 : f == F_TAG ? 1 : 2][form];
+}
+
 /* The conditions on an attribute's name and value inside its EXISTS: a string (the name) or
  * {"name": cond, "value": cond} where cond is a string, a list (any of) or {"+op": string}. */
 static tq_code attr_cond(comp *k, const char *col, const cJSON *v) {
@@ -549,7 +554,7 @@ static tq_code set_exists(comp *k, field_kind f, op_kind op, const cJSON *v) {
   if (rc != TQ_OK)
     return rc;
   op_kind m = OP_EQ;
-  rc = emit(k, SET_SQL[f == F_SOURCE ? 0 : f == F_TAG ? 1 : 2][0]);
+  rc = emit(k, set_sql((int)f, 0));
   t.cond_start = k->c->sql.len;
   t.p0 = k->c->n_params;
   if (rc == TQ_OK && f == F_SOURCE) {
@@ -956,7 +961,7 @@ static int64_t plan_probe(tq_lib *lib, const tq_criteria *c, const plan_term *t)
     sqlite3_bind_int64(st, 2, PLAN_PROBE);
   } else {
     const char *sql = tq_criteria_sql(c);
-    const char *sub = SET_SQL[t->f == F_SOURCE ? 0 : t->f == F_TAG ? 1 : 2][0];
+    const char *sub = set_sql(t->f, 0);
     tq_buf q;
     tq_buf_init(&q, 0);
     if (tq_buf_printf(&q, "SELECT count(*) FROM (%s", sub) != TQ_OK ||
@@ -1024,7 +1029,7 @@ tq_code lib_criteria_sql_planned(tq_lib *lib, const tq_criteria *c, tq_buf *out)
       if (rc == TQ_OK)
         rc = tq_buf_printf(out, ", %.9f)", share < 1.0 ? share : 1.0);
     } else if (t->set && n >= PLAN_PROBE) {
-      rc = tq_buf_adds(out, SET_SQL[t->f == F_SOURCE ? 0 : t->f == F_TAG ? 1 : 2][1]);
+      rc = tq_buf_adds(out, set_sql(t->f, 1));
       if (rc == TQ_OK)
         rc = tq_buf_add(out, sql + t->cond_start, t->cond_end - t->cond_start);
       if (rc == TQ_OK)
